@@ -1,0 +1,814 @@
+"""Crossbar arrays of synapse devices (``specs/devices.md`` sections 3-5).
+
+A :class:`DeviceArray` of shape ``(out_features, in_features)`` holds one device per synapse
+(``mapping="reference"``, read against a mid-range reference) or a differential pair
+(``mapping="differential"``, ``w = alpha (G+ - G-)``). It stores per-device state and the per-device
+parameters sampled once from the device-to-device spread, and knows physics only: reads (with read
+noise and converters), signed pulses, the stochastic pulse-train update, programming, refresh,
+saturation, drift and counters. Learning rules decide what to do with it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from . import _rng
+from ._validate import check_choice, check_int, check_real
+from .kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL, get_kernels
+from .kernels import reference as _ref
+from .models import DeviceModel
+from .quantizers import UniformQuantizer
+from .variability import Variability
+
+__all__ = ["DeviceArray", "MAPPINGS", "PROGRAM_MODES", "METHODS"]
+
+MAPPINGS = ("differential", "reference")
+PROGRAM_MODES = ("ideal", "open_loop", "verify")
+FORMS = ("one_sided", "centered")
+METHODS = ("bidirectional", "unidirectional")
+SIDES = ("both", "plus")
+_BACKENDS = ("auto", "numpy", "numba")
+_STATE_KEYS = (
+    "G",
+    "Gw",
+    "tau",
+    "prm",
+    "const",
+    "lut_up",
+    "lut_dn",
+    "frozen",
+    "stuck",
+    "budget",
+    "nu",
+    "cnt_up",
+    "cnt_dn",
+    "cnt_prog",
+    "cnt_reset",
+    "refreshes",
+)
+
+
+def _resolve_backend(backend: str) -> str:
+    check_choice("backend", backend, _BACKENDS)
+    if backend == "auto":
+        try:
+            import numba  # noqa: F401
+        except ImportError:  # pragma: no cover - numba is a dependency
+            return "numpy"
+        return "numba"
+    return backend
+
+
+class DeviceArray:
+    """A rows x cols crossbar whose weights live in synapse devices.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(out_features, in_features)``.
+    device : DeviceModel
+        The device model (e.g. ``devices.get("ag_a_si")``).
+    mapping : {"differential", "reference"}
+        Differential pair ``w = alpha (G+ - G-)`` with ``alpha = w_max / (Gmax - Gmin)``, or one
+        device against the mid-range reference, ``w = 2 w_max (G - G_ref) / (Gmax - Gmin)``.
+        Nominal Gmin/Gmax are used, so device-to-device range spread appears as weight error.
+    variability : Variability, optional
+        Replaces ``device.variability`` (default: the device's own).
+    seed : int or None
+        Seed of everything random in this array (device draws, write noise, pulse trains).
+    backend : {"auto", "numpy", "numba"}
+        Kernel implementation; ``auto`` picks numba. All backends draw the same random numbers.
+    w_max : float
+        Weight range ``[-w_max, w_max]`` (default 1, the NeuroSim V3.0 range).
+    dac, adc : UniformQuantizer, optional
+        Converters on the array inputs and on the column outputs of every read.
+
+    Notes
+    -----
+    Devices start at their own Gmin (differential: ``w = 0``) or at the reference conductance
+    (reference mapping: ``w = 0``). Device index layout: ``G`` has shape ``(k, out, in)`` with
+    ``k = 2`` (G+, G-) for the differential mapping and ``k = 1`` for the reference mapping.
+    """
+
+    def __init__(
+        self,
+        shape,
+        device: DeviceModel,
+        *,
+        mapping: str = "differential",
+        variability: Variability | None = None,
+        seed: int | None = None,
+        backend: str = "auto",
+        w_max: float = 1.0,
+        dac: UniformQuantizer | None = None,
+        adc: UniformQuantizer | None = None,
+    ):
+        if not isinstance(device, DeviceModel):
+            raise TypeError(
+                f"device must be a devices model (e.g. devices.get('epiram')), got {device!r}"
+            )
+        try:
+            rows, cols = shape
+        except (TypeError, ValueError):
+            raise ValueError(f"shape must be (out_features, in_features), got {shape!r}") from None
+        self.out_features = check_int("shape[0]", rows, lo=1)
+        self.in_features = check_int("shape[1]", cols, lo=1)
+        self.mapping = check_choice("mapping", mapping, MAPPINGS)
+        if variability is not None:
+            if not isinstance(variability, Variability):
+                raise TypeError(f"variability must be a devices.Variability, got {variability!r}")
+            device = device.with_variability(variability)
+        self.device = device
+        self.variability = device.variability
+        self.w_max = check_real("w_max", w_max, lo=0.0, lo_open=True)
+        for nm, q in (("dac", dac), ("adc", adc)):
+            if q is not None and not isinstance(q, UniformQuantizer):
+                raise TypeError(f"{nm} must be a devices.UniformQuantizer or None, got {q!r}")
+        self.dac, self.adc = dac, adc
+        self.backend = _resolve_backend(backend)
+        self._k = get_kernels(self.backend)
+        if seed is not None:
+            seed = check_int("seed", seed, lo=0)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._init_state()
+
+    # ------------------------------------------------------------------ construction
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(out_features, in_features)``."""
+        return (self.out_features, self.in_features)
+
+    @property
+    def n_per_synapse(self) -> int:
+        """Devices per synapse: 2 (differential) or 1 (reference)."""
+        return 2 if self.mapping == "differential" else 1
+
+    @property
+    def n_devices(self) -> int:
+        """Total number of devices."""
+        return self.n_per_synapse * self.out_features * self.in_features
+
+    def _init_state(self):
+        rng = self._rng
+        n = self.n_devices
+        var = self.variability
+        dev = self.device
+        self.prm, self.const, self.lut_up, self.lut_dn = dev.kernel_params(n, rng)
+        self.key = int(rng.integers(0, 2**63, dtype=np.int64)) * 2 + int(rng.integers(0, 2))
+        self.counter = 0
+        self.gmin_i = self.prm[0] if dev.family != 1 else self._step_gbounds()[0]
+        self.gmax_i = self.prm[1] if dev.family != 1 else self._step_gbounds()[1]
+        # stuck devices
+        self.stuck = np.zeros(n, dtype=np.uint8)
+        G = self.gmin_i.copy()
+        if self.mapping == "reference":
+            G[:] = np.clip(self.g_ref, self.gmin_i, self.gmax_i)
+        if var.stuck is not None:
+            u = rng.random(n)
+            s = var.stuck
+            lo = u < s.p_gmin
+            hi = (u >= s.p_gmin) & (u < s.p_gmin + s.p_gmax)
+            rnd = (u >= s.p_gmin + s.p_gmax) & (u < s.p_gmin + s.p_gmax + s.p_random)
+            G[lo] = self.gmin_i[lo]
+            G[hi] = self.gmax_i[hi]
+            r = rng.random(n)
+            G[rnd] = (self.gmin_i + r * (self.gmax_i - self.gmin_i))[rnd]
+            self.stuck[lo] = 1
+            self.stuck[hi] = 2
+            self.stuck[rnd] = 3
+        self.frozen = (self.stuck > 0).astype(np.uint8)
+        # endurance budgets
+        if var.endurance is not None and math.isfinite(var.endurance.n50):
+            e = var.endurance
+            self.budget = np.maximum(
+                1.0, np.round(np.exp(math.log(e.n50) + e.sigma * rng.standard_normal(n)))
+            )
+        else:
+            self.budget = np.full(n, np.inf)
+        # drift exponents (normal truncated at 0 by redrawing)
+        self.nu = np.zeros(n)
+        self.t0 = 1.0
+        if var.drift is not None:
+            d = var.drift
+            self.t0 = d.t0
+            nu = d.nu + d.sigma_nu * rng.standard_normal(n)
+            for _ in range(100):
+                neg = nu < 0
+                if not neg.any():
+                    break
+                nu[neg] = d.nu + d.sigma_nu * rng.standard_normal(int(neg.sum()))
+            self.nu = np.maximum(nu, 0.0)
+        self.G = G
+        self.Gw = G.copy()
+        self.tau = np.zeros(n)
+        self.cnt_up = np.zeros(n, dtype=np.int64)
+        self.cnt_dn = np.zeros(n, dtype=np.int64)
+        self.cnt_prog = np.zeros(n, dtype=np.int64)
+        self.cnt_reset = np.zeros(n, dtype=np.int64)
+        self.refreshes = np.zeros(self.out_features * self.in_features, dtype=np.int64)
+
+    def _step_gbounds(self):
+        gmin_n, gmax_n, bmin_n, bmax_n = self.const
+        scale = (gmax_n - gmin_n) / (bmax_n - bmin_n)
+        return gmin_n + (self.prm[0] - bmin_n) * scale, gmin_n + (self.prm[1] - bmin_n) * scale
+
+    # ------------------------------------------------------------------ mapping constants
+    @property
+    def alpha(self) -> float:
+        """Weight per siemens: ``w_max / dG`` (differential) or ``2 w_max / dG`` (reference)."""
+        f = 1.0 if self.mapping == "differential" else 2.0
+        return f * self.w_max / self.device.dG
+
+    @property
+    def g_ref(self) -> float:
+        """Reference conductance (mid-range) of the reference mapping."""
+        return 0.5 * (self.device.gmin + self.device.gmax)
+
+    def nominal_step(self, method: str = "bidirectional", side: str = "both"):
+        """Weight change of one pulse event on a linear device of the same range and levels.
+
+        Parameters
+        ----------
+        method : {"bidirectional", "unidirectional"}
+        side : {"both", "plus"}
+            Differential bidirectional: push-pull on both devices, or G+ only.
+
+        Returns
+        -------
+        (float, float)
+            Step up and step down (``specs/devices.md`` section 4 table).
+        """
+        check_choice("method", method, METHODS)
+        check_choice("side", side, SIDES)
+        P_up, P_dn = self.device.levels("ltp"), self.device.levels("ltd")
+        W = self.w_max
+        if self.mapping == "reference":
+            if method == "unidirectional":
+                raise ValueError("method='unidirectional' needs mapping='differential'")
+            return 2 * W / P_up, 2 * W / P_dn
+        if method == "unidirectional":
+            return W / P_up, W / P_up
+        if side == "plus":
+            return W / P_up, W / P_dn
+        s = W * (1.0 / P_up + 1.0 / P_dn)
+        return s, s
+
+    # ------------------------------------------------------------------ state views
+    def _view(self, a):
+        return a.reshape(self.n_per_synapse, self.out_features, self.in_features)
+
+    @property
+    def conductances(self) -> np.ndarray:
+        """Conductances, shape ``(k, out, in)`` (a copy)."""
+        return self._view(self.G).copy()
+
+    def _next_base(self) -> int:
+        base = _rng.call_base(self.key, self.counter)
+        self.counter += 1
+        return base
+
+    def _weights_from(self, G):
+        Gv = self._view(G)
+        if self.mapping == "differential":
+            return self.alpha * (Gv[0] - Gv[1])
+        return self.alpha * (Gv[0] - self.g_ref)
+
+    def _read_G(self):
+        s = self.variability.read_sigma
+        if s <= 0:
+            return self.G
+        out = np.empty_like(self.G)
+        self._k.read_noisy(self.G, s, np.uint64(self._next_base()), out)
+        return out
+
+    def weights(self, noise: bool = False) -> np.ndarray:
+        """Effective weight matrix ``(out, in)``.
+
+        Parameters
+        ----------
+        noise : bool
+            Apply read noise (one read) instead of returning the noise-free weights.
+        """
+        return self._weights_from(self._read_G() if noise else self.G)
+
+    # ------------------------------------------------------------------ reads
+    def _check_vec(self, name, x, n):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim not in (1, 2) or x.shape[-1] != n:
+            raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return x
+
+    def matmul(self, x) -> np.ndarray:
+        """Forward read ``y = W x`` (one array read: read noise, DAC on ``x``, ADC on ``y``).
+
+        Parameters
+        ----------
+        x : array_like, shape (in,) or (batch, in)
+
+        Returns
+        -------
+        numpy.ndarray, shape (out,) or (batch, out)
+        """
+        x = self._check_vec("x", x, self.in_features)
+        if self.dac is not None:
+            x = self.dac(x, self._rng)
+        y = x @ self.weights(noise=True).T
+        return self.adc(y, self._rng) if self.adc is not None else y
+
+    def rmatmul(self, d) -> np.ndarray:
+        """Backward (transposed) read ``d W`` with the same converters and read noise.
+
+        Parameters
+        ----------
+        d : array_like, shape (out,) or (batch, out)
+
+        Returns
+        -------
+        numpy.ndarray, shape (in,) or (batch, in)
+        """
+        d = self._check_vec("d", d, self.out_features)
+        if self.dac is not None:
+            d = self.dac(d, self._rng)
+        y = d @ self.weights(noise=True)
+        return self.adc(y, self._rng) if self.adc is not None else y
+
+    # ------------------------------------------------------------------ writes
+    def _check_counts(self, name, n):
+        a = np.asarray(n)
+        if a.shape != self.shape:
+            raise ValueError(f"{name} must have shape {self.shape}, got {a.shape}")
+        if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must hold integer pulse counts, got dtype {a.dtype}")
+        if a.dtype.kind == "f":
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"{name} contains NaN or infinite pulse counts")
+            if not np.all(a == np.round(a)):
+                raise ValueError(f"{name} must hold whole pulse counts, got non-integer values")
+        if a.size and np.max(np.abs(a)) > 2**31:
+            raise ValueError(f"{name} has pulse counts beyond 2**31 per write")
+        return a.astype(np.int64, copy=False).ravel()
+
+    def _write(self, n_flat, prog=False):
+        self._k.write(
+            self.G,
+            self.Gw,
+            self.tau,
+            n_flat,
+            self.device.family,
+            self.prm,
+            self.const,
+            self.lut_up,
+            self.lut_dn,
+            float(self.variability.c2c_sigma),
+            np.uint64(self._next_base()),
+            self.frozen,
+            self.budget,
+            self.cnt_up,
+            self.cnt_dn,
+            self.cnt_prog,
+            self.cnt_reset,
+            bool(prog),
+        )
+
+    def pulse(self, n_plus, n_minus=None) -> None:
+        """Apply signed pulse counts: ``n > 0`` potentiates (LTP), ``n < 0`` depresses (LTD).
+
+        One write per device, whatever ``|n|`` (closed forms), with cycle-to-cycle noise scaled
+        by ``sqrt(|n|)``.
+
+        Parameters
+        ----------
+        n_plus : array_like of int, shape (out, in)
+            Counts for G+ (or the single device of the reference mapping).
+        n_minus : array_like of int, shape (out, in), optional
+            Counts for G- (differential mapping only).
+        """
+        n = np.zeros(self.n_devices, dtype=np.int64)
+        N = self.out_features * self.in_features
+        n[:N] = self._check_counts("n_plus", n_plus)
+        if n_minus is not None:
+            nm = self._check_counts("n_minus", n_minus)
+            if self.mapping == "reference":
+                if np.any(nm):
+                    raise ValueError(
+                        "n_minus must be None for mapping='reference' (one device per synapse)"
+                    )
+            else:
+                n[N:] = nm
+        self._write(n)
+
+    def pulse_update(
+        self,
+        x,
+        d,
+        lr: float,
+        bl: int = 31,
+        *,
+        method: str = "bidirectional",
+        side: str = "both",
+        bl_management: bool = True,
+        update_management: bool = True,
+    ) -> dict:
+        """In-array stochastic pulse-train update (Gokmen-Vlasov, ``specs/devices.md`` 5.4).
+
+        For each sample, Bernoulli pulse trains of length ``BL`` on the rows (``x``) and columns
+        (``d``) coincide in the devices; ``count[j, i] ~ Binomial(BL, p_x[i] p_d[j])`` and synapse
+        ``(j, i)`` receives ``-sign(x_i) sign(d_j) count`` pulses, so the expected change on a
+        linear device is ``-lr d_j x_i``. Samples of a batch are written one after another.
+
+        Parameters
+        ----------
+        x : array_like, shape (in,) or (batch, in)
+            Inputs (forward activations).
+        d : array_like, shape (out,) or (batch, out)
+            Errors (gradients w.r.t. the outputs).
+        lr : float
+            Learning rate (> 0).
+        bl : int
+            Desired pulse-train length, 1 to 256.
+        method : {"bidirectional", "unidirectional"}
+            Routing of the counts (section 5.1 / 5.2).
+        side : {"both", "plus"}
+            Differential bidirectional: push-pull or G+ only.
+        bl_management, update_management : bool
+            aihwkit's train-length and probability balancing.
+
+        Returns
+        -------
+        dict
+            ``coincidences`` (total pulses per device side), ``clipped`` (probabilities clipped
+            at 1), ``bl`` (per-sample train lengths).
+        """
+        x = self._check_vec("x", x, self.in_features)
+        d = self._check_vec("d", d, self.out_features)
+        x2 = np.atleast_2d(x)
+        d2 = np.atleast_2d(d)
+        if x2.shape[0] != d2.shape[0]:
+            raise ValueError(
+                f"x and d must have the same batch size, got {x2.shape[0]} and {d2.shape[0]}"
+            )
+        lr = check_real("lr", lr, lo=0.0, lo_open=True)
+        bl = check_int("bl", bl, lo=1, hi=256)
+        check_choice("method", method, METHODS)
+        check_choice("side", side, SIDES)
+        if self.mapping == "reference" and method == "unidirectional":
+            raise ValueError("method='unidirectional' needs mapping='differential'")
+        if method == "unidirectional":
+            route = ROUTE_UNIDIRECTIONAL
+        elif self.mapping == "reference" or side == "plus":
+            route = ROUTE_SINGLE
+        else:
+            route = ROUTE_PUSH_PULL
+        up, dn = self.nominal_step(method, side)
+        dw = 0.5 * (up + dn)
+        B = x2.shape[0]
+        xm = np.max(np.abs(x2), axis=1)
+        dm = np.max(np.abs(d2), axis=1)
+        active = (xm > 0) & (dm > 0)
+        xm_s = np.where(active, xm, 1.0)
+        dm_s = np.where(active, dm, 1.0)
+        if bl_management:
+            BL = np.clip(np.ceil(lr * xm_s * dm_s / dw), 1, bl).astype(np.int64)
+        else:
+            BL = np.full(B, bl, dtype=np.int64)
+        C = np.sqrt(lr / (dw * BL))
+        if update_management:
+            fx = C * np.sqrt(dm_s / xm_s)
+            fd = C * np.sqrt(xm_s / dm_s)
+        else:
+            fx = fd = C
+        px_raw = fx[:, None] * np.abs(x2)
+        pd_raw = fd[:, None] * np.abs(d2)
+        clipped = int(np.sum(px_raw > 1) + np.sum(pd_raw > 1))
+        px = np.where(active[:, None], np.minimum(px_raw, 1.0), 0.0)
+        pd = np.where(active[:, None], np.minimum(pd_raw, 1.0), 0.0)
+        xbits = self._draw_bits(px, BL, bl)
+        dbits = self._draw_bits(pd, BL, bl)
+        bases = np.array(
+            [_rng.call_base(self.key, self.counter + b) for b in range(B)], dtype=np.uint64
+        )
+        self.counter += B
+        total = self._k.pulse_update(
+            self.G,
+            self.Gw,
+            self.tau,
+            self.device.family,
+            self.prm,
+            self.const,
+            self.lut_up,
+            self.lut_dn,
+            float(self.variability.c2c_sigma),
+            bases,
+            self.frozen,
+            self.budget,
+            self.cnt_up,
+            self.cnt_dn,
+            self.cnt_prog,
+            self.cnt_reset,
+            xbits,
+            dbits,
+            np.ascontiguousarray(x2 < 0),
+            np.ascontiguousarray(d2 < 0),
+            self.out_features,
+            self.in_features,
+            route,
+        )
+        return {"coincidences": int(total), "clipped": clipped, "bl": BL}
+
+    def _draw_bits(self, p, BL, bl):
+        """Bernoulli trains, bit-packed into uint64 words: shape (batch, n, ceil(bl/64))."""
+        B, n = p.shape
+        nw = (bl + 63) // 64
+        u = self._rng.random((B, n, bl), dtype=np.float32)
+        bits = u < p[:, :, None].astype(np.float32)
+        bits &= np.arange(bl)[None, None, :] < BL[:, None, None]
+        pad = nw * 64 - bl
+        if pad:
+            bits = np.concatenate([bits, np.zeros((B, n, pad), dtype=bool)], axis=2)
+        packed = np.packbits(bits, axis=2, bitorder="little")
+        return np.ascontiguousarray(packed).view(np.uint64).reshape(B, n, nw)
+
+    # ------------------------------------------------------------------ programming
+    def _targets(self, W, form):
+        """Target conductances (flat, all devices) for weights ``W`` (clipped to the range)."""
+        dev = self.device
+        W = np.clip(W, -self.w_max, self.w_max)
+        if self.mapping == "reference":
+            return (self.g_ref + W / self.alpha).ravel()
+        if form == "one_sided":
+            gp = dev.gmin + np.maximum(W, 0.0) / self.alpha
+            gm = dev.gmin + np.maximum(-W, 0.0) / self.alpha
+        else:
+            mid = 0.5 * (dev.gmin + dev.gmax)
+            gp = mid + W / (2 * self.alpha)
+            gm = mid - W / (2 * self.alpha)
+        return np.concatenate([gp.ravel(), gm.ravel()])
+
+    def _reset(self, idx):
+        """RESET devices ``idx`` to Gmin (plus reset noise); counted, ignored by frozen ones."""
+        if idx.size == 0:
+            return
+        self.cnt_reset[idx] += 1
+        live = idx[self.frozen[idx] == 0]
+        g = self.gmin_i[live].copy()
+        rs = self.variability.reset_sigma
+        if rs > 0:
+            g += np.abs(rs * self.device.dG * _rng.normal_np(self._next_base(), live))
+        self.G[live] = np.minimum(g, self.gmax_i[live])
+        self.Gw[live] = self.G[live]
+        self.tau[live] = 0.0
+        used = self.cnt_up + self.cnt_dn + self.cnt_prog + self.cnt_reset
+        worn = live[used[live] >= self.budget[live]]
+        self.frozen[worn] = 1
+
+    def program(
+        self,
+        W,
+        *,
+        mode: str = "ideal",
+        form: str = "one_sided",
+        tol: float | None = None,
+        mask=None,
+    ) -> None:
+        """Write weights onto the array.
+
+        Parameters
+        ----------
+        W : array_like, shape (out, in)
+            Target weights; clipped to ``[-w_max, w_max]``.
+        mode : {"ideal", "open_loop", "verify"}
+            ``ideal`` sets conductances directly. ``open_loop`` RESETs and applies
+            ``round(x_nom(G_target))`` LTP pulses (the device's own curve and noise decide where
+            it lands). ``verify`` RESETs, then pulses and reads until the read conductance is
+            within ``tol`` of the target or one more pulse (predicted on the nominal curve) would
+            not get closer; at most ``2 P_LTP`` pulses.
+        form : {"one_sided", "centered"}
+            Differential mapping: ``w >= 0`` on G+ with G- at Gmin (and mirrored), or both devices
+            around mid-range.
+        tol : float, optional
+            Verify tolerance in weight units (default half a nominal unidirectional/reference
+            step).
+        mask : array_like of bool, shape (out, in), optional
+            Program only these synapses.
+        """
+        W = np.asarray(W, dtype=np.float64)
+        if W.shape != self.shape:
+            raise ValueError(f"W must have shape {self.shape}, got {W.shape}")
+        if not np.all(np.isfinite(W)):
+            raise ValueError("W contains NaN or infinite weights")
+        check_choice("mode", mode, PROGRAM_MODES)
+        check_choice("form", form, FORMS)
+        N = self.out_features * self.in_features
+        if mask is None:
+            syn = np.ones(N, dtype=bool)
+        else:
+            mask = np.asarray(mask)
+            if mask.shape != self.shape or mask.dtype != bool:
+                raise ValueError(
+                    f"mask must be a boolean array of shape {self.shape}, got "
+                    f"{mask.dtype} {mask.shape}"
+                )
+            syn = mask.ravel()
+        sel = np.tile(syn, self.n_per_synapse)
+        target = self._targets(W, form)
+        idx = np.flatnonzero(sel)
+        if mode == "ideal":
+            live = idx[self.frozen[idx] == 0]
+            self.G[live] = np.clip(target[live], self.gmin_i[live], self.gmax_i[live])
+            self.Gw[live] = self.G[live]
+            self.tau[live] = 0.0
+            return
+        if tol is None:
+            step = self.nominal_step(
+                "unidirectional" if self.mapping == "differential" else "bidirectional"
+            )[0]
+            tol = 0.5 * step
+        tol = check_real("tol", tol, lo=0.0)
+        self._reset(idx)
+        dev = self.device
+        need = idx[target[idx] > dev.gmin + 1e-12 * dev.dG]
+        x_t = np.minimum(dev.pulses(target[need], "ltp"), 2.0 * dev.levels("ltp"))
+        if mode == "open_loop":
+            n = np.zeros(self.n_devices, dtype=np.int64)
+            n[need] = np.round(x_t).astype(np.int64)
+            self._write(n, prog=True)
+            return
+        self._verify(need, target[need], x_t, tol / self.alpha)
+
+    def _read_subset(self, idx):
+        s = self.variability.read_sigma
+        G = self.G[idx]
+        if s <= 0:
+            return G
+        return G * (1.0 + s * _rng.normal_np(self._next_base(), idx))
+
+    def _verify(self, idx, target, x_t, tol_g):
+        """Program-and-verify: pulse trains of half the remaining nominal distance while it is
+        4 pulses or more, then single pulses while one more pulse (predicted on the nominal
+        curve) gets closer; a read after every train; at most ``2 P_LTP`` pulses."""
+        dev = self.device
+        cap = 2 * dev.levels("ltp")
+        n = np.zeros(self.n_devices, dtype=np.int64)
+        used = np.zeros(idx.size, dtype=np.int64)
+        live = self.frozen[idx] == 0
+        for _ in range(4 * cap + 8):
+            Gr = self._read_subset(idx)
+            err = np.abs(Gr - target)
+            x_r = dev.pulses(Gr, "ltp")
+            remaining = x_t - x_r
+            chunk = np.where(remaining >= 4.0, np.floor(remaining / 2.0), 1.0).astype(np.int64)
+            chunk = np.minimum(chunk, cap - used)
+            nxt = dev.conductance(x_r + chunk, "ltp")
+            go = live & (err > tol_g) & (np.abs(nxt - target) < err) & (chunk > 0)
+            if not go.any():
+                break
+            n[:] = 0
+            n[idx[go]] = chunk[go]
+            self._write(n, prog=True)
+            used[go] += chunk[go]
+            live &= self.frozen[idx] == 0
+
+    # ------------------------------------------------------------------ saturation / refresh
+    def _coordinate(self, up: bool):
+        x, P = _ref.coordinate(
+            self.device.family, self.G, up, self.prm, self.const, self.lut_up, self.lut_dn
+        )
+        return x, P
+
+    def saturated(self, which: str = "high") -> np.ndarray:
+        """Saturated devices, shape ``(k, out, in)``.
+
+        ``"high"``: headroom on the LTP branch below half a pulse; ``"low"``: LTD coordinate
+        below half a pulse (``specs/devices.md`` 5.3).
+        """
+        check_choice("which", which, ("high", "low"))
+        if which == "high":
+            x, P = self._coordinate(True)
+            return self._view((P - x) < 0.5)
+        x, _ = self._coordinate(False)
+        return self._view(x < 0.5)
+
+    def saturation(self) -> dict:
+        """Fractions of devices saturated high and low."""
+        return {
+            "high": float(self.saturated("high").mean()),
+            "low": float(self.saturated("low").mean()),
+        }
+
+    def needs_refresh(self, threshold: float = 0.9) -> np.ndarray:
+        """Pairs to refresh (``specs/devices.md`` 5.2): ``max(g+, g-) >= threshold`` unless the
+        other device is within half a nominal step of Gmin. Differential mapping only."""
+        threshold = check_real("threshold", threshold, lo=0.0, hi=1.0, lo_open=True)
+        if self.mapping != "differential":
+            raise ValueError("needs_refresh() needs mapping='differential'")
+        g = (self._view(self.G) - self.device.gmin) / self.device.dG
+        hi = np.maximum(g[0], g[1])
+        lo = np.minimum(g[0], g[1])
+        return (hi >= threshold) & (lo > 0.5 / self.device.levels("ltp"))
+
+    def refresh(self, mask, *, mode: str = "verify") -> int:
+        """Refresh pairs: read ``w`` (read noise applies), RESET both devices, program ``w`` on
+        the side of its sign (one-sided form).
+
+        Parameters
+        ----------
+        mask : array_like of bool, shape (out, in)
+        mode : {"ideal", "open_loop", "verify"}
+
+        Returns
+        -------
+        int
+            Number of pairs refreshed.
+        """
+        if self.mapping != "differential":
+            raise ValueError("refresh() needs mapping='differential'")
+        mask = np.asarray(mask)
+        if mask.shape != self.shape or mask.dtype != bool:
+            raise ValueError(
+                f"mask must be a boolean array of shape {self.shape}, got {mask.dtype} {mask.shape}"
+            )
+        k = int(mask.sum())
+        if k == 0:
+            return 0
+        w = self.weights(noise=True)
+        if mode == "ideal":
+            idx = np.flatnonzero(np.tile(mask.ravel(), 2))
+            self._reset(idx)
+        self.program(w, mode=mode, form="one_sided", mask=mask)
+        self.refreshes[mask.ravel()] += 1
+        return k
+
+    # ------------------------------------------------------------------ drift
+    def age(self, seconds: float) -> None:
+        """Advance time by ``seconds``: power-law drift from the last written conductance."""
+        seconds = check_real("seconds", seconds, lo=0.0)
+        self.tau += seconds
+        live = (self.frozen == 0) & (self.nu > 0)
+        if not live.any():
+            return
+        t = np.maximum(self.tau[live], self.t0) / self.t0
+        self.G[live] = np.maximum(self.Gw[live] * t ** (-self.nu[live]), self.gmin_i[live])
+
+    # ------------------------------------------------------------------ counters
+    def counters(self) -> dict:
+        """Totals: LTP, LTD and programming pulses, RESETs, refreshes, stuck and worn devices."""
+        return {
+            "pulses_ltp": int(self.cnt_up.sum()),
+            "pulses_ltd": int(self.cnt_dn.sum()),
+            "pulses_prog": int(self.cnt_prog.sum()),
+            "resets": int(self.cnt_reset.sum()),
+            "refreshes": int(self.refreshes.sum()),
+            "stuck": int((self.stuck > 0).sum()),
+            "worn_out": int(((self.frozen > 0) & (self.stuck == 0)).sum()),
+        }
+
+    def pulse_counts(self) -> dict:
+        """Per-device counters, each of shape ``(k, out, in)`` (refreshes: ``(out, in)``)."""
+        return {
+            "ltp": self._view(self.cnt_up).copy(),
+            "ltd": self._view(self.cnt_dn).copy(),
+            "prog": self._view(self.cnt_prog).copy(),
+            "resets": self._view(self.cnt_reset).copy(),
+            "refreshes": self.refreshes.reshape(self.shape).copy(),
+        }
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Full state as numpy arrays and plain values (no pickled objects): enough to resume
+        bit for bit with :meth:`load_state_dict` on an array built with the same arguments."""
+        st = {k: getattr(self, k).copy() for k in _STATE_KEYS}
+        st["key"] = np.array(self.key, dtype=np.uint64)
+        st["counter"] = np.array(self.counter, dtype=np.int64)
+        st["rng_state"] = np.frombuffer(
+            json.dumps(self._rng.bit_generator.state).encode(), dtype=np.uint8
+        ).copy()
+        return st
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state from :meth:`state_dict` (shapes must match this array)."""
+        for k in _STATE_KEYS:
+            cur = getattr(self, k)
+            new = np.asarray(state[k])
+            if new.shape != cur.shape:
+                raise ValueError(f"state[{k!r}] has shape {new.shape}, expected {cur.shape}")
+            setattr(self, k, new.astype(cur.dtype, copy=True))
+        self.key = int(np.asarray(state["key"]))
+        self.counter = int(np.asarray(state["counter"]))
+        self._rng.bit_generator.state = json.loads(
+            bytes(np.asarray(state["rng_state"], dtype=np.uint8)).decode()
+        )
+        self.gmin_i = self.prm[0] if self.device.family != 1 else self._step_gbounds()[0]
+        self.gmax_i = self.prm[1] if self.device.family != 1 else self._step_gbounds()[1]
+
+    def __repr__(self) -> str:
+        name = self.device.name or type(self.device).__name__
+        return (
+            f"DeviceArray(shape={self.shape}, device={name!r}, "
+            f"mapping={self.mapping!r}, backend={self.backend!r}, seed={self.seed!r})"
+        )

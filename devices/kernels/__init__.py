@@ -1,0 +1,58 @@
+"""Kernels that apply pulses and read device arrays, one module per backend.
+
+Every backend module exposes the same functions with the same signatures:
+
+``write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
+cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)``
+    Apply signed pulse counts ``n`` (one per device, flat arrays) in place.
+``read_noisy(G, sigma, base, out)``
+    ``out = G * (1 + sigma * xi)`` with one counter-based normal per device.
+``pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,
+cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route)``
+    Stochastic pulse-train update: coincidence counts of bit-packed trains, routed to the devices
+    and written sample after sample; returns the total number of coincidences.
+
+``reference`` is plain numpy and is the ground truth; ``numba_cpu`` is the fast CPU version. Random
+numbers come from :mod:`devices._rng` (a pure function of a per-call ``base`` and the device
+index), so all backends draw the same numbers.
+
+Family codes (``fam``): 0 exponential / linear (``specs/devices.md`` section 1), 1 step models
+(section 6), 2 measured look-up table. Route codes (``route``): 0 one device (reference mapping or
+G+ only), 1 differential push-pull, 2 unidirectional.
+"""
+
+from __future__ import annotations
+
+FAM_EXP = 0
+FAM_STEP = 1
+FAM_LUT = 2
+
+ROUTE_SINGLE = 0
+ROUTE_PUSH_PULL = 1
+ROUTE_UNIDIRECTIONAL = 2
+
+BACKENDS = ("numpy", "numba")
+
+
+def get_kernels(backend: str):
+    """Return the kernel module of a backend (``"numpy"`` or ``"numba"``).
+
+    Parameters
+    ----------
+    backend : str
+        ``"numpy"`` (the reference) or ``"numba"``.
+
+    Returns
+    -------
+    module
+        A module with ``write``, ``read_noisy`` and ``pulse_update``.
+    """
+    if backend == "numpy":
+        from . import reference
+
+        return reference
+    if backend == "numba":
+        from . import numba_cpu
+
+        return numba_cpu
+    raise ValueError(f"backend must be one of {BACKENDS} (or 'auto'), got {backend!r}")

@@ -1,0 +1,294 @@
+"""Plain-numpy reference kernels (the ground truth the fast kernels are tested against)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._rng import normal_np
+
+_LIN_K = 1e-8
+
+
+# ----------------------------------------------------------------------------- family curves
+def _exp_fwd(u, k):
+    """Normalized exponential response g(u) for per-element shape k = 1/a (0: linear)."""
+    lin = np.abs(k) < _LIN_K
+    ks = np.where(lin, 1.0, k)
+    g = np.expm1(-ks * u) / np.expm1(-ks)
+    return np.where(lin, u, g)
+
+
+def _exp_inv(g, k):
+    lin = np.abs(k) < _LIN_K
+    ks = np.where(lin, 1.0, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = -np.log1p(g * np.expm1(-ks)) / ks
+    return np.where(lin, g, u)
+
+
+def _lut_inv(g, table):
+    """Pulse coordinate of normalized conductance g on a strictly increasing table."""
+    p = table.size - 1
+    g = np.clip(g, table[0], table[-1])
+    idx = np.clip(np.searchsorted(table, g, side="right") - 1, 0, p - 1)
+    lo = table[idx]
+    hi = table[idx + 1]
+    return idx + (g - lo) / (hi - lo)
+
+
+def _lut_fwd(x, table):
+    p = table.size - 1
+    x = np.clip(x, 0.0, p)
+    idx = np.minimum(np.floor(x).astype(np.int64), p - 1)
+    frac = x - idx
+    return table[idx] + frac * (table[idx + 1] - table[idx])
+
+
+def coordinate(fam, G, up, prm, const, lut_up, lut_dn):
+    """Pulse coordinate ``x`` of conductances ``G`` on the LTP (``up``) or LTD branch.
+
+    ``prm`` holds the per-device parameters of the elements of ``G`` (shape (8, G.size)).
+    Returns ``(x, P)`` with ``P`` the branch length in pulses (array).
+    """
+    if fam == 0:
+        gmin, gmax = prm[0], prm[1]
+        k = prm[2] if up else prm[3]
+        P = prm[4] if up else prm[5]
+        g = np.clip((G - gmin) / (gmax - gmin), 0.0, 1.0)
+        return P * _exp_inv(g, k), P
+    if fam == 1:
+        u = _step_u(G, prm, const)
+        dw = prm[2] if up else prm[3]
+        gam = prm[4] if up else prm[5]
+        s = 1.0 if up else -1.0
+        bmin, bmax = prm[0], prm[1]
+        P = (bmax - bmin) / dw
+        r = 1.0 + s * dw * gam
+        lin = np.abs(r - 1.0) < 1e-15
+        rs = np.where(lin, 0.5, r)
+        ustar = np.where(lin, 0.0, s * dw / (1.0 - rs))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xa = np.log((u - ustar) / (bmin - ustar)) / np.log(rs)
+        x = np.where(lin, (u - bmin) / dw, xa)
+        return np.nan_to_num(x, nan=np.inf), P
+    table = lut_up if up else lut_dn
+    gmin, gmax = prm[0], prm[1]
+    g = np.clip((G - gmin) / (gmax - gmin), 0.0, 1.0)
+    P = np.full(G.shape, table.size - 1, dtype=np.float64)
+    return _lut_inv(g, table), P
+
+
+def _step_u(G, prm, const):
+    gmin_n, gmax_n, bmin_n, bmax_n = const[0], const[1], const[2], const[3]
+    u = bmin_n + (G - gmin_n) / (gmax_n - gmin_n) * (bmax_n - bmin_n)
+    return np.clip(u, prm[0], prm[1])
+
+
+def _step_G(u, const):
+    gmin_n, gmax_n, bmin_n, bmax_n = const[0], const[1], const[2], const[3]
+    return gmin_n + (u - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
+
+
+def _apply(fam, G, m, prm, const, lut_up, lut_dn, c2c, xi):
+    """New conductance after signed pulse counts m (all nonzero) on the selected devices."""
+    up = m > 0
+    am = np.abs(m).astype(np.float64)
+    if fam == 0:
+        gmin, gmax = prm[0], prm[1]
+        dG = gmax - gmin
+        k = np.where(up, prm[2], prm[3])
+        P = np.where(up, prm[4], prm[5])
+        g = np.clip((G - gmin) / dG, 0.0, 1.0)
+        x0 = P * _exp_inv(g, k)
+        x1 = np.clip(x0 + m, 0.0, P)
+        G1 = gmin + dG * _exp_fwd(x1 / P, k)
+        if c2c > 0:
+            G1 = G1 + c2c * dG * np.sqrt(am) * xi
+        return np.clip(G1, gmin, gmax)
+    if fam == 1:
+        bmin, bmax = prm[0], prm[1]
+        u0 = _step_u(G, prm, const)
+        s = np.where(up, 1.0, -1.0)
+        dw = np.where(up, prm[2], prm[3])
+        gam = np.where(up, prm[4], prm[5])
+        r = 1.0 + s * dw * gam
+        lin = np.abs(r - 1.0) < 1e-15
+        rs = np.where(lin, 0.5, r)
+        rm = rs**am
+        un = np.where(lin, u0 + s * am * dw, rm * u0 + s * dw * (rm - 1.0) / (rs - 1.0))
+        if c2c > 0:
+            step0 = dw * np.abs(1.0 + gam * u0)
+            un = un + c2c * step0 * np.sqrt(am) * xi
+        return _step_G(np.clip(un, bmin, bmax), const)
+    gmin, gmax = prm[0], prm[1]
+    dG = gmax - gmin
+    g = np.clip((G - gmin) / dG, 0.0, 1.0)
+    G1 = np.empty_like(G)
+    for up_sel, table in ((up, lut_up), (~up, lut_dn)):
+        if not np.any(up_sel):
+            continue
+        p = table.size - 1
+        x0 = _lut_inv(g[up_sel], table)
+        x1 = np.clip(x0 + m[up_sel], 0.0, p)
+        G1[up_sel] = gmin[up_sel] + dG[up_sel] * _lut_fwd(x1, table)
+    if c2c > 0:
+        G1 = G1 + c2c * dG * np.sqrt(am) * xi
+    return np.clip(G1, gmin, gmax)
+
+
+# ----------------------------------------------------------------------------- kernels
+def write(
+    G,
+    Gw,
+    tau,
+    n,
+    fam,
+    prm,
+    const,
+    lut_up,
+    lut_dn,
+    c2c,
+    base,
+    frozen,
+    budget,
+    cnt_up,
+    cnt_dn,
+    cnt_prog,
+    cnt_reset,
+    prog,
+):
+    """Apply signed pulse counts ``n`` to flat device arrays in place (see module docs)."""
+    idx = np.flatnonzero(n)
+    if idx.size == 0:
+        return
+    m = n[idx]
+    am = np.abs(m)
+    used = cnt_up[idx] + cnt_dn[idx] + cnt_prog[idx] + cnt_reset[idx]
+    if prog:
+        cnt_prog[idx] += am
+    else:
+        cnt_up[idx] += np.where(m > 0, am, 0)
+        cnt_dn[idx] += np.where(m < 0, am, 0)
+    remaining = budget[idx] - used
+    alive = (frozen[idx] == 0) & (remaining > 0)
+    # endurance: apply only what is left of the budget, then freeze
+    m_eff = np.where(am > remaining, np.sign(m) * np.floor(np.maximum(remaining, 0.0)), m)
+    m_eff = m_eff.astype(np.int64)
+    newly_frozen = (frozen[idx] == 0) & (used + am >= budget[idx])
+    sel = alive & (m_eff != 0)
+    if np.any(sel):
+        j = idx[sel]
+        xi = normal_np(base, j) if c2c > 0 else None
+        G1 = _apply(fam, G[j], m_eff[sel], prm[:, j], const, lut_up, lut_dn, c2c, xi)
+        G[j] = G1
+        Gw[j] = G1
+        tau[j] = 0.0
+    frozen[idx[newly_frozen]] = 1
+
+
+def read_noisy(G, sigma, base, out):
+    """``out = G * (1 + sigma * xi)``, one normal per device."""
+    xi = normal_np(base, np.arange(G.size))
+    out[:] = G * (1.0 + sigma * xi)
+
+
+def popcount64(a):
+    """Number of set bits of each uint64 element."""
+    return np.bitwise_count(a).astype(np.int64)
+
+
+def coincidences(xbits, dbits):
+    """Coincidence counts ``count[j, i] = sum_w popcount(xbits[i, w] & dbits[j, w])``."""
+    both = dbits[:, None, :] & xbits[None, :, :]
+    return popcount64(both).sum(axis=-1)
+
+
+def pulse_update(
+    G,
+    Gw,
+    tau,
+    fam,
+    prm,
+    const,
+    lut_up,
+    lut_dn,
+    c2c,
+    bases,
+    frozen,
+    budget,
+    cnt_up,
+    cnt_dn,
+    cnt_prog,
+    cnt_reset,
+    xbits,
+    dbits,
+    xneg,
+    dneg,
+    n_out,
+    n_in,
+    route,
+):
+    """Stochastic pulse-train update, one sample after another (see module docs)."""
+    N = n_out * n_in
+    total = 0
+    for b in range(xbits.shape[0]):
+        c = coincidences(xbits[b], dbits[b])
+        total += int(c.sum())
+        s = np.where(dneg[b][:, None] != xneg[b][None, :], 1, -1)
+        sc = (s * c).ravel()
+        n = np.zeros(G.size, dtype=np.int64)
+        if route == 0:
+            n[:N] = sc
+        elif route == 1:
+            n[:N] = sc
+            n[N:] = -sc
+        else:
+            n[:N] = np.where(sc > 0, sc, 0)
+            n[N:] = np.where(sc < 0, -sc, 0)
+        write(
+            G,
+            Gw,
+            tau,
+            n,
+            fam,
+            prm,
+            const,
+            lut_up,
+            lut_dn,
+            c2c,
+            int(bases[b]),
+            frozen,
+            budget,
+            cnt_up,
+            cnt_dn,
+            cnt_prog,
+            cnt_reset,
+            False,
+        )
+    return total
+
+
+def curve(fam, x, up, prm, const, lut_up, lut_dn):
+    """Conductance at pulse coordinate ``x`` of the LTP (``up``) or LTD branch (inverse of
+    :func:`coordinate`); ``x`` is clipped to the branch."""
+    if fam == 0:
+        gmin, gmax = prm[0], prm[1]
+        k = prm[2] if up else prm[3]
+        P = prm[4] if up else prm[5]
+        x = np.clip(x, 0.0, P)
+        return gmin + (gmax - gmin) * _exp_fwd(x / P, k)
+    if fam == 1:
+        bmin, bmax = prm[0], prm[1]
+        dw = prm[2] if up else prm[3]
+        gam = prm[4] if up else prm[5]
+        s = 1.0 if up else -1.0
+        x = np.maximum(x, 0.0)
+        r = 1.0 + s * dw * gam
+        lin = np.abs(r - 1.0) < 1e-15
+        rs = np.where(lin, 0.5, r)
+        ustar = np.where(lin, 0.0, s * dw / (1.0 - rs))
+        u = np.where(lin, bmin + x * dw, ustar + (bmin - ustar) * rs**x)
+        return _step_G(np.clip(u, bmin, bmax), const)
+    table = lut_up if up else lut_dn
+    gmin, gmax = prm[0], prm[1]
+    return gmin + (gmax - gmin) * _lut_fwd(x, table)
