@@ -525,9 +525,12 @@ class DeviceArray:
         """Bernoulli trains, bit-packed into uint64 words: shape (batch, n, ceil(bl/64))."""
         B, n = p.shape
         nw = (bl + 63) // 64
-        u = self._rng.random((B, n, bl), dtype=np.float32)
+        used = int(BL.max()) if B else 1  # bits past the longest train are all zero
+        u = self._rng.random((B, n, used), dtype=np.float32)
         bits = u < p[:, :, None].astype(np.float32)
-        bits &= np.arange(bl)[None, None, :] < BL[:, None, None]
+        bits &= np.arange(used)[None, None, :] < BL[:, None, None]
+        if used < bl:
+            bits = np.concatenate([bits, np.zeros((B, n, bl - used), dtype=bool)], axis=2)
         pad = nw * 64 - bl
         if pad:
             bits = np.concatenate([bits, np.zeros((B, n, pad), dtype=bool)], axis=2)

@@ -130,6 +130,9 @@ class DeviceModel:
         Returns
         -------
         prm : ndarray, shape (8, n)
+            Family-specific rows (exponential: gmin, gmax, k_ltp, k_ltd, P_ltp, P_ltd,
+            expm1(-k_ltp), expm1(-k_ltd) with ``k = 1/a``; step: b_min, b_max, dw_up, dw_down,
+            gamma_up, gamma_down; table: gmin, gmax).
         const : ndarray, shape (4,)
         lut_up, lut_dn : ndarray
             Normalized tables (look-up-table devices; length-2 placeholders otherwise).
@@ -308,6 +311,8 @@ class ExpDevice(DeviceModel):
         sig_l = d2d.sigma_levels if d2d is not None else 0.0
         prm[4] = _sample_levels(self.levels_ltp, sig_l, n, rng)
         prm[5] = _sample_levels(self.levels_ltd, sig_l, n, rng)
+        prm[6] = np.expm1(-prm[2])  # cached expm1(-k) of each branch
+        prm[7] = np.expm1(-prm[3])
         lu, ld = _placeholder_tables()
         return prm, np.zeros(4), lu, ld
 

@@ -50,20 +50,20 @@ def _clip(v, lo, hi):
 
 
 @njit(cache=True, inline="always")
-def _exp_fwd(u, k):
+def _exp_fwd(u, k, e):
     if abs(k) < _LIN_K:
         return u
-    return math.expm1(-k * u) / math.expm1(-k)
+    return math.expm1(-k * u) / e
 
 
 @njit(cache=True, inline="always")
-def _exp_inv(g, k):
+def _exp_inv(g, k, e):
     if abs(k) < _LIN_K:
         return g
-    return -math.log1p(g * math.expm1(-k)) / k
+    return -math.log1p(g * e) / k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _lut_inv(g, table):
     p = table.size - 1
     g = _clip(g, table[0], table[p])
@@ -79,7 +79,7 @@ def _lut_inv(g, table):
     return lo + (g - table[lo]) / (table[lo + 1] - table[lo])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _lut_fwd(x, table):
     p = table.size - 1
     x = _clip(x, 0.0, float(p))
@@ -89,7 +89,7 @@ def _lut_fwd(x, table):
     return table[idx] + (x - idx) * (table[idx + 1] - table[idx])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
     """New conductance of device i after m (nonzero) signed pulses."""
     am = float(abs(m))
@@ -101,13 +101,15 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
         if up:
             k = prm[2, i]
             P = prm[4, i]
+            e = prm[6, i]
         else:
             k = prm[3, i]
             P = prm[5, i]
+            e = prm[7, i]
         g = _clip((G - gmin) / dG, 0.0, 1.0)
-        x0 = P * _exp_inv(g, k)
+        x0 = P * _exp_inv(g, k, e)
         x1 = _clip(x0 + m, 0.0, P)
-        G1 = gmin + dG * _exp_fwd(x1 / P, k)
+        G1 = gmin + dG * _exp_fwd(x1 / P, k, e)
         if c2c > 0.0:
             G1 += c2c * dG * math.sqrt(am) * _normal(base, i)
         return _clip(G1, gmin, gmax)
@@ -151,7 +153,7 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
     return _clip(G1, gmin, gmax)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _write_one(
     i,
     m,
@@ -267,7 +269,7 @@ def _popcount(x):
 
 
 @njit(cache=True, parallel=True)
-def _update_sample(
+def _update_all(
     G,
     Gw,
     tau,
@@ -277,130 +279,146 @@ def _update_sample(
     lut_up,
     lut_dn,
     c2c,
-    base,
+    bases,
     frozen,
     budget,
     cnt_up,
     cnt_dn,
     cnt_prog,
     cnt_reset,
-    xb,
-    db,
+    xbits,
+    dbits,
     xneg,
     dneg,
     n_out,
     n_in,
     route,
-    rowtot,
 ):
     N = n_out * n_in
-    nw = xb.shape[1]
-    for j in prange(n_out):
-        acc = 0
-        dj = db[j]
-        if nw == 1:
-            dw0 = dj[0]
-            if dw0 == 0:
-                rowtot[j] = 0
-                continue
+    nw = xbits.shape[2]
+    rowtot = np.zeros(n_out, dtype=np.int64)
+    nzx = np.empty(n_in, dtype=np.int64)
+    total = 0
+    for b in range(xbits.shape[0]):
+        base = bases[b]
+        xb = xbits[b]
+        db = dbits[b]
+        # compact the rows whose train has any pulse: only those can coincide
+        m = 0
         for i in range(n_in):
-            c = 0
+            any_bit = False
             for w in range(nw):
-                c += _popcount(xb[i, w] & dj[w])
-            if c == 0:
-                continue
-            acc += c
-            sgn = 1 if dneg[j] != xneg[i] else -1
-            ip = j * n_in + i
-            if route == 0:
-                _write_one(
-                    ip,
-                    sgn * c,
-                    G,
-                    Gw,
-                    tau,
-                    fam,
-                    prm,
-                    const,
-                    lut_up,
-                    lut_dn,
-                    c2c,
-                    base,
-                    frozen,
-                    budget,
-                    cnt_up,
-                    cnt_dn,
-                    cnt_prog,
-                    cnt_reset,
-                    False,
-                )
-            elif route == 1:
-                _write_one(
-                    ip,
-                    sgn * c,
-                    G,
-                    Gw,
-                    tau,
-                    fam,
-                    prm,
-                    const,
-                    lut_up,
-                    lut_dn,
-                    c2c,
-                    base,
-                    frozen,
-                    budget,
-                    cnt_up,
-                    cnt_dn,
-                    cnt_prog,
-                    cnt_reset,
-                    False,
-                )
-                _write_one(
-                    N + ip,
-                    -sgn * c,
-                    G,
-                    Gw,
-                    tau,
-                    fam,
-                    prm,
-                    const,
-                    lut_up,
-                    lut_dn,
-                    c2c,
-                    base,
-                    frozen,
-                    budget,
-                    cnt_up,
-                    cnt_dn,
-                    cnt_prog,
-                    cnt_reset,
-                    False,
-                )
-            else:
-                tgt = ip if sgn > 0 else N + ip
-                _write_one(
-                    tgt,
-                    c,
-                    G,
-                    Gw,
-                    tau,
-                    fam,
-                    prm,
-                    const,
-                    lut_up,
-                    lut_dn,
-                    c2c,
-                    base,
-                    frozen,
-                    budget,
-                    cnt_up,
-                    cnt_dn,
-                    cnt_prog,
-                    cnt_reset,
-                    False,
-                )
-        rowtot[j] = acc
+                if xb[i, w] != 0:
+                    any_bit = True
+            if any_bit:
+                nzx[m] = i
+                m += 1
+        if m == 0:
+            continue
+        for j in prange(n_out):
+            acc = 0
+            for t in range(m):
+                i = nzx[t]
+                c = 0
+                for w in range(nw):
+                    c += _popcount(xb[i, w] & db[j, w])
+                if c == 0:
+                    continue
+                acc += c
+                sgn = 1 if dneg[b, j] != xneg[b, i] else -1
+                ip = j * n_in + i
+                if route == 0:
+                    _write_one(
+                        ip,
+                        sgn * c,
+                        G,
+                        Gw,
+                        tau,
+                        fam,
+                        prm,
+                        const,
+                        lut_up,
+                        lut_dn,
+                        c2c,
+                        base,
+                        frozen,
+                        budget,
+                        cnt_up,
+                        cnt_dn,
+                        cnt_prog,
+                        cnt_reset,
+                        False,
+                    )
+                elif route == 1:
+                    _write_one(
+                        ip,
+                        sgn * c,
+                        G,
+                        Gw,
+                        tau,
+                        fam,
+                        prm,
+                        const,
+                        lut_up,
+                        lut_dn,
+                        c2c,
+                        base,
+                        frozen,
+                        budget,
+                        cnt_up,
+                        cnt_dn,
+                        cnt_prog,
+                        cnt_reset,
+                        False,
+                    )
+                    _write_one(
+                        N + ip,
+                        -sgn * c,
+                        G,
+                        Gw,
+                        tau,
+                        fam,
+                        prm,
+                        const,
+                        lut_up,
+                        lut_dn,
+                        c2c,
+                        base,
+                        frozen,
+                        budget,
+                        cnt_up,
+                        cnt_dn,
+                        cnt_prog,
+                        cnt_reset,
+                        False,
+                    )
+                else:
+                    tgt = ip if sgn > 0 else N + ip
+                    _write_one(
+                        tgt,
+                        c,
+                        G,
+                        Gw,
+                        tau,
+                        fam,
+                        prm,
+                        const,
+                        lut_up,
+                        lut_dn,
+                        c2c,
+                        base,
+                        frozen,
+                        budget,
+                        cnt_up,
+                        cnt_dn,
+                        cnt_prog,
+                        cnt_reset,
+                        False,
+                    )
+            rowtot[j] = acc
+        total += rowtot.sum()
+        rowtot[:] = 0
+    return total
 
 
 def pulse_update(
@@ -429,10 +447,8 @@ def pulse_update(
     route,
 ):
     """Stochastic pulse-train update, one sample after another (see module docs)."""
-    rowtot = np.zeros(n_out, dtype=np.int64)
-    total = 0
-    for b in range(xbits.shape[0]):
-        _update_sample(
+    return int(
+        _update_all(
             G,
             Gw,
             tau,
@@ -442,21 +458,19 @@ def pulse_update(
             lut_up,
             lut_dn,
             c2c,
-            np.uint64(bases[b]),
+            np.asarray(bases, dtype=np.uint64),
             frozen,
             budget,
             cnt_up,
             cnt_dn,
             cnt_prog,
             cnt_reset,
-            xbits[b],
-            dbits[b],
-            xneg[b],
-            dneg[b],
+            xbits,
+            dbits,
+            xneg,
+            dneg,
             n_out,
             n_in,
             route,
-            rowtot,
         )
-        total += int(rowtot.sum())
-    return total
+    )

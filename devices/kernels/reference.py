@@ -10,19 +10,20 @@ _LIN_K = 1e-8
 
 
 # ----------------------------------------------------------------------------- family curves
-def _exp_fwd(u, k):
-    """Normalized exponential response g(u) for per-element shape k = 1/a (0: linear)."""
+def _exp_fwd(u, k, e):
+    """Normalized exponential response g(u) for shape k = 1/a (0: linear), e = expm1(-k)."""
     lin = np.abs(k) < _LIN_K
     ks = np.where(lin, 1.0, k)
-    g = np.expm1(-ks * u) / np.expm1(-ks)
+    es = np.where(lin, 1.0, e)
+    g = np.expm1(-ks * u) / es
     return np.where(lin, u, g)
 
 
-def _exp_inv(g, k):
+def _exp_inv(g, k, e):
     lin = np.abs(k) < _LIN_K
     ks = np.where(lin, 1.0, k)
     with np.errstate(invalid="ignore", divide="ignore"):
-        u = -np.log1p(g * np.expm1(-ks)) / ks
+        u = -np.log1p(g * e) / ks
     return np.where(lin, g, u)
 
 
@@ -54,8 +55,9 @@ def coordinate(fam, G, up, prm, const, lut_up, lut_dn):
         gmin, gmax = prm[0], prm[1]
         k = prm[2] if up else prm[3]
         P = prm[4] if up else prm[5]
+        e = prm[6] if up else prm[7]
         g = np.clip((G - gmin) / (gmax - gmin), 0.0, 1.0)
-        return P * _exp_inv(g, k), P
+        return P * _exp_inv(g, k, e), P
     if fam == 1:
         u = _step_u(G, prm, const)
         dw = prm[2] if up else prm[3]
@@ -98,10 +100,11 @@ def _apply(fam, G, m, prm, const, lut_up, lut_dn, c2c, xi):
         dG = gmax - gmin
         k = np.where(up, prm[2], prm[3])
         P = np.where(up, prm[4], prm[5])
+        e = np.where(up, prm[6], prm[7])
         g = np.clip((G - gmin) / dG, 0.0, 1.0)
-        x0 = P * _exp_inv(g, k)
+        x0 = P * _exp_inv(g, k, e)
         x1 = np.clip(x0 + m, 0.0, P)
-        G1 = gmin + dG * _exp_fwd(x1 / P, k)
+        G1 = gmin + dG * _exp_fwd(x1 / P, k, e)
         if c2c > 0:
             G1 = G1 + c2c * dG * np.sqrt(am) * xi
         return np.clip(G1, gmin, gmax)
@@ -275,8 +278,9 @@ def curve(fam, x, up, prm, const, lut_up, lut_dn):
         gmin, gmax = prm[0], prm[1]
         k = prm[2] if up else prm[3]
         P = prm[4] if up else prm[5]
+        e = prm[6] if up else prm[7]
         x = np.clip(x, 0.0, P)
-        return gmin + (gmax - gmin) * _exp_fwd(x / P, k)
+        return gmin + (gmax - gmin) * _exp_fwd(x / P, k, e)
     if fam == 1:
         bmin, bmax = prm[0], prm[1]
         dw = prm[2] if up else prm[3]
