@@ -25,9 +25,12 @@ from .variability import Variability
 
 __all__ = ["DeviceArray", "MAPPINGS", "PROGRAM_MODES", "METHODS"]
 
+#: Weight mappings: a differential pair, or one device against a mid-range reference.
 MAPPINGS = ("differential", "reference")
+#: Programming modes of :meth:`DeviceArray.program`.
 PROGRAM_MODES = ("ideal", "open_loop", "verify")
 FORMS = ("one_sided", "centered")
+#: Update methods that route signed pulse counts to the devices.
 METHODS = ("bidirectional", "unidirectional")
 SIDES = ("both", "plus")
 _BACKENDS = ("auto", "numpy", "numba")
@@ -285,6 +288,10 @@ class DeviceArray:
         self._k.read_noisy(self.G, s, np.uint64(self._next_base()), out)
         return out
 
+    def read_conductances(self, noise: bool = True) -> np.ndarray:
+        """Conductances as read, shape ``(k, out, in)`` (one read: read noise if ``noise``)."""
+        return self._view(self._read_G() if noise else self.G).copy()
+
     def weights(self, noise: bool = False) -> np.ndarray:
         """Effective weight matrix ``(out, in)``.
 
@@ -485,7 +492,9 @@ class DeviceArray:
             fx = fd = C
         px_raw = fx[:, None] * np.abs(x2)
         pd_raw = fd[:, None] * np.abs(d2)
-        clipped = int(np.sum(px_raw > 1) + np.sum(pd_raw > 1))
+        clipped = int(
+            np.sum((px_raw > 1) & active[:, None]) + np.sum((pd_raw > 1) & active[:, None])
+        )
         px = np.where(active[:, None], np.minimum(px_raw, 1.0), 0.0)
         pd = np.where(active[:, None], np.minimum(pd_raw, 1.0), 0.0)
         xbits = self._draw_bits(px, BL, bl)

@@ -203,8 +203,12 @@ def _write_one(
     tau[i] = 0.0
 
 
-@njit(cache=True, parallel=True)
-def write(
+# Small arrays run serially: a parallel launch costs more than it saves there, and under CPU
+# contention (BLAS threads, other processes) it can stall for milliseconds.
+_PARALLEL_MIN = 1 << 17
+
+
+def _write_body(
     G,
     Gw,
     tau,
@@ -224,7 +228,6 @@ def write(
     cnt_reset,
     prog,
 ):
-    """Apply signed pulse counts ``n`` to flat device arrays in place (see module docs)."""
     base = np.uint64(base)
     for i in prange(G.size):
         m = n[i]
@@ -252,12 +255,68 @@ def write(
             )
 
 
-@njit(cache=True, parallel=True)
-def read_noisy(G, sigma, base, out):
-    """``out = G * (1 + sigma * xi)``, one normal per device."""
+_write_par = njit(cache=True, parallel=True)(_write_body)
+_write_ser = njit(cache=True)(_write_body)
+
+
+def write(
+    G,
+    Gw,
+    tau,
+    n,
+    fam,
+    prm,
+    const,
+    lut_up,
+    lut_dn,
+    c2c,
+    base,
+    frozen,
+    budget,
+    cnt_up,
+    cnt_dn,
+    cnt_prog,
+    cnt_reset,
+    prog,
+):
+    """Apply signed pulse counts ``n`` to flat device arrays in place (see module docs)."""
+    kern = _write_par if G.size >= _PARALLEL_MIN else _write_ser
+    kern(
+        G,
+        Gw,
+        tau,
+        n,
+        fam,
+        prm,
+        const,
+        lut_up,
+        lut_dn,
+        c2c,
+        np.uint64(base),
+        frozen,
+        budget,
+        cnt_up,
+        cnt_dn,
+        cnt_prog,
+        cnt_reset,
+        bool(prog),
+    )
+
+
+def _read_body(G, sigma, base, out):
     base = np.uint64(base)
     for i in prange(G.size):
         out[i] = G[i] * (1.0 + sigma * _normal(base, i))
+
+
+_read_par = njit(cache=True, parallel=True)(_read_body)
+_read_ser = njit(cache=True)(_read_body)
+
+
+def read_noisy(G, sigma, base, out):
+    """``out = G * (1 + sigma * xi)``, one normal per device."""
+    kern = _read_par if G.size >= _PARALLEL_MIN else _read_ser
+    kern(G, float(sigma), np.uint64(base), out)
 
 
 @njit(cache=True, inline="always")
@@ -268,8 +327,7 @@ def _popcount(x):
     return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-@njit(cache=True, parallel=True)
-def _update_all(
+def _update_body(
     G,
     Gw,
     tau,
@@ -327,76 +385,18 @@ def _update_all(
                 acc += c
                 sgn = 1 if dneg[b, j] != xneg[b, i] else -1
                 ip = j * n_in + i
-                if route == 0:
-                    _write_one(
-                        ip,
-                        sgn * c,
-                        G,
-                        Gw,
-                        tau,
-                        fam,
-                        prm,
-                        const,
-                        lut_up,
-                        lut_dn,
-                        c2c,
-                        base,
-                        frozen,
-                        budget,
-                        cnt_up,
-                        cnt_dn,
-                        cnt_prog,
-                        cnt_reset,
-                        False,
-                    )
-                elif route == 1:
-                    _write_one(
-                        ip,
-                        sgn * c,
-                        G,
-                        Gw,
-                        tau,
-                        fam,
-                        prm,
-                        const,
-                        lut_up,
-                        lut_dn,
-                        c2c,
-                        base,
-                        frozen,
-                        budget,
-                        cnt_up,
-                        cnt_dn,
-                        cnt_prog,
-                        cnt_reset,
-                        False,
-                    )
-                    _write_one(
-                        N + ip,
-                        -sgn * c,
-                        G,
-                        Gw,
-                        tau,
-                        fam,
-                        prm,
-                        const,
-                        lut_up,
-                        lut_dn,
-                        c2c,
-                        base,
-                        frozen,
-                        budget,
-                        cnt_up,
-                        cnt_dn,
-                        cnt_prog,
-                        cnt_reset,
-                        False,
-                    )
-                else:
-                    tgt = ip if sgn > 0 else N + ip
+                # route: one write (single device / unidirectional side) or two (push-pull)
+                nq = 2 if route == 1 else 1
+                for q in range(nq):
+                    if route == 0:
+                        tgt, mq = ip, sgn * c
+                    elif route == 1:
+                        tgt, mq = (ip, sgn * c) if q == 0 else (N + ip, -sgn * c)
+                    else:
+                        tgt, mq = (ip if sgn > 0 else N + ip), c
                     _write_one(
                         tgt,
-                        c,
+                        mq,
                         G,
                         Gw,
                         tau,
@@ -419,6 +419,10 @@ def _update_all(
         total += rowtot.sum()
         rowtot[:] = 0
     return total
+
+
+_update_par = njit(cache=True, parallel=True)(_update_body)
+_update_ser = njit(cache=True)(_update_body)
 
 
 def pulse_update(
@@ -448,7 +452,7 @@ def pulse_update(
 ):
     """Stochastic pulse-train update, one sample after another (see module docs)."""
     return int(
-        _update_all(
+        (_update_par if G.size >= _PARALLEL_MIN else _update_ser)(
             G,
             Gw,
             tau,

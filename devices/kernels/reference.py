@@ -59,25 +59,35 @@ def coordinate(fam, G, up, prm, const, lut_up, lut_dn):
         g = np.clip((G - gmin) / (gmax - gmin), 0.0, 1.0)
         return P * _exp_inv(g, k, e), P
     if fam == 1:
+        # LTP: pulses up from b_min; LTD: P minus the pulses down from b_max
         u = _step_u(G, prm, const)
-        dw = prm[2] if up else prm[3]
-        gam = prm[4] if up else prm[5]
-        s = 1.0 if up else -1.0
         bmin, bmax = prm[0], prm[1]
+        dw, r, ustar, lin = _step_affine(prm, up)
         P = (bmax - bmin) / dw
-        r = 1.0 + s * dw * gam
-        lin = np.abs(r - 1.0) < 1e-15
-        rs = np.where(lin, 0.5, r)
-        ustar = np.where(lin, 0.0, s * dw / (1.0 - rs))
+        start = bmin if up else bmax
         with np.errstate(invalid="ignore", divide="ignore"):
-            xa = np.log((u - ustar) / (bmin - ustar)) / np.log(rs)
-        x = np.where(lin, (u - bmin) / dw, xa)
-        return np.nan_to_num(x, nan=np.inf), P
+            pa = np.log((u - ustar) / (start - ustar)) / np.log(np.where(lin, 0.5, r))
+        p = np.where(lin, np.abs(u - start) / dw, pa)
+        p = np.nan_to_num(p, nan=np.inf)
+        return (p if up else P - p), P
     table = lut_up if up else lut_dn
     gmin, gmax = prm[0], prm[1]
     g = np.clip((G - gmin) / (gmax - gmin), 0.0, 1.0)
     P = np.full(G.shape, table.size - 1, dtype=np.float64)
     return _lut_inv(g, table), P
+
+
+def _step_affine(prm, up):
+    """Step, ratio ``r``, fixed point ``u*`` and linear flag of one branch of a step model:
+    one pulse maps ``u -> r u + s dw``, so ``n`` pulses give ``u* + (u0 - u*) r^n``."""
+    dw = prm[2] if up else prm[3]
+    gam = prm[4] if up else prm[5]
+    s = 1.0 if up else -1.0
+    r = 1.0 + s * dw * gam
+    lin = np.abs(r - 1.0) < 1e-15
+    rs = np.where(lin, 0.5, r)
+    ustar = np.where(lin, 0.0, s * dw / (1.0 - rs))
+    return dw, r, ustar, lin
 
 
 def _step_u(G, prm, const):
@@ -283,15 +293,13 @@ def curve(fam, x, up, prm, const, lut_up, lut_dn):
         return gmin + (gmax - gmin) * _exp_fwd(x / P, k, e)
     if fam == 1:
         bmin, bmax = prm[0], prm[1]
-        dw = prm[2] if up else prm[3]
-        gam = prm[4] if up else prm[5]
+        dw, r, ustar, lin = _step_affine(prm, up)
+        P = (bmax - bmin) / dw
+        p = np.maximum(x, 0.0) if up else np.maximum(P - x, 0.0)
+        start = bmin if up else bmax
         s = 1.0 if up else -1.0
-        x = np.maximum(x, 0.0)
-        r = 1.0 + s * dw * gam
-        lin = np.abs(r - 1.0) < 1e-15
         rs = np.where(lin, 0.5, r)
-        ustar = np.where(lin, 0.0, s * dw / (1.0 - rs))
-        u = np.where(lin, bmin + x * dw, ustar + (bmin - ustar) * rs**x)
+        u = np.where(lin, start + s * p * dw, ustar + (start - ustar) * rs**p)
         return _step_G(np.clip(u, bmin, bmax), const)
     table = lut_up if up else lut_dn
     gmin, gmax = prm[0], prm[1]

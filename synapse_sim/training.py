@@ -1,0 +1,571 @@
+"""Train a multilayer perceptron on device arrays beside its software twin.
+
+One :class:`TrainConfig` (data, network, schedule, seed) and a list of :class:`RunSpec` (device
+preset or ``software``, rule, mapping, overrides). Every run starts from the same initial weights
+and sees the same data order; the software twin uses :class:`learning_rules.FloatWeights` with
+float SGD. The fast path is numpy/numba; torch is not needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import devices
+from learning_rules import RULES, FloatWeights, PulseRule
+
+from .datasets import Dataset, batches, load_dataset
+
+__all__ = ["TrainConfig", "RunSpec", "TrainResult", "train", "MLP", "ACTIVATIONS", "LOSSES"]
+
+ACTIVATIONS = ("sigmoid", "relu")
+LOSSES = ("sse", "ce")
+INITS = ("neurosim", "uniform")
+_NEUROSIM_LEVELS = np.array([-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1])
+
+
+def _err(name, value, allowed):
+    raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """What is trained, on what, for how long (shared by all runs of an experiment).
+
+    Parameters
+    ----------
+    dataset : str
+        ``mnist5k``, ``digits`` or ``idx:PATH``.
+    neurosim_input : bool
+        NeuroSim's input format (central 20x20 crop, binarized at 0.5); 28x28 data only.
+    hidden : tuple of int
+        Hidden layer sizes (NeuroSim reference: ``(100,)``).
+    activation : {"sigmoid", "relu"}
+        Hidden activation.
+    loss : {"sse", "ce"}
+        Sum of squared errors on sigmoid outputs (NeuroSim) or softmax cross-entropy.
+    batch_size : int
+    epochs : int
+    lr : tuple of float
+        Learning rate per weight layer (one value is used for every layer).
+    init : {"neurosim", "uniform"}
+        Initial weights: uniform over {-1, -2/3, ..., 1} (times ``w_max``), or Glorot-uniform.
+    w_max : float
+        Weight range [-w_max, w_max] for devices and for the clipped software twin.
+    seed : int
+        Seed of the initial weights, the data order, the rounding draws and the device draws.
+    device_seed : int or None
+        Seed of the device instances (default: derived from ``seed``).
+    rounding : {"nearest", "stochastic"}
+    theta : float
+    n_max : int or None
+    refresh_threshold : float
+    refresh_mode : {"ideal", "open_loop", "verify"}
+    bl : int
+        Stochastic pulse-train length.
+    max_train : int or None
+        Use only the first ``max_train`` training samples (quick runs).
+    """
+
+    dataset: str = "mnist5k"
+    neurosim_input: bool = False
+    hidden: tuple = (100,)
+    activation: str = "sigmoid"
+    loss: str = "sse"
+    batch_size: int = 1
+    epochs: int = 5
+    lr: tuple = (0.4, 0.2)
+    init: str = "neurosim"
+    w_max: float = 1.0
+    seed: int = 0
+    device_seed: int | None = None
+    rounding: str = "nearest"
+    theta: float = 0.5
+    n_max: int | None = None
+    refresh_threshold: float = 0.9
+    refresh_mode: str = "verify"
+    bl: int = 31
+    max_train: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if any(h < 1 for h in self.hidden):
+            _err("hidden", self.hidden, "positive layer sizes")
+        lr = self.lr if isinstance(self.lr, (tuple, list)) else (self.lr,)
+        object.__setattr__(self, "lr", tuple(float(v) for v in lr))
+        if not self.lr or any(not (v > 0 and math.isfinite(v)) for v in self.lr):
+            _err("lr", self.lr, "positive finite learning rates")
+        if len(self.lr) not in (1, len(self.hidden) + 1):
+            _err("lr", self.lr, f"one value or {len(self.hidden) + 1} (one per layer)")
+        if self.activation not in ACTIVATIONS:
+            _err("activation", self.activation, f"one of {ACTIVATIONS}")
+        if self.loss not in LOSSES:
+            _err("loss", self.loss, f"one of {LOSSES}")
+        if self.init not in INITS:
+            _err("init", self.init, f"one of {INITS}")
+        for name in ("batch_size", "epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                _err(name, v, "an integer >= 1")
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            _err("seed", self.seed, "an integer >= 0")
+        if self.max_train is not None and self.max_train < 1:
+            _err("max_train", self.max_train, "None or an integer >= 1")
+        if not self.w_max > 0:
+            _err("w_max", self.w_max, "> 0")
+
+    def layer_lr(self, n_layers: int) -> tuple:
+        """Learning rate of each of ``n_layers`` layers."""
+        return self.lr * n_layers if len(self.lr) == 1 else self.lr
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-able)."""
+        return dataclasses.asdict(self)
+
+
+_DEFAULT_MAPPING = {
+    "bidirectional": "reference",
+    "stochastic": "reference",
+    "unidirectional": "differential",
+    "adaptive": "differential",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """One configuration trained side by side with the others.
+
+    Parameters
+    ----------
+    device : str
+        ``"software"`` (float twin) or a preset name of :func:`devices.names`.
+    rule : str
+        ``software``, ``bidirectional``, ``unidirectional``, ``stochastic`` or ``adaptive``.
+    mapping : {"reference", "differential"} or None
+        Default: ``reference`` for bidirectional and stochastic (NeuroSim's scheme),
+        ``differential`` for unidirectional and adaptive.
+    overrides : dict
+        Device overrides passed to :func:`devices.get` (e.g. ``{"c2c_sigma": 0}``).
+    rule_options : dict
+        Extra :class:`learning_rules.PulseRule` fields.
+    label : str or None
+        Name of the run in the results (default ``device-rule`` or ``software``).
+    """
+
+    device: str
+    rule: str = "bidirectional"
+    mapping: str | None = None
+    overrides: dict = field(default_factory=dict)
+    rule_options: dict = field(default_factory=dict)
+    label: str | None = None
+
+    def __post_init__(self):
+        if self.device == "software":
+            object.__setattr__(self, "rule", "software")
+        else:
+            names = devices.names()
+            if self.device not in names:
+                import difflib
+
+                close = difflib.get_close_matches(self.device, names, n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ValueError(
+                    f"device must be 'software' or one of {', '.join(names)}, got "
+                    f"{self.device!r}{hint}"
+                )
+            if self.rule not in RULES or self.rule == "software":
+                raise ValueError(
+                    f"rule for a device must be one of "
+                    f"{', '.join(r for r in RULES if r != 'software')}, got "
+                    f"{self.rule!r}"
+                )
+            if self.mapping is None:
+                object.__setattr__(self, "mapping", _DEFAULT_MAPPING[self.rule])
+            if self.mapping not in devices.MAPPINGS:
+                _err("mapping", self.mapping, f"one of {devices.MAPPINGS}")
+            if self.mapping == "reference" and self.rule in ("unidirectional", "adaptive"):
+                raise ValueError(f"rule {self.rule!r} needs mapping='differential'")
+            devices.get(self.device, **self.overrides)  # validate overrides now
+        if self.label is None:
+            lab = "software" if self.device == "software" else f"{self.device}-{self.rule}"
+            object.__setattr__(self, "label", lab)
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-able)."""
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------- the network
+def _act(name, z):
+    if name == "sigmoid":
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+    return np.maximum(z, 0.0)
+
+
+def _act_grad(name, z, a):
+    if name == "sigmoid":
+        return a * (1.0 - a)
+    return (z > 0).astype(z.dtype)
+
+
+class MLP:
+    """A multilayer perceptron whose layers are :class:`learning_rules.WeightArray` s.
+
+    Parameters
+    ----------
+    layers : list of WeightArray
+        Weight arrays, input to output (shapes chain).
+    activation : {"sigmoid", "relu"}
+    loss : {"sse", "ce"}
+    """
+
+    def __init__(self, layers, activation="sigmoid", loss="sse"):
+        self.layers = list(layers)
+        self.activation = activation
+        self.loss = loss
+
+    def forward(self, x):
+        """Return the list of layer inputs, pre-activations and the output."""
+        acts = [x]
+        zs = []
+        a = x
+        n = len(self.layers)
+        for i, layer in enumerate(self.layers):
+            z = layer.matmul(a)
+            zs.append(z)
+            if i < n - 1:
+                a = _act(self.activation, z)
+            elif self.loss == "sse":
+                a = _act("sigmoid", z)
+            else:
+                zz = z - z.max(axis=1, keepdims=True)
+                e = np.exp(zz)
+                a = e / e.sum(axis=1, keepdims=True)
+            acts.append(a)
+        return acts, zs
+
+    def loss_and_delta(self, out, t):
+        """Loss per sample (summed over outputs) and dL/dz at the output layer."""
+        if self.loss == "sse":
+            diff = t - out
+            return np.sum(diff * diff, axis=1), -2.0 * diff * out * (1.0 - out)
+        p = np.clip(out, 1e-12, 1.0)
+        return -np.sum(t * np.log(p), axis=1), out - t
+
+    def backward(self, acts, zs, delta_out):
+        """Errors dL/dz of every layer (transposed reads of the arrays)."""
+        deltas = [None] * len(self.layers)
+        deltas[-1] = delta_out
+        for i in range(len(self.layers) - 2, -1, -1):
+            back = self.layers[i + 1].rmatmul(deltas[i + 1])
+            deltas[i] = back * _act_grad(self.activation, zs[i], acts[i + 1])
+        return deltas
+
+    def predict(self, x, batch: int = 1000):
+        """Class predictions and outputs (reads in chunks of ``batch``)."""
+        outs = []
+        for s in range(0, x.shape[0], batch):
+            acts, _ = self.forward(x[s : s + batch])
+            outs.append(acts[-1])
+        out = np.concatenate(outs)
+        return out.argmax(axis=1), out
+
+
+def initial_weights(sizes, init, rng, w_max=1.0):
+    """Initial weight matrices ``(n_out, n_in)`` for consecutive ``sizes``."""
+    Ws = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        if init == "neurosim":
+            W = w_max * rng.choice(_NEUROSIM_LEVELS, size=(n_out, n_in))
+        else:
+            s = min(w_max, math.sqrt(6.0 / (n_in + n_out)))
+            W = rng.uniform(-s, s, size=(n_out, n_in))
+        Ws.append(W)
+    return Ws
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    history : dict
+        ``label -> {metric: list per epoch}``.
+    final : dict
+        ``label -> dict`` of final statistics.
+    weights : dict
+        ``label -> list`` of final weight matrices.
+    arrays : dict
+        ``label -> list`` of the trained weight arrays (device arrays or float weights).
+    path : Path or None
+        The results file, if one was written.
+    """
+
+    history: dict
+    final: dict
+    weights: dict
+    arrays: dict
+    path: Path | None = None
+
+
+def _device_seed(config: TrainConfig, layer: int) -> int:
+    base = config.device_seed if config.device_seed is not None else config.seed
+    return int(np.random.SeedSequence([int(base), 7, layer]).generate_state(1)[0])
+
+
+def build_layers(spec: RunSpec, config: TrainConfig, W0):
+    """Weight arrays of one run, programmed with the initial weights ``W0``."""
+    if spec.device == "software":
+        return [FloatWeights(W, w_max=config.w_max) for W in W0]
+    model = devices.get(spec.device, **spec.overrides)
+    layers = []
+    form = (
+        "centered"
+        if (spec.rule in ("bidirectional", "stochastic") and spec.mapping == "differential")
+        else "one_sided"
+    )
+    for i, W in enumerate(W0):
+        arr = devices.DeviceArray(
+            W.shape, model, mapping=spec.mapping, seed=_device_seed(config, i), w_max=config.w_max
+        )
+        arr.program(W, mode="ideal", form=form)
+        layers.append(arr)
+    return layers
+
+
+def make_rule(spec: RunSpec, config: TrainConfig) -> PulseRule:
+    """The :class:`learning_rules.PulseRule` of a run (config defaults, then rule options)."""
+    opts = {
+        "rounding": config.rounding,
+        "theta": config.theta,
+        "refresh_threshold": config.refresh_threshold,
+        "refresh_mode": config.refresh_mode,
+        "bl": config.bl,
+    }
+    if config.n_max is not None:
+        opts["n_max"] = config.n_max
+    opts.update(spec.rule_options)
+    if spec.rule == "adaptive":
+        opts.pop("n_max", None) if config.n_max is None else None
+    return PulseRule.named(spec.rule, **opts)
+
+
+def _progress(total, desc, enabled):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="batch")
+
+
+def _saturation(layers):
+    hi = lo = n = 0.0
+    for layer in layers:
+        if hasattr(layer, "saturation"):
+            s = layer.saturation()
+            k = layer.n_devices
+            hi += s["high"] * k
+            lo += s["low"] * k
+            n += k
+    return (hi / n, lo / n) if n else (0.0, 0.0)
+
+
+def train(
+    config: TrainConfig,
+    runs,
+    *,
+    out=None,
+    progress: bool | None = None,
+    data: Dataset | None = None,
+    save_weights: bool = False,
+) -> TrainResult:
+    """Train every run of ``runs`` with the same initial weights and data order.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    runs : list of RunSpec (or device names / ``(device, rule)`` tuples)
+    out : str or Path, optional
+        Directory for ``results.h5`` (written crash-safe after every epoch).
+    progress : bool, optional
+        Show a tqdm bar (default: when stderr is a terminal).
+    data : Dataset, optional
+        Use this dataset instead of loading ``config.dataset``.
+    save_weights : bool
+        Store final weights in the results file.
+
+    Returns
+    -------
+    TrainResult
+    """
+    runs = [_as_spec(r) for r in runs]
+    if not runs:
+        raise ValueError("runs must name at least one configuration")
+    labels = [r.label for r in runs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"run labels must be unique, got {labels}")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if data is None:
+        data = load_dataset(config.dataset, seed=config.seed, neurosim=config.neurosim_input)
+    xtr, ytr = data.x_train, data.y_train
+    if config.max_train is not None:
+        xtr, ytr = xtr[: config.max_train], ytr[: config.max_train]
+    n_classes = data.n_classes
+    sizes = [xtr.shape[1], *config.hidden, n_classes]
+    W0 = initial_weights(sizes, config.init, np.random.default_rng([config.seed, 1]), config.w_max)
+    lrs = config.layer_lr(len(W0))
+    eye = np.eye(n_classes)
+    writer = None
+    if out is not None:
+        from .store import ResultsWriter
+
+        cfg = {
+            "train": config.to_dict(),
+            "runs": [r.to_dict() for r in runs],
+            "sizes": sizes,
+            "dataset_info": {
+                k: v for k, v in data.info.items() if isinstance(v, (str, int, float, bool))
+            },
+        }
+        writer = ResultsWriter(Path(out) / "results.h5", cfg, seed=int(config.seed))
+        for r in runs:
+            writer.add_run(
+                r.label,
+                device=r.device,
+                rule=r.rule,
+                dataset=config.dataset,
+                epochs=config.epochs,
+                config={
+                    "mapping": r.mapping,
+                    "overrides": r.overrides,
+                    "rule_options": r.rule_options,
+                },
+            )
+    history, final, weights, arrays = {}, {}, {}, {}
+    n_batches = math.ceil(xtr.shape[0] / config.batch_size)
+    try:
+        for spec in runs:
+            layers = build_layers(spec, config, W0)
+            rule = (
+                make_rule(spec, config)
+                if spec.device != "software"
+                else PulseRule.named("software")
+            )
+            net = MLP(layers, config.activation, config.loss)
+            data_rng = np.random.default_rng([config.seed, 2])
+            round_rng = np.random.default_rng([config.seed, 3])
+            hist = {
+                k: []
+                for k in (
+                    "train_accuracy",
+                    "train_loss",
+                    "test_accuracy",
+                    "test_loss",
+                    "pulses",
+                    "refreshes",
+                    "saturated_high",
+                    "saturated_low",
+                    "epoch_time",
+                )
+            }
+            step = 0
+            bar = _progress(config.epochs * n_batches, spec.label, progress)
+            for _epoch in range(config.epochs):
+                t0 = time.perf_counter()
+                correct = 0
+                loss_sum = 0.0
+                pulses = refreshes = 0
+                for idx in batches(xtr.shape[0], config.batch_size, data_rng):
+                    xb = xtr[idx]
+                    tb = eye[ytr[idx]]
+                    acts, zs = net.forward(xb)
+                    loss, d_out = net.loss_and_delta(acts[-1], tb)
+                    correct += int(np.sum(acts[-1].argmax(axis=1) == ytr[idx]))
+                    loss_sum += float(loss.sum())
+                    deltas = net.backward(acts, zs, d_out)
+                    for li, layer in enumerate(layers):
+                        st = rule.update(
+                            layer, acts[li], deltas[li], lrs[li], rng=round_rng, step=step
+                        )
+                        pulses += st["pulses"]
+                        refreshes += st["refreshes"]
+                    step += 1
+                    bar.update(1)
+                elapsed = time.perf_counter() - t0
+                pred, outp = net.predict(data.x_test)
+                tl, _ = net.loss_and_delta(outp, eye[data.y_test])
+                sat_hi, sat_lo = _saturation(layers)
+                metrics = {
+                    "train_accuracy": correct / xtr.shape[0],
+                    "train_loss": loss_sum / xtr.shape[0],
+                    "test_accuracy": float(np.mean(pred == data.y_test)),
+                    "test_loss": float(tl.mean()),
+                    "pulses": float(pulses),
+                    "refreshes": float(refreshes),
+                    "saturated_high": sat_hi,
+                    "saturated_low": sat_lo,
+                    "epoch_time": elapsed,
+                }
+                for k, v in metrics.items():
+                    hist[k].append(v)
+                if writer is not None:
+                    writer.append_epoch(spec.label, **metrics)
+            bar.close()
+            fin = _final_stats(layers)
+            history[spec.label] = hist
+            final[spec.label] = fin
+            weights[spec.label] = [layer.weights() for layer in layers]
+            arrays[spec.label] = layers
+            if writer is not None:
+                w = (
+                    {f"layer{i}": W for i, W in enumerate(weights[spec.label])}
+                    if save_weights
+                    else None
+                )
+                writer.set_final(spec.label, fin, weights=w)
+                writer.mark_complete(spec.label)
+    except BaseException:
+        if writer is not None:
+            writer.close(complete=False)
+        raise
+    if writer is not None:
+        writer.close(complete=True)
+    return TrainResult(
+        history, final, weights, arrays, Path(out) / "results.h5" if out is not None else None
+    )
+
+
+def _final_stats(layers) -> dict:
+    stats = {}
+    totals = {}
+    for i, layer in enumerate(layers):
+        if hasattr(layer, "counters"):
+            c = layer.counters()
+            s = layer.saturation()
+            c["saturated_high"] = s["high"]
+            c["saturated_low"] = s["low"]
+            stats[f"layer{i}"] = c
+            for k, v in c.items():
+                if k.startswith("saturated"):
+                    continue
+                totals[k] = totals.get(k, 0) + v
+    stats.update({f"total_{k}": v for k, v in totals.items()})
+    return stats
+
+
+def _as_spec(r) -> RunSpec:
+    if isinstance(r, RunSpec):
+        return r
+    if isinstance(r, str):
+        return RunSpec(device=r) if r == "software" else RunSpec(device=r)
+    if isinstance(r, (tuple, list)) and len(r) == 2:
+        return RunSpec(device=r[0], rule=r[1])
+    raise TypeError(
+        f"runs must hold RunSpec objects, device names or (device, rule) pairs, got {r!r}"
+    )

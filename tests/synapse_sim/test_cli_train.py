@@ -1,0 +1,172 @@
+"""``synapse-sim train`` / ``show`` / ``demo``: end to end on tiny settings, and their errors."""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from synapse_sim.cli import main
+from synapse_sim.store import read_results
+
+TINY = ["--dataset", "digits", "--hidden", "12", "--epochs", "2", "--max-train", "200", "--quiet"]
+
+
+def _one_line_error(rc, err):
+    assert rc == 2
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("synapse-sim: error:")
+
+
+def test_train_end_to_end_and_show_json(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            *TINY,
+            "--device",
+            "epiram",
+            "--device",
+            "pcmo",
+            "--rule",
+            "bidirectional",
+            "--rule",
+            "unidirectional",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "| epiram-unidirectional |" in printed
+    for f in ("results.h5", "accuracy.png", "weights.png", "conductance.png", "results.md"):
+        assert (out / f).stat().st_size > 0
+    res = read_results(out / "results.h5")
+    assert res["complete"]
+    assert set(res["runs"]) == {
+        "software",
+        "epiram-bidirectional",
+        "epiram-unidirectional",
+        "pcmo-bidirectional",
+        "pcmo-unidirectional",
+    }
+    assert main(["show", str(out / "results.h5"), "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 5
+    for rec in recs:
+        for key in (
+            "device",
+            "rule",
+            "dataset",
+            "epochs",
+            "test_accuracy",
+            "final_test_accuracy",
+            "pulses",
+            "refreshes",
+            "complete",
+        ):
+            assert key in rec
+        assert rec["dataset"] == "digits" and rec["epochs"] == 2 and rec["complete"] is True
+        assert len(rec["test_accuracy"]) == 2
+        assert rec["final_test_accuracy"] == rec["test_accuracy"][-1]
+    by = {r["label"]: r for r in recs}
+    assert by["software"]["pulses"] == 0
+    assert by["epiram-unidirectional"]["refreshes"] > 0
+    assert by["epiram-bidirectional"]["refreshes"] == 0
+    # the table form
+    assert main(["show", str(out)]) == 0
+    assert "pcmo-bidirectional" in capsys.readouterr().out
+
+
+def _write_idx(folder, n_train=60, n_test=20):
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        imgs = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 0x0803, n, 28, 28) + imgs.tobytes()
+        )
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 0x0801, n) + labels.tobytes()
+        )
+
+
+def test_train_on_user_idx_folder(tmp_path, capsys):
+    _write_idx(tmp_path / "mnist")
+    out = tmp_path / "idx_run"
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            f"idx:{tmp_path / 'mnist'}",
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--device",
+            "ideal",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    res = read_results(out / "results.h5")
+    assert res["config"]["sizes"] == [400, 8, 10]  # NeuroSim 20x20 crop by default
+    assert res["runs"]["ideal-bidirectional"]["dataset"].startswith("idx:")
+
+
+@pytest.mark.parametrize(
+    "extra,expected",
+    [
+        (["--device", "epiramm"], "did you mean 'epiram'"),
+        (["--device", "epiram", "--rule", "sgd"], "rule"),
+        (["--epochs", "-1"], "epochs"),
+        (["--epochs", "0"], "epochs"),
+        (["--dataset", "idx:/nonexistent/folder"], "/nonexistent/folder"),
+        (["--dataset", "mnist"], "did you mean"),
+        (["--lr", "0.1", "0.2", "0.3"], "lr"),
+        (["--out", "/proc/forbidden/run"], "cannot create output directory"),
+        (["--hidden", "0"], "must be >= 1"),
+    ],
+)
+def test_train_bad_arguments(extra, expected, capsys):
+    argv = ["train", "--dataset", "digits", "--epochs", "1", "--quiet", "--out", "/tmp/unused"]
+    rc = main(argv + extra)
+    err = capsys.readouterr().err
+    _one_line_error(rc, err)
+    assert expected in err
+
+
+def test_show_missing_file(tmp_path, capsys):
+    rc = main(["show", str(tmp_path / "nope.h5")])
+    _one_line_error(rc, capsys.readouterr().err)
+
+
+def test_interrupted_training_is_marked_incomplete(tmp_path, monkeypatch, capsys):
+    """A run that dies mid-way leaves a readable file that says it is not complete."""
+    import synapse_sim.training as tr
+
+    calls = {"n": 0}
+    orig = tr.MLP.backward
+
+    def dying_backward(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > 450:  # software: 2 epochs x 200 samples, then epiram dies
+            raise KeyboardInterrupt
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(tr.MLP, "backward", dying_backward)
+    out = tmp_path / "dead"
+    rc = main(["train", *TINY, "--device", "epiram", "--out", str(out)])
+    assert rc == 130
+    res = read_results(out / "results.h5")
+    assert res["complete"] is False or res["complete"] == False  # noqa: E712
+    assert res["runs"]["software"]["complete"]  # the finished run is kept
+    assert not res["runs"]["epiram-bidirectional"]["complete"]
+    assert main(["show", str(out), "--json"]) == 0
+    recs = {r["label"]: r for r in json.loads(capsys.readouterr().out)}
+    assert recs["epiram-bidirectional"]["complete"] is False
+    assert recs["software"]["complete"] is False  # the file as a whole is incomplete
