@@ -66,12 +66,12 @@ def test_same_seed_reproduces_history_and_weights():
     for label in a.history:
         assert a.history[label]["test_accuracy"] == b.history[label]["test_accuracy"]
         assert a.history[label]["pulses"] == b.history[label]["pulses"]
-        for wa, wb in zip(a.weights[label], b.weights[label]):
+        for wa, wb in zip(a.weights[label], b.weights[label], strict=False):
             assert np.array_equal(wa, wb)
     c = train(TrainConfig(**{**cfg.to_dict(), "seed": 5}), runs)
     assert any(
         not np.array_equal(wa, wc)
-        for wa, wc in zip(a.weights["pcmo-stochastic"], c.weights["pcmo-stochastic"])
+        for wa, wc in zip(a.weights["pcmo-stochastic"], c.weights["pcmo-stochastic"], strict=False)
     )
 
 
@@ -89,7 +89,7 @@ def test_all_runs_start_from_the_same_weights():
     )
     ws = res.weights
     for label in ("ideal-bidirectional", "ideal-unidirectional"):
-        for w_soft, w_dev in zip(ws["software"], ws[label]):
+        for w_soft, w_dev in zip(ws["software"], ws[label], strict=False):
             np.testing.assert_allclose(w_dev, w_soft, atol=1e-6)
 
 
