@@ -120,6 +120,8 @@ def test_a1_state_counts_equal_nominal_on_linear_device():
         ("unidirectional", "differential"),
         ("bidirectional", "differential"),
     ):
+        x = rng.uniform(0, 1, (1, 9))
+        d = rng.normal(0, 1, (1, 6))
         outs = []
         for pc in ("nominal", "state"):
             arr = devices.DeviceArray(
@@ -129,11 +131,9 @@ def test_a1_state_counts_equal_nominal_on_linear_device():
                 W0, mode="ideal", form="centered" if method == "bidirectional" else "one_sided"
             )
             rule = PulseRule(method=method, pulse_count=pc, refresh_mode="ideal")
-            x = rng.uniform(0, 1, (1, 9)) if pc == "nominal" else x
-            d = rng.normal(0, 1, (1, 6)) if pc == "nominal" else d
             st = rule.update(arr, x, d, 0.2)
             outs.append((arr.weights(), st["pulses"]))
-        assert outs[0][1] == outs[1][1]
+        assert outs[0][1] == outs[1][1] > 0
         np.testing.assert_allclose(outs[0][0], outs[1][0], atol=1e-12)
 
 
