@@ -213,6 +213,7 @@ class DeviceArray:
         self.cnt_prog = np.zeros(n, dtype=np.int64)
         self.cnt_reset = np.zeros(n, dtype=np.int64)
         self.refreshes = np.zeros(self.out_features * self.in_features, dtype=np.int64)
+        self._wcache = None
 
     def _step_gbounds(self):
         gmin_n, gmax_n, bmin_n, bmax_n = self.const
@@ -300,7 +301,18 @@ class DeviceArray:
         noise : bool
             Apply read noise (one read) instead of returning the noise-free weights.
         """
-        return self._weights_from(self._read_G() if noise else self.G)
+        if noise and self.variability.read_sigma > 0:
+            return self._weights_from(self._read_G())
+        return self._clean_weights().copy()
+
+    def _clean_weights(self) -> np.ndarray:
+        """Noise-free weights, cached until the next state change (do not modify)."""
+        if self._wcache is None:
+            self._wcache = self._weights_from(self.G)
+        return self._wcache
+
+    def _changed(self) -> None:
+        self._wcache = None
 
     # ------------------------------------------------------------------ reads
     def _check_vec(self, name, x, n):
@@ -325,7 +337,8 @@ class DeviceArray:
         x = self._check_vec("x", x, self.in_features)
         if self.dac is not None:
             x = self.dac(x, self._rng)
-        y = x @ self.weights(noise=True).T
+        W = self._clean_weights() if self.variability.read_sigma <= 0 else self.weights(True)
+        y = x @ W.T
         return self.adc(y, self._rng) if self.adc is not None else y
 
     def rmatmul(self, d) -> np.ndarray:
@@ -342,7 +355,8 @@ class DeviceArray:
         d = self._check_vec("d", d, self.out_features)
         if self.dac is not None:
             d = self.dac(d, self._rng)
-        y = d @ self.weights(noise=True)
+        W = self._clean_weights() if self.variability.read_sigma <= 0 else self.weights(True)
+        y = d @ W
         return self.adc(y, self._rng) if self.adc is not None else y
 
     # ------------------------------------------------------------------ writes
@@ -362,6 +376,7 @@ class DeviceArray:
         return a.astype(np.int64, copy=False).ravel()
 
     def _write(self, n_flat, prog=False):
+        self._changed()
         self._k.write(
             self.G,
             self.Gw,
@@ -409,6 +424,71 @@ class DeviceArray:
             else:
                 n[N:] = nm
         self._write(n)
+
+    def pulse_request(self, dW, *, method: str = "bidirectional", side: str = "both",
+                      theta: float = 0.5, n_max: int | None = None, rounding: str = "nearest",
+                      refresh_threshold: float | None = None) -> dict:
+        """Apply requested weight changes as pulses, in one pass (the pulse-backprop hot path).
+
+        Per synapse, ``r = |dW| / step`` with the nominal step of the direction
+        (:meth:`nominal_step`); the count is ``floor(r)`` plus one when ``frac(r) >= theta``
+        (``rounding="nearest"``: the dead zone) or with probability ``frac(r)``
+        (``"stochastic"``, counter-based draws), capped at ``n_max``, then routed as
+        ``method``/``side`` say (``specs/devices.md`` section 5) and written.
+
+        Parameters
+        ----------
+        dW : array_like, shape (out, in)
+            Requested weight changes.
+        method : {"bidirectional", "unidirectional"}
+        side : {"both", "plus"}
+        theta : float
+            Dead-zone threshold in (0, 1].
+        n_max : int or None
+            Cap per synapse and update.
+        rounding : {"nearest", "stochastic"}
+        refresh_threshold : float or None
+            Differential arrays: also flag written pairs that need a refresh at this threshold
+            (same rule as :meth:`needs_refresh`).
+
+        Returns
+        -------
+        dict
+            ``pulses`` (device pulses sent) and ``needs_refresh`` (bool mask or None).
+        """
+        dW = np.asarray(dW, dtype=np.float64)
+        if dW.shape != self.shape:
+            raise ValueError(f"dW must have shape {self.shape}, got {dW.shape}")
+        if not np.all(np.isfinite(dW)):
+            raise ValueError("dW contains NaN or infinite values")
+        check_choice("method", method, METHODS)
+        check_choice("side", side, SIDES)
+        check_choice("rounding", rounding, ("nearest", "stochastic"))
+        theta = check_real("theta", theta, lo=0.0, hi=1.0, lo_open=True)
+        nm = 0 if n_max is None else check_int("n_max", n_max, lo=1)
+        up, dn = self.nominal_step(method, side)
+        if method == "unidirectional":
+            route = ROUTE_UNIDIRECTIONAL
+        elif self.mapping == "reference" or side == "plus":
+            route = ROUTE_SINGLE
+        else:
+            route = ROUTE_PUSH_PULL
+        need = np.zeros(self.out_features * self.in_features, dtype=bool)
+        thr = 0.0
+        if refresh_threshold is not None and self.mapping == "differential":
+            thr = check_real("refresh_threshold", refresh_threshold, lo=0.0, hi=1.0,
+                             lo_open=True)
+        self._changed()
+        base = self._next_base()
+        base_r = self._next_base()
+        pulses = self._k.pulse_request(
+            self.G, self.Gw, self.tau, np.ascontiguousarray(dW).ravel(), up, dn, theta, nm,
+            rounding == "stochastic", route, self.device.family, self.prm, self.const,
+            self.lut_up, self.lut_dn, float(self.variability.c2c_sigma), base, base_r,
+            self.frozen, self.budget, self.cnt_up, self.cnt_dn, self.cnt_prog, self.cnt_reset,
+            thr, 0.5 / self.device.levels("ltp"), self.gmin_i, self.device.dG, need)
+        return {"pulses": pulses,
+                "needs_refresh": need.reshape(self.shape) if thr > 0 else None}
 
     def pulse_update(
         self,
@@ -503,6 +583,7 @@ class DeviceArray:
             [_rng.call_base(self.key, self.counter + b) for b in range(B)], dtype=np.uint64
         )
         self.counter += B
+        self._changed()
         total = self._k.pulse_update(
             self.G,
             self.Gw,
@@ -554,8 +635,14 @@ class DeviceArray:
         if self.mapping == "reference":
             return (self.g_ref + W / self.alpha).ravel()
         if form == "one_sided":
-            gp = dev.gmin + np.maximum(W, 0.0) / self.alpha
-            gm = dev.gmin + np.maximum(-W, 0.0) / self.alpha
+            # the active device sits |w| / alpha above its partner, which rests at its own Gmin
+            # (or, where the active device's own Gmin is higher than that, just below it)
+            gmin_p, gmin_m = self._view(self.gmin_i)
+            a = np.abs(W) / self.alpha
+            act_p = np.maximum(gmin_p, gmin_m + a)  # W >= 0: G+ active
+            act_m = np.maximum(gmin_m, gmin_p + a)  # W < 0: G- active
+            gp = np.where(W >= 0, act_p, act_m - a)
+            gm = np.where(W >= 0, act_p - a, act_m)
         else:
             mid = 0.5 * (dev.gmin + dev.gmax)
             gp = mid + W / (2 * self.alpha)
@@ -564,6 +651,7 @@ class DeviceArray:
 
     def _reset(self, idx):
         """RESET devices ``idx`` to Gmin (plus reset noise); counted, ignored by frozen ones."""
+        self._changed()
         if idx.size == 0:
             return
         self.cnt_reset[idx] += 1
@@ -601,8 +689,9 @@ class DeviceArray:
             within ``tol`` of the target or one more pulse (predicted on the nominal curve) would
             not get closer; at most ``2 P_LTP`` pulses.
         form : {"one_sided", "centered"}
-            Differential mapping: ``w >= 0`` on G+ with G- at Gmin (and mirrored), or both devices
-            around mid-range.
+            Differential mapping: ``w >= 0`` on G+ with G- at its Gmin (G+ is set ``w / alpha``
+            above the partner's own Gmin, so device-to-device Gmin spread does not bias ``w``;
+            mirrored for ``w < 0``), or both devices around mid-range.
         tol : float, optional
             Verify tolerance in weight units (default half a nominal unidirectional/reference
             step).
@@ -632,6 +721,7 @@ class DeviceArray:
         idx = np.flatnonzero(sel)
         if mode == "ideal":
             live = idx[self.frozen[idx] == 0]
+            self._changed()
             self.G[live] = np.clip(target[live], self.gmin_i[live], self.gmax_i[live])
             self.Gw[live] = self.G[live]
             self.tau[live] = 0.0
@@ -715,11 +805,13 @@ class DeviceArray:
 
     def needs_refresh(self, threshold: float = 0.9) -> np.ndarray:
         """Pairs to refresh (``specs/devices.md`` 5.2): ``max(g+, g-) >= threshold`` unless the
-        other device is within half a nominal step of Gmin. Differential mapping only."""
+        other device is within half a nominal step of its Gmin (``g`` is measured from each
+        device's own Gmin in units of the nominal range). Differential mapping only."""
         threshold = check_real("threshold", threshold, lo=0.0, hi=1.0, lo_open=True)
         if self.mapping != "differential":
             raise ValueError("needs_refresh() needs mapping='differential'")
-        g = (self._view(self.G) - self.device.gmin) / self.device.dG
+        # normalized by the nominal range, from each device's own Gmin
+        g = (self._view(self.G) - self._view(self.gmin_i)) / self.device.dG
         hi = np.maximum(g[0], g[1])
         lo = np.minimum(g[0], g[1])
         return (hi >= threshold) & (lo > 0.5 / self.device.levels("ltp"))
@@ -765,6 +857,7 @@ class DeviceArray:
         if not live.any():
             return
         t = np.maximum(self.tau[live], self.t0) / self.t0
+        self._changed()
         self.G[live] = np.maximum(self.Gw[live] * t ** (-self.nu[live]), self.gmin_i[live])
 
     # ------------------------------------------------------------------ counters
@@ -804,6 +897,7 @@ class DeviceArray:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from :meth:`state_dict` (shapes must match this array)."""
+        self._changed()
         for k in _STATE_KEYS:
             cur = getattr(self, k)
             new = np.asarray(state[k])

@@ -173,10 +173,15 @@ class DeviceModel:
         out = _ref.curve(self.family, p.ravel() if p.ndim else p, up, pb, const, lu, ld)
         return np.asarray(out).reshape(p.shape)
 
+    def branch_length(self, branch: str = "ltp") -> float:
+        """Length of a branch in pulses (``levels`` for most families; step models: the exact,
+        possibly fractional ``(b_max - b_min) / dw``)."""
+        return float(self.levels(branch))
+
     def depressed(self, p):
         """Conductance after ``p`` depression pulses from Gmax (noise-free)."""
         p = np.asarray(p, dtype=np.float64)
-        return self.conductance(self.levels("ltd") - p, "ltd")
+        return self.conductance(self.branch_length("ltd") - p, "ltd")
 
     def pulses(self, G, branch: str = "ltp"):
         """Inverse of :meth:`conductance`: pulse coordinate of conductance ``G`` on a branch."""
@@ -407,6 +412,11 @@ class StepDevice(DeviceModel):
         up = _branch_is_up(branch)
         dw = self.dw_min * (1.0 + (self.up_down if up else -self.up_down))
         return max(2, int(round((self.b_max - self.b_min) / dw)))
+
+    def branch_length(self, branch: str = "ltp") -> float:  # noqa: D102
+        up = _branch_is_up(branch)
+        dw = self.dw_min * (1.0 + (self.up_down if up else -self.up_down))
+        return (self.b_max - self.b_min) / dw
 
     def kernel_params(self, n: int = 1, rng=None):  # noqa: D102
         d2d = self.variability.d2d if rng is not None else None

@@ -57,8 +57,12 @@ def plot_response(
     if device.variability.d2d is not None:
         rng = np.random.default_rng(seed)
         prm, const, lu, ld = device.kernel_params(n_devices, rng)
-        P_i_up = prm[4] if device.family == 0 else np.full(n_devices, float(P_up))
-        P_i_dn = prm[5] if device.family == 0 else np.full(n_devices, float(P_dn))
+        if device.family == 0:
+            P_i_dn = prm[5]
+        elif device.family == 1:  # step models: each device's own branch length
+            P_i_dn = (prm[1] - prm[0]) / prm[3]
+        else:
+            P_i_dn = np.full(n_devices, float(P_dn))
         cu = np.array(
             [
                 ref.curve(device.family, np.full(n_devices, x), True, prm, const, lu, ld)
@@ -68,7 +72,6 @@ def plot_response(
         cd = np.array(
             [ref.curve(device.family, P_i_dn - x, False, prm, const, lu, ld) for x in x_dn]
         )
-        del P_i_up
         for t, c, col in ((t_up, cu, "C0"), (t_dn, cd, "C3")):
             lo, hi = np.percentile(scale(c), band, axis=1)
             ax.fill_between(

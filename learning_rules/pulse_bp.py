@@ -234,7 +234,8 @@ class PulseRule:
         lr : float
             Learning rate of this layer.
         rng : numpy.random.Generator, optional
-            For stochastic rounding.
+            For stochastic rounding on float weights and with ``pulse_count="state"``
+            (device arrays draw their own counter-based numbers in the fused path).
         step : int
             Index of this update (for ``refresh_every``).
 
@@ -274,6 +275,19 @@ class PulseRule:
         up, dn = w.nominal_step(self.method, self.side)
         if self.lr_fit:
             dW = fit_request(dW, self.n_max, up, dn)
+        if self.pulse_count == "nominal" and hasattr(w, "pulse_request"):
+            # device arrays: counts, routing and writes in one fused kernel pass
+            thr = self.refresh_threshold if (self.method == "unidirectional"
+                                             and self.refresh_every == 1) else None
+            res = w.pulse_request(dW, method=self.method, side=self.side, theta=self.theta,
+                                  n_max=self.n_max, rounding=self.rounding,
+                                  refresh_threshold=thr)
+            if res["needs_refresh"] is not None:
+                mask = res["needs_refresh"]
+                refreshed = int(w.refresh(mask, mode=self.refresh_mode)) if mask.any() else 0
+            else:
+                refreshed = self._maybe_refresh(w, step, self.method)
+            return {"pulses": res["pulses"], "refreshes": refreshed}
         if self.pulse_count == "state" and not isinstance(w, FloatWeights):
             n_plus, n_minus = self._state_counts(w, dW, up, dn, rng)
         else:

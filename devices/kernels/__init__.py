@@ -11,6 +11,11 @@ cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)``
 cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route)``
     Stochastic pulse-train update: coincidence counts of bit-packed trains, routed to the devices
     and written sample after sample; returns the total number of coincidences.
+``pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
+const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+thr, half_step, gmin_dev, dg_nom, need)``
+    Requested weight changes to rounded, routed pulse counts and writes in one pass (the pulse
+    backprop hot path); flags written pairs that need a refresh; returns device pulses.
 
 ``reference`` is plain numpy and is the ground truth; ``numba_cpu`` is the fast CPU version. Random
 numbers come from :mod:`devices._rng` (a pure function of a per-call ``base`` and the device

@@ -203,114 +203,52 @@ def _write_one(
     tau[i] = 0.0
 
 
-# Small arrays run serially: a parallel launch costs more than it saves there, and under CPU
-# contention (BLAS threads, other processes) it can stall for milliseconds.
+# fmt: off
+# Every kernel has a parallel and a serial twin: small arrays run serially, since a parallel
+# launch costs more than it saves there and can stall under CPU contention. The twins are two
+# separately written functions (not one function jitted twice), so that numba's on-disk cache
+# keeps them apart; the per-element work lives in one inlined helper each.
 _PARALLEL_MIN = 1 << 17
 
 
-def _write_body(
-    G,
-    Gw,
-    tau,
-    n,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    c2c,
-    base,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-    prog,
-):
-    base = np.uint64(base)
+# ----------------------------------------------------------------------------- write
+@njit(cache=True, parallel=True)
+def _write_par(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
+               cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
     for i in prange(G.size):
-        m = n[i]
-        if m != 0:
-            _write_one(
-                i,
-                m,
-                G,
-                Gw,
-                tau,
-                fam,
-                prm,
-                const,
-                lut_up,
-                lut_dn,
-                c2c,
-                base,
-                frozen,
-                budget,
-                cnt_up,
-                cnt_dn,
-                cnt_prog,
-                cnt_reset,
-                prog,
-            )
+        if n[i] != 0:
+            _write_one(i, n[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+                       budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)
 
 
-_write_par = njit(cache=True, parallel=True)(_write_body)
-_write_ser = njit(cache=True)(_write_body)
+@njit(cache=True)
+def _write_ser(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
+               cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+    for i in range(G.size):
+        if n[i] != 0:
+            _write_one(i, n[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+                       budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)
 
 
-def write(
-    G,
-    Gw,
-    tau,
-    n,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    c2c,
-    base,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-    prog,
-):
+def write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
+          cnt_dn, cnt_prog, cnt_reset, prog):
     """Apply signed pulse counts ``n`` to flat device arrays in place (see module docs)."""
     kern = _write_par if G.size >= _PARALLEL_MIN else _write_ser
-    kern(
-        G,
-        Gw,
-        tau,
-        n,
-        fam,
-        prm,
-        const,
-        lut_up,
-        lut_dn,
-        c2c,
-        np.uint64(base),
-        frozen,
-        budget,
-        cnt_up,
-        cnt_dn,
-        cnt_prog,
-        cnt_reset,
-        bool(prog),
-    )
+    kern(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, np.uint64(base), frozen, budget,
+         cnt_up, cnt_dn, cnt_prog, cnt_reset, bool(prog))
 
 
-def _read_body(G, sigma, base, out):
-    base = np.uint64(base)
+# ----------------------------------------------------------------------------- read
+@njit(cache=True, parallel=True)
+def _read_par(G, sigma, base, out):
     for i in prange(G.size):
         out[i] = G[i] * (1.0 + sigma * _normal(base, i))
 
 
-_read_par = njit(cache=True, parallel=True)(_read_body)
-_read_ser = njit(cache=True)(_read_body)
+@njit(cache=True)
+def _read_ser(G, sigma, base, out):
+    for i in range(G.size):
+        out[i] = G[i] * (1.0 + sigma * _normal(base, i))
 
 
 def read_noisy(G, sigma, base, out):
@@ -319,6 +257,26 @@ def read_noisy(G, sigma, base, out):
     kern(G, float(sigma), np.uint64(base), out)
 
 
+# ----------------------------------------------------------------------------- routing
+@njit(cache=True, inline="always")
+def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
+                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+    """Route ``sgn * c`` pulses of synapse ``s``: one device (0), push-pull (1) or the
+    potentiation side of a differential pair (2). Returns the device pulses sent."""
+    nq = 2 if route == 1 else 1
+    for q in range(nq):
+        if route == 0:
+            tgt, mq = s, sgn * c
+        elif route == 1:
+            tgt, mq = (s, sgn * c) if q == 0 else (N + s, -sgn * c)
+        else:
+            tgt, mq = (s if sgn > 0 else N + s), c
+        _write_one(tgt, mq, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+                   budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
+    return c * nq
+
+
+# ----------------------------------------------------------------------------- pulse trains
 @njit(cache=True, inline="always")
 def _popcount(x):
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
@@ -327,154 +285,161 @@ def _popcount(x):
     return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-def _update_body(
-    G,
-    Gw,
-    tau,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    c2c,
-    bases,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-    xbits,
-    dbits,
-    xneg,
-    dneg,
-    n_out,
-    n_in,
-    route,
-):
+@njit(cache=True, inline="always")
+def _compact(xb, nzx):
+    """Indices of the rows whose train has any pulse (only those can coincide)."""
+    m = 0
+    for i in range(xb.shape[0]):
+        any_bit = False
+        for w in range(xb.shape[1]):
+            if xb[i, w] != 0:
+                any_bit = True
+        if any_bit:
+            nzx[m] = i
+            m += 1
+    return m
+
+
+@njit(cache=True, inline="always")
+def _update_row(j, m, nzx, xb, db, xneg_b, dneg_b, n_in, N, route, G, Gw, tau, fam, prm, const,
+                lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+    acc = 0
+    for t in range(m):
+        i = nzx[t]
+        c = 0
+        for w in range(xb.shape[1]):
+            c += _popcount(xb[i, w] & db[j, w])
+        if c == 0:
+            continue
+        acc += c
+        sgn = 1 if dneg_b[j] != xneg_b[i] else -1
+        _route_write(j * n_in + i, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
+                     c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+    return acc
+
+
+@njit(cache=True, parallel=True)
+def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
+                cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route):
     N = n_out * n_in
-    nw = xbits.shape[2]
     rowtot = np.zeros(n_out, dtype=np.int64)
     nzx = np.empty(n_in, dtype=np.int64)
     total = 0
     for b in range(xbits.shape[0]):
-        base = bases[b]
-        xb = xbits[b]
-        db = dbits[b]
-        # compact the rows whose train has any pulse: only those can coincide
-        m = 0
-        for i in range(n_in):
-            any_bit = False
-            for w in range(nw):
-                if xb[i, w] != 0:
-                    any_bit = True
-            if any_bit:
-                nzx[m] = i
-                m += 1
+        m = _compact(xbits[b], nzx)
         if m == 0:
             continue
         for j in prange(n_out):
-            acc = 0
-            for t in range(m):
-                i = nzx[t]
-                c = 0
-                for w in range(nw):
-                    c += _popcount(xb[i, w] & db[j, w])
-                if c == 0:
-                    continue
-                acc += c
-                sgn = 1 if dneg[b, j] != xneg[b, i] else -1
-                ip = j * n_in + i
-                # route: one write (single device / unidirectional side) or two (push-pull)
-                nq = 2 if route == 1 else 1
-                for q in range(nq):
-                    if route == 0:
-                        tgt, mq = ip, sgn * c
-                    elif route == 1:
-                        tgt, mq = (ip, sgn * c) if q == 0 else (N + ip, -sgn * c)
-                    else:
-                        tgt, mq = (ip if sgn > 0 else N + ip), c
-                    _write_one(
-                        tgt,
-                        mq,
-                        G,
-                        Gw,
-                        tau,
-                        fam,
-                        prm,
-                        const,
-                        lut_up,
-                        lut_dn,
-                        c2c,
-                        base,
-                        frozen,
-                        budget,
-                        cnt_up,
-                        cnt_dn,
-                        cnt_prog,
-                        cnt_reset,
-                        False,
-                    )
-            rowtot[j] = acc
+            rowtot[j] = _update_row(j, m, nzx, xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
+                                    route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                                    bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                                    cnt_reset)
         total += rowtot.sum()
-        rowtot[:] = 0
     return total
 
 
-_update_par = njit(cache=True, parallel=True)(_update_body)
-_update_ser = njit(cache=True)(_update_body)
+@njit(cache=True)
+def _update_ser(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
+                cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route):
+    N = n_out * n_in
+    nzx = np.empty(n_in, dtype=np.int64)
+    total = 0
+    for b in range(xbits.shape[0]):
+        m = _compact(xbits[b], nzx)
+        if m == 0:
+            continue
+        for j in range(n_out):
+            total += _update_row(j, m, nzx, xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
+                                 route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                                 bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+    return total
 
 
-def pulse_update(
-    G,
-    Gw,
-    tau,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    c2c,
-    bases,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-    xbits,
-    dbits,
-    xneg,
-    dneg,
-    n_out,
-    n_in,
-    route,
-):
+def pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,
+                 cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in,
+                 route):
     """Stochastic pulse-train update, one sample after another (see module docs)."""
-    return int(
-        (_update_par if G.size >= _PARALLEL_MIN else _update_ser)(
-            G,
-            Gw,
-            tau,
-            fam,
-            prm,
-            const,
-            lut_up,
-            lut_dn,
-            c2c,
-            np.asarray(bases, dtype=np.uint64),
-            frozen,
-            budget,
-            cnt_up,
-            cnt_dn,
-            cnt_prog,
-            cnt_reset,
-            xbits,
-            dbits,
-            xneg,
-            dneg,
-            n_out,
-            n_in,
-            route,
-        )
-    )
+    kern = _update_par if G.size >= _PARALLEL_MIN else _update_ser
+    return int(kern(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                    np.asarray(bases, dtype=np.uint64), frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                    cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route))
+
+
+# ----------------------------------------------------------------------------- requests
+@njit(cache=True, inline="always")
+def _count(v, s, step_up, step_dn, theta, n_max, stochastic, base_r):
+    """Whole pulses for request ``v`` (dead zone ``theta`` or stochastic rounding), capped."""
+    r = v / step_up if v > 0.0 else -v / step_dn
+    fl = math.floor(r)
+    frac = r - fl
+    if stochastic:
+        n = int(fl) + (1 if _uniform(base_r, np.uint64(s)) < frac else 0)
+    else:
+        n = int(fl) + (1 if frac >= theta else 0)
+    if n_max > 0 and n > n_max:
+        n = n_max
+    return n
+
+
+@njit(cache=True, inline="always")
+def _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step):
+    """Pair ``s`` needs a refresh: larger device at ``thr`` of the range while the other is
+    more than half a nominal step above its own Gmin."""
+    gp = (G[s] - gmin_dev[s]) / dg_nom
+    gm = (G[N + s] - gmin_dev[N + s]) / dg_nom
+    hi = gp if gp > gm else gm
+    lo = gm if gp > gm else gp
+    return hi >= thr and lo > half_step
+
+
+@njit(cache=True, parallel=True)
+def _request_par(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
+                 const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
+                 cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need):
+    N = dW.size
+    sent = np.zeros(N, dtype=np.int64)
+    for s in prange(N):
+        if dW[s] == 0.0:
+            continue
+        n = _count(dW[s], s, step_up, step_dn, theta, n_max, stochastic, base_r)
+        if n == 0:
+            continue
+        sent[s] = _route_write(s, N, 1 if dW[s] > 0.0 else -1, n, route, G, Gw, tau, fam, prm,
+                               const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn,
+                               cnt_prog, cnt_reset)
+        if thr > 0.0:
+            need[s] = _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step)
+    return sent.sum()
+
+
+@njit(cache=True)
+def _request_ser(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
+                 const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
+                 cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need):
+    N = dW.size
+    total = 0
+    for s in range(N):
+        if dW[s] == 0.0:
+            continue
+        n = _count(dW[s], s, step_up, step_dn, theta, n_max, stochastic, base_r)
+        if n == 0:
+            continue
+        total += _route_write(s, N, 1 if dW[s] > 0.0 else -1, n, route, G, Gw, tau, fam, prm,
+                              const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn,
+                              cnt_prog, cnt_reset)
+        if thr > 0.0:
+            need[s] = _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step)
+    return total
+
+
+def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
+                  const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
+                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need):
+    """Requested weight changes -> rounded pulse counts -> routed writes, in one pass."""
+    kern = _request_par if G.size >= _PARALLEL_MIN else _request_ser
+    return int(kern(G, Gw, tau, dW, float(step_up), float(step_dn), float(theta), int(n_max),
+                    bool(stochastic), int(route), fam, prm, const, lut_up, lut_dn, float(c2c),
+                    np.uint64(base), np.uint64(base_r), frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                    cnt_reset, float(thr), float(half_step), gmin_dev, float(dg_nom),
+                    need))
+# fmt: on

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._rng import normal_np
+from .._rng import uniform_np as _rng_uniform
 
 _LIN_K = 1e-8
 
@@ -304,3 +305,53 @@ def curve(fam, x, up, prm, const, lut_up, lut_dn):
     table = lut_up if up else lut_dn
     gmin, gmax = prm[0], prm[1]
     return gmin + (gmax - gmin) * _lut_fwd(x, table)
+
+
+def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
+                  const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
+                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need):
+    """Requested weight changes -> rounded pulse counts -> routed writes, in one pass.
+
+    ``dW`` is flat (one entry per synapse). Counts: ``r = |dW| / step`` (step of the sign's
+    direction), ``floor(r)`` plus one if ``frac(r) >= theta`` (or, ``stochastic``, with
+    probability ``frac(r)`` from the counter RNG with ``base_r``), capped at ``n_max`` (0: no
+    cap). Route as in :func:`pulse_update`. With ``thr > 0`` (differential arrays), ``need[s]``
+    is set for written pairs whose larger device reaches ``thr`` while the other is above
+    ``half_step`` above its own Gmin (``gmin_dev``, per device; normalized by the nominal range
+    ``dg_nom``). Returns the number of device pulses.
+    """
+    N = dW.size
+    r = np.where(dW > 0, dW / step_up, -dW / step_dn)
+    fl = np.floor(r)
+    frac = r - fl
+    if stochastic:
+        u = _rng_uniform(base_r, np.arange(N))
+        n = fl + (u < frac)
+    else:
+        n = fl + (frac >= theta)
+    n = n.astype(np.int64)
+    if n_max > 0:
+        n = np.minimum(n, n_max)
+    n[dW == 0] = 0
+    sn = np.where(dW > 0, n, -n)
+    full = np.zeros(G.size, dtype=np.int64)
+    if route == 0:
+        full[:N] = sn
+        mult = 1
+    elif route == 1:
+        full[:N] = sn
+        full[N:] = -sn
+        mult = 2
+    else:
+        full[:N] = np.maximum(sn, 0)
+        full[N:] = np.maximum(-sn, 0)
+        mult = 1
+    write(G, Gw, tau, full, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
+          cnt_dn, cnt_prog, cnt_reset, False)
+    if thr > 0:
+        touched = n > 0
+        gp = (G[:N] - gmin_dev[:N]) / dg_nom
+        gm = (G[N:] - gmin_dev[N:]) / dg_nom
+        hit = touched & (np.maximum(gp, gm) >= thr) & (np.minimum(gp, gm) > half_step)
+        need[hit] = True
+    return int(n.sum()) * mult

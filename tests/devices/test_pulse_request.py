@@ -1,0 +1,113 @@
+"""DeviceArray.pulse_request: the fused count -> route -> write kernel of pulse backprop."""
+
+import numpy as np
+import pytest
+
+import devices
+from learning_rules import pulse_counts, route_counts
+
+CASES = [
+    ("bidirectional", "reference", "both"),
+    ("bidirectional", "differential", "both"),
+    ("bidirectional", "differential", "plus"),
+    ("unidirectional", "differential", "both"),
+]
+
+
+@pytest.mark.parametrize("method,mapping,side", CASES)
+@pytest.mark.parametrize("name", ["ag_a_si", "constant_step", "ideal"])
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_numba_equals_reference(method, mapping, side, name, rounding):
+    out = {}
+    for be in ("numpy", "numba"):
+        a = devices.DeviceArray((40, 60), devices.get(name), seed=1, backend=be, mapping=mapping)
+        a.program(np.random.default_rng(0).uniform(-0.5, 0.5, (40, 60)), form="centered")
+        rng = np.random.default_rng(5)
+        sent, flags = [], []
+        for k in range(3):
+            r = a.pulse_request(
+                rng.normal(0, 0.05, (40, 60)),
+                method=method,
+                side=side,
+                rounding=rounding,
+                n_max=5 if k == 1 else None,
+                refresh_threshold=0.6,
+            )
+            sent.append(r["pulses"])
+            flags.append(None if r["needs_refresh"] is None else r["needs_refresh"].copy())
+        out[be] = (a.G.copy(), sent, flags, a.counters())
+    np.testing.assert_allclose(out["numba"][0], out["numpy"][0], rtol=0, atol=1e-12 * 1e-3)
+    assert out["numba"][1] == out["numpy"][1]
+    assert out["numba"][3] == out["numpy"][3]
+    for fa, fb in zip(out["numba"][2], out["numpy"][2], strict=True):
+        assert (fa is None and fb is None) or np.array_equal(fa, fb)
+
+
+@pytest.mark.parametrize("method,mapping,side", CASES)
+def test_nearest_equals_composed_rule(method, mapping, side):
+    """The fused kernel applies the same counts as pulse_counts + route_counts + pulse."""
+    dev = devices.get("pcmo", c2c_sigma=0.0)
+    W0 = np.random.default_rng(3).uniform(-0.4, 0.4, (12, 16))
+    a = devices.DeviceArray((12, 16), dev, seed=0, mapping=mapping)
+    b = devices.DeviceArray((12, 16), dev, seed=0, mapping=mapping)
+    for arr in (a, b):
+        arr.program(W0, form="centered")
+    dW = np.random.default_rng(4).normal(0, 0.08, (12, 16))
+    res = a.pulse_request(dW, method=method, side=side, theta=0.4, n_max=3)
+    up, dn = b.nominal_step(method, side)
+    r = np.where(dW >= 0, dW / up, -dW / dn)
+    n = pulse_counts(r, theta=0.4, n_max=3)
+    n = np.where(dW >= 0, n, -n)
+    n_plus, n_minus = route_counts(n, method, mapping, side)
+    b.pulse(n_plus, n_minus)
+    np.testing.assert_array_equal(a.G, b.G)
+    assert res["pulses"] == int(
+        np.abs(n_plus).sum() + (0 if n_minus is None else np.abs(n_minus).sum())
+    )
+
+
+def test_stochastic_rounding_is_unbiased():
+    a = devices.DeviceArray((100, 100), devices.get("ideal"), mapping="reference", seed=0)
+    step = a.nominal_step()[0]
+    w0 = a.weights()
+    a.pulse_request(np.full((100, 100), 0.3 * step), rounding="stochastic")
+    frac = np.mean((a.weights() - w0) / step)
+    assert abs(frac - 0.3) < 4 * np.sqrt(0.21 / 10_000)
+
+
+def test_flags_match_needs_refresh_for_written_pairs():
+    a = devices.DeviceArray((30, 30), devices.get("epiram", c2c_sigma=0.0), seed=2)
+    a.program(np.random.default_rng(0).uniform(-1, 1, (30, 30)))
+    dW = np.random.default_rng(1).normal(0, 0.2, (30, 30))
+    res = a.pulse_request(dW, method="unidirectional", refresh_threshold=0.7)
+    full = a.needs_refresh(0.7)
+    written = np.abs(dW) >= 0.5 * a.nominal_step("unidirectional")[0]
+    np.testing.assert_array_equal(res["needs_refresh"], full & written)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"dW": np.zeros((2, 2))}, "dW must have shape"),
+        ({"dW": np.full((3, 4), np.nan)}, "dW contains NaN"),
+        ({"method": "sideways"}, "method"),
+        ({"rounding": "up"}, "rounding"),
+        ({"theta": 0.0}, "theta"),
+        ({"n_max": 0}, "n_max"),
+        ({"refresh_threshold": 1.5}, "refresh_threshold"),
+    ],
+)
+def test_bad_inputs(kwargs, match):
+    a = devices.DeviceArray((3, 4), devices.get("ideal"))
+    kw = {"dW": np.zeros((3, 4)), **kwargs}
+    with pytest.raises((ValueError, TypeError), match=match):
+        a.pulse_request(kw.pop("dW"), **kw)
+
+
+def test_one_sided_programming_absorbs_gmin_spread():
+    """With a device-to-device Gmin spread, one-sided programming still gives the target w."""
+    dev = devices.get("ag_a_si", c2c_sigma=0.0, sigma_gmin=0.3)
+    a = devices.DeviceArray((20, 20), dev, seed=0)
+    W = np.random.default_rng(0).uniform(-0.9, 0.9, (20, 20))
+    a.program(W, mode="ideal")
+    np.testing.assert_allclose(a.weights(), W, atol=1e-9)
