@@ -314,6 +314,10 @@ class DeviceArray:
     def _changed(self) -> None:
         self._wcache = None
 
+    def _gref_code(self) -> float:
+        """Reference conductance for the kernels' weight cache (-1: differential pair)."""
+        return -1.0 if self.mapping == "differential" else self.g_ref
+
     # ------------------------------------------------------------------ reads
     def _check_vec(self, name, x, n):
         x = np.asarray(x, dtype=np.float64)
@@ -459,8 +463,6 @@ class DeviceArray:
         dW = np.asarray(dW, dtype=np.float64)
         if dW.shape != self.shape:
             raise ValueError(f"dW must have shape {self.shape}, got {dW.shape}")
-        if not np.all(np.isfinite(dW)):
-            raise ValueError("dW contains NaN or infinite values")
         check_choice("method", method, METHODS)
         check_choice("side", side, SIDES)
         check_choice("rounding", rounding, ("nearest", "stochastic"))
@@ -478,15 +480,19 @@ class DeviceArray:
         if refresh_threshold is not None and self.mapping == "differential":
             thr = check_real("refresh_threshold", refresh_threshold, lo=0.0, hi=1.0,
                              lo_open=True)
-        self._changed()
+        W = self._clean_weights()  # made current here, kept current by the kernel
         base = self._next_base()
         base_r = self._next_base()
-        pulses = self._k.pulse_request(
+        pulses, bad = self._k.pulse_request(
             self.G, self.Gw, self.tau, np.ascontiguousarray(dW).ravel(), up, dn, theta, nm,
             rounding == "stochastic", route, self.device.family, self.prm, self.const,
             self.lut_up, self.lut_dn, float(self.variability.c2c_sigma), base, base_r,
             self.frozen, self.budget, self.cnt_up, self.cnt_dn, self.cnt_prog, self.cnt_reset,
-            thr, 0.5 / self.device.levels("ltp"), self.gmin_i, self.device.dG, need)
+            thr, 0.5 / self.device.levels("ltp"), self.gmin_i, self.device.dG, need,
+            W.reshape(-1), self.alpha, self._gref_code())
+        if bad:
+            raise ValueError(f"dW contains {bad} NaN or infinite values; those synapses were "
+                             "not updated")
         return {"pulses": pulses,
                 "needs_refresh": need.reshape(self.shape) if thr > 0 else None}
 
@@ -583,7 +589,7 @@ class DeviceArray:
             [_rng.call_base(self.key, self.counter + b) for b in range(B)], dtype=np.uint64
         )
         self.counter += B
-        self._changed()
+        W = self._clean_weights()  # kept current by the kernel
         total = self._k.pulse_update(
             self.G,
             self.Gw,
@@ -608,6 +614,9 @@ class DeviceArray:
             self.out_features,
             self.in_features,
             route,
+            W.reshape(-1),
+            self.alpha,
+            self._gref_code(),
         )
         return {"coincidences": int(total), "clipped": clipped, "bl": BL}
 

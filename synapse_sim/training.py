@@ -383,6 +383,7 @@ def train(
     progress: bool | None = None,
     data: Dataset | None = None,
     save_weights: bool = False,
+    blas_threads: int | None = 1,
 ) -> TrainResult:
     """Train every run of ``runs`` with the same initial weights and data order.
 
@@ -398,11 +399,25 @@ def train(
         Use this dataset instead of loading ``config.dataset``.
     save_weights : bool
         Store final weights in the results file.
+    blas_threads : int or None
+        BLAS threads while training (default 1: the per-step matrices are small and the numba
+        kernels carry the parallelism); ``None`` leaves BLAS alone.
 
     Returns
     -------
     TrainResult
     """
+    from threadpoolctl import threadpool_limits
+
+    # the matrices of one training step are small: BLAS threads would only fight the numba
+    # kernels (and other processes) for the cores
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return _train(
+            config, runs, out=out, progress=progress, data=data, save_weights=save_weights
+        )
+
+
+def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
     runs = [_as_spec(r) for r in runs]
     if not runs:
         raise ValueError("runs must name at least one configuration")

@@ -8,14 +8,20 @@ cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)``
 ``read_noisy(G, sigma, base, out)``
     ``out = G * (1 + sigma * xi)`` with one counter-based normal per device.
 ``pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,
-cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route)``
+cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
+gref)``
     Stochastic pulse-train update: coincidence counts of bit-packed trains, routed to the devices
     and written sample after sample; returns the total number of coincidences.
 ``pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
 const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-thr, half_step, gmin_dev, dg_nom, need)``
+thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref)``
     Requested weight changes to rounded, routed pulse counts and writes in one pass (the pulse
-    backprop hot path); flags written pairs that need a refresh; returns device pulses.
+    backprop hot path); flags written pairs that need a refresh; returns ``(device pulses,
+    non-finite requests skipped)``.
+
+The two update kernels keep a cached weight matrix ``W`` (flat, one entry per synapse) current
+for the synapses they write: ``W = alpha (G+ - G-)`` when ``gref < 0`` (differential pair), else
+``alpha (G - gref)``.
 
 ``reference`` is plain numpy and is the ground truth; ``numba_cpu`` is the fast CPU version. Random
 numbers come from :mod:`devices._rng` (a pure function of a per-call ``base`` and the device

@@ -204,18 +204,22 @@ def _write_one(
 
 
 # fmt: off
-# Every kernel has a parallel and a serial twin: small arrays run serially, since a parallel
-# launch costs more than it saves there and can stall under CPU contention. The twins are two
+# Every kernel has a parallel and a serial twin. Work below these sizes runs serially: a
+# parallel region costs a few microseconds on an idle machine, but when another process holds
+# a core its barrier waits for a descheduled thread (milliseconds), which a serial pass of a
+# few hundred thousand devices (well under a millisecond) never does. The twins are two
 # separately written functions (not one function jitted twice), so that numba's on-disk cache
 # keeps them apart; the per-element work lives in one inlined helper each.
-_PARALLEL_MIN = 1 << 17
+_PARALLEL_MIN = 1 << 21          # devices per write / read / request
+_PARALLEL_MIN_UPDATE = 1 << 22   # samples x devices per pulse-train update
 
 
 # ----------------------------------------------------------------------------- write
 @njit(cache=True, parallel=True)
 def _write_par(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
                cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
-    for i in prange(G.size):
+    for ip in prange(G.size):
+        i = np.int64(ip)
         if n[i] != 0:
             _write_one(i, n[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
                        budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)
@@ -260,9 +264,10 @@ def read_noisy(G, sigma, base, out):
 # ----------------------------------------------------------------------------- routing
 @njit(cache=True, inline="always")
 def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
-                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha, gref):
     """Route ``sgn * c`` pulses of synapse ``s``: one device (0), push-pull (1) or the
-    potentiation side of a differential pair (2). Returns the device pulses sent."""
+    potentiation side of a differential pair (2), then refresh the cached weight ``W[s]``
+    (``gref < 0``: differential pair). Returns the device pulses sent."""
     nq = 2 if route == 1 else 1
     for q in range(nq):
         if route == 0:
@@ -273,6 +278,7 @@ def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_d
             tgt, mq = (s if sgn > 0 else N + s), c
         _write_one(tgt, mq, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
                    budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
+    W[s] = alpha * (G[s] - (G[N + s] if gref < 0.0 else gref))
     return c * nq
 
 
@@ -302,7 +308,8 @@ def _compact(xb, nzx):
 
 @njit(cache=True, inline="always")
 def _update_row(j, m, nzx, xb, db, xneg_b, dneg_b, n_in, N, route, G, Gw, tau, fam, prm, const,
-                lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+                lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                W, alpha, gref):
     acc = 0
     for t in range(m):
         i = nzx[t]
@@ -314,13 +321,15 @@ def _update_row(j, m, nzx, xb, db, xneg_b, dneg_b, n_in, N, route, G, Gw, tau, f
         acc += c
         sgn = 1 if dneg_b[j] != xneg_b[i] else -1
         _route_write(j * n_in + i, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
-                     c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+                     c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
+                     gref)
     return acc
 
 
 @njit(cache=True, parallel=True)
 def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
-                cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route):
+                cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
+                alpha, gref):
     N = n_out * n_in
     rowtot = np.zeros(n_out, dtype=np.int64)
     nzx = np.empty(n_in, dtype=np.int64)
@@ -329,18 +338,20 @@ def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen,
         m = _compact(xbits[b], nzx)
         if m == 0:
             continue
-        for j in prange(n_out):
+        for jp in prange(n_out):
+            j = np.int64(jp)  # parfor indices may be unsigned; keep index arithmetic signed
             rowtot[j] = _update_row(j, m, nzx, xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
                                     route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
                                     bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog,
-                                    cnt_reset)
+                                    cnt_reset, W, alpha, gref)
         total += rowtot.sum()
     return total
 
 
 @njit(cache=True)
 def _update_ser(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
-                cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route):
+                cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
+                alpha, gref):
     N = n_out * n_in
     nzx = np.empty(n_in, dtype=np.int64)
     total = 0
@@ -351,18 +362,20 @@ def _update_ser(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen,
         for j in range(n_out):
             total += _update_row(j, m, nzx, xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
                                  route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                                 bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+                                 bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                                 W, alpha, gref)
     return total
 
 
 def pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,
                  cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in,
-                 route):
+                 route, W, alpha, gref):
     """Stochastic pulse-train update, one sample after another (see module docs)."""
-    kern = _update_par if G.size >= _PARALLEL_MIN else _update_ser
+    kern = _update_par if G.size * xbits.shape[0] >= _PARALLEL_MIN_UPDATE else _update_ser
     return int(kern(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
                     np.asarray(bases, dtype=np.uint64), frozen, budget, cnt_up, cnt_dn, cnt_prog,
-                    cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route))
+                    cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W, float(alpha),
+                    float(gref)))
 
 
 # ----------------------------------------------------------------------------- requests
@@ -395,10 +408,15 @@ def _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step):
 @njit(cache=True, parallel=True)
 def _request_par(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
                  const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-                 cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need):
+                 cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
     N = dW.size
     sent = np.zeros(N, dtype=np.int64)
-    for s in prange(N):
+    bad = 0
+    for sp in prange(N):
+        s = np.int64(sp)  # parfor indices may be unsigned; keep index arithmetic signed
+        if not math.isfinite(dW[s]):
+            bad += 1
+            continue
         if dW[s] == 0.0:
             continue
         n = _count(dW[s], s, step_up, step_dn, theta, n_max, stochastic, base_r)
@@ -406,19 +424,23 @@ def _request_par(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, rou
             continue
         sent[s] = _route_write(s, N, 1 if dW[s] > 0.0 else -1, n, route, G, Gw, tau, fam, prm,
                                const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn,
-                               cnt_prog, cnt_reset)
+                               cnt_prog, cnt_reset, W, alpha, gref)
         if thr > 0.0:
             need[s] = _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step)
-    return sent.sum()
+    return sent.sum(), bad
 
 
 @njit(cache=True)
 def _request_ser(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
                  const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-                 cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need):
+                 cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
     N = dW.size
     total = 0
+    bad = 0
     for s in range(N):
+        if not math.isfinite(dW[s]):
+            bad += 1
+            continue
         if dW[s] == 0.0:
             continue
         n = _count(dW[s], s, step_up, step_dn, theta, n_max, stochastic, base_r)
@@ -426,20 +448,21 @@ def _request_ser(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, rou
             continue
         total += _route_write(s, N, 1 if dW[s] > 0.0 else -1, n, route, G, Gw, tau, fam, prm,
                               const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn,
-                              cnt_prog, cnt_reset)
+                              cnt_prog, cnt_reset, W, alpha, gref)
         if thr > 0.0:
             need[s] = _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step)
-    return total
+    return total, bad
 
 
 def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
                   const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need):
+                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
     """Requested weight changes -> rounded pulse counts -> routed writes, in one pass."""
     kern = _request_par if G.size >= _PARALLEL_MIN else _request_ser
-    return int(kern(G, Gw, tau, dW, float(step_up), float(step_dn), float(theta), int(n_max),
-                    bool(stochastic), int(route), fam, prm, const, lut_up, lut_dn, float(c2c),
-                    np.uint64(base), np.uint64(base_r), frozen, budget, cnt_up, cnt_dn, cnt_prog,
-                    cnt_reset, float(thr), float(half_step), gmin_dev, float(dg_nom),
-                    need))
+    sent, bad = kern(G, Gw, tau, dW, float(step_up), float(step_dn), float(theta), int(n_max),
+                     bool(stochastic), int(route), fam, prm, const, lut_up, lut_dn, float(c2c),
+                     np.uint64(base), np.uint64(base_r), frozen, budget, cnt_up, cnt_dn,
+                     cnt_prog, cnt_reset, float(thr), float(half_step), gmin_dev, float(dg_nom),
+                     need, W, float(alpha), float(gref))
+    return int(sent), int(bad)
 # fmt: on

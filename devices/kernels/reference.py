@@ -241,6 +241,9 @@ def pulse_update(
     n_out,
     n_in,
     route,
+    W,
+    alpha,
+    gref,
 ):
     """Stochastic pulse-train update, one sample after another (see module docs)."""
     N = n_out * n_in
@@ -279,7 +282,13 @@ def pulse_update(
             cnt_reset,
             False,
         )
+    _refresh_cache(G, N, W, alpha, gref)
     return total
+
+
+def _refresh_cache(G, N, W, alpha, gref):
+    """Cached weights ``W = alpha (G+ - G-)`` (``gref < 0``) or ``alpha (G - gref)``."""
+    W[:] = alpha * (G[:N] - (G[N:] if gref < 0 else gref))
 
 
 def curve(fam, x, up, prm, const, lut_up, lut_dn):
@@ -309,7 +318,7 @@ def curve(fam, x, up, prm, const, lut_up, lut_dn):
 
 def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
                   const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need):
+                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
     """Requested weight changes -> rounded pulse counts -> routed writes, in one pass.
 
     ``dW`` is flat (one entry per synapse). Counts: ``r = |dW| / step`` (step of the sign's
@@ -318,9 +327,14 @@ def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, ro
     cap). Route as in :func:`pulse_update`. With ``thr > 0`` (differential arrays), ``need[s]``
     is set for written pairs whose larger device reaches ``thr`` while the other is above
     ``half_step`` above its own Gmin (``gmin_dev``, per device; normalized by the nominal range
-    ``dg_nom``). Returns the number of device pulses.
+    ``dg_nom``). The cached weights ``W`` are kept current (``alpha``, ``gref`` as in
+    :func:`_refresh_cache`). Non-finite requests are skipped and counted. Returns
+    ``(device pulses, non-finite requests)``.
     """
     N = dW.size
+    finite = np.isfinite(dW)
+    bad = int(N - finite.sum())
+    dW = np.where(finite, dW, 0.0)
     r = np.where(dW > 0, dW / step_up, -dW / step_dn)
     fl = np.floor(r)
     frac = r - fl
@@ -354,4 +368,5 @@ def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, ro
         gm = (G[N:] - gmin_dev[N:]) / dg_nom
         hit = touched & (np.maximum(gp, gm) >= thr) & (np.minimum(gp, gm) > half_step)
         need[hit] = True
-    return int(n.sum()) * mult
+    _refresh_cache(G, N, W, alpha, gref)
+    return int(n.sum()) * mult, bad

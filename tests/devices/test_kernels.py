@@ -77,6 +77,11 @@ class State:
         self.cnt_dn = rng.integers(0, 15, n).astype(np.int64)
         self.cnt_prog = rng.integers(0, 5, n).astype(np.int64)
         self.cnt_reset = rng.integers(0, 2, n).astype(np.int64)
+        # the weight cache the update kernels keep current
+        self.alpha = arr.alpha
+        self.gref = -1.0 if k == 2 else arr.g_ref
+        N = n // k
+        self.W = self.alpha * (self.G[:N] - (self.G[N:] if k == 2 else self.gref))
 
     def copy(self):
         c = object.__new__(State)
@@ -88,6 +93,7 @@ class State:
     def assert_equal(self, other):
         np.testing.assert_allclose(self.G, other.G, rtol=RTOL, atol=0)
         np.testing.assert_allclose(self.Gw, other.Gw, rtol=RTOL, atol=0)
+        np.testing.assert_allclose(self.W, other.W, rtol=RTOL, atol=1e-15)
         for k in ("tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "cnt_reset"):
             np.testing.assert_array_equal(getattr(self, k), getattr(other, k), err_msg=k)
 
@@ -103,14 +109,14 @@ def call_update(mod, s, c2c, bases, xbits, dbits, xneg, dneg, n_out, n_in, route
     return mod.pulse_update(
         s.G, s.Gw, s.tau, s.fam, s.prm, s.const, s.lut_up, s.lut_dn, c2c, bases, s.frozen,
         s.budget, s.cnt_up, s.cnt_dn, s.cnt_prog, s.cnt_reset, xbits, dbits, xneg, dneg,
-        n_out, n_in, route,
+        n_out, n_in, route, s.W, s.alpha, s.gref,
     )  # fmt: skip
 
 
 def test_get_kernels():
     assert get_kernels("numpy") is ref
     assert get_kernels("numba") is nb
-    for fn in ("write", "read_noisy", "pulse_update"):
+    for fn in ("write", "read_noisy", "pulse_update", "pulse_request"):
         f_ref, f_nb = getattr(ref, fn), getattr(nb, fn)
         sig = [inspect.signature(getattr(f, "py_func", f)) for f in (f_ref, f_nb)]
         assert list(sig[0].parameters) == list(sig[1].parameters), fn

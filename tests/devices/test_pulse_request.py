@@ -75,6 +75,29 @@ def test_stochastic_rounding_is_unbiased():
     assert abs(frac - 0.3) < 4 * np.sqrt(0.21 / 10_000)
 
 
+def test_non_finite_requests_leave_state_untouched():
+    a = devices.DeviceArray((3, 4), devices.get("ideal"), mapping="reference", seed=0)
+    dW = np.full((3, 4), 0.01)
+    dW[1, 2] = np.nan
+    dW[0, 0] = np.inf
+    G0 = a.G.copy()
+    with pytest.raises(ValueError, match="2 NaN or infinite"):
+        a.pulse_request(dW)
+    assert np.all(np.isfinite(a.G))
+    assert a.G.reshape(3, 4)[1, 2] == G0.reshape(3, 4)[1, 2]
+    assert a.G.reshape(3, 4)[0, 0] == G0.reshape(3, 4)[0, 0]
+
+
+def test_weight_cache_stays_current():
+    for mapping in ("reference", "differential"):
+        a = devices.DeviceArray((20, 30), devices.get("ag_a_si"), mapping=mapping, seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            a.pulse_request(rng.normal(0, 0.1, (20, 30)))
+            a.pulse_update(rng.uniform(0, 1, (2, 30)), rng.normal(0, 0.3, (2, 20)), 0.2)
+            np.testing.assert_allclose(a.weights(), a._weights_from(a.G), atol=1e-15)
+
+
 def test_flags_match_needs_refresh_for_written_pairs():
     a = devices.DeviceArray((30, 30), devices.get("epiram", c2c_sigma=0.0), seed=2)
     a.program(np.random.default_rng(0).uniform(-1, 1, (30, 30)))
@@ -89,7 +112,7 @@ def test_flags_match_needs_refresh_for_written_pairs():
     "kwargs,match",
     [
         ({"dW": np.zeros((2, 2))}, "dW must have shape"),
-        ({"dW": np.full((3, 4), np.nan)}, "dW contains NaN"),
+        ({"dW": np.full((3, 4), np.nan)}, "dW contains 12 NaN or infinite values"),
         ({"method": "sideways"}, "method"),
         ({"rounding": "up"}, "rounding"),
         ({"theta": 0.0}, "theta"),
