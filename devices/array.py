@@ -429,9 +429,17 @@ class DeviceArray:
                 n[N:] = nm
         self._write(n)
 
-    def pulse_request(self, dW, *, method: str = "bidirectional", side: str = "both",
-                      theta: float = 0.5, n_max: int | None = None, rounding: str = "nearest",
-                      refresh_threshold: float | None = None) -> dict:
+    def pulse_request(
+        self,
+        dW,
+        *,
+        method: str = "bidirectional",
+        side: str = "both",
+        theta: float = 0.5,
+        n_max: int | None = None,
+        rounding: str = "nearest",
+        refresh_threshold: float | None = None,
+    ) -> dict:
         """Apply requested weight changes as pulses, in one pass (the pulse-backprop hot path).
 
         Per synapse, ``r = |dW| / step`` with the nominal step of the direction
@@ -478,23 +486,49 @@ class DeviceArray:
         need = np.zeros(self.out_features * self.in_features, dtype=bool)
         thr = 0.0
         if refresh_threshold is not None and self.mapping == "differential":
-            thr = check_real("refresh_threshold", refresh_threshold, lo=0.0, hi=1.0,
-                             lo_open=True)
+            thr = check_real("refresh_threshold", refresh_threshold, lo=0.0, hi=1.0, lo_open=True)
         W = self._clean_weights()  # made current here, kept current by the kernel
         base = self._next_base()
         base_r = self._next_base()
         pulses, bad = self._k.pulse_request(
-            self.G, self.Gw, self.tau, np.ascontiguousarray(dW).ravel(), up, dn, theta, nm,
-            rounding == "stochastic", route, self.device.family, self.prm, self.const,
-            self.lut_up, self.lut_dn, float(self.variability.c2c_sigma), base, base_r,
-            self.frozen, self.budget, self.cnt_up, self.cnt_dn, self.cnt_prog, self.cnt_reset,
-            thr, 0.5 / self.device.levels("ltp"), self.gmin_i, self.device.dG, need,
-            W.reshape(-1), self.alpha, self._gref_code())
+            self.G,
+            self.Gw,
+            self.tau,
+            np.ascontiguousarray(dW).ravel(),
+            up,
+            dn,
+            theta,
+            nm,
+            rounding == "stochastic",
+            route,
+            self.device.family,
+            self.prm,
+            self.const,
+            self.lut_up,
+            self.lut_dn,
+            float(self.variability.c2c_sigma),
+            base,
+            base_r,
+            self.frozen,
+            self.budget,
+            self.cnt_up,
+            self.cnt_dn,
+            self.cnt_prog,
+            self.cnt_reset,
+            thr,
+            0.5 / self.device.levels("ltp"),
+            self.gmin_i,
+            self.device.dG,
+            need,
+            W.reshape(-1),
+            self.alpha,
+            self._gref_code(),
+        )
         if bad:
-            raise ValueError(f"dW contains {bad} NaN or infinite values; those synapses were "
-                             "not updated")
-        return {"pulses": pulses,
-                "needs_refresh": need.reshape(self.shape) if thr > 0 else None}
+            raise ValueError(
+                f"dW contains {bad} NaN or infinite values; those synapses were not updated"
+            )
+        return {"pulses": pulses, "needs_refresh": need.reshape(self.shape) if thr > 0 else None}
 
     def pulse_update(
         self,
@@ -637,26 +671,29 @@ class DeviceArray:
         return np.ascontiguousarray(packed).view(np.uint64).reshape(B, n, nw)
 
     # ------------------------------------------------------------------ programming
-    def _targets(self, W, form):
-        """Target conductances (flat, all devices) for weights ``W`` (clipped to the range)."""
+    def _targets(self, syn, w, form):
+        """Device indices and target conductances for synapses ``syn`` (flat indices) with
+        weights ``w`` (clipped to the range)."""
         dev = self.device
-        W = np.clip(W, -self.w_max, self.w_max)
+        w = np.clip(w, -self.w_max, self.w_max)
         if self.mapping == "reference":
-            return (self.g_ref + W / self.alpha).ravel()
+            return syn, self.g_ref + w / self.alpha
+        ip = syn
+        im = syn + self.out_features * self.in_features
         if form == "one_sided":
             # the active device sits |w| / alpha above its partner, which rests at its own Gmin
             # (or, where the active device's own Gmin is higher than that, just below it)
-            gmin_p, gmin_m = self._view(self.gmin_i)
-            a = np.abs(W) / self.alpha
-            act_p = np.maximum(gmin_p, gmin_m + a)  # W >= 0: G+ active
-            act_m = np.maximum(gmin_m, gmin_p + a)  # W < 0: G- active
-            gp = np.where(W >= 0, act_p, act_m - a)
-            gm = np.where(W >= 0, act_p - a, act_m)
+            gmin_p, gmin_m = self.gmin_i[ip], self.gmin_i[im]
+            a = np.abs(w) / self.alpha
+            act_p = np.maximum(gmin_p, gmin_m + a)  # w >= 0: G+ active
+            act_m = np.maximum(gmin_m, gmin_p + a)  # w < 0: G- active
+            gp = np.where(w >= 0, act_p, act_m - a)
+            gm = np.where(w >= 0, act_p - a, act_m)
         else:
             mid = 0.5 * (dev.gmin + dev.gmax)
-            gp = mid + W / (2 * self.alpha)
-            gm = mid - W / (2 * self.alpha)
-        return np.concatenate([gp.ravel(), gm.ravel()])
+            gp = mid + w / (2 * self.alpha)
+            gm = mid - w / (2 * self.alpha)
+        return np.concatenate([ip, im]), np.concatenate([gp, gm])
 
     def _reset(self, idx):
         """RESET devices ``idx`` to Gmin (plus reset noise); counted, ignored by frozen ones."""
@@ -714,9 +751,8 @@ class DeviceArray:
             raise ValueError("W contains NaN or infinite weights")
         check_choice("mode", mode, PROGRAM_MODES)
         check_choice("form", form, FORMS)
-        N = self.out_features * self.in_features
         if mask is None:
-            syn = np.ones(N, dtype=bool)
+            syn = np.arange(self.out_features * self.in_features)
         else:
             mask = np.asarray(mask)
             if mask.shape != self.shape or mask.dtype != bool:
@@ -724,14 +760,19 @@ class DeviceArray:
                     f"mask must be a boolean array of shape {self.shape}, got "
                     f"{mask.dtype} {mask.shape}"
                 )
-            syn = mask.ravel()
-        sel = np.tile(syn, self.n_per_synapse)
-        target = self._targets(W, form)
-        idx = np.flatnonzero(sel)
+            syn = np.flatnonzero(mask)
+        if tol is not None:
+            tol = check_real("tol", tol, lo=0.0)
+        self._program(syn, W.ravel()[syn], mode, form, tol)
+
+    def _program(self, syn, w, mode, form, tol=None):
+        """Program weights ``w`` onto synapses ``syn`` (flat indices); see :meth:`program`."""
+        idx, target = self._targets(syn, w, form)
         if mode == "ideal":
-            live = idx[self.frozen[idx] == 0]
+            keep = self.frozen[idx] == 0
+            live = idx[keep]
             self._changed()
-            self.G[live] = np.clip(target[live], self.gmin_i[live], self.gmax_i[live])
+            self.G[live] = np.clip(target[keep], self.gmin_i[live], self.gmax_i[live])
             self.Gw[live] = self.G[live]
             self.tau[live] = 0.0
             return
@@ -740,17 +781,17 @@ class DeviceArray:
                 "unidirectional" if self.mapping == "differential" else "bidirectional"
             )[0]
             tol = 0.5 * step
-        tol = check_real("tol", tol, lo=0.0)
         self._reset(idx)
         dev = self.device
-        need = idx[target[idx] > dev.gmin + 1e-12 * dev.dG]
-        x_t = np.minimum(dev.pulses(target[need], "ltp"), 2.0 * dev.levels("ltp"))
+        up = target > self.gmin_i[idx] + 1e-12 * dev.dG
+        need, t_need = idx[up], target[up]
+        x_t = np.minimum(dev.pulses(t_need, "ltp"), 2.0 * dev.levels("ltp"))
         if mode == "open_loop":
             n = np.zeros(self.n_devices, dtype=np.int64)
             n[need] = np.round(x_t).astype(np.int64)
             self._write(n, prog=True)
             return
-        self._verify(need, target[need], x_t, tol / self.alpha)
+        self._verify(need, t_need, x_t, tol / self.alpha)
 
     def _read_subset(self, idx):
         s = self.variability.read_sigma
@@ -846,16 +887,19 @@ class DeviceArray:
             raise ValueError(
                 f"mask must be a boolean array of shape {self.shape}, got {mask.dtype} {mask.shape}"
             )
-        k = int(mask.sum())
-        if k == 0:
+        syn = np.flatnonzero(mask)
+        if syn.size == 0:
             return 0
-        w = self.weights(noise=True)
+        N = self.out_features * self.in_features
+        check_choice("mode", mode, PROGRAM_MODES)
+        # read the weights of the masked pairs (one read: read noise applies)
+        g = self._read_subset(np.concatenate([syn, syn + N]))
+        w = self.alpha * (g[: syn.size] - g[syn.size :])
         if mode == "ideal":
-            idx = np.flatnonzero(np.tile(mask.ravel(), 2))
-            self._reset(idx)
-        self.program(w, mode=mode, form="one_sided", mask=mask)
-        self.refreshes[mask.ravel()] += 1
-        return k
+            self._reset(np.concatenate([syn, syn + N]))
+        self._program(syn, w, mode, "one_sided")
+        self.refreshes[syn] += 1
+        return int(syn.size)
 
     # ------------------------------------------------------------------ drift
     def age(self, seconds: float) -> None:

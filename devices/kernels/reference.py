@@ -316,9 +316,40 @@ def curve(fam, x, up, prm, const, lut_up, lut_dn):
     return gmin + (gmax - gmin) * _lut_fwd(x, table)
 
 
-def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
-                  const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
+def pulse_request(
+    G,
+    Gw,
+    tau,
+    dW,
+    step_up,
+    step_dn,
+    theta,
+    n_max,
+    stochastic,
+    route,
+    fam,
+    prm,
+    const,
+    lut_up,
+    lut_dn,
+    c2c,
+    base,
+    base_r,
+    frozen,
+    budget,
+    cnt_up,
+    cnt_dn,
+    cnt_prog,
+    cnt_reset,
+    thr,
+    half_step,
+    gmin_dev,
+    dg_nom,
+    need,
+    W,
+    alpha,
+    gref,
+):
     """Requested weight changes -> rounded pulse counts -> routed writes, in one pass.
 
     ``dW`` is flat (one entry per synapse). Counts: ``r = |dW| / step`` (step of the sign's
@@ -360,8 +391,26 @@ def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, ro
         full[:N] = np.maximum(sn, 0)
         full[N:] = np.maximum(-sn, 0)
         mult = 1
-    write(G, Gw, tau, full, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
-          cnt_dn, cnt_prog, cnt_reset, False)
+    write(
+        G,
+        Gw,
+        tau,
+        full,
+        fam,
+        prm,
+        const,
+        lut_up,
+        lut_dn,
+        c2c,
+        base,
+        frozen,
+        budget,
+        cnt_up,
+        cnt_dn,
+        cnt_prog,
+        cnt_reset,
+        False,
+    )
     if thr > 0:
         touched = n > 0
         gp = (G[:N] - gmin_dev[:N]) / dg_nom
