@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from numba import njit, prange
+from numba.core.errors import NumbaPerformanceWarning
 
 from .._rng import INV53, M1, M2, PHI2, TWO_PI
+
+warnings.filterwarnings(
+    "ignore", message=r"(?s).*parallel=True.*no transformation for parallel execution",
+    category=NumbaPerformanceWarning, module=r"numba\..*")
 
 _M1 = np.uint64(M1)
 _M2 = np.uint64(M2)
@@ -21,7 +27,7 @@ _TWO = np.uint64(2)
 _LIN_K = 1e-8
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _mix(z):
     z = z ^ (z >> _S30)
     z = z * _M1
@@ -30,13 +36,13 @@ def _mix(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _uniform(base, j):
     h = _mix(base + j * _PHI2)
     return (float(h >> _S11) + 0.5) * INV53
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _normal(base, i):
     j = np.uint64(i) * _TWO
     u1 = _uniform(base, j)
@@ -44,26 +50,26 @@ def _normal(base, i):
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(TWO_PI * u2)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _clip(v, lo, hi):
     return lo if v < lo else (hi if v > hi else v)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _exp_fwd(u, k, e):
     if abs(k) < _LIN_K:
         return u
     return math.expm1(-k * u) / e
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _exp_inv(g, k, e):
     if abs(k) < _LIN_K:
         return g
     return -math.log1p(g * e) / k
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _lut_inv(g, table):
     p = table.size - 1
     g = _clip(g, table[0], table[p])
@@ -79,7 +85,7 @@ def _lut_inv(g, table):
     return lo + (g - table[lo]) / (table[lo + 1] - table[lo])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _lut_fwd(x, table):
     p = table.size - 1
     x = _clip(x, 0.0, float(p))
@@ -89,7 +95,7 @@ def _lut_fwd(x, table):
     return table[idx] + (x - idx) * (table[idx + 1] - table[idx])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
     """New conductance of device i after m (nonzero) signed pulses."""
     am = float(abs(m))
@@ -153,7 +159,7 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
     return _clip(G1, gmin, gmax)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _write_one(
     i,
     m,
@@ -210,12 +216,17 @@ def _write_one(
 # few hundred thousand devices (well under a millisecond) never does. The twins are two
 # separately written functions (not one function jitted twice), so that numba's on-disk cache
 # keeps them apart; the per-element work lives in one inlined helper each.
+#
+# _SERIAL_NOTE: the serial twins are compiled with parallel=True too, although their loops are
+# plain ranges: numba's parallel pipeline produced 2.5x faster code for the same loop here
+# (numba 0.68; 57 vs 146 ns per device write, benchmarks/bench_update.py). numba warns that no
+# parallel transformation was possible; that warning is expected and filtered below.
 _PARALLEL_MIN = 1 << 21          # devices per write / read / request
 _PARALLEL_MIN_UPDATE = 1 << 22   # samples x devices per pulse-train update
 
 
 # ----------------------------------------------------------------------------- write
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _write_par(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
                cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
     for ip in prange(G.size):
@@ -225,7 +236,7 @@ def _write_par(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen
                        budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
 def _write_ser(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
                cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
     for i in range(G.size):
@@ -243,13 +254,13 @@ def write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, bud
 
 
 # ----------------------------------------------------------------------------- read
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _read_par(G, sigma, base, out):
     for i in prange(G.size):
         out[i] = G[i] * (1.0 + sigma * _normal(base, i))
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
 def _read_ser(G, sigma, base, out):
     for i in range(G.size):
         out[i] = G[i] * (1.0 + sigma * _normal(base, i))
@@ -262,7 +273,7 @@ def read_noisy(G, sigma, base, out):
 
 
 # ----------------------------------------------------------------------------- routing
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
                  frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha, gref):
     """Route ``sgn * c`` pulses of synapse ``s``: one device (0), push-pull (1) or the
@@ -283,7 +294,7 @@ def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_d
 
 
 # ----------------------------------------------------------------------------- pulse trains
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _popcount(x):
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
@@ -291,7 +302,7 @@ def _popcount(x):
     return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _compact(xb, nzx):
     """Indices of the rows whose train has any pulse (only those can coincide)."""
     m = 0
@@ -306,11 +317,17 @@ def _compact(xb, nzx):
     return m
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _update_row(j, m, nzx, xb, db, xneg_b, dneg_b, n_in, N, route, G, Gw, tau, fam, prm, const,
                 lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
                 W, alpha, gref):
     acc = 0
+    row_empty = True
+    for w in range(db.shape[1]):
+        if db[j, w] != 0:
+            row_empty = False
+    if row_empty:
+        return 0
     for t in range(m):
         i = nzx[t]
         c = 0
@@ -326,7 +343,7 @@ def _update_row(j, m, nzx, xb, db, xneg_b, dneg_b, n_in, N, route, G, Gw, tau, f
     return acc
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
                 cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
                 alpha, gref):
@@ -348,7 +365,7 @@ def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen,
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
 def _update_ser(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
                 cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
                 alpha, gref):
@@ -379,7 +396,7 @@ def pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen
 
 
 # ----------------------------------------------------------------------------- requests
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _count(v, s, step_up, step_dn, theta, n_max, stochastic, base_r):
     """Whole pulses for request ``v`` (dead zone ``theta`` or stochastic rounding), capped."""
     r = v / step_up if v > 0.0 else -v / step_dn
@@ -394,7 +411,7 @@ def _count(v, s, step_up, step_dn, theta, n_max, stochastic, base_r):
     return n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step):
     """Pair ``s`` needs a refresh: larger device at ``thr`` of the range while the other is
     more than half a nominal step above its own Gmin."""
@@ -405,7 +422,7 @@ def _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step):
     return hi >= thr and lo > half_step
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _request_par(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
                  const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
@@ -430,7 +447,7 @@ def _request_par(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, rou
     return sent.sum(), bad
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
 def _request_ser(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
                  const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
