@@ -470,7 +470,7 @@ def _add_demo(subparsers) -> None:
         "unidirectional rules; writes results.h5, accuracy.png and results.md.",
     )
     p.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 3)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 5)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
 

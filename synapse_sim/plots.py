@@ -61,9 +61,15 @@ def plot_accuracy(history: dict, ax=None, *, metric: str = "test_accuracy"):
 
 
 def plot_weight_histograms(
-    weights: dict, ax=None, *, layer: int = 0, bins: int = 60, reference: str = "software"
+    weights: dict,
+    ax=None,
+    *,
+    layer: int = 0,
+    bins: int = 60,
+    reference: str = "software",
+    labels=None,
 ):
-    """Histograms of final weights of one layer, software vs device configurations.
+    """Histograms of final weights of one layer, device configurations vs the software twin.
 
     Parameters
     ----------
@@ -73,28 +79,40 @@ def plot_weight_histograms(
     layer : int
     bins : int
     reference : str
-        Label drawn as a black outline.
+        Label drawn as a black outline behind the others.
+    labels : list of str, optional
+        Which configurations to draw (default: all).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
     ax = _axes(ax)
-    lo = min(float(np.min(w[layer])) for w in weights.values())
-    hi = max(float(np.max(w[layer])) for w in weights.values())
+    labels = [k for k in weights if k != reference] if labels is None else list(labels)
+    shown = [weights[k][layer] for k in labels] + (
+        [weights[reference][layer]] if reference in weights else []
+    )
+    lo = min(float(np.min(w)) for w in shown)
+    hi = max(float(np.max(w)) for w in shown)
     edges = np.linspace(lo, hi, bins + 1)
-    for i, (label, ws) in enumerate(weights.items()):
-        if label == reference:
-            ax.hist(ws[layer].ravel(), bins=edges, histtype="step", color="k", lw=1.8, label=label)
-        else:
-            ax.hist(
-                ws[layer].ravel(),
-                bins=edges,
-                histtype="stepfilled",
-                alpha=0.35,
-                color=f"C{i % 10}",
-                label=label,
-            )
+    if reference in weights:
+        ax.hist(
+            weights[reference][layer].ravel(),
+            bins=edges,
+            histtype="step",
+            color="k",
+            lw=1.5,
+            label=reference,
+        )
+    for i, label in enumerate(labels):
+        ax.hist(
+            weights[label][layer].ravel(),
+            bins=edges,
+            histtype="stepfilled",
+            alpha=0.45,
+            color=f"C{i % 10}",
+            label=label,
+        )
     ax.set_xlabel(f"weight (layer {layer})")
     ax.set_ylabel("synapses")
     ax.set_yscale("log")
@@ -165,9 +183,14 @@ def save_run_plots(result, out) -> list:
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     n_layers = len(next(iter(result.weights.values())))
-    fig, axs = plt.subplots(1, n_layers, figsize=(5 * n_layers, 3.8), squeeze=False)
+    configs = [k for k in result.weights if k != "software"] or ["software"]
+    fig, axs = plt.subplots(
+        n_layers, len(configs), figsize=(3.4 * len(configs), 2.8 * n_layers), squeeze=False
+    )
     for li in range(n_layers):
-        plot_weight_histograms(result.weights, axs[0, li], layer=li)
+        for ci, label in enumerate(configs):
+            plot_weight_histograms(result.weights, axs[li, ci], layer=li, labels=[label])
+            axs[li, ci].set_title(label if li == 0 else "", fontsize=9)
     fig.tight_layout()
     paths.append(out / "weights.png")
     fig.savefig(paths[-1], dpi=110)
