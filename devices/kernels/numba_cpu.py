@@ -139,7 +139,7 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
         if abs(r - 1.0) < 1e-15:
             un = u0 + s * am * dw
         else:
-            rm = r**am
+            rm = r if am == 1.0 else r**am
             un = rm * u0 + s * dw * (rm - 1.0) / (r - 1.0)
         if c2c > 0.0:
             un += c2c * dw * abs(1.0 + gam * u0) * math.sqrt(am) * _normal(base, i)
