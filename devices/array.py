@@ -402,6 +402,26 @@ class DeviceArray:
             bool(prog),
         )
 
+    def _write_sparse(self, idx, counts, prog=False):
+        """Write ``counts`` pulses to the devices ``idx`` (unique) and update the weight cache
+        of their synapses."""
+        self._k.write_sparse(
+            self.G, self.Gw, self.tau, idx, counts, self.device.family, self.prm, self.const,
+            self.lut_up, self.lut_dn, float(self.variability.c2c_sigma),
+            np.uint64(self._next_base()), self.frozen, self.budget, self.cnt_up, self.cnt_dn,
+            self.cnt_prog, self.cnt_reset, bool(prog))  # fmt: skip
+        self._touch(idx)
+
+    def _touch(self, idx):
+        """Recompute the cached weights of the synapses of devices ``idx`` (if cached)."""
+        if self._wcache is None or idx.size == 0:
+            return
+        N = self.out_features * self.in_features
+        syn = np.unique(idx % N)
+        Wf = self._wcache.reshape(-1)
+        ref = self.G[syn + N] if self.mapping == "differential" else self.g_ref
+        Wf[syn] = self.alpha * (self.G[syn] - ref)
+
     def pulse(self, n_plus, n_minus=None) -> None:
         """Apply signed pulse counts: ``n > 0`` potentiates (LTP), ``n < 0`` depresses (LTD).
 
@@ -697,7 +717,6 @@ class DeviceArray:
 
     def _reset(self, idx):
         """RESET devices ``idx`` to Gmin (plus reset noise); counted, ignored by frozen ones."""
-        self._changed()
         if idx.size == 0:
             return
         self.cnt_reset[idx] += 1
@@ -709,9 +728,10 @@ class DeviceArray:
         self.G[live] = np.minimum(g, self.gmax_i[live])
         self.Gw[live] = self.G[live]
         self.tau[live] = 0.0
-        used = self.cnt_up + self.cnt_dn + self.cnt_prog + self.cnt_reset
-        worn = live[used[live] >= self.budget[live]]
-        self.frozen[worn] = 1
+        used = (self.cnt_up[live] + self.cnt_dn[live] + self.cnt_prog[live]
+                + self.cnt_reset[live])
+        self.frozen[live[used >= self.budget[live]]] = 1
+        self._touch(live)
 
     def program(
         self,
@@ -771,10 +791,10 @@ class DeviceArray:
         if mode == "ideal":
             keep = self.frozen[idx] == 0
             live = idx[keep]
-            self._changed()
             self.G[live] = np.clip(target[keep], self.gmin_i[live], self.gmax_i[live])
             self.Gw[live] = self.G[live]
             self.tau[live] = 0.0
+            self._touch(live)
             return
         if tol is None:
             step = self.nominal_step(
@@ -787,9 +807,7 @@ class DeviceArray:
         need, t_need = idx[up], target[up]
         x_t = np.minimum(dev.pulses(t_need, "ltp"), 2.0 * dev.levels("ltp"))
         if mode == "open_loop":
-            n = np.zeros(self.n_devices, dtype=np.int64)
-            n[need] = np.round(x_t).astype(np.int64)
-            self._write(n, prog=True)
+            self._write_sparse(need, np.round(x_t).astype(np.int64), prog=True)
             return
         self._verify(need, t_need, x_t, tol / self.alpha)
 
@@ -806,7 +824,6 @@ class DeviceArray:
         curve) gets closer; a read after every train; at most ``2 P_LTP`` pulses."""
         dev = self.device
         cap = 2 * dev.levels("ltp")
-        n = np.zeros(self.n_devices, dtype=np.int64)
         used = np.zeros(idx.size, dtype=np.int64)
         live = self.frozen[idx] == 0
         for _ in range(4 * cap + 8):
@@ -820,9 +837,7 @@ class DeviceArray:
             go = live & (err > tol_g) & (np.abs(nxt - target) < err) & (chunk > 0)
             if not go.any():
                 break
-            n[:] = 0
-            n[idx[go]] = chunk[go]
-            self._write(n, prog=True)
+            self._write_sparse(idx[go], chunk[go], prog=True)
             used[go] += chunk[go]
             live &= self.frozen[idx] == 0
 

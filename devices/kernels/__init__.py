@@ -5,6 +5,9 @@ Every backend module exposes the same functions with the same signatures:
 ``write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
 cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)``
     Apply signed pulse counts ``n`` (one per device, flat arrays) in place.
+``write_sparse(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)``
+    ``write`` restricted to the devices ``idx`` (programming and refresh touch few devices).
 ``read_noisy(G, sigma, base, out)``
     ``out = G * (1 + sigma * xi)`` with one counter-based normal per device.
 ``pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,

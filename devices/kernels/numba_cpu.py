@@ -253,6 +253,24 @@ def write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, bud
          cnt_up, cnt_dn, cnt_prog, cnt_reset, bool(prog))
 
 
+@njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see _SERIAL_NOTE
+def _write_sparse_ser(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base,
+                      frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+    for k in range(idx.size):
+        if counts[k] != 0:
+            _write_one(idx[k], counts[k], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
+                       frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)
+
+
+def write_sparse(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+                 budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+    """:func:`write` for the devices ``idx`` (unique) only, with their counts."""
+    _write_sparse_ser(G, Gw, tau, np.asarray(idx, dtype=np.int64),
+                      np.asarray(counts, dtype=np.int64), fam, prm, const, lut_up, lut_dn, c2c,
+                      np.uint64(base), frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                      bool(prog))
+
+
 # ----------------------------------------------------------------------------- read
 @njit(cache=True, parallel=True, error_model="numpy")
 def _read_par(G, sigma, base, out):

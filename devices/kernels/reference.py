@@ -200,6 +200,15 @@ def write(
     frozen[idx[newly_frozen]] = 1
 
 
+def write_sparse(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+                 budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+    """:func:`write` for the devices ``idx`` (unique) only, with their counts."""
+    n = np.zeros(G.size, dtype=np.int64)
+    n[idx] = counts
+    write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
+          cnt_dn, cnt_prog, cnt_reset, prog)
+
+
 def read_noisy(G, sigma, base, out):
     """``out = G * (1 + sigma * xi)``, one normal per device."""
     xi = normal_np(base, np.arange(G.size))

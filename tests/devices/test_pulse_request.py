@@ -96,6 +96,27 @@ def test_weight_cache_stays_current():
             a.pulse_request(rng.normal(0, 0.1, (20, 30)))
             a.pulse_update(rng.uniform(0, 1, (2, 30)), rng.normal(0, 0.3, (2, 20)), 0.2)
             np.testing.assert_allclose(a.weights(), a._weights_from(a.G), atol=1e-15)
+            mask = rng.random((20, 30)) < 0.2
+            if mapping == "differential":
+                a.refresh(mask | a.needs_refresh(0.5), mode="verify")
+                np.testing.assert_allclose(a.weights(), a._weights_from(a.G), atol=1e-15)
+            a.program(rng.uniform(-1, 1, (20, 30)), mode="open_loop", mask=mask)
+            np.testing.assert_allclose(a.weights(), a._weights_from(a.G), atol=1e-15)
+            a.program(rng.uniform(-1, 1, (20, 30)), mode="ideal", mask=~mask)
+            np.testing.assert_allclose(a.weights(), a._weights_from(a.G), atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["ag_a_si", "soft_bounds", "ideal"])
+def test_sparse_write_numba_equals_reference(name):
+    out = {}
+    for be in ("numpy", "numba"):
+        a = devices.DeviceArray((30, 40), devices.get(name), seed=3, backend=be)
+        rng = np.random.default_rng(1)
+        a.program(rng.uniform(-1, 1, (30, 40)), mode="verify")
+        a.refresh(rng.random((30, 40)) < 0.3, mode="open_loop")
+        out[be] = (a.G.copy(), a.counters())
+    np.testing.assert_allclose(out["numba"][0], out["numpy"][0], rtol=1e-12, atol=0)
+    assert out["numba"][1] == out["numpy"][1]
 
 
 def test_flags_match_needs_refresh_for_written_pairs():
