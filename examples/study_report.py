@@ -78,8 +78,9 @@ def main():
         print(f"| {p} | {'-' if v3 is None else f'{v3 * 100:.0f}'} | "
               f"{'-' if v2 is None else f'{v2 * 100:.1f}'} | {_fmt(bi)} | {_fmt(uni)} | "
               f"{_fmt(abl.get(p, []))} | {d:+.1f} |")
-    print(f"| ideal, stochastic rounding | - | - | {_fmt(runs.get('ideal-bidirectional-stoch', []))}"
-          f" | {_fmt(runs.get('ideal-unidirectional-stoch', []))} | - | - |")
+    bs = _fmt(runs.get("ideal-bidirectional-stoch", []))
+    us = _fmt(runs.get("ideal-unidirectional-stoch", []))
+    print(f"| ideal, stochastic rounding | - | - | {bs} | {us} | - | - |")
     print(f"| software twin | 96-97 (full MNIST) | | {_fmt(runs.get('software', []))} | | | |")
     print("\nfinal-epoch accuracy (noisy presets swing by several points between epochs):\n")
     print("| preset | bidirectional | unidirectional |")

@@ -11,6 +11,7 @@ import importlib
 
 from .datasets import Dataset, batches, dataset_names, load_dataset
 from .store import ResultsWriter, format_table, read_results, summary_records
+from .sweep import aggregate, load_spec, read_sweep, run_sweep, sweep_records
 from .training import MLP, RunSpec, TrainConfig, TrainResult, train
 
 __all__ = [
@@ -27,11 +28,27 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "train",
+    "DeviceLinear",
+    "DeviceConv2d",
+    "DeviceSGD",
+    "convert",
+    "compare",
+    "load_spec",
+    "run_sweep",
+    "read_sweep",
+    "sweep_records",
+    "aggregate",
 ]
 
 #: Public names provided by submodules that import heavy dependencies (torch), loaded on
 #: first attribute access: ``name -> module``.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "DeviceLinear": ".nn",
+    "DeviceConv2d": ".nn",
+    "DeviceSGD": ".nn",
+    "convert": ".nn",
+    "compare": ".nn.compare",
+}
 
 
 def __getattr__(name: str):

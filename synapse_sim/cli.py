@@ -42,6 +42,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 PROG = "synapse-sim"
@@ -506,9 +507,16 @@ def _cmd_show(args) -> int:
 
     path = Path(args.path)
     if path.is_dir():
-        path = path / "results.h5"
+        single, sweep = path / "results.h5", path / "sweep.h5"
+        path = sweep if sweep.exists() and not single.exists() else single
     if not path.exists():
         raise FileNotFoundError(f"no results file at '{path}'")
+    from .sweep import is_sweep_file
+
+    if is_sweep_file(path):  # root attribute kind == "sweep"
+        from .sweep_cli import show_sweep
+
+        return show_sweep(path, as_json=args.json)
     if args.json:
         print(json.dumps(_jsonable(summary_records(path)), indent=2, allow_nan=False))
     else:
@@ -516,9 +524,31 @@ def _cmd_show(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- sweep
+def _add_sweep(subparsers) -> None:
+    from .sweep_cli import add_sweep_parser  # synapse_sim/sweep_cli.py
+
+    add_sweep_parser(subparsers)
+
+
+# ---------------------------------------------------------------------------- compare
+def _add_compare(subparsers) -> None:
+    from .nn.compare import _add_compare as add_compare_parser  # synapse_sim/nn/compare.py
+
+    add_compare_parser(subparsers)
+
+
 # ---------------------------------------------------------------------------- entry point
 #: Sub-command registrars, in the order ``--help`` lists them.
-COMMANDS: tuple[Callable, ...] = (_add_demo, _add_train, _add_show, _add_devices, _add_zoo)
+COMMANDS: tuple[Callable, ...] = (
+    _add_demo,
+    _add_train,
+    _add_compare,
+    _add_sweep,
+    _add_show,
+    _add_devices,
+    _add_zoo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

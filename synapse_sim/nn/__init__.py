@@ -1,0 +1,61 @@
+"""The torch bridge: device-backed layers, model conversion and a hardware optimizer.
+
+>>> import torch
+>>> from synapse_sim.nn import DeviceSGD, convert
+>>> model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+>>> hw = convert(model, device="ideal", rule="bidirectional")
+>>> opt = DeviceSGD(hw, lr=0.1, rule="bidirectional")
+>>> type(hw[0]).__name__
+'DeviceLinear'
+
+:class:`DeviceLinear` and :class:`DeviceConv2d` keep their weight matrix in a
+:class:`devices.DeviceArray`; forward and input-gradient passes are array reads
+(``matmul`` / ``rmatmul``), the weight update is done by :class:`DeviceSGD` through a
+:class:`learning_rules.PulseRule`, and biases stay digital. :func:`convert` swaps the
+``nn.Linear`` / ``nn.Conv2d`` layers of an existing model. Module and optimizer state dicts
+carry the device state as tensors (``torch.load(..., weights_only=True)``).
+
+Only CPU tensors for now: the GPU backend (cupy, DLPack) arrives with issue 9.
+
+:func:`synapse_sim.compare` (module :mod:`synapse_sim.nn.compare`) trains a small CNN or MLP
+in software and on device presets side by side (``synapse-sim compare``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "DeviceLinear",
+    "DeviceConv2d",
+    "DeviceLayer",
+    "DeviceSGD",
+    "convert",
+    "default_mapping",
+    "SUPPORTED_LAYERS",
+]
+
+#: Public name -> submodule. Loaded on first access, so that ``synapse_sim.nn.compare`` (the
+#: ``synapse-sim compare`` parser) imports without torch.
+_LAZY = {
+    "DeviceLinear": ".layers",
+    "DeviceConv2d": ".layers",
+    "DeviceLayer": ".layers",
+    "DeviceSGD": ".optim",
+    "convert": ".conversion",
+    "default_mapping": ".conversion",
+    "SUPPORTED_LAYERS": ".conversion",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'synapse_sim.nn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])

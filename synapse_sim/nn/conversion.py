@@ -1,0 +1,246 @@
+"""Convert a torch model: put its ``nn.Linear`` / ``nn.Conv2d`` weights on device arrays."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from learning_rules import RULES, PulseRule
+
+from .layers import DeviceConv2d, DeviceLayer, DeviceLinear, _gpu_message, _resolve_device
+
+__all__ = ["convert", "default_mapping", "SUPPORTED_LAYERS"]
+
+#: Layer types :func:`convert` can put on devices.
+SUPPORTED_LAYERS = (nn.Linear, nn.Conv2d)
+
+_DEFAULT_MAPPING = {
+    "bidirectional": "reference",
+    "stochastic": "reference",
+    "unidirectional": "differential",
+    "adaptive": "differential",
+}
+
+
+def _rule_name(rule) -> str:
+    if isinstance(rule, PulseRule):
+        return rule.method
+    if rule not in RULES or rule == "software":
+        allowed = [r for r in RULES if r != "software"]
+        close = difflib.get_close_matches(str(rule), allowed, n=2)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"rule must be a learning_rules.PulseRule or one of {', '.join(allowed)}, "
+            f"got {rule!r}{hint}"
+        )
+    return rule
+
+
+def default_mapping(rule) -> str:
+    """The mapping a rule uses by default: ``reference`` for bidirectional and stochastic,
+    ``differential`` for unidirectional and adaptive (as in :func:`synapse_sim.train`)."""
+    return _DEFAULT_MAPPING[_rule_name(rule)]
+
+
+def _layer_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([int(seed), 7, index]).generate_state(1)[0])
+
+
+def _check_supported(name: str, mod: nn.Module) -> None:
+    label = repr(name) if name else "the model itself"
+    if isinstance(mod, DeviceLayer):
+        raise TypeError(f"layer {label} is already a device layer ({type(mod).__name__})")
+    if not isinstance(mod, SUPPORTED_LAYERS) or isinstance(mod, nn.modules.lazy.LazyModuleMixin):
+        raise TypeError(
+            f"layer {label} is a {type(mod).__name__}, which cannot be put on devices; "
+            "supported types: nn.Linear, nn.Conv2d (leave it out of layers= to keep it digital)"
+        )
+    if isinstance(mod, nn.Conv2d):
+        bad = []
+        if mod.groups != 1:
+            bad.append(f"groups={mod.groups}")
+        if tuple(mod.dilation) != (1, 1):
+            bad.append(f"dilation={tuple(mod.dilation)}")
+        if mod.padding_mode != "zeros":
+            bad.append(f"padding_mode={mod.padding_mode!r}")
+        if bad:
+            raise TypeError(
+                f"layer {label} is an nn.Conv2d with {', '.join(bad)}; DeviceConv2d supports "
+                "groups=1, dilation=1 and zero padding only (leave it out of layers= to keep "
+                "it digital)"
+            )
+
+
+def _build(old, W, has_bias, common):
+    if isinstance(old, nn.Conv2d):
+        return DeviceConv2d(
+            old.in_channels,
+            old.out_channels,
+            tuple(old.kernel_size),
+            stride=tuple(old.stride),
+            padding=old.padding,
+            bias=has_bias,
+            weight=W,
+            **common,
+        )
+    return DeviceLinear(old.in_features, old.out_features, bias=has_bias, weight=W, **common)
+
+
+def convert(
+    model: nn.Module,
+    device="ideal",
+    rule="bidirectional",
+    layers=None,
+    mapping: str | None = None,
+    seed: int = 0,
+    *,
+    w_max: float = 1.0,
+    clip: bool = False,
+    backend: str = "auto",
+    dac=None,
+    adc=None,
+    **device_overrides,
+) -> nn.Module:
+    """A copy of ``model`` with its linear and convolution layers on device arrays.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model (left unchanged; a deep copy is converted). Must be on the CPU.
+    device : str or devices.DeviceModel
+        Synapse device preset (``"ideal"``, ``"epiram"``, ... of :func:`devices.names`) or a
+        model. An unknown name raises ``ValueError`` with close matches.
+    rule : str or learning_rules.PulseRule
+        The rule the model will be trained with (``bidirectional``, ``unidirectional``,
+        ``stochastic`` or ``adaptive``): it picks the default mapping and the programming form.
+    layers : list of str, optional
+        Names (as in ``model.named_modules()``) of the layers to convert; default: every
+        ``nn.Linear`` and ``nn.Conv2d``. Other layers stay as they were.
+    mapping : {"reference", "differential"}, optional
+        Default: ``reference`` for bidirectional and stochastic, ``differential`` for
+        unidirectional and adaptive.
+    seed : int
+        Seed of the device arrays; layer ``i`` (in ``named_modules`` order among the converted
+        layers) gets a seed derived from ``(seed, i)``.
+    w_max : float
+        Weight range ``[-w_max, w_max]`` of every array (default 1, the NeuroSim range).
+        Weights are programmed as they are (no rescaling), so ``w_max`` must cover them.
+    clip : bool
+        If a layer's largest ``|W|`` exceeds ``w_max``: ``False`` (default) raises a
+        ``ValueError`` that names the layer and suggests a ``w_max``; ``True`` clips them
+        to the range with a ``UserWarning``.
+    backend : {"auto", "numpy", "numba"}
+    dac, adc : devices.UniformQuantizer, optional
+        Converters of every converted layer.
+    **device_overrides
+        Passed to :func:`devices.get` (e.g. ``c2c_sigma=0``).
+
+    Returns
+    -------
+    torch.nn.Module
+        The converted copy: :class:`DeviceLinear` / :class:`DeviceConv2d` in place of the
+        chosen layers, with the original weights programmed (``mode="ideal"``) and the bias
+        copied (it stays a digital ``nn.Parameter``).
+
+    Raises
+    ------
+    TypeError
+        A named layer is not an ``nn.Linear`` / ``nn.Conv2d`` (or is a conv with groups,
+        dilation or a non-zero padding mode); the model has CUDA parameters.
+    ValueError
+        Unknown layer name, preset, rule or mapping; weights outside ``[-w_max, w_max]``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    rule_name = _rule_name(rule)
+    if mapping is None:
+        mapping = _DEFAULT_MAPPING[rule_name]
+    if mapping not in ("reference", "differential"):
+        raise ValueError(f"mapping must be 'reference' or 'differential', got {mapping!r}")
+    if mapping == "reference" and rule_name == "unidirectional":
+        raise ValueError(f"rule {rule!r} needs mapping='differential', got mapping='reference'")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    model_dev = _resolve_device(device, device_overrides, "convert")
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t.device.type != "cpu":
+            raise TypeError(_gpu_message("convert", f"parameter {name!r} on {str(t.device)!r}"))
+
+    modules = dict(model.named_modules())
+    if layers is None:
+        chosen = [
+            n
+            for n, m in modules.items()
+            if isinstance(m, SUPPORTED_LAYERS) and not isinstance(m, DeviceLayer)
+        ]
+    else:
+        if isinstance(layers, str):
+            layers = [layers]
+        chosen = []
+        for n in layers:
+            if n not in modules:
+                close = difflib.get_close_matches(str(n), [k for k in modules if k], n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ValueError(
+                    f"layers: model has no module named {n!r}{hint} (names as in "
+                    "model.named_modules())"
+                )
+            if n not in chosen:
+                chosen.append(n)
+        order = list(modules)
+        chosen.sort(key=order.index)
+    for n in chosen:
+        _check_supported(n, modules[n])
+
+    form = (
+        "centered"
+        if rule_name in ("bidirectional", "stochastic") and mapping == "differential"
+        else "one_sided"
+    )
+    new = copy.deepcopy(model)
+    new_modules = dict(new.named_modules())
+    for i, name in enumerate(chosen):
+        old = new_modules[name]
+        common = dict(
+            device=model_dev,
+            mapping=mapping,
+            form=form,
+            w_max=w_max,
+            seed=_layer_seed(seed, i),
+            backend=backend,
+            dac=dac,
+            adc=adc,
+        )
+        W = old.weight.detach().to(torch.float64).numpy()
+        big = float(np.abs(W).max(initial=0.0))
+        if big > w_max and not clip:
+            raise ValueError(
+                f"layer {name!r}: weights reach |W| = {big:.4g}, outside [-w_max, w_max] with "
+                f"w_max={w_max:g}; pass w_max={np.ceil(big * 100) / 100:g} (or larger) to "
+                "represent them, or clip=True to clip them"
+            )
+        if big > w_max:
+            warnings.warn(
+                f"layer {name!r}: weights up to |W| = {big:.4g} clipped to w_max={w_max:g}",
+                stacklevel=2,
+            )
+            W = np.clip(W, -w_max, w_max)
+        has_bias = old.bias is not None
+        with torch.random.fork_rng(devices=[]):  # the bias init must not move torch's RNG
+            layer = _build(old, W, has_bias, common)
+        if has_bias:
+            layer.bias = nn.Parameter(
+                old.bias.detach().clone(), requires_grad=old.bias.requires_grad
+            )
+        layer.train(old.training)
+        if name == "":
+            return layer
+        parent_name, _, child = name.rpartition(".")
+        parent = new.get_submodule(parent_name) if parent_name else new
+        setattr(parent, child, layer)
+    return new

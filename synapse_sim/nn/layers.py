@@ -1,0 +1,602 @@
+"""Device-backed torch layers: :class:`DeviceLinear` and :class:`DeviceConv2d`.
+
+The weight matrix of a layer lives in a :class:`devices.DeviceArray`; torch sees no weight
+parameter. Forward is one array read (``array.matmul``: read noise, DAC/ADC), the input gradient
+is one transposed read (``array.rmatmul``). For the weights the backward pass produces no torch
+gradient: it stashes the layer input ``x`` and the output gradient ``grad_output`` on the module,
+and :class:`synapse_sim.nn.DeviceSGD` hands them to a :class:`learning_rules.PulseRule`, which
+turns ``-lr * grad_output^T x`` into pulses. The bias is digital: an ordinary
+``nn.Parameter`` trained by plain SGD.
+
+Tensors cross to numpy on the CPU (``x.detach().cpu().numpy()`` and ``torch.from_numpy``, views
+where the dtype is already float64). CUDA tensors land with the GPU backend (cupy and DLPack,
+issue 9); until then a tensor that is not on the CPU raises a ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import devices
+
+__all__ = ["DeviceLinear", "DeviceConv2d", "DeviceLayer"]
+
+_TORCH_DEVICE_NAMES = ("cpu", "cuda", "mps", "meta", "xpu")
+
+
+def _gpu_message(where: str, what) -> str:
+    return (
+        f"{where} got {what}; device-backed layers run on CPU tensors with the numpy/numba "
+        "kernels, and the GPU backend (cupy/DLPack, issue 9) is not available yet: move the "
+        "model and inputs to the CPU (.cpu())"
+    )
+
+
+def _to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
+    """A float64 numpy view (or copy) of a CPU tensor."""
+    if t.device.type != "cpu":
+        raise TypeError(_gpu_message(where, f"a tensor on device {str(t.device)!r}"))
+    if not (t.is_floating_point()):
+        raise TypeError(f"{where} needs a floating-point tensor, got dtype {t.dtype}")
+    a = t.detach().numpy()
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _resolve_device(device, overrides: dict, where: str) -> devices.DeviceModel:
+    """A preset name (with overrides) or a model, with a clear error for torch devices."""
+    if isinstance(device, torch.device) or (
+        isinstance(device, str) and device.split(":")[0] in _TORCH_DEVICE_NAMES
+    ):
+        if str(device).startswith("cuda"):
+            raise TypeError(_gpu_message(where, f"device={str(device)!r}"))
+        raise TypeError(
+            f"{where}: device names the synapse device (a preset of devices.names() such as "
+            f"'ideal' or 'epiram', or a devices model), not a torch device; got {device!r}"
+        )
+    if isinstance(device, devices.DeviceModel):
+        if overrides:
+            raise TypeError(
+                f"{where}: device overrides ({', '.join(overrides)}) need a preset name; "
+                "apply them to a model with dataclasses.replace / with_variability"
+            )
+        return device
+    if not isinstance(device, str):
+        raise TypeError(
+            f"{where}: device must be a preset name or a devices.DeviceModel, got {device!r}"
+        )
+    return devices.get(device, **overrides)
+
+
+def _np_to_tensor(a: np.ndarray) -> torch.Tensor:
+    a = np.array(a, order="C", copy=True)  # (ascontiguousarray would make 0-d arrays 1-d)
+    if a.dtype == np.uint64:  # torch stores uint64 poorly: keep the bits as int64
+        a = a.view(np.int64)
+    return torch.from_numpy(a)
+
+
+def _tensor_to_np(t, like: np.ndarray) -> np.ndarray:
+    a = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+    if a.shape != like.shape:
+        return a  # DeviceArray.load_state_dict reports the shape mismatch
+    if a.dtype != like.dtype and a.dtype.itemsize == like.dtype.itemsize and a.dtype.kind in "iu":
+        return a.view(like.dtype)
+    return a.astype(like.dtype, copy=False)
+
+
+def _keep_threads(fn, *args):
+    """Call ``fn(*args)`` and undo a change of torch's thread count made meanwhile.
+
+    numba's OpenMP threading layer sets the OpenMP thread count of the calling thread when it
+    starts its pool (on the first parallel-compiled kernel call), which silently resets
+    ``torch.set_num_threads``; small torch ops then pay for idle worker threads.
+    """
+    n = torch.get_num_threads()
+    out = fn(*args)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return out
+
+
+class _ArrayMatmul(torch.autograd.Function):
+    """``y = array.matmul(x)``; backward: ``dx = array.rmatmul(g)`` and ``(x, g)`` stashed."""
+
+    @staticmethod
+    def forward(ctx, x2d, anchor, layer):  # noqa: D102
+        xn = _to_numpy(x2d, type(layer).__name__)
+        y = _keep_threads(layer.array.matmul, xn)
+        ctx.layer = layer
+        ctx.xn = xn
+        ctx.dtype = x2d.dtype
+        return torch.from_numpy(y).to(x2d.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        layer = ctx.layer
+        gn = _to_numpy(grad, type(layer).__name__)
+        layer._stash.append((ctx.xn, gn))
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = torch.from_numpy(_keep_threads(layer.array.rmatmul, gn)).to(ctx.dtype)
+        return gx, None, None
+
+
+class DeviceLayer(nn.Module):
+    """Base of the device-backed layers (holds the array, the stash and the extra state).
+
+    Attributes
+    ----------
+    array : devices.DeviceArray
+        The crossbar holding the weight matrix.
+    bias : torch.nn.Parameter or None
+        Digital bias (trained by plain SGD).
+    """
+
+    def _setup(
+        self,
+        shape,
+        device,
+        *,
+        mapping,
+        form,
+        w_max,
+        seed,
+        backend,
+        dac,
+        adc,
+        device_overrides,
+    ):
+        name = type(self).__name__
+        model = _resolve_device(device, device_overrides, name)
+        if form not in ("one_sided", "centered"):
+            raise ValueError(f"form must be 'one_sided' or 'centered', got {form!r}")
+        self.array = devices.DeviceArray(
+            shape,
+            model,
+            mapping=mapping,
+            seed=seed,
+            backend=backend,
+            w_max=w_max,
+            dac=dac,
+            adc=adc,
+        )
+        self.form = form
+        self._stash: list = []
+
+    def __deepcopy__(self, memo):
+        """Deep copy (the array's kernel module is shared, everything else copied)."""
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            if k == "array":
+                arr = type(v).__new__(type(v))
+                memo[id(v)] = arr
+                arr.__dict__.update(
+                    {
+                        ak: (av if ak == "_k" else copy.deepcopy(av, memo))
+                        for ak, av in vars(v).items()
+                    }
+                )
+                new.__dict__[k] = arr
+            elif k == "_stash":
+                new.__dict__[k] = []
+            else:
+                new.__dict__[k] = copy.deepcopy(v, memo)
+        return new
+
+    # ------------------------------------------------------------------ weights
+    def _matrix_to_weight(self, m: np.ndarray) -> np.ndarray:
+        return m
+
+    def _weight_to_matrix(self, w: np.ndarray) -> np.ndarray:
+        return w
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """Effective weights read from the devices (noise-free), a fresh float64 tensor.
+
+        Read-only: it is not a parameter and writing to it does not change the devices; use
+        :meth:`program`.
+        """
+        return torch.from_numpy(self._matrix_to_weight(self.array.weights()))
+
+    @property
+    def weight_shape(self) -> tuple:
+        """Shape of :attr:`weight` (the torch layout)."""
+        raise NotImplementedError
+
+    def program(self, weight, *, mode: str = "ideal", clip: bool = False) -> None:
+        """Write weights onto the devices.
+
+        Parameters
+        ----------
+        weight : torch.Tensor or array_like
+            In the torch layout of this layer (:attr:`weight_shape`).
+        mode : {"ideal", "open_loop", "verify"}
+            Programming mode of :meth:`devices.DeviceArray.program`.
+        clip : bool
+            Clip weights outside ``[-w_max, w_max]`` instead of raising ``ValueError``.
+        """
+        if isinstance(weight, torch.Tensor):
+            weight = _to_numpy(weight, f"{type(self).__name__}.program")
+        w = np.asarray(weight, dtype=np.float64)
+        if w.shape != tuple(self.weight_shape):
+            raise ValueError(
+                f"weight must have shape {tuple(self.weight_shape)}, got {tuple(w.shape)}"
+            )
+        if not np.all(np.isfinite(w)):
+            raise ValueError("weight contains NaN or infinite values")
+        w_max = self.array.w_max
+        big = float(np.abs(w).max(initial=0.0))
+        if big > w_max and not clip:
+            raise ValueError(
+                f"weights reach |W| = {big:.4g}, outside the device range [-w_max, w_max] with "
+                f"w_max={w_max:g}; pass w_max={_nice_wmax(big)} (or larger) to represent them, "
+                "or clip=True to clip them"
+            )
+        self.array.program(self._weight_to_matrix(w), mode=mode, form=self.form)
+
+    # ------------------------------------------------------------------ autograd glue
+    def _apply_array(self, x2d: torch.Tensor) -> torch.Tensor:
+        if x2d.device.type != "cpu":
+            raise TypeError(_gpu_message(type(self).__name__, f"a tensor on {str(x2d.device)!r}"))
+        if torch.is_grad_enabled():
+            anchor = torch.empty(0, requires_grad=True)
+            return _ArrayMatmul.apply(x2d, anchor, self)
+        y = _keep_threads(self.array.matmul, _to_numpy(x2d, type(self).__name__))
+        return torch.from_numpy(y).to(x2d.dtype)
+
+    def take_stash(self):
+        """The stashed ``(x, delta)`` of the backward passes since the last call (or ``None``).
+
+        Returns
+        -------
+        tuple of numpy.ndarray or None
+            ``x`` of shape ``(n, in)`` and ``delta`` of shape ``(n, out)`` (several backward
+            passes are concatenated along the first axis: the rule's update sums over it,
+            which matches torch's gradient accumulation). The stash is emptied.
+        """
+        if not self._stash:
+            return None
+        xs, ds = zip(*self._stash, strict=True)
+        self._stash = []
+        if len(xs) == 1:
+            return xs[0], ds[0]
+        return np.concatenate(xs), np.concatenate(ds)
+
+    def clear_stash(self) -> None:
+        """Drop stashed inputs and output gradients (called by ``DeviceSGD.zero_grad``)."""
+        self._stash = []
+
+    # ------------------------------------------------------------------ state
+    def _meta(self) -> dict:
+        a = self.array
+        return {
+            "layer": type(self).__name__,
+            "shape": [int(a.out_features), int(a.in_features)],
+            "mapping": a.mapping,
+            "device": a.device.name or type(a.device).__name__,
+            "w_max": float(a.w_max),
+        }
+
+    def get_extra_state(self) -> dict:
+        """The device state as tensors (no pickled objects; see :meth:`set_extra_state`)."""
+        st = {k: _np_to_tensor(v) for k, v in self.array.state_dict().items()}
+        st["meta"] = json.dumps(self._meta(), sort_keys=True)
+        return st
+
+    def set_extra_state(self, state) -> None:
+        """Restore the device state saved by :meth:`get_extra_state`.
+
+        Raises
+        ------
+        ValueError
+            The state belongs to a layer of another shape, mapping, device preset or range.
+        """
+        if not isinstance(state, dict) or "meta" not in state:
+            raise ValueError(
+                f"{type(self).__name__}: the extra state is not a device-layer state "
+                f"(got {type(state).__name__})"
+            )
+        saved = json.loads(state["meta"])
+        mine = self._meta()
+        diff = [k for k in mine if saved.get(k) != mine[k]]
+        if diff:
+            detail = ", ".join(f"{k}: saved {saved.get(k)!r}, this layer {mine[k]!r}" for k in diff)
+            raise ValueError(
+                f"{type(self).__name__} state_dict does not match this layer ({detail})"
+            )
+        ref = self.array.state_dict()
+        missing = [k for k in ref if k not in state]
+        if missing:
+            raise ValueError(f"{type(self).__name__} state_dict lacks {', '.join(missing)}")
+        self.array.load_state_dict({k: _tensor_to_np(state[k], ref[k]) for k in ref})
+        self._stash = []
+
+    def _extra_repr_device(self) -> str:
+        a = self.array
+        name = a.device.name or type(a.device).__name__
+        return f"device={name!r}, mapping={a.mapping!r}, w_max={a.w_max:g}"
+
+
+def _nice_wmax(big: float) -> str:
+    return f"{math.ceil(big * 100) / 100:g}"
+
+
+def _check_int(name, v, lo=1):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    return int(v)
+
+
+def _pair(name, v, lo):
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+        return (_check_int(name, v[0], lo), _check_int(name, v[1], lo))
+    v = _check_int(name, v, lo)
+    return (v, v)
+
+
+def _bias_init(bias: torch.Tensor, fan_in: int) -> None:
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    nn.init.uniform_(bias, -bound, bound)
+
+
+def _default_weight(shape, fan_in) -> np.ndarray:
+    """torch's default Linear/Conv2d initialisation (kaiming uniform, a = sqrt(5))."""
+    w = torch.empty(shape, dtype=torch.float64)
+    nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+    return w.numpy()
+
+
+class DeviceLinear(DeviceLayer):
+    """A linear layer ``y = x W^T + b`` whose ``W`` lives in a device array.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+        Add a digital bias (an ``nn.Parameter``, trained by plain SGD).
+    device : str or devices.DeviceModel
+        The synapse device: a preset name of :func:`devices.names` (``"ideal"``,
+        ``"epiram"``, ...) or a model. Not a torch device (layers run on the CPU).
+    mapping : {"reference", "differential"}
+        One device against a mid-range reference, or a differential pair (the unidirectional
+        and adaptive rules need ``differential``).
+    form : {"one_sided", "centered"}
+        Programming form of the differential pair (see :meth:`devices.DeviceArray.program`).
+    w_max : float
+        Weight range ``[-w_max, w_max]`` of the array.
+    seed : int
+        Seed of the array (device-to-device draws, write noise, pulse trains).
+    backend : {"auto", "numpy", "numba"}
+    dac, adc : devices.UniformQuantizer, optional
+        Converters on the array inputs and column outputs of every read.
+    weight : array_like, optional
+        Initial weights ``(out_features, in_features)`` (default: torch's ``nn.Linear``
+        initialisation from torch's global RNG), programmed with ``mode="ideal"``.
+    **device_overrides
+        Passed to :func:`devices.get` (e.g. ``c2c_sigma=0``).
+
+    Notes
+    -----
+    The array has shape ``(out_features, in_features)``; :attr:`weight` is the noise-free
+    effective weight matrix read from it. Inputs of shape ``(..., in_features)`` are flattened
+    to ``(n, in_features)`` for the read.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        device="ideal",
+        mapping: str = "reference",
+        form: str = "one_sided",
+        w_max: float = 1.0,
+        seed: int | None = 0,
+        backend: str = "auto",
+        dac=None,
+        adc=None,
+        weight=None,
+        **device_overrides,
+    ):
+        super().__init__()
+        self.in_features = _check_int("in_features", in_features)
+        self.out_features = _check_int("out_features", out_features)
+        self._setup(
+            (self.out_features, self.in_features),
+            device,
+            mapping=mapping,
+            form=form,
+            w_max=w_max,
+            seed=seed,
+            backend=backend,
+            dac=dac,
+            adc=adc,
+            device_overrides=device_overrides,
+        )
+        if bias:
+            self.bias = nn.Parameter(torch.empty(self.out_features))
+            _bias_init(self.bias.data, self.in_features)
+        else:
+            self.register_parameter("bias", None)
+        if weight is None:
+            weight = _default_weight(self.weight_shape, self.in_features)
+        self.program(weight)
+
+    @property
+    def weight_shape(self) -> tuple:
+        """``(out_features, in_features)``."""
+        return (self.out_features, self.in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x W^T + b`` through one array read."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"DeviceLinear input must be a torch.Tensor, got {type(x).__name__}")
+        if x.shape[-1:] != (self.in_features,):
+            raise ValueError(
+                f"DeviceLinear input must have shape (..., {self.in_features}), "
+                f"got {tuple(x.shape)}"
+            )
+        lead = x.shape[:-1]
+        y = self._apply_array(x.reshape(-1, self.in_features))
+        y = y.reshape(*lead, self.out_features)
+        return y + self.bias if self.bias is not None else y
+
+    def extra_repr(self) -> str:  # noqa: D102
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, {self._extra_repr_device()}"
+        )
+
+
+class DeviceConv2d(DeviceLayer):
+    """A 2-D convolution whose kernel lives in a device array (im2col on the crossbar).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size, stride, padding : int or (int, int)
+        As in ``nn.Conv2d`` (zero padding; ``padding`` also ``"valid"``, or ``"same"`` for
+        odd kernels with stride 1). Dilation and groups are not supported.
+    bias : bool
+        Digital bias (an ``nn.Parameter``).
+    device, mapping, form, w_max, seed, backend, dac, adc, **device_overrides
+        As in :class:`DeviceLinear`.
+    weight : array_like, optional
+        Initial kernel ``(out_channels, in_channels, kh, kw)`` (default: torch's
+        ``nn.Conv2d`` initialisation).
+
+    Notes
+    -----
+    Mapping onto the array: the kernel ``(out_channels, in_channels, kh, kw)`` is the array
+    matrix ``(out_channels, in_channels * kh * kw)``, column ``c * kh * kw + i * kw + j``
+    (``weight.reshape(out_channels, -1)``, the channel-major order of
+    ``torch.nn.functional.unfold``). A forward pass unfolds the input into patches of shape
+    ``(batch * L, in_channels * kh * kw)`` (``L`` output positions), reads the array once for
+    all of them and folds the result back to ``(batch, out_channels, H_out, W_out)``. The
+    learning rule sees ``x`` = these patches and ``delta`` = the output gradient reshaped to
+    ``(batch * L, out_channels)``, so a kernel weight's update sums over batch and positions.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        bias: bool = True,
+        *,
+        device="ideal",
+        mapping: str = "reference",
+        form: str = "one_sided",
+        w_max: float = 1.0,
+        seed: int | None = 0,
+        backend: str = "auto",
+        dac=None,
+        adc=None,
+        weight=None,
+        **device_overrides,
+    ):
+        super().__init__()
+        self.in_channels = _check_int("in_channels", in_channels)
+        self.out_channels = _check_int("out_channels", out_channels)
+        self.kernel_size = _pair("kernel_size", kernel_size, 1)
+        self.stride = _pair("stride", stride, 1)
+        if isinstance(padding, str):
+            if padding == "valid":
+                padding = 0
+            elif padding == "same":
+                kh, kw = self.kernel_size
+                if self.stride != (1, 1) or kh % 2 == 0 or kw % 2 == 0:
+                    raise ValueError(
+                        "padding='same' needs stride 1 and odd kernel sizes, got "
+                        f"kernel_size={self.kernel_size}, stride={self.stride}"
+                    )
+                padding = ((kh - 1) // 2, (kw - 1) // 2)
+            else:
+                raise ValueError(
+                    f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}"
+                )
+        self.padding = _pair("padding", padding, 0)
+        kh, kw = self.kernel_size
+        fan_in = self.in_channels * kh * kw
+        self._setup(
+            (self.out_channels, fan_in),
+            device,
+            mapping=mapping,
+            form=form,
+            w_max=w_max,
+            seed=seed,
+            backend=backend,
+            dac=dac,
+            adc=adc,
+            device_overrides=device_overrides,
+        )
+        if bias:
+            self.bias = nn.Parameter(torch.empty(self.out_channels))
+            _bias_init(self.bias.data, fan_in)
+        else:
+            self.register_parameter("bias", None)
+        if weight is None:
+            weight = _default_weight(self.weight_shape, fan_in)
+        self.program(weight)
+
+    @property
+    def weight_shape(self) -> tuple:
+        """``(out_channels, in_channels, kh, kw)``."""
+        return (self.out_channels, self.in_channels, *self.kernel_size)
+
+    def _matrix_to_weight(self, m):
+        return m.reshape(self.weight_shape)
+
+    def _weight_to_matrix(self, w):
+        return w.reshape(self.out_channels, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolution through one array read of all unfolded patches."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"DeviceConv2d input must be a torch.Tensor, got {type(x).__name__}")
+        unbatched = x.dim() == 3
+        if unbatched:
+            x = x.unsqueeze(0)
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"DeviceConv2d input must have shape (batch, {self.in_channels}, H, W) or "
+                f"({self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        n, _, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        ho = (h + 2 * ph - kh) // sh + 1
+        wo = (w + 2 * pw - kw) // sw + 1
+        if ho < 1 or wo < 1:
+            raise ValueError(
+                f"DeviceConv2d input {h}x{w} is smaller than the kernel {kh}x{kw} "
+                f"(padding {self.padding})"
+            )
+        cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (n, K, L)
+        patches = cols.transpose(1, 2).reshape(n * ho * wo, -1)
+        y = self._apply_array(patches)  # (n * L, out)
+        y = y.reshape(n, ho * wo, self.out_channels).transpose(1, 2)
+        y = y.reshape(n, self.out_channels, ho, wo)
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self) -> str:  # noqa: D102
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}, "
+            f"{self._extra_repr_device()}"
+        )

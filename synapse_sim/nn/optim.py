@@ -1,0 +1,266 @@
+"""``DeviceSGD``: a torch optimizer that trains device-backed layers through a pulse rule."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import torch
+from torch import nn
+
+from learning_rules import PulseRule
+
+from .layers import DeviceLayer, _keep_threads
+
+__all__ = ["DeviceSGD"]
+
+_STATE_KEY = "device_sgd"
+
+
+def _make_rule(rule, options) -> PulseRule:
+    if isinstance(rule, PulseRule):
+        if options:
+            rule = rule.replace(**options)
+    else:
+        if rule == "software":
+            raise ValueError(
+                "rule 'software' trains float weights; train the unconverted model with "
+                "torch.optim.SGD instead"
+            )
+        rule = PulseRule.named(rule, **options)
+    if rule.method == "software":
+        raise ValueError("DeviceSGD needs a pulse rule, got method='software'")
+    return rule
+
+
+def _split(items, where):
+    """Tensors and device layers from a mix of tensors and modules."""
+    params, layers = [], []
+    if isinstance(items, (torch.Tensor, nn.Module)):
+        items = [items]
+    for it in items:
+        if isinstance(it, nn.Module):
+            for m in it.modules():
+                if isinstance(m, DeviceLayer):
+                    layers.append(m)
+            params.extend(it.parameters())
+        elif isinstance(it, torch.Tensor):
+            params.append(it)
+        else:
+            raise TypeError(
+                f"{where} must hold tensors or modules (device layers), got {type(it).__name__}"
+            )
+    return params, layers
+
+
+class DeviceSGD(torch.optim.Optimizer):
+    """SGD for models with device-backed layers: pulses for device weights, SGD for the rest.
+
+    The weights of :class:`DeviceLinear` / :class:`DeviceConv2d` layers are updated through a
+    :class:`learning_rules.PulseRule` from what their backward pass stashed (layer input ``x``
+    and output gradient ``delta``): the rule requests ``dW = -lr * delta^T x``, which is the
+    SGD step on the same loss (``delta`` already carries the loss's ``1/batch``), and turns it
+    into pulses. Ordinary parameters (biases, digital layers) get plain SGD,
+    ``p <- p - lr * grad``. A normal loop (``zero_grad``, ``backward``, ``step``) works
+    unchanged.
+
+    Parameters
+    ----------
+    params : torch.nn.Module, iterable or list of dict
+        The model (its device layers and its parameters), or an iterable of tensors and
+        modules, or parameter groups: dicts with ``"params"`` (tensors and/or modules; a module
+        brings its device layers and its parameters) and optionally ``"lr"`` (per-layer
+        learning rates).
+    lr : float
+        Learning rate (default of the groups).
+    rule : str or learning_rules.PulseRule
+        ``bidirectional``, ``unidirectional``, ``stochastic`` or ``adaptive``, or a rule.
+    seed : int
+        Seed of the optimizer's own random numbers (stochastic rounding in the non-fused paths;
+        device arrays draw theirs from their own counters).
+    **rule_options
+        :class:`learning_rules.PulseRule` fields (``rounding="stochastic"``, ``n_max=8``, ...).
+
+    Attributes
+    ----------
+    rule : learning_rules.PulseRule
+    last_stats : dict
+        ``pulses`` and ``refreshes`` of the last :meth:`step`.
+    totals : dict
+        ``pulses`` and ``refreshes`` since construction (saved in the state dict).
+
+    Notes
+    -----
+    A device layer that was run forward and backward several times before :meth:`step` gets
+    one update with all stashed rows (the sum of the requests, as torch accumulates
+    gradients). :meth:`zero_grad` also drops the stashes. Unidirectional rules need layers with
+    ``mapping="differential"`` (``convert(..., rule="unidirectional")`` picks it).
+    """
+
+    def __init__(
+        self, params, lr: float = 0.01, *, rule="bidirectional", seed: int = 0, **rule_options
+    ):
+        if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        self.rule = _make_rule(rule, rule_options)
+        self._layers: list[list[DeviceLayer]] = []
+        self._rng = np.random.default_rng(seed)
+        self._step_count = 0
+        self.last_stats = {"pulses": 0, "refreshes": 0}
+        self.totals = {"pulses": 0, "refreshes": 0}
+        if isinstance(params, nn.Module):
+            params = [{"params": [params]}]
+        else:
+            params = list(params)
+            if params and not isinstance(params[0], dict):
+                params = [{"params": params}]
+        super().__init__(params, {"lr": float(lr)})
+        if not any(self._layers):
+            raise ValueError(
+                "DeviceSGD found no device-backed layers in params; pass the converted model "
+                "(DeviceSGD(model, lr=...)) or put its layers in the parameter groups "
+                "(use torch.optim.SGD for a model without device layers)"
+            )
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group: ``"params"`` may hold tensors and modules (see the class docs)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        params, layers = _split(group.get("params", []), "params")
+        if "lr" in group and not (
+            isinstance(group["lr"], (int, float))
+            and not isinstance(group["lr"], bool)
+            and group["lr"] > 0
+        ):
+            raise ValueError(f"lr of a parameter group must be > 0, got {group['lr']!r}")
+        seen = {id(layer) for g in self._layers for layer in g}
+        dup = [layer for layer in layers if id(layer) in seen]
+        if dup:
+            raise ValueError(f"a device layer appears in more than one group: {dup[0]!r}")
+        uniq = list({id(layer): layer for layer in layers}.values())
+        for layer in uniq:
+            self._check_layer(layer)
+        # torch forbids the same tensor in two groups; a module's params may repeat here
+        group["params"] = list({id(p): p for p in params}.values())
+        super().add_param_group(group)
+        self._layers.append(uniq)
+
+    def _check_layer(self, layer) -> None:
+        m = self.rule.method
+        uses_uni = m == "unidirectional" or (
+            m == "stochastic" and self.rule.stochastic_method == "unidirectional"
+        )
+        if uses_uni and layer.array.mapping != "differential":
+            raise ValueError(
+                f"rule method {m!r} needs device layers with mapping='differential', but "
+                f"{type(layer).__name__} has mapping={layer.array.mapping!r}; convert with "
+                f"rule={m!r} (or mapping='differential')"
+            )
+
+    @property
+    def device_layers(self) -> list:
+        """The device layers this optimizer trains, in group order."""
+        return [layer for g in self._layers for layer in g]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zero parameter gradients and drop the device layers' stashed ``(x, delta)``."""
+        super().zero_grad(set_to_none=set_to_none)
+        for layer in self.device_layers:
+            layer.clear_stash()
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update: pulses on every device layer with a stash, SGD on the parameters.
+
+        Parameters
+        ----------
+        closure : callable, optional
+            Re-evaluates the model and returns the loss (run with gradients enabled).
+
+        Returns
+        -------
+        The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        pulses = refreshes = 0
+        for group, layers in zip(self.param_groups, self._layers, strict=True):
+            lr = group["lr"]
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-lr)
+            for layer in layers:
+                got = layer.take_stash()
+                if got is None:
+                    continue
+                x, delta = got
+                st = _keep_threads(self._update, layer, x, delta, lr)
+                pulses += int(st["pulses"])
+                refreshes += int(st["refreshes"])
+        self._step_count += 1
+        self.last_stats = {"pulses": pulses, "refreshes": refreshes}
+        self.totals["pulses"] += pulses
+        self.totals["refreshes"] += refreshes
+        return loss
+
+    def _update(self, layer, x, delta, lr):
+        return self.rule.update(layer.array, x, delta, lr, rng=self._rng, step=self._step_count)
+
+    # ------------------------------------------------------------------ state
+    def _rule_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self.rule), sort_keys=True)
+
+    def state_dict(self) -> dict:
+        """torch's optimizer state plus ``"device_sgd"``: the rule, step counter, totals and
+        the RNG state (a uint8 tensor of its JSON), so training resumes bit for bit. Holds
+        tensors and plain values only (``torch.load(..., weights_only=True)`` reads it)."""
+        sd = super().state_dict()
+        rng = json.dumps(self._rng.bit_generator.state).encode()
+        sd[_STATE_KEY] = {
+            "rule": self._rule_json(),
+            "step": int(self._step_count),
+            "totals": dict(self.totals),
+            "rng_state": torch.from_numpy(np.frombuffer(rng, dtype=np.uint8).copy()),
+            "n_layers": [len(g) for g in self._layers],
+        }
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a state from :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError
+            The state was saved with another rule or another layout of device layers, or is
+            not a DeviceSGD state.
+        """
+        if not isinstance(state_dict, dict) or _STATE_KEY not in state_dict:
+            raise ValueError(
+                "state_dict is not a DeviceSGD state (no 'device_sgd' entry); it was saved by "
+                "another optimizer"
+            )
+        state_dict = dict(state_dict)
+        extra = state_dict.pop(_STATE_KEY)
+        if extra["rule"] != self._rule_json():
+            raise ValueError(
+                f"state_dict was saved with rule {extra['rule']}, this optimizer has "
+                f"{self._rule_json()}"
+            )
+        n_layers = [len(g) for g in self._layers]
+        if list(extra["n_layers"]) != n_layers:
+            raise ValueError(
+                f"state_dict has device layers per group {list(extra['n_layers'])}, this "
+                f"optimizer has {n_layers}"
+            )
+        super().load_state_dict(state_dict)
+        rng = extra["rng_state"]
+        raw = rng.numpy().tobytes() if isinstance(rng, torch.Tensor) else bytes(rng)
+        self._rng.bit_generator.state = json.loads(raw.decode())
+        self._step_count = int(extra["step"])
+        self.totals = {k: int(v) for k, v in extra["totals"].items()}

@@ -1,0 +1,108 @@
+"""``synapse-sim sweep``: the command-line side of :mod:`synapse_sim.sweep`.
+
+Registered in :mod:`synapse_sim.cli` through ``_add_sweep``; ``synapse-sim show`` calls
+:func:`show_sweep` for files whose root attribute ``kind`` is ``"sweep"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["add_sweep_parser", "cmd_sweep", "show_sweep"]
+
+
+def _workers(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def add_sweep_parser(subparsers) -> None:
+    """Add the ``sweep`` sub-command to ``subparsers``."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="device-variability sweep: parameters x random device instances",
+        description="Run a sweep spec (TOML): the grid product of its axes, each point with "
+        "several random device instances, plus the software twin once; writes sweep.h5 "
+        "(resumable), sweep.md and PNGs to --out.",
+    )
+    p.add_argument("spec", help="sweep spec (TOML file)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (runs/NAME)")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes (default 1: serial; N > 1: local processes)",
+    )
+    p.add_argument(
+        "--dask", action="store_true", help="run on a Dask LocalCluster of --workers processes"
+    )
+    p.add_argument("--scheduler", default=None, metavar="ADDR", help="use a running Dask scheduler")
+    p.add_argument("--resume", action="store_true", help="run only the runs missing in sweep.h5")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing sweep.h5")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args) -> int:
+    """Run ``synapse-sim sweep``; returns the exit status."""
+    from .sweep import aggregate, format_sweep_table, load_spec, read_sweep, run_sweep
+
+    spec = load_spec(args.spec)  # malformed spec: ValueError naming the key -> exit 2
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    if args.dask and args.scheduler:
+        raise ValueError("--dask starts a LocalCluster; --scheduler uses a running one: pick one")
+    executor = "dask" if (args.dask or args.scheduler) else None
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        result = run_sweep(
+            spec,
+            args.out,
+            workers=args.workers,
+            executor=executor,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+    except RuntimeError as exc:
+        print(f"synapse-sim: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    res = read_sweep(result.path)
+    table = format_sweep_table(aggregate(res))
+    out = Path(args.out)
+    (out / "sweep.md").write_text(table)
+    files = [result.path, out / "sweep.md"]
+    if not args.no_plots:
+        from .sweep_plots import save_sweep_plots
+
+        files += save_sweep_plots(res, out)
+    print(table, end="")
+    print(
+        f"{result.ran} runs trained, {result.skipped} already done, {result.elapsed:.1f} s; "
+        f"wrote {', '.join(str(f) for f in files)}"
+    )
+    return 0
+
+
+def show_sweep(path, *, as_json: bool = False) -> int:
+    """Print a sweep file: the table of means ± std over instances, or (``as_json``) one JSON
+    object per point and device instance."""
+    from .cli import _jsonable
+    from .sweep import sweep_records, sweep_report
+
+    if as_json:
+        print(json.dumps(_jsonable(sweep_records(path)), indent=2, allow_nan=False))
+    else:
+        print(sweep_report(path), end="")
+    return 0

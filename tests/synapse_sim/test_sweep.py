@@ -1,0 +1,406 @@
+"""Device-variability sweeps: spec expansion, executors, crash-safe resume, aggregation, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from synapse_sim.cli import main
+from synapse_sim.sweep import (
+    aggregate,
+    expand,
+    format_sweep_table,
+    is_sweep_file,
+    load_spec,
+    parse_spec,
+    read_sweep,
+    run_sweep,
+    sweep_records,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_TRAIN = {"dataset": "digits", "hidden": [8], "epochs": 2, "max_train": 150}
+
+
+def _spec(**axes):
+    return {
+        "sweep": {"instances": 2, "save_weights": True},
+        "train": TINY_TRAIN,
+        "run": {"device": "ag_a_si"},
+        "axes": axes or {"sigma_nl": [0.0, 1.5], "levels_ltp+levels_ltd": [16, 64]},
+    }
+
+
+@pytest.fixture(scope="module")
+def serial_sweep(tmp_path_factory):
+    """A finished serial sweep: 2 x 2 points x 2 instances + software (weights stored)."""
+    out = tmp_path_factory.mktemp("serial")
+    run_sweep(_spec(), out, progress=False)
+    return out / "sweep.h5"
+
+
+def _content(path):
+    """Everything of a sweep file that must not depend on execution (no times)."""
+    res = read_sweep(path)
+    runs = {}
+    for label, run in res["runs"].items():
+        runs[label] = {
+            "attrs": {k: run[k] for k in ("device", "rule", "dataset", "epochs", "config")},
+            "metrics": {k: v.tolist() for k, v in run["metrics"].items() if k != "epoch_time"},
+            "final": json.dumps(run["final"], sort_keys=True, default=str),
+            "weights": {k: v.tolist() for k, v in run["weights"].items()},
+        }
+    return {"config": res["config"], "seed": res["seed"], "complete": res["complete"], "runs": runs}
+
+
+# ---------------------------------------------------------------------------- expansion
+def test_expand_grid_and_seeds():
+    spec = parse_spec(
+        {
+            "sweep": {"instances": 3, "first_device_seed": 10},
+            "train": TINY_TRAIN,
+            "run": {"device": "ag_a_si", "overrides": {"c2c_sigma": 0.0}},
+            "axes": {
+                "sigma_nl": {"start": 0.0, "stop": 1.0, "num": 3},
+                "rule": ["bidirectional", "unidirectional"],
+            },
+        }
+    )
+    assert spec.n_points == 6 and spec.n_instances == 3
+    tasks = expand(spec)
+    assert len(tasks) == 1 + 6 * 3
+    assert tasks[0].label == "software" and tasks[0].run["device"] == "software"
+    dev = tasks[1:]
+    assert [t.label for t in dev[:4]] == ["p0000-i00", "p0000-i01", "p0000-i02", "p0001-i00"]
+    # last axis fastest; instance k uses device seed 10 + k at every point
+    assert [t.params for t in dev[::3]] == [
+        {"sigma_nl": s, "rule": r}
+        for s in (0.0, 0.5, 1.0)
+        for r in ("bidirectional", "unidirectional")
+    ]
+    assert {t.train["device_seed"] for t in dev if t.instance == 2} == {12}
+    assert all(t.train["seed"] == 0 for t in tasks)
+    assert dev[3].run["rule"] == "unidirectional" and dev[3].run["mapping"] == "differential"
+    assert dev[0].run["overrides"] == {"c2c_sigma": 0.0, "sigma_nl": 0.0}
+    assert len({t.label for t in tasks}) == len(tasks)
+
+
+@pytest.mark.parametrize(
+    ("axis", "values"),
+    [
+        ([0.1, 0.2], (0.1, 0.2)),
+        ({"values": [3, 1]}, (3, 1)),
+        ({"start": 0.0, "stop": 0.3, "num": 4}, (0.0, 0.1, 0.2, 0.3)),
+        ({"start": 0, "stop": 0.3, "step": 0.1}, (0.0, 0.1, 0.2, 0.3)),
+        ({"start": 0.001, "stop": 0.1, "num": 3, "scale": "log"}, (0.001, 0.01, 0.1)),
+        ({"start": 0.5, "stop": 0.5, "num": 1}, (0.5,)),
+    ],
+)
+def test_ranges(axis, values):
+    spec = parse_spec(
+        {"train": TINY_TRAIN, "run": {"device": "epiram"}, "axes": {"c2c_sigma": axis}}
+    )
+    assert spec.axes["c2c_sigma"] == values
+
+
+def test_integer_ranges_and_linked_axes():
+    spec = parse_spec(
+        {
+            "sweep": {"device_seeds": [7, 3]},
+            "train": TINY_TRAIN,
+            "run": {"device": "ag_a_si"},
+            "axes": {"levels_ltp+levels_ltd": {"start": 16, "stop": 64, "step": 16}},
+        }
+    )
+    assert spec.axes["levels_ltp+levels_ltd"] == (16, 32, 48, 64)
+    assert all(isinstance(v, int) for v in spec.axes["levels_ltp+levels_ltd"])
+    tasks = expand(spec)
+    assert tasks[-1].run["overrides"] == {"levels_ltp": 64, "levels_ltd": 64}
+    assert [t.train["device_seed"] for t in tasks[1:3]] == [7, 3]
+
+
+def test_example_spec_is_valid():
+    spec = load_spec(ROOT / "examples" / "sweep_d2d_levels.toml")
+    assert spec.n_points >= 4 and spec.n_instances >= 2
+    assert any(k in spec.axes for k in ("sigma_nl", "sigma_gmin"))
+    assert any("levels" in k for k in spec.axes)
+
+
+# ---------------------------------------------------------------------------- malformed specs
+BASE_TOML = """
+[train]
+dataset = "digits"
+hidden = [8]
+epochs = 1
+max_train = 50
+[run]
+device = "ag_a_si"
+"""
+
+BAD_SPECS = [
+    ("[bogus]\nx = 1\n", "bogus"),
+    ("[sweep]\ninstanses = 2\n", "sweep.instanses"),
+    ("[sweep]\ninstances = 0\n", "sweep.instances"),
+    ("[sweep]\ndevice_seeds = []\n", "sweep.device_seeds"),
+    ("[axes]\nsigma_nl = []\n", "axes.sigma_nl"),
+    ("[axes]\nsigma_nlx = [0.1]\n", "axes.sigma_nlx"),
+    ("[axes]\nsigma_nl = [-1.0]\n", "axes.sigma_nl"),
+    ("[axes]\nsigma_nl = {start = 0.0, stop = 1.0, num = 0}\n", "axes.sigma_nl.num"),
+    ("[axes]\nsigma_nl = {start = 0.0, stop = 1.0, n = 3}\n", "axes.sigma_nl.n"),
+    ("[axes]\nsigma_nl = {start = 0.0, num = 3}\n", "axes.sigma_nl"),
+    ("[axes]\nsigma_nl = {start = 1.0, stop = 0.0, step = 0.5}\n", "axes.sigma_nl.step"),
+    ("[axes]\nsigma_gmin = {start = 0.0, stop = 1.0, num = 3, scale = 'log'}\n", "axes.sigma_gmin"),
+    ("[axes]\nsigma_nl = 0.5\n", "axes.sigma_nl"),
+    ("[axes]\nlevels_ltp = [16, 16]\n", "axes.levels_ltp"),
+    ("[axes]\nlevels_ltp = [2.5]\n", "axes.levels_ltp"),
+    ("[axes]\ndevice = ['ag_a_si', 'nope']\n", "axes.device"),
+    ("[axes]\nrule = ['backprop']\n", "axes.rule"),
+    ("[axes]\nseed = [1, 2]\n", "axes.seed"),
+    ("[axes]\nepochs = [0]\n", "axes.epochs"),
+]
+
+
+@pytest.mark.parametrize(("extra", "key"), BAD_SPECS, ids=[k for _, k in BAD_SPECS])
+def test_malformed_spec_rejected_naming_key(tmp_path, capsys, extra, key):
+    path = tmp_path / "spec.toml"
+    path.write_text(BASE_TOML + extra)
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        load_spec(path)
+    rc = main(["sweep", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("synapse-sim: error:"), err
+    assert key in lines[0] and "Traceback" not in err
+    assert not (tmp_path / "out" / "sweep.h5").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[train]\nhiden = [8]\n[run]\ndevice = 'ag_a_si'\n", "train.hiden"),
+        ("[train]\nepochs = 0\n[run]\ndevice = 'ag_a_si'\n", "train.epochs"),
+        ("[train]\nepochs = 1\n", "run.device"),
+        ("[run]\ndevice = 'ag_a_si'\ncolor = 1\n", "run.color"),
+        ("[run]\ndevice = 'ag_a_si'\noverrides = {foo = 1}\n", "run.overrides.foo"),
+        ("[run\ndevice = 1\n", "invalid TOML"),
+    ],
+)
+def test_malformed_spec_other_sections(tmp_path, text, key):
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        load_spec(path)
+
+
+# ---------------------------------------------------------------------------- executors
+def test_dask_local_cluster_equals_serial(serial_sweep, tmp_path):
+    pytest.importorskip("distributed")
+    res = run_sweep(_spec(), tmp_path, workers=2, executor="dask", progress=False)
+    assert res.complete and res.ran == 9
+    serial, dask = _content(serial_sweep), _content(res.path)
+    assert serial == dask
+    assert all(run["weights"] for run in dask["runs"].values())
+
+
+def test_local_processes_equal_serial(serial_sweep, tmp_path):
+    res = run_sweep(_spec(), tmp_path, workers=2, progress=False)  # processes by default
+    assert res.complete
+    assert _content(serial_sweep) == _content(res.path)
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        textwrap.dedent(
+            """
+            [sweep]
+            instances = 3
+            [train]
+            dataset = "digits"
+            hidden = [16]
+            epochs = 2
+            max_train = 400
+            [run]
+            device = "ag_a_si"
+            [axes]
+            sigma_nl = {start = 0.0, stop = 1.5, num = 4}
+            c2c_sigma = [0.0, 0.02]
+            """
+        )
+    )
+    out = tmp_path / "killed"
+    path = out / "sweep.h5"
+    cmd = [sys.executable, "-m", "synapse_sim.cli", "sweep", str(spec), "--out", str(out)]
+    proc = subprocess.Popen([*cmd, "--quiet", "--no-plots"], cwd=ROOT)
+    done = 0
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if path.exists():
+                with h5py.File(path, "r", locking=False) as f:
+                    done = len(f["runs"])
+                if done >= 3:
+                    break
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert 3 <= done < 25, f"the sweep was not killed midway ({done} runs written)"
+    partial = read_sweep(path)  # readable, finished runs intact
+    assert not partial["complete"]
+    n_killed = len(partial["runs"])
+    assert 0 < n_killed < 25
+    recs = sweep_records(path)
+    assert {r["label"] for r in recs if r["complete"]} == set(partial["runs"])
+
+    rc = main(["sweep", str(spec), "--out", str(out), "--quiet", "--no-plots"])
+    assert rc == 2  # an existing file needs --resume
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--quiet", "--no-plots"]) == 0
+    ref = run_sweep(load_spec(spec), tmp_path / "ref", progress=False)
+    resumed, uninterrupted = _content(path), _content(ref.path)
+    assert resumed["complete"] and uninterrupted["complete"]
+    assert set(resumed["runs"]) == set(uninterrupted["runs"]) and len(resumed["runs"]) == 25
+    # every run's metrics and final statistics equal (config differs only in the spec source)
+    for label, run in uninterrupted["runs"].items():
+        assert resumed["runs"][label] == run, label
+    with h5py.File(path, "r") as a, h5py.File(ref.path, "r") as b:
+        assert list(a["runs"]) == list(b["runs"])
+
+
+def test_resume_refuses_other_spec(serial_sweep, tmp_path):
+    import shutil
+
+    out = tmp_path / "other"
+    out.mkdir()
+    shutil.copy(serial_sweep, out / "sweep.h5")
+    with pytest.raises(ValueError, match="different spec"):
+        run_sweep(_spec(sigma_nl=[0.0, 0.5]), out, resume=True, progress=False)
+    again = run_sweep(_spec(), out, resume=True, progress=False)
+    assert again.ran == 0 and again.skipped == 9 and again.complete
+
+
+# ---------------------------------------------------------------------------- aggregation
+def test_aggregate_matches_hand_computation(serial_sweep):
+    recs = sweep_records(serial_sweep)
+    rows = aggregate(serial_sweep)
+    assert rows[0]["point"] is None and rows[0]["n"] == 1
+    assert rows[0]["final_test_accuracy_std"] is None
+    assert [r["point"] for r in rows[1:]] == [0, 1, 2, 3]
+    for row in rows[1:]:
+        mine = [r for r in recs if r["point"] == row["point"]]
+        assert row["n"] == row["n_planned"] == 2
+        for m in ("final_test_accuracy", "pulses", "refreshes"):
+            vals = [r[m] for r in mine]
+            assert row[f"{m}_values"] == vals
+            assert math.isclose(row[f"{m}_mean"], statistics.fmean(vals), rel_tol=1e-12)
+            assert math.isclose(row[f"{m}_std"], statistics.stdev(vals), rel_tol=1e-12, abs_tol=0)
+    # a hand-made set of records: mean 0.6, sample std 0.1
+    fake = [
+        {"point": 0, "params": {"x": 1}, "complete": True, "final_test_accuracy": a}
+        for a in (0.5, 0.6, 0.7)
+    ] + [{"point": 0, "params": {"x": 1}, "complete": False, "final_test_accuracy": None}]
+    (row,) = aggregate(fake, metrics=("final_test_accuracy",))
+    assert row["n"] == 3 and row["n_planned"] == 4
+    assert math.isclose(row["final_test_accuracy_mean"], 0.6)
+    assert math.isclose(row["final_test_accuracy_std"], 0.1)
+    table = format_sweep_table([row])
+    assert "60.00 ± 10.00" in table and "3/4" in table
+
+
+def test_show_json_on_sweep_file(serial_sweep, capsys):
+    assert is_sweep_file(serial_sweep) and is_sweep_file(serial_sweep.parent)
+    assert main(["show", str(serial_sweep), "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 1 + 4 * 2
+    for rec in recs:
+        for key in (
+            "params",
+            "seed",
+            "complete",
+            "device",
+            "rule",
+            "dataset",
+            "epochs",
+            "test_accuracy",
+            "final_test_accuracy",
+            "pulses",
+            "refreshes",
+        ):
+            assert key in rec, key
+        assert rec["complete"] is True
+        assert len(rec["test_accuracy"]) == 2
+    dev = [r for r in recs if r["point"] is not None]
+    assert dev[0]["params"] == {"sigma_nl": 0.0, "levels_ltp+levels_ltd": 16}
+    assert [r["seed"] for r in dev[:2]] == [0, 1]
+    assert {r["device"] for r in dev} == {"ag_a_si"} and recs[0]["device"] == "software"
+    assert main(["show", str(serial_sweep.parent)]) == 0  # folder -> sweep.h5, text table
+    out = capsys.readouterr().out
+    assert "final test acc (%)" in out and "± " in out
+
+
+def test_records_list_missing_runs(serial_sweep, tmp_path):
+    import shutil
+
+    part = tmp_path / "sweep.h5"
+    shutil.copy(serial_sweep, part)
+    with h5py.File(part, "r+") as f:  # as if the job had died before these runs
+        del f["runs/p0003-i01"]
+        del f["runs/p0002-i00"]
+        f.attrs["complete"] = False
+    recs = {r["label"]: r for r in sweep_records(part)}
+    assert len(recs) == 9
+    miss = recs["p0003-i01"]
+    assert miss["complete"] is False and miss["final_test_accuracy"] is None
+    assert miss["params"] == {"sigma_nl": 1.5, "levels_ltp+levels_ltd": 64} and miss["seed"] == 1
+    rows = aggregate(part)
+    assert [r["n"] for r in rows] == [1, 2, 2, 1, 1]
+    assert rows[3]["final_test_accuracy_std"] is None
+
+
+def test_plots(serial_sweep, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from synapse_sim.sweep_plots import plot_sweep, plot_sweep_heatmap, save_sweep_plots
+
+    ax = plot_sweep(serial_sweep, "sigma_nl")
+    assert len(ax.lines) >= 2
+    ax = plot_sweep_heatmap(serial_sweep, "sigma_nl", "levels_ltp+levels_ltd")
+    assert ax.images
+    with pytest.raises(ValueError, match="x: 'nope'"):
+        plot_sweep(serial_sweep, "nope")
+    paths = save_sweep_plots(serial_sweep, tmp_path)
+    assert len(paths) == 3 and all(p.stat().st_size > 0 for p in paths)
+
+
+def test_cli_sweep_end_to_end(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        BASE_TOML + "[sweep]\ninstances = 2\nsoftware = false\n[axes]\nsigma_gmin = [0.0, 0.1]\n"
+    )
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "sigma_gmin" in printed and "2/2" in printed
+    for name in ("sweep.h5", "sweep.md", "sweep_sigma_gmin.png"):
+        assert (out / name).stat().st_size > 0
+    res = read_sweep(out)
+    assert res["complete"] and res["kind"] == "sweep" and len(res["runs"]) == 4
+    assert not any(p.name.endswith(".tmp") for p in out.iterdir())
+    # the file also reads with the single-run reader (same group layout)
+    from synapse_sim.store import read_results
+
+    assert set(read_results(out / "sweep.h5")["runs"]) == set(res["runs"])
+    assert np.isfinite(res["runs"]["p0000-i00"]["metrics"]["test_accuracy"]).all()
