@@ -338,12 +338,7 @@ class DeviceArray:
         -------
         numpy.ndarray, shape (out,) or (batch, out)
         """
-        x = self._check_vec("x", x, self.in_features)
-        if self.dac is not None:
-            x = self.dac(x, self._rng)
-        W = self._clean_weights() if self.variability.read_sigma <= 0 else self.weights(True)
-        y = x @ W.T
-        return self.adc(y, self._rng) if self.adc is not None else y
+        return self._read_product(self._check_vec("x", x, self.in_features), transpose=False)
 
     def rmatmul(self, d) -> np.ndarray:
         """Backward (transposed) read ``d W`` with the same converters and read noise.
@@ -356,11 +351,14 @@ class DeviceArray:
         -------
         numpy.ndarray, shape (in,) or (batch, in)
         """
-        d = self._check_vec("d", d, self.out_features)
+        return self._read_product(self._check_vec("d", d, self.out_features), transpose=True)
+
+    def _read_product(self, v, transpose: bool) -> np.ndarray:
+        """One array read: DAC on ``v``, ``v W^T`` (or ``v W``), ADC on the result."""
         if self.dac is not None:
-            d = self.dac(d, self._rng)
+            v = self.dac(v, self._rng)
         W = self._clean_weights() if self.variability.read_sigma <= 0 else self.weights(True)
-        y = d @ W
+        y = v @ W if transpose else v @ W.T
         return self.adc(y, self._rng) if self.adc is not None else y
 
     # ------------------------------------------------------------------ writes

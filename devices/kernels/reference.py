@@ -261,16 +261,7 @@ def pulse_update(
         c = coincidences(xbits[b], dbits[b])
         total += int(c.sum())
         s = np.where(dneg[b][:, None] != xneg[b][None, :], 1, -1)
-        sc = (s * c).ravel()
-        n = np.zeros(G.size, dtype=np.int64)
-        if route == 0:
-            n[:N] = sc
-        elif route == 1:
-            n[:N] = sc
-            n[N:] = -sc
-        else:
-            n[:N] = np.where(sc > 0, sc, 0)
-            n[N:] = np.where(sc < 0, -sc, 0)
+        n, _ = _route(np.ravel(s * c), route, G.size)
         write(
             G,
             Gw,
@@ -293,6 +284,23 @@ def pulse_update(
         )
     _refresh_cache(G, N, W, alpha, gref)
     return total
+
+
+def _route(sn, route, n_dev):
+    """Per-device counts for signed per-synapse counts ``sn``: one device (0), push-pull (1) or
+    the potentiation side of the pair (2); also the number of device writes per synapse."""
+    N = sn.size
+    full = np.zeros(n_dev, dtype=np.int64)
+    if route == 0:
+        full[:N] = sn
+        return full, 1
+    if route == 1:
+        full[:N] = sn
+        full[N:] = -sn
+        return full, 2
+    full[:N] = np.maximum(sn, 0)
+    full[N:] = np.maximum(-sn, 0)
+    return full, 1
 
 
 def _refresh_cache(G, N, W, alpha, gref):
@@ -387,19 +395,7 @@ def pulse_request(
     if n_max > 0:
         n = np.minimum(n, n_max)
     n[dW == 0] = 0
-    sn = np.where(dW > 0, n, -n)
-    full = np.zeros(G.size, dtype=np.int64)
-    if route == 0:
-        full[:N] = sn
-        mult = 1
-    elif route == 1:
-        full[:N] = sn
-        full[N:] = -sn
-        mult = 2
-    else:
-        full[:N] = np.maximum(sn, 0)
-        full[N:] = np.maximum(-sn, 0)
-        mult = 1
+    full, mult = _route(np.where(dW > 0, n, -n), route, G.size)
     write(
         G,
         Gw,
