@@ -42,6 +42,8 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from .continual_cli import _add_continual, _cmd_continual  # noqa: F401  (continual)
+from .sparse_cli import _add_bars, _cmd_bars  # noqa: F401  (synapse-sim bars)
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -517,6 +519,14 @@ def _cmd_show(args) -> int:
         from .sweep_cli import show_sweep
 
         return show_sweep(path, as_json=args.json)
+    from .sparse_cli import is_bars_file, show_bars
+
+    if is_bars_file(path):  # root attribute kind == "bars"
+        return show_bars(path, as_json=args.json)
+    from .continual_cli import is_continual_file, show_continual
+
+    if is_continual_file(path):  # root attribute kind == "continual"
+        return show_continual(path, as_json=args.json)
     if args.json:
         print(json.dumps(_jsonable(summary_records(path)), indent=2, allow_nan=False))
     else:
@@ -545,6 +555,8 @@ COMMANDS: tuple[Callable, ...] = (
     _add_train,
     _add_compare,
     _add_sweep,
+    _add_bars,
+    _add_continual,
     _add_show,
     _add_devices,
     _add_zoo,
