@@ -817,27 +817,21 @@ class DeviceArray:
         return G * (1.0 + s * _rng.normal_np(self._next_base(), idx))
 
     def _verify(self, idx, target, x_t, tol_g):
-        """Program-and-verify: pulse trains of half the remaining nominal distance while it is
-        4 pulses or more, then single pulses while one more pulse (predicted on the nominal
-        curve) gets closer; a read after every train; at most ``2 P_LTP`` pulses."""
-        dev = self.device
-        cap = 2 * dev.levels("ltp")
-        used = np.zeros(idx.size, dtype=np.int64)
-        live = self.frozen[idx] == 0
-        for _ in range(4 * cap + 8):
-            Gr = self._read_subset(idx)
-            err = np.abs(Gr - target)
-            x_r = dev.pulses(Gr, "ltp")
-            remaining = x_t - x_r
-            chunk = np.where(remaining >= 4.0, np.floor(remaining / 2.0), 1.0).astype(np.int64)
-            chunk = np.minimum(chunk, cap - used)
-            nxt = dev.conductance(x_r + chunk, "ltp")
-            go = live & (err > tol_g) & (np.abs(nxt - target) < err) & (chunk > 0)
-            if not go.any():
-                break
-            self._write_sparse(idx[go], chunk[go], prog=True)
-            used[go] += chunk[go]
-            live &= self.frozen[idx] == 0
+        """Program-and-verify (kernel ``verify``): pulse trains of half the remaining nominal
+        distance while it is 4 pulses or more, then single pulses, while one more train
+        (predicted on the nominal curve) gets closer; a read after every train; at most
+        ``2 P_LTP`` pulses per device."""
+        s = 1 if self.variability.read_sigma > 0 else 0
+        pn = self.device._nominal()[0]  # nominal parameters, shape (8, 1)
+        c0 = self.counter
+        W = self._k.verify(
+            self.G, self.Gw, self.tau, idx, target, x_t, tol_g, 2 * self.device.levels("ltp"),
+            float(self.variability.read_sigma), np.uint64(self.key), c0, self.device.family,
+            self.prm, self.const, self.lut_up, self.lut_dn, pn, float(self.variability.c2c_sigma),
+            self.frozen, self.budget, self.cnt_up, self.cnt_dn, self.cnt_prog, self.cnt_reset,
+        )  # fmt: skip
+        self.counter = c0 + W * (1 + s) + s
+        self._touch(idx)
 
     # ------------------------------------------------------------------ saturation / refresh
     def _coordinate(self, up: bool):

@@ -1,7 +1,12 @@
-"""Converters and weight grids: uniform quantizers (DAC inputs, ADC outputs).
+"""Converters and weight grids: uniform quantizers and the low-bit QAT quantizer family.
 
-The low-bit quantizer family for quantization-aware training (LSQ, StatsQ) extends this module in
-a later release; here is the uniform quantizer the device arrays use for their converters.
+:class:`UniformQuantizer` is the converter the device arrays use for their DAC and ADC.
+The quantizer family (``specs/quantizers.md`` sections 1-3) shares one interface
+(:class:`Quantizer`): :class:`Uniform` (symmetric or affine, nearest or stochastic rounding),
+:class:`LSQ` (learned step size, with its gradient formulas as numpy functions) and
+:class:`StatsQ` (the OFQ weight quantizer, scale ``2 mean|W_c|`` per output channel, no zero
+level). Everything here is plain numpy; the torch straight-through versions live in
+:mod:`synapse_sim.nn.quant`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,18 @@ import numpy as np
 
 from ._validate import check_int, check_real
 
-__all__ = ["UniformQuantizer"]
+__all__ = [
+    "UniformQuantizer",
+    "Quantizer",
+    "Uniform",
+    "LSQ",
+    "StatsQ",
+    "ROUNDING_MODES",
+    "lsq_bounds",
+    "lsq_fake_quant",
+    "lsq_gradients",
+    "statsq_scale",
+]
 
 
 @dataclass(frozen=True, kw_only=True)

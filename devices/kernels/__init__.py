@@ -8,6 +8,10 @@ cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)``
 ``write_sparse(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
 budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)``
     ``write`` restricted to the devices ``idx`` (programming and refresh touch few devices).
+``verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
+lut_up, lut_dn, prm_nom, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)``
+    Program-and-verify loop of :meth:`devices.DeviceArray.program` (reads and trains per device,
+    with call bases derived from the array key and counter); returns the longest train count.
 ``read_noisy(G, sigma, base, out)``
     ``out = G * (1 + sigma * xi)`` with one counter-based normal per device.
 ``pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,

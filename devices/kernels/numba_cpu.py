@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 from numba.core.errors import NumbaPerformanceWarning
 
-from .._rng import INV53, M1, M2, PHI2, TWO_PI
+from .._rng import INV53, M1, M2, PHI, PHI2, TWO_PI
 
 warnings.filterwarnings(
     "ignore", message=r"(?s).*parallel=True.*no transformation for parallel execution",
@@ -500,4 +500,101 @@ def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, ro
                      cnt_prog, cnt_reset, float(thr), float(half_step), gmin_dev, float(dg_nom),
                      need, W, float(alpha), float(gref))
     return int(sent), int(bad)
+# ----------------------------------------------------------------------------- verify
+_MASK_PHI = np.uint64(PHI)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _call_base(key, counter):
+    return _mix(key ^ (np.uint64(counter) * _MASK_PHI))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _nominal_x(fam, G, pn, const, lut_up):
+    """Pulse coordinate of G on the nominal LTP curve (reference.coordinate, up branch)."""
+    if fam == 0:
+        g = _clip((G - pn[0]) / (pn[1] - pn[0]), 0.0, 1.0)
+        return pn[4] * _exp_inv(g, pn[2], pn[6])
+    if fam == 1:
+        bmin = pn[0]
+        u = _clip(const[2] + (G - const[0]) / (const[1] - const[0]) * (const[3] - const[2]),
+                  pn[0], pn[1])
+        dw = pn[2]
+        r = 1.0 + dw * pn[4]
+        if abs(r - 1.0) < 1e-15:
+            return abs(u - bmin) / dw
+        ustar = dw / (1.0 - r)
+        ratio = (u - ustar) / (bmin - ustar)
+        if not ratio > 0.0:
+            return np.inf
+        return math.log(ratio) / math.log(r)
+    g = _clip((G - pn[0]) / (pn[1] - pn[0]), 0.0, 1.0)
+    return _lut_inv(g, lut_up)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _nominal_G(fam, x, pn, const, lut_up):
+    """Conductance at coordinate x of the nominal LTP curve (reference.curve, up branch)."""
+    if fam == 0:
+        P = pn[4]
+        return pn[0] + (pn[1] - pn[0]) * _exp_fwd(_clip(x, 0.0, P) / P, pn[2], pn[6])
+    if fam == 1:
+        bmin = pn[0]
+        bmax = pn[1]
+        dw = pn[2]
+        p = x if x > 0.0 else 0.0
+        r = 1.0 + dw * pn[4]
+        if abs(r - 1.0) < 1e-15:
+            u = bmin + p * dw
+        else:
+            ustar = dw / (1.0 - r)
+            u = ustar + (bmin - ustar) * r**p
+        u = _clip(u, bmin, bmax)
+        return const[0] + (u - const[2]) / (const[3] - const[2]) * (const[1] - const[0])
+    return pn[0] + (pn[1] - pn[0]) * _lut_fwd(x, lut_up)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see _SERIAL_NOTE
+def _verify_ser(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
+                lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+    s = 1 if read_sigma > 0.0 else 0
+    W = 0
+    for k in range(idx.size):
+        i = idx[k]
+        used = 0
+        live = frozen[i] == 0
+        w = 0
+        for t in range(4 * cap + 8):
+            Gr = G[i]
+            if s == 1:
+                Gr = Gr * (1.0 + read_sigma * _normal(_call_base(key, c0 + t * (1 + s)), i))
+            err = abs(Gr - target[k])
+            x_r = _nominal_x(fam, Gr, pn, const, lut_up)
+            rem = x_t[k] - x_r
+            chunk = int(math.floor(rem / 2.0)) if rem >= 4.0 else 1
+            if chunk > cap - used:
+                chunk = cap - used
+            nxt = _nominal_G(fam, x_r + chunk, pn, const, lut_up)
+            if not (live and err > tol_g and abs(nxt - target[k]) < err and chunk > 0):
+                break
+            _write_one(i, chunk, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                       _call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
+                       cnt_prog, cnt_reset, True)
+            used += chunk
+            w = t + 1
+            live = frozen[i] == 0
+        if w > W:
+            W = w
+    return W
+
+
+def verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
+           lut_up, lut_dn, prm_nom, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+    """Program-and-verify devices ``idx`` toward ``target`` (see the reference docstring)."""
+    return int(_verify_ser(G, Gw, tau, np.asarray(idx, dtype=np.int64),
+                           np.asarray(target, dtype=np.float64),
+                           np.asarray(x_t, dtype=np.float64), float(tol_g), int(cap),
+                           float(read_sigma), np.uint64(key), int(c0), fam, prm, const, lut_up,
+                           lut_dn, np.ascontiguousarray(prm_nom[:, 0]), float(c2c), frozen,
+                           budget, cnt_up, cnt_dn, cnt_prog, cnt_reset))
 # fmt: on

@@ -424,3 +424,46 @@ def pulse_request(
         need[hit] = True
     _refresh_cache(G, N, W, alpha, gref)
     return int(n.sum()) * mult, bad
+
+
+def verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
+           lut_up, lut_dn, prm_nom, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+    """Program-and-verify devices ``idx`` (already RESET) toward conductances ``target``.
+
+    Per device, iteration ``t``: read (read noise with the call base of counter
+    ``c0 + t (1 + s)``, ``s = 1`` when ``read_sigma > 0``), locate the read conductance on the
+    nominal LTP curve (``prm_nom``, shape (8, 1)), and send a train of half the remaining nominal
+    distance ``x_t - x`` (one pulse when under 4) with the write base of counter
+    ``c0 + t (1 + s) + s``, as long as the read is further than ``tol_g`` from the target, the
+    train (predicted on the nominal curve) gets closer, the device is not frozen and at most
+    ``cap`` pulses are used. A device that stops is done. Returns the largest number of trains
+    sent to one device (the caller advances its counter by ``W (1 + s) + s``).
+    """
+    from .._rng import call_base
+
+    s = 1 if read_sigma > 0 else 0
+    key, c0 = int(key), int(c0)  # Python ints: 64-bit wrap-around without numpy warnings
+    used = np.zeros(idx.size, dtype=np.int64)
+    active = frozen[idx] == 0
+    W = 0
+    for t in range(4 * cap + 8):
+        Gr = G[idx]
+        if s:
+            Gr = Gr * (1.0 + read_sigma * normal_np(call_base(key, c0 + t * (1 + s)), idx))
+        err = np.abs(Gr - target)
+        x_r, _ = coordinate(fam, Gr, True, prm_nom, const, lut_up, lut_dn)
+        remaining = x_t - x_r
+        chunk = np.where(remaining >= 4.0, np.floor(remaining / 2.0), 1.0).astype(np.int64)
+        chunk = np.minimum(chunk, cap - used)
+        nxt = curve(fam, x_r + chunk, True, prm_nom, const, lut_up, lut_dn)
+        go = active & (err > tol_g) & (np.abs(nxt - target) < err) & (chunk > 0)
+        active = go
+        if not go.any():
+            break
+        write_sparse(G, Gw, tau, idx[go], chunk[go], fam, prm, const, lut_up, lut_dn, c2c,
+                     call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
+                     cnt_prog, cnt_reset, True)
+        used[go] += chunk[go]
+        active &= frozen[idx] == 0
+        W = t + 1
+    return W
