@@ -14,7 +14,18 @@ from .models import DeviceModel, ExpDevice, LinearDevice, LUTDevice, StepDevice
 from .nl import a_from_nl, nl_from_a, normalized_response
 from .plotting import plot_array_state, plot_response
 from .presets import get, info, names, published
-from .quantizers import UniformQuantizer
+from .quantizers import (
+    LSQ,
+    ROUNDING_MODES,
+    Quantizer,
+    StatsQ,
+    Uniform,
+    UniformQuantizer,
+    lsq_bounds,
+    lsq_fake_quant,
+    lsq_gradients,
+    statsq_scale,
+)
 from .variability import (
     CycleToCycle,
     DeviceToDevice,
@@ -45,6 +56,15 @@ __all__ = [
     "names",
     "published",
     "UniformQuantizer",
+    "Quantizer",
+    "Uniform",
+    "LSQ",
+    "StatsQ",
+    "ROUNDING_MODES",
+    "lsq_bounds",
+    "lsq_fake_quant",
+    "lsq_gradients",
+    "statsq_scale",
     "Variability",
     "DeviceToDevice",
     "CycleToCycle",

@@ -216,7 +216,7 @@ class PulseRule:
         """Requested change ``dW = -lr * delta^T x`` summed over the batch."""
         x2 = np.atleast_2d(x)
         d2 = np.atleast_2d(delta)
-        return -lr * (d2.T @ x2)
+        return (-lr * d2).T @ x2  # scale the small factor, not the (out, in) product
 
     def update(
         self, w, x, delta, lr: float, *, rng: np.random.Generator | None = None, step: int = 0

@@ -447,12 +447,14 @@ def _request_par(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, rou
     N = dW.size
     sent = np.zeros(N, dtype=np.int64)
     bad = 0
+    skip = 0.0 if stochastic else theta * min(step_up, step_dn)
     for sp in prange(N):
         s = np.int64(sp)  # parfor indices may be unsigned; keep index arithmetic signed
-        if not math.isfinite(dW[s]):
-            bad += 1
+        v = dW[s]
+        if abs(v) < skip or v == 0.0:
             continue
-        if dW[s] == 0.0:
+        if not math.isfinite(v):
+            bad += 1
             continue
         n = _count(dW[s], s, step_up, step_dn, theta, n_max, stochastic, base_r)
         if n == 0:
@@ -472,11 +474,14 @@ def _request_ser(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, rou
     N = dW.size
     total = 0
     bad = 0
+    # requests below this magnitude round to zero pulses (nearest rounding's dead zone)
+    skip = 0.0 if stochastic else theta * min(step_up, step_dn)
     for s in range(N):
-        if not math.isfinite(dW[s]):
-            bad += 1
+        v = dW[s]
+        if abs(v) < skip or v == 0.0:
             continue
-        if dW[s] == 0.0:
+        if not math.isfinite(v):
+            bad += 1
             continue
         n = _count(dW[s], s, step_up, step_dn, theta, n_max, stochastic, base_r)
         if n == 0:
