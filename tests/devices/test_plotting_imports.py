@@ -81,4 +81,5 @@ def test_importing_devices_pulls_in_neither_torch_cupy_nor_upper_layers():
         "       if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -142,7 +142,9 @@ def test_train_bad_arguments(extra, expected, capsys):
 
 def test_show_missing_file(tmp_path, capsys):
     rc = main(["show", str(tmp_path / "nope.h5")])
-    _one_line_error(rc, capsys.readouterr().err)
+    err = capsys.readouterr().err
+    _one_line_error(rc, err)
+    assert "nope.h5" in err
 
 
 def test_interrupted_training_is_marked_incomplete(tmp_path, monkeypatch, capsys):
