@@ -20,6 +20,7 @@ the ``variability`` field.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -47,7 +48,7 @@ def _branch_is_up(branch: str) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeviceModel:
+class DeviceModel(abc.ABC):
     """Common interface of all device families (not instantiated directly).
 
     Parameters
@@ -98,9 +99,9 @@ class DeviceModel:
         """Conductance range ``gmax - gmin``."""
         return self.gmax - self.gmin
 
+    @abc.abstractmethod
     def levels(self, branch: str = "ltp") -> int:
         """Number of pulses that cross the full range on a branch (``P_b``)."""
-        raise NotImplementedError  # pragma: no cover - every family overrides
 
     def n_states(self, branch: str = "ltp") -> int:
         """Distinct conductances reached by whole pulses from the branch start (``P_b + 1``)."""
@@ -117,6 +118,7 @@ class DeviceModel:
         return self.levels("ltd")
 
     # -- kernel parameters ------------------------------------------------------------------
+    @abc.abstractmethod
     def kernel_params(self, n: int = 1, rng: np.random.Generator | None = None):
         """Per-device kernel parameters, sampled from the device-to-device spread if ``rng``.
 
@@ -137,7 +139,6 @@ class DeviceModel:
         lut_up, lut_dn : ndarray
             Normalized tables (look-up-table devices; length-2 placeholders otherwise).
         """
-        raise NotImplementedError  # pragma: no cover - every family overrides
 
     def _nominal(self):
         cache = self.__dict__.get("_nominal_cache")
