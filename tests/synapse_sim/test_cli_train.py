@@ -172,3 +172,21 @@ def test_interrupted_training_is_marked_incomplete(tmp_path, monkeypatch, capsys
     recs = {r["label"]: r for r in json.loads(capsys.readouterr().out)}
     assert recs["epiram-bidirectional"]["complete"] is False
     assert recs["software"]["complete"] is False  # the file as a whole is incomplete
+
+
+def test_demo_main_job_end_to_end(tmp_path, capsys):
+    """`synapse-sim demo` (one epoch): software + four presets x two rules, files and table."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    for f in ("results.h5", "accuracy.png", "results.md"):
+        assert (out / f).stat().st_size > 0
+    res = read_results(out / "results.h5")
+    assert res["complete"]
+    labels = set(res["runs"])
+    assert labels == {"software"} | {f"{d}-{r}" for d in ("ideal", "epiram", "ag_a_si", "pcmo")
+                                     for r in ("bidirectional", "unidirectional")}
+    for label in labels:
+        assert f"| {label} |" in printed
+    # one epoch of NeuroSim's network on MNIST-5k already learns in software
+    assert res["runs"]["software"]["metrics"]["test_accuracy"][0] > 0.5
