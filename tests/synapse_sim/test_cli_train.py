@@ -184,8 +184,11 @@ def test_demo_main_job_end_to_end(tmp_path, capsys):
     res = read_results(out / "results.h5")
     assert res["complete"]
     labels = set(res["runs"])
-    assert labels == {"software"} | {f"{d}-{r}" for d in ("ideal", "epiram", "ag_a_si", "pcmo")
-                                     for r in ("bidirectional", "unidirectional")}
+    assert labels == {"software"} | {
+        f"{d}-{r}"
+        for d in ("ideal", "epiram", "ag_a_si", "pcmo")
+        for r in ("bidirectional", "unidirectional")
+    }
     for label in labels:
         assert f"| {label} |" in printed
     # one epoch of NeuroSim's network on MNIST-5k already learns in software
