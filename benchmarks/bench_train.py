@@ -28,8 +28,17 @@ def main(argv=None):
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     devs = args.device or ["epiram", "constant_step"]
-    cfg = TrainConfig(dataset="mnist5k", hidden=(256, 128), activation="relu", loss="ce",
-                      init="uniform", batch_size=10, epochs=args.epochs, lr=(0.01,), seed=0)
+    cfg = TrainConfig(
+        dataset="mnist5k",
+        hidden=(256, 128),
+        activation="relu",
+        loss="ce",
+        init="uniform",
+        batch_size=10,
+        epochs=args.epochs,
+        lr=(0.01,),
+        seed=0,
+    )
     data = load_dataset("mnist5k", seed=0)
     runs = [RunSpec(device="software")]
     for d in devs:
@@ -40,10 +49,18 @@ def main(argv=None):
     rows = []
     for label, h in res.history.items():
         t = statistics.median(h["epoch_time"][1:])
-        rows.append({"label": label, "epoch_s": t, "ratio_to_software": t / soft,
-                     "final_test_accuracy": h["test_accuracy"][-1]})
-        print(f"{label:28s} {t:7.3f} s/epoch   x{t / soft:5.2f}   "
-              f"test acc {h['test_accuracy'][-1]:.3f}")
+        rows.append(
+            {
+                "label": label,
+                "epoch_s": t,
+                "ratio_to_software": t / soft,
+                "final_test_accuracy": h["test_accuracy"][-1],
+            }
+        )
+        print(
+            f"{label:28s} {t:7.3f} s/epoch   x{t / soft:5.2f}   "
+            f"test acc {h['test_accuracy'][-1]:.3f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return rows

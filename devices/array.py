@@ -726,8 +726,7 @@ class DeviceArray:
         self.G[live] = np.minimum(g, self.gmax_i[live])
         self.Gw[live] = self.G[live]
         self.tau[live] = 0.0
-        used = (self.cnt_up[live] + self.cnt_dn[live] + self.cnt_prog[live]
-                + self.cnt_reset[live])
+        used = self.cnt_up[live] + self.cnt_dn[live] + self.cnt_prog[live] + self.cnt_reset[live]
         self.frozen[live[used >= self.budget[live]]] = 1
         self._touch(live)
 

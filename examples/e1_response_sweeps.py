@@ -28,18 +28,39 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/e1"))
     args = ap.parse_args()
-    cfg = TrainConfig(dataset="mnist5k", neurosim_input=True, hidden=(100,), epochs=args.epochs,
-                      lr=(0.4, 0.2), batch_size=1, init="neurosim", seed=args.seed)
+    cfg = TrainConfig(
+        dataset="mnist5k",
+        neurosim_input=True,
+        hidden=(100,),
+        epochs=args.epochs,
+        lr=(0.4, 0.2),
+        batch_size=1,
+        init="neurosim",
+        seed=args.seed,
+    )
     nls = [0, 1, 2, 3, 4, 5, 6]
     runs = [RunSpec(device="software")]
-    runs += [RunSpec(device="epiram", rule="bidirectional", label=f"nl{nl}",
-                     overrides={"nl_ltp": float(nl), "nl_ltd": -float(nl), "c2c_sigma": 0.0})
-             for nl in nls]
+    runs += [
+        RunSpec(
+            device="epiram",
+            rule="bidirectional",
+            label=f"nl{nl}",
+            overrides={"nl_ltp": float(nl), "nl_ltd": -float(nl), "c2c_sigma": 0.0},
+        )
+        for nl in nls
+    ]
     levels = [8, 16, 32, 64, 128, 256, 1024]
     for rounding in ("nearest", "stochastic"):
-        runs += [RunSpec(device="ideal", rule="bidirectional", label=f"levels{p}-{rounding}",
-                         overrides={"levels_ltp": p, "levels_ltd": p},
-                         rule_options={"rounding": rounding}) for p in levels]
+        runs += [
+            RunSpec(
+                device="ideal",
+                rule="bidirectional",
+                label=f"levels{p}-{rounding}",
+                overrides={"levels_ltp": p, "levels_ltd": p},
+                rule_options={"rounding": rounding},
+            )
+            for p in levels
+        ]
     res = train(cfg, runs, out=args.out, progress=False)
     h = res.history
     soft = _last3(h["software"])

@@ -19,8 +19,17 @@ from pathlib import Path
 from synapse_sim.experiments import markdown_report
 from synapse_sim.training import RunSpec, TrainConfig, train
 
-PRESETS = ("ag_a_si", "taox_hfox", "taox_tio2", "pcmo", "alox_hfo2", "gst_pcm", "epiram",
-           "hzo_fefet", "ideal")
+PRESETS = (
+    "ag_a_si",
+    "taox_hfox",
+    "taox_tio2",
+    "pcmo",
+    "alox_hfo2",
+    "gst_pcm",
+    "epiram",
+    "hzo_fefet",
+    "ideal",
+)
 
 
 def runs():
@@ -28,11 +37,22 @@ def runs():
     for p in PRESETS:
         out.append(RunSpec(device=p, rule="bidirectional"))
         out.append(RunSpec(device=p, rule="unidirectional"))
-    out.append(RunSpec(device="ideal", rule="bidirectional", label="ideal-bidirectional-stoch",
-                       rule_options={"rounding": "stochastic"}))
-    out.append(RunSpec(device="ideal", rule="unidirectional",
-                       label="ideal-unidirectional-stoch", rule_options={"rounding":
-                                                                         "stochastic"}))
+    out.append(
+        RunSpec(
+            device="ideal",
+            rule="bidirectional",
+            label="ideal-bidirectional-stoch",
+            rule_options={"rounding": "stochastic"},
+        )
+    )
+    out.append(
+        RunSpec(
+            device="ideal",
+            rule="unidirectional",
+            label="ideal-unidirectional-stoch",
+            rule_options={"rounding": "stochastic"},
+        )
+    )
     return out
 
 
@@ -44,9 +64,16 @@ def main():
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
     for seed in args.seeds:
-        cfg = TrainConfig(dataset="mnist5k", neurosim_input=True, hidden=(100,),
-                          epochs=args.epochs, lr=(0.4, 0.2), batch_size=1, init="neurosim",
-                          seed=seed)
+        cfg = TrainConfig(
+            dataset="mnist5k",
+            neurosim_input=True,
+            hidden=(100,),
+            epochs=args.epochs,
+            lr=(0.4, 0.2),
+            batch_size=1,
+            init="neurosim",
+            seed=seed,
+        )
         t = time.time()
         out = args.out / f"seed{seed}"
         train(cfg, runs(), out=out, progress=args.progress)

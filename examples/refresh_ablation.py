@@ -15,8 +15,16 @@ from pathlib import Path
 from synapse_sim.experiments import markdown_report
 from synapse_sim.training import RunSpec, TrainConfig, train
 
-PRESETS = ("ag_a_si", "taox_hfox", "taox_tio2", "pcmo", "alox_hfo2", "gst_pcm", "epiram",
-           "hzo_fefet")
+PRESETS = (
+    "ag_a_si",
+    "taox_hfox",
+    "taox_tio2",
+    "pcmo",
+    "alox_hfo2",
+    "gst_pcm",
+    "epiram",
+    "hzo_fefet",
+)
 
 
 def main():
@@ -25,11 +33,21 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/study_refresh_ideal"))
     args = ap.parse_args()
-    cfg = TrainConfig(dataset="mnist5k", neurosim_input=True, hidden=(100,), epochs=args.epochs,
-                      lr=(0.4, 0.2), batch_size=1, init="neurosim", seed=args.seed,
-                      refresh_mode="ideal")
-    runs = [RunSpec(device=p, rule="unidirectional", label=f"{p}-unidirectional-ideal-refresh")
-            for p in PRESETS]
+    cfg = TrainConfig(
+        dataset="mnist5k",
+        neurosim_input=True,
+        hidden=(100,),
+        epochs=args.epochs,
+        lr=(0.4, 0.2),
+        batch_size=1,
+        init="neurosim",
+        seed=args.seed,
+        refresh_mode="ideal",
+    )
+    runs = [
+        RunSpec(device=p, rule="unidirectional", label=f"{p}-unidirectional-ideal-refresh")
+        for p in PRESETS
+    ]
     t = time.time()
     train(cfg, runs, out=args.out, progress=False)
     print(f"{time.time() - t:.0f} s")

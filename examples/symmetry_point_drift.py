@@ -31,8 +31,11 @@ def symmetry_point(name: str) -> float:
 
     grid = np.linspace(1e-4, 1 - 1e-4, 2001)
     vals = np.array([diff(g) for g in grid])
-    roots = [brentq(diff, a, b) for a, b, va, vb in
-             zip(grid[:-1], grid[1:], vals[:-1], vals[1:], strict=True) if va * vb < 0]
+    roots = [
+        brentq(diff, a, b)
+        for a, b, va, vb in zip(grid[:-1], grid[1:], vals[:-1], vals[1:], strict=True)
+        if va * vb < 0
+    ]
     return roots[0] if roots else float("nan")
 
 
@@ -43,10 +46,21 @@ def main():
     ap.add_argument("--layer", type=int, default=1, help="0: input-hidden, 1: hidden-output")
     args = ap.parse_args()
     presets = ("ag_a_si", "pcmo", "alox_hfo2")
-    cfg = TrainConfig(dataset="mnist5k", neurosim_input=True, hidden=(100,), epochs=args.epochs,
-                      lr=(0.4, 0.2), batch_size=1, init="neurosim", seed=0)
-    res = train(cfg, [RunSpec(device="software")] +
-                [RunSpec(device=p, rule="bidirectional") for p in presets], progress=False)
+    cfg = TrainConfig(
+        dataset="mnist5k",
+        neurosim_input=True,
+        hidden=(100,),
+        epochs=args.epochs,
+        lr=(0.4, 0.2),
+        batch_size=1,
+        init="neurosim",
+        seed=0,
+    )
+    res = train(
+        cfg,
+        [RunSpec(device="software")] + [RunSpec(device=p, rule="bidirectional") for p in presets],
+        progress=False,
+    )
     print(f"layer {args.layer}; synapses whose device received >= {args.min_pulses} pulses")
     print("| preset | g* | w* = 2g*-1 | synapses | mean w (device - software) | expected |")
     print("|---|---:|---:|---:|---:|---|")
@@ -58,8 +72,10 @@ def main():
         busy = (c["ltp"][0] + c["ltd"][0]) >= args.min_pulses
         diff = res.weights[f"{p}-bidirectional"][L][busy] - res.weights["software"][L][busy]
         mean = f"{diff.mean():+.3f}" if busy.any() else "n/a"
-        print(f"| {p} | {g:.4f} | {2 * g - 1:+.3f} | {int(busy.sum())} | {mean} | "
-              f"{'lower' if g < 0.5 else 'higher'} |")
+        print(
+            f"| {p} | {g:.4f} | {2 * g - 1:+.3f} | {int(busy.sum())} | {mean} | "
+            f"{'lower' if g < 0.5 else 'higher'} |"
+        )
 
 
 if __name__ == "__main__":

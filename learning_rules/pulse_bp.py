@@ -277,11 +277,20 @@ class PulseRule:
             dW = fit_request(dW, self.n_max, up, dn)
         if self.pulse_count == "nominal" and hasattr(w, "pulse_request"):
             # device arrays: counts, routing and writes in one fused kernel pass
-            thr = self.refresh_threshold if (self.method == "unidirectional"
-                                             and self.refresh_every == 1) else None
-            res = w.pulse_request(dW, method=self.method, side=self.side, theta=self.theta,
-                                  n_max=self.n_max, rounding=self.rounding,
-                                  refresh_threshold=thr)
+            thr = (
+                self.refresh_threshold
+                if (self.method == "unidirectional" and self.refresh_every == 1)
+                else None
+            )
+            res = w.pulse_request(
+                dW,
+                method=self.method,
+                side=self.side,
+                theta=self.theta,
+                n_max=self.n_max,
+                rounding=self.rounding,
+                refresh_threshold=thr,
+            )
             if res["needs_refresh"] is not None:
                 mask = res["needs_refresh"]
                 refreshed = int(w.refresh(mask, mode=self.refresh_mode)) if mask.any() else 0

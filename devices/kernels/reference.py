@@ -200,13 +200,50 @@ def write(
     frozen[idx[newly_frozen]] = 1
 
 
-def write_sparse(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
-                 budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+def write_sparse(
+    G,
+    Gw,
+    tau,
+    idx,
+    counts,
+    fam,
+    prm,
+    const,
+    lut_up,
+    lut_dn,
+    c2c,
+    base,
+    frozen,
+    budget,
+    cnt_up,
+    cnt_dn,
+    cnt_prog,
+    cnt_reset,
+    prog,
+):
     """:func:`write` for the devices ``idx`` (unique) only, with their counts."""
     n = np.zeros(G.size, dtype=np.int64)
     n[idx] = counts
-    write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
-          cnt_dn, cnt_prog, cnt_reset, prog)
+    write(
+        G,
+        Gw,
+        tau,
+        n,
+        fam,
+        prm,
+        const,
+        lut_up,
+        lut_dn,
+        c2c,
+        base,
+        frozen,
+        budget,
+        cnt_up,
+        cnt_dn,
+        cnt_prog,
+        cnt_reset,
+        prog,
+    )
 
 
 def read_noisy(G, sigma, base, out):
@@ -426,8 +463,32 @@ def pulse_request(
     return int(n.sum()) * mult, bad
 
 
-def verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
-           lut_up, lut_dn, prm_nom, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+def verify(
+    G,
+    Gw,
+    tau,
+    idx,
+    target,
+    x_t,
+    tol_g,
+    cap,
+    read_sigma,
+    key,
+    c0,
+    fam,
+    prm,
+    const,
+    lut_up,
+    lut_dn,
+    prm_nom,
+    c2c,
+    frozen,
+    budget,
+    cnt_up,
+    cnt_dn,
+    cnt_prog,
+    cnt_reset,
+):
     """Program-and-verify devices ``idx`` (already RESET) toward conductances ``target``.
 
     Per device, iteration ``t``: read (read noise with the call base of counter
@@ -460,9 +521,27 @@ def verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, p
         active = go
         if not go.any():
             break
-        write_sparse(G, Gw, tau, idx[go], chunk[go], fam, prm, const, lut_up, lut_dn, c2c,
-                     call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
-                     cnt_prog, cnt_reset, True)
+        write_sparse(
+            G,
+            Gw,
+            tau,
+            idx[go],
+            chunk[go],
+            fam,
+            prm,
+            const,
+            lut_up,
+            lut_dn,
+            c2c,
+            call_base(key, c0 + t * (1 + s) + s),
+            frozen,
+            budget,
+            cnt_up,
+            cnt_dn,
+            cnt_prog,
+            cnt_reset,
+            True,
+        )
         used[go] += chunk[go]
         active &= frozen[idx] == 0
         W = t + 1
