@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from .continual_cli import _add_continual, _cmd_continual  # noqa: F401  (continual)
+from .qat_cli import _add_qat, _cmd_qat  # noqa: F401  (synapse-sim qat)
 from .sparse_cli import _add_bars, _cmd_bars  # noqa: F401  (synapse-sim bars)
 
 __all__ = ["main", "build_parser", "COMMANDS"]
@@ -503,7 +504,30 @@ def _add_show(subparsers) -> None:
     p.set_defaults(func=_cmd_show)
 
 
+#: Results kinds with their own view: root attribute ``kind`` -> "module:function" taking
+#: ``(path, as_json=...)``. Other kinds (``train``, ``compare``) use the run table.
+SHOW_BY_KIND = {
+    "sweep": "synapse_sim.sweep_cli:show_sweep",
+    "bars": "synapse_sim.sparse_cli:show_bars",
+    "continual": "synapse_sim.continual_cli:show_continual",
+    "qat": "synapse_sim.qat_cli:show_qat",
+}
+
+
+def _results_kind(path: Path) -> str | None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("kind")
+    except OSError:
+        return None  # not HDF5: read_results below gives the clear error
+    return kind.decode() if isinstance(kind, bytes) else kind
+
+
 def _cmd_show(args) -> int:
+    import importlib
+
     from .experiments import markdown_report
     from .store import summary_records
 
@@ -513,20 +537,10 @@ def _cmd_show(args) -> int:
         path = sweep if sweep.exists() and not single.exists() else single
     if not path.exists():
         raise FileNotFoundError(f"no results file at '{path}'")
-    from .sweep import is_sweep_file
-
-    if is_sweep_file(path):  # root attribute kind == "sweep"
-        from .sweep_cli import show_sweep
-
-        return show_sweep(path, as_json=args.json)
-    from .sparse_cli import is_bars_file, show_bars
-
-    if is_bars_file(path):  # root attribute kind == "bars"
-        return show_bars(path, as_json=args.json)
-    from .continual_cli import is_continual_file, show_continual
-
-    if is_continual_file(path):  # root attribute kind == "continual"
-        return show_continual(path, as_json=args.json)
+    view = SHOW_BY_KIND.get(_results_kind(path))
+    if view is not None:
+        module, func = view.split(":")
+        return getattr(importlib.import_module(module), func)(path, as_json=args.json)
     if args.json:
         print(json.dumps(_jsonable(summary_records(path)), indent=2, allow_nan=False))
     else:
@@ -557,6 +571,7 @@ COMMANDS: tuple[Callable, ...] = (
     _add_sweep,
     _add_bars,
     _add_continual,
+    _add_qat,
     _add_show,
     _add_devices,
     _add_zoo,
