@@ -55,6 +55,14 @@ _STATE_KEYS = (
 
 
 def _resolve_backend(backend: str) -> str:
+    if backend == "cupy":
+        from .gpu import cupy_status
+
+        ok, why = cupy_status()
+        reason = why if not ok else f"{why}, but the cupy kernels are not in this release"
+        raise ValueError(
+            f"backend='cupy' is not available: {reason}; use backend='numba' or 'numpy'"
+        )
     check_choice("backend", backend, _BACKENDS)
     if backend == "auto":
         try:
