@@ -11,6 +11,7 @@ level). Everything here is plain numpy; the torch straight-through versions live
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,7 +204,7 @@ def _per_channel_1d(s: np.ndarray) -> np.ndarray:
     return s.reshape(-1) if s.ndim else s
 
 
-class Quantizer:
+class Quantizer(abc.ABC):
     """Common interface of the quantizer family.
 
     A quantizer maps a real array ``x`` to integer codes and back:
@@ -225,18 +226,18 @@ class Quantizer:
 
     # -- to be provided by subclasses ---------------------------------------------------------
     @property
+    @abc.abstractmethod
     def code_range(self) -> tuple[int, int]:
         """Smallest and largest integer code ``(q_min, q_max)``."""
-        raise NotImplementedError
 
     def codes(self) -> np.ndarray:
         """All valid integer codes, ascending."""
         lo, hi = self.code_range
         return np.arange(lo, hi + 1)
 
+    @abc.abstractmethod
     def scale(self, x) -> np.ndarray:
         """The step (per tensor or per channel, in the broadcast shape of ``x``)."""
-        raise NotImplementedError
 
     def _offset(self, s: np.ndarray) -> np.ndarray:
         """Integer offset ``z`` with ``x_hat = s * (q - z)`` (nonzero for affine grids only)."""

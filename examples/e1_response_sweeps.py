@@ -10,12 +10,14 @@ Usage: python examples/e1_response_sweeps.py --epochs 10 --out runs/e1
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
 
-from synapse_sim.training import RunSpec, TrainConfig, train
+from synapse_sim.experiments import NEUROSIM_REFERENCE
+from synapse_sim.training import RunSpec, train
 
 
 def _last3(h):
@@ -28,16 +30,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/e1"))
     args = ap.parse_args()
-    cfg = TrainConfig(
-        dataset="mnist5k",
-        neurosim_input=True,
-        hidden=(100,),
-        epochs=args.epochs,
-        lr=(0.4, 0.2),
-        batch_size=1,
-        init="neurosim",
-        seed=args.seed,
-    )
+    cfg = dataclasses.replace(NEUROSIM_REFERENCE, epochs=args.epochs, seed=args.seed)
     nls = [0, 1, 2, 3, 4, 5, 6]
     runs = [RunSpec(device="software")]
     runs += [

@@ -13,11 +13,12 @@ Usage: python examples/neurosim_study.py --epochs 10 --seeds 0 --out runs/study
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
-from synapse_sim.experiments import markdown_report
-from synapse_sim.training import RunSpec, TrainConfig, train
+from synapse_sim.experiments import NEUROSIM_REFERENCE, markdown_report
+from synapse_sim.training import RunSpec, train
 
 PRESETS = (
     "ag_a_si",
@@ -64,16 +65,7 @@ def main():
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
     for seed in args.seeds:
-        cfg = TrainConfig(
-            dataset="mnist5k",
-            neurosim_input=True,
-            hidden=(100,),
-            epochs=args.epochs,
-            lr=(0.4, 0.2),
-            batch_size=1,
-            init="neurosim",
-            seed=seed,
-        )
+        cfg = dataclasses.replace(NEUROSIM_REFERENCE, epochs=args.epochs, seed=seed)
         t = time.time()
         out = args.out / f"seed{seed}"
         train(cfg, runs(), out=out, progress=args.progress)

@@ -9,11 +9,12 @@ python examples/refresh_ablation.py --epochs 10 --out runs/study_refresh_ideal
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
-from synapse_sim.experiments import markdown_report
-from synapse_sim.training import RunSpec, TrainConfig, train
+from synapse_sim.experiments import NEUROSIM_REFERENCE, markdown_report
+from synapse_sim.training import RunSpec, train
 
 PRESETS = (
     "ag_a_si",
@@ -33,16 +34,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/study_refresh_ideal"))
     args = ap.parse_args()
-    cfg = TrainConfig(
-        dataset="mnist5k",
-        neurosim_input=True,
-        hidden=(100,),
-        epochs=args.epochs,
-        lr=(0.4, 0.2),
-        batch_size=1,
-        init="neurosim",
-        seed=args.seed,
-        refresh_mode="ideal",
+    cfg = dataclasses.replace(
+        NEUROSIM_REFERENCE, epochs=args.epochs, seed=args.seed, refresh_mode="ideal"
     )
     runs = [
         RunSpec(device=p, rule="unidirectional", label=f"{p}-unidirectional-ideal-refresh")

@@ -11,12 +11,14 @@ python examples/symmetry_point_drift.py --epochs 5
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 from scipy.optimize import brentq
 
 import devices
-from synapse_sim.training import RunSpec, TrainConfig, train
+from synapse_sim.experiments import NEUROSIM_REFERENCE
+from synapse_sim.training import RunSpec, train
 
 
 def symmetry_point(name: str) -> float:
@@ -46,16 +48,7 @@ def main():
     ap.add_argument("--layer", type=int, default=1, help="0: input-hidden, 1: hidden-output")
     args = ap.parse_args()
     presets = ("ag_a_si", "pcmo", "alox_hfo2")
-    cfg = TrainConfig(
-        dataset="mnist5k",
-        neurosim_input=True,
-        hidden=(100,),
-        epochs=args.epochs,
-        lr=(0.4, 0.2),
-        batch_size=1,
-        init="neurosim",
-        seed=0,
-    )
+    cfg = dataclasses.replace(NEUROSIM_REFERENCE, epochs=args.epochs, seed=0)
     res = train(
         cfg,
         [RunSpec(device="software")] + [RunSpec(device=p, rule="bidirectional") for p in presets],

@@ -24,6 +24,7 @@ This module never imports ``synapse_sim`` or torch.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 import warnings
@@ -171,15 +172,16 @@ def classp_step(
 
 
 # ---------------------------------------------------------------------------- optimizers
-class _Base:
+class _Base(abc.ABC):
     name = "base"
 
     def init_state(self, shape) -> dict:
         """Fresh state for a weight array of ``shape``."""
         return {}
 
-    def update(self, g, state, w=None):  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def update(self, g, state, w=None):
+        """``(dw, new_state)`` for gradient ``g`` (every optimizer defines it)."""
 
     def step(self, w, g, state):
         """``(w + dw, new_state)`` for gradient ``g``."""

@@ -42,6 +42,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from ._argtypes import int_at_least
 from .continual_cli import _add_continual, _cmd_continual  # noqa: F401  (continual)
 from .qat_cli import _add_qat, _cmd_qat  # noqa: F401  (synapse-sim qat)
 from .sparse_cli import _add_bars, _cmd_bars  # noqa: F401  (synapse-sim bars)
@@ -320,14 +321,7 @@ def _cmd_zoo(args) -> int:
 
 
 # ---------------------------------------------------------------------------- train
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
+_positive_int = int_at_least(1)
 
 
 def _add_train_options(p, *, epochs: int) -> None:

@@ -9,34 +9,15 @@ final ``recovered_bars``, ``pi``, ``sigma``, ``matched_cost_max``, test-set ``sc
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from ._argtypes import int_at_least
 
 __all__ = ["BARS_MODELS", "run_bars"]
 
 #: Models the ``bars`` command can run.
 BARS_MODELS = ("bsc", "tsc")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
 
 
 def _add_bars(subparsers) -> None:
@@ -48,11 +29,13 @@ def _add_bars(subparsers) -> None:
         "bars, pi, sigma and the likelihood curve; writes results.h5 and fields.png to --out.",
     )
     p.add_argument("--model", default="bsc", choices=BARS_MODELS, help="model (default bsc)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of data and init (default 0)")
+    p.add_argument(
+        "--seed", type=int_at_least(0), default=0, help="seed of data and init (default 0)"
+    )
     p.add_argument("--out", default="runs/bars", metavar="DIR", help="output folder")
     p.add_argument(
         "--iterations",
-        type=_positive_int,
+        type=int_at_least(1),
         default=None,
         metavar="N",
         help="EM iterations (default: the published setting, bsc 150, tsc 300); the schedule "

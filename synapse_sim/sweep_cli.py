@@ -6,22 +6,13 @@ Registered in :mod:`synapse_sim.cli` through ``_add_sweep``; ``synapse-sim show`
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from ._argtypes import int_at_least
+
 __all__ = ["add_sweep_parser", "cmd_sweep", "show_sweep"]
-
-
-def _workers(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
 
 
 def add_sweep_parser(subparsers) -> None:
@@ -37,7 +28,7 @@ def add_sweep_parser(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (runs/NAME)")
     p.add_argument(
         "--workers",
-        type=_workers,
+        type=int_at_least(1),
         default=1,
         metavar="N",
         help="worker processes (default 1: serial; N > 1: local processes)",

@@ -15,6 +15,7 @@ issue 9); until then a tensor that is not on the CPU raises a ``TypeError``.
 
 from __future__ import annotations
 
+import abc
 import copy
 import json
 import math
@@ -127,7 +128,7 @@ class _ArrayMatmul(torch.autograd.Function):
         return gx, None, None
 
 
-class DeviceLayer(nn.Module):
+class DeviceLayer(nn.Module, abc.ABC):
     """Base of the device-backed layers (holds the array, the stash and the extra state).
 
     Attributes
@@ -208,9 +209,9 @@ class DeviceLayer(nn.Module):
         return torch.from_numpy(self._matrix_to_weight(self.array.weights()))
 
     @property
+    @abc.abstractmethod
     def weight_shape(self) -> tuple:
         """Shape of :attr:`weight` (the torch layout)."""
-        raise NotImplementedError
 
     def program(self, weight, *, mode: str = "ideal", clip: bool = False) -> None:
         """Write weights onto the devices.
