@@ -24,6 +24,8 @@ __all__ = [
     "cga_frozen_mask",
     "cga_freeze_mask",
     "cga_restore",
+    "level_grid_distance",
+    "cga_level_frozen_mask",
 ]
 
 
@@ -238,3 +240,64 @@ def cga_restore(weights_after, weights_before, frozen) -> np.ndarray:
             f"{after.shape}, {before.shape}, {frozen.shape}"
         )
     return np.where(frozen, before, after)
+
+
+def level_grid_distance(x, levels) -> np.ndarray:
+    """Distance of ``x`` to the nearest decision midpoint of a level table, in local spacings.
+
+    For ``t_i <= x <= t_{i+1}`` the result is ``|x - (t_i + t_{i+1}) / 2| / (t_{i+1} - t_i)``,
+    in ``[0, 0.5]``: 0 on a boundary (least confident), 0.5 on a level. This is the CGA
+    confidence of a non-uniform grid (``specs/quantizers.md`` section 5); on a uniform grid it is
+    the distance of the pre-rounding code to ``floor(u) + 0.5``. Values outside the table get
+    ``inf`` (clipped: no boundary to cross outward).
+
+    Parameters
+    ----------
+    x : array_like
+        Values in the units of the table (already divided by any scale).
+    levels : array_like
+        Strictly increasing 1-D table (at least 2 entries).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape of ``x``.
+
+    Examples
+    --------
+    >>> level_grid_distance([0.0, 0.15, 0.6], [-1.0, 0.0, 0.2, 1.0]).round(6).tolist()
+    [0.5, 0.25, 0.0]
+    """
+    x = _to_numpy("x", x)
+    t = _to_numpy("levels", levels)
+    if t.ndim != 1 or t.size < 2 or np.any(np.diff(t) <= 0):
+        raise ValueError("levels must be a strictly increasing 1-D table with >= 2 entries")
+    i = np.clip(np.searchsorted(t, x, side="right") - 1, 0, t.size - 2)
+    lo, hi = t[i], t[i + 1]
+    d = np.abs(x - 0.5 * (lo + hi)) / (hi - lo)
+    return np.where((x < t[0]) | (x > t[-1]), np.inf, d)
+
+
+def cga_level_frozen_mask(x, levels, boundary_range: float = 0.005) -> np.ndarray:
+    """CGA freeze mask for a level table: frozen unless within ``BR`` local spacings of a midpoint.
+
+    Equals :func:`cga_frozen_mask` on the index coordinate of :class:`devices.quantizers.
+    LevelGrid` (``LevelGrid.pre_round``), and on a uniform table the mask of the uniform
+    quantizer.
+
+    Parameters
+    ----------
+    x : array_like
+        Values in table units.
+    levels : array_like
+        Strictly increasing 1-D table.
+    boundary_range : float
+        Band half-width ``BR`` in units of the local spacing, ``0 <= BR < 0.5``.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where frozen.
+    """
+    br = check_real("boundary_range", boundary_range, lo=0.0, hi=0.5, hi_open=True)
+    return ~(level_grid_distance(x, levels) <= br)

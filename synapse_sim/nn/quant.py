@@ -1,4 +1,4 @@
-"""Torch straight-through quantizers: uniform STE, LSQ with a learnable step, StatsQ.
+"""Torch straight-through quantizers: uniform STE, LSQ with a learnable step, StatsQ, LevelGrid.
 
 The forward passes follow the numpy cores of :mod:`devices.quantizers` formula for formula
 (round half to even, explicit clips), so values agree with them; the backward passes are the
@@ -27,6 +27,7 @@ from devices.quantizers import (
     LSQ,
     LSQ_MIN_STEP,
     STAT_MIN_SCALE,
+    LevelGrid,
     StatsQ,
     Uniform,
     lsq_bounds,
@@ -42,6 +43,8 @@ __all__ = [
     "UniformFakeQuant",
     "LSQFakeQuant",
     "StatsQFakeQuant",
+    "level_grid_fake_quant",
+    "LevelGridFakeQuant",
 ]
 
 _STE = ("clipped", "identity")
@@ -340,3 +343,101 @@ class StatsQFakeQuant(nn.Module):
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         """Fake-quantize the weight ``w``."""
         return statsq_fake_quant(w, self.core.bits, self.core.axis)
+
+
+def level_grid_fake_quant(
+    x: torch.Tensor, grid: LevelGrid, scale=None, *, ste: str = "clipped"
+) -> torch.Tensor:
+    """Fake-quantize ``x`` to the nearest entry of a :class:`devices.quantizers.LevelGrid` table.
+
+    Same forward as ``grid.fake`` (index coordinate rounded half to even, clipped to the table;
+    nearest rounding only), straight-through backward.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Input.
+    grid : devices.quantizers.LevelGrid
+        Table, axis and scaling (``rounding="nearest"``).
+    scale : array_like or torch.Tensor, optional
+        Step; default ``grid.scale(x)`` (no gradient).
+    ste : {"clipped", "identity"}
+        ``"clipped"``: gradient 1 between the outer entries, 0 outside; ``"identity"``: 1
+        everywhere (StatsQ's choice).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape of ``x``.
+    """
+    if not isinstance(grid, LevelGrid):
+        raise TypeError(f"grid must be a devices.quantizers.LevelGrid, got {type(grid).__name__}")
+    if grid.rounding != "nearest":
+        raise ValueError(
+            f"level_grid_fake_quant supports rounding='nearest', got {grid.rounding!r}"
+        )
+    check_choice("ste", ste, _STE)
+    if torch.isnan(x).any():
+        raise ValueError("x must not contain NaN")
+    xd = x.detach()
+    if scale is None:
+        s_np = grid.scale(xd.cpu().double().numpy())
+    else:
+        s_np = grid._prepare(xd.cpu().double().numpy(), scale)[1]
+    s = _as_tensor(s_np, x)
+    v = xd / s
+    table = torch.as_tensor(grid.table.copy(), dtype=x.dtype, device=x.device)
+    L = table.shape[-1]
+    if grid.per_channel_table:
+        ax = grid.axis % x.dim()
+        if x.shape[ax] != table.shape[0]:
+            raise ValueError(
+                f"per-channel levels have {table.shape[0]} tables, but the input has "
+                f"{x.shape[ax]} channels along axis {ax}"
+            )
+        vm = v.movedim(ax, 0)
+        rows = vm.reshape(vm.shape[0], -1).contiguous()
+        i = (torch.searchsorted(table, rows, right=True) - 1).clamp(0, L - 2)
+        lo, hi = table.gather(1, i), table.gather(1, i + 1)
+        u = (i + (rows - lo) / (hi - lo)).clamp(0, L - 1)
+        q = torch.round(u).long().clamp(0, L - 1)
+        val = table.gather(1, q).reshape(vm.shape).movedim(0, ax)
+        inside = ((rows >= table[:, :1]) & (rows <= table[:, -1:])).reshape(vm.shape).movedim(0, ax)
+    else:
+        flat = v.reshape(-1).contiguous()
+        i = (torch.searchsorted(table, flat, right=True) - 1).clamp(0, L - 2)
+        lo, hi = table[i], table[i + 1]
+        u = (i + (flat - lo) / (hi - lo)).clamp(0, L - 1)
+        q = torch.round(u).long().clamp(0, L - 1)
+        val = table[q].reshape(v.shape)
+        inside = (v >= table[0]) & (v <= table[-1])
+    out = s * val
+    if ste == "identity":
+        return out + (x - xd)
+    return out + (x - xd) * inside.to(x.dtype)
+
+
+class LevelGridFakeQuant(nn.Module):
+    """Module form of :func:`level_grid_fake_quant` (no learnable parameters).
+
+    Parameters
+    ----------
+    grid : devices.quantizers.LevelGrid
+        The table (e.g. ``LevelGrid.from_device("epiram", n_states=8, axis=0,
+        scaling="mean")``).
+    ste : {"clipped", "identity"}
+        Straight-through variant.
+    """
+
+    def __init__(self, grid: LevelGrid, ste: str = "clipped"):
+        super().__init__()
+        if not isinstance(grid, LevelGrid):
+            raise TypeError(
+                f"grid must be a devices.quantizers.LevelGrid, got {type(grid).__name__}"
+            )
+        self.grid = grid
+        self.ste = check_choice("ste", ste, _STE)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fake-quantize ``x``."""
+        return level_grid_fake_quant(x, self.grid, ste=self.ste)

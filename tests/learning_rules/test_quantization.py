@@ -154,3 +154,53 @@ def test_cga_bad_arguments():
         cga_frozen_mask([0.1], "ab")
     with pytest.raises(ValueError, match="one shape"):
         cga_restore(np.zeros(2), np.zeros(3), np.zeros(2, bool))
+
+
+# -- CGA on a level table (specs/quantizers.md section 5) --------------------------------------
+
+
+def test_level_grid_distance_on_uniform_table_is_code_distance():
+    from devices.quantizers import LevelGrid
+    from learning_rules.quantization import level_grid_distance
+
+    uni = Uniform(3, 1.0)
+    table = uni.levels()
+    x = np.random.default_rng(0).uniform(-0.99, 0.99, 500)
+    u = uni.pre_round(x)
+    expect = np.abs(u - np.floor(u) - 0.5)
+    np.testing.assert_allclose(level_grid_distance(x, table), expect, atol=1e-12)
+    # LevelGrid.pre_round is the index coordinate: the same distances
+    ug = LevelGrid(table).pre_round(x)
+    np.testing.assert_allclose(np.abs(ug - np.floor(ug) - 0.5), expect, atol=1e-12)
+
+
+def test_level_grid_distance_nonuniform_local_spacing():
+    from learning_rules.quantization import level_grid_distance
+
+    t = np.array([-1.0, 0.0, 0.2, 1.0])
+    # midpoints -0.5, 0.1, 0.6 with spacings 1, 0.2, 0.8
+    x = np.array([-0.5, -0.25, 0.1, 0.15, 0.6, 0.7, 1.0, 1.5, -2.0])
+    d = level_grid_distance(x, t)
+    np.testing.assert_allclose(d[:7], [0.0, 0.25, 0.0, 0.25, 0.0, 0.125, 0.5], atol=1e-12)
+    assert np.isinf(d[7:]).all()
+    with pytest.raises(ValueError, match="levels"):
+        level_grid_distance(x, [0.0, 0.0, 1.0])
+
+
+def test_cga_level_mask_equals_generic_mask_of_level_grid():
+    from devices.quantizers import LevelGrid
+    from learning_rules.quantization import cga_level_frozen_mask
+
+    grid = LevelGrid.from_device("epiram", n_states=8)
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1.2, 1.2, 4000)
+    for br in (0.01, 0.1, 0.3):
+        m1 = cga_level_frozen_mask(x, grid.table, br)
+        m2 = cga_freeze_mask(x, grid, None, br)
+        agree = m1 == m2
+        # disagreements only from rounding exactly at the band edge
+        assert agree.mean() > 0.999
+        # frozen fraction matches the band width (uniform x over mostly interior cells)
+        assert 0 < (~m1).mean() < 2 * br + 0.02
+    with pytest.raises(ValueError, match="boundary_range"):
+        cga_level_frozen_mask(x, grid.table, 0.5)

@@ -224,3 +224,48 @@ def test_float32_inputs():
     np.testing.assert_allclose(
         statsq_fake_quant(x, 3).numpy(), StatsQ(3).fake(x.double().numpy()), rtol=1e-6, atol=1e-6
     )
+
+
+# -- LevelGrid (a device's levels as a quantizer) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [
+        devices.quantizers.LevelGrid.from_device("epiram", n_states=8, axis=0, scaling="mean"),
+        devices.quantizers.LevelGrid.from_device("alox_hfo2", "differential", 0.4),
+        devices.quantizers.LevelGrid(
+            np.sort(np.random.default_rng(4).normal(size=(6, 5)), axis=1), axis=0
+        ),
+    ],
+    ids=["epiram-8", "alox-diff", "per-channel"],
+)
+def test_level_grid_torch_matches_numpy_and_ste(grid):
+    from synapse_sim.nn.quant import LevelGridFakeQuant, level_grid_fake_quant
+
+    w = np.random.default_rng(0).normal(0, 0.3, (6, 20))
+    x = _t(w, grad=True)
+    y = level_grid_fake_quant(x, grid)
+    np.testing.assert_array_equal(y.detach().numpy(), grid.fake(w))
+    g_up = np.random.default_rng(1).normal(size=w.shape)
+    y.backward(_t(g_up))
+    np.testing.assert_array_equal(x.grad.numpy(), g_up * grid.grad_input(w))
+    x2 = _t(w, grad=True)
+    LevelGridFakeQuant(grid, ste="identity")(x2).sum().backward()
+    np.testing.assert_array_equal(x2.grad.numpy(), np.ones_like(w))
+
+
+def test_level_grid_torch_bad_inputs():
+    from synapse_sim.nn.quant import LevelGridFakeQuant, level_grid_fake_quant
+
+    grid = devices.quantizers.LevelGrid([0.0, 1.0])
+    with pytest.raises(TypeError, match="grid"):
+        level_grid_fake_quant(_t([0.1]), Uniform(2, 1.0))
+    with pytest.raises(ValueError, match="ste"):
+        LevelGridFakeQuant(grid, ste="soft")
+    with pytest.raises(ValueError, match="rounding"):
+        level_grid_fake_quant(
+            _t([0.1]), devices.quantizers.LevelGrid([0, 1], rounding="stochastic")
+        )
+    with pytest.raises(ValueError, match="NaN"):
+        level_grid_fake_quant(_t([np.nan]), grid)
