@@ -11,7 +11,8 @@ Numpy functional cores with explicit state. Every optimizer has the same interfa
     ``w + dw``.
 ``memory_bytes(state) -> int``
     Bytes of optimizer state (SGD 0; AdaGrad and CLASSP one float per weight; Adam two;
-    EWC two per weight per consolidated task, plus its base optimizer).
+    EWC two per weight per consolidated task, plus its base optimizer; SI five per weight,
+    plus its base optimizer).
 
 CLASSP (Ludwig 2024) per element: only where ``g^2 > threshold`` the accumulator grows by
 ``|g|^p`` and the weight moves by ``-lr * g / (eps + A)^(1/p)`` (``accumulate="before"``: the
@@ -44,13 +45,14 @@ __all__ = [
     "AdaGrad",
     "CLASSP",
     "EWC",
+    "SI",
     "DeviceCLASSP",
     "make_optimizer",
     "fisher_diagonal",
     "memory_bytes",
 ]
 
-OPTIMIZERS = ("sgd", "adam", "adagrad", "classp", "ewc")
+OPTIMIZERS = ("sgd", "adam", "adagrad", "classp", "ewc", "si")
 FISHER_ESTIMATORS = ("reference", "batch", "sample")
 
 
@@ -486,6 +488,158 @@ class EWC(_Base):
         return st
 
 
+@dataclass(frozen=True, kw_only=True)
+class SI(_Base):
+    """Synaptic Intelligence (Zenke, Poole and Ganguli 2017) around a base optimizer.
+
+    While a task is trained, every weight accumulates the path integral
+    ``omega_i += -g_i * delta_i`` of the task-loss gradient ``g`` (without the penalty) along
+    the weight's *realized* change ``delta`` (so pulse rounding and clipping are accounted
+    for: the change of one step is taken as the difference of the weights passed to the next
+    :meth:`update`, or to :meth:`consolidate`). At the end of a task :meth:`consolidate` adds
+    ``omega / (Delta^2 + xi)`` to the importance ``Omega`` (``Delta`` = weight change over the
+    task), resets ``omega`` and moves the anchor ``w~`` to the task's final weights. Later
+    tasks minimize ``L + c * sum_i Omega_i (w_i - w~_i)^2`` (no factor 1/2, as the paper's
+    surrogate loss); the penalty gradient ``2 c Omega (w - w~)`` is added to ``g`` before the
+    base step.
+
+    Parameters
+    ----------
+    base : optimizer
+        :class:`SGD` (default ``SGD(lr=0.1)``), :class:`Adam` or :class:`AdaGrad`.
+    c : float
+        Penalty strength ``c >= 0`` (default 0.1).
+    xi : float
+        Damping ``xi > 0`` of the normalization (default 1e-3).
+    penalty : {"auto", "explicit", "implicit"}
+        ``explicit``: the penalty gradient joins ``g`` in the base step; ``implicit`` (base SGD
+        only): the exact proximal step ``w <- (w - lr g + lr 2c Omega+ w~) / (1 + lr 2c
+        Omega+)`` with ``Omega+ = max(Omega, 0)``, stable for any ``c``; ``auto`` (default):
+        implicit on SGD, explicit otherwise.
+
+    Notes
+    -----
+    State (per weight): ``omega`` (running path integral), ``importance`` (``Omega``),
+    ``anchor`` (``w~``, the weights at the start of the current task), ``w_last`` and
+    ``g_last`` (the previous step's weights and gradient), plus the base state: five floats
+    per weight. Negative ``omega`` (a step that raised the loss) is kept as the paper writes
+    it. An explicit step on the penalty is unstable when ``lr * 2 c max Omega >= 2``;
+    :meth:`consolidate` warns then (on split digits ``Omega`` reaches about 100, so ``lr = 0.1``
+    with ``c = 0.1`` diverges with the explicit step; hence the implicit default on SGD).
+    """
+
+    base: _Base = dataclasses.field(default_factory=lambda: SGD(lr=0.1))
+    c: float = 0.1
+    xi: float = 1e-3
+    penalty: str = "auto"
+    name = "si"
+
+    _OWN = ("omega", "importance", "anchor", "w_last", "g_last", "started")
+
+    def __post_init__(self):
+        if not isinstance(self.base, (SGD, Adam, AdaGrad)):
+            raise ValueError(
+                f"base must be an SGD, Adam or AdaGrad optimizer, got {type(self.base).__name__}"
+            )
+        _real("c", self.c, lo=0.0)
+        _real("xi", self.xi, lo=0.0, lo_open=True)
+        _choice("penalty", self.penalty, ("auto", "explicit", "implicit"))
+        if self.penalty == "implicit" and not isinstance(self.base, SGD):
+            raise ValueError("penalty='implicit' needs base=SGD(...)")
+
+    @property
+    def implicit(self) -> bool:
+        """Whether the penalty is applied as the proximal (implicit) step."""
+        return self.penalty == "implicit" or (self.penalty == "auto" and isinstance(self.base, SGD))
+
+    def init_state(self, shape) -> dict:
+        """Base state plus zero ``omega``, ``importance``, ``anchor``, ``w_last``, ``g_last``.
+
+        ``anchor`` is set from the weights at the first :meth:`update` (``started`` is 0
+        until then).
+        """
+        st = dict(self.base.init_state(shape))
+        for k in ("omega", "importance", "anchor", "w_last", "g_last"):
+            st[k] = np.zeros(shape)
+        st["started"] = np.zeros((), dtype=np.int8)
+        return st
+
+    def _base_state(self, state):
+        return {k: v for k, v in state.items() if k not in self._OWN}
+
+    def penalty_value(self, w, state) -> float:
+        """``c * sum Omega (w - w~)^2``."""
+        w = np.asarray(w, dtype=np.float64)
+        return float(self.c * np.sum(state["importance"] * (w - state["anchor"]) ** 2))
+
+    def penalty_grad(self, w, state):
+        """``2 c Omega (w - w~)``."""
+        w = np.asarray(w, dtype=np.float64)
+        return 2.0 * self.c * state["importance"] * (w - state["anchor"])
+
+    def _integrate(self, state, w):
+        """``omega`` after adding the previous step's ``-g_last * (w - w_last)``."""
+        if not int(state["started"]):
+            return state["omega"]
+        return state["omega"] - state["g_last"] * (w - state["w_last"])
+
+    def update(self, g, state, w=None):
+        """Base step on ``g + penalty gradient``; records ``g`` and ``w`` for the path integral."""
+        if w is None:
+            raise ValueError("SI.update needs the current weights w")
+        g = np.asarray(g, dtype=np.float64)
+        w = np.asarray(w, dtype=np.float64)
+        if g.shape != w.shape:
+            raise ValueError(f"g must have the weights' shape {w.shape}, got {g.shape}")
+        omega = self._integrate(state, w)
+        anchor = state["anchor"] if int(state["started"]) else w.copy()
+        if self.implicit:
+            k = self.base.lr * 2.0 * self.c * np.maximum(state["importance"], 0.0)
+            w_new = (w - self.base.lr * g + k * state["anchor"]) / (1.0 + k)
+            dw, nb = w_new - w, self._base_state(state)
+        else:
+            dw, nb = self.base.update(g + self.penalty_grad(w, state), self._base_state(state), w=w)
+        nb.update(
+            omega=omega,
+            importance=state["importance"],
+            anchor=anchor,
+            w_last=w.copy(),
+            g_last=g.copy(),
+            started=np.ones((), dtype=np.int8),
+        )
+        return dw, nb
+
+    def consolidate(self, state, w, *, warn: bool = True) -> dict:
+        """End of a task at final weights ``w``: ``Omega += omega / ((w - w~)^2 + xi)``.
+
+        Then ``omega = 0`` and the anchor becomes ``w``. Warns (``RuntimeWarning``) when an
+        explicit SGD step on the penalty is unstable (``lr * 2 c max Omega >= 2``).
+        """
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape != state["omega"].shape:
+            raise ValueError(f"w must have shape {state['omega'].shape}, got {w.shape}")
+        st = dict(state)
+        if int(state["started"]):
+            omega = self._integrate(state, w)
+            delta = w - state["anchor"]
+            st["importance"] = state["importance"] + omega / (delta * delta + self.xi)
+        st["omega"] = np.zeros_like(w)
+        st["anchor"] = w.copy()
+        st["w_last"] = w.copy()
+        st["g_last"] = np.zeros_like(w)
+        st["started"] = np.zeros((), dtype=np.int8)
+        if warn and not self.implicit and hasattr(self.base, "lr"):
+            bound = self.base.lr * 2.0 * self.c * float(st["importance"].max(initial=0.0))
+            if bound >= 2:
+                warnings.warn(
+                    f"SI penalty step is unstable: lr * 2 * c * max Omega = {bound:.3g} >= 2 "
+                    "(lower c or lr)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return st
+
+
 def fisher_diagonal(grads, n_samples: int, estimator: str = "reference"):
     """Diagonal Fisher from squared gradients.
 
@@ -521,14 +675,18 @@ def fisher_diagonal(grads, n_samples: int, estimator: str = "reference"):
 
 
 def make_optimizer(name: str, **kwargs):
-    """Optimizer by name: ``sgd``, ``adam``, ``adagrad``, ``classp`` or ``ewc``.
+    """Optimizer by name: ``sgd``, ``adam``, ``adagrad``, ``classp``, ``ewc`` or ``si``.
 
-    ``ewc`` takes ``lr`` (of its SGD base), ``lam``, ``half`` and ``penalty``.
+    ``ewc`` takes ``lr`` (of its SGD base), ``lam``, ``half`` and ``penalty``; ``si`` takes
+    ``lr`` (of its SGD base), ``c`` and ``xi``.
     """
     _choice("optimizer", name, OPTIMIZERS)
     if name == "ewc":
         lr = kwargs.pop("lr", 0.1)
         return EWC(base=SGD(lr=lr), **kwargs)
+    if name == "si":
+        lr = kwargs.pop("lr", 0.1)
+        return SI(base=SGD(lr=lr), **kwargs)
     cls = {"sgd": SGD, "adam": Adam, "adagrad": AdaGrad, "classp": CLASSP}[name]
     return cls(**kwargs)
 
