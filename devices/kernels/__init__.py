@@ -30,7 +30,9 @@ The two update kernels keep a cached weight matrix ``W`` (flat, one entry per sy
 for the synapses they write: ``W = alpha (G+ - G-)`` when ``gref < 0`` (differential pair), else
 ``alpha (G - gref)``.
 
-``reference`` is plain numpy and is the ground truth; ``numba_cpu`` is the fast CPU version. Random
+``reference`` is plain numpy and is the ground truth; ``numba_cpu`` is the fast CPU version;
+``cuda`` holds numba CUDA kernels with host wrappers of the same signatures (cupy arrays on a GPU,
+numpy arrays under the numba CUDA simulator; imported only when asked for). Random
 numbers come from :mod:`devices._rng` (a pure function of a per-call ``base`` and the device
 index), so all backends draw the same numbers.
 
@@ -49,16 +51,17 @@ ROUTE_SINGLE = 0
 ROUTE_PUSH_PULL = 1
 ROUTE_UNIDIRECTIONAL = 2
 
-BACKENDS = ("numpy", "numba")
+BACKENDS = ("numpy", "numba", "cuda")
 
 
 def get_kernels(backend: str):
-    """Return the kernel module of a backend (``"numpy"`` or ``"numba"``).
+    """Return the kernel module of a backend (``"numpy"``, ``"numba"`` or ``"cuda"``).
 
     Parameters
     ----------
     backend : str
-        ``"numpy"`` (the reference) or ``"numba"``.
+        ``"numpy"`` (the reference), ``"numba"`` (CPU) or ``"cuda"`` (numba CUDA kernels; this
+        imports ``numba.cuda``, so the simulator, if wanted, must be switched on before).
 
     Returns
     -------
@@ -73,4 +76,8 @@ def get_kernels(backend: str):
         from . import numba_cpu
 
         return numba_cpu
+    if backend == "cuda":
+        from . import cuda
+
+        return cuda
     raise ValueError(f"backend must be one of {BACKENDS} (or 'auto'), got {backend!r}")
