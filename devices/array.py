@@ -22,6 +22,7 @@ from .kernels import reference as _ref
 from .models import DeviceModel
 from .quantizers import UniformQuantizer
 from .variability import Variability
+from .xp import asnumpy, get_xp, normal, to_device
 
 __all__ = ["DeviceArray", "MAPPINGS", "PROGRAM_MODES", "METHODS"]
 
@@ -33,7 +34,9 @@ FORMS = ("one_sided", "centered")
 #: Update methods that route signed pulse counts to the devices.
 METHODS = ("bidirectional", "unidirectional")
 SIDES = ("both", "plus")
-_BACKENDS = ("auto", "numpy", "numba")
+_BACKENDS = ("auto", "numpy", "numba", "cupy", "cuda-sim")
+#: Kernel module (devices.kernels.get_kernels) of each resolved backend.
+_KERNELS = {"numpy": "numpy", "numba": "numba", "cupy": "numba_cuda", "cuda-sim": "numba_cuda"}
 _STATE_KEYS = (
     "G",
     "Gw",
@@ -55,15 +58,25 @@ _STATE_KEYS = (
 
 
 def _resolve_backend(backend: str) -> str:
-    if backend == "cupy":
-        from .gpu import cupy_status
-
-        ok, why = cupy_status()
-        reason = why if not ok else f"{why}, but the cupy kernels are not in this release"
-        raise ValueError(
-            f"backend='cupy' is not available: {reason}; use backend='numba' or 'numpy'"
-        )
+    """Check a backend name and its availability; ``auto`` is numba (never the GPU: a CPU
+    machine must never break, and the GPU backend returns cupy arrays)."""
     check_choice("backend", backend, _BACKENDS)
+    if backend == "cupy":
+        from .gpu import gpu_backend_status
+
+        ok, why = gpu_backend_status()
+        if not ok:
+            raise ValueError(
+                f"backend='cupy' is not available: {why}; use backend='numba' or 'numpy'"
+            )
+        return backend
+    if backend == "cuda-sim":
+        from .gpu import cuda_sim_status
+
+        ok, why = cuda_sim_status()
+        if not ok:
+            raise ValueError(f"backend='cuda-sim' is not available: {why}")
+        return backend
     if backend == "auto":
         try:
             import numba  # noqa: F401
@@ -90,8 +103,12 @@ class DeviceArray:
         Replaces ``device.variability`` (default: the device's own).
     seed : int or None
         Seed of everything random in this array (device draws, write noise, pulse trains).
-    backend : {"auto", "numpy", "numba"}
-        Kernel implementation; ``auto`` picks numba. All backends draw the same random numbers.
+    backend : {"auto", "numpy", "numba", "cupy", "cuda-sim"}
+        Kernel implementation; ``auto`` picks numba. ``cupy`` keeps the state in cupy arrays on
+        the GPU and runs the numba CUDA kernels (reads, weights and counters come back as cupy
+        arrays; ``docs/GPU.md``). ``cuda-sim`` runs the same CUDA kernels on numpy arrays under
+        numba's CUDA simulator (needs ``NUMBA_ENABLE_CUDASIM=1``; slow, for testing the GPU code
+        path on a CPU). All backends draw the same random numbers.
     w_max : float
         Weight range ``[-w_max, w_max]`` (default 1, the NeuroSim V3.0 range).
     dac, adc : UniformQuantizer, optional
@@ -140,7 +157,8 @@ class DeviceArray:
                 raise TypeError(f"{nm} must be a devices.UniformQuantizer or None, got {q!r}")
         self.dac, self.adc = dac, adc
         self.backend = _resolve_backend(backend)
-        self._k = get_kernels(self.backend)
+        self._xp = get_xp(self.backend)
+        self._k = get_kernels(_KERNELS[self.backend])
         if seed is not None:
             seed = check_int("seed", seed, lo=0)
         self.seed = seed
@@ -222,6 +240,17 @@ class DeviceArray:
         self.cnt_reset = np.zeros(n, dtype=np.int64)
         self.refreshes = np.zeros(self.out_features * self.in_features, dtype=np.int64)
         self._wcache = None
+        self._place_state()
+
+    def _place_state(self):
+        """Move the state to the backend's array module (built on the host, with the host
+        generator, so every backend starts from the same state) and derive the bounds."""
+        xp = self._xp
+        if xp is not np:
+            for k in _STATE_KEYS:
+                setattr(self, k, to_device(getattr(self, k), xp))
+        self.gmin_i = self.prm[0] if self.device.family != 1 else self._step_gbounds()[0]
+        self.gmax_i = self.prm[1] if self.device.family != 1 else self._step_gbounds()[1]
 
     def _step_gbounds(self):
         gmin_n, gmax_n, bmin_n, bmax_n = self.const
@@ -293,7 +322,7 @@ class DeviceArray:
         s = self.variability.read_sigma
         if s <= 0:
             return self.G
-        out = np.empty_like(self.G)
+        out = self._xp.empty_like(self.G)
         self._k.read_noisy(self.G, s, np.uint64(self._next_base()), out)
         return out
 
@@ -328,10 +357,11 @@ class DeviceArray:
 
     # ------------------------------------------------------------------ reads
     def _check_vec(self, name, x, n):
-        x = np.asarray(x, dtype=np.float64)
+        xp = self._xp
+        x = xp.asarray(x, dtype=xp.float64)
         if x.ndim not in (1, 2) or x.shape[-1] != n:
             raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
-        if not np.all(np.isfinite(x)):
+        if not bool(xp.all(xp.isfinite(x))):
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 
@@ -371,17 +401,18 @@ class DeviceArray:
 
     # ------------------------------------------------------------------ writes
     def _check_counts(self, name, n):
-        a = np.asarray(n)
+        xp = self._xp
+        a = xp.asarray(n)
         if a.shape != self.shape:
             raise ValueError(f"{name} must have shape {self.shape}, got {a.shape}")
         if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
             raise TypeError(f"{name} must hold integer pulse counts, got dtype {a.dtype}")
         if a.dtype.kind == "f":
-            if not np.all(np.isfinite(a)):
+            if not bool(xp.all(xp.isfinite(a))):
                 raise ValueError(f"{name} contains NaN or infinite pulse counts")
-            if not np.all(a == np.round(a)):
+            if not bool(xp.all(a == xp.round(a))):
                 raise ValueError(f"{name} must hold whole pulse counts, got non-integer values")
-        if a.size and np.max(np.abs(a)) > 2**31:
+        if a.size and bool(xp.max(xp.abs(a)) > 2**31):
             raise ValueError(f"{name} has pulse counts beyond 2**31 per write")
         return a.astype(np.int64, copy=False).ravel()
 
@@ -423,7 +454,7 @@ class DeviceArray:
         if self._wcache is None or idx.size == 0:
             return
         N = self.out_features * self.in_features
-        syn = np.unique(idx % N)
+        syn = self._xp.unique(idx % N)
         Wf = self._wcache.reshape(-1)
         ref = self.G[syn + N] if self.mapping == "differential" else self.g_ref
         Wf[syn] = self.alpha * (self.G[syn] - ref)
@@ -441,13 +472,14 @@ class DeviceArray:
         n_minus : array_like of int, shape (out, in), optional
             Counts for G- (differential mapping only).
         """
-        n = np.zeros(self.n_devices, dtype=np.int64)
+        xp = self._xp
+        n = xp.zeros(self.n_devices, dtype=xp.int64)
         N = self.out_features * self.in_features
         n[:N] = self._check_counts("n_plus", n_plus)
         if n_minus is not None:
             nm = self._check_counts("n_minus", n_minus)
             if self.mapping == "reference":
-                if np.any(nm):
+                if bool(xp.any(nm)):
                     raise ValueError(
                         "n_minus must be None for mapping='reference' (one device per synapse)"
                     )
@@ -494,7 +526,8 @@ class DeviceArray:
         dict
             ``pulses`` (device pulses sent) and ``needs_refresh`` (bool mask or None).
         """
-        dW = np.asarray(dW, dtype=np.float64)
+        xp = self._xp
+        dW = xp.asarray(dW, dtype=xp.float64)
         if dW.shape != self.shape:
             raise ValueError(f"dW must have shape {self.shape}, got {dW.shape}")
         check_choice("method", method, METHODS)
@@ -509,7 +542,7 @@ class DeviceArray:
             route = ROUTE_SINGLE
         else:
             route = ROUTE_PUSH_PULL
-        need = np.zeros(self.out_features * self.in_features, dtype=bool)
+        need = xp.zeros(self.out_features * self.in_features, dtype=bool)
         thr = 0.0
         if refresh_threshold is not None and self.mapping == "differential":
             thr = check_real("refresh_threshold", refresh_threshold, lo=0.0, hi=1.0, lo_open=True)
@@ -520,7 +553,7 @@ class DeviceArray:
             self.G,
             self.Gw,
             self.tau,
-            np.ascontiguousarray(dW).ravel(),
+            xp.ascontiguousarray(dW).ravel(),
             up,
             dn,
             theta,
@@ -600,8 +633,9 @@ class DeviceArray:
         """
         x = self._check_vec("x", x, self.in_features)
         d = self._check_vec("d", d, self.out_features)
-        x2 = np.atleast_2d(x)
-        d2 = np.atleast_2d(d)
+        xp = self._xp
+        x2 = xp.atleast_2d(x)
+        d2 = xp.atleast_2d(d)
         if x2.shape[0] != d2.shape[0]:
             raise ValueError(
                 f"x and d must have the same batch size, got {x2.shape[0]} and {d2.shape[0]}"
@@ -621,30 +655,34 @@ class DeviceArray:
         up, dn = self.nominal_step(method, side)
         dw = 0.5 * (up + dn)
         B = x2.shape[0]
-        xm = np.max(np.abs(x2), axis=1)
-        dm = np.max(np.abs(d2), axis=1)
+        xm = xp.max(xp.abs(x2), axis=1)
+        dm = xp.max(xp.abs(d2), axis=1)
         active = (xm > 0) & (dm > 0)
-        xm_s = np.where(active, xm, 1.0)
-        dm_s = np.where(active, dm, 1.0)
+        xm_s = xp.where(active, xm, 1.0)
+        dm_s = xp.where(active, dm, 1.0)
         if bl_management:
-            BL = np.clip(np.ceil(lr * xm_s * dm_s / dw), 1, bl).astype(np.int64)
+            BL = xp.clip(xp.ceil(lr * xm_s * dm_s / dw), 1, bl).astype(xp.int64)
         else:
-            BL = np.full(B, bl, dtype=np.int64)
-        C = np.sqrt(lr / (dw * BL))
+            BL = xp.full(B, bl, dtype=xp.int64)
+        C = xp.sqrt(lr / (dw * BL))
         if update_management:
-            fx = C * np.sqrt(dm_s / xm_s)
-            fd = C * np.sqrt(xm_s / dm_s)
+            fx = C * xp.sqrt(dm_s / xm_s)
+            fd = C * xp.sqrt(xm_s / dm_s)
         else:
             fx = fd = C
-        px_raw = fx[:, None] * np.abs(x2)
-        pd_raw = fd[:, None] * np.abs(d2)
+        px_raw = fx[:, None] * xp.abs(x2)
+        pd_raw = fd[:, None] * xp.abs(d2)
         clipped = int(
-            np.sum((px_raw > 1) & active[:, None]) + np.sum((pd_raw > 1) & active[:, None])
+            xp.sum((px_raw > 1) & active[:, None]) + xp.sum((pd_raw > 1) & active[:, None])
         )
-        px = np.where(active[:, None], np.minimum(px_raw, 1.0), 0.0)
-        pd = np.where(active[:, None], np.minimum(pd_raw, 1.0), 0.0)
-        xbits = self._draw_bits(px, BL, bl)
-        dbits = self._draw_bits(pd, BL, bl)
+        px = xp.where(active[:, None], xp.minimum(px_raw, 1.0), 0.0)
+        pd = xp.where(active[:, None], xp.minimum(pd_raw, 1.0), 0.0)
+        # the trains are drawn on the host with the array's generator (the same bits on every
+        # backend; on a GPU this moves batch x (in + out) probabilities down and the packed
+        # trains, batch x (in + out) x ceil(bl / 64) words, up)
+        BL = asnumpy(BL)
+        xbits = to_device(self._draw_bits(asnumpy(px), BL, bl), xp)
+        dbits = to_device(self._draw_bits(asnumpy(pd), BL, bl), xp)
         bases = np.array(
             [_rng.call_base(self.key, self.counter + b) for b in range(B)], dtype=np.uint64
         )
@@ -669,8 +707,8 @@ class DeviceArray:
             self.cnt_reset,
             xbits,
             dbits,
-            np.ascontiguousarray(x2 < 0),
-            np.ascontiguousarray(d2 < 0),
+            xp.ascontiguousarray(x2 < 0),
+            xp.ascontiguousarray(d2 < 0),
             self.out_features,
             self.in_features,
             route,
@@ -701,7 +739,8 @@ class DeviceArray:
         """Device indices and target conductances for synapses ``syn`` (flat indices) with
         weights ``w`` (clipped to the range)."""
         dev = self.device
-        w = np.clip(w, -self.w_max, self.w_max)
+        xp = self._xp
+        w = xp.clip(w, -self.w_max, self.w_max)
         if self.mapping == "reference":
             return syn, self.g_ref + w / self.alpha
         ip = syn
@@ -710,16 +749,16 @@ class DeviceArray:
             # the active device sits |w| / alpha above its partner, which rests at its own Gmin
             # (or, where the active device's own Gmin is higher than that, just below it)
             gmin_p, gmin_m = self.gmin_i[ip], self.gmin_i[im]
-            a = np.abs(w) / self.alpha
-            act_p = np.maximum(gmin_p, gmin_m + a)  # w >= 0: G+ active
-            act_m = np.maximum(gmin_m, gmin_p + a)  # w < 0: G- active
-            gp = np.where(w >= 0, act_p, act_m - a)
-            gm = np.where(w >= 0, act_p - a, act_m)
+            a = xp.abs(w) / self.alpha
+            act_p = xp.maximum(gmin_p, gmin_m + a)  # w >= 0: G+ active
+            act_m = xp.maximum(gmin_m, gmin_p + a)  # w < 0: G- active
+            gp = xp.where(w >= 0, act_p, act_m - a)
+            gm = xp.where(w >= 0, act_p - a, act_m)
         else:
             mid = 0.5 * (dev.gmin + dev.gmax)
             gp = mid + w / (2 * self.alpha)
             gm = mid - w / (2 * self.alpha)
-        return np.concatenate([ip, im]), np.concatenate([gp, gm])
+        return xp.concatenate([ip, im]), xp.concatenate([gp, gm])
 
     def _reset(self, idx):
         """RESET devices ``idx`` to Gmin (plus reset noise); counted, ignored by frozen ones."""
@@ -730,8 +769,9 @@ class DeviceArray:
         g = self.gmin_i[live].copy()
         rs = self.variability.reset_sigma
         if rs > 0:
-            g += np.abs(rs * self.device.dG * _rng.normal_np(self._next_base(), live))
-        self.G[live] = np.minimum(g, self.gmax_i[live])
+            xp = self._xp
+            g += xp.abs(rs * self.device.dG * normal(xp, self._next_base(), live))
+        self.G[live] = self._xp.minimum(g, self.gmax_i[live])
         self.Gw[live] = self.G[live]
         self.tau[live] = 0.0
         used = self.cnt_up[live] + self.cnt_dn[live] + self.cnt_prog[live] + self.cnt_reset[live]
@@ -769,23 +809,24 @@ class DeviceArray:
         mask : array_like of bool, shape (out, in), optional
             Program only these synapses.
         """
-        W = np.asarray(W, dtype=np.float64)
+        xp = self._xp
+        W = xp.asarray(W, dtype=xp.float64)
         if W.shape != self.shape:
             raise ValueError(f"W must have shape {self.shape}, got {W.shape}")
-        if not np.all(np.isfinite(W)):
+        if not bool(xp.all(xp.isfinite(W))):
             raise ValueError("W contains NaN or infinite weights")
         check_choice("mode", mode, PROGRAM_MODES)
         check_choice("form", form, FORMS)
         if mask is None:
-            syn = np.arange(self.out_features * self.in_features)
+            syn = xp.arange(self.out_features * self.in_features)
         else:
-            mask = np.asarray(mask)
+            mask = xp.asarray(mask)
             if mask.shape != self.shape or mask.dtype != bool:
                 raise ValueError(
                     f"mask must be a boolean array of shape {self.shape}, got "
                     f"{mask.dtype} {mask.shape}"
                 )
-            syn = np.flatnonzero(mask)
+            syn = xp.flatnonzero(mask)
         if tol is not None:
             tol = check_real("tol", tol, lo=0.0)
         self._program(syn, W.ravel()[syn], mode, form, tol)
@@ -796,7 +837,7 @@ class DeviceArray:
         if mode == "ideal":
             keep = self.frozen[idx] == 0
             live = idx[keep]
-            self.G[live] = np.clip(target[keep], self.gmin_i[live], self.gmax_i[live])
+            self.G[live] = self._xp.clip(target[keep], self.gmin_i[live], self.gmax_i[live])
             self.Gw[live] = self.G[live]
             self.tau[live] = 0.0
             self._touch(live)
@@ -810,9 +851,11 @@ class DeviceArray:
         dev = self.device
         up = target > self.gmin_i[idx] + 1e-12 * dev.dG
         need, t_need = idx[up], target[up]
-        x_t = np.minimum(dev.pulses(t_need, "ltp"), 2.0 * dev.levels("ltp"))
+        xp = self._xp
+        # the nominal curve's inverse is host code (a host round trip on the GPU backend)
+        x_t = xp.minimum(to_device(dev.pulses(asnumpy(t_need), "ltp"), xp), 2.0 * dev.levels("ltp"))
         if mode == "open_loop":
-            self._write_sparse(need, np.round(x_t).astype(np.int64), prog=True)
+            self._write_sparse(need, xp.round(x_t).astype(xp.int64), prog=True)
             return
         self._verify(need, t_need, x_t, tol / self.alpha)
 
@@ -821,7 +864,7 @@ class DeviceArray:
         G = self.G[idx]
         if s <= 0:
             return G
-        return G * (1.0 + s * _rng.normal_np(self._next_base(), idx))
+        return G * (1.0 + s * normal(self._xp, self._next_base(), idx))
 
     def _verify(self, idx, target, x_t, tol_g):
         """Program-and-verify (kernel ``verify``): pulse trains of half the remaining nominal
@@ -842,10 +885,10 @@ class DeviceArray:
 
     # ------------------------------------------------------------------ saturation / refresh
     def _coordinate(self, up: bool):
-        x, P = _ref.coordinate(
-            self.device.family, self.G, up, self.prm, self.const, self.lut_up, self.lut_dn
-        )
-        return x, P
+        # host code (a host round trip on the GPU backend; diagnostics, not the update path)
+        a = [asnumpy(v) for v in (self.G, self.prm, self.const, self.lut_up, self.lut_dn)]
+        x, P = _ref.coordinate(self.device.family, a[0], up, a[1], a[2], a[3], a[4])
+        return to_device(x, self._xp), to_device(P, self._xp)
 
     def saturated(self, which: str = "high") -> np.ndarray:
         """Saturated devices, shape ``(k, out, in)``.
@@ -876,8 +919,8 @@ class DeviceArray:
             raise ValueError("needs_refresh() needs mapping='differential'")
         # normalized by the nominal range, from each device's own Gmin
         g = (self._view(self.G) - self._view(self.gmin_i)) / self.device.dG
-        hi = np.maximum(g[0], g[1])
-        lo = np.minimum(g[0], g[1])
+        hi = self._xp.maximum(g[0], g[1])
+        lo = self._xp.minimum(g[0], g[1])
         return (hi >= threshold) & (lo > 0.5 / self.device.levels("ltp"))
 
     def refresh(self, mask, *, mode: str = "verify") -> int:
@@ -896,21 +939,22 @@ class DeviceArray:
         """
         if self.mapping != "differential":
             raise ValueError("refresh() needs mapping='differential'")
-        mask = np.asarray(mask)
+        xp = self._xp
+        mask = xp.asarray(mask)
         if mask.shape != self.shape or mask.dtype != bool:
             raise ValueError(
                 f"mask must be a boolean array of shape {self.shape}, got {mask.dtype} {mask.shape}"
             )
-        syn = np.flatnonzero(mask)
+        syn = xp.flatnonzero(mask)
         if syn.size == 0:
             return 0
         N = self.out_features * self.in_features
         check_choice("mode", mode, PROGRAM_MODES)
         # read the weights of the masked pairs (one read: read noise applies)
-        g = self._read_subset(np.concatenate([syn, syn + N]))
+        g = self._read_subset(xp.concatenate([syn, syn + N]))
         w = self.alpha * (g[: syn.size] - g[syn.size :])
         if mode == "ideal":
-            self._reset(np.concatenate([syn, syn + N]))
+            self._reset(xp.concatenate([syn, syn + N]))
         self._program(syn, w, mode, "one_sided")
         self.refreshes[syn] += 1
         return int(syn.size)
@@ -923,9 +967,10 @@ class DeviceArray:
         live = (self.frozen == 0) & (self.nu > 0)
         if not live.any():
             return
-        t = np.maximum(self.tau[live], self.t0) / self.t0
+        xp = self._xp
+        t = xp.maximum(self.tau[live], self.t0) / self.t0
         self._changed()
-        self.G[live] = np.maximum(self.Gw[live] * t ** (-self.nu[live]), self.gmin_i[live])
+        self.G[live] = xp.maximum(self.Gw[live] * t ** (-self.nu[live]), self.gmin_i[live])
 
     # ------------------------------------------------------------------ counters
     def counters(self) -> dict:
@@ -954,7 +999,7 @@ class DeviceArray:
     def state_dict(self) -> dict:
         """Full state as numpy arrays and plain values (no pickled objects): enough to resume
         bit for bit with :meth:`load_state_dict` on an array built with the same arguments."""
-        st = {k: getattr(self, k).copy() for k in _STATE_KEYS}
+        st = {k: np.array(asnumpy(getattr(self, k))) for k in _STATE_KEYS}
         st["key"] = np.array(self.key, dtype=np.uint64)
         st["counter"] = np.array(self.counter, dtype=np.int64)
         st["rng_state"] = np.frombuffer(
@@ -967,17 +1012,16 @@ class DeviceArray:
         self._changed()
         for k in _STATE_KEYS:
             cur = getattr(self, k)
-            new = np.asarray(state[k])
+            new = asnumpy(state[k])
             if new.shape != cur.shape:
                 raise ValueError(f"state[{k!r}] has shape {new.shape}, expected {cur.shape}")
-            setattr(self, k, new.astype(cur.dtype, copy=True))
+            setattr(self, k, to_device(new.astype(cur.dtype, copy=True), self._xp))
         self.key = int(np.asarray(state["key"]))
         self.counter = int(np.asarray(state["counter"]))
         self._rng.bit_generator.state = json.loads(
             bytes(np.asarray(state["rng_state"], dtype=np.uint8)).decode()
         )
-        self.gmin_i = self.prm[0] if self.device.family != 1 else self._step_gbounds()[0]
-        self.gmax_i = self.prm[1] if self.device.family != 1 else self._step_gbounds()[1]
+        self._place_state()
 
     def __repr__(self) -> str:
         name = self.device.name or type(self.device).__name__

@@ -1,15 +1,21 @@
 """GPU availability, detected without ever breaking a CPU machine.
 
 cupy imports on machines without a GPU and fails only on first use, so availability is decided
-by a guarded trial allocation. The cupy kernels themselves are not part of this release (the GPU
-backend is planned); asking for ``backend="cupy"`` says why it cannot be used.
+by a guarded trial allocation. The GPU backend (``backend="cupy"``: state in cupy arrays, numba
+CUDA kernels from :mod:`devices.kernels.cuda`) also needs numba's CUDA target on a real GPU;
+:func:`gpu_backend_status` checks both and says why the backend cannot be used. The test backend
+``"cuda-sim"`` runs the same kernels on numpy arrays under numba's CUDA simulator
+(:func:`cuda_sim_status`).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 
-__all__ = ["cupy_status"]
+__all__ = ["cupy_status", "cuda_sim_status", "gpu_backend_status"]
+
+_SIM_ENV = "NUMBA_ENABLE_CUDASIM"
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,3 +41,66 @@ def cupy_status() -> tuple[bool, str]:
     except Exception as exc:
         return False, f"cupy is installed but no GPU is usable: {type(exc).__name__}: {exc}"
     return True, f"cupy {cupy.__version__} on {name}"
+
+
+def _numba_cuda_is_simulator(cuda) -> bool:
+    return getattr(cuda.jit, "__module__", "").startswith("numba.cuda.simulator")
+
+
+def gpu_backend_status() -> tuple[bool, str]:
+    """Whether ``backend="cupy"`` can run: a usable GPU through cupy, and numba's CUDA target
+    (not the simulator) on it. Never raises.
+
+    Returns
+    -------
+    (bool, str)
+        ``(True, description)`` or ``(False, reason)``.
+    """
+    ok, why = cupy_status()
+    if not ok:
+        return ok, why
+    try:
+        from numba import cuda
+    except Exception as exc:  # pragma: no cover - numba is a dependency
+        return False, f"numba.cuda failed to import: {type(exc).__name__}: {exc}"
+    if _numba_cuda_is_simulator(cuda):
+        return False, (
+            f"{_SIM_ENV}=1 is set, so numba.cuda is the CPU simulator; unset it to run the CUDA "
+            "kernels on the GPU"
+        )
+    try:
+        if not cuda.is_available():
+            return (
+                False,
+                f"{why}, but numba cannot use the GPU (numba.cuda.is_available() is False)",
+            )
+    except Exception as exc:
+        return False, f"{why}, but numba's CUDA target failed: {type(exc).__name__}: {exc}"
+    return True, why
+
+
+def cuda_sim_status() -> tuple[bool, str]:
+    """Whether ``backend="cuda-sim"`` (the CUDA kernels on numpy arrays under numba's CUDA
+    simulator, for testing the GPU code path on a CPU) can run. Never raises.
+
+    Returns
+    -------
+    (bool, str)
+        ``(True, "numba CUDA simulator")`` or ``(False, reason)``.
+    """
+    if os.environ.get(_SIM_ENV) != "1":
+        return False, (
+            f"it runs the CUDA kernels under numba's CUDA simulator, which needs {_SIM_ENV}=1 in "
+            "the environment before numba.cuda is first imported (a testing backend: use "
+            "'numba' on a CPU, 'cupy' on a GPU)"
+        )
+    try:
+        from numba import cuda
+    except Exception as exc:  # pragma: no cover - numba is a dependency
+        return False, f"numba.cuda failed to import: {type(exc).__name__}: {exc}"
+    if not _numba_cuda_is_simulator(cuda):
+        return False, (
+            f"{_SIM_ENV}=1 is set but numba.cuda was imported before it was set, so it is not "
+            "the simulator; set it before starting Python"
+        )
+    return True, "numba CUDA simulator"

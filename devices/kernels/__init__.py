@@ -51,11 +51,11 @@ ROUTE_SINGLE = 0
 ROUTE_PUSH_PULL = 1
 ROUTE_UNIDIRECTIONAL = 2
 
-BACKENDS = ("numpy", "numba", "cuda")
+BACKENDS = ("numpy", "numba", "numba_cuda")
 
 
 def get_kernels(backend: str):
-    """Return the kernel module of a backend (``"numpy"``, ``"numba"`` or ``"cuda"``).
+    """Return the kernel module of a backend (``"numpy"``, ``"numba"`` or ``"numba_cuda"``).
 
     Parameters
     ----------
@@ -76,7 +76,7 @@ def get_kernels(backend: str):
         from . import numba_cpu
 
         return numba_cpu
-    if backend == "cuda":
+    if backend == "numba_cuda":
         from . import cuda
 
         return cuda

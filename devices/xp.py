@@ -1,0 +1,118 @@
+"""The array module of a backend: numpy on the CPU, cupy on a GPU.
+
+Array code in :mod:`devices` is written once over an array module ``xp`` (numpy or cupy), so the
+CPU tests run the same lines a GPU runs. The few cupy-only operations (importing cupy, moving
+arrays between host and GPU, DLPack) live here and import cupy lazily, inside the functions.
+
+The counter-based normal deviates of :mod:`devices._rng` are also written here over ``xp`` (the
+same formula, the same numbers), for the few host-side draws of :class:`devices.DeviceArray`
+(RESET noise, reads of a subset of devices) that must stay on the GPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _rng
+
+__all__ = [
+    "GPU_BACKENDS",
+    "array_module",
+    "asnumpy",
+    "from_dlpack",
+    "get_xp",
+    "is_cupy_array",
+    "normal",
+    "to_device",
+    "uniform",
+]
+
+#: Backends whose device state lives on a GPU (cupy arrays).
+GPU_BACKENDS = ("cupy",)
+
+
+def get_xp(backend: str):
+    """Array module of a (resolved) backend: cupy for ``"cupy"``, numpy otherwise.
+
+    Parameters
+    ----------
+    backend : str
+        A resolved backend name (``"numpy"``, ``"numba"``, ``"cuda-sim"`` or ``"cupy"``).
+
+    Returns
+    -------
+    module
+        ``numpy`` or ``cupy``.
+    """
+    if backend in GPU_BACKENDS:
+        import cupy
+
+        return cupy
+    return np
+
+
+def is_cupy_array(a) -> bool:
+    """Whether ``a`` is a cupy array (checked without importing cupy)."""
+    return type(a).__module__.split(".")[0] == "cupy"
+
+
+def array_module(a):
+    """numpy or cupy, whichever ``a`` belongs to (numpy for anything that is not cupy)."""
+    if is_cupy_array(a):
+        import cupy
+
+        return cupy
+    return np
+
+
+def asnumpy(a):
+    """A numpy array with the values of ``a`` (a copy from the GPU for cupy arrays; numpy
+    arrays and array-likes pass through ``numpy.asarray``)."""
+    if is_cupy_array(a):
+        return a.get()
+    return np.asarray(a)
+
+
+def to_device(a, xp, dtype=None):
+    """``a`` as an array of the module ``xp`` (host to GPU copy when ``xp`` is cupy).
+
+    Parameters
+    ----------
+    a : array_like
+    xp : module
+        numpy or cupy.
+    dtype : dtype, optional
+    """
+    if xp is np:
+        return np.asarray(asnumpy(a), dtype=dtype)
+    return xp.asarray(a, dtype=dtype)
+
+
+def from_dlpack(obj, xp):
+    """Zero-copy view of a DLPack-capable object (e.g. a torch tensor) as an ``xp`` array.
+
+    numpy accepts CPU tensors only; cupy accepts CUDA tensors (same device).
+    """
+    return xp.from_dlpack(obj)
+
+
+def uniform(xp, base: int, j):
+    """Counter-based uniforms in (0, 1), :func:`devices._rng.uniform_np` over ``xp``."""
+    j = xp.asarray(j, dtype=xp.uint64)
+    with np.errstate(over="ignore"):
+        z = xp.uint64(base) + j * xp.uint64(_rng.PHI2)
+        z = z ^ (z >> xp.uint64(30))
+        z = z * xp.uint64(_rng.M1)
+        z = z ^ (z >> xp.uint64(27))
+        z = z * xp.uint64(_rng.M2)
+        h = z ^ (z >> xp.uint64(31))
+    return ((h >> xp.uint64(11)).astype(xp.float64) + 0.5) * _rng.INV53
+
+
+def normal(xp, base: int, idx):
+    """Counter-based standard normals for device indices ``idx``, :func:`devices._rng.normal_np`
+    over ``xp`` (the same numbers)."""
+    idx = xp.asarray(idx, dtype=xp.uint64)
+    u1 = uniform(xp, base, idx * xp.uint64(2))
+    u2 = uniform(xp, base, idx * xp.uint64(2) + xp.uint64(1))
+    return xp.sqrt(-2.0 * xp.log(u1)) * xp.cos(_rng.TWO_PI * u2)

@@ -1,0 +1,149 @@
+"""The GPU backend of DeviceArray on a machine without a GPU (issue #9): backend selection and
+its error messages, the array-module helpers, and (in a subprocess, under numba's CUDA
+simulator) the whole backend="cuda-sim" code path against the numpy and numba backends."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import devices
+from devices import _rng, gpu, xp
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_status():
+    gpu.cupy_status.cache_clear()
+    yield
+    gpu.cupy_status.cache_clear()
+
+
+def test_cuda_sim_backend_equals_cpu_backends():
+    """DeviceArray(backend='cuda-sim') equals numpy (rtol 1e-12) and numba (bit for bit) after
+    pulse / pulse_update / pulse_request / program / refresh / reads / drift
+    (cuda_sim_backend.py, run with NUMBA_ENABLE_CUDASIM=1)."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", str(HERE / "cuda_sim_backend.py"), "-q", "-x",
+         "-p", "no:cacheprovider", "-W", "error::RuntimeWarning"],
+        env=env, capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
+    m = re.search(r"(\d+) passed", r.stdout)
+    assert m and int(m.group(1)) >= 8, r.stdout[-800:]
+    assert "skipped" not in r.stdout.splitlines()[-1], r.stdout[-800:]
+
+
+# ------------------------------------------------------------------------------------ selection
+def test_cuda_sim_without_env_var_says_how(monkeypatch):
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    with pytest.raises(
+        ValueError, match=r"backend='cuda-sim' is not available: .*NUMBA_ENABLE_CUDASIM=1"
+    ):
+        devices.DeviceArray((2, 3), devices.get("ideal"), backend="cuda-sim")
+
+
+def test_cuda_sim_after_numba_cuda_import_is_refused():
+    """Setting the variable after numba.cuda was imported cannot switch the simulator on."""
+    code = (
+        "import os, numba.cuda, devices\n"
+        "os.environ['NUMBA_ENABLE_CUDASIM'] = '1'\n"
+        "try:\n"
+        "    devices.DeviceArray((2, 3), devices.get('ideal'), backend='cuda-sim')\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=ROOT, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "backend='cuda-sim' is not available" in r.stdout
+    assert "imported before" in r.stdout
+
+
+def test_cupy_backend_names_reason_without_cupy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    ok, why = gpu.gpu_backend_status()
+    assert not ok and "not installed" in why
+    with pytest.raises(ValueError, match=r"backend='cupy' is not available: cupy is not installed"):
+        devices.DeviceArray((2, 3), devices.get("ideal"), backend="cupy")
+
+
+def test_cupy_backend_needs_numba_cuda_target(monkeypatch):
+    """cupy usable but numba cannot reach a GPU (as here): refused, with the reason."""
+    monkeypatch.setattr(gpu, "cupy_status", lambda: (True, "cupy 13 on Fake GPU"))
+    fake_cuda = types.SimpleNamespace(jit=types.SimpleNamespace(__module__="numba.cuda.x"),
+                                      is_available=lambda: False)  # fmt: skip
+    import numba
+
+    monkeypatch.setattr(numba, "cuda", fake_cuda, raising=False)
+    monkeypatch.setitem(sys.modules, "numba.cuda", fake_cuda)
+    ok, why = gpu.gpu_backend_status()
+    assert not ok and "numba cannot use the GPU" in why and "Fake GPU" in why
+    with pytest.raises(ValueError, match=r"backend='cupy' is not available: .*numba cannot"):
+        devices.DeviceArray((2, 3), devices.get("ideal"), backend="cupy")
+
+
+def test_cupy_backend_refused_when_simulator_is_on(monkeypatch):
+    monkeypatch.setattr(gpu, "cupy_status", lambda: (True, "cupy 13 on Fake GPU"))
+    sim_cuda = types.SimpleNamespace(
+        jit=types.SimpleNamespace(__module__="numba.cuda.simulator.api"), is_available=lambda: True
+    )
+    import numba
+
+    monkeypatch.setattr(numba, "cuda", sim_cuda, raising=False)
+    monkeypatch.setitem(sys.modules, "numba.cuda", sim_cuda)
+    ok, why = gpu.gpu_backend_status()
+    assert not ok and "simulator" in why
+
+
+def test_unknown_backend_lists_choices():
+    with pytest.raises(
+        ValueError, match=r"backend.*'cuda-sim'.*'cupy'|backend.*'cupy'.*'cuda-sim'"
+    ):
+        devices.DeviceArray((2, 3), devices.get("ideal"), backend="gpu")
+
+
+def test_auto_stays_on_cpu_and_state_is_numpy():
+    arr = devices.DeviceArray((2, 3), devices.get("ideal"))
+    assert arr.backend == "numba"
+    assert arr._xp is np and isinstance(arr.G, np.ndarray)
+
+
+# ------------------------------------------------------------------------------------ xp helpers
+def test_get_xp_and_conversions():
+    assert xp.get_xp("numpy") is np and xp.get_xp("cuda-sim") is np and xp.get_xp("numba") is np
+    a = np.arange(5.0)
+    assert xp.array_module(a) is np and not xp.is_cupy_array(a)
+    assert xp.asnumpy(a) is a
+    assert xp.to_device([1, 2], np, dtype=np.float64).dtype == np.float64
+    assert xp.asnumpy([1, 2]).tolist() == [1, 2]
+
+
+def test_from_dlpack_is_a_view():
+    a = np.arange(6.0)
+    v = xp.from_dlpack(a, np)
+    a[0] = 42.0
+    assert v[0] == 42.0 and v.shape == a.shape
+
+
+def test_xp_normals_equal_rng_reference(rng):
+    """The array-module normals (RESET noise, subset reads) are the _rng numbers exactly."""
+    base = _rng.call_base(987654321, 17)
+    idx = rng.integers(0, 2**40, 2000)
+    np.testing.assert_array_equal(xp.normal(np, base, idx), _rng.normal_np(base, idx))
+    j = rng.integers(0, 2**62, 2000).astype(np.uint64)
+    np.testing.assert_array_equal(xp.uniform(np, base, j), _rng.uniform_np(base, j))
+    # and they are normal: mean 0, variance 1 within sampling error
+    z = xp.normal(np, base, np.arange(20000))
+    assert abs(z.mean()) < 0.05 and abs(z.var() - 1) < 0.05
