@@ -555,8 +555,8 @@ class SI(_Base):
     def init_state(self, shape) -> dict:
         """Base state plus zero ``omega``, ``importance``, ``anchor``, ``w_last``, ``g_last``.
 
-        ``anchor`` is set from the weights at the first :meth:`update` (``started`` is 0
-        until then).
+        ``anchor`` (the start of the first task) is set from the weights at the first
+        :meth:`update` (``started`` is 0 until then); :meth:`consolidate` sets it afterwards.
         """
         st = dict(self.base.init_state(shape))
         for k in ("omega", "importance", "anchor", "w_last", "g_last"):
@@ -627,7 +627,7 @@ class SI(_Base):
         st["anchor"] = w.copy()
         st["w_last"] = w.copy()
         st["g_last"] = np.zeros_like(w)
-        st["started"] = np.zeros((), dtype=np.int8)
+        st["started"] = np.ones((), dtype=np.int8)
         if warn and not self.implicit and hasattr(self.base, "lr"):
             bound = self.base.lr * 2.0 * self.c * float(st["importance"].max(initial=0.0))
             if bound >= 2:

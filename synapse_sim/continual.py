@@ -542,6 +542,21 @@ class ContinualConfig:
             return make_optimizer("si", lr=lr, c=self.si_c, xi=self.si_xi)
         return make_optimizer(self.optimizer, lr=lr)
 
+    def load_tasks(self) -> list[Task]:
+        """The tasks of this configuration (:func:`make_tasks` with its fields)."""
+        return make_tasks(
+            self.benchmark,
+            self.n_tasks,
+            scenario=self.scenario,
+            dataset=self.dataset,
+            seed=self.seed if self.split_seed is None else self.split_seed,
+            perm_seed=self.perm_seed,
+            max_per_task=self.max_per_task,
+            task_data=self.task_data,
+            split=self.split,
+            test_fraction=self.test_fraction,
+        )
+
     def to_dict(self) -> dict:
         """Plain dict (JSON-able)."""
         d = asdict(self)
@@ -680,18 +695,7 @@ def run_continual(
     cfg = config
     label = label or f"{cfg.optimizer}-{cfg.device}"
     if tasks is None:
-        tasks = make_tasks(
-            cfg.benchmark,
-            cfg.n_tasks,
-            scenario=cfg.scenario,
-            dataset=cfg.dataset,
-            seed=cfg.seed if cfg.split_seed is None else cfg.split_seed,
-            perm_seed=cfg.perm_seed,
-            max_per_task=cfg.max_per_task,
-            task_data=cfg.task_data,
-            split=cfg.split,
-            test_fraction=cfg.test_fraction,
-        )
+        tasks = cfg.load_tasks()
     T = len(tasks)
     if progress is None:
         progress = sys.stderr.isatty()
@@ -767,6 +771,7 @@ def _run(cfg, tasks, T, label, writer, progress):
             "pulses",
             "refreshes",
             "suppressed",
+            "steps",
             "task_time",
         )
     }
@@ -864,6 +869,7 @@ def _run(cfg, tasks, T, label, writer, progress):
             "pulses": float(pulses),
             "refreshes": float(refreshes),
             "suppressed": masked / seen if seen else 0.0,
+            "steps": float(n_batches),
             "task_time": time.perf_counter() - t0,
         }
         for key, v in metrics.items():

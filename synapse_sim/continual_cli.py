@@ -16,19 +16,54 @@ __all__ = ["is_continual_file", "show_continual"]
 def _add_continual(subparsers) -> None:
     p = subparsers.add_parser(
         "continual",
-        help="continual learning: permuted / split MNIST-5k with CLASSP or a baseline",
-        description="Train an MLP through a sequence of tasks (permuted or split MNIST-5k) with "
-        "one optimizer, in software or on a device preset; writes results.h5 (accuracy "
-        "matrix, average accuracy, forgetting, backward transfer) and an accuracy-matrix PNG.",
+        help="continual learning: permuted / split MNIST-5k, digits -> MNIST, IDX pairs; "
+        "CLASSP or a baseline",
+        description="Train an MLP through a sequence of tasks (permuted or split MNIST-5k, "
+        "digits then MNIST-5k at 8x8, or a pair of user datasets such as MNIST then "
+        "Fashion-MNIST IDX folders) with one optimizer, in software, on pulsed float weights or "
+        "on a device preset; writes results.h5 (accuracy matrix, average accuracy, forgetting, "
+        "backward transfer) and an accuracy-matrix PNG.",
     )
-    p.add_argument("--benchmark", default="permuted", help="permuted or split (default permuted)")
-    p.add_argument("--scenario", default="class", help="split: task, domain or class")
-    p.add_argument("--tasks", type=int, default=5, help="number of tasks (default 5)")
     p.add_argument(
-        "--optimizer", default="classp", help="classp, sgd, adam, adagrad or ewc (default classp)"
+        "--benchmark",
+        default="permuted",
+        help="permuted, split, domain-shift (digits then MNIST-5k at 8x8) or pair (the datasets "
+        "of --task-data); default permuted",
+    )
+    p.add_argument("--scenario", default="class", help="split: task, domain or class")
+    p.add_argument(
+        "--tasks",
+        type=int,
+        default=None,
+        help="number of tasks (default: 5 permuted/split, 2 domain-shift, all of --task-data)",
+    )
+    p.add_argument(
+        "--task-data",
+        nargs="+",
+        default=[],
+        metavar="DATASET",
+        help="pair: one dataset per task, e.g. idx:MNIST_DIR idx:FASHION_DIR",
+    )
+    p.add_argument(
+        "--optimizer",
+        default="classp",
+        help="classp, sgd, adam, adagrad, ewc or si (default classp)",
     )
     p.add_argument("--device", default="software", help="'software' or a device preset")
+    p.add_argument(
+        "--pulse-step",
+        type=float,
+        default=None,
+        help="software only: round every update to pulses of this size on float weights "
+        "(an ideal linear device, e.g. 0.005)",
+    )
     p.add_argument("--epochs-per-task", type=int, default=2, help="epochs per task (default 2)")
+    p.add_argument(
+        "--epochs-first-task",
+        type=int,
+        default=None,
+        help="epochs of task 1 (the paper's shape: E1 unscaled, then --epochs-per-task)",
+    )
     p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
     p.add_argument("--hidden", type=int, nargs="+", default=[100], metavar="N")
     p.add_argument("--lr", type=float, default=None, help="learning rate / CLASSP alpha")
@@ -39,6 +74,17 @@ def _add_continual(subparsers) -> None:
     p.add_argument("--accumulator", default="gradient", help="device CLASSP: gradient or pulses")
     p.add_argument("--lam", type=float, default=5000.0, help="EWC lambda (default 5000)")
     p.add_argument("--fisher", default="reference", help="EWC Fisher: reference, batch, sample")
+    p.add_argument("--si-c", type=float, default=0.1, help="SI strength c (default 0.1)")
+    p.add_argument("--si-xi", type=float, default=1e-3, help="SI damping xi (default 1e-3)")
+    p.add_argument("--biases", action="store_true", help="float biases in every layer")
+    p.add_argument(
+        "--split",
+        default="package",
+        help="train/test split of mnist5k/digits: package (default) or sklearn",
+    )
+    p.add_argument(
+        "--split-seed", type=int, default=None, help="seed of the split (default --seed)"
+    )
     p.add_argument("--max-per-task", type=int, default=None, help="training images per task")
     p.add_argument("--n-max", type=int, default=31, help="device pulse cap (default 31)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
@@ -47,13 +93,20 @@ def _add_continual(subparsers) -> None:
     p.set_defaults(func=_cmd_continual)
 
 
-_DEFAULT_LR = {"classp": 0.1, "sgd": 0.1, "ewc": 0.1, "adam": 1e-3, "adagrad": 0.01}
+_DEFAULT_LR = {"classp": 0.1, "sgd": 0.1, "ewc": 0.1, "si": 0.1, "adam": 1e-3, "adagrad": 0.01}
+_DEFAULT_TASKS = {"domain-shift": 2}
 
 
 def _cmd_continual(args) -> int:
     from .cli import _output_dir
     from .continual import ContinualConfig, run_continual
 
+    if args.tasks is None:
+        args.tasks = (
+            max(len(args.task_data), 1)
+            if args.benchmark == "pair"
+            else _DEFAULT_TASKS.get(args.benchmark, 5)
+        )
     if args.tasks < 1:
         raise ValueError(f"--tasks must be an integer >= 1, got {args.tasks}")
     if args.epochs_per_task < 1:
@@ -64,6 +117,14 @@ def _cmd_continual(args) -> int:
             benchmark=args.benchmark,
             scenario=args.scenario,
             n_tasks=args.tasks,
+            task_data=tuple(args.task_data),
+            split=args.split,
+            split_seed=args.split_seed,
+            biases=args.biases,
+            pulse_step=args.pulse_step,
+            epochs_first_task=args.epochs_first_task,
+            si_c=args.si_c,
+            si_xi=args.si_xi,
             optimizer=args.optimizer,
             device=args.device,
             epochs_per_task=args.epochs_per_task,
@@ -83,8 +144,13 @@ def _cmd_continual(args) -> int:
         )
     except ValueError as exc:
         raise ValueError(f"--{_option_of(str(exc))}: {exc}") from None
+    try:  # load the data before creating the output folder (a missing IDX file is an error)
+        tasks = cfg.load_tasks()
+    except (ValueError, OSError) as exc:
+        opt = "--task-data" if cfg.benchmark == "pair" else "--benchmark"
+        raise ValueError(f"{opt}: {exc}") from None
     out = _output_dir(args.out, "--out")
-    res = run_continual(cfg, out=out, progress=not args.quiet and sys.stderr.isatty())
+    res = run_continual(cfg, out=out, tasks=tasks, progress=not args.quiet and sys.stderr.isatty())
     m = res.metrics
     label = f"{cfg.optimizer}-{cfg.device}"
     print(
@@ -103,6 +169,12 @@ _OPTION_NAMES = {
     "lr_after": "lr-after",
     "max_per_task": "max-per-task",
     "n_max": "n-max",
+    "task_data": "task-data",
+    "epochs_first_task": "epochs-first-task",
+    "pulse_step": "pulse-step",
+    "split_seed": "split-seed",
+    "si_c": "si-c",
+    "si_xi": "si-xi",
 }
 
 

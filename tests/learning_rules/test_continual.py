@@ -1,4 +1,4 @@
-"""CLASSP, its baselines and EWC (specs/classp.md sections 1, 6, 7, 9.1, 9.2)."""
+"""CLASSP, its baselines, EWC and SI (specs/classp.md sections 1, 6, 7, 9.1, 9.2)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from learning_rules.continual import (
     CLASSP,
     EWC,
     SGD,
+    SI,
     AdaGrad,
     Adam,
     DeviceCLASSP,
@@ -354,3 +355,107 @@ def test_torch_optimizer_matches_numpy_core(kw):
     np.testing.assert_allclose(opt.state[t]["acc"].numpy(), st["acc"], rtol=1e-12)
     with pytest.raises(ValueError, match="threshold"):
         TorchCLASSP([t], threshold=-1.0)
+
+
+# ---------------------------------------------------------------------------- SI
+def test_si_path_integral_importance_and_penalty_by_hand():
+    """Two SGD steps with fixed gradients (lr 0.1, xi 1e-3, c 0.1), computed by hand.
+
+    w0 = [0.5, -0.3]; g1 = [0.2, -0.1] -> w1 = [0.48, -0.29]; g2 = [0.4, 0.0] ->
+    w2 = [0.44, -0.29]. omega = -g1 (w1 - w0) - g2 (w2 - w1) = [0.004 + 0.016, 0.001];
+    Delta = w2 - w0 = [-0.06, 0.01]; Omega = omega / (Delta^2 + xi) = [0.02 / 0.0046,
+    0.001 / 0.0011].
+    """
+    si = SI(base=SGD(lr=0.1), c=0.1, xi=1e-3, penalty="explicit")
+    w0 = np.array([0.5, -0.3])
+    st = si.init_state(2)
+    w1, st = si.step(w0, np.array([0.2, -0.1]), st)
+    np.testing.assert_allclose(w1, [0.48, -0.29], rtol=1e-14)
+    w2, st = si.step(w1, np.array([0.4, 0.0]), st)
+    np.testing.assert_allclose(w2, [0.44, -0.29], rtol=1e-14)
+    # the second step's contribution enters at consolidation (realized change w2 - w1)
+    np.testing.assert_allclose(st["omega"], [0.004, 0.001], rtol=1e-12)
+    st = si.consolidate(st, w2)
+    Omega = np.array([0.02 / 0.0046, 0.001 / 0.0011])
+    np.testing.assert_allclose(st["importance"], Omega, rtol=1e-12)
+    np.testing.assert_array_equal(st["anchor"], w2)
+    np.testing.assert_array_equal(st["omega"], 0.0)
+    w = np.array([0.5, -0.2])
+    # c * sum Omega (w - w~)^2 = 0.1 * (4.3478... * 0.0036 + 0.90909... * 0.0081)
+    assert si.penalty_value(w, st) == pytest.approx(0.00230158102766798, rel=1e-12)
+    np.testing.assert_allclose(
+        si.penalty_grad(w, st), [0.0521739130434783, 0.0163636363636364], rtol=1e-12
+    )
+    g = np.array([0.1, 0.1])
+    dw, st2 = si.update(g, st, w=w)
+    np.testing.assert_allclose(dw, -0.1 * (g + si.penalty_grad(w, st)), rtol=1e-14)
+    # importance accumulates over tasks: a second task with no movement adds nothing
+    st3 = si.consolidate(st2, w)
+    np.testing.assert_allclose(st3["importance"], Omega, rtol=1e-12)
+
+
+def test_si_uses_the_realized_change():
+    """When the weights passed to the next update differ from w + dw (clipping, pulse rounding),
+    the path integral follows the realized change."""
+    si = SI(base=SGD(lr=1.0), c=1.0, xi=0.5)
+    st = si.init_state(3)
+    w0 = np.array([0.0, 0.2, -0.1])
+    g = np.array([0.4, -0.2, 0.0])
+    dw, st = si.update(g, st, w=w0)
+    np.testing.assert_allclose(dw, -g)
+    realized = w0 + np.array([-0.3, 0.0, 0.0])  # first element moved less, second not at all
+    st = si.consolidate(st, realized)
+    omega = -g * (realized - w0)
+    np.testing.assert_allclose(st["importance"], omega / ((realized - w0) ** 2 + 0.5), rtol=1e-14)
+    assert st["importance"][1] == 0.0 and st["importance"][2] == 0.0
+
+
+def test_si_implicit_step_is_proximal_and_stable():
+    si = SI(base=SGD(lr=0.1), c=50.0, xi=1e-3)
+    assert si.implicit and si.penalty == "auto"
+    assert not SI(base=Adam(lr=1e-3)).implicit
+    st = si.consolidate(si.init_state(2), np.array([1.0, -1.0]))  # anchor of a finished task
+    np.testing.assert_array_equal(st["importance"], 0.0)  # no update yet: no importance
+    st = dict(st, importance=np.array([2.0, 0.5]))
+    w = np.zeros(2)
+    g = np.array([0.3, -0.2])
+    w_new, _ = si.step(w, g, st)
+    resid = w_new - (w - 0.1 * (g + si.penalty_grad(w_new, st)))
+    np.testing.assert_allclose(resid, 0.0, atol=1e-14)
+    # explicit: lr * 2c * max Omega = 0.1 * 100 * 2 = 20 >= 2 -> warning on consolidation
+    ex = si.replace(penalty="explicit")
+    st0 = ex.init_state(2)
+    st0 = dict(st0, importance=np.array([2.0, 0.5]))
+    with pytest.warns(RuntimeWarning, match="SI penalty step is unstable"):
+        ex.consolidate(st0, np.zeros(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        si.consolidate(st0, np.zeros(2))  # implicit: no warning
+    # the explicit step oscillates with growing amplitude on the penalty alone, the implicit
+    # step converges to the anchor
+    st_e = dict(ex.consolidate(ex.init_state(1), np.ones(1)), importance=np.array([2.0]))
+    st_i = dict(si.consolidate(si.init_state(1), np.ones(1)), importance=np.array([2.0]))
+    we = wi = np.zeros(1)
+    for _ in range(20):
+        we, st_e = ex.step(we, np.zeros(1), st_e)
+        wi, st_i = si.step(wi, np.zeros(1), st_i)
+    assert abs(we[0] - 1.0) > 1.0 and abs(wi[0] - 1.0) < 1e-6
+
+
+def test_si_memory_and_bad_arguments():
+    si = SI()
+    st = si.init_state((4, 5))
+    assert si.memory_bytes(st) == 5 * 20 * 8 + 1
+    assert make_optimizer("si", lr=0.05, c=0.2).base.lr == 0.05
+    with pytest.raises(ValueError, match="c must be >= 0"):
+        SI(c=-1)
+    with pytest.raises(ValueError, match="xi must be > 0"):
+        SI(xi=0)
+    with pytest.raises(ValueError, match="penalty.*'auto'"):
+        SI(penalty="prox")
+    with pytest.raises(ValueError, match="implicit"):
+        SI(base=Adam(), penalty="implicit")
+    with pytest.raises(ValueError, match="base must be"):
+        SI(base=CLASSP())
+    with pytest.raises(ValueError, match="needs the current weights"):
+        si.update(np.ones(2), si.init_state(2))
