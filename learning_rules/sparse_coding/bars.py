@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -50,6 +52,62 @@ BARS_SETTINGS = {
         "Ncut_factor": [(0, 0.0), (2 / 3, 1.0)],
         "train_fraction": 0.9,
     },
+    "dsc": {
+        "H": 10,
+        "N": 1000,
+        "h_prime": 7,
+        "gamma": 5,
+        "values": (0.0, 1.0, 2.0),
+        "pi": (0.8, 0.15, 0.05),
+        "sigma": 2.0,
+        "amplitude": 10.0,
+        "steps": 100,
+        "T": [(0, 2.0), (0.7, 1.0)],
+        "Ncut_factor": [(0, 0.0), (2 / 3, 1.0)],
+        "train_fraction": 0.9,
+    },
+    "mca": {
+        "H": 10,
+        "N": 1000,
+        "h_prime": 8,
+        "gamma": 5,
+        "pi": 0.2,
+        "sigma": 2.0,
+        "amplitude": 10.0,
+        "steps": 300,
+        "T": [(0, 4.0), (0.8, 1.0)],
+        "Ncut_factor": [(0, 0.0), (2 / 3, 1.0)],
+        "train_fraction": 0.9,
+    },
+    "mmca": {
+        "H": 10,
+        "N": 1000,
+        "h_prime": 7,
+        "gamma": 5,
+        "pi": 0.2,
+        "sigma": 2.0,
+        "amplitude": 10.0,
+        "steps": 300,
+        "T": [(0, 4.0), (0.8, 1.0)],
+        "Ncut_factor": [(0, 0.0), (2 / 3, 1.0)],
+        "train_fraction": 0.9,
+    },
+    "gsc": {
+        "H": 10,
+        "N": 10000,
+        "h_prime": 7,
+        "gamma": 4,
+        "pi": 0.2,
+        "mu": 1.0,
+        "psi_sq": 1.0,
+        "sigma_sq": 1.0,
+        "sigma": 1.0,
+        "amplitude": 10.0,
+        "steps": 150,
+        "T": [(0, 4.0), (0.8, 1.0)],
+        "Ncut_factor": 0.0,
+        "train_fraction": 0.9,
+    },
 }
 
 
@@ -88,11 +146,17 @@ def bars_data(model: str, params: dict, n: int, rng=None):
 
     Parameters
     ----------
-    model : {"bsc", "tsc"}
-        Generative model (BSC: ``s ~ Bernoulli(pi)``; TSC: ``s = +-1`` with probability
-        ``pi / 2`` each, else 0; both ``y = W s + N(0, sigma^2 I)``).
+    model : {"bsc", "tsc", "dsc", "mca", "mmca", "gsc"}
+        Generative model. BSC: ``s ~ Bernoulli(pi)``; TSC: ``s = +-1`` with probability
+        ``pi / 2`` each, else 0; DSC: ``s_h = values[k]`` with probability ``pi[k]``; these
+        three superpose linearly, ``y = W s + N(0, sigma^2 I)``. MCA: ``y_d = max_h s_h W_dh``;
+        MMCA: the active field of largest magnitude wins (sign kept); both with Bernoulli(pi)
+        latents and noise ``N(0, sigma^2 I)``. GSC: ``s_h ~ Bernoulli(pi_h)``,
+        ``z ~ N(mu, diag(psi_sq))``, ``y = W (s * z) + N(0, sigma_sq I)``.
     params : dict
-        ``W`` (D x H), ``pi``, ``sigma``.
+        ``W`` (D x H) and ``pi``, ``sigma`` (BSC, TSC, MCA, MMCA); ``values``, ``pi`` (one
+        probability per value), ``sigma`` (DSC); ``pi``, ``mu``, ``psi_sq`` (scalars or
+        H-vectors) and ``sigma_sq`` (GSC).
     n : int
         Number of points.
     rng : int, numpy.random.Generator or None
@@ -102,32 +166,66 @@ def bars_data(model: str, params: dict, n: int, rng=None):
     -------
     Y : ndarray, shape (n, D)
     S : ndarray, shape (n, H)
-        The latent states that generated ``Y``.
+        The latent states that generated ``Y`` (GSC: ``s * z``).
     """
-    models = ("bsc", "tsc")
+    models = ("bsc", "tsc", "dsc", "mca", "mmca", "gsc")
     if model not in models:
         raise ValueError(f"model must be one of {models}, got {model!r}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
-    missing = [k for k in ("W", "pi", "sigma") if k not in params]
+    need = {
+        "dsc": ("W", "values", "pi", "sigma"),
+        "gsc": ("W", "pi", "mu", "psi_sq", "sigma_sq"),
+    }.get(model, ("W", "pi", "sigma"))
+    missing = [k for k in need if k not in params]
     if missing:
-        raise ValueError(f"params is missing {missing} (needs W, pi, sigma)")
+        raise ValueError(f"params is missing {missing} (model {model!r} needs {list(need)})")
     W = np.asarray(params["W"], dtype=np.float64)
-    pi, sigma = float(params["pi"]), float(params["sigma"])
     if W.ndim != 2:
         raise ValueError(f"params['W'] must be a (D, H) matrix, got shape {W.shape}")
-    if not 0.0 < pi < 1.0:
-        raise ValueError(f"params['pi'] must be in (0, 1), got {pi!r}")
-    if not sigma >= 0.0:
-        raise ValueError(f"params['sigma'] must be >= 0, got {sigma!r}")
     rng = np.random.default_rng(rng)
     D, H = W.shape
+    if model == "gsc":
+        pi = np.broadcast_to(np.asarray(params["pi"], dtype=np.float64), (H,))
+        mu = np.broadcast_to(np.asarray(params["mu"], dtype=np.float64), (H,))
+        psi = np.broadcast_to(np.asarray(params["psi_sq"], dtype=np.float64), (H,))
+        if np.any((pi <= 0) | (pi >= 1)):
+            raise ValueError(f"params['pi'] must be in (0, 1), got {params['pi']!r}")
+        if np.any(psi < 0) or float(params["sigma_sq"]) < 0:
+            raise ValueError("params['psi_sq'] and params['sigma_sq'] must be >= 0")
+        s = rng.random((n, H)) < pi
+        z = mu + np.sqrt(psi) * rng.standard_normal((n, H))
+        S = np.where(s, z, 0.0)
+        Y = S @ W.T + math.sqrt(float(params["sigma_sq"])) * rng.standard_normal((n, D))
+        return Y, S
+    sigma = float(params["sigma"])
+    if not sigma >= 0.0:
+        raise ValueError(f"params['sigma'] must be >= 0, got {sigma!r}")
+    if model == "dsc":
+        vals = np.asarray(params["values"], dtype=np.float64)
+        pi = np.asarray(params["pi"], dtype=np.float64)
+        if pi.shape != vals.shape or np.any(pi < 0) or abs(pi.sum() - 1.0) > 1e-9:
+            raise ValueError(
+                f"params['pi'] must be probabilities (one per value, sum 1), got {params['pi']!r}"
+            )
+        S = vals[rng.choice(len(vals), size=(n, H), p=pi)]
+        Y = S @ W.T + sigma * rng.standard_normal((n, D))
+        return Y, S
+    pi = float(params["pi"])
+    if not 0.0 < pi < 1.0:
+        raise ValueError(f"params['pi'] must be in (0, 1), got {pi!r}")
     u = rng.random((n, H))
-    if model == "bsc":
-        S = (u < pi).astype(np.float64)
-    else:
+    if model == "tsc":
         S = np.where(u < pi / 2, -1.0, np.where(u < pi, 1.0, 0.0))
-    Y = S @ W.T + sigma * rng.standard_normal((n, D))
+    else:
+        S = (u < pi).astype(np.float64)
+    if model in ("mca", "mmca"):
+        from .mca import max_superposition
+
+        Ybar = max_superposition(W, S, model)
+    else:
+        Ybar = S @ W.T
+    Y = Ybar + sigma * rng.standard_normal((n, D))
     return Y, S
 
 

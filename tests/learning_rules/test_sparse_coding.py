@@ -2,8 +2,9 @@
 
 Acceptance checks covered: SC1 (exact posterior, BSC and TSC), SC2 (monotone EM, BSC and TSC),
 SC3 (bars test; the published setting in the slow marker), SC4 for TSC (short form; published
-setting in the slow marker), SC5 (numba kernel == numpy reference; no cupy, no Dask), SC6
-(schedules), SC7 (LCA). DSC, MCA, MMCA, GSC and SC8 (EM on device arrays) are not implemented.
+setting in the slow marker), SC5 (numba kernel == numpy reference), SC6 (schedules), SC7 (LCA).
+DSC, MCA, MMCA, GSC, SC8 (EM on device arrays) and Dask are tested in test_sparse_models.py and
+test_sparse_dask.py.
 """
 
 from __future__ import annotations
@@ -80,10 +81,10 @@ def test_estep_full_state_set_equals_brute_force():
     H, D = 6, 9
     m, rng = _fitted(H, D, h_prime=H, gamma=H)
     Y = rng.normal(0.0, 2.0, (7, D))
-    S_all = m._n_active.size
+    S_all = m._ss.n_active.size
     assert S_all == 2**H
-    cand, lj, logZ, q = m._estep(Y, m.W_, m.pi_, m.sigma_)
-    vecs = m._state_vectors(np.tile(np.arange(S_all), (len(Y), 1)), cand)
+    cand, lj, logZ, q = m._estep(Y, m._theta())
+    vecs = m._ss.vectors(np.tile(np.arange(S_all), (len(Y), 1)), cand)
     brute = _brute_log_joint(Y, m.W_, m.pi_, m.sigma_, ALL6)
     index = {_key(s): i for i, s in enumerate(ALL6)}
     for n in range(len(Y)):
@@ -92,7 +93,7 @@ def test_estep_full_state_set_equals_brute_force():
         np.testing.assert_allclose(lj[n], brute[n, order], rtol=1e-12, atol=0)
     # posterior moments and marginals
     post = np.exp(brute - logsumexp(brute, axis=1, keepdims=True))
-    Es, Ess = m._moments(q, cand)
+    Es, Ess = m._ss.mean(q, cand), m._ss.second_moment(q, cand)
     np.testing.assert_allclose(Es, post @ ALL6, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(Ess, np.einsum("ns,si,sj->ij", post, ALL6, ALL6), rtol=1e-10)
     np.testing.assert_allclose(m.transform(Y), post @ ALL6, rtol=1e-10, atol=1e-14)
@@ -111,7 +112,7 @@ def test_estep_truncated_equals_brute_force_restricted_to_state_set():
     H, D, hp, gamma = 6, 9, 4, 3
     m, rng = _fitted(H, D, h_prime=hp, gamma=gamma, seed=1)
     Y = rng.normal(0.0, 2.0, (6, D))
-    cand, lj, logZ, q = m._estep(Y, m.W_, m.pi_, m.sigma_)
+    cand, lj, logZ, q = m._estep(Y, m._theta())
     brute = _brute_log_joint(Y, m.W_, m.pi_, m.sigma_, ALL6)
     k = ALL6.sum(axis=1)
     for n in range(len(Y)):
@@ -136,9 +137,9 @@ def test_tsc_estep_full_state_set_equals_brute_force():
     H, D = 6, 9
     m, rng = _fitted(H, D, h_prime=H, gamma=H, seed=2, cls=TSC)
     Y = rng.normal(0.0, 2.0, (5, D))
-    assert m._n_active.size == 3**H
-    cand, lj, logZ, q = m._estep(Y, m.W_, m.pi_, m.sigma_)
-    vecs = m._state_vectors(np.tile(np.arange(3**H), (len(Y), 1)), cand)
+    assert m._ss.n_active.size == 3**H
+    cand, lj, logZ, q = m._estep(Y, m._theta())
+    vecs = m._ss.vectors(np.tile(np.arange(3**H), (len(Y), 1)), cand)
     brute = _brute_log_joint(Y, m.W_, m.pi_, m.sigma_, ALL6_TERNARY, ternary=True)
     index = {_key(s): i for i, s in enumerate(ALL6_TERNARY)}
     for n in range(len(Y)):
@@ -146,7 +147,7 @@ def test_tsc_estep_full_state_set_equals_brute_force():
         assert sorted(order) == list(range(3**H))
         np.testing.assert_allclose(lj[n], brute[n, order], rtol=1e-12, atol=0)
     post = np.exp(brute - logsumexp(brute, axis=1, keepdims=True))
-    Es, Ess = m._moments(q, cand)
+    Es, Ess = m._ss.mean(q, cand), m._ss.second_moment(q, cand)
     np.testing.assert_allclose(Es, post @ ALL6_TERNARY, rtol=1e-10, atol=1e-13)
     Ess_ref = np.einsum("ns,si,sj->ij", post, ALL6_TERNARY, ALL6_TERNARY)
     np.testing.assert_allclose(Ess, Ess_ref, rtol=1e-10, atol=1e-12)
@@ -158,7 +159,7 @@ def test_tsc_estep_full_state_set_equals_brute_force():
 def test_tsc_candidates_are_best_singletons():
     m, rng = _fitted(10, 25, h_prime=4, gamma=3, seed=3, cls=TSC)
     Y = rng.normal(0.0, 3.0, (8, 25))
-    cand = m._select(Y, m.W_)
+    cand = m._select(Y, m._theta(), m._ss)
     single = np.array([[v, h] for h in range(10) for v in (-1.0, 1.0)])
     for n in range(len(Y)):
         r2 = [np.sum((Y[n] - v * m.W_[:, int(h)]) ** 2) for v, h in single]
@@ -528,7 +529,7 @@ def test_cli_bars_writes_results(tmp_path, capsys):
 def test_cli_bars_bad_arguments(tmp_path, capsys):
     from synapse_sim.cli import main
 
-    assert main(["bars", "--model", "gsc", "--out", str(tmp_path)]) == 2  # not implemented
+    assert main(["bars", "--model", "xyz", "--out", str(tmp_path)]) == 2  # unknown model
     assert main(["bars", "--iterations", "0", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("synapse-sim: error:") == 2
