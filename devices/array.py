@@ -157,7 +157,6 @@ class DeviceArray:
                 raise TypeError(f"{nm} must be a devices.UniformQuantizer or None, got {q!r}")
         self.dac, self.adc = dac, adc
         self.backend = _resolve_backend(backend)
-        self._xp = get_xp(self.backend)
         self._k = get_kernels(_KERNELS[self.backend])
         if seed is not None:
             seed = check_int("seed", seed, lo=0)
@@ -166,6 +165,11 @@ class DeviceArray:
         self._init_state()
 
     # ------------------------------------------------------------------ construction
+    @property
+    def _xp(self):
+        """Array module of the state: numpy, or cupy for the GPU backend."""
+        return get_xp(self.backend)
+
     @property
     def shape(self) -> tuple[int, int]:
         """``(out_features, in_features)``."""

@@ -8,9 +8,11 @@ and :class:`synapse_sim.nn.DeviceSGD` hands them to a :class:`learning_rules.Pul
 turns ``-lr * grad_output^T x`` into pulses. The bias is digital: an ordinary
 ``nn.Parameter`` trained by plain SGD.
 
-Tensors cross to numpy on the CPU (``x.detach().cpu().numpy()`` and ``torch.from_numpy``, views
-where the dtype is already float64). CUDA tensors land with the GPU backend (cupy and DLPack,
-issue 9); until then a tensor that is not on the CPU raises a ``TypeError``.
+Tensors cross to numpy on the CPU (``x.detach().numpy()`` and ``torch.from_numpy``, views where
+the dtype is already float64). With the GPU backend (``backend="cupy"``, ``docs/GPU.md``) CUDA
+tensors cross to cupy and back through DLPack, without copies (:func:`tensor_to_array`,
+:func:`array_to_tensor`). A tensor on a device the array's backend does not run on raises a
+``TypeError`` that says what to do.
 """
 
 from __future__ import annotations
@@ -26,18 +28,75 @@ import torch.nn.functional as F
 from torch import nn
 
 import devices
+from devices.xp import GPU_BACKENDS, asnumpy
 
-__all__ = ["DeviceLinear", "DeviceConv2d", "DeviceLayer"]
+__all__ = ["DeviceLinear", "DeviceConv2d", "DeviceLayer", "array_to_tensor", "tensor_to_array"]
 
 _TORCH_DEVICE_NAMES = ("cpu", "cuda", "mps", "meta", "xpu")
 
 
 def _gpu_message(where: str, what) -> str:
     return (
-        f"{where} got {what}; device-backed layers run on CPU tensors with the numpy/numba "
-        "kernels, and the GPU backend (cupy/DLPack, issue 9) is not available yet: move the "
-        "model and inputs to the CPU (.cpu())"
+        f"{where} got {what}; this layer's array runs on the CPU (numpy/numba kernels): move "
+        "the inputs to the CPU (.cpu()), or build the layer with backend='cupy' to use the GPU "
+        "backend (cupy arrays, CUDA tensors through DLPack; docs/GPU.md)"
     )
+
+
+def tensor_to_array(t: torch.Tensor, xp):
+    """A float64, C-contiguous ``xp`` array sharing memory with ``t`` through DLPack.
+
+    No copy when ``t`` is already float64 and contiguous (otherwise one cast/copy on ``t``'s
+    own device). ``xp`` is numpy for CPU tensors and cupy for CUDA tensors.
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        A floating-point tensor.
+    xp : module
+        numpy or cupy.
+    """
+    if not t.is_floating_point():
+        raise TypeError(f"tensor_to_array needs a floating-point tensor, got dtype {t.dtype}")
+    t = t.detach()
+    if t.dtype != torch.float64:
+        t = t.to(torch.float64)
+    return xp.from_dlpack(t.contiguous())
+
+
+def array_to_tensor(a, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A torch tensor sharing memory with the array ``a`` (numpy or cupy) through DLPack,
+    cast to ``dtype`` when given (a copy only then)."""
+    t = torch.from_dlpack(a)
+    return t if dtype is None or t.dtype == dtype else t.to(dtype)
+
+
+#: torch device type of the tensors a GPU-backend layer takes.
+_GPU_TENSOR_DEVICE = "cuda"
+
+
+def _on_gpu(layer) -> bool:
+    return layer.array.backend in GPU_BACKENDS
+
+
+def _to_array(t: torch.Tensor, layer, where: str):
+    """Input of the layer's array: a numpy array for the CPU backends, a cupy view (DLPack)
+    of a CUDA tensor for the GPU backend."""
+    if not _on_gpu(layer):
+        return _to_numpy(t, where)
+    if t.device.type != _GPU_TENSOR_DEVICE:
+        raise TypeError(
+            f"{where} got a tensor on device {str(t.device)!r}, but this layer's array is on "
+            "the GPU (backend='cupy'): move the inputs to CUDA (.cuda())"
+        )
+    return tensor_to_array(t, layer.array._xp)
+
+
+def _from_array(a, layer, dtype: torch.dtype) -> torch.Tensor:
+    """Output of the layer's array as a tensor of ``dtype`` (CPU, or CUDA via DLPack)."""
+    if not _on_gpu(layer):
+        return torch.from_numpy(a).to(dtype)
+    return array_to_tensor(a, dtype)
 
 
 def _to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
@@ -56,7 +115,12 @@ def _resolve_device(device, overrides: dict, where: str) -> devices.DeviceModel:
         isinstance(device, str) and device.split(":")[0] in _TORCH_DEVICE_NAMES
     ):
         if str(device).startswith("cuda"):
-            raise TypeError(_gpu_message(where, f"device={str(device)!r}"))
+            raise TypeError(
+                f"{where} got device={str(device)!r}; device names the synapse device (a preset "
+                "such as 'ideal' or 'epiram'), not a torch device: to run on the GPU pass "
+                "backend='cupy' (the GPU backend: cupy arrays, CUDA tensors through DLPack; "
+                "docs/GPU.md)"
+            )
         raise TypeError(
             f"{where}: device names the synapse device (a preset of devices.names() such as "
             f"'ideal' or 'epiram', or a devices model), not a torch device; got {device!r}"
@@ -110,21 +174,21 @@ class _ArrayMatmul(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x2d, anchor, layer):  # noqa: D102
-        xn = _to_numpy(x2d, type(layer).__name__)
+        xn = _to_array(x2d, layer, type(layer).__name__)
         y = _keep_threads(layer.array.matmul, xn)
         ctx.layer = layer
         ctx.xn = xn
         ctx.dtype = x2d.dtype
-        return torch.from_numpy(y).to(x2d.dtype)
+        return _from_array(y, layer, x2d.dtype)
 
     @staticmethod
     def backward(ctx, grad):  # noqa: D102
         layer = ctx.layer
-        gn = _to_numpy(grad, type(layer).__name__)
+        gn = _to_array(grad, layer, type(layer).__name__)
         layer._stash.append((ctx.xn, gn))
         gx = None
         if ctx.needs_input_grad[0]:
-            gx = torch.from_numpy(_keep_threads(layer.array.rmatmul, gn)).to(ctx.dtype)
+            gx = _from_array(_keep_threads(layer.array.rmatmul, gn), layer, ctx.dtype)
         return gx, None, None
 
 
@@ -206,7 +270,7 @@ class DeviceLayer(nn.Module, abc.ABC):
         Read-only: it is not a parameter and writing to it does not change the devices; use
         :meth:`program`.
         """
-        return torch.from_numpy(self._matrix_to_weight(self.array.weights()))
+        return _from_array(self._matrix_to_weight(self.array.weights()), self, torch.float64)
 
     @property
     @abc.abstractmethod
@@ -226,8 +290,10 @@ class DeviceLayer(nn.Module, abc.ABC):
             Clip weights outside ``[-w_max, w_max]`` instead of raising ``ValueError``.
         """
         if isinstance(weight, torch.Tensor):
+            if weight.device.type == _GPU_TENSOR_DEVICE and _on_gpu(self):
+                weight = weight.detach().cpu()  # programming validates on the host
             weight = _to_numpy(weight, f"{type(self).__name__}.program")
-        w = np.asarray(weight, dtype=np.float64)
+        w = np.asarray(asnumpy(weight), dtype=np.float64)
         if w.shape != tuple(self.weight_shape):
             raise ValueError(
                 f"weight must have shape {tuple(self.weight_shape)}, got {tuple(w.shape)}"
@@ -246,20 +312,20 @@ class DeviceLayer(nn.Module, abc.ABC):
 
     # ------------------------------------------------------------------ autograd glue
     def _apply_array(self, x2d: torch.Tensor) -> torch.Tensor:
-        if x2d.device.type != "cpu":
+        if x2d.device.type != "cpu" and not _on_gpu(self):
             raise TypeError(_gpu_message(type(self).__name__, f"a tensor on {str(x2d.device)!r}"))
         if torch.is_grad_enabled():
-            anchor = torch.empty(0, requires_grad=True)
+            anchor = torch.empty(0, requires_grad=True, device=x2d.device)
             return _ArrayMatmul.apply(x2d, anchor, self)
-        y = _keep_threads(self.array.matmul, _to_numpy(x2d, type(self).__name__))
-        return torch.from_numpy(y).to(x2d.dtype)
+        y = _keep_threads(self.array.matmul, _to_array(x2d, self, type(self).__name__))
+        return _from_array(y, self, x2d.dtype)
 
     def take_stash(self):
         """The stashed ``(x, delta)`` of the backward passes since the last call (or ``None``).
 
         Returns
         -------
-        tuple of numpy.ndarray or None
+        tuple of numpy.ndarray (cupy.ndarray with the GPU backend) or None
             ``x`` of shape ``(n, in)`` and ``delta`` of shape ``(n, out)`` (several backward
             passes are concatenated along the first axis: the rule's update sums over it,
             which matches torch's gradient accumulation). The stash is emptied.
@@ -270,7 +336,8 @@ class DeviceLayer(nn.Module, abc.ABC):
         self._stash = []
         if len(xs) == 1:
             return xs[0], ds[0]
-        return np.concatenate(xs), np.concatenate(ds)
+        xp = self.array._xp
+        return xp.concatenate(xs), xp.concatenate(ds)
 
     def clear_stash(self) -> None:
         """Drop stashed inputs and output gradients (called by ``DeviceSGD.zero_grad``)."""
@@ -368,7 +435,7 @@ class DeviceLinear(DeviceLayer):
         Add a digital bias (an ``nn.Parameter``, trained by plain SGD).
     device : str or devices.DeviceModel
         The synapse device: a preset name of :func:`devices.names` (``"ideal"``,
-        ``"epiram"``, ...) or a model. Not a torch device (layers run on the CPU).
+        ``"epiram"``, ...) or a model. Not a torch device (``backend`` picks CPU or GPU).
     mapping : {"reference", "differential"}
         One device against a mid-range reference, or a differential pair (the unidirectional
         and adaptive rules need ``differential``).
@@ -378,7 +445,9 @@ class DeviceLinear(DeviceLayer):
         Weight range ``[-w_max, w_max]`` of the array.
     seed : int
         Seed of the array (device-to-device draws, write noise, pulse trains).
-    backend : {"auto", "numpy", "numba"}
+    backend : {"auto", "numpy", "numba", "cupy"}
+        Kernels of the array; ``"cupy"`` keeps it on the GPU and takes CUDA tensors
+        (``docs/GPU.md``).
     dac, adc : devices.UniformQuantizer, optional
         Converters on the array inputs and column outputs of every read.
     weight : array_like, optional

@@ -147,3 +147,66 @@ def test_xp_normals_equal_rng_reference(rng):
     # and they are normal: mean 0, variance 1 within sampling error
     z = xp.normal(np, base, np.arange(20000))
     assert abs(z.mean()) < 0.05 and abs(z.var() - 1) < 0.05
+
+
+# ------------------------------------------------------------------------------------ torch bridge
+# The GPU crossing (CUDA tensor <-> cupy through DLPack) cannot run without a GPU; its logic is
+# tested on the CPU: the same helpers with numpy as the array module, and the layers' GPU route
+# switched on for a CPU backend (so forward, backward and the stash go through DLPack).
+def test_dlpack_helpers_share_memory():
+    torch = pytest.importorskip("torch")
+    from synapse_sim.nn.layers import array_to_tensor, tensor_to_array
+
+    t = torch.arange(6, dtype=torch.float64).reshape(2, 3)
+    a = tensor_to_array(t, np)
+    t[0, 0] = 7.0
+    assert a[0, 0] == 7.0 and a.dtype == np.float64 and a.shape == (2, 3)
+    b = array_to_tensor(a)
+    a[1, 2] = -1.0
+    assert b[1, 2].item() == -1.0
+    # float32 and non-contiguous inputs: one cast/copy, same values
+    t32 = torch.rand(3, 4, dtype=torch.float32).T
+    np.testing.assert_array_equal(tensor_to_array(t32, np), t32.double().numpy())
+    assert tensor_to_array(t32, np).flags.c_contiguous
+    assert array_to_tensor(a, torch.float32).dtype == torch.float32
+    with pytest.raises(TypeError, match="floating-point"):
+        tensor_to_array(torch.arange(3), np)
+
+
+def test_layer_gpu_route_through_dlpack_matches_cpu_route(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from synapse_sim.nn import layers
+
+    torch.manual_seed(0)
+    x = torch.rand(5, 6, dtype=torch.float64)
+    runs = []
+    for gpu_route in (False, True):
+        if gpu_route:
+            monkeypatch.setattr(layers, "GPU_BACKENDS", ("numba",))
+            monkeypatch.setattr(layers, "_GPU_TENSOR_DEVICE", "cpu")
+        torch.manual_seed(1)  # the initial weights come from torch's generator
+        lin = layers.DeviceLinear(6, 3, device="ideal", seed=4, backend="numba", read_sigma=0.02)
+        xi = x.clone().requires_grad_(True)
+        y = lin(xi)
+        y.pow(2).sum().backward()
+        xs, ds = lin.take_stash()
+        if gpu_route:  # the stashed input is a view of the tensor (no copy)
+            assert xs.ctypes.data == xi.data_ptr()
+        runs.append((y.detach(), xi.grad, xs, ds, lin.weight))
+    for u, v in zip(*runs, strict=True):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    # with the GPU route on, a tensor on another device is refused with what to do
+    lin = layers.DeviceLinear(6, 3, device="ideal", backend="numba")
+    with pytest.raises(TypeError, match="array is on the GPU.*move the inputs to CUDA"):
+        lin(torch.rand(2, 6, device="meta"))
+
+
+def test_cpu_layer_refuses_cuda_like_tensors_with_guidance():
+    torch = pytest.importorskip("torch")
+    from synapse_sim.nn.layers import DeviceLinear
+
+    lin = DeviceLinear(4, 2, device="ideal")
+    with pytest.raises(TypeError, match="backend='cupy'"):
+        lin(torch.empty(3, 4, device="meta"))
+    with pytest.raises(TypeError, match="not a torch device.*backend='cupy'"):
+        DeviceLinear(4, 2, device="cuda")
