@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from devices.kernels import reference as ref
 
 HERE = Path(__file__).resolve().parent
@@ -58,3 +60,23 @@ def test_import_devices_does_not_load_numba_cuda():
                        cwd=HERE.parents[1], timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def _nvvm_home():
+    home = os.environ.get("CUDA_HOME")
+    if home and list(Path(home).glob("nvvm/lib*/libnvvm.so*")):
+        return home
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _nvvm_home() is None, reason="needs CUDA_HOME with libNVVM (see cuda_ptx_check.py)"
+)
+def test_cuda_kernels_compile_to_ptx():
+    """The kernels type and lower on the real CUDA target (sm_90), not only in the simulator."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    r = subprocess.run([sys.executable, str(HERE / "cuda_ptx_check.py")], capture_output=True,
+                       text=True, env=env, cwd=HERE.parents[1], timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.count("characters of PTX") == 6, r.stdout

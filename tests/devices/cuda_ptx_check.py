@@ -1,0 +1,111 @@
+"""Compile every CUDA kernel of ``devices/kernels/cuda.py`` to PTX for a real GPU target.
+
+The simulator runs the kernels as Python and so cannot catch what only the CUDA compiler sees
+(typing and lowering on the CUDA target). This script compiles each kernel with the argument
+types :class:`devices.DeviceArray` passes, using libNVVM only: no GPU and no driver needed.
+It needs libNVVM and libdevice, e.g. from the ``nvidia-cuda-nvcc-cu12`` wheel::
+
+    pip install --target /tmp/nvcc nvidia-cuda-nvcc-cu12
+    CUDA_HOME=/tmp/nvcc/nvidia/cuda_nvcc python tests/devices/cuda_ptx_check.py
+
+Prints one line per kernel and exits non-zero on the first failure. Run by
+``test_cuda_kernels.py::test_cuda_kernels_compile_to_ptx`` when ``CUDA_HOME`` holds libNVVM.
+"""
+
+from __future__ import annotations
+
+import sys
+import types as _pytypes
+
+from numba import cuda
+from numba import types as t
+
+
+def main(cc=(9, 0)) -> int:
+    # Without a GPU, numba (0.68) asks the current device for its compute capability when it
+    # compiles a device function called from a kernel; answer with the target's instead.
+    import numba.cuda.dispatcher as disp
+
+    disp.get_current_device = lambda: _pytypes.SimpleNamespace(compute_capability=cc)
+    from devices.kernels import cuda as K
+
+    f8, i8, u8, b1, u1 = t.float64, t.int64, t.uint64, t.boolean, t.uint8
+
+    def A(dt, nd=1):
+        return t.Array(dt, nd, "C")
+
+    dev = (i8, A(f8, 2), A(f8), A(f8), A(f8))  # fam, prm, const, lut_up, lut_dn
+    cnt = (A(u1), A(f8), A(i8), A(i8), A(i8), A(i8))  # frozen, budget, counters
+    state = (A(f8), A(f8), A(f8))  # G, Gw, tau
+    sigs = {
+        "_k_write": (*state, A(i8), *dev, f8, u8, *cnt, b1),
+        "_k_write_sparse": (*state, A(i8), A(i8), *dev, f8, u8, *cnt, b1),
+        "_k_read": (A(f8), f8, u8, A(f8)),
+        "_k_update": (
+            *state,
+            *dev,
+            f8,
+            A(u8),
+            *cnt,
+            A(u8, 3),
+            A(u8, 3),
+            A(b1, 2),
+            A(b1, 2),
+            i8,
+            i8,
+            i8,
+            A(f8),
+            f8,
+            f8,
+            A(i8),
+        ),  # fmt: skip
+        "_k_request": (
+            *state,
+            A(f8),
+            f8,
+            f8,
+            f8,
+            i8,
+            b1,
+            i8,
+            *dev,
+            f8,
+            u8,
+            u8,
+            *cnt,
+            f8,
+            f8,
+            A(f8),
+            f8,
+            A(b1),
+            A(f8),
+            f8,
+            f8,
+            A(i8),
+        ),  # fmt: skip
+        "_k_verify": (
+            *state,
+            A(i8),
+            A(f8),
+            A(f8),
+            f8,
+            i8,
+            f8,
+            u8,
+            i8,
+            *dev,
+            A(f8),
+            f8,
+            *cnt,
+            A(i8),
+        ),  # fmt: skip
+    }
+    for name, sig in sigs.items():
+        ptx, _ = cuda.compile_ptx(getattr(K, name).py_func, sig, cc=cc)
+        assert ".entry" in ptx, name
+        print(f"{name}: {len(ptx)} characters of PTX for sm_{cc[0]}{cc[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
