@@ -1,10 +1,13 @@
 """``synapse-sim bars``: the bars test of probabilistic sparse coding (``specs/sparse_coding.md``).
 
 Registered in :mod:`synapse_sim.cli` through :func:`_add_bars`. Runs the published bars setting of
-the chosen model (``bsc`` or ``tsc`` so far) and writes ``results.h5`` (``kind="bars"``, one run
-labelled by the model, per-iteration ``log_likelihood``, ``pi``, ``sigma``, ``n_use``, ``T``;
-final ``recovered_bars``, ``pi``, ``sigma``, ``matched_cost_max``, test-set ``score``; weights
-``W``) and ``fields.png`` (the learned fields) to ``--out``.
+the chosen model (``bsc``, ``tsc``, ``dsc``, ``mca``, ``mmca`` or ``gsc``), optionally with the
+dictionary on a device array (``--device PRESET``), and writes ``results.h5`` (``kind="bars"``,
+one run labelled by the model, per-iteration ``log_likelihood``, ``pi`` (the probability that a
+latent is non-zero; mean over latents for GSC), ``sigma``, ``n_use``, ``T``; final
+``recovered_bars``, ``pi`` (scalar, or the vector of DSC/GSC), ``sigma``, ``matched_cost_max``,
+test-set ``score``, device ``pulses`` and ``reads``; weights ``W``) and ``fields.png`` (the
+learned fields) to ``--out``.
 """
 
 from __future__ import annotations
@@ -12,21 +15,40 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ._argtypes import int_at_least
 
 __all__ = ["BARS_MODELS", "run_bars"]
 
 #: Models the ``bars`` command can run.
-BARS_MODELS = ("bsc", "tsc")
+BARS_MODELS = ("bsc", "tsc", "dsc", "mca", "mmca", "gsc")
+
+#: Weight range of the device array in the bars test (1.6 x the bar amplitude, spec section 9).
+BARS_W_RANGE = 16.0
+
+
+def _preset(name: str) -> str:
+    """argparse type: a device preset name."""
+    import argparse
+
+    import devices
+
+    if name not in devices.names():
+        raise argparse.ArgumentTypeError(
+            f"unknown device preset {name!r}; choose from {', '.join(devices.names())}"
+        )
+    return name
 
 
 def _add_bars(subparsers) -> None:
     p = subparsers.add_parser(
         "bars",
-        help="the bars test of probabilistic sparse coding (BSC/TSC, Expectation Truncation)",
-        description="Generate the 5x5 bars data (H = 10) from the model (BSC or TSC), train it "
-        "with the published setting (annealing and ET data truncation) and report recovered "
-        "bars, pi, sigma and the likelihood curve; writes results.h5 and fields.png to --out.",
+        help="the bars test of probabilistic sparse coding (BSC, TSC, DSC, MCA, MMCA, GSC)",
+        description="Generate the 5x5 bars data (H = 10) from the model, train it with the "
+        "published setting (Expectation Truncation, annealing, data truncation) and report "
+        "recovered bars, pi, sigma and the likelihood curve; writes results.h5 and fields.png "
+        "to --out. With --device the dictionary lives on a device array of that preset.",
     )
     p.add_argument("--model", default="bsc", choices=BARS_MODELS, help="model (default bsc)")
     p.add_argument(
@@ -38,28 +60,55 @@ def _add_bars(subparsers) -> None:
         type=int_at_least(1),
         default=None,
         metavar="N",
-        help="EM iterations (default: the published setting, bsc 150, tsc 300); the schedule "
-        "is stretched",
+        help="EM iterations (default: the published setting: bsc 150, tsc 300, dsc 100, mca "
+        "300, mmca 300, gsc 150); the schedule is stretched",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        type=_preset,
+        metavar="PRESET",
+        help="hold W on a differential device array of this preset (weight range +-16; "
+        "default: float weights)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no curve printout")
     p.set_defaults(func=_cmd_bars)
 
 
-def run_bars(model: str, seed: int, out, iterations: int | None = None, progress: bool = False):
+def _p_active(est, model):
+    if model == "dsc":
+        return float(1.0 - est.pi_[0])
+    if model == "gsc":
+        return float(np.mean(est.pi_))
+    return float(est.pi_)
+
+
+def run_bars(
+    model: str,
+    seed: int,
+    out,
+    iterations: int | None = None,
+    progress: bool = False,
+    device: str | None = None,
+):
     """Run the bars test and write ``results.h5`` and ``fields.png`` into ``out``.
 
     Parameters
     ----------
-    model : {"bsc", "tsc"}
+    model : {"bsc", "tsc", "dsc", "mca", "mmca", "gsc"}
         Model.
     seed : int
-        Seed of the data (``numpy.random.default_rng(seed)``) and of the initialization.
+        Seed of the data (``numpy.random.default_rng(seed)``), of the initialization and of
+        the device array.
     out : path
         Output folder (created).
     iterations : int, optional
         EM iterations (default: the published setting).
     progress : bool
         Show a tqdm bar.
+    device : str, optional
+        Device preset name: ``W`` lives on a differential array of that preset with weight range
+        ``[-16, 16]`` (spec section 9; full EM step, nominal pulse rule).
 
     Returns
     -------
@@ -67,13 +116,11 @@ def run_bars(model: str, seed: int, out, iterations: int | None = None, progress
         ``model``, ``recovered_bars``, ``pi``, ``sigma``, ``log_likelihood`` (list),
         ``matched_costs`` (list), ``test_score``, ``files`` (list of paths).
     """
-    import numpy as np
     from tqdm import tqdm
 
     from learning_rules.sparse_coding import (
         BARS_SETTINGS,
-        BSC,
-        TSC,
+        MODELS,
         Schedule,
         bars_data,
         bars_dictionary,
@@ -90,16 +137,28 @@ def run_bars(model: str, seed: int, out, iterations: int | None = None, progress
     out = Path(out)
     W_gt = cfg["amplitude"] * bars_dictionary(cfg["H"])
     rng = np.random.default_rng(seed)
-    Y, _ = bars_data(model, {"W": W_gt, "pi": cfg["pi"], "sigma": cfg["sigma"]}, cfg["N"], rng)
+    keys = {"dsc": ("values", "pi", "sigma"), "gsc": ("pi", "mu", "psi_sq", "sigma_sq")}
+    params = {k: cfg[k] for k in keys.get(model, ("pi", "sigma"))}
+    Y, _ = bars_data(model, {"W": W_gt, **params}, cfg["N"], rng)
     n_train = int(cfg["train_fraction"] * cfg["N"])
     Y_train, Y_test = Y[:n_train], Y[n_train:]
     schedule = Schedule(steps, T=cfg["T"], Ncut_factor=cfg["Ncut_factor"])
-    est = {"bsc": BSC, "tsc": TSC}[model](
+    kwargs = {"values": cfg["values"]} if model == "dsc" else {}
+    arr = None
+    if device is not None:
+        import devices
+
+        arr = devices.DeviceArray(
+            (W_gt.shape[0], cfg["H"]), devices.get(device), w_max=BARS_W_RANGE, seed=seed
+        )
+    est = MODELS[model](
         cfg["H"],
         h_prime=cfg["h_prime"],
         gamma=cfg["gamma"],
         schedule=schedule,
         random_state=seed,
+        weights=arr,
+        **kwargs,
     )
     config = {
         "model": model,
@@ -109,35 +168,42 @@ def run_bars(model: str, seed: int, out, iterations: int | None = None, progress
         "n_train": n_train,
         "h_prime": cfg["h_prime"],
         "gamma": cfg["gamma"],
-        "pi_true": cfg["pi"],
-        "sigma_true": cfg["sigma"],
+        "truth": {k: np.asarray(v, dtype=np.float64) for k, v in params.items()},
         "amplitude": cfg["amplitude"],
         "steps": steps,
+        "device": device or "float",
         "schedule": {"T": cfg["T"], "Ncut_factor": cfg["Ncut_factor"]},
     }
     path = out / "results.h5"
     with ResultsWriter(path, config, seed=seed, kind="bars") as w:
-        w.add_run(model, device="float", rule="et", dataset="bars", epochs=steps, config=config)
+        w.add_run(
+            model, device=device or "float", rule="et", dataset="bars", epochs=steps, config=config
+        )
         for _ in tqdm(range(steps), desc=f"{model} bars", disable=not progress, leave=False):
             est.partial_fit(Y_train)
             w.append_epoch(
                 model,
                 log_likelihood=est.log_likelihood_[-1],
-                pi=est.pi_,
+                pi=_p_active(est, model),
                 sigma=est.sigma_,
                 n_use=int(est.n_use_[-1]),
                 T=est.schedule_values_["T"][-1],
             )
-        _, costs, n_rec = match_fields(est.W_, W_gt, sign_invariant=model == "tsc")
+        fields = est.W_ * est.mu_ if model == "gsc" else est.W_
+        truth = W_gt * cfg["mu"] if model == "gsc" else W_gt
+        _, costs, n_rec = match_fields(fields, truth, sign_invariant=model == "tsc")
         test_score = est.score(Y_test)
+        pi_final = np.asarray(est.pi_, dtype=np.float64)
         w.set_final(
             model,
             {
                 "recovered_bars": n_rec,
-                "pi": est.pi_,
+                "pi": float(pi_final) if pi_final.ndim == 0 else pi_final,
                 "sigma": est.sigma_,
                 "matched_cost_max": float(costs.max()),
                 "test_score": test_score,
+                "pulses": int(est.n_pulses_),
+                "reads": int(est.n_reads_),
             },
             weights={"W": est.W_},
         )
@@ -150,20 +216,22 @@ def run_bars(model: str, seed: int, out, iterations: int | None = None, progress
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     plot_fields(
-        est.W_,
+        fields,
         ax=ax,
         title=f"{model.upper()} learned fields, seed {seed}: {n_rec}/{cfg['H']} bars, "
-        f"pi={est.pi_:.3f}, sigma={est.sigma_:.3f}",
+        f"pi={_p_active(est, model):.3f}, sigma={est.sigma_:.3f}",
     )
     fig.savefig(png, dpi=100)
     return {
         "model": model,
         "recovered_bars": n_rec,
-        "pi": est.pi_,
+        "pi": pi_final.tolist() if pi_final.ndim else float(pi_final),
+        "p_active": _p_active(est, model),
         "sigma": est.sigma_,
         "log_likelihood": est.log_likelihood_.tolist(),
         "matched_costs": costs.tolist(),
         "test_score": test_score,
+        "pulses": int(est.n_pulses_),
         "files": [path, png],
     }
 
@@ -174,12 +242,27 @@ def _cmd_bars(args) -> int:
     out = _output_dir(args.out, "--out")
     tty = sys.stdout.isatty() and sys.stderr.isatty()
     info = run_bars(
-        args.model, args.seed, out, iterations=args.iterations, progress=not args.quiet and tty
+        args.model,
+        args.seed,
+        out,
+        iterations=args.iterations,
+        progress=not args.quiet and tty,
+        device=args.device,
     )
     ll = info["log_likelihood"]
+    from learning_rules.sparse_coding import BARS_SETTINGS
+
+    cfg = BARS_SETTINGS[args.model]
+    pi_txt = (
+        f"{info['pi']:.4f}"
+        if isinstance(info["pi"], float)
+        else "[" + ", ".join(f"{p:.3f}" for p in info["pi"]) + "]"
+    )
     print(f"model: {info['model']}  seed: {args.seed}  iterations: {len(ll)}")
     print(f"recovered bars: {info['recovered_bars']}/10 (matched cost < 1.0)")
-    print(f"pi: {info['pi']:.4f} (true 0.2)  sigma: {info['sigma']:.4f} (true 2.0)")
+    print(f"pi: {pi_txt} (true {cfg['pi']})  sigma: {info['sigma']:.4f} (true {cfg['sigma']})")
+    if args.device is not None:
+        print(f"device: {args.device}  pulses: {info['pulses']}")
     print(f"log-likelihood per point: first {ll[0]:.4f}, last {ll[-1]:.4f}")
     if not args.quiet:
         stride = max(1, len(ll) // 10)
@@ -226,11 +309,14 @@ def show_bars(path, as_json: bool = False) -> int:
     records = []
     for label, run in res["runs"].items():
         final = run["final"]
+        pi = final.get("pi")
+        if isinstance(pi, np.ndarray):
+            pi = pi.tolist() if pi.ndim else float(pi)
         records.append(
             {
                 "model": label,
                 "recovered_bars": final.get("recovered_bars"),
-                "pi": final.get("pi"),
+                "pi": pi,
                 "sigma": final.get("sigma"),
                 "log_likelihood": [float(v) for v in run["metrics"].get("log_likelihood", [])],
             }
@@ -241,8 +327,14 @@ def show_bars(path, as_json: bool = False) -> int:
         for r in records:
             ll = r["log_likelihood"]
             last = f"{ll[-1]:.4f}" if ll else "-"
+            pi = r["pi"]
+            pi = (
+                f"{pi:.4f}"
+                if isinstance(pi, float)
+                else "[" + ", ".join(f"{p:.3f}" for p in pi) + "]"
+            )
             print(
-                f"{r['model']}: recovered bars {r['recovered_bars']}/10, pi {r['pi']:.4f}, "
+                f"{r['model']}: recovered bars {r['recovered_bars']}/10, pi {pi}, "
                 f"sigma {r['sigma']:.4f}, final log-likelihood {last} ({len(ll)} iterations)"
             )
     return 0
