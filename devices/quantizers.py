@@ -27,6 +27,7 @@ __all__ = [
     "StatsQ",
     "LevelGrid",
     "ROUNDING_MODES",
+    "BACKENDS",
     "LEVEL_SCALINGS",
     "DEVICE_MAPPINGS",
     "lsq_bounds",
@@ -121,10 +122,44 @@ def _array_module(x):
 #: Rounding modes of :class:`Uniform`: round half to even, or stochastic (Gupta et al. 2015).
 ROUNDING_MODES = ("nearest", "stochastic")
 
+#: Backends of the quantizer family: plain numpy (the reference), numba (one parallel pass,
+#: bitwise equal), or auto (numba for inputs of at least ``AUTO_NUMBA_MIN_SIZE`` elements).
+BACKENDS = ("auto", "numpy", "numba")
+#: Smallest input that ``backend="auto"`` sends to the numba kernels.
+AUTO_NUMBA_MIN_SIZE = 1 << 15
+
 #: Smallest LSQ step (the reference clamps the learned step here).
 LSQ_MIN_STEP = 1e-5
 #: Smallest statistic-based scale (an all-zero channel cannot divide by zero).
 STAT_MIN_SCALE = 1e-12
+
+
+def _check_backend(backend) -> str:
+    return check_choice("backend", backend, BACKENDS)
+
+
+def _numba_kernels():
+    """The numba kernel module, or None when numba cannot be imported."""
+    try:
+        from . import quant_kernels
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return None
+    return quant_kernels
+
+
+def _layout(shape: tuple, axis) -> tuple[int, int]:
+    """``(B, C)`` of the ``(A, C, B)`` view of a C-contiguous array around ``axis``."""
+    if axis is None:
+        return max(int(np.prod(shape, dtype=np.int64)), 1), 1
+    return int(np.prod(shape[axis + 1 :], dtype=np.int64)), int(shape[axis])
+
+
+def _flat_channels(a: np.ndarray, C: int) -> np.ndarray:
+    """A per-tensor or per-channel parameter as a contiguous float64 vector of length C."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.size == 1:
+        return np.full(C, float(a.reshape(())))
+    return np.ascontiguousarray(a.reshape(-1))
 
 
 def _check_bits(bits) -> int:
@@ -227,6 +262,7 @@ class Quantizer(abc.ABC):
 
     bits: int
     axis: int | None
+    backend: str = "auto"
 
     # -- to be provided by subclasses ---------------------------------------------------------
     @property
@@ -290,6 +326,9 @@ class Quantizer(abc.ABC):
             ``rng``), so that other backends can be compared on the same draws.
         """
         x, s = self._prepare(x, scale)
+        k = self._kernels(x.size)
+        if k is not None:
+            return self._kernel_run(k, "codes", x, s, rng, noise)
         return self._round(self._u_raw(x, s), rng, noise).astype(np.int64)
 
     def dequantize(self, q, scale) -> np.ndarray:
@@ -307,6 +346,9 @@ class Quantizer(abc.ABC):
         if q.size and (q.min() < lo or q.max() > hi):
             raise ValueError(f"q must hold codes in [{lo}, {hi}], got values outside")
         s = self._check_scale(scale, q.shape, _norm_axis(self.axis, q.ndim))
+        k = self._kernels(q.size)
+        if k is not None:
+            return self._kernel_run(k, "values", q, s, None, None)
         return self._value(q.astype(np.float64), s)
 
     def _value(self, q: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -315,10 +357,83 @@ class Quantizer(abc.ABC):
     def fake(self, x, scale=None, *, rng=None, noise=None) -> np.ndarray:
         """Fake quantization ``dequantize(quantize(x))`` (same shape and dtype float64)."""
         x, s = self._prepare(x, scale)
+        k = self._kernels(x.size)
+        if k is not None:
+            return self._kernel_run(k, "fake", x, s, rng, noise)
         q = self._round(self._u_raw(x, s), rng, noise)
         return self._value(q, s)
 
     __call__ = fake
+
+    # -- numba backend ------------------------------------------------------------------------
+    def _kernels(self, size: int):
+        """The numba kernel module when this call should use it, else None."""
+        backend = getattr(self, "backend", "numpy")
+        if backend == "numpy" or (backend == "auto" and size < AUTO_NUMBA_MIN_SIZE):
+            return None
+        k = _numba_kernels()
+        if k is None and backend == "numba":  # pragma: no cover - numba is a dependency
+            raise ImportError("backend='numba' needs numba (pip install numba)")
+        return k
+
+    def _stochastic(self) -> bool:
+        return getattr(self, "rounding", "nearest") == "stochastic"
+
+    def _affine_spec(self, s_flat: np.ndarray) -> dict:
+        """Kernel parameters of the affine family (see :mod:`devices.quant_kernels`)."""
+        z = _flat_channels(self._offset(s_flat), s_flat.size)
+        lo, hi = self.code_range
+        return {
+            "pre_clip": False,
+            "clip_lo": 0.0,
+            "clip_hi": 0.0,
+            "mult": 1.0,
+            "add": z,
+            "q_lo": float(lo),
+            "q_hi": float(hi),
+            "mode": 0,
+            "voff": -z,
+            "vdiv": 1.0,
+        }
+
+    def _kernel_run(self, k, what: str, x: np.ndarray, s: np.ndarray, rng, noise) -> np.ndarray:
+        axis = _norm_axis(self.axis, x.ndim)
+        B, C = _layout(x.shape, axis)
+        s_flat = _flat_channels(s, C)
+        spec = self._affine_spec(s_flat)
+        if what == "values":
+            q = np.ascontiguousarray(x, dtype=np.int64).reshape(-1)
+            out = np.empty(q.size, dtype=np.float64)
+            k.affine_values(q, s_flat, B, C, spec["voff"], spec["vdiv"], out)
+            return out.reshape(x.shape)
+        xf = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
+        mode = spec["mode"]
+        if mode in (k.MODE_STOCHASTIC, k.MODE_SIGN_STOCHASTIC):
+            xi = np.ascontiguousarray(_draw_noise(x.shape, rng, noise)).reshape(-1)
+        else:
+            xi = np.empty(0)
+        args = (
+            xf,
+            s_flat,
+            spec["add"],
+            B,
+            C,
+            spec["pre_clip"],
+            spec["clip_lo"],
+            spec["clip_hi"],
+            spec["mult"],
+            spec["q_lo"],
+            spec["q_hi"],
+            mode,
+            xi,
+        )
+        if what == "codes":
+            out = np.empty(xf.size, dtype=np.int64)
+            k.affine_codes(*args, out)
+        else:
+            out = np.empty(xf.size, dtype=np.float64)
+            k.affine_fake(*args, spec["voff"], spec["vdiv"], out)
+        return out.reshape(x.shape)
 
     def _default_scale(self):
         """Step known without data (a given range), else None."""
@@ -380,6 +495,10 @@ class Uniform(Quantizer):
         Channel axis of per-channel ranges/scales (0 for output channels), or None.
     rounding : {"nearest", "stochastic"}
         Round half to even, or ``floor(u + xi)``, ``xi ~ U[0, 1)`` (unbiased inside the range).
+    backend : {"auto", "numpy", "numba"}
+        Kernels of ``quantize`` / ``dequantize`` / ``fake``: the numpy reference, the numba
+        kernels of :mod:`devices.quant_kernels` (bitwise equal), or numba for inputs of at least
+        ``AUTO_NUMBA_MIN_SIZE`` elements.
 
     Examples
     --------
@@ -395,10 +514,12 @@ class Uniform(Quantizer):
     narrow: bool = True
     axis: int | None = None
     rounding: str = "nearest"
+    backend: str = "auto"
 
     def __post_init__(self):
         _check_bits(self.bits)
         _check_axis_arg(self.axis)
+        _check_backend(self.backend)
         if not isinstance(self.narrow, bool):
             raise TypeError(f"narrow must be a bool, got {self.narrow!r}")
         check_choice("rounding", self.rounding, ROUNDING_MODES)
@@ -511,6 +632,15 @@ class Uniform(Quantizer):
 
     def _offset(self, s):
         return self.zero_point(s)
+
+    def _affine_spec(self, s_flat):
+        spec = super()._affine_spec(s_flat)
+        stochastic = self.rounding == "stochastic"
+        if self.symmetric and self.bits == 1:
+            spec["mode"] = 3 if stochastic else 2
+        else:
+            spec["mode"] = 1 if stochastic else 0
+        return spec
 
     def _round(self, u, rng, noise):
         lo, hi = self.code_range
@@ -670,15 +800,19 @@ class LSQ(Quantizer):
         after ReLU or softmax).
     axis : int or None
         Channel axis for one step per channel (0, the output channels, by default) or None.
+    backend : {"auto", "numpy", "numba"}
+        Kernels (see :class:`Uniform`).
     """
 
     bits: int
     signed: bool = True
     axis: int | None = 0
+    backend: str = "auto"
 
     def __post_init__(self):
         _check_bits(self.bits)
         _check_axis_arg(self.axis)
+        _check_backend(self.backend)
         if not isinstance(self.signed, bool):
             raise TypeError(f"signed must be a bool, got {self.signed!r}")
 
@@ -721,6 +855,17 @@ class LSQ(Quantizer):
 
     def _round(self, u, rng, noise):
         return _lsq_codes(u, self.bits, self.signed)
+
+    def _stochastic(self) -> bool:
+        return False
+
+    def _affine_spec(self, s_flat):
+        spec = super()._affine_spec(s_flat)
+        qn, qp = self.bounds
+        # LSQ adds no offset (u = x / s): adding -0.0 is the identity, signed zeros included
+        spec.update(pre_clip=True, clip_lo=float(-qn), clip_hi=float(qp), add=-0.0 * spec["add"])
+        spec["mode"] = 2 if (self.signed and self.bits == 1) else 0
+        return spec
 
     def grad_input(self, x, scale=None) -> np.ndarray:
         """``d v_hat / d v``: 1 where ``-Q_N < v/s < Q_P``, else 0.
@@ -813,6 +958,8 @@ class StatsQ(Quantizer):
         Bit width, 1 to 8.
     axis : int or None
         Output-channel axis (0) or None for one scale per tensor.
+    backend : {"auto", "numpy", "numba"}
+        Kernels (see :class:`Uniform`).
 
     Examples
     --------
@@ -822,10 +969,12 @@ class StatsQ(Quantizer):
 
     bits: int
     axis: int | None = 0
+    backend: str = "auto"
 
     def __post_init__(self):
         _check_bits(self.bits)
         _check_axis_arg(self.axis)
+        _check_backend(self.backend)
 
     @property
     def n(self) -> int:
@@ -865,6 +1014,24 @@ class StatsQ(Quantizer):
 
     def _value(self, q, s):
         return s * (q + 0.5) / self.n
+
+    def _stochastic(self) -> bool:
+        return False
+
+    def _affine_spec(self, s_flat):
+        spec = super()._affine_spec(s_flat)
+        C = s_flat.size
+        spec.update(
+            pre_clip=True,
+            clip_lo=-1.0,
+            clip_hi=1.0 - 1e-6,
+            mult=float(self.n),
+            add=np.full(C, -0.5),
+            voff=np.full(C, 0.5),
+            vdiv=float(self.n),
+            mode=0,
+        )
+        return spec
 
     def grad_input(self, x, scale=None) -> np.ndarray:
         """Identity straight-through derivative: ones everywhere (clipped entries included).
@@ -943,6 +1110,8 @@ class LevelGrid(Quantizer):
         :class:`StatsQ` at ``b`` bits).
     rounding : {"nearest", "stochastic"}
         Nearest entry, or stochastic rounding between the two neighbours.
+    backend : {"auto", "numpy", "numba"}
+        Kernels (see :class:`Uniform`).
 
     Attributes
     ----------
@@ -961,7 +1130,16 @@ class LevelGrid(Quantizer):
     [-1.0, -0.2, 0.1, 1.0]
     """
 
-    def __init__(self, levels, *, axis=None, scaling: str = "fixed", rounding: str = "nearest"):
+    def __init__(
+        self,
+        levels,
+        *,
+        axis=None,
+        scaling: str = "fixed",
+        rounding: str = "nearest",
+        backend: str = "auto",
+    ):
+        self.backend = _check_backend(backend)
         self.axis = _check_axis_arg(axis)
         self.table = _check_table(levels, self.axis)
         self.scaling = check_choice("scaling", scaling, LEVEL_SCALINGS)
@@ -998,6 +1176,7 @@ class LevelGrid(Quantizer):
         axis=None,
         scaling: str = "fixed",
         rounding: str = "nearest",
+        backend: str = "auto",
     ) -> LevelGrid:
         """The weight levels of a device, from its LTP response ``G(p)``, ``p = 0..P``.
 
@@ -1019,7 +1198,7 @@ class LevelGrid(Quantizer):
             instead of every whole pulse (a coarser programming step with the same response
             shape; fractional coordinates follow the model's continuous response). ``None``:
             ``P + 1`` states.
-        axis, scaling, rounding
+        axis, scaling, rounding, backend
             As :class:`LevelGrid`.
 
         Returns
@@ -1066,7 +1245,7 @@ class LevelGrid(Quantizer):
                 f"device {getattr(model, 'name', '') or type(model).__name__!r} gives levels "
                 "that are not strictly increasing (response saturates); use fewer n_states"
             )
-        return cls(table, axis=axis, scaling=scaling, rounding=rounding)
+        return cls(table, axis=axis, scaling=scaling, rounding=rounding, backend=backend)
 
     # -- geometry ---------------------------------------------------------------------------
     def _table_for(self, shape, axis) -> np.ndarray:
@@ -1145,6 +1324,31 @@ class LevelGrid(Quantizer):
             xi = _draw_noise(u.shape, rng, noise)
             return np.clip(np.floor(u + xi), 0, hi)
         return np.clip(np.rint(u), 0, hi)
+
+    def _kernel_run(self, k, what, x, s, rng, noise):
+        axis = _norm_axis(self.axis, x.ndim)
+        tables = self._table_for(x.shape, axis)
+        tables = np.ascontiguousarray(tables.reshape(-1, self.n_levels))
+        B, C = _layout(x.shape, axis)
+        s_flat = _flat_channels(s, C)
+        if what == "values":
+            q = np.ascontiguousarray(x, dtype=np.int64).reshape(-1)
+            out = np.empty(q.size, dtype=np.float64)
+            k.table_values(q, s_flat, tables, B, C, out)
+            return out.reshape(x.shape)
+        xf = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
+        stochastic = self.rounding == "stochastic"
+        if stochastic:
+            xi = np.ascontiguousarray(_draw_noise(x.shape, rng, noise)).reshape(-1)
+        else:
+            xi = np.empty(0)
+        if what == "codes":
+            out = np.empty(xf.size, dtype=np.int64)
+            k.table_codes(xf, s_flat, tables, B, C, stochastic, xi, out)
+        else:
+            out = np.empty(xf.size, dtype=np.float64)
+            k.table_fake(xf, s_flat, tables, B, C, stochastic, xi, out)
+        return out.reshape(x.shape)
 
     def _value(self, q, s):
         axis = _norm_axis(self.axis, q.ndim)

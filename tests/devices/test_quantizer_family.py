@@ -337,3 +337,98 @@ def test_uniform_rounds_to_nearest_level(bits, r, x):
     xc = np.clip(x, lv[0], lv[-1])
     nearest = np.abs(xc[:, None] - lv[None, :]).min(axis=1)
     np.testing.assert_allclose(np.abs(y - xc), nearest, atol=1e-9 * r)
+
+
+# -- numba backend: bitwise equal to the numpy reference ----------------------------------------
+
+
+def _backend_pair(q):
+    import dataclasses
+
+    from devices.quantizers import LevelGrid
+
+    if isinstance(q, LevelGrid):
+        kw = {"axis": q.axis, "scaling": q.scaling, "rounding": q.rounding}
+        return LevelGrid(q.table, backend="numpy", **kw), LevelGrid(q.table, backend="numba", **kw)
+    return dataclasses.replace(q, backend="numpy"), dataclasses.replace(q, backend="numba")
+
+
+def _backend_cases():
+    from devices.quantizers import LevelGrid
+
+    rng = np.random.default_rng(11)
+    return [
+        Uniform(3, 1.5),
+        Uniform(1, 1.5),
+        Uniform(4, (-0.7, 2.0)),
+        Uniform(4, np.linspace(0.5, 2.0, 6), axis=0),
+        Uniform(3, axis=0),
+        Uniform(2, axis=1),
+        Uniform(5, 1.0, narrow=False, axis=2),
+        Uniform(3, 1.0, rounding="stochastic"),
+        Uniform(1, 1.0, rounding="stochastic"),
+        Uniform(4, (-0.2, 1.0), axis=0, rounding="stochastic"),
+        LSQ(3),
+        LSQ(1),
+        LSQ(8, signed=False, axis=None),
+        StatsQ(2),
+        StatsQ(1),
+        StatsQ(4, axis=None),
+        StatsQ(3, axis=1),
+        LevelGrid.from_device("epiram", n_states=8, axis=0, scaling="mean"),
+        LevelGrid(np.sort(rng.normal(size=(6, 7)), axis=1), axis=0),
+        LevelGrid(np.sort(rng.normal(size=(5, 4)), axis=1), axis=1, scaling="absmax"),
+        LevelGrid([-1.0, 0.0, 0.3, 1.0], rounding="stochastic"),
+    ]
+
+
+@pytest.mark.parametrize("q", _backend_cases(), ids=repr)
+def test_numba_backend_bitwise_equals_numpy(q):
+    ref, fast = _backend_pair(q)
+    x = np.random.default_rng(3).normal(0, 1.0, (6, 5, 40))
+    x[0, 0, :4] = [0.0, -0.0, 1e9, -1e9]
+    # exact ties of the uniform grids: half-integer codes
+    noise = np.random.default_rng(4).random(x.shape)
+    for method in ("quantize", "fake"):
+        a = getattr(ref, method)(x, noise=noise)
+        b = getattr(fast, method)(x, noise=noise)
+        assert a.dtype == b.dtype and a.shape == b.shape == x.shape
+        np.testing.assert_array_equal(a, b)
+        assert np.array_equal(np.signbit(a), np.signbit(b))
+    s = ref.scale(x)
+    codes = ref.quantize(x, s, noise=noise)
+    np.testing.assert_array_equal(ref.dequantize(codes, s), fast.dequantize(codes, s))
+    # the same generator state gives the same draws on both backends
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    np.testing.assert_array_equal(ref.fake(x, rng=rng_a), fast.fake(x, rng=rng_b))
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_numba_backend_exact_ties(bits):
+    """Codes exactly half way between levels round half to even on both backends."""
+    q = Uniform(bits, float(2 ** (bits - 1) - 1), axis=None)  # step 1: x = k + 0.5 is a tie
+    x = np.arange(-(2 ** (bits - 1)), 2 ** (bits - 1)) + 0.5
+    ref, fast = _backend_pair(q)
+    np.testing.assert_array_equal(ref.quantize(x), fast.quantize(x))
+    assert np.all(ref.quantize(x)[np.abs(x) < 2 ** (bits - 1) - 1] % 2 == 0)
+
+
+def test_auto_backend_switches_on_size_and_bad_backend():
+    from devices.quantizers import AUTO_NUMBA_MIN_SIZE, LevelGrid
+
+    q = StatsQ(3, axis=0)
+    assert q.backend == "auto"
+    assert q._kernels(AUTO_NUMBA_MIN_SIZE - 1) is None
+    assert q._kernels(AUTO_NUMBA_MIN_SIZE) is not None
+    assert StatsQ(3, backend="numpy")._kernels(10**9) is None
+    assert StatsQ(3, backend="numba")._kernels(1) is not None
+    x = np.random.default_rng(0).normal(size=(64, AUTO_NUMBA_MIN_SIZE // 32))
+    np.testing.assert_array_equal(q.fake(x), StatsQ(3, axis=0, backend="numpy").fake(x))
+    for make in (
+        lambda: Uniform(3, backend="cuda"),
+        lambda: LSQ(3, backend="numbaa"),
+        lambda: StatsQ(3, backend=None),
+        lambda: LevelGrid([0.0, 1.0], backend="gpu"),
+    ):
+        with pytest.raises(ValueError, match="backend"):
+            make()
