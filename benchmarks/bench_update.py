@@ -1,6 +1,7 @@
 """Speed of DeviceArray.pulse() and DeviceArray.pulse_update(), numba beside the numpy reference.
 
 Usage: python benchmarks/bench_update.py [--sizes 512 1024] [--repeats 5] [--quick] [--json OUT]
+       python benchmarks/bench_update.py --backend cupy [--sizes 4096] [--json OUT]
 
 - pulse(): signed counts uniform in [-n, n] for n in (1, 8, 31) on every device of a differential
   array (both devices written): ns per device update. The cost should not grow with n.
@@ -9,6 +10,12 @@ Usage: python benchmarks/bench_update.py [--sizes 512 1024] [--repeats 5] [--qui
   "training" (x ~ U[0, 1], d ~ N(0, 0.01^2), lr 0.01: bl_management shortens the trains, few
   coincidences) and "dense" (x, d ~ U[-1, 1], lr 0.1: BL 31 for every sample, most synapses
   receive pulses every sample). Reported: median of the repeats after one warm-up call.
+- ``--backend cupy`` (a GPU): the same two operations on the GPU backend (state in cupy arrays,
+  numba CUDA kernels), 4096x4096 by default, inputs already on the GPU, timed with a device
+  synchronisation after each call: pulse() in G device updates per second and ns per device,
+  pulse_update() (batch 100, BL 31) in ns per (sample x weight). Exits with the reason when no
+  GPU is usable. ``--backend cuda-sim`` runs the same code under numba's CUDA simulator
+  (``NUMBA_ENABLE_CUDASIM=1``; tiny sizes only: a smoke test of the GPU path on a CPU).
 """
 
 from __future__ import annotations
@@ -71,14 +78,99 @@ def bench_update(size, backend, preset, regime, repeats, batch=100, bl=31):
     return t / (batch * size * size) * 1e9, float(np.mean(info["bl"])), dens
 
 
+def _gpu_rows(backend, sizes, repeats, batch=100, bl=31):
+    """pulse() and pulse_update() on a CUDA backend (cupy, or cuda-sim for a smoke run)."""
+    from devices.xp import get_xp
+
+    xp = get_xp(backend)
+    if xp is np:
+        sync = lambda: None  # noqa: E731 - the simulator runs synchronously
+    else:
+        sync = xp.cuda.Device().synchronize
+
+    def timed(fn):
+        def run():
+            fn()
+            sync()
+
+        return _median_time(run, repeats)
+
+    rows = []
+    for size in sizes:
+        rng = np.random.default_rng(2)
+        for nmax in (1, 8, 31):
+            arr = devices.DeviceArray((size, size), devices.get("ag_a_si"), seed=0, backend=backend)
+            arr.program(rng.uniform(-0.5, 0.5, (size, size)), form="centered")
+            n_p = rng.integers(-nmax, nmax + 1, (size, size))
+            n_m = rng.integers(-nmax, nmax + 1, (size, size))
+            n_p[n_p == 0] = 1
+            n_m[n_m == 0] = -1
+            n_p, n_m = xp.asarray(n_p), xp.asarray(n_m)
+            t = timed(lambda a=arr, p=n_p, m=n_m: a.pulse(p, m))
+            ns = t / arr.n_devices * 1e9
+            rows.append({"op": "pulse", "backend": backend, "size": size, "n_max": nmax,
+                         "ns_per_device": ns, "g_updates_per_s": 1.0 / ns})  # fmt: skip
+            print(f"pulse        {size:5d}  |n|<={nmax:2d}  {backend} {ns:8.4f} ns/device  "
+                  f"{1.0 / ns:7.2f} G device updates/s")  # fmt: skip
+        for preset in ("constant_step", "soft_bounds"):
+            for regime in ("training", "dense"):
+                arr = devices.DeviceArray(
+                    (size, size), devices.get(preset), seed=0, backend=backend
+                )
+                r = np.random.default_rng(3)
+                if regime == "training":
+                    x, d, lr = (
+                        r.uniform(0, 1, (batch, size)),
+                        r.normal(0, 0.01, (batch, size)),
+                        0.01,
+                    )
+                else:
+                    x, d, lr = r.uniform(-1, 1, (batch, size)), r.uniform(-1, 1, (batch, size)), 0.1
+                x, d = xp.asarray(x), xp.asarray(d)
+                info = {}
+                t = timed(
+                    lambda a=arr, x=x, d=d, lr=lr, o=info: o.update(a.pulse_update(x, d, lr, bl))
+                )
+                ns = t / (batch * size * size) * 1e9
+                dens = info["coincidences"] / (batch * size * size)
+                rows.append({"op": "pulse_update", "backend": backend, "size": size,
+                             "preset": preset, "regime": regime, "batch": batch, "bl": bl,
+                             "ns_per_sample_weight": ns, "mean_bl": float(np.mean(info["bl"])),
+                             "pulses_per_sample_weight": dens})  # fmt: skip
+                print(f"pulse_update {size:5d}  {preset:13s} {regime:8s} {backend} {ns:8.4f} "
+                      f"ns/(sample*weight)  (pulses/(sample*weight) {dens:.2f})")  # fmt: skip
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, help="default 512 1024 (cpu), "
+                    "4096 (cupy)")  # fmt: skip
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--ref-repeats", type=int, default=1, help="repeats of the slow reference")
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--backend",
+        choices=("cpu", "cupy", "cuda-sim"),
+        default="cpu",
+        help="cpu: numba beside the numpy reference (default); cupy: the GPU backend",
+    )
     args = ap.parse_args(argv)
+    if args.backend != "cpu":
+        from devices.gpu import cuda_sim_status, gpu_backend_status
+
+        ok, why = (gpu_backend_status if args.backend == "cupy" else cuda_sim_status)()
+        if not ok:
+            sys.exit(f"bench_update.py --backend {args.backend}: not available: {why}")
+        sizes = args.sizes or ([4096] if args.backend == "cupy" else [16])
+        print(f"# {why}, numpy {np.__version__}")
+        rows = _gpu_rows(args.backend, sizes, args.repeats)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return rows
+    if args.sizes is None:
+        args.sizes = [512, 1024]
     if args.quick:
         args.sizes, args.repeats = [128], 2
     import numba

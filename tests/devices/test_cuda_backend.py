@@ -210,3 +210,34 @@ def test_cpu_layer_refuses_cuda_like_tensors_with_guidance():
         lin(torch.empty(3, 4, device="meta"))
     with pytest.raises(TypeError, match="not a torch device.*backend='cupy'"):
         DeviceLinear(4, 2, device="cuda")
+
+
+# ------------------------------------------------------------------------------------ benchmark
+def _bench(*args, sim=False):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    if sim:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_update.py"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.mark.skipif(gpu.gpu_backend_status()[0], reason="a GPU is usable here")
+def test_bench_cupy_without_gpu_exits_with_reason():
+    r = _bench("--backend", "cupy")
+    assert r.returncode != 0
+    assert "--backend cupy: not available:" in r.stderr and r.stdout == ""
+
+
+def test_bench_gpu_path_runs_under_simulator(tmp_path):
+    """The --backend code path, end to end on tiny arrays under the simulator."""
+    out = tmp_path / "b.json"
+    r = _bench("--backend", "cuda-sim", "--sizes", "4", "--repeats", "1", "--json", str(out),
+               sim=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    import json
+
+    rows = json.loads(out.read_text())
+    assert {row["op"] for row in rows} == {"pulse", "pulse_update"} and len(rows) == 7
+    assert all(row["backend"] == "cuda-sim" for row in rows)
+    dense = [row for row in rows if row.get("regime") == "dense"]
+    assert all(row["pulses_per_sample_weight"] > 1 for row in dense)
