@@ -74,7 +74,16 @@ def lifted_objective(mode, link, X, Y, Z, A, B, Gamma, xi, nu) -> float:
 def lowrank(M, r, seed=0):
     """Best rank-``r`` factors ``U (m x r), S (r,), Vt (r x k)`` of ``M``: exact SVD while
     ``min(M.shape) <= 2000``, else a randomized SVD with 7 power iterations and a fixed seed."""
-    if min(M.shape) <= 2000:
+    m, k = M.shape
+    if min(m, k) <= 2000:
+        if k > 2 * m:  # wide: SVD of the small triangular factor of M^T = Q R
+            Q, R = np.linalg.qr(M.T)
+            U, S, Wt = np.linalg.svd(R.T, full_matrices=False)
+            return U[:, :r], S[:r], (Q @ Wt[:r].T).T
+        if m > 2 * k:  # tall: M = Q R
+            Q, R = np.linalg.qr(M)
+            U, S, Vt = np.linalg.svd(R, full_matrices=False)
+            return Q @ U[:, :r], S[:r], Vt[:r]
         U, S, Vt = np.linalg.svd(M, full_matrices=False)
         return U[:, :r], S[:r], Vt[:r]
     rng = np.random.default_rng(seed)

@@ -349,7 +349,8 @@ class LogisticRidge(EstimatorMixin):
 
     def predict(self, X, X_aux=None):
         """Most probable class."""
-        return self.classes_[np.argmax(self.predict_proba(X, X_aux), axis=1)]
+        P = self.predict_proba(X, X_aux)
+        return self.classes_[np.argmax(P, axis=1)]
 
     def score(self, X, y, X_aux=None) -> float:
         """Accuracy."""
@@ -400,6 +401,11 @@ class MFLogistic(EstimatorMixin):
         self.classes_ = self.lr_.classes_
         return self
 
+    def _check_fitted(self):
+        if not hasattr(self, "lr_"):
+            super()._check_fitted()
+            raise AttributeError("lr_")  # pragma: no cover - components_ without lr_
+
     def transform(self, X):
         """Filter features ``W^T x``, shape (n, r)."""
         self._check_fitted()
@@ -407,11 +413,13 @@ class MFLogistic(EstimatorMixin):
 
     def predict_proba(self, X, X_aux=None):
         """Class probabilities."""
-        return self.lr_.predict_proba(self.transform(X), X_aux)
+        F = self.transform(X)
+        return self.lr_.predict_proba(F, X_aux)
 
     def predict(self, X, X_aux=None):
         """Predicted labels."""
-        return self.lr_.predict(self.transform(X), X_aux)
+        F = self.transform(X)
+        return self.lr_.predict(F, X_aux)
 
     def score(self, X, y, X_aux=None) -> float:
         """Accuracy."""
