@@ -126,7 +126,7 @@ ROUNDING_MODES = ("nearest", "stochastic")
 #: bitwise equal), or auto (numba for inputs of at least ``AUTO_NUMBA_MIN_SIZE`` elements).
 BACKENDS = ("auto", "numpy", "numba")
 #: Smallest input that ``backend="auto"`` sends to the numba kernels.
-AUTO_NUMBA_MIN_SIZE = 1 << 15
+AUTO_NUMBA_MIN_SIZE = 1 << 18
 
 #: Smallest LSQ step (the reference clamps the learned step here).
 LSQ_MIN_STEP = 1e-5
