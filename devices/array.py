@@ -22,7 +22,7 @@ from .kernels import reference as _ref
 from .models import DeviceModel
 from .quantizers import UniformQuantizer
 from .variability import Variability
-from .xp import asnumpy, get_xp, normal, to_device
+from .xp import asnumpy, get_xp, is_cupy_array, normal, to_device
 
 __all__ = ["DeviceArray", "MAPPINGS", "PROGRAM_MODES", "METHODS"]
 
@@ -360,9 +360,20 @@ class DeviceArray:
         return -1.0 if self.mapping == "differential" else self.g_ref
 
     # ------------------------------------------------------------------ reads
+    def _asarray(self, name, a, dtype=None):
+        """``a`` as an array of the backend's module; a GPU array given to a CPU backend is
+        refused with what to do (instead of cupy's implicit-conversion error)."""
+        xp = self._xp
+        if xp is np and is_cupy_array(a):
+            raise TypeError(
+                f"{name} is a cupy (GPU) array but this array's backend is {self.backend!r} "
+                "(CPU): pass numpy arrays (cupy.asnumpy), or build the array with backend='cupy'"
+            )
+        return xp.asarray(a, dtype=dtype)
+
     def _check_vec(self, name, x, n):
         xp = self._xp
-        x = xp.asarray(x, dtype=xp.float64)
+        x = self._asarray(name, x, xp.float64)
         if x.ndim not in (1, 2) or x.shape[-1] != n:
             raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
         if not bool(xp.all(xp.isfinite(x))):
@@ -406,7 +417,7 @@ class DeviceArray:
     # ------------------------------------------------------------------ writes
     def _check_counts(self, name, n):
         xp = self._xp
-        a = xp.asarray(n)
+        a = self._asarray(name, n)
         if a.shape != self.shape:
             raise ValueError(f"{name} must have shape {self.shape}, got {a.shape}")
         if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
@@ -531,7 +542,7 @@ class DeviceArray:
             ``pulses`` (device pulses sent) and ``needs_refresh`` (bool mask or None).
         """
         xp = self._xp
-        dW = xp.asarray(dW, dtype=xp.float64)
+        dW = self._asarray("dW", dW, xp.float64)
         if dW.shape != self.shape:
             raise ValueError(f"dW must have shape {self.shape}, got {dW.shape}")
         check_choice("method", method, METHODS)
@@ -814,7 +825,7 @@ class DeviceArray:
             Program only these synapses.
         """
         xp = self._xp
-        W = xp.asarray(W, dtype=xp.float64)
+        W = self._asarray("W", W, xp.float64)
         if W.shape != self.shape:
             raise ValueError(f"W must have shape {self.shape}, got {W.shape}")
         if not bool(xp.all(xp.isfinite(W))):
@@ -824,7 +835,7 @@ class DeviceArray:
         if mask is None:
             syn = xp.arange(self.out_features * self.in_features)
         else:
-            mask = xp.asarray(mask)
+            mask = self._asarray("mask", mask)
             if mask.shape != self.shape or mask.dtype != bool:
                 raise ValueError(
                     f"mask must be a boolean array of shape {self.shape}, got "
@@ -944,7 +955,7 @@ class DeviceArray:
         if self.mapping != "differential":
             raise ValueError("refresh() needs mapping='differential'")
         xp = self._xp
-        mask = xp.asarray(mask)
+        mask = self._asarray("mask", mask)
         if mask.shape != self.shape or mask.dtype != bool:
             raise ValueError(
                 f"mask must be a boolean array of shape {self.shape}, got {mask.dtype} {mask.shape}"

@@ -241,3 +241,21 @@ def test_bench_gpu_path_runs_under_simulator(tmp_path):
     assert all(row["backend"] == "cuda-sim" for row in rows)
     dense = [row for row in rows if row.get("regime") == "dense"]
     assert all(row["pulses_per_sample_weight"] > 1 for row in dense)
+
+
+def test_cpu_array_refuses_gpu_arrays_with_guidance():
+    """A cupy array handed to a CPU-backend array: a TypeError naming the parameter and what
+    to do (a stand-in class from a module named cupy; no cupy needed)."""
+    fake_cupy = types.ModuleType("cupy")
+    exec("class ndarray:\n    pass\n", fake_cupy.__dict__)
+    fake_cupy.ndarray.__module__ = "cupy._core.core"
+    gpu_arr = fake_cupy.ndarray()
+    arr = devices.DeviceArray((2, 3), devices.get("ideal"), backend="numpy")
+    with pytest.raises(TypeError, match=r"x is a cupy \(GPU\) array.*backend='cupy'"):
+        arr.matmul(gpu_arr)
+    with pytest.raises(TypeError, match=r"dW is a cupy"):
+        arr.pulse_request(gpu_arr)
+    with pytest.raises(TypeError, match=r"n_plus is a cupy"):
+        arr.pulse(gpu_arr)
+    with pytest.raises(TypeError, match=r"W is a cupy"):
+        arr.program(gpu_arr)
