@@ -86,3 +86,16 @@ def test_dask_bad_input():
         MODELS["bsc"](10, n_iter=1).fit(da.from_array(Yn, chunks=(20, 25)))
     with pytest.raises(ValueError, match="features"):
         MODELS["bsc"](10, n_iter=1).fit(Y).partial_fit(da.from_array(Y[:, :24], chunks=20))
+
+
+@pytest.mark.slow
+def test_dask_distributed_local_cluster():
+    """With a ``dask.distributed`` client active the chunks run on its workers (processes)."""
+    distributed = pytest.importorskip("distributed")
+    Y = _data("bsc", 300)
+    kw = {"h_prime": 8, "gamma": 5, "n_iter": 4, "random_state": 2}
+    a = MODELS["bsc"](10, **kw).fit(Y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+        with distributed.Client(cluster):
+            b = MODELS["bsc"](10, **kw).fit(da.from_array(Y, chunks=(75, 25)))
+    _assert_same(a, b)
