@@ -264,7 +264,8 @@ def make_tasks(
         else:
             parts = []
             for name in task_data[:n_tasks]:
-                d = load_split(name, seed=seed)
+                is_idx = isinstance(name, str) and name.strip().lower().startswith("idx:")
+                d = load_split(name, seed=seed) if is_idx else load_split(name, **kw)
                 parts.append(
                     (_task_name(name), d.x_train, d.y_train, d.x_test, d.y_test, d.n_classes)
                 )

@@ -32,6 +32,9 @@ def _add_continual(subparsers) -> None:
     )
     p.add_argument("--scenario", default="class", help="split: task, domain or class")
     p.add_argument(
+        "--dataset", default="mnist5k", help="permuted/split: mnist5k (default) or digits"
+    )
+    p.add_argument(
         "--tasks",
         type=int,
         default=None,
@@ -78,12 +81,23 @@ def _add_continual(subparsers) -> None:
     p.add_argument("--si-xi", type=float, default=1e-3, help="SI damping xi (default 1e-3)")
     p.add_argument("--biases", action="store_true", help="float biases in every layer")
     p.add_argument(
+        "--no-clip",
+        action="store_true",
+        help="software: do not clip weights to [-1, 1] (w_max None)",
+    )
+    p.add_argument(
         "--split",
         default="package",
         help="train/test split of mnist5k/digits: package (default) or sklearn",
     )
     p.add_argument(
         "--split-seed", type=int, default=None, help="seed of the split (default --seed)"
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=None,
+        help="held-out fraction of mnist5k/digits (default 0.2 / 0.25)",
     )
     p.add_argument("--max-per-task", type=int, default=None, help="training images per task")
     p.add_argument("--n-max", type=int, default=31, help="device pulse cap (default 31)")
@@ -118,8 +132,11 @@ def _cmd_continual(args) -> int:
             scenario=args.scenario,
             n_tasks=args.tasks,
             task_data=tuple(args.task_data),
+            dataset=args.dataset,
+            w_max=None if args.no_clip else 1.0,
             split=args.split,
             split_seed=args.split_seed,
+            test_fraction=args.test_fraction,
             biases=args.biases,
             pulse_step=args.pulse_step,
             epochs_first_task=args.epochs_first_task,
@@ -173,6 +190,7 @@ _OPTION_NAMES = {
     "epochs_first_task": "epochs-first-task",
     "pulse_step": "pulse-step",
     "split_seed": "split-seed",
+    "test_fraction": "test-fraction",
     "si_c": "si-c",
     "si_xi": "si-xi",
 }

@@ -399,3 +399,34 @@ def test_pulsed_float_weights_biases_and_si_run():
         ContinualConfig(pulse_step=0.01, device="ideal")
     with pytest.raises(ValueError, match="epochs_first_task"):
         ContinualConfig(epochs_first_task=0)
+
+
+def test_cli_spec_93_setting_matches_the_api(tmp_path, capsys):
+    """The CLI options reach every field of the 9.3 setting: same accuracy matrix as the API."""
+    args = "--benchmark split --scenario domain --tasks 2 --dataset digits --split sklearn "
+    args += "--split-seed 0 --test-fraction 0.3 --biases --epochs-per-task 5 --pulse-step 0.005 "
+    args += "--no-clip --optimizer classp --lr 0.1 --lr-after 0.03 --seed 1 --quiet"
+    assert main(["continual", *args.split(), "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "c"), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)[0]
+    cfg = ContinualConfig(
+        benchmark="split",
+        scenario="domain",
+        n_tasks=2,
+        dataset="digits",
+        split="sklearn",
+        split_seed=0,
+        test_fraction=0.3,
+        biases=True,
+        epochs_per_task=5,
+        pulse_step=0.005,
+        w_max=None,
+        optimizer="classp",
+        lr=0.1,
+        lr_after=0.03,
+        seed=1,
+    )
+    res = run_continual(cfg, progress=False)
+    np.testing.assert_array_equal(np.array(rec["accuracy_matrix"]), res.accuracy_matrix)
+    assert rec["pulses"] == res.final["total_pulses"] > 0
