@@ -13,14 +13,17 @@ Usage: python benchmarks/bench_update.py [--sizes 512 1024] [--repeats 5] [--qui
 - ``--backend cupy`` (a GPU): the same two operations on the GPU backend (state in cupy arrays,
   numba CUDA kernels), 4096x4096 by default, inputs already on the GPU, timed with a device
   synchronisation after each call: pulse() in G device updates per second and ns per device,
-  pulse_update() (batch 100, BL 31) in ns per (sample x weight). Exits with the reason when no
-  GPU is usable. ``--backend cuda-sim`` runs the same code under numba's CUDA simulator
-  (``NUMBA_ENABLE_CUDASIM=1``; tiny sizes only: a smoke test of the GPU path on a CPU).
+  pulse_update() (batch 100, BL 31) in ns per (sample x weight), with the pulse trains drawn
+  on the host (trains="host", the CPU backends' trains) and on the GPU (trains="device").
+  Exits with the reason when no GPU is usable. ``--backend cuda-sim`` runs the same code under
+  numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``; tiny sizes only: a smoke test of the GPU
+  path on a CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import statistics
@@ -112,33 +115,30 @@ def _gpu_rows(backend, sizes, repeats, batch=100, bl=31):
                          "ns_per_device": ns, "g_updates_per_s": 1.0 / ns})  # fmt: skip
             print(f"pulse        {size:5d}  |n|<={nmax:2d}  {backend} {ns:8.4f} ns/device  "
                   f"{1.0 / ns:7.2f} G device updates/s")  # fmt: skip
-        for preset in ("constant_step", "soft_bounds"):
-            for regime in ("training", "dense"):
-                arr = devices.DeviceArray(
-                    (size, size), devices.get(preset), seed=0, backend=backend
-                )
-                r = np.random.default_rng(3)
-                if regime == "training":
-                    x, d, lr = (
-                        r.uniform(0, 1, (batch, size)),
-                        r.normal(0, 0.01, (batch, size)),
-                        0.01,
-                    )
-                else:
-                    x, d, lr = r.uniform(-1, 1, (batch, size)), r.uniform(-1, 1, (batch, size)), 0.1
-                x, d = xp.asarray(x), xp.asarray(d)
-                info = {}
-                t = timed(
-                    lambda a=arr, x=x, d=d, lr=lr, o=info: o.update(a.pulse_update(x, d, lr, bl))
-                )
-                ns = t / (batch * size * size) * 1e9
-                dens = info["coincidences"] / (batch * size * size)
-                rows.append({"op": "pulse_update", "backend": backend, "size": size,
-                             "preset": preset, "regime": regime, "batch": batch, "bl": bl,
-                             "ns_per_sample_weight": ns, "mean_bl": float(np.mean(info["bl"])),
-                             "pulses_per_sample_weight": dens})  # fmt: skip
-                print(f"pulse_update {size:5d}  {preset:13s} {regime:8s} {backend} {ns:8.4f} "
-                      f"ns/(sample*weight)  (pulses/(sample*weight) {dens:.2f})")  # fmt: skip
+        for preset, regime, trains in itertools.product(
+            ("constant_step", "soft_bounds"), ("training", "dense"), ("host", "device")
+        ):
+            arr = devices.DeviceArray(
+                (size, size), devices.get(preset), seed=0, backend=backend, trains=trains
+            )
+            r = np.random.default_rng(3)
+            if regime == "training":
+                x, d, lr = r.uniform(0, 1, (batch, size)), r.normal(0, 0.01, (batch, size)), 0.01
+            else:
+                x, d, lr = r.uniform(-1, 1, (batch, size)), r.uniform(-1, 1, (batch, size)), 0.1
+            x, d = xp.asarray(x), xp.asarray(d)
+            info = {}
+            t = timed(lambda a=arr, x=x, d=d, lr=lr, o=info: o.update(a.pulse_update(x, d, lr, bl)))
+            ns = t / (batch * size * size) * 1e9
+            dens = info["coincidences"] / (batch * size * size)
+            rows.append({"op": "pulse_update", "backend": backend, "size": size,
+                         "preset": preset, "regime": regime, "trains": trains, "batch": batch,
+                         "bl": bl, "ns_per_sample_weight": ns,
+                         "mean_bl": float(np.mean(info["bl"])),
+                         "pulses_per_sample_weight": dens})  # fmt: skip
+            print(f"pulse_update {size:5d}  {preset:13s} {regime:8s} trains={trains:6s} "
+                  f"{backend} {ns:8.4f} ns/(sample*weight)  "
+                  f"(pulses/(sample*weight) {dens:.2f})")  # fmt: skip
     return rows
 
 

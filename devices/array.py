@@ -10,6 +10,7 @@ saturation, drift and counters. Learning rules decide what to do with it.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -22,7 +23,7 @@ from .kernels import reference as _ref
 from .models import DeviceModel
 from .quantizers import UniformQuantizer
 from .variability import Variability
-from .xp import asnumpy, get_xp, is_cupy_array, normal, to_device
+from .xp import asnumpy, get_xp, is_cupy_array, normal, pulse_trains, to_device
 
 __all__ = ["DeviceArray", "MAPPINGS", "PROGRAM_MODES", "METHODS"]
 
@@ -34,6 +35,8 @@ FORMS = ("one_sided", "centered")
 #: Update methods that route signed pulse counts to the devices.
 METHODS = ("bidirectional", "unidirectional")
 SIDES = ("both", "plus")
+#: Where pulse_update draws its pulse trains (see DeviceArray).
+TRAINS = ("host", "device")
 _BACKENDS = ("auto", "numpy", "numba", "cupy", "cuda-sim")
 #: Kernel module (devices.kernels.get_kernels) of each resolved backend.
 _KERNELS = {"numpy": "numpy", "numba": "numba", "cupy": "numba_cuda", "cuda-sim": "numba_cuda"}
@@ -113,6 +116,12 @@ class DeviceArray:
         Weight range ``[-w_max, w_max]`` (default 1, the NeuroSim V3.0 range).
     dac, adc : UniformQuantizer, optional
         Converters on the array inputs and on the column outputs of every read.
+    trains : {"host", "device"}
+        Random pulse trains of :meth:`pulse_update`: ``"host"`` draws them with the array's
+        numpy generator (the same trains on every backend; on the GPU backend the
+        probabilities go to the host and the packed trains come back), ``"device"`` from the
+        counter-based generator where the state lives (a CUDA kernel on the GPU; the same
+        trains on every backend too, but not the ones of ``"host"``).
 
     Notes
     -----
@@ -133,6 +142,7 @@ class DeviceArray:
         w_max: float = 1.0,
         dac: UniformQuantizer | None = None,
         adc: UniformQuantizer | None = None,
+        trains: str = "host",
     ):
         if not isinstance(device, DeviceModel):
             raise TypeError(
@@ -156,6 +166,7 @@ class DeviceArray:
             if q is not None and not isinstance(q, UniformQuantizer):
                 raise TypeError(f"{nm} must be a devices.UniformQuantizer or None, got {q!r}")
         self.dac, self.adc = dac, adc
+        self.trains = check_choice("trains", trains, TRAINS)
         self.backend = _resolve_backend(backend)
         self._k = get_kernels(_KERNELS[self.backend])
         if seed is not None:
@@ -692,16 +703,21 @@ class DeviceArray:
         )
         px = xp.where(active[:, None], xp.minimum(px_raw, 1.0), 0.0)
         pd = xp.where(active[:, None], xp.minimum(pd_raw, 1.0), 0.0)
-        # the trains are drawn on the host with the array's generator (the same bits on every
-        # backend; on a GPU this moves batch x (in + out) probabilities down and the packed
-        # trains, batch x (in + out) x ceil(bl / 64) words, up)
-        BL = asnumpy(BL)
-        xbits = to_device(self._draw_bits(asnumpy(px), BL, bl), xp)
-        dbits = to_device(self._draw_bits(asnumpy(pd), BL, bl), xp)
+        if self.trains == "host":
+            # drawn with the array's generator (the same bits on every backend; on a GPU this
+            # moves batch x (in + out) probabilities down and the packed trains up)
+            BL = asnumpy(BL)
+            xbits = to_device(self._draw_bits(asnumpy(px), BL, bl), xp)
+            dbits = to_device(self._draw_bits(asnumpy(pd), BL, bl), xp)
         bases = np.array(
             [_rng.call_base(self.key, self.counter + b) for b in range(B)], dtype=np.uint64
         )
         self.counter += B
+        if self.trains == "device":
+            draw = getattr(self._k, "pulse_trains", None) or functools.partial(pulse_trains, xp)
+            xbits = draw(px, BL, bl, self._next_base())
+            dbits = draw(pd, BL, bl, self._next_base())
+            BL = asnumpy(BL)
         W = self._clean_weights()  # kept current by the kernel
         total = self._k.pulse_update(
             self.G,

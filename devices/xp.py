@@ -23,6 +23,7 @@ __all__ = [
     "get_xp",
     "is_cupy_array",
     "normal",
+    "pulse_trains",
     "to_device",
     "uniform",
 ]
@@ -116,3 +117,43 @@ def normal(xp, base: int, idx):
     u1 = uniform(xp, base, idx * xp.uint64(2))
     u2 = uniform(xp, base, idx * xp.uint64(2) + xp.uint64(1))
     return xp.sqrt(-2.0 * xp.log(u1)) * xp.cos(_rng.TWO_PI * u2)
+
+
+def pulse_trains(xp, p, BL, bl: int, base: int):
+    """Bit-packed Bernoulli pulse trains from the counter-based generator, over ``xp``.
+
+    Bit ``t`` of row ``(b, r)`` is set when ``t < BL[b]`` and
+    ``uniform(base, (b n + r) 64 nw + t) < p[b, r]`` (``nw = ceil(bl / 64)`` words per row), so
+    the trains are a pure function of ``base`` and the probabilities: the CUDA kernel
+    ``devices.kernels.cuda.pulse_trains`` draws the same bits on the GPU.
+
+    Parameters
+    ----------
+    xp : module
+        numpy or cupy.
+    p : array, shape (batch, n)
+        Probabilities in [0, 1].
+    BL : array of int, shape (batch,)
+        Train length of each sample (at most ``bl``).
+    bl : int
+        Longest train (sets the number of words).
+    base : int
+        Call base (:func:`devices._rng.call_base`).
+
+    Returns
+    -------
+    array of uint64, shape (batch, n, ceil(bl / 64))
+    """
+    B, n = p.shape
+    nw = (int(bl) + 63) // 64
+    out = xp.zeros((B, n, nw), dtype=xp.uint64)
+    t = xp.arange(nw * 64, dtype=xp.uint64)
+    t_int = t.astype(xp.int64)
+    shift = xp.arange(64, dtype=xp.uint64)
+    for b in range(B):  # one sample at a time keeps the temporaries at n x 64 nw
+        idx = (xp.arange(n, dtype=xp.uint64) + xp.uint64(b * n))[:, None] * xp.uint64(nw * 64)
+        u = uniform(xp, base, idx + t[None, :])
+        bits = (u < p[b][:, None]) & (t_int[None, :] < BL[b])
+        words = bits.reshape(n, nw, 64).astype(xp.uint64) << shift
+        out[b] = words.sum(axis=-1, dtype=xp.uint64)  # distinct bits: the sum is the OR
+    return out

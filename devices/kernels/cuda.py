@@ -430,6 +430,27 @@ def _k_verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam
         cuda.atomic.max(tot, 0, w)
 
 
+@cuda.jit
+def _k_trains(p, BL, base, nw, out):
+    """One thread per row ``(b, r)``: the bits of :func:`devices.xp.pulse_trains`."""
+    k = cuda.grid(1)
+    n = p.shape[1]
+    if k >= p.shape[0] * n:
+        return
+    b = k // n
+    r = k - b * n
+    pr = p[b, r]
+    L = BL[b]
+    row = np.uint64(k) * np.uint64(nw * 64)
+    for w in range(nw):
+        word = np.uint64(0)
+        for q in range(64):
+            t = w * 64 + q
+            if t < L and _uniform(base, row + np.uint64(t)) < pr:
+                word |= _ONE << np.uint64(q)
+        out[b, r, w] = word
+
+
 # ----------------------------------------------------------------------------- host side
 @contextlib.contextmanager
 def _launching():
@@ -553,3 +574,17 @@ def verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, p
         lut_dn, pn, float(c2c), frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, tot,
     )  # fmt: skip
     return int(_scalars(tot)[0])
+
+
+def pulse_trains(p, BL, bl, base):
+    """Bit-packed Bernoulli trains from the counter-based generator, drawn on the device of
+    ``p``: the same bits as :func:`devices.xp.pulse_trains` (see there)."""
+    B, n = p.shape
+    nw = (int(bl) + 63) // 64
+    from ..xp import array_module
+
+    out = array_module(p).zeros((B, n, nw), dtype=np.uint64)
+    if B * n:
+        _launch(_k_trains, B * n, _like(p, p, np.float64), _like(p, BL, np.int64),
+                np.uint64(base), nw, out)  # fmt: skip
+    return out

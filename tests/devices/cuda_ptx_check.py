@@ -99,6 +99,7 @@ def main(cc=(9, 0)) -> int:
             *cnt,
             A(i8),
         ),  # fmt: skip
+        "_k_trains": (A(f8, 2), A(i8), u8, i8, A(u8, 3)),
     }
     for name, sig in sigs.items():
         ptx, _ = cuda.compile_ptx(getattr(K, name).py_func, sig, cc=cc)

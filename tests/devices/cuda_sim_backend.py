@@ -185,3 +185,15 @@ def test_converted_cnn_trains_identically(rule):
     assert la == lb and ta == tb and ta["pulses"] > 0
     for u, v in zip(wa, wb, strict=True):
         np.testing.assert_array_equal(u.numpy(), v.numpy())
+
+
+def test_device_trains_equal_on_every_backend():
+    """trains='device' (counter-based trains, drawn by a CUDA kernel on the CUDA backends):
+    the same updates on numpy, numba and cuda-sim."""
+    dev = devices.get("soft_bounds", c2c_sigma=0.1)
+    arrs = [make(b, dev, trains="device") for b in BACKENDS]
+    rng = np.random.default_rng(8)
+    x, d = rng.uniform(-1, 1, (4, 7)), rng.uniform(-1, 1, (4, 5))
+    res = [a.pulse_update(x, d, lr=0.4, bl=40) for a in arrs]
+    assert res[0]["coincidences"] == res[1]["coincidences"] == res[2]["coincidences"] > 0
+    check_all(arrs)

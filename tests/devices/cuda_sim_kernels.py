@@ -270,3 +270,23 @@ def test_cuda_verify_equals_reference(family, read_sigma, lut_device):
     assert out[ref] == out[cu] > 1
     a.assert_equal(b)
     assert (b.cnt_prog > s0.cnt_prog).any()
+
+
+# ------------------------------------------------------------------------------------ trains
+@pytest.mark.parametrize("bl", [31, 64, 100])
+def test_cuda_pulse_trains_equal_xp_version(bl):
+    """The GPU train kernel draws the bits of devices.xp.pulse_trains (numpy)."""
+    from devices import xp
+
+    cu = cuda_mod()
+    rng = np.random.default_rng(bl)
+    B, n = 3, 9
+    p = rng.uniform(0, 1, (B, n))
+    p[0, :2] = [0.0, 1.0]
+    BL = np.array([bl, max(1, bl // 3), 1])
+    base = _rng.call_base(77, bl)
+    got = cu.pulse_trains(p, BL, bl, base)
+    want = xp.pulse_trains(np, p, BL, bl, base)
+    assert got.dtype == np.uint64 and got.shape == (B, n, (bl + 63) // 64)
+    np.testing.assert_array_equal(got, want)
+    assert np.bitwise_count(got[0, 0]).sum() == 0 and np.bitwise_count(got[0, 1]).sum() == bl

@@ -237,7 +237,8 @@ def test_bench_gpu_path_runs_under_simulator(tmp_path):
     import json
 
     rows = json.loads(out.read_text())
-    assert {row["op"] for row in rows} == {"pulse", "pulse_update"} and len(rows) == 7
+    assert {row["op"] for row in rows} == {"pulse", "pulse_update"} and len(rows) == 11
+    assert {row.get("trains") for row in rows} == {None, "host", "device"}
     assert all(row["backend"] == "cuda-sim" for row in rows)
     dense = [row for row in rows if row.get("regime") == "dense"]
     assert all(row["pulses_per_sample_weight"] > 1 for row in dense)
@@ -259,3 +260,43 @@ def test_cpu_array_refuses_gpu_arrays_with_guidance():
         arr.pulse(gpu_arr)
     with pytest.raises(TypeError, match=r"W is a cupy"):
         arr.program(gpu_arr)
+
+
+# ------------------------------------------------------------------------------------ trains
+def test_counter_based_trains_are_bernoulli():
+    """devices.xp.pulse_trains: bit density p within sampling error, nothing past BL, p = 0
+    and p = 1 exact, a pure function of the base."""
+    p = np.array([[0.0, 0.1, 0.5, 0.9, 1.0]] * 200)
+    BL = np.tile([100, 37], 100)
+    bits = xp.pulse_trains(np, p, BL, 100, 31337)
+    assert bits.shape == (200, 5, 2) and bits.dtype == np.uint64
+    ones = np.bitwise_count(bits).sum(axis=-1)  # (200, 5)
+    np.testing.assert_array_equal(ones[:, 0], 0)
+    np.testing.assert_array_equal(ones[:, 4], BL)
+    dens = ones.sum(axis=0) / BL.sum()
+    se = np.sqrt(p[0] * (1 - p[0]) / BL.sum())
+    assert np.all(np.abs(dens - p[0]) <= 5 * se + 1e-12)
+    # no bit at or past BL (bit t of a row is bit t % 64 of word t // 64)
+    short = bits[1::2]
+    assert np.all(short[:, :, 1] == 0) and np.all(short[:, :, 0] >> np.uint64(37) == 0)
+    np.testing.assert_array_equal(bits, xp.pulse_trains(np, p, BL, 100, 31337))
+    assert not np.array_equal(bits, xp.pulse_trains(np, p, BL, 100, 31338))
+
+
+def test_device_trains_numpy_equals_numba_and_differs_from_host():
+    dev = devices.get("constant_step")
+    rng = np.random.default_rng(2)
+    x, d = rng.uniform(-1, 1, (3, 6)), rng.uniform(-1, 1, (3, 4))
+    out = {}
+    for backend in ("numpy", "numba"):
+        for trains in ("host", "device"):
+            a = devices.DeviceArray((4, 6), dev, seed=5, backend=backend, trains=trains)
+            a.pulse_update(x, d, lr=0.5, bl=31)
+            out[backend, trains] = a.weights()
+    np.testing.assert_allclose(out["numpy", "device"], out["numba", "device"], rtol=1e-12)
+    assert not np.allclose(out["numba", "device"], out["numba", "host"])
+
+
+def test_bad_trains_value_is_named():
+    with pytest.raises(ValueError, match=r"trains must be one of 'host', 'device', got 'gpu'"):
+        devices.DeviceArray((2, 3), devices.get("ideal"), trains="gpu")
