@@ -758,7 +758,9 @@ def _run(cfg, tasks, T, label, writer, progress):
             label,
             device=cfg.device,
             rule=cfg.optimizer,
-            dataset=cfg.dataset if cfg.benchmark != "pair" else ",".join(cfg.task_data),
+            dataset=cfg.dataset
+            if cfg.benchmark in ("permuted", "split")
+            else ",".join(cfg.task_data or [t.name for t in tasks]),
             epochs=T,
             config={"optimizer": opt0.to_dict()},
         )
