@@ -15,7 +15,8 @@
 ``nn.Linear`` / ``nn.Conv2d`` layers of an existing model. Module and optimizer state dicts
 carry the device state as tensors (``torch.load(..., weights_only=True)``).
 
-Only CPU tensors for now: the GPU backend (cupy, DLPack) arrives with issue 9.
+CUDA tensors work with ``backend="cupy"`` (state in cupy arrays, tensors cross through DLPack
+without copies; ``docs/GPU.md``); CPU backends take CPU tensors.
 
 :func:`synapse_sim.compare` (module :mod:`synapse_sim.nn.compare`) trains a small CNN or MLP
 in software and on device presets side by side (``synapse-sim compare``).

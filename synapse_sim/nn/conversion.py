@@ -134,7 +134,8 @@ def convert(
         If a layer's largest ``|W|`` exceeds ``w_max``: ``False`` (default) raises a
         ``ValueError`` that names the layer and suggests a ``w_max``; ``True`` clips them
         to the range with a ``UserWarning``.
-    backend : {"auto", "numpy", "numba"}
+    backend : {"auto", "numpy", "numba", "cupy"}
+        Kernel backend of every array (``"cupy"`` needs a usable GPU; ``docs/GPU.md``).
     dac, adc : devices.UniformQuantizer, optional
         Converters of every converted layer.
     **device_overrides
