@@ -259,7 +259,9 @@ def main():
                     )
     (args.out / "continual_study.json").write_text(json.dumps(rows, indent=1))
     parts = [
-        f"seeds {args.seeds}, {args.tasks} tasks, {args.epochs} epochs per task, "
+        f"seeds {args.seeds}, {args.tasks} tasks (domain shift 2, pair one per --task-data), "
+        f"{args.epochs} epochs per task (first task {args.epochs_first_task or args.epochs}), "
+        f"batch {args.batch_size}, "
         f"max_per_task {args.max_per_task}, hidden {args.hidden}; "
         f"{time.perf_counter() - t_all:.0f} s in all"
     ]
