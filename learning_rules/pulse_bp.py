@@ -20,6 +20,14 @@ The adaptive switches of spec section 3.7: A1 ``pulse_count="state"`` (counts fr
 present conductance on the nominal curve), A2 ``lr_fit=True`` (scale a layer's request so its
 largest element fits ``n_max`` nominal steps, keeping its direction), A3 ``n_max=1``. The named
 rule ``adaptive`` is ``unidirectional`` + A1 + A2 with ``n_max=16``.
+
+The array code is written over the array module of its inputs (numpy, or cupy when a layer's
+weights live on the GPU, :mod:`devices.xp`): with a GPU device array the inputs ``x``, errors
+``delta``, requests and pulse counts stay on the GPU. Two host steps remain, by design: the
+uniforms of ``rounding="stochastic"`` on float weights come from the numpy generator ``rng``
+(the same numbers on every backend) and go down once per update, and A1
+(``pulse_count="state"``) evaluates the device's nominal inverse curve
+(:meth:`devices.DeviceModel.pulses`, numpy) on the host.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
+from devices.xp import array_module, asnumpy, to_device
 
 from .weights import FloatWeights
 
@@ -67,37 +77,40 @@ def pulse_counts(
     Parameters
     ----------
     r : ndarray
-        Non-negative requested changes in units of the nominal step.
+        Non-negative requested changes in units of the nominal step (numpy or cupy; the
+        counts come back in the same module).
     theta : float
         Dead-zone threshold in (0, 1].
     rounding : {"nearest", "stochastic"}
     n_max : int or None
         Cap per update.
     rng : numpy.random.Generator
-        Required for stochastic rounding.
+        Required for stochastic rounding (its uniforms are copied to the GPU for cupy ``r``).
 
     Returns
     -------
     ndarray of int64
     """
-    fl = np.floor(r)
+    xp = array_module(r)
+    fl = xp.floor(r)
     frac = r - fl
     if rounding == "nearest":
         n = fl + (frac >= theta)
     else:
         if rng is None:
             raise ValueError("rng is required for rounding='stochastic'")
-        n = fl + (rng.random(r.shape) < frac)
+        u = rng.random(r.shape)
+        n = fl + ((u if xp is np else to_device(u, xp)) < frac)
     if n_max is not None:
-        n = np.minimum(n, n_max)
-    return n.astype(np.int64)
+        n = xp.minimum(n, n_max)
+    return n.astype(xp.int64)
 
 
 def fit_request(dW, n_max: int, step_up: float, step_down: float) -> np.ndarray:
     """A2: scale ``dW`` by one factor so that no element exceeds ``n_max`` nominal steps of its
     direction; a request that already fits is returned unchanged (signs never change)."""
-    pos = dW.max(initial=0.0)
-    neg = -dW.min(initial=0.0)
+    pos = max(float(dW.max()), 0.0) if dW.size else 0.0
+    neg = max(-float(dW.min()), 0.0) if dW.size else 0.0
     s = 1.0
     if pos > n_max * step_up:
         s = min(s, n_max * step_up / pos)
@@ -116,7 +129,8 @@ def route_counts(n, method: str, mapping: str, side: str = "both"):
     if method == "unidirectional":
         if mapping not in ("differential", "float"):
             raise ValueError("rule 'unidirectional' needs mapping='differential'")
-        return np.maximum(n, 0), np.maximum(-n, 0)
+        xp = array_module(n)
+        return xp.maximum(n, 0), xp.maximum(-n, 0)
     if mapping == "differential" and side == "both":
         return n, -n
     return n, None
@@ -213,9 +227,11 @@ class PulseRule:
 
     # ------------------------------------------------------------------ the update
     def request(self, x, delta, lr: float) -> np.ndarray:
-        """Requested change ``dW = -lr * delta^T x`` summed over the batch."""
-        x2 = np.atleast_2d(x)
-        d2 = np.atleast_2d(delta)
+        """Requested change ``dW = -lr * delta^T x`` summed over the batch (in the array module
+        of ``x``: on the GPU for cupy inputs)."""
+        xp = array_module(x)
+        x2 = xp.atleast_2d(x)
+        d2 = xp.atleast_2d(delta)
         return (-lr * d2).T @ x2  # scale the small factor, not the (out, in) product
 
     def update(
@@ -228,9 +244,9 @@ class PulseRule:
         w : WeightArray
             :class:`FloatWeights` or :class:`devices.DeviceArray`.
         x : ndarray, shape (batch, in) or (in,)
-            Layer inputs.
+            Layer inputs (numpy, or cupy for weights on the GPU).
         delta : ndarray, shape (batch, out) or (out,)
-            Errors dL/dz of the layer outputs.
+            Errors dL/dz of the layer outputs (same array module as ``x``).
         lr : float
             Learning rate of this layer.
         rng : numpy.random.Generator, optional
@@ -300,11 +316,16 @@ class PulseRule:
         if self.pulse_count == "state" and not isinstance(w, FloatWeights):
             n_plus, n_minus = self._state_counts(w, dW, up, dn, rng)
         else:
-            r = np.where(dW >= 0, dW / up, -dW / dn)
+            xp = array_module(dW)
+            r = xp.where(dW >= 0, dW / up, -dW / dn)
             n = pulse_counts(r, theta=self.theta, rounding=self.rounding, n_max=self.n_max, rng=rng)
-            n = np.where(dW >= 0, n, -n)
+            n = xp.where(dW >= 0, n, -n)
             n_plus, n_minus = route_counts(n, self.method, mapping, self.side)
-        pulses = int(np.abs(n_plus).sum() + (np.abs(n_minus).sum() if n_minus is not None else 0))
+        xp = array_module(n_plus)
+        total = xp.abs(n_plus).sum()
+        if n_minus is not None:
+            total = total + xp.abs(n_minus).sum()
+        pulses = int(total)
         if pulses:
             w.pulse(n_plus, n_minus)
         refreshed = self._maybe_refresh(w, step, self.method)
@@ -322,35 +343,43 @@ class PulseRule:
         """A1: per-device counts from the present conductance on the nominal curve."""
         dev = w.device
         G = w.read_conductances(noise=True)
+        xp = array_module(G)
+        dW = to_device(dW, xp) if xp is not np else dW
         alpha = w.alpha
         pos = dW >= 0
-        mag = np.abs(dW)
+        mag = xp.abs(dW)
+
+        def coord(Gd, branch):
+            # the device model's nominal inverse curve is numpy code: evaluated on the host
+            if xp is np:
+                return dev.pulses(Gd, branch)
+            return to_device(dev.pulses(asnumpy(Gd), branch), xp)
 
         def one(Gd, dG, potentiate, nominal):
             branch_up = potentiate
-            tgt = np.clip(Gd + np.where(potentiate, dG, -dG), dev.gmin, dev.gmax)
-            xa = np.where(branch_up, dev.pulses(Gd, "ltp"), dev.pulses(Gd, "ltd"))
-            xb = np.where(branch_up, dev.pulses(tgt, "ltp"), dev.pulses(tgt, "ltd"))
-            r = np.abs(xb - xa)
+            tgt = xp.clip(Gd + xp.where(potentiate, dG, -dG), dev.gmin, dev.gmax)
+            xa = xp.where(branch_up, coord(Gd, "ltp"), coord(Gd, "ltd"))
+            xb = xp.where(branch_up, coord(tgt, "ltp"), coord(tgt, "ltd"))
+            r = xp.abs(xb - xa)
             if self.state_cap is not None:
-                r = np.minimum(r, np.maximum(self.state_cap * nominal, 1.0))
+                r = xp.minimum(r, xp.maximum(self.state_cap * nominal, 1.0))
             return pulse_counts(
                 r, theta=self.theta, rounding=self.rounding, n_max=self.n_max, rng=rng
             )
 
-        nominal = np.where(pos, mag / up, mag / dn)
+        nominal = xp.where(pos, mag / up, mag / dn)
         if self.method == "unidirectional":
             # G+ rises for dW > 0, G- rises for dW < 0; both on the LTP branch
-            target_dev = np.where(pos, G[0], G[1])
-            n = one(target_dev, mag / alpha, np.ones_like(pos), nominal)
-            return np.where(pos, n, 0), np.where(pos, 0, n)
+            target_dev = xp.where(pos, G[0], G[1])
+            n = one(target_dev, mag / alpha, xp.ones_like(pos), nominal)
+            return xp.where(pos, n, 0), xp.where(pos, 0, n)
         if w.mapping == "reference":
             n = one(G[0], mag / alpha, pos, nominal)
-            return np.where(pos, n, -n), None
+            return xp.where(pos, n, -n), None
         if self.side == "plus":
             n = one(G[0], mag / alpha, pos, nominal)
-            return np.where(pos, n, -n), None
+            return xp.where(pos, n, -n), None
         half = mag / (2 * alpha)
         n_p = one(G[0], half, pos, nominal)
         n_m = one(G[1], half, ~pos, nominal)
-        return np.where(pos, n_p, -n_p), np.where(pos, -n_m, n_m)
+        return xp.where(pos, n_p, -n_p), xp.where(pos, -n_m, n_m)

@@ -25,6 +25,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from devices.xp import array_module, is_cupy_array
+
 __all__ = ["WeightArray", "FloatWeights"]
 
 
@@ -51,10 +53,13 @@ class WeightArray(Protocol):
 class FloatWeights:
     """A plain float weight matrix that satisfies :class:`WeightArray` (the software baseline).
 
+    The matrix lives where ``W`` lives: a numpy array on the CPU, or a cupy array on the GPU
+    (then reads and updates stay on the GPU, and inputs must be cupy arrays too).
+
     Parameters
     ----------
     W : array_like, shape (out, in)
-        Initial weights (copied).
+        Initial weights (copied; a cupy array keeps the weights on the GPU).
     w_max : float or None
         Weights are clipped to ``[-w_max, w_max]`` after every change (NeuroSim's software mode
         clips to [-1, 1]); ``None`` disables clipping.
@@ -66,10 +71,11 @@ class FloatWeights:
     mapping = "float"
 
     def __init__(self, W, *, w_max: float | None = 1.0, step: float = 1.0 / 1024):
-        W = np.array(W, dtype=np.float64)
+        xp = array_module(W)
+        W = xp.array(W, dtype=xp.float64)
         if W.ndim != 2:
             raise ValueError(f"W must be a 2-D weight matrix, got shape {W.shape}")
-        if not np.all(np.isfinite(W)):
+        if not bool(xp.all(xp.isfinite(W))):
             raise ValueError("W contains NaN or infinite weights")
         if w_max is not None and not w_max > 0:
             raise ValueError(f"w_max must be > 0 or None, got {w_max!r}")
@@ -79,8 +85,24 @@ class FloatWeights:
         self.step = float(step)
         self.W = self._clip(W)
 
+    @property
+    def _xp(self):
+        """Array module of the weights (numpy, or cupy on the GPU)."""
+        return array_module(self.W)
+
+    def _asarray(self, name, a):
+        """``a`` as a float64 array of the weights' module; a GPU array given to CPU weights is
+        refused with what to do (instead of cupy's implicit-conversion error)."""
+        xp = self._xp
+        if xp is np and is_cupy_array(a):
+            raise TypeError(
+                f"{name} is a cupy (GPU) array but these weights are a numpy array: pass numpy "
+                "arrays, or build FloatWeights from a cupy array"
+            )
+        return xp.asarray(a, dtype=xp.float64)
+
     def _clip(self, W):
-        return np.clip(W, -self.w_max, self.w_max) if self.w_max is not None else W
+        return array_module(W).clip(W, -self.w_max, self.w_max) if self.w_max is not None else W
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -93,11 +115,11 @@ class FloatWeights:
 
     def matmul(self, x) -> np.ndarray:
         """``x W^T``."""
-        return np.asarray(x, dtype=np.float64) @ self.W.T
+        return self._asarray("x", x) @ self.W.T
 
     def rmatmul(self, d) -> np.ndarray:
         """``d W``."""
-        return np.asarray(d, dtype=np.float64) @ self.W
+        return self._asarray("d", d) @ self.W
 
     def add(self, dW) -> None:
         """Software update ``W <- clip(W + dW)``."""
@@ -105,9 +127,9 @@ class FloatWeights:
 
     def pulse(self, n_plus, n_minus=None) -> None:
         """Ideal pulses: ``W += step * (n_plus - n_minus)`` (then clipped)."""
-        n = np.asarray(n_plus, dtype=np.float64)
+        n = self._asarray("n_plus", n_plus)
         if n_minus is not None:
-            n = n - np.asarray(n_minus, dtype=np.float64)
+            n = n - self._asarray("n_minus", n_minus)
         self.add(self.step * n)
 
     def nominal_step(self, method: str = "bidirectional", side: str = "both"):
@@ -116,14 +138,14 @@ class FloatWeights:
 
     def program(self, W, **kwargs) -> None:
         """Set the weights (keyword options of device programming are ignored)."""
-        W = np.asarray(W, dtype=np.float64)
+        W = self._asarray("W", W)
         if W.shape != self.W.shape:
             raise ValueError(f"W must have shape {self.W.shape}, got {W.shape}")
         self.W = self._clip(W.copy())
 
     def needs_refresh(self, threshold: float = 0.9) -> np.ndarray:
         """Never: float weights do not saturate."""
-        return np.zeros(self.W.shape, dtype=bool)
+        return self._xp.zeros(self.W.shape, dtype=bool)
 
     def refresh(self, mask, **kwargs) -> int:
         """No-op (returns 0)."""

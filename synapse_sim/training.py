@@ -4,6 +4,12 @@ One :class:`TrainConfig` (data, network, schedule, seed) and a list of :class:`R
 preset or ``software``, rule, mapping, overrides). Every run starts from the same initial weights
 and sees the same data order; the software twin uses :class:`learning_rules.FloatWeights` with
 float SGD. The fast path is numpy/numba; torch is not needed.
+
+``TrainConfig(backend="cupy")`` trains on a GPU: the device arrays keep their state in cupy
+arrays, the training data go to the GPU once per run, and the network's array code (written over
+the array module, numpy or cupy) keeps activations, errors and requests on the GPU
+(``docs/GPU.md``). ``backend="cuda-sim"`` runs the same path on a CPU under numba's CUDA
+simulator (tests).
 """
 
 from __future__ import annotations
@@ -18,20 +24,79 @@ from pathlib import Path
 import numpy as np
 
 import devices
+from devices.xp import array_module, asnumpy, get_xp, to_device
 from learning_rules import RULES, FloatWeights, PulseRule
 
 from .datasets import Dataset, batches, load_dataset
 
-__all__ = ["TrainConfig", "RunSpec", "TrainResult", "train", "MLP", "ACTIVATIONS", "LOSSES"]
+__all__ = [
+    "TrainConfig",
+    "RunSpec",
+    "TrainResult",
+    "train",
+    "MLP",
+    "ACTIVATIONS",
+    "LOSSES",
+    "BACKENDS",
+    "resolve_backend",
+]
 
 ACTIVATIONS = ("sigmoid", "relu")
 LOSSES = ("sse", "ce")
 INITS = ("neurosim", "uniform")
 _NEUROSIM_LEVELS = np.array([-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1])
+#: Array backends of the trainers (``devices.DeviceArray``'s ``backend``): ``auto`` is numba on
+#: the CPU, ``cupy`` the GPU, ``cuda-sim`` the GPU code path under numba's CUDA simulator (tests).
+BACKENDS = ("auto", "numpy", "numba", "cupy", "cuda-sim")
 
 
 def _err(name, value, allowed):
     raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def resolve_backend(backend: str) -> str:
+    """Check an array backend name and that it can run here; return the resolved name.
+
+    Parameters
+    ----------
+    backend : {"auto", "numpy", "numba", "cupy", "cuda-sim"}
+
+    Returns
+    -------
+    str
+        ``numba`` for ``auto`` (the CPU, also on a GPU machine), otherwise ``backend``.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (with the choices), or ``cupy``/``cuda-sim`` unavailable here (with the
+        reason: cupy not installed, no usable GPU, ...).
+    """
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        import difflib
+
+        close = difflib.get_close_matches(str(backend), BACKENDS, n=2)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}{hint}"
+        )
+    if backend == "cupy":
+        from devices.gpu import gpu_backend_status
+
+        ok, why = gpu_backend_status()
+        if not ok:
+            raise ValueError(
+                f"backend='cupy' is not available: {why}; use backend 'numba' (CPU) instead"
+            )
+    elif backend == "cuda-sim":
+        from devices.gpu import cuda_sim_status
+
+        ok, why = cuda_sim_status()
+        if not ok:
+            raise ValueError(f"backend='cuda-sim' is not available: {why}")
+    elif backend == "auto":
+        return "numba"
+    return backend
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +136,10 @@ class TrainConfig:
         Stochastic pulse-train length.
     max_train : int or None
         Use only the first ``max_train`` training samples (quick runs).
+    backend : {"auto", "numpy", "numba", "cupy", "cuda-sim"}
+        Array backend of every device array (``auto``: numba on the CPU; ``cupy``: state and
+        training on the GPU; ``cuda-sim``: the GPU code path under numba's CUDA simulator, for
+        tests). The name is checked here; whether it can run is checked when training starts.
     """
 
     dataset: str = "mnist5k"
@@ -92,6 +161,7 @@ class TrainConfig:
     refresh_mode: str = "verify"
     bl: int = 31
     max_train: int | None = None
+    backend: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -119,6 +189,8 @@ class TrainConfig:
             _err("max_train", self.max_train, "None or an integer >= 1")
         if not self.w_max > 0:
             _err("w_max", self.w_max, "> 0")
+        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
+            resolve_backend(self.backend)  # raises with the choices
 
     def layer_lr(self, n_layers: int) -> tuple:
         """Learning rate of each of ``n_layers`` layers."""
@@ -203,9 +275,10 @@ class RunSpec:
 
 # ---------------------------------------------------------------------------- the network
 def _act(name, z):
+    xp = array_module(z)
     if name == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
-    return np.maximum(z, 0.0)
+        return 0.5 * (1.0 + xp.tanh(0.5 * z))  # overflow-free logistic
+    return xp.maximum(z, 0.0)
 
 
 def _act_grad(name, z, a):
@@ -216,6 +289,9 @@ def _act_grad(name, z, a):
 
 class MLP:
     """A multilayer perceptron whose layers are :class:`learning_rules.WeightArray` s.
+
+    The array code follows its inputs' array module: cupy inputs (with layers on the GPU) keep
+    every activation and error on the GPU.
 
     Parameters
     ----------
@@ -245,18 +321,19 @@ class MLP:
                 a = _act("sigmoid", z)
             else:
                 zz = z - z.max(axis=1, keepdims=True)
-                e = np.exp(zz)
+                e = array_module(zz).exp(zz)
                 a = e / e.sum(axis=1, keepdims=True)
             acts.append(a)
         return acts, zs
 
     def loss_and_delta(self, out, t):
         """Loss per sample (summed over outputs) and dL/dz at the output layer."""
+        xp = array_module(out)
         if self.loss == "sse":
             diff = t - out
-            return np.sum(diff * diff, axis=1), -2.0 * diff * out * (1.0 - out)
-        p = np.clip(out, 1e-12, 1.0)
-        return -np.sum(t * np.log(p), axis=1), out - t
+            return xp.sum(diff * diff, axis=1), -2.0 * diff * out * (1.0 - out)
+        p = xp.clip(out, 1e-12, 1.0)
+        return -xp.sum(t * xp.log(p), axis=1), out - t
 
     def backward(self, acts, zs, delta_out):
         """Errors dL/dz of every layer (transposed reads of the arrays)."""
@@ -273,7 +350,7 @@ class MLP:
         for s in range(0, x.shape[0], batch):
             acts, _ = self.forward(x[s : s + batch])
             outs.append(acts[-1])
-        out = np.concatenate(outs)
+        out = array_module(x).concatenate(outs)
         return out.argmax(axis=1), out
 
 
@@ -301,7 +378,7 @@ class TrainResult:
     final : dict
         ``label -> dict`` of final statistics.
     weights : dict
-        ``label -> list`` of final weight matrices.
+        ``label -> list`` of final weight matrices (numpy arrays, also for the GPU backend).
     arrays : dict
         ``label -> list`` of the trained weight arrays (device arrays or float weights).
     path : Path or None
@@ -321,9 +398,11 @@ def _device_seed(config: TrainConfig, layer: int) -> int:
 
 
 def build_layers(spec: RunSpec, config: TrainConfig, W0):
-    """Weight arrays of one run, programmed with the initial weights ``W0``."""
+    """Weight arrays of one run, programmed with the initial weights ``W0`` (on the backend of
+    ``config``: the software twin's float weights are cupy arrays for ``backend="cupy"``)."""
     if spec.device == "software":
-        return [FloatWeights(W, w_max=config.w_max) for W in W0]
+        xp = get_xp(config.backend)
+        return [FloatWeights(to_device(W, xp), w_max=config.w_max) for W in W0]
     model = devices.get(spec.device, **spec.overrides)
     layers = []
     form = (
@@ -333,7 +412,12 @@ def build_layers(spec: RunSpec, config: TrainConfig, W0):
     )
     for i, W in enumerate(W0):
         arr = devices.DeviceArray(
-            W.shape, model, mapping=spec.mapping, seed=_device_seed(config, i), w_max=config.w_max
+            W.shape,
+            model,
+            mapping=spec.mapping,
+            seed=_device_seed(config, i),
+            w_max=config.w_max,
+            backend=config.backend,
         )
         arr.program(W, mode="ideal", form=form)
         layers.append(arr)
@@ -426,6 +510,8 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
         raise ValueError(f"run labels must be unique, got {labels}")
     if progress is None:
         progress = sys.stderr.isatty()
+    backend = resolve_backend(config.backend)  # before any data loading or file writing
+    xp = get_xp(backend)
     if data is None:
         data = load_dataset(config.dataset, seed=config.seed, neurosim=config.neurosim_input)
     xtr, ytr = data.x_train, data.y_train
@@ -435,7 +521,10 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
     sizes = [xtr.shape[1], *config.hidden, n_classes]
     W0 = initial_weights(sizes, config.init, np.random.default_rng([config.seed, 1]), config.w_max)
     lrs = config.layer_lr(len(W0))
-    eye = np.eye(n_classes)
+    # the data go to the backend's memory once per call (the GPU for cupy)
+    eye = xp.eye(n_classes)
+    xtr_d, ytr_d = to_device(xtr, xp), to_device(ytr, xp)
+    xte_d, yte_d = to_device(data.x_test, xp), to_device(data.y_test, xp)
     writer = None
     if out is not None:
         from .store import ResultsWriter
@@ -444,6 +533,7 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
             "train": config.to_dict(),
             "runs": [r.to_dict() for r in runs],
             "sizes": sizes,
+            "backend": backend,
             "dataset_info": {
                 k: v for k, v in data.info.items() if isinstance(v, (str, int, float, bool))
             },
@@ -460,6 +550,7 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
                     "mapping": r.mapping,
                     "overrides": r.overrides,
                     "rule_options": r.rule_options,
+                    "backend": backend,
                 },
             )
     history, final, weights, arrays = {}, {}, {}, {}
@@ -493,16 +584,23 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
             bar = _progress(config.epochs * n_batches, spec.label, progress)
             for _epoch in range(config.epochs):
                 t0 = time.perf_counter()
+                # accumulated where the arrays live: no host round trip per step for them
                 correct = 0
                 loss_sum = 0.0
                 pulses = refreshes = 0
-                for idx in batches(xtr.shape[0], config.batch_size, data_rng):
-                    xb = xtr[idx]
-                    tb = eye[ytr[idx]]
+                order = list(batches(xtr.shape[0], config.batch_size, data_rng))
+                perm = to_device(np.concatenate(order), xp)  # one copy per epoch
+                start = 0
+                for idx in order:
+                    ib = perm[start : start + idx.size]
+                    start += idx.size
+                    xb = xtr_d[ib]
+                    yb = ytr_d[ib]
+                    tb = eye[yb]
                     acts, zs = net.forward(xb)
                     loss, d_out = net.loss_and_delta(acts[-1], tb)
-                    correct += int(np.sum(acts[-1].argmax(axis=1) == ytr[idx]))
-                    loss_sum += float(loss.sum())
+                    correct = correct + xp.sum(acts[-1].argmax(axis=1) == yb)
+                    loss_sum = loss_sum + loss.sum()
                     deltas = net.backward(acts, zs, d_out)
                     for li, layer in enumerate(layers):
                         st = rule.update(
@@ -512,14 +610,15 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
                         refreshes += st["refreshes"]
                     step += 1
                     bar.update(1)
+                correct, loss_sum = int(correct), float(loss_sum)
                 elapsed = time.perf_counter() - t0
-                pred, outp = net.predict(data.x_test)
-                tl, _ = net.loss_and_delta(outp, eye[data.y_test])
+                pred, outp = net.predict(xte_d)
+                tl, _ = net.loss_and_delta(outp, eye[yte_d])
                 sat_hi, sat_lo = _saturation(layers)
                 metrics = {
                     "train_accuracy": correct / xtr.shape[0],
                     "train_loss": loss_sum / xtr.shape[0],
-                    "test_accuracy": float(np.mean(pred == data.y_test)),
+                    "test_accuracy": float(xp.mean(pred == yte_d)),
                     "test_loss": float(tl.mean()),
                     "pulses": float(pulses),
                     "refreshes": float(refreshes),
@@ -535,7 +634,7 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
             fin = _final_stats(layers)
             history[spec.label] = hist
             final[spec.label] = fin
-            weights[spec.label] = [layer.weights() for layer in layers]
+            weights[spec.label] = [asnumpy(layer.weights()) for layer in layers]
             arrays[spec.label] = layers
             if writer is not None:
                 w = (
