@@ -19,6 +19,7 @@ from ._common import (
     ridge_link_fit,
     spectral_norm,
 )
+from ._device import check_device, make_array, write_target
 from ._lasso import lasso_cd
 
 __all__ = ["OnlineDictionaryLearning", "NMF", "LogisticRidge", "MFLogistic"]
@@ -53,6 +54,18 @@ class OnlineDictionaryLearning(EstimatorMixin):
     random_state : None, int or numpy.random.Generator
     backend : {"numba", "numpy"}
         Lasso kernel.
+    device : devices.DeviceModel or None
+        Keep the dictionary on a ``DeviceArray`` of shape ``(p, r)``: each mini-batch reads D
+        once (read noise and converters apply), codes and the new dictionary are computed
+        digitally from that read, and the change is written as a pulse request (or
+        program-and-verify), ``specs/dictionary_learning.md`` section 9.
+    device_options : dict or None
+        As for :class:`SupervisedDictionaryLearning` (``seed``, ``method``, ``rounding``, ...).
+    update : {"targets", "rank_one"}
+        Dictionary update per mini-batch: the column sweeps of [M1] (default), or the
+        crossbar-style rank-one step ``dD = eta (X - D A) A^T / batch`` (then projected).
+    eta : float > 0
+        Step of ``update="rank_one"``.
 
     Attributes
     ----------
@@ -60,6 +73,8 @@ class OnlineDictionaryLearning(EstimatorMixin):
         Atoms as rows.
     n_iter_ : int
         Mini-batches seen.
+    pulses_ : ndarray of int
+        Device pulses per mini-batch (device runs); ``device_array_`` holds the array.
     """
 
     def __init__(
@@ -78,7 +93,15 @@ class OnlineDictionaryLearning(EstimatorMixin):
         code_tol=1e-4,
         random_state=None,
         backend="numba",
+        device=None,
+        device_options=None,
+        update="targets",
+        eta=0.1,
     ):
+        self.device = device
+        self.device_options = device_options
+        self.update = update
+        self.eta = eta
         self.n_components = n_components
         self.alpha = alpha
         self.batch_size = batch_size
@@ -103,9 +126,12 @@ class OnlineDictionaryLearning(EstimatorMixin):
         check_int("code_max_iter", self.code_max_iter, lo=1)
         check_real("code_tol", self.code_tol, lo=0.0)
         check_choice("backend", self.backend, ("numba", "numpy"))
+        check_choice("update", self.update, ("targets", "rank_one"))
+        check_real("eta", self.eta, lo=0.0, lo_open=True)
+        return check_device(self.device, self.device_options)
 
     def _init(self, X, rng):
-        self._validate()
+        opts, w_max = self._validate()
         n, p = X.shape
         r = self.n_components
         idx = rng.choice(n, size=r, replace=r > n)
@@ -117,6 +143,10 @@ class OnlineDictionaryLearning(EstimatorMixin):
         self._rng = rng
         self.n_features_in_ = p
         self.n_iter_ = 0
+        self._array, self._opts, self._pulses = None, opts, []
+        if self.device is not None:
+            self._array = make_array((p, r), self.device, opts, w_max, self._D)
+            self._D = self._array.weights(noise=False)
 
     def _codes(self, Xc, D):
         G = D.T @ D
@@ -129,13 +159,17 @@ class OnlineDictionaryLearning(EstimatorMixin):
 
     def _step(self, Xb):
         Xc = Xb.T
-        D = self._D
+        D_read = self._D if self._array is None else self._array.weights(noise=True)
+        D = D_read.copy()
         a = self._codes(Xc, D)
         rho = float(self.forget)
         self._A = rho * self._A + a @ a.T
         self._B = rho * self._B + Xc @ a.T
         A, B = self._A, self._B
-        for _ in range(int(self.dict_sweeps)):
+        if self.update == "rank_one":
+            D = D + float(self.eta) * ((Xc - D @ a) @ a.T) / Xc.shape[1]
+            D = project_W(D, self.positive_dict)
+        for _ in range(int(self.dict_sweeps) if self.update == "targets" else 0):
             for j in range(D.shape[1]):
                 ajj = A[j, j]
                 if ajj < 1e-10:
@@ -147,6 +181,11 @@ class OnlineDictionaryLearning(EstimatorMixin):
                 if self.positive_dict:
                     u = np.maximum(u, 0.0)
                 D[:, j] = u / max(1.0, float(np.linalg.norm(u)))
+        if self._array is None:
+            self._D = D
+        else:
+            self._pulses.append(write_target(self._array, D_read, D, self._opts))
+            self._D = self._array.weights(noise=False)
         self.n_iter_ += 1
 
     def fit(self, X, y=None):
@@ -159,7 +198,7 @@ class OnlineDictionaryLearning(EstimatorMixin):
             order = self._rng.permutation(n)
             for s in range(0, n, bs):
                 self._step(X[order[s : s + bs]])
-        self.components_ = self._D.T.copy()
+        self._finish()
         return self
 
     def partial_fit(self, X, y=None):
@@ -168,8 +207,15 @@ class OnlineDictionaryLearning(EstimatorMixin):
         if not hasattr(self, "_D"):
             self._init(X, check_random_state(self.random_state))
         self._step(X)
-        self.components_ = self._D.T.copy()
+        self._finish()
         return self
+
+    def _finish(self):
+        self.components_ = self._D.T.copy()
+        if self._array is not None:
+            self.pulses_ = np.array(self._pulses, dtype=np.int64)
+            self.device_array_ = self._array
+            self.device_counters_ = self._array.counters()
 
     def transform(self, X):
         """Lasso codes of ``X`` on the learned dictionary, shape (n, r)."""

@@ -13,8 +13,6 @@ import numbers
 
 import numpy as np
 
-from devices import DeviceArray, DeviceModel
-
 from . import _sdl_core as core
 from ._common import (
     LINKS,
@@ -31,6 +29,7 @@ from ._common import (
     ridge_link_fit,
     spectral_norm,
 )
+from ._device import check_device, make_array, write_target
 
 __all__ = ["SupervisedDictionaryLearning", "SDL", "sparse_codes"]
 
@@ -38,22 +37,6 @@ MODES = ("filter", "feature")
 SOLVERS = ("bcd", "lpgd")
 PREDICT_CODES = ("naive", "exhaustive")
 CONSTRAINTS = ("ball", "device")
-_DEVICE_KEYS = (
-    "mapping",
-    "w_max",
-    "seed",
-    "backend",
-    "dac",
-    "adc",
-    "variability",
-    "method",
-    "side",
-    "theta",
-    "n_max",
-    "rounding",
-    "write",
-    "init_program",
-)
 
 
 def sparse_codes(X, W, *, nonneg=False, l1=0.0, l2=0.0, max_iter=300, tol=1e-10):
@@ -295,17 +278,7 @@ class SupervisedDictionaryLearning(EstimatorMixin):
                 raise ValueError(
                     "device= is for solver='bcd' (LPGD works on float lifted variables)"
                 )
-        if self.device is not None and not isinstance(self.device, DeviceModel):
-            raise TypeError(f"device must be a devices.DeviceModel or None, got {self.device!r}")
-        opts = dict(self.device_options or {})
-        bad = set(opts) - set(_DEVICE_KEYS)
-        if bad:
-            raise ValueError(
-                f"device_options has unknown keys {sorted(bad)}; allowed: {list(_DEVICE_KEYS)}"
-            )
-        if "write" in opts:
-            check_choice("device_options['write']", opts["write"], ("pulses", "verify"))
-        w_max = check_real("device_options['w_max']", opts.get("w_max", 1.0), lo=0.0, lo_open=True)
+        opts, w_max = check_device(self.device, self.device_options)
         return _Cfg(
             mode=mode,
             solver=solver,
@@ -438,20 +411,7 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         self._W, self._H, self._beta, self._Gamma = W, H, beta, Gamma
         self._array = None
         if self.device is not None:
-            o = cfg.opts
-            arr = DeviceArray(
-                (p, cfg.r),
-                self.device,
-                mapping=o.get("mapping", "differential"),
-                variability=o.get("variability"),
-                seed=o.get("seed", None),
-                backend=o.get("backend", "auto"),
-                w_max=cfg.w_max,
-                dac=o.get("dac"),
-                adc=o.get("adc"),
-            )
-            form = "centered" if arr.mapping == "differential" else "one_sided"
-            arr.program(W, mode=o.get("init_program", "ideal"), form=form)
+            arr = make_array((p, cfg.r), self.device, cfg.opts, cfg.w_max, W)
             self._array = arr
             self._W = arr.weights(noise=False)
         self._obj.append(self._f())
@@ -477,25 +437,9 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         return self._array.weights(noise=True)
 
     def _write_W(self, W_read, W_target):
-        arr = self._array
-        o = self._cfg.opts
-        if o.get("write", "pulses") == "verify":
-            before = arr.counters()
-            arr.program(W_target, mode="verify", form="one_sided")
-            after = arr.counters()
-            pulses = sum(after[k] - before[k] for k in ("pulses_ltp", "pulses_ltd", "pulses_prog"))
-        else:
-            res = arr.pulse_request(
-                W_target - W_read,
-                method=o.get("method", "bidirectional"),
-                side=o.get("side", "both"),
-                theta=o.get("theta", 0.5),
-                n_max=o.get("n_max"),
-                rounding=o.get("rounding", "nearest"),
-            )
-            pulses = res["pulses"]
-        self._W = arr.weights(noise=False)
-        return int(pulses)
+        pulses = write_target(self._array, W_read, W_target, self._cfg.opts)
+        self._W = self._array.weights(noise=False)
+        return pulses
 
     def _features(self, W):
         """Filter features ``W^T X`` (transposed read on a device)."""

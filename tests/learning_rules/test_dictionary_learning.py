@@ -660,3 +660,29 @@ def test_estimator_api():
         OnlineDictionaryLearning(3, alpha=-1).fit(Xtr)
     with pytest.raises(ValueError, match="solver must be one of"):
         NMF(3, solver="als").fit(np.abs(Xtr))
+
+
+def test_online_dl_on_device_limit_and_counters():
+    """Online DL with the dictionary on an ideal 2048-level device follows the float run; the
+    pulses per mini-batch add up to the device counters; a coarse device still learns."""
+    X = _digits()
+    kw = dict(alpha=0.1, n_epochs=2, batch_size=64, random_state=0)
+    f = OnlineDictionaryLearning(8, **kw).fit(X)
+    o_f, _ = _eval_dict(X, f.components_, 0.1)
+    d = OnlineDictionaryLearning(8, device=IDEAL_2048, device_options={"seed": 0}, **kw).fit(X)
+    o_d, _ = _eval_dict(X, d.components_, 0.1)
+    assert abs(o_d / o_f - 1) <= 0.005
+    cnt = d.device_counters_
+    assert d.pulses_.size == d.n_iter_ and d.pulses_.sum() == cnt["pulses_ltp"] + cnt["pulses_ltd"]
+    assert np.array_equal(d.components_, d.device_array_.weights().T)
+    coarse = OnlineDictionaryLearning(8, device=devices.get("epiram"), update="rank_one",
+                                      eta=0.5, device_options={"seed": 1}, **kw).fit(X)  # fmt: skip
+    start = OnlineDictionaryLearning(8, alpha=0.1, random_state=0)
+    start._init(X, np.random.default_rng(0))
+    o_start, _ = _eval_dict(X, start._D.T, 0.1)
+    o_c, _ = _eval_dict(X, coarse.components_, 0.1)
+    assert o_c < o_start and coarse.pulses_.sum() > 0
+    with pytest.raises(ValueError, match="update must be one of"):
+        OnlineDictionaryLearning(3, update="sgd").fit(X)
+    with pytest.raises(TypeError, match="device must be a devices.DeviceModel"):
+        OnlineDictionaryLearning(3, device="ideal").fit(X)
