@@ -18,6 +18,9 @@ Parts (``--parts``, default all):
 ``device``
     Device-aware BCD (SDL-filter on P-NMF) on the ideal device at several level counts and on
     published presets, against the float run: accuracy, objective, pulses, saturation.
+``device-odl``
+    Online dictionary learning on centred digits with the dictionary on those devices
+    (column-target and rank-one updates): lasso objective relative to float, pulses.
 
 Usage (all parts, about 8-10 minutes on 2 cores)::
 
@@ -347,11 +350,53 @@ def part_device(seeds):
     return out
 
 
+def part_device_odl(seeds, r=16, alpha=0.1):
+    """Online DL on centred digits with the dictionary on a device (3 epochs, batch 64)."""
+    ds = load_dataset("digits", seed=0)
+    X = np.vstack([ds.x_train, ds.x_test])
+    X = X - X.mean(axis=0)
+
+    def lasso_obj(D):
+        m = OnlineDictionaryLearning(r, alpha=alpha)
+        m.components_, m.n_features_in_ = D, X.shape[1]
+        U = m.transform(X)
+        R = X - U @ D
+        return 0.5 * np.sum(R * R) + alpha * np.abs(U).sum()
+
+    ideal = {k: devices.get("ideal", levels_ltp=k, levels_ltd=k) for k in (2048, 256, 64)}
+    cases = {
+        "float": (None, {}, "targets"),
+        "float rank-one": (None, {}, "rank_one"),
+        "ideal 2048": (ideal[2048], {}, "targets"),
+        "ideal 2048 rank-one": (ideal[2048], {}, "rank_one"),
+        "ideal 256": (ideal[256], {}, "targets"),
+        "ideal 64": (ideal[64], {}, "targets"),
+        "ideal 64 stochastic": (ideal[64], {"rounding": "stochastic"}, "targets"),
+    }
+    for name in ("ag_a_si", "epiram", "taox_hfox", "alox_hfo2"):
+        cases[name] = (devices.get(name), {}, "targets")
+    out, base = {}, {}
+    for name, (dev, opts, upd) in cases.items():
+        objs, pulses = [], []
+        for s in seeds:
+            m = OnlineDictionaryLearning(
+                r, alpha=alpha, n_epochs=3, batch_size=64, random_state=s, update=upd, eta=0.5,
+                device=dev, device_options=None if dev is None else {"seed": s, **opts},
+            )  # fmt: skip
+            o = lasso_obj(m.fit(X).components_)
+            if name == "float":
+                base[s] = o
+            objs.append(o / base[s])
+            pulses.append(int(m.pulses_.sum()) if dev is not None else 0)
+        out[name] = {"objective_vs_float": _stats(objs), "pulses": float(np.mean(pulses))}
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="runs/dictionary_study")
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--parts", default="gates,sklearn,digits-disc,digits,device")
+    ap.add_argument("--parts", default="gates,sklearn,digits-disc,digits,device,device-odl")
     args = ap.parse_args(argv)
     seeds = list(range(args.seeds))
     out_dir = Path(args.out)
@@ -362,6 +407,7 @@ def main(argv=None):
         "digits-disc": lambda: part_digits_disc(seeds[:4]),
         "digits": lambda: part_digits(seeds[:3]),
         "device": lambda: part_device(seeds[:3]),
+        "device-odl": lambda: part_device_odl(seeds[:3]),
     }
     results = {}
     path = out_dir / "results.json"
