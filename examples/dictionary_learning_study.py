@@ -24,7 +24,7 @@ Parts (``--parts``, default all):
     Online dictionary learning on centred digits with the dictionary on those devices
     (column-target and rank-one updates): lasso objective relative to float, pulses.
 
-Usage (all parts, about 8-10 minutes on 2 cores)::
+Usage (the default parts, about 6 minutes on 2 cores)::
 
     python examples/dictionary_learning_study.py --out runs/dictionary_study
 

@@ -125,13 +125,20 @@ def test_d1_lpgd_monotone(mode, name):
 
 def test_d1_trust_region_shortens_steps():
     X, y, r = _problem("sub", 1)
-    free = SDL(r, nonneg=SIGNED, max_iter=3, random_state=1, tol=0).fit(X, y)
-    tight = SDL(r, nonneg=SIGNED, max_iter=3, random_state=1, tol=0, trust_radius=1e-3)
-    tight.fit(X, y)
-    # first block (H) moved at most r_0 = c / log 2 in Frobenius norm
-    H0 = SDL(r, nonneg=SIGNED, max_iter=1, random_state=1, tol=0, trust_radius=1e-3)
-    assert tight.objective_[-1] > free.objective_[-1]
-    assert H0.fit(X, y).objective_[1] <= H0.objective_[0]
+    rng = np.random.default_rng(1)
+    W0 = rng.random((40, r))
+    W0 /= np.maximum(1, np.linalg.norm(W0, axis=0))
+    H0 = rng.standard_normal((r, 400))
+    c = 1e-3
+    kw = dict(nonneg=SIGNED, tol=0, init={"W": W0, "H": H0})
+    tight = SDL(r, max_iter=1, trust_radius=c, **kw).fit(X, y)
+    # filter order H, W, beta: H moved once, by at most r_0 = c (0+1)^-1 / log 2
+    moved = np.linalg.norm(tight.codes_.T - H0)
+    assert 0 < moved <= c / np.log(2) * (1 + 1e-12)
+    assert np.linalg.norm(tight.components_.T - W0) <= c / np.log(2) * (1 + 1e-12)
+    free = SDL(r, max_iter=1, **kw).fit(X, y)
+    assert np.linalg.norm(free.codes_.T - H0) > 10 * moved
+    assert free.objective_[-1] < tight.objective_[-1] <= tight.objective_[0]
 
 
 @pytest.mark.slow
