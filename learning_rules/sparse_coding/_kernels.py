@@ -388,11 +388,16 @@ def _max_stats_py(Y, W, Wmax, P, Q, cand, states, q, rho, kind, singleton_w2, nu
             acc = 0.0
             for d in range(D):
                 t = _tsum(W, P, d, act, g, kind)
-                wb = _wbar_t(t, Wmax[d], rho)
+                # one power per pixel: |t|^(1/rho) = |t| |t|^(-ex), and
+                # A_dh = (|W_dh| / |Wbar_d|)^(rho - 1) = Q_dh |t|^(-ex)
+                if t == 0.0 or Wmax[d] == 0.0:
+                    wb = 0.0
+                    scale = 0.0
+                else:
+                    scale = abs(t) ** (-ex)
+                    wb = Wmax[d] * t * scale
                 e = Y[n, d] - wb
                 acc += e * e
-                # A_dh = (|W_dh| / |Wbar_d|)^(rho - 1) = Q_dh |t|^(-(rho - 1) / rho)
-                scale = abs(t) ** (-ex) if wb != 0.0 else 0.0
                 for a in range(g):
                     h = act[a]
                     A = Q[d, h] * scale if wb != 0.0 else 1.0
