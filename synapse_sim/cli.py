@@ -371,8 +371,20 @@ def _add_train_options(p, *, epochs: int) -> None:
     )
     p.add_argument("--refresh-mode", default="verify", help="ideal, open_loop or verify")
     p.add_argument("--max-train", type=int, default=None, help="use only N training images")
+    _add_backend_option(p)
     p.add_argument("--save-weights", action="store_true", help="store final weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_backend_option(p) -> None:
+    """``--backend`` of the training commands (checked by the trainer: a bad name or an
+    unavailable GPU is a one-line error, exit 2)."""
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="array backend: auto (numba on the CPU), numpy, numba, cupy (GPU) or cuda-sim "
+        "(tests; needs NUMBA_ENABLE_CUDASIM=1); default auto",
+    )
 
 
 def _config_from_args(args, dataset_default_neurosim=True):
@@ -397,6 +409,7 @@ def _config_from_args(args, dataset_default_neurosim=True):
         refresh_threshold=args.refresh_threshold,
         refresh_mode=args.refresh_mode,
         max_train=args.max_train,
+        backend=args.backend,
     )
 
 
@@ -432,9 +445,10 @@ def _add_train(subparsers) -> None:
 
 def _cmd_train(args) -> int:
     from .experiments import run_training
-    from .training import RunSpec
+    from .training import RunSpec, resolve_backend
 
     config = _config_from_args(args)
+    resolve_backend(config.backend)  # an unavailable GPU fails before the output folder exists
     devs = args.device or ["epiram"]
     rules = args.rule or ["bidirectional"]
     runs = []
@@ -469,14 +483,17 @@ def _add_demo(subparsers) -> None:
     )
     p.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 5)")
+    _add_backend_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args) -> int:
     from .experiments import DEMO_CONFIG, demo_runs, run_training
+    from .training import resolve_backend
 
-    config = DEMO_CONFIG
+    config = dataclasses.replace(DEMO_CONFIG, backend=args.backend)
+    resolve_backend(config.backend)
     if args.epochs is not None:
         config = dataclasses.replace(config, epochs=args.epochs)
     out = _output_dir(args.out, "--out")

@@ -56,15 +56,39 @@ def markdown_report(results_path) -> str:
 
 
 def run_training(
-    config: TrainConfig, runs, out, *, progress=None, save_weights=False, plots=True
+    config: TrainConfig,
+    runs,
+    out,
+    *,
+    progress=None,
+    save_weights=False,
+    plots=True,
+    backend: str | None = None,
 ) -> dict:
     """Train, then write ``results.h5``, the PNG figures and ``results.md`` into ``out``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    runs : list of RunSpec
+    out : path-like
+        Output folder.
+    progress : bool, optional
+        tqdm bar (default: when stderr is a terminal).
+    save_weights : bool
+        Store the final weights in ``results.h5``.
+    plots : bool
+        Write the PNG figures.
+    backend : {"auto", "numpy", "numba", "cupy", "cuda-sim"}, optional
+        Array backend; replaces ``config.backend`` (recorded in ``results.h5``).
 
     Returns
     -------
     dict
         ``result`` (TrainResult), ``table`` (markdown), ``files`` (written paths).
     """
+    if backend is not None:
+        config = dataclasses.replace(config, backend=backend)
     out = Path(out)
     result = train(config, runs, out=out, progress=progress, save_weights=save_weights)
     files = [result.path]

@@ -142,6 +142,7 @@ def compare(
     save_weights: bool = False,
     plots: bool = True,
     threads: int | None = 1,
+    backend: str = "auto",
 ):
     """Train a torch model in software and on device presets side by side.
 
@@ -185,6 +186,11 @@ def compare(
         torch intra-op threads and BLAS threads while training (default 1: the matrices of
         one step are small and more threads only add overhead); restored afterwards. ``None``
         leaves them alone.
+    backend : {"auto", "numpy", "numba", "cupy", "cuda-sim"}
+        Array backend of the converted layers. ``cupy`` trains on the GPU: the models (the
+        software one too) and the data go to CUDA and the device arrays' state to cupy
+        (``docs/GPU.md``); it needs torch with CUDA. ``cuda-sim`` runs the GPU code path on a
+        CPU under numba's CUDA simulator (tests).
 
     Returns
     -------
@@ -201,7 +207,7 @@ def compare(
     from learning_rules import RULES, FloatWeights
 
     from ..datasets import batches, load_dataset
-    from ..training import TrainResult, _final_stats, _saturation
+    from ..training import TrainResult, _final_stats, _saturation, resolve_backend
     from .conversion import convert, default_mapping
     from .optim import DeviceSGD
 
@@ -229,6 +235,15 @@ def compare(
             devices_pkg.get(d, **device_overrides)  # validate overrides up front
     if progress is None:
         progress = sys.stderr.isatty()
+    resolved = resolve_backend(backend)
+    tdev = torch.device("cpu")
+    if resolved == "cupy":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                "backend='cupy' needs torch with CUDA (torch.cuda.is_available() is False); "
+                "install a CUDA build of torch or use backend 'numba'"
+            )
+        tdev = torch.device("cuda")
 
     data = load_dataset(dataset, seed=int(seed))
     xtr, ytr = data.x_train, data.y_train
@@ -239,10 +254,10 @@ def compare(
 
     def as_input(x):
         t = torch.from_numpy(x.astype(np.float32))
-        return t.reshape(-1, 1, *shape) if model == "cnn" else t
+        return (t.reshape(-1, 1, *shape) if model == "cnn" else t).to(tdev)
 
     xtr_t, xte_t = as_input(xtr), as_input(data.x_test)
-    ytr_t, yte_t = torch.from_numpy(ytr), torch.from_numpy(data.y_test)
+    ytr_t, yte_t = torch.from_numpy(ytr).to(tdev), torch.from_numpy(data.y_test).to(tdev)
 
     writer = None
     if out is not None:
@@ -258,9 +273,11 @@ def compare(
                 "seed": int(seed),
                 "max_train": max_train,
                 "loss": "ce",
+                "backend": backend,
             },
             "runs": [{"label": lab, "device": d, "rule": r} for lab, d, r in runs],
             "sizes": _describe(net0),
+            "backend": resolved,
             "dataset_info": {
                 k: v for k, v in data.info.items() if isinstance(v, (str, int, float, bool))
             },
@@ -274,9 +291,9 @@ def compare(
         with threadpool_limits(limits=threads, user_api="blas"), _torch_threads(threads):
             for label, dev, rule in runs:
                 if dev == "software":
-                    net = _copy(net0)
+                    net = _copy(net0).to(tdev)
                     opt = torch.optim.SGD(net.parameters(), lr=lr)
-                    run_cfg = {"model": model}
+                    run_cfg = {"model": model, "backend": resolved}
                 else:
                     mp = mapping if mapping is not None else default_mapping(rule)
                     net = convert(
@@ -285,14 +302,16 @@ def compare(
                         rule=rule,
                         mapping=mp,
                         seed=int(seed),
+                        backend=backend,
                         **device_overrides,
-                    )
+                    ).to(tdev)
                     opt = DeviceSGD(net, lr=lr, rule=rule, seed=int(seed), **rule_options)
                     run_cfg = {
                         "model": model,
                         "mapping": mp,
                         "overrides": device_overrides,
                         "rule_options": rule_options,
+                        "backend": resolved,
                     }
                 if writer is not None:
                     writer.add_run(
@@ -318,7 +337,7 @@ def compare(
                     net.train()
                     correct, loss_sum, pulses, refreshes = 0, 0.0, 0, 0
                     for idx in batches(xtr.shape[0], batch_size, data_rng):
-                        ib = torch.from_numpy(idx)
+                        ib = torch.from_numpy(idx).to(tdev)
                         xb, yb = xtr_t[ib], ytr_t[ib]
                         opt.zero_grad()
                         logits = net(xb)
@@ -352,7 +371,7 @@ def compare(
                 bar.close()
                 wl = _weight_layers(net)
                 mats = [
-                    m.weight.detach().to(torch.float64).reshape(m.weight.shape[0], -1).numpy()
+                    m.weight.detach().cpu().to(torch.float64).reshape(m.weight.shape[0], -1).numpy()
                     for m in wl
                 ]
                 history[label] = hist
@@ -460,6 +479,12 @@ def _add_compare(subparsers) -> None:
     p.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--max-train", type=int, default=None, help="use only N training images")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="array backend: auto (numba on the CPU), numpy, numba, cupy (GPU; needs torch "
+        "with CUDA) or cuda-sim (tests; needs NUMBA_ENABLE_CUDASIM=1); default auto",
+    )
     p.add_argument("--no-software", action="store_true", help="skip the software model")
     p.add_argument("--save-weights", action="store_true", help="store final weights")
     p.add_argument("--out", default="runs/compare", metavar="DIR", help="output folder")
@@ -471,7 +496,9 @@ def _cmd_compare(args) -> int:
     """Run ``synapse-sim compare``."""
     from ..cli import _output_dir
     from ..experiments import markdown_report
+    from ..training import resolve_backend
 
+    resolve_backend(args.backend)  # an unavailable GPU fails before the output folder exists
     out = _output_dir(args.out, "--out")
     opts = {"rounding": args.rounding} if args.rounding is not None else {}
     res = compare(
@@ -490,6 +517,7 @@ def _cmd_compare(args) -> int:
         out=out,
         progress=not args.quiet and sys.stderr.isatty(),
         save_weights=args.save_weights,
+        backend=args.backend,
     )
     print(markdown_report(res.path), end="")
     files = [res.path, *(out / f for f in ("accuracy.png", "weights.png", "results.md"))]

@@ -130,6 +130,8 @@ def test_train_on_user_idx_folder(tmp_path, capsys):
         (["--lr", "0.1", "0.2", "0.3"], "lr"),
         (["--out", "/proc/forbidden/run"], "cannot create output directory"),
         (["--hidden", "0"], "must be >= 1"),
+        (["--backend", "gpu"], "backend must be one of 'auto', 'numpy', 'numba', 'cupy'"),
+        (["--backend", "cuppy"], "did you mean 'cupy'"),
     ],
 )
 def test_train_bad_arguments(extra, expected, capsys):
