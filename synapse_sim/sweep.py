@@ -44,6 +44,16 @@ Spec format
     [axes]                  # grid product of the axes
     sigma_nl = { start = 0.0, stop = 2.0, num = 3 }      # linear range, both ends included
     "levels_ltp+levels_ltd" = [16, 32, 64]               # one axis setting both parameters
+
+GPUs
+----
+``train.backend = "cupy"`` (or ``run_sweep(backend="cupy")``, ``--backend cupy``) trains every
+run on a GPU. ``gpus = [0, 1]`` in ``[sweep]`` (``run_sweep(gpus=...)``, ``--gpus 0,1``) runs
+the runs on local worker processes pinned to those GPUs: worker ``k`` sees only GPU
+``gpus[k % len(gpus)]`` through ``CUDA_VISIBLE_DEVICES`` (:func:`gpu_worker_env`), one worker
+per GPU unless ``workers`` asks for more. The backend says where runs train, not what they
+compute: it is not part of the plan a resumed sweep must match, and it cannot be an axis. For
+Dask on several GPUs use dask-cuda's ``LocalCUDACluster`` (``docs/GPU.md``).
 """
 
 from __future__ import annotations
@@ -80,6 +90,7 @@ __all__ = [
     "aggregate",
     "format_sweep_table",
     "is_sweep_file",
+    "gpu_worker_env",
     "THREAD_ENV",
 ]
 
@@ -95,7 +106,17 @@ THREAD_ENV = {
 }
 
 _SECTIONS = ("sweep", "train", "run", "axes")
-_SWEEP_KEYS = ("name", "instances", "first_device_seed", "device_seeds", "software", "save_weights")
+_SWEEP_KEYS = (
+    "name",
+    "instances",
+    "first_device_seed",
+    "device_seeds",
+    "software",
+    "save_weights",
+    "gpus",
+)
+#: Backends that run CUDA kernels (``gpus`` pins their workers; ``cuda-sim`` for tests).
+_GPU_BACKENDS = ("cupy", "cuda-sim")
 _RUN_KEYS = ("device", "rule", "mapping", "overrides", "rule_options")
 _RUN_AXES = ("device", "rule", "mapping")
 _RANGE_KEYS = ("start", "stop", "num", "step", "scale")
@@ -121,6 +142,55 @@ class _SpecError(ValueError):
 
 def _fail(source: str, key: str, message: str):
     raise _SpecError(f"sweep spec {source}: {key}: {message}")
+
+
+def _check_gpus(name: str, gpus) -> tuple:
+    """``gpus`` as a tuple of distinct GPU ordinals (integers >= 0)."""
+    if (
+        not isinstance(gpus, (list, tuple))
+        or not gpus
+        or any(not isinstance(g, (int, np.integer)) or isinstance(g, bool) or g < 0 for g in gpus)
+    ):
+        raise ValueError(
+            f"{name} must be a non-empty list of GPU ordinals (integers >= 0, as "
+            f"CUDA_VISIBLE_DEVICES takes them), got {gpus!r}"
+        )
+    if len(set(gpus)) != len(gpus):
+        raise ValueError(f"{name} must name each GPU once, got {list(gpus)!r}")
+    return tuple(int(g) for g in gpus)
+
+
+def gpu_worker_env(gpus, workers: int | None = None) -> list[dict]:
+    """Environment of each local worker process pinned to a GPU.
+
+    Worker ``k`` (in the order the workers start) sees only GPU ``gpus[k % len(gpus)]``: its
+    ``CUDA_VISIBLE_DEVICES`` is that one ordinal, so inside the worker it is device 0 and cupy
+    and numba use it without further setup.
+
+    Parameters
+    ----------
+    gpus : sequence of int
+        GPU ordinals (as ``CUDA_VISIBLE_DEVICES`` takes them), each once.
+    workers : int, optional
+        Number of workers, at least ``len(gpus)`` (default: one per GPU); more workers share
+        the GPUs round robin.
+
+    Returns
+    -------
+    list of dict
+        One ``{"CUDA_VISIBLE_DEVICES": "<ordinal>"}`` per worker.
+    """
+    gpus = _check_gpus("gpus", gpus)
+    if workers is None:
+        workers = len(gpus)
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if workers < len(gpus):
+        raise ValueError(
+            f"workers ({workers}) must be at least the number of gpus ({len(gpus)}): every GPU "
+            "gets a worker"
+        )
+    return [{"CUDA_VISIBLE_DEVICES": str(gpus[k % len(gpus)])} for k in range(int(workers))]
 
 
 def _is_number(v) -> bool:
@@ -270,6 +340,8 @@ class SweepSpec:
         Train the software twin once as a reference.
     save_weights : bool
         Store the final weights of every run.
+    gpus : tuple of int or None
+        Pin local worker processes to these GPUs (:func:`gpu_worker_env`).
     name : str
     source : str
         Where the spec came from (file path or ``<dict>``), for messages.
@@ -283,6 +355,7 @@ class SweepSpec:
     device_seeds: tuple
     software: bool = True
     save_weights: bool = False
+    gpus: tuple | None = None
     name: str = "sweep"
     source: str = "<dict>"
     raw: dict = field(default_factory=dict, compare=False)
@@ -309,8 +382,14 @@ class SweepSpec:
         return expand(self)
 
     def plan_hash(self) -> str:
-        """SHA-256 of the expanded runs (what a resumed sweep must match)."""
-        blob = json.dumps([t.to_dict() for t in self.tasks()], sort_keys=True, default=_jsonable)
+        """SHA-256 of the expanded runs (what a resumed sweep must match; the backend, which says
+        where runs train and not what, is left out)."""
+        plan = []
+        for t in self.tasks():
+            d = t.to_dict()
+            d["train"] = {k: v for k, v in d["train"].items() if k != "backend"}
+            plan.append(d)
+        blob = json.dumps(plan, sort_keys=True, default=_jsonable)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -420,6 +499,12 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
     for key in ("software", "save_weights"):
         if key in sw and not isinstance(sw[key], bool):
             _fail(source, f"sweep.{key}", f"must be true or false, got {sw[key]!r}")
+    gpus = None
+    if "gpus" in sw:
+        try:
+            gpus = _check_gpus("gpus", sw["gpus"])
+        except ValueError as exc:
+            _fail(source, "sweep.gpus", str(exc).removeprefix("gpus "))
     name = sw.get("name", "sweep")
     if not isinstance(name, str) or not name:
         _fail(source, "sweep.name", f"must be a non-empty string, got {name!r}")
@@ -474,6 +559,13 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
                     f"axes.{key}",
                     f"{p!r} cannot be an axis: instances come from "
                     "sweep.instances / sweep.device_seeds",
+                )
+            if p == "backend":
+                _fail(
+                    source,
+                    f"axes.{key}",
+                    "'backend' cannot be an axis: it says where runs train, not what they "
+                    "compute (set train.backend, or --backend)",
                 )
             if p in seen:
                 _fail(source, f"axes.{key}", f"parameter {p!r} is already set by axes.{seen[p]}")
@@ -531,6 +623,7 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
         device_seeds=device_seeds,
         software=sw.get("software", True),
         save_weights=sw.get("save_weights", False),
+        gpus=gpus,
         name=name,
         source=source,
         raw=json.loads(json.dumps(dict(spec), default=_jsonable)),
@@ -684,9 +777,10 @@ def run_task(task, limit_threads: bool = False) -> dict:
     dict
         ``label``, ``history`` (metric -> list per epoch), ``final`` (final device
         statistics), ``weights`` (``layer<i>`` -> array, or None), ``device``, ``rule``,
-        ``dataset``, ``epochs``.
+        ``dataset``, ``epochs``, ``backend`` (resolved) and ``cuda_visible_devices`` (the
+        worker's ``CUDA_VISIBLE_DEVICES`` for the CUDA backends, else None).
     """
-    from .training import RunSpec, TrainConfig, train
+    from .training import RunSpec, TrainConfig, resolve_backend, train
 
     if limit_threads:
         _limit_threads()
@@ -694,6 +788,7 @@ def run_task(task, limit_threads: bool = False) -> dict:
         task = task.to_dict()
     config = TrainConfig(**task["train"])
     rs = RunSpec(**task["run"])
+    backend = resolve_backend(config.backend)
     res = train(config, [rs], progress=False, blas_threads=1)
     label = rs.label
     weights = None
@@ -708,6 +803,10 @@ def run_task(task, limit_threads: bool = False) -> dict:
         "rule": rs.rule,
         "dataset": config.dataset,
         "epochs": config.epochs,
+        "backend": backend,
+        "cuda_visible_devices": (
+            os.environ.get("CUDA_VISIBLE_DEVICES") if backend in _GPU_BACKENDS else None
+        ),
     }
 
 
@@ -812,7 +911,10 @@ class _SweepWriter:
                 "overrides": task.run["overrides"],
                 "rule_options": task.run["rule_options"],
                 "train": task.train,
+                "backend": result.get("backend"),
             }
+            if result.get("cuda_visible_devices") is not None:
+                extra["cuda_visible_devices"] = result["cuda_visible_devices"]
             g.attrs["config"] = json.dumps(extra, sort_keys=True, default=_jsonable)
             g.attrs["point"] = np.int64(-1 if task.point is None else task.point)
             g.attrs["instance"] = np.int64(-1 if task.instance is None else task.instance)
@@ -871,15 +973,32 @@ def _serial(todo, **_):
         yield run_task(task)
 
 
-def _processes(todo, *, workers, **_):
+def _init_worker(slots) -> None:
+    """Initializer of a local worker: one numba/BLAS thread, and with ``slots`` (a queue of
+    ``CUDA_VISIBLE_DEVICES`` values, one per worker) its own GPU, set before anything in this
+    fresh process touches CUDA."""
+    _limit_threads()
+    if slots is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = slots.get(timeout=120)
+
+
+def _processes(todo, *, workers, gpus=None, fn=None, **_):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    fn = run_task if fn is None else fn
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: env set before imports
-    ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_limit_threads)
+    slots = None
+    if gpus:
+        slots = ctx.Queue()
+        for env in gpu_worker_env(gpus, workers):  # worker k takes the k-th value as it starts
+            slots.put(env["CUDA_VISIBLE_DEVICES"])
+    ex = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(slots,)
+    )
     try:
         with _env(THREAD_ENV):  # workers are spawned (inheriting this env) by submit
-            futures = [ex.submit(run_task, t, True) for t in todo]
+            futures = [ex.submit(fn, t, True) for t in todo]
         for fut in as_completed(futures):
             yield fut.result()
     finally:
@@ -963,13 +1082,15 @@ def run_sweep(
     spec,
     out,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     executor: str | None = None,
     scheduler: str | None = None,
     client=None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool | None = None,
+    backend: str | None = None,
+    gpus=None,
 ) -> SweepResult:
     """Run a sweep and write ``out/sweep.h5``.
 
@@ -978,8 +1099,9 @@ def run_sweep(
     spec : SweepSpec, dict or path of a TOML file
     out : str or Path
         Output folder (created).
-    workers : int
-        Worker processes (``processes`` executor, or the workers of a new Dask LocalCluster).
+    workers : int, optional
+        Worker processes (``processes`` executor, or the workers of a new Dask LocalCluster);
+        default 1, or one per GPU with ``gpus``.
     executor : {"serial", "processes", "dask"}, optional
         Default: ``dask`` when ``scheduler`` or ``client`` is given, ``processes`` when
         ``workers > 1``, else ``serial``.
@@ -995,6 +1117,14 @@ def run_sweep(
         ``resume``).
     progress : bool, optional
         tqdm bar over points (default: when stderr is a terminal).
+    backend : {"auto", "numpy", "numba", "cupy", "cuda-sim"}, optional
+        Array backend of every run; replaces the spec's ``train.backend``. Not part of the
+        plan: a sweep may be resumed on another backend (each run records its own).
+    gpus : sequence of int, optional
+        Pin the local worker processes to these GPUs (replaces the spec's ``sweep.gpus``):
+        worker ``k`` gets ``CUDA_VISIBLE_DEVICES=gpus[k % len(gpus)]``
+        (:func:`gpu_worker_env`). Needs backend ``cupy`` (``cuda-sim`` for tests) and the
+        ``processes`` executor (the default with ``gpus``).
 
     Returns
     -------
@@ -1003,8 +1133,10 @@ def run_sweep(
     Raises
     ------
     ValueError
-        Bad spec or arguments, an existing file without ``resume``/``overwrite``, or a file
-        from another spec with ``resume``.
+        Bad spec or arguments, an existing file without ``resume``/``overwrite``, a file
+        from another spec with ``resume``, or a backend that cannot run here (checked before
+        anything is written, except with a Dask ``scheduler``/``client``: their workers may
+        have GPUs this process has not).
     RuntimeError
         A run failed (the finished runs stay in the file; fix and resume).
 
@@ -1016,17 +1148,36 @@ def run_sweep(
     """
     t0 = time.perf_counter()
     spec = _as_spec(spec)
+    if backend is not None:
+        spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, backend=backend))
+    gpus = _check_gpus("gpus", gpus) if gpus is not None else spec.gpus
+    if workers is None:
+        workers = len(gpus) if gpus else 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    remote = scheduler is not None or client is not None
     if executor is None:
-        executor = (
-            "dask"
-            if scheduler is not None or client is not None
-            else ("processes" if workers > 1 else "serial")
-        )
+        executor = "dask" if remote else ("processes" if workers > 1 or gpus else "serial")
     runners = {"serial": _serial, "processes": _processes, "dask": _dask}
     if executor not in runners:
         raise ValueError(f"executor must be one of {', '.join(runners)}, got {executor!r}")
+    if gpus:
+        if executor != "processes":
+            raise ValueError(
+                f"gpus pins local worker processes to GPUs (executor 'processes'), got executor "
+                f"{executor!r}; for Dask on several GPUs start dask-cuda's LocalCUDACluster and "
+                "pass its client or scheduler address (docs/GPU.md)"
+            )
+        if spec.train.backend not in _GPU_BACKENDS:
+            raise ValueError(
+                f"gpus needs backend 'cupy' (train.backend or --backend), got "
+                f"{spec.train.backend!r}"
+            )
+        gpu_worker_env(gpus, workers)  # workers >= len(gpus)
+    if not remote:
+        from .training import resolve_backend
+
+        resolve_backend(spec.train.backend)  # e.g. no GPU here: say so before writing
     out = Path(out)
     path = out / "sweep.h5"
     if path.exists() and not resume and not overwrite:
@@ -1045,6 +1196,8 @@ def run_sweep(
         "device_seeds": list(spec.device_seeds),
         "software": spec.software,
         "save_weights": spec.save_weights,
+        "backend": spec.train.backend,
+        "gpus": list(gpus) if gpus else None,
         "points": spec.points(),
         "labels": [t.label for t in tasks],
         "plan_hash": spec.plan_hash(),
@@ -1072,7 +1225,9 @@ def run_sweep(
     )
     ran = 0
     try:
-        for result in runners[executor](todo, workers=workers, scheduler=scheduler, client=client):
+        for result in runners[executor](
+            todo, workers=workers, scheduler=scheduler, client=client, gpus=gpus
+        ):
             writer.add(result)
             ran += 1
             k = key[result["label"]]

@@ -29,9 +29,25 @@ def add_sweep_parser(subparsers) -> None:
     p.add_argument(
         "--workers",
         type=int_at_least(1),
-        default=1,
+        default=None,
         metavar="N",
-        help="worker processes (default 1: serial; N > 1: local processes)",
+        help="worker processes (default 1: serial; N > 1: local processes; with --gpus one "
+        "per GPU)",
+    )
+    p.add_argument(
+        "--backend",
+        default=None,
+        help="array backend of every run, replacing the spec's train.backend: auto (numba on "
+        "the CPU), numpy, numba, cupy (GPU) or cuda-sim (tests)",
+    )
+    p.add_argument(
+        "--gpus",
+        type=_gpu_list,
+        default=None,
+        metavar="IDS",
+        help="pin local worker processes to these GPUs, e.g. 0,1 (worker k sees only GPU "
+        "IDS[k mod n] through CUDA_VISIBLE_DEVICES; needs --backend cupy); replaces the "
+        "spec's sweep.gpus",
     )
     p.add_argument(
         "--dask", action="store_true", help="run on a Dask LocalCluster of --workers processes"
@@ -42,6 +58,21 @@ def add_sweep_parser(subparsers) -> None:
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
+
+
+def _gpu_list(text: str) -> list:
+    """``--gpus 0,1`` -> ``[0, 1]`` (distinct integers >= 0)."""
+    import argparse
+
+    try:
+        ids = [int(v) for v in text.split(",")]
+    except ValueError:
+        ids = None
+    if not ids or any(i < 0 for i in ids) or len(set(ids)) != len(ids):
+        raise argparse.ArgumentTypeError(
+            f"must be distinct GPU ordinals separated by commas (e.g. 0,1), got {text!r}"
+        )
+    return ids
 
 
 def cmd_sweep(args) -> int:
@@ -65,6 +96,8 @@ def cmd_sweep(args) -> int:
             resume=args.resume,
             overwrite=args.overwrite,
             progress=progress,
+            backend=args.backend,
+            gpus=args.gpus,
         )
     except RuntimeError as exc:
         print(f"synapse-sim: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -141,3 +141,31 @@ def test_compare_torch_cnn_identical(tmp_path):
     r = read_results(sim.path)
     assert r["config"]["backend"] == "cuda-sim"
     assert all(run["config"]["backend"] == "cuda-sim" for run in r["runs"].values())
+
+
+@pytest.mark.slow
+def test_sweep_on_pinned_workers_equals_serial_numba(tmp_path):
+    """``run_sweep(gpus=[3, 5], backend="cuda-sim")``: two spawned workers, each pinned to one
+    'GPU' through CUDA_VISIBLE_DEVICES (recorded per run), give the serial numba sweep's
+    results."""
+    from synapse_sim.sweep import read_sweep, run_sweep
+
+    spec = {
+        "sweep": {"instances": 2, "software": False},
+        "train": {"dataset": "digits", "hidden": [4], "epochs": 1, "max_train": 30,
+                  "batch_size": 10},
+        "run": {"device": "ag_a_si", "overrides": OVERRIDES},
+        "axes": {"rule": ["bidirectional", "unidirectional"]},
+    }  # fmt: skip
+    gpu = run_sweep(spec, tmp_path / "gpu", gpus=[3, 5], backend="cuda-sim", progress=False)
+    cpu = run_sweep(spec, tmp_path / "cpu", backend="numba", progress=False)
+    assert gpu.complete and gpu.ran == 4
+    a, b = read_sweep(gpu.path), read_sweep(cpu.path)
+    assert a["config"]["gpus"] == [3, 5] and a["config"]["backend"] == "cuda-sim"
+    seen = {run["config"]["cuda_visible_devices"] for run in a["runs"].values()}
+    assert seen <= {"3", "5"} and seen
+    for label, run in a["runs"].items():
+        assert run["config"]["backend"] == "cuda-sim"
+        for k, v in run["metrics"].items():
+            if k != "epoch_time":
+                np.testing.assert_array_equal(v, b["runs"][label]["metrics"][k], err_msg=k)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import statistics
 import subprocess
@@ -21,6 +22,7 @@ from synapse_sim.sweep import (
     aggregate,
     expand,
     format_sweep_table,
+    gpu_worker_env,
     is_sweep_file,
     load_spec,
     parse_spec,
@@ -168,6 +170,11 @@ BAD_SPECS = [
     ("[axes]\nrule = ['backprop']\n", "axes.rule"),
     ("[axes]\nseed = [1, 2]\n", "axes.seed"),
     ("[axes]\nepochs = [0]\n", "axes.epochs"),
+    ("[axes]\nbackend = ['numpy', 'numba']\n", "axes.backend"),
+    ("[sweep]\ngpus = [0, 0]\n", "sweep.gpus"),
+    ("[sweep]\ngpus = [-1]\n", "sweep.gpus"),
+    ("[sweep]\ngpus = '0,1'\n", "sweep.gpus"),
+    ("[sweep]\ngpus = []\n", "sweep.gpus"),
 ]
 
 
@@ -404,3 +411,124 @@ def test_cli_sweep_end_to_end(tmp_path, capsys):
 
     assert set(read_results(out / "sweep.h5")["runs"]) == set(res["runs"])
     assert np.isfinite(res["runs"]["p0000-i00"]["metrics"]["test_accuracy"]).all()
+
+
+# ---------------------------------------------------------------------------- backend and GPUs
+def test_backend_recorded_and_not_in_plan(serial_sweep, tmp_path):
+    """Each run records the backend it trained on; the backend is not part of the plan, so a
+    sweep resumes on another backend (it cannot be an axis: see BAD_SPECS)."""
+    import shutil
+
+    res = read_sweep(serial_sweep)
+    assert res["config"]["backend"] == "auto" and res["config"]["gpus"] is None
+    assert {run["config"]["backend"] for run in res["runs"].values()} == {"numba"}
+    assert all("cuda_visible_devices" not in run["config"] for run in res["runs"].values())
+    spec = parse_spec(_spec())
+    spec_np = parse_spec({**_spec(), "train": {**TINY_TRAIN, "backend": "numpy"}})
+    assert spec.plan_hash() == spec_np.plan_hash()
+    assert all(t.train["backend"] == "numpy" for t in spec_np.tasks())
+    assert spec.plan_hash() != parse_spec(_spec(sigma_nl=[0.0, 0.5])).plan_hash()
+    out = tmp_path / "resume"
+    out.mkdir()
+    shutil.copy(serial_sweep, out / "sweep.h5")
+    again = run_sweep(_spec(), out, resume=True, progress=False, backend="numpy")
+    assert again.ran == 0 and again.skipped == 9
+
+
+def test_gpu_worker_env_round_robin():
+    assert gpu_worker_env([3, 5]) == [{"CUDA_VISIBLE_DEVICES": "3"}, {"CUDA_VISIBLE_DEVICES": "5"}]
+    envs = gpu_worker_env((1, 0), workers=5)
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["1", "0", "1", "0", "1"]
+    assert gpu_worker_env([np.int64(2)], workers=3) == [{"CUDA_VISIBLE_DEVICES": "2"}] * 3
+    for bad, match in (
+        ([0, 0], "each GPU once"),
+        ([], "non-empty list"),
+        ([-1], "integers >= 0"),
+        ([True], "integers >= 0"),
+        ("0,1", "non-empty list"),
+        ([0.5], "integers >= 0"),
+    ):
+        with pytest.raises(ValueError, match=f"gpus must .*{match}"):
+            gpu_worker_env(bad)
+    with pytest.raises(
+        ValueError, match=r"workers \(1\) must be at least the number of gpus \(2\)"
+    ):
+        gpu_worker_env([0, 1], workers=1)
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        gpu_worker_env([0], workers=0)
+
+
+def _probe(barrier, limit_threads):
+    """A stand-in task of the processes executor: waits until every worker holds a task (so each
+    worker answers), then reports its process id and environment."""
+    barrier.wait(timeout=300)
+    return {
+        "pid": os.getpid(),
+        "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "threads": os.environ.get("NUMBA_NUM_THREADS"),
+        "limit": limit_threads,
+    }
+
+
+def test_local_workers_each_see_their_gpu():
+    """The processes executor with gpus: every worker process sees exactly its GPU (round robin
+    over the workers as they start), and one thread."""
+    import multiprocessing
+
+    from synapse_sim.sweep import _processes
+
+    parent = os.environ.get("CUDA_VISIBLE_DEVICES")
+    with multiprocessing.get_context("spawn").Manager() as manager:
+        barrier = manager.Barrier(3)
+        out = list(_processes([barrier] * 3, workers=3, gpus=(7, 2), fn=_probe))
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == parent  # the parent is left alone
+    assert len({r["pid"] for r in out}) == 3  # three workers, one task each
+    assert sorted(r["gpu"] for r in out) == ["2", "7", "7"]
+    assert all(r["threads"] == "1" and r["limit"] is True for r in out)
+
+
+def test_gpus_validation(tmp_path, capsys):
+    spec = _spec()
+    with pytest.raises(ValueError, match="gpus needs backend 'cupy'.*got 'auto'"):
+        run_sweep(spec, tmp_path, gpus=[0], progress=False)
+    with pytest.raises(ValueError, match="gpus pins local worker processes.*LocalCUDACluster"):
+        run_sweep(spec, tmp_path, gpus=[0], executor="dask", backend="cupy", progress=False)
+    with pytest.raises(ValueError, match="gpus pins local worker processes"):
+        run_sweep(spec, tmp_path, gpus=[0], executor="serial", backend="cupy", progress=False)
+    with pytest.raises(ValueError, match=r"workers \(1\) must be at least"):
+        run_sweep(spec, tmp_path, gpus=[0, 1], workers=1, backend="cupy", progress=False)
+    with pytest.raises(ValueError, match="gpus must name each GPU once"):
+        run_sweep(spec, tmp_path, gpus=[1, 1], backend="cupy", progress=False)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        run_sweep(spec, tmp_path, backend="gpu", progress=False)
+    with pytest.raises(ValueError, match=r"train\.backend: backend must be one of"):
+        parse_spec({**spec, "train": {**TINY_TRAIN, "backend": "gpu"}})
+    assert not (tmp_path / "sweep.h5").exists()
+    path = tmp_path / "s.toml"
+    path.write_text(BASE_TOML)
+    for extra, expected in (
+        (["--gpus", "0,x"], "argument --gpus: must be distinct GPU ordinals"),
+        (["--gpus", "1,1"], "argument --gpus: must be distinct GPU ordinals"),
+        (["--gpus", "0", "--backend", "numba"], "gpus needs backend 'cupy'"),
+        (["--backend", "cuppy"], "did you mean 'cupy'"),
+    ):
+        rc = main(["sweep", str(path), "--out", str(tmp_path / "o"), "--quiet", *extra])
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert rc == 2 and len(lines) == 1 and expected in lines[0], err
+    assert not (tmp_path / "o" / "sweep.h5").exists()
+
+
+def test_cupy_sweep_without_gpu_fails_before_writing(tmp_path, capsys):
+    from devices.gpu import gpu_backend_status
+
+    ok, why = gpu_backend_status()
+    if ok:  # pragma: no cover - only on a GPU machine
+        pytest.skip("a GPU is usable here")
+    path = tmp_path / "s.toml"
+    path.write_text(BASE_TOML + "[sweep]\ngpus = [0, 1]\n")
+    assert load_spec(path).gpus == (0, 1)
+    rc = main(["sweep", str(path), "--out", str(tmp_path / "o"), "--quiet", "--backend", "cupy"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "backend='cupy' is not available" in err and " ".join(why.split()) in err
+    assert not (tmp_path / "o" / "sweep.h5").exists()
