@@ -350,7 +350,7 @@ class MLP:
         for s in range(0, x.shape[0], batch):
             acts, _ = self.forward(x[s : s + batch])
             outs.append(acts[-1])
-        out = array_module(x).concatenate(outs)
+        out = array_module(outs[0]).concatenate(outs)
         return out.argmax(axis=1), out
 
 
