@@ -6,7 +6,9 @@ bit (tests/devices/test_quantizer_family.py). The quantizers call these through 
 ``backend=`` option; nothing here validates its input (the public methods do).
 
 Layout: the input is a C-contiguous array viewed as ``(A, C, B)`` around the channel axis
-(``C = 1``, ``B = size`` per tensor); element ``i`` belongs to channel ``(i // B) % C``.
+(``C = 1``, ``B = size`` per tensor); element ``i`` belongs to channel ``(i // B) % C``. The
+parallel loop runs over tasks of at most ``CHUNK`` consecutive elements inside one row of ``B``
+(one channel), so the channel is found once per task, not once per element.
 
 Affine family (:class:`Uniform`, :class:`LSQ`, :class:`StatsQ`), per channel ``c``::
 
@@ -50,6 +52,27 @@ MODE_SIGN = 2
 MODE_SIGN_STOCHASTIC = 3
 
 
+#: Elements per parallel task.
+CHUNK = 16384
+
+
+@njit(cache=True, inline="always")
+def _n_tasks(n, B):
+    """Number of tasks and tasks per row of ``B`` elements."""
+    cpr = max((B + CHUNK - 1) // CHUNK, 1)
+    return (n // B) * cpr if B > 0 else 0, cpr
+
+
+@njit(cache=True, inline="always")
+def _task(t, B, C, cpr):
+    """Channel, first and one-past-last element of task ``t``."""
+    r = t // cpr
+    k = t - r * cpr
+    start = r * B + k * CHUNK
+    end = min(r * B + B, start + CHUNK)
+    return r % C, start, end
+
+
 @njit(cache=True, inline="always")
 def _affine_code(xv, s, clip_lo, clip_hi, pre_clip, mult, add, q_lo, q_hi, mode, xi):
     u = xv / s
@@ -71,14 +94,26 @@ def _affine_code(xv, s, clip_lo, clip_hi, pre_clip, mult, add, q_lo, q_hi, mode,
 @njit(cache=True, parallel=True)
 def affine_codes(x, s, add, B, C, pre_clip, clip_lo, clip_hi, mult, q_lo, q_hi, mode, noise, out):
     """Integer codes (int64) of the flat input ``x`` into ``out`` (affine family)."""
-    n = x.size
     stoch = mode == MODE_STOCHASTIC or mode == MODE_SIGN_STOCHASTIC
-    for i in prange(n):
-        c = (i // B) % C
-        xi = noise[i] if stoch else 0.0
-        out[i] = np.int64(
-            _affine_code(x[i], s[c], clip_lo, clip_hi, pre_clip, mult, add[c], q_lo, q_hi, mode, xi)
-        )
+    tasks, cpr = _n_tasks(x.size, B)
+    for t in prange(tasks):
+        c, start, end = _task(t, B, C, cpr)
+        sc = s[c]
+        ad = add[c]
+        if mode == MODE_NEAREST and pre_clip:  # branch-free loops vectorize
+            for i in range(start, end):
+                u = min(max(x[i] / sc, clip_lo), clip_hi) * mult + ad
+                out[i] = np.int64(min(max(np.rint(u), q_lo), q_hi))
+        elif mode == MODE_NEAREST:
+            for i in range(start, end):
+                out[i] = np.int64(min(max(np.rint(x[i] / sc * mult + ad), q_lo), q_hi))
+        else:
+            for i in range(start, end):
+                xi = noise[i] if stoch else 0.0
+                q = _affine_code(
+                    x[i], sc, clip_lo, clip_hi, pre_clip, mult, ad, q_lo, q_hi, mode, xi
+                )
+                out[i] = np.int64(q)
 
 
 @njit(cache=True, parallel=True)
@@ -86,21 +121,41 @@ def affine_fake(
     x, s, add, B, C, pre_clip, clip_lo, clip_hi, mult, q_lo, q_hi, mode, noise, voff, vdiv, out
 ):
     """Fake quantization ``dequantize(quantize(x))`` of the flat input into ``out`` (float64)."""
-    n = x.size
     stoch = mode == MODE_STOCHASTIC or mode == MODE_SIGN_STOCHASTIC
-    for i in prange(n):
-        c = (i // B) % C
-        xi = noise[i] if stoch else 0.0
-        q = _affine_code(x[i], s[c], clip_lo, clip_hi, pre_clip, mult, add[c], q_lo, q_hi, mode, xi)
-        out[i] = s[c] * (q + voff[c]) / vdiv
+    tasks, cpr = _n_tasks(x.size, B)
+    for t in prange(tasks):
+        c, start, end = _task(t, B, C, cpr)
+        sc = s[c]
+        ad = add[c]
+        vo = voff[c]
+        if mode == MODE_NEAREST and pre_clip:  # branch-free loops vectorize
+            for i in range(start, end):
+                u = min(max(x[i] / sc, clip_lo), clip_hi) * mult + ad
+                q = min(max(np.rint(u), q_lo), q_hi)
+                out[i] = sc * (q + vo) / vdiv
+        elif mode == MODE_NEAREST:
+            for i in range(start, end):
+                q = min(max(np.rint(x[i] / sc * mult + ad), q_lo), q_hi)
+                out[i] = sc * (q + vo) / vdiv
+        else:
+            for i in range(start, end):
+                xi = noise[i] if stoch else 0.0
+                q = _affine_code(
+                    x[i], sc, clip_lo, clip_hi, pre_clip, mult, ad, q_lo, q_hi, mode, xi
+                )
+                out[i] = sc * (q + vo) / vdiv
 
 
 @njit(cache=True, parallel=True)
 def affine_values(q, s, B, C, voff, vdiv, out):
     """Values ``s_c (q + voff_c) / vdiv`` of flat integer codes ``q`` into ``out``."""
-    for i in prange(q.size):
-        c = (i // B) % C
-        out[i] = s[c] * (np.float64(q[i]) + voff[c]) / vdiv
+    tasks, cpr = _n_tasks(q.size, B)
+    for t in prange(tasks):
+        c, start, end = _task(t, B, C, cpr)
+        sc = s[c]
+        vo = voff[c]
+        for i in range(start, end):
+            out[i] = sc * (np.float64(q[i]) + vo) / vdiv
 
 
 @njit(cache=True, inline="always")
@@ -127,11 +182,14 @@ def table_codes(x, s, tables, B, C, stochastic, noise, out):
     """Table indices of the flat input into ``out``; ``tables`` is ``(C, L)`` or ``(1, L)``."""
     L = tables.shape[1]
     per_channel = tables.shape[0] > 1
-    for i in prange(x.size):
-        c = (i // B) % C
+    tasks, cpr = _n_tasks(x.size, B)
+    for k in prange(tasks):
+        c, start, end = _task(k, B, C, cpr)
         t = tables[c] if per_channel else tables[0]
-        xi = noise[i] if stochastic else 0.0
-        out[i] = _table_code(x[i] / s[c], t, L, stochastic, xi)
+        sc = s[c]
+        for i in range(start, end):
+            xi = noise[i] if stochastic else 0.0
+            out[i] = _table_code(x[i] / sc, t, L, stochastic, xi)
 
 
 @njit(cache=True, parallel=True)
@@ -139,18 +197,24 @@ def table_fake(x, s, tables, B, C, stochastic, noise, out):
     """``s_c * t[q]`` for the flat input into ``out``."""
     L = tables.shape[1]
     per_channel = tables.shape[0] > 1
-    for i in prange(x.size):
-        c = (i // B) % C
+    tasks, cpr = _n_tasks(x.size, B)
+    for k in prange(tasks):
+        c, start, end = _task(k, B, C, cpr)
         t = tables[c] if per_channel else tables[0]
-        xi = noise[i] if stochastic else 0.0
-        out[i] = s[c] * t[_table_code(x[i] / s[c], t, L, stochastic, xi)]
+        sc = s[c]
+        for i in range(start, end):
+            xi = noise[i] if stochastic else 0.0
+            out[i] = sc * t[_table_code(x[i] / sc, t, L, stochastic, xi)]
 
 
 @njit(cache=True, parallel=True)
 def table_values(q, s, tables, B, C, out):
     """``s_c * t[q]`` of flat table indices ``q`` into ``out``."""
     per_channel = tables.shape[0] > 1
-    for i in prange(q.size):
-        c = (i // B) % C
+    tasks, cpr = _n_tasks(q.size, B)
+    for k in prange(tasks):
+        c, start, end = _task(k, B, C, cpr)
         t = tables[c] if per_channel else tables[0]
-        out[i] = s[c] * t[q[i]]
+        sc = s[c]
+        for i in range(start, end):
+            out[i] = sc * t[q[i]]
