@@ -15,7 +15,9 @@ from .nl import a_from_nl, nl_from_a, normalized_response
 from .plotting import plot_array_state, plot_response
 from .presets import get, info, names, published
 from .quantizers import (
+    BACKENDS as QUANTIZER_BACKENDS,
     LSQ,
+    LevelGrid,
     ROUNDING_MODES,
     Quantizer,
     StatsQ,
@@ -60,6 +62,8 @@ __all__ = [
     "Uniform",
     "LSQ",
     "StatsQ",
+    "LevelGrid",
+    "QUANTIZER_BACKENDS",
     "ROUNDING_MODES",
     "lsq_bounds",
     "lsq_fake_quant",

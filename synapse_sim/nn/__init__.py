@@ -34,6 +34,11 @@ __all__ = [
     "convert",
     "default_mapping",
     "SUPPORTED_LAYERS",
+    "QKRAttention",
+    "StatsQLinear",
+    "ActQuant",
+    "LevelGridFakeQuant",
+    "level_grid_fake_quant",
 ]
 
 #: Public name -> submodule. Loaded on first access, so that ``synapse_sim.nn.compare`` (the
@@ -46,6 +51,11 @@ _LAZY = {
     "convert": ".conversion",
     "default_mapping": ".conversion",
     "SUPPORTED_LAYERS": ".conversion",
+    "QKRAttention": ".attention",
+    "StatsQLinear": ".attention",
+    "ActQuant": ".attention",
+    "LevelGridFakeQuant": ".quant",
+    "level_grid_fake_quant": ".quant",
 }
 
 
