@@ -16,9 +16,11 @@ from .plotting import plot_array_state, plot_response
 from .presets import get, info, names, published
 from .quantizers import (
     BACKENDS as QUANTIZER_BACKENDS,
+)
+from .quantizers import (
     LSQ,
-    LevelGrid,
     ROUNDING_MODES,
+    LevelGrid,
     Quantizer,
     StatsQ,
     Uniform,

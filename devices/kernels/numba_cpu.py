@@ -12,8 +12,11 @@ from numba.core.errors import NumbaPerformanceWarning
 from .._rng import INV53, M1, M2, PHI, PHI2, TWO_PI
 
 warnings.filterwarnings(
-    "ignore", message=r"(?s).*parallel=True.*no transformation for parallel execution",
-    category=NumbaPerformanceWarning, module=r"numba\..*")
+    "ignore",
+    message=r"(?s).*parallel=True.*no transformation for parallel execution",
+    category=NumbaPerformanceWarning,
+    module=r"numba\..*",
+)
 
 _M1 = np.uint64(M1)
 _M2 = np.uint64(M2)

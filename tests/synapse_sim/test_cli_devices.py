@@ -142,8 +142,10 @@ def test_every_command_is_registered():
     for name, p in sub.choices.items():
         func = p.get_default("func")
         # commands live in cli.py or in the module of their feature (sweep_cli, nn.compare)
-        assert callable(func) and func.__name__ in (f"_cmd_{name}", f"cmd_{name}",
-                                                    f"run_{name}"), (name, func)
+        assert callable(func) and func.__name__ in (f"_cmd_{name}", f"cmd_{name}", f"run_{name}"), (
+            name,
+            func,
+        )
 
 
 def test_short_citation():
