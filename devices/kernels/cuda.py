@@ -11,7 +11,7 @@ device array and read back once at the end of a call.
 This module imports ``numba.cuda`` at import time; :func:`devices.kernels.get_kernels` imports it
 only when a CUDA backend is asked for, so ``import devices`` never loads it.
 
-Per-element math is the same as :mod:`.numba_cpu` (the same closed forms in the same order), so
+Per-element math is :mod:`.numba_cpu`'s own functions recompiled as device functions (one source), so
 under the simulator (Python floats, the C library's ``expm1``/``log1p``) results equal the
 reference to rounding; on a GPU, libdevice's math functions and fused multiply-add contraction
 can differ in the last bits (parity to a relative 1e-12, not bit for bit).
@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import types as _pytypes
 import warnings
 
 import numpy as np
 from numba import config as _nb_config
 from numba import cuda
 
-from .._rng import INV53, M1, M2, PHI, PHI2, TWO_PI
+from . import numba_cpu as _cpu
 
 #: True when the kernels run under the numba CUDA simulator (numpy arrays, Python threads).
 SIMULATOR = bool(_nb_config.ENABLE_CUDASIM)
@@ -36,197 +37,47 @@ SIMULATOR = bool(_nb_config.ENABLE_CUDASIM)
 #: Threads per block (small under the simulator: one Python thread per CUDA thread).
 THREADS = 32 if SIMULATOR else 256
 
-_M1 = np.uint64(M1)
-_M2 = np.uint64(M2)
-_PHI2 = np.uint64(PHI2)
-_MASK_PHI = np.uint64(PHI)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
-_S11 = np.uint64(11)
 _ONE = np.uint64(1)
-_TWO = np.uint64(2)
-_LIN_K = 1e-8
 
 
 # ----------------------------------------------------------------------------- device functions
-@cuda.jit(device=True)
-def _mix(z):
-    z = z ^ (z >> _S30)
-    z = z * _M1
-    z = z ^ (z >> _S27)
-    z = z * _M2
-    return z ^ (z >> _S31)
+#: Per-device math shared with :mod:`.numba_cpu`: the same Python functions, compiled here as
+#: CUDA device functions. They are rebound to a copy of that module's namespace in which every
+#: shared helper is replaced by its CUDA twin, so their calls resolve to device functions (under
+#: the simulator, to simulated ones) and their constants are numba_cpu's.
+_TWIN_NS = dict(vars(_cpu))
 
 
-@cuda.jit(device=True)
-def _uniform(base, j):
-    h = _mix(base + j * _PHI2)
-    return (float(h >> _S11) + 0.5) * INV53
+def _device_twin(name: str):
+    f = getattr(_cpu, name).py_func
+    g = _pytypes.FunctionType(f.__code__, _TWIN_NS, name, f.__defaults__, f.__closure__)
+    g.__doc__ = f.__doc__
+    _TWIN_NS[name] = twin = cuda.jit(device=True)(g)
+    return twin
 
 
-@cuda.jit(device=True)
-def _normal(base, i):
-    j = np.uint64(i) * _TWO
-    u1 = _uniform(base, j)
-    u2 = _uniform(base, j + _ONE)
-    return math.sqrt(-2.0 * math.log(u1)) * math.cos(TWO_PI * u2)
-
-
-@cuda.jit(device=True)
-def _call_base(key, counter):
-    return _mix(key ^ (np.uint64(counter) * _MASK_PHI))
-
-
-@cuda.jit(device=True)
-def _clip(v, lo, hi):
-    return lo if v < lo else (hi if v > hi else v)
-
-
-@cuda.jit(device=True)
-def _exp_fwd(u, k, e):
-    if abs(k) < _LIN_K:
-        return u
-    return math.expm1(-k * u) / e
-
-
-@cuda.jit(device=True)
-def _exp_inv(g, k, e):
-    if abs(k) < _LIN_K:
-        return g
-    return -math.log1p(g * e) / k
-
-
-@cuda.jit(device=True)
-def _lut_inv(g, table):
-    p = table.size - 1
-    g = _clip(g, table[0], table[p])
-    lo = 0
-    hi = p
-    # largest idx with table[idx] <= g, capped at p - 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if table[mid] <= g:
-            lo = mid
-        else:
-            hi = mid
-    return lo + (g - table[lo]) / (table[lo + 1] - table[lo])
-
-
-@cuda.jit(device=True)
-def _lut_fwd(x, table):
-    p = table.size - 1
-    x = _clip(x, 0.0, float(p))
-    idx = int(math.floor(x))
-    if idx > p - 1:
-        idx = p - 1
-    return table[idx] + (x - idx) * (table[idx + 1] - table[idx])
-
-
-@cuda.jit(device=True)
-def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
-    """New conductance of device ``i`` after ``m`` (nonzero) signed pulses."""
-    am = float(abs(m))
-    up = m > 0
-    if fam == 0:
-        gmin = prm[0, i]
-        gmax = prm[1, i]
-        dG = gmax - gmin
-        if up:
-            k = prm[2, i]
-            P = prm[4, i]
-            e = prm[6, i]
-        else:
-            k = prm[3, i]
-            P = prm[5, i]
-            e = prm[7, i]
-        g = _clip((G - gmin) / dG, 0.0, 1.0)
-        x0 = P * _exp_inv(g, k, e)
-        x1 = _clip(x0 + m, 0.0, P)
-        G1 = gmin + dG * _exp_fwd(x1 / P, k, e)
-        if c2c > 0.0:
-            G1 += c2c * dG * math.sqrt(am) * _normal(base, i)
-        return _clip(G1, gmin, gmax)
-    if fam == 1:
-        bmin = prm[0, i]
-        bmax = prm[1, i]
-        gmin_n = const[0]
-        gmax_n = const[1]
-        bmin_n = const[2]
-        bmax_n = const[3]
-        u0 = _clip(bmin_n + (G - gmin_n) / (gmax_n - gmin_n) * (bmax_n - bmin_n), bmin, bmax)
-        if up:
-            s = 1.0
-            dw = prm[2, i]
-            gam = prm[4, i]
-        else:
-            s = -1.0
-            dw = prm[3, i]
-            gam = prm[5, i]
-        r = 1.0 + s * dw * gam
-        if abs(r - 1.0) < 1e-15:
-            un = u0 + s * am * dw
-        else:
-            rm = r if am == 1.0 else r**am
-            un = rm * u0 + s * dw * (rm - 1.0) / (r - 1.0)
-        if c2c > 0.0:
-            un += c2c * dw * abs(1.0 + gam * u0) * math.sqrt(am) * _normal(base, i)
-        un = _clip(un, bmin, bmax)
-        return gmin_n + (un - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
-    gmin = prm[0, i]
-    gmax = prm[1, i]
-    dG = gmax - gmin
-    g = _clip((G - gmin) / dG, 0.0, 1.0)
-    if up:
-        p = float(lut_up.size - 1)
-        x1 = _clip(_lut_inv(g, lut_up) + m, 0.0, p)
-        G1 = gmin + dG * _lut_fwd(x1, lut_up)
-    else:
-        p = float(lut_dn.size - 1)
-        x1 = _clip(_lut_inv(g, lut_dn) + m, 0.0, p)
-        G1 = gmin + dG * _lut_fwd(x1, lut_dn)
-    if c2c > 0.0:
-        G1 += c2c * dG * math.sqrt(am) * _normal(base, i)
-    return _clip(G1, gmin, gmax)
-
-
-@cuda.jit(device=True)
-def _write_one(i, m, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
-               cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):  # fmt: skip
-    """Counters, endurance and the write of ``m`` signed pulses on device ``i``."""
-    am = abs(m)
-    used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
-    if prog:
-        cnt_prog[i] += am
-    elif m > 0:
-        cnt_up[i] += am
-    else:
-        cnt_dn[i] += am
-    if frozen[i] != 0:
-        return
-    remaining = budget[i] - used
-    if remaining <= 0.0:
-        frozen[i] = 1
-        return
-    m_eff = m
-    if am > remaining:
-        r = int(math.floor(remaining))
-        m_eff = r if m > 0 else -r
-    if used + am >= budget[i]:
-        frozen[i] = 1
-    if m_eff == 0:
-        return
-    G1 = _apply_one(fam, G[i], m_eff, i, prm, const, lut_up, lut_dn, c2c, base)
-    G[i] = G1
-    Gw[i] = G1
-    tau[i] = 0.0
+_mix = _device_twin("_mix")
+_uniform = _device_twin("_uniform")
+_normal = _device_twin("_normal")
+_call_base = _device_twin("_call_base")
+_clip = _device_twin("_clip")
+_exp_fwd = _device_twin("_exp_fwd")
+_exp_inv = _device_twin("_exp_inv")
+_lut_inv = _device_twin("_lut_inv")
+_lut_fwd = _device_twin("_lut_fwd")
+_apply_one = _device_twin("_apply_one")
+_write_one = _device_twin("_write_one")
+_count = _device_twin("_count")
+_nominal_x = _device_twin("_nominal_x")
+_nominal_G = _device_twin("_nominal_G")
 
 
 @cuda.jit(device=True)
 def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
                  frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):  # fmt: skip
     """Route ``sgn * c`` pulses of synapse ``s``: one device (0), push-pull (1) or the
-    potentiation side of the pair (2). Returns the device pulses sent."""
+    potentiation side of the pair (2). Returns the device pulses sent. (The CPU twin also
+    refreshes the cached weight; the CUDA kernels do that with ``_weight``.)"""
     if route == 0:
         _write_one(s, sgn * c, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
                    budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)  # fmt: skip
@@ -248,68 +99,6 @@ def _weight(s, N, G, alpha, gref):
     if gref < 0.0:
         return alpha * (G[s] - G[N + s])
     return alpha * (G[s] - gref)
-
-
-@cuda.jit(device=True)
-def _count(v, s, step_up, step_dn, theta, n_max, stochastic, base_r):
-    """Whole pulses for request ``v`` (dead zone ``theta`` or stochastic rounding), capped."""
-    r = v / step_up if v > 0.0 else -v / step_dn
-    fl = math.floor(r)
-    frac = r - fl
-    n = int(fl)
-    if stochastic:
-        if _uniform(base_r, np.uint64(s)) < frac:
-            n += 1
-    elif frac >= theta:
-        n += 1
-    if n_max > 0 and n > n_max:
-        n = n_max
-    return n
-
-
-@cuda.jit(device=True)
-def _nominal_x(fam, G, pn, const, lut_up):
-    """Pulse coordinate of ``G`` on the nominal LTP curve (reference.coordinate, up branch)."""
-    if fam == 0:
-        g = _clip((G - pn[0]) / (pn[1] - pn[0]), 0.0, 1.0)
-        return pn[4] * _exp_inv(g, pn[2], pn[6])
-    if fam == 1:
-        bmin = pn[0]
-        u = _clip(const[2] + (G - const[0]) / (const[1] - const[0]) * (const[3] - const[2]),
-                  pn[0], pn[1])  # fmt: skip
-        dw = pn[2]
-        r = 1.0 + dw * pn[4]
-        if abs(r - 1.0) < 1e-15:
-            return abs(u - bmin) / dw
-        ustar = dw / (1.0 - r)
-        ratio = (u - ustar) / (bmin - ustar)
-        if not ratio > 0.0:
-            return math.inf
-        return math.log(ratio) / math.log(r)
-    g = _clip((G - pn[0]) / (pn[1] - pn[0]), 0.0, 1.0)
-    return _lut_inv(g, lut_up)
-
-
-@cuda.jit(device=True)
-def _nominal_G(fam, x, pn, const, lut_up):
-    """Conductance at coordinate ``x`` of the nominal LTP curve (reference.curve, up branch)."""
-    if fam == 0:
-        P = pn[4]
-        return pn[0] + (pn[1] - pn[0]) * _exp_fwd(_clip(x, 0.0, P) / P, pn[2], pn[6])
-    if fam == 1:
-        bmin = pn[0]
-        bmax = pn[1]
-        dw = pn[2]
-        p = x if x > 0.0 else 0.0
-        r = 1.0 + dw * pn[4]
-        if abs(r - 1.0) < 1e-15:
-            u = bmin + p * dw
-        else:
-            ustar = dw / (1.0 - r)
-            u = ustar + (bmin - ustar) * r**p
-        u = _clip(u, bmin, bmax)
-        return const[0] + (u - const[2]) / (const[3] - const[2]) * (const[1] - const[0])
-    return pn[0] + (pn[1] - pn[0]) * _lut_fwd(x, lut_up)
 
 
 # ----------------------------------------------------------------------------- kernels
