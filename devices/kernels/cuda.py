@@ -11,7 +11,7 @@ device array and read back once at the end of a call.
 This module imports ``numba.cuda`` at import time; :func:`devices.kernels.get_kernels` imports it
 only when a CUDA backend is asked for, so ``import devices`` never loads it.
 
-Per-element math is :mod:`.numba_cpu`'s own functions recompiled as device functions (one source), so
+Per-element math is :mod:`.numba_cpu`'s own functions recompiled as device functions, so
 under the simulator (Python floats, the C library's ``expm1``/``log1p``) results equal the
 reference to rounding; on a GPU, libdevice's math functions and fused multiply-add contraction
 can differ in the last bits (parity to a relative 1e-12, not bit for bit).
