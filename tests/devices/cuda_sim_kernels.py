@@ -12,94 +12,29 @@ The simulator runs one Python thread per CUDA thread: grids are small.
 from __future__ import annotations
 
 import os
-import zlib
 
 import numpy as np
 import pytest
+from kernel_cases import (
+    RTOL,
+    State,
+    call_update,
+    call_write,
+    draw_trains,
+    family_device,
+    seed_of,
+)
 
 import devices
 from devices import _rng
 from devices.kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL
 from devices.kernels import reference as ref
 
-RTOL = 1e-12
+#: The family cases run under the (slow) simulator: one of each kernel code path.
+FAMILIES = ("exp_d2d", "linear", "soft_bounds", "linear_step", "lut")
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":  # pragma: no cover - guarded by the runner
     pytest.skip("needs NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
-
-
-def seed_of(*parts):
-    return zlib.crc32(repr(parts).encode())
-
-
-def family_device(name, lut):
-    return {
-        "exp_d2d": lambda: devices.get(
-            "ag_a_si", sigma_nl=1.0, sigma_levels=0.1, sigma_gmin=0.1, sigma_gmax=0.05
-        ),
-        "linear": lambda: devices.get("ideal", levels_ltp=64, levels_ltd=48),
-        "soft_bounds": lambda: devices.get("soft_bounds"),
-        "linear_step": lambda: devices.StepDevice(
-            model="linear_step",
-            gamma_up=0.6,
-            gamma_down=1.4,
-            up_down=0.1,
-            dw_min=0.01,
-            variability=devices.Variability().replace(sigma_step=0.2, sigma_bounds=0.1),
-        ),
-        "lut": lambda: lut.with_variability(sigma_gmax=0.05, sigma_gmin=0.05),
-    }[name]()
-
-
-FAMILIES = ("exp_d2d", "linear", "soft_bounds", "linear_step", "lut")
-
-
-class State:
-    """Flat device state for the kernels, from a DeviceArray's sampled parameters."""
-
-    def __init__(self, dev, shape, k, seed, rng):
-        mapping = "differential" if k == 2 else "reference"
-        arr = devices.DeviceArray(shape, dev, mapping=mapping, seed=seed, backend="numpy")
-        n = arr.n_devices
-        self.fam = dev.family
-        self.prm, self.const, self.lut_up, self.lut_dn = arr.prm, arr.const, arr.lut_up, arr.lut_dn
-        self.gmin_i, self.gmax_i = arr.gmin_i, arr.gmax_i
-        self.P = max(dev.levels("ltp"), dev.levels("ltd"))
-        self.G = arr.gmin_i + rng.uniform(0, 1, n) * (arr.gmax_i - arr.gmin_i)
-        self.G[:3] = arr.gmin_i[:3]
-        self.G[3:6] = arr.gmax_i[3:6]
-        self.Gw = self.G * 1.01
-        self.tau = rng.uniform(0, 100, n)
-        self.frozen = (rng.random(n) < 0.1).astype(np.uint8)
-        self.budget = np.where(rng.random(n) < 0.3, rng.integers(1, 40, n), np.inf).astype(float)
-        self.cnt_up = rng.integers(0, 15, n).astype(np.int64)
-        self.cnt_dn = rng.integers(0, 15, n).astype(np.int64)
-        self.cnt_prog = rng.integers(0, 5, n).astype(np.int64)
-        self.cnt_reset = rng.integers(0, 2, n).astype(np.int64)
-        self.alpha = arr.alpha
-        self.gref = -1.0 if k == 2 else arr.g_ref
-        self.N = n // k
-        self.W = self.alpha * (self.G[: self.N] - (self.G[self.N :] if k == 2 else self.gref))
-
-    def copy(self):
-        c = object.__new__(State)
-        c.__dict__.update(
-            {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
-        )
-        return c
-
-    def assert_equal(self, other):
-        np.testing.assert_allclose(self.G, other.G, rtol=RTOL, atol=0)
-        np.testing.assert_allclose(self.Gw, other.Gw, rtol=RTOL, atol=0)
-        np.testing.assert_allclose(self.W, other.W, rtol=RTOL, atol=1e-15)
-        for k in ("tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "cnt_reset"):
-            np.testing.assert_array_equal(getattr(self, k), getattr(other, k), err_msg=k)
-
-    def dev_args(self):
-        return (self.fam, self.prm, self.const, self.lut_up, self.lut_dn)
-
-    def cnt_args(self):
-        return (self.frozen, self.budget, self.cnt_up, self.cnt_dn, self.cnt_prog, self.cnt_reset)
 
 
 def cuda_mod():
@@ -107,10 +42,6 @@ def cuda_mod():
 
     assert cuda.SIMULATOR
     return cuda
-
-
-def call_write(mod, s, n, c2c, base, prog):
-    mod.write(s.G, s.Gw, s.tau, n, *s.dev_args(), c2c, base, *s.cnt_args(), prog)
 
 
 # ------------------------------------------------------------------------------------ write
@@ -167,19 +98,6 @@ def test_cuda_read_noisy_equals_reference(sigma, rng):
 
 
 # ------------------------------------------------------------------------------------ update
-def draw_trains(rng, arr, B, n_out, n_in, bl):
-    BL = rng.integers(1, bl + 1, B)
-    BL[0] = bl
-    px = rng.uniform(0, 1, (B, n_in)) * (rng.random((B, n_in)) < 0.8)
-    pd = rng.uniform(0, 1, (B, n_out))
-    px[1] = 0.0  # an empty sample
-    xbits = arr._draw_bits(px, BL, bl)
-    dbits = arr._draw_bits(pd, BL, bl)
-    xneg = rng.random((B, n_in)) < 0.5
-    dneg = rng.random((B, n_out)) < 0.5
-    return xbits, dbits, xneg, dneg
-
-
 @pytest.mark.parametrize(
     ("route", "k", "bl"),
     [(ROUTE_SINGLE, 1, 31), (ROUTE_SINGLE, 2, 31), (ROUTE_PUSH_PULL, 2, 100),
@@ -198,10 +116,7 @@ def test_cuda_pulse_update_equals_reference(family, route, k, bl, lut_device):
     bases = np.array([_rng.call_base(99, b) for b in range(B)], dtype=np.uint64)
     out = {}
     for mod, s in ((ref, a := s0.copy()), (cu, b := s0.copy())):
-        out[mod] = mod.pulse_update(
-            s.G, s.Gw, s.tau, *s.dev_args(), 0.03, bases, *s.cnt_args(), xbits, dbits, xneg,
-            dneg, n_out, n_in, route, s.W, s.alpha, s.gref,
-        )  # fmt: skip
+        out[mod] = call_update(mod, s, 0.03, bases, xbits, dbits, xneg, dneg, n_out, n_in, route)
     assert out[ref] == out[cu] > 0
     a.assert_equal(b)
     if route == ROUTE_UNIDIRECTIONAL:

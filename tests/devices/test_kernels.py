@@ -4,10 +4,19 @@
 from __future__ import annotations
 
 import inspect
-import zlib
 
 import numpy as np
 import pytest
+from kernel_cases import (
+    FAMILIES,
+    RTOL,
+    State,
+    call_update,
+    call_write,
+    draw_trains,
+    family_device,
+    seed_of,
+)
 from scipy import stats
 
 import devices
@@ -15,102 +24,6 @@ from devices import _rng
 from devices.kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL, get_kernels
 from devices.kernels import numba_cpu as nb
 from devices.kernels import reference as ref
-
-RTOL = 1e-12
-
-
-def seed_of(*parts):
-    """A fixed seed per parameter combination (independent of PYTHONHASHSEED)."""
-    return zlib.crc32(repr(parts).encode())
-
-
-def family_devices(lut):
-    return {
-        "exp_d2d": devices.get(
-            "ag_a_si", sigma_nl=1.0, sigma_levels=0.1, sigma_gmin=0.1, sigma_gmax=0.05
-        ),
-        "exp_mixed_signs": devices.get("gst_pcm", sigma_nl=0.5),
-        "linear": devices.get("ideal", levels_ltp=64, levels_ltd=48),
-        "constant_step": devices.get("constant_step"),
-        "soft_bounds": devices.get("soft_bounds"),
-        "linear_step": devices.StepDevice(
-            model="linear_step",
-            gamma_up=0.6,
-            gamma_down=1.4,
-            up_down=0.1,
-            dw_min=0.01,
-            variability=devices.Variability().replace(sigma_step=0.2, sigma_bounds=0.1),
-        ),
-        "lut": lut.with_variability(sigma_gmax=0.05, sigma_gmin=0.05),
-    }
-
-
-FAMILIES = (
-    "exp_d2d",
-    "exp_mixed_signs",
-    "linear",
-    "constant_step",
-    "soft_bounds",
-    "linear_step",
-    "lut",
-)
-
-
-class State:
-    """Flat device state for the kernels, built from a DeviceArray's sampled parameters."""
-
-    def __init__(self, dev, shape, k, seed, rng):
-        mapping = "differential" if k == 2 else "reference"
-        arr = devices.DeviceArray(shape, dev, mapping=mapping, seed=seed, backend="numpy")
-        n = arr.n_devices
-        self.fam = dev.family
-        self.prm, self.const, self.lut_up, self.lut_dn = arr.prm, arr.const, arr.lut_up, arr.lut_dn
-        self.P = max(dev.levels("ltp"), dev.levels("ltd"))
-        self.G = arr.gmin_i + rng.uniform(0, 1, n) * (arr.gmax_i - arr.gmin_i)
-        self.G[:3] = arr.gmin_i[:3]
-        self.G[3:6] = arr.gmax_i[3:6]
-        self.Gw = self.G * 1.01
-        self.tau = rng.uniform(0, 100, n)
-        self.frozen = (rng.random(n) < 0.1).astype(np.uint8)
-        self.budget = np.where(rng.random(n) < 0.3, rng.integers(1, 40, n), np.inf).astype(float)
-        self.cnt_up = rng.integers(0, 15, n).astype(np.int64)
-        self.cnt_dn = rng.integers(0, 15, n).astype(np.int64)
-        self.cnt_prog = rng.integers(0, 5, n).astype(np.int64)
-        self.cnt_reset = rng.integers(0, 2, n).astype(np.int64)
-        # the weight cache the update kernels keep current
-        self.alpha = arr.alpha
-        self.gref = -1.0 if k == 2 else arr.g_ref
-        N = n // k
-        self.W = self.alpha * (self.G[:N] - (self.G[N:] if k == 2 else self.gref))
-
-    def copy(self):
-        c = object.__new__(State)
-        c.__dict__.update(
-            {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
-        )
-        return c
-
-    def assert_equal(self, other):
-        np.testing.assert_allclose(self.G, other.G, rtol=RTOL, atol=0)
-        np.testing.assert_allclose(self.Gw, other.Gw, rtol=RTOL, atol=0)
-        np.testing.assert_allclose(self.W, other.W, rtol=RTOL, atol=1e-15)
-        for k in ("tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "cnt_reset"):
-            np.testing.assert_array_equal(getattr(self, k), getattr(other, k), err_msg=k)
-
-
-def call_write(mod, s, n, c2c, base, prog):
-    mod.write(
-        s.G, s.Gw, s.tau, n, s.fam, s.prm, s.const, s.lut_up, s.lut_dn, c2c, base, s.frozen,
-        s.budget, s.cnt_up, s.cnt_dn, s.cnt_prog, s.cnt_reset, prog,
-    )  # fmt: skip
-
-
-def call_update(mod, s, c2c, bases, xbits, dbits, xneg, dneg, n_out, n_in, route):
-    return mod.pulse_update(
-        s.G, s.Gw, s.tau, s.fam, s.prm, s.const, s.lut_up, s.lut_dn, c2c, bases, s.frozen,
-        s.budget, s.cnt_up, s.cnt_dn, s.cnt_prog, s.cnt_reset, xbits, dbits, xneg, dneg,
-        n_out, n_in, route, s.W, s.alpha, s.gref,
-    )  # fmt: skip
 
 
 def test_get_kernels():
@@ -128,7 +41,7 @@ def test_get_kernels():
 @pytest.mark.parametrize("family", FAMILIES)
 def test_numba_write_equals_reference(family, c2c, prog, lut_device):
     """D14: write() with c2c noise, stuck/frozen devices and endurance budgets."""
-    dev = family_devices(lut_device)[family]
+    dev = family_device(family, lut_device)
     rng = np.random.default_rng(seed_of(family, c2c, prog))
     s0 = State(dev, (10, 20), 2, seed=4, rng=rng)
     n_dev = s0.G.size
@@ -188,19 +101,6 @@ def test_numba_read_noisy_equals_reference(sigma, rng):
 
 
 # ------------------------------------------------------------------------------------ update
-def draw_trains(rng, arr, B, n_out, n_in, bl):
-    BL = rng.integers(1, bl + 1, B)
-    BL[0] = bl
-    px = rng.uniform(0, 1, (B, n_in)) * (rng.random((B, n_in)) < 0.8)
-    pd = rng.uniform(0, 1, (B, n_out))
-    px[1] = 0.0  # an empty sample
-    xbits = arr._draw_bits(px, BL, bl)
-    dbits = arr._draw_bits(pd, BL, bl)
-    xneg = rng.random((B, n_in)) < 0.5
-    dneg = rng.random((B, n_out)) < 0.5
-    return xbits, dbits, xneg, dneg
-
-
 @pytest.mark.parametrize("bl", [31, 64, 200])
 @pytest.mark.parametrize(
     ("route", "k"),
@@ -210,7 +110,7 @@ def draw_trains(rng, arr, B, n_out, n_in, bl):
 def test_numba_pulse_update_equals_reference(family, route, k, bl, lut_device):
     """D14: pulse_update for the three routes, multi-word trains (BL > 64), c2c, stuck and
     endurance; counts, states and the returned total agree."""
-    dev = family_devices(lut_device)[family]
+    dev = family_device(family, lut_device)
     rng = np.random.default_rng(seed_of(family, route, k, bl))
     n_out, n_in, B = 7, 11, 6
     s0 = State(dev, (n_out, n_in), k, seed=5, rng=rng)
