@@ -13,7 +13,9 @@ straight-through versions live in :mod:`synapse_sim.nn.quant`.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -243,6 +245,15 @@ def _per_channel_1d(s: np.ndarray) -> np.ndarray:
     return s.reshape(-1) if s.ndim else s
 
 
+class _KernelCalls(NamedTuple):
+    """A quantizer's numba kernels with its parameters bound (see ``Quantizer._kernel_run``)."""
+
+    stochastic: bool  # whether codes/fake read uniform draws
+    values: Callable  # (q, out): values of int64 codes
+    codes: Callable  # (x, xi, out): int64 codes of float64 inputs
+    fake: Callable  # (x, xi, out): fake-quantized values
+
+
 class Quantizer(abc.ABC):
     """Common interface of the quantizer family.
 
@@ -354,6 +365,15 @@ class Quantizer(abc.ABC):
     def _value(self, q: np.ndarray, s: np.ndarray) -> np.ndarray:
         return s * (q - self._offset(s))
 
+    def _ste_grad(self, x, scale, ste: str, inside) -> np.ndarray:
+        """Straight-through ``d fake / d x``: ones (``ste="identity"``), or the float mask
+        ``inside(x, s)`` of the inputs that were not clipped (``ste="clipped"``)."""
+        check_choice("ste", ste, ("clipped", "identity"))
+        x, s = self._prepare(x, scale)
+        if ste == "identity":
+            return np.ones_like(x)
+        return inside(x, s).astype(np.float64)
+
     def fake(self, x, scale=None, *, rng=None, noise=None) -> np.ndarray:
         """Fake quantization ``dequantize(quantize(x))`` (same shape and dtype float64)."""
         x, s = self._prepare(x, scale)
@@ -397,47 +417,57 @@ class Quantizer(abc.ABC):
         }
 
     def _kernel_run(self, k, what: str, x: np.ndarray, s: np.ndarray, rng, noise) -> np.ndarray:
+        """``what`` ("codes", "fake" or "values") of ``x`` with the numba kernels ``k``."""
         axis = _norm_axis(self.axis, x.ndim)
         B, C = _layout(x.shape, axis)
         s_flat = _flat_channels(s, C)
-        spec = self._affine_spec(s_flat)
+        calls = self._kernel_calls(k, x.shape, axis, s_flat, B, C)
         if what == "values":
             q = np.ascontiguousarray(x, dtype=np.int64).reshape(-1)
             out = np.empty(q.size, dtype=np.float64)
-            k.affine_values(q, s_flat, B, C, spec["voff"], spec["vdiv"], out)
+            calls.values(q, out)
             return out.reshape(x.shape)
         xf = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
-        mode = spec["mode"]
-        if mode in (k.MODE_STOCHASTIC, k.MODE_SIGN_STOCHASTIC):
+        if calls.stochastic:
             xi = np.ascontiguousarray(_draw_noise(x.shape, rng, noise)).reshape(-1)
         else:
             xi = np.empty(0)
-        args = (
-            xf,
-            s_flat,
-            spec["add"],
-            B,
-            C,
-            spec["pre_clip"],
-            spec["clip_lo"],
-            spec["clip_hi"],
-            spec["mult"],
-            spec["q_lo"],
-            spec["q_hi"],
-            mode,
-            xi,
-        )
         if what == "codes":
             out = np.empty(xf.size, dtype=np.int64)
-            k.affine_codes(*args, out)
+            calls.codes(xf, xi, out)
         else:
             out = np.empty(xf.size, dtype=np.float64)
-            k.affine_fake(*args, spec["voff"], spec["vdiv"], out)
+            calls.fake(xf, xi, out)
         return out.reshape(x.shape)
+
+    def _kernel_calls(self, k, shape, axis, s_flat, B, C) -> _KernelCalls:
+        """The affine-family kernels bound to this quantizer's parameters."""
+        spec = self._affine_spec(s_flat)
+        mode = spec["mode"]
+        voff, vdiv = spec["voff"], spec["vdiv"]
+        params = (s_flat, spec["add"], B, C, spec["pre_clip"], spec["clip_lo"], spec["clip_hi"],
+                  spec["mult"], spec["q_lo"], spec["q_hi"], mode)  # fmt: skip
+        return _KernelCalls(
+            stochastic=mode in (k.MODE_STOCHASTIC, k.MODE_SIGN_STOCHASTIC),
+            values=lambda q, out: k.affine_values(q, s_flat, B, C, voff, vdiv, out),
+            codes=lambda xf, xi, out: k.affine_codes(xf, *params, xi, out),
+            fake=lambda xf, xi, out: k.affine_fake(xf, *params, xi, voff, vdiv, out),
+        )
 
     def _default_scale(self):
         """Step known without data (a given range), else None."""
         return None
+
+    def _levels_scale(self, scale, missing: str) -> np.ndarray:
+        """The checked step of :meth:`levels` (``missing`` ends the error when there is none)."""
+        if scale is None:
+            scale = self._default_scale()
+            if scale is None:
+                raise ValueError(f"scale is required for the levels {missing}")
+        s = np.asarray(scale, dtype=np.float64)
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise ValueError(f"scale must be finite and > 0, got {scale!r}")
+        return s
 
     def levels(self, scale=None) -> np.ndarray:
         """Representable values, ascending: shape ``(L,)`` per tensor, ``(C, L)`` per channel.
@@ -448,13 +478,7 @@ class Quantizer(abc.ABC):
             Scalar step, or one step per channel. Required unless the quantizer has a fixed
             range (:class:`Uniform` with ``range`` given).
         """
-        if scale is None:
-            scale = self._default_scale()
-            if scale is None:
-                raise ValueError(f"scale is required for the levels of {type(self).__name__}")
-        s = np.asarray(scale, dtype=np.float64)
-        if not np.all(np.isfinite(s)) or np.any(s <= 0):
-            raise ValueError(f"scale must be finite and > 0, got {scale!r}")
+        s = self._levels_scale(scale, f"of {type(self).__name__}")
         s = s.reshape(-1, 1) if s.ndim else s
         q = self.codes().astype(np.float64)
         return self._value(q, s)
@@ -668,13 +692,13 @@ class Uniform(Quantizer):
             ``"clipped"``: 1 where ``q_min <= u <= q_max``, 0 where the input was clipped;
             ``"identity"``: 1 everywhere.
         """
-        check_choice("ste", ste, ("clipped", "identity"))
-        x, s = self._prepare(x, scale)
-        if ste == "identity":
-            return np.ones_like(x)
         lo, hi = self.code_range
-        u = self._u_raw(x, s)
-        return ((u >= lo) & (u <= hi)).astype(np.float64)
+
+        def inside(x, s):
+            u = self._u_raw(x, s)
+            return (u >= lo) & (u <= hi)
+
+        return self._ste_grad(x, scale, ste, inside)
 
 
 def lsq_bounds(bits: int, signed: bool = True) -> tuple[int, int]:
@@ -1325,30 +1349,16 @@ class LevelGrid(Quantizer):
             return np.clip(np.floor(u + xi), 0, hi)
         return np.clip(np.rint(u), 0, hi)
 
-    def _kernel_run(self, k, what, x, s, rng, noise):
-        axis = _norm_axis(self.axis, x.ndim)
-        tables = self._table_for(x.shape, axis)
+    def _kernel_calls(self, k, shape, axis, s_flat, B, C):
+        tables = self._table_for(shape, axis)
         tables = np.ascontiguousarray(tables.reshape(-1, self.n_levels))
-        B, C = _layout(x.shape, axis)
-        s_flat = _flat_channels(s, C)
-        if what == "values":
-            q = np.ascontiguousarray(x, dtype=np.int64).reshape(-1)
-            out = np.empty(q.size, dtype=np.float64)
-            k.table_values(q, s_flat, tables, B, C, out)
-            return out.reshape(x.shape)
-        xf = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
         stochastic = self.rounding == "stochastic"
-        if stochastic:
-            xi = np.ascontiguousarray(_draw_noise(x.shape, rng, noise)).reshape(-1)
-        else:
-            xi = np.empty(0)
-        if what == "codes":
-            out = np.empty(xf.size, dtype=np.int64)
-            k.table_codes(xf, s_flat, tables, B, C, stochastic, xi, out)
-        else:
-            out = np.empty(xf.size, dtype=np.float64)
-            k.table_fake(xf, s_flat, tables, B, C, stochastic, xi, out)
-        return out.reshape(x.shape)
+        return _KernelCalls(
+            stochastic=stochastic,
+            values=lambda q, out: k.table_values(q, s_flat, tables, B, C, out),
+            codes=lambda xf, xi, out: k.table_codes(xf, s_flat, tables, B, C, stochastic, xi, out),
+            fake=lambda xf, xi, out: k.table_fake(xf, s_flat, tables, B, C, stochastic, xi, out),
+        )
 
     def _value(self, q, s):
         axis = _norm_axis(self.axis, q.ndim)
@@ -1379,13 +1389,7 @@ class LevelGrid(Quantizer):
         scale : array_like, optional
             Scalar step or one per channel (default 1 with ``scaling="fixed"``).
         """
-        if scale is None:
-            scale = self._default_scale()
-            if scale is None:
-                raise ValueError(f"scale is required for the levels with scaling={self.scaling!r}")
-        s = np.asarray(scale, dtype=np.float64)
-        if not np.all(np.isfinite(s)) or np.any(s <= 0):
-            raise ValueError(f"scale must be finite and > 0, got {scale!r}")
+        s = self._levels_scale(scale, f"with scaling={self.scaling!r}")
         if s.ndim == 0 or s.size == 1:
             return float(s.reshape(())) * self.table
         return s.reshape(-1, 1) * self.table
@@ -1406,11 +1410,9 @@ class LevelGrid(Quantizer):
         ste : {"clipped", "identity"}
             ``"clipped"``: 1 between the outer entries, 0 outside; ``"identity"``: 1 everywhere.
         """
-        check_choice("ste", ste, ("clipped", "identity"))
-        x, s = self._prepare(x, scale)
-        if ste == "identity":
-            return np.ones_like(x)
-        axis = _norm_axis(self.axis, x.ndim)
-        v = x / s
-        inside = self._per_row(v, axis, lambda r, t: (r >= t[0]) & (r <= t[-1]))
-        return inside.astype(np.float64)
+
+        def inside(x, s):
+            axis = _norm_axis(self.axis, x.ndim)
+            return self._per_row(x / s, axis, lambda r, t: (r >= t[0]) & (r <= t[-1]))
+
+        return self._ste_grad(x, scale, ste, inside)
