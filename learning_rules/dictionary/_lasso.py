@@ -23,6 +23,20 @@ except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
 
 
+def _coordinate(old, rcj, gjj, alpha, positive):
+    """One coordinate update ``S(a_j + rc_j / G_jj, alpha / G_jj)`` (``rc_j = (c - G a)_j``);
+    the soft threshold clips at 0 when ``positive``. Shared by the reference and the kernel."""
+    z = old + rcj / gjj
+    t = alpha / gjj
+    if positive:
+        return z - t if z > t else 0.0
+    if z > t:
+        return z - t
+    if z < -t:
+        return z + t
+    return 0.0
+
+
 def lasso_cd_reference(G, C, A0, alpha, positive, max_iter, tol):
     """Numpy reference (a Python loop per column and coordinate: slow, the ground truth).
 
@@ -57,16 +71,7 @@ def lasso_cd_reference(G, C, A0, alpha, positive, max_iter, tol):
                 if gjj <= 0.0:
                     continue
                 old = a[j]
-                z = old + rc[j] / gjj
-                t = alpha / gjj
-                if positive:
-                    new = z - t if z > t else 0.0
-                elif z > t:
-                    new = z - t
-                elif z < -t:
-                    new = z + t
-                else:
-                    new = 0.0
+                new = _coordinate(old, rc[j], gjj, alpha, positive)
                 d = new - old
                 if d != 0.0:
                     a[j] = new
@@ -81,6 +86,7 @@ def lasso_cd_reference(G, C, A0, alpha, positive, max_iter, tol):
 
 
 if HAVE_NUMBA:
+    _coordinate_jit = njit(cache=True, inline="always")(_coordinate)
 
     @njit(cache=True, parallel=True)
     def _lasso_cd_numba(G, C, A, alpha, positive, max_iter, tol):  # pragma: no cover - jit
@@ -100,16 +106,7 @@ if HAVE_NUMBA:
                     if gjj <= 0.0:
                         continue
                     old = A[j, i]
-                    z = old + rc[j] / gjj
-                    t = alpha / gjj
-                    if positive:
-                        new = z - t if z > t else 0.0
-                    elif z > t:
-                        new = z - t
-                    elif z < -t:
-                        new = z + t
-                    else:
-                        new = 0.0
+                    new = _coordinate_jit(old, rc[j], gjj, alpha, positive)
                     d = new - old
                     if d != 0.0:
                         A[j, i] = new
