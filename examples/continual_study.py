@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synapse_sim.continual import ContinualConfig, run_continual
+from synapse_sim.continual import ContinualConfig, run_continual, split_digits_config
 
 # name -> ContinualConfig fields. Learning rates: the CLI defaults (SGD / EWC / CLASSP 0.1,
 # Adam 1e-3, AdaGrad 0.01); CLASSP as in specs/classp.md 9.4 (alpha 0.1 in both phases, task 1
@@ -66,24 +66,7 @@ MAX_TASKS = {"domain-shift": 2}
 # --benchmarks pair --task-data mnist5k idx:FASHION_DIR --epochs-first-task 4 --epochs 1
 PAIR = {"pair": {"benchmark": "pair"}}
 
-# specs/classp.md 9.3: split digits, domain-incremental, MLP 64-100-2 with float biases, 5 epochs
-# per task, batch 16, weight matrices pulsed on an ideal linear device (dw_nom 0.005, n_max 31).
-GATE93 = {
-    "benchmark": "split",
-    "scenario": "domain",
-    "n_tasks": 5,
-    "dataset": "digits",
-    "split": "sklearn",
-    "split_seed": 0,
-    "test_fraction": 0.3,
-    "hidden": (100,),
-    "biases": True,
-    "epochs_per_task": 5,
-    "batch_size": 16,
-    "pulse_step": 0.005,
-    "n_max": 31,
-    "w_max": None,
-}
+# Rules of the specs/classp.md 9.3 table (split digits: synapse_sim.continual.split_digits_config).
 GATE93_RULES = {
     "SGD lr 0.1": {"optimizer": "sgd", "lr": 0.1},
     "CLASSP 0.1 -> 0.03": {"optimizer": "classp", "lr": 0.1, "lr_after": 0.03},
@@ -192,7 +175,7 @@ def gate93(args) -> None:
         for seed in args.seeds:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                r = run_continual(ContinualConfig(**GATE93, **kw, seed=seed), progress=False)
+                r = run_continual(split_digits_config(**kw, seed=seed), progress=False)
             res.append(r)
             rows.append(
                 {

@@ -43,6 +43,7 @@ __all__ = [
     "SCENARIOS",
     "Task",
     "ContinualConfig",
+    "split_digits_config",
     "ContinualResult",
     "make_tasks",
     "load_split",
@@ -563,6 +564,35 @@ class ContinualConfig:
         d = asdict(self)
         d["task_data"] = list(self.task_data)
         return d
+
+
+#: ``specs/classp.md`` 9.3: digits / 16, train_test_split(test_size=0.3, stratify=y,
+#: random_state=0), 5 digit-pair tasks, domain-incremental; MLP 64-100-2, ReLU, Glorot-uniform
+#: weights, zero biases (float, trained by the same rule), mean CE; 5 epochs per task, batch 16;
+#: weight matrices on an ideal linear device, dw_nom 0.005, n_max 31, no clipping.
+_SPLIT_DIGITS_93 = {
+    "benchmark": "split",
+    "scenario": "domain",
+    "n_tasks": 5,
+    "dataset": "digits",
+    "split": "sklearn",
+    "split_seed": 0,
+    "test_fraction": 0.3,
+    "hidden": (100,),
+    "activation": "relu",
+    "biases": True,
+    "epochs_per_task": 5,
+    "batch_size": 16,
+    "pulse_step": 0.005,
+    "n_max": 31,
+    "w_max": None,
+}
+
+
+def split_digits_config(**overrides) -> ContinualConfig:
+    """The split-digits setting of ``specs/classp.md`` 9.3 (see ``_SPLIT_DIGITS_93``), with
+    ``overrides`` (the rule: ``optimizer``, ``lr``, ...; ``seed``; or any other field)."""
+    return ContinualConfig(**{**_SPLIT_DIGITS_93, **overrides})
 
 
 @dataclass

@@ -23,34 +23,17 @@ spec's calibration says.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 
 import numpy as np
 import pytest
 
-from synapse_sim.continual import ContinualConfig, run_continual
+from synapse_sim.continual import ContinualConfig, run_continual, split_digits_config
 from synapse_sim.training import initial_weights
 
-# 9.3: digits / 16, train_test_split(test_size=0.3, stratify=y, random_state=0); MLP 64-100-2,
-# ReLU, Glorot-uniform weights, zero biases (float, trained by the same rule), mean CE; 5 epochs
-# per task, batch 16; weight matrices on an ideal linear device, dw_nom 0.005, n_max 31.
-SPLIT_DIGITS = {
-    "benchmark": "split",
-    "scenario": "domain",
-    "n_tasks": 5,
-    "dataset": "digits",
-    "split": "sklearn",
-    "split_seed": 0,
-    "test_fraction": 0.3,
-    "hidden": (100,),
-    "activation": "relu",
-    "biases": True,
-    "epochs_per_task": 5,
-    "batch_size": 16,
-    "pulse_step": 0.005,
-    "n_max": 31,
-    "w_max": None,
-}
+# 9.3: the setting is synapse_sim.continual.split_digits_config (digits, domain-incremental,
+# MLP 64-100-2 with float biases, pulsed weights dw_nom 0.005).
 RULES_93 = {
     "sgd": {"optimizer": "sgd", "lr": 0.1},
     "classp": {
@@ -74,12 +57,13 @@ RULES_93 = {
 }
 
 
-def _measure(setting, rules, seeds):
+def _measure(config, rules, seeds):
+    """Mean metrics over ``seeds`` per rule; ``config(**rule, seed=...)`` builds the run."""
     out = {}
     for name, kw in rules.items():
         rows = []
         for seed in seeds:
-            res = run_continual(ContinualConfig(**setting, **kw, seed=seed), progress=False)
+            res = run_continual(config(**kw, seed=seed), progress=False)
             m = res.metrics
             rows.append(
                 (
@@ -104,7 +88,7 @@ def _table(res) -> str:
 
 def test_split_digits_setting_is_the_spec():
     """The configuration really is 64-100-2 with zero biases and Glorot-uniform weights."""
-    cfg = ContinualConfig(**SPLIT_DIGITS, **RULES_93["sgd"], seed=0)
+    cfg = split_digits_config(**RULES_93["sgd"], seed=0)
     tasks = cfg.load_tasks()
     assert [t.name for t in tasks] == ["0v1", "2v3", "4v5", "6v7", "8v9"]
     n_train = sum(t.x_train.shape[0] for t in tasks)
@@ -129,7 +113,7 @@ def test_split_digits_setting_is_the_spec():
 
 def test_split_digits_domain_incremental_gate():
     """specs/classp.md 9.3 gate, seeds 0-2 (about 2 s)."""
-    res = _measure(SPLIT_DIGITS, RULES_93, seeds=(0, 1, 2))
+    res = _measure(split_digits_config, RULES_93, seeds=(0, 1, 2))
     print("\n" + _table(res))
     sgd, cl, cp = res["sgd"], res["classp"], res["classp-pulses"]
     assert cl["f"] <= sgd["f"] - 0.10
@@ -145,14 +129,16 @@ def test_split_digits_other_scenarios_and_ewc_warning():
     """Reported, not gated (9.3): task-incremental is easy for every rule, class-incremental
     defeats every rule; EWC with the "batch" Fisher at lambda 5000 crosses the stability
     bound and must warn."""
-    common = {**SPLIT_DIGITS, "seed": 0}
-    task = {k: v for k, v in common.items() if k != "scenario"}
     f_task = {
-        n: run_continual(ContinualConfig(**task, scenario="task", **RULES_93[n]), progress=False)
+        n: run_continual(
+            split_digits_config(scenario="task", **RULES_93[n], seed=0), progress=False
+        )
         for n in ("sgd", "classp")
     }
     f_class = {
-        n: run_continual(ContinualConfig(**task, scenario="class", **RULES_93[n]), progress=False)
+        n: run_continual(
+            split_digits_config(scenario="class", **RULES_93[n], seed=0), progress=False
+        )
         for n in ("sgd", "classp")
     }
     for n in ("sgd", "classp"):
@@ -169,7 +155,7 @@ def test_split_digits_other_scenarios_and_ewc_warning():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run_continual(
-            ContinualConfig(**common, optimizer="ewc", lr=0.1, lam=5000.0, fisher="batch"),
+            split_digits_config(optimizer="ewc", lr=0.1, lam=5000.0, fisher="batch", seed=0),
             progress=False,
         )
     assert any("EWC penalty step is unstable" in str(w.message) for w in caught)
@@ -207,7 +193,7 @@ RULES_94 = {
 @pytest.mark.slow
 def test_permuted_mnist5k_gate():
     """specs/classp.md 9.4 gate, seeds 0-1 (about 40 s)."""
-    res = _measure(PERMUTED, RULES_94, seeds=(0, 1))
+    res = _measure(functools.partial(ContinualConfig, **PERMUTED), RULES_94, seeds=(0, 1))
     print("\n" + _table(res))
     sgd, cl, cp = res["sgd"], res["classp"], res["classp-pulses"]
     assert cl["f"] <= 0.5 * sgd["f"]
