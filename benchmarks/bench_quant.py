@@ -15,26 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._timing import median_time  # noqa: E402
 from devices.quantizers import LSQ, LevelGrid, StatsQ, Uniform  # noqa: E402
-
-
-def _median_time(fn, repeats):
-    fn()  # warm-up (JIT compile, caches)
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def _cases():
@@ -104,8 +93,8 @@ def main(argv=None):
             "fake": lambda q, s=s, kw=kw: q.fake(x, s, **kw),
         }
         for op, fn in ops.items():
-            t_np = _median_time(lambda fn=fn, q=ref: fn(q), repeats)
-            t_nb = _median_time(lambda fn=fn, q=fast: fn(q), repeats)
+            t_np = median_time(lambda fn=fn, q=ref: fn(q), repeats)
+            t_nb = median_time(lambda fn=fn, q=fast: fn(q), repeats)
             row = {
                 "case": name,
                 "scale": "per-channel" if per_channel else "per-tensor",

@@ -26,9 +26,7 @@ import argparse
 import itertools
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,16 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import devices  # noqa: E402
-
-
-def _median_time(fn, repeats):
-    fn()  # warm-up (JIT compile, caches)
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+from benchmarks._timing import median_time  # noqa: E402
 
 
 def bench_pulse(size, backend, nmax, repeats, preset="ag_a_si"):
@@ -56,7 +45,7 @@ def bench_pulse(size, backend, nmax, repeats, preset="ag_a_si"):
     n_m = rng.integers(-nmax, nmax + 1, (size, size))
     n_p[n_p == 0] = 1
     n_m[n_m == 0] = -1
-    t = _median_time(lambda: arr.pulse(n_p, n_m), repeats)
+    t = median_time(lambda: arr.pulse(n_p, n_m), repeats)
     return t / arr.n_devices * 1e9
 
 
@@ -76,7 +65,7 @@ def bench_update(size, backend, preset, regime, repeats, batch=100, bl=31):
     def run():
         info.update(arr.pulse_update(x, d, lr, bl))
 
-    t = _median_time(run, repeats)
+    t = median_time(run, repeats)
     dens = info["coincidences"] / (batch * size * size)
     return t / (batch * size * size) * 1e9, float(np.mean(info["bl"])), dens
 
@@ -96,7 +85,7 @@ def _gpu_rows(backend, sizes, repeats, batch=100, bl=31):
             fn()
             sync()
 
-        return _median_time(run, repeats)
+        return median_time(run, repeats)
 
     rows = []
     for size in sizes:
