@@ -15,10 +15,8 @@ from .nl import a_from_nl, nl_from_a, normalized_response
 from .plotting import plot_array_state, plot_response
 from .presets import get, info, names, published
 from .quantizers import (
-    BACKENDS as QUANTIZER_BACKENDS,
-)
-from .quantizers import (
     LSQ,
+    QUANTIZER_BACKENDS,
     ROUNDING_MODES,
     LevelGrid,
     Quantizer,

@@ -127,6 +127,8 @@ ROUNDING_MODES = ("nearest", "stochastic")
 #: Backends of the quantizer family: plain numpy (the reference), numba (one parallel pass,
 #: bitwise equal), or auto (numba for inputs of at least ``AUTO_NUMBA_MIN_SIZE`` elements).
 BACKENDS = ("auto", "numpy", "numba")
+#: ``BACKENDS`` under the name :mod:`devices` exports it with.
+QUANTIZER_BACKENDS = BACKENDS
 #: Smallest input that ``backend="auto"`` sends to the numba kernels.
 AUTO_NUMBA_MIN_SIZE = 1 << 18
 
