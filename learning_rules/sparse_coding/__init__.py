@@ -31,7 +31,7 @@ from .bars import (
 )
 from .bsc import BSC, TSC, LinearET, multi_cause_states, prior_mass
 from .dsc import DSC, dsc_schedule
-from .gsc import GSC, SIGMA_TYPES, gsc_schedule
+from .gsc import GSC, PSI_TYPES, SIGMA_TYPES, gsc_schedule
 from .lca import lca, lca_dictionary, soft_threshold
 from .mca import MCA, MMCA, W_TOL, max_superposition, mca_schedule, rho_of_T
 from .schedule import SCHEDULE_DEFAULTS, Schedule, bsc_schedule, tsc_schedule
@@ -51,6 +51,7 @@ __all__ = [
     "LinearET",
     "StateSet",
     "SIGMA_TYPES",
+    "PSI_TYPES",
     "W_TOL",
     "Schedule",
     "SCHEDULE_DEFAULTS",

@@ -648,7 +648,7 @@ class ETModel(ABC):
         self,
         Y,
         top_k: int = 5,
-        adaptive: bool = False,
+        adaptive: bool = True,
         h_prime_max: int | None = None,
         gamma_max: int | None = None,
     ):
@@ -663,7 +663,8 @@ class ETModel(ABC):
         adaptive : bool
             Recompute the points whose MAP state has exactly ``gamma`` active causes with
             ``H' + 1`` and ``gamma + 1`` (each capped by its maximum and by ``H``) until no such
-            point is left or the caps are reached.
+            point is left or the caps are reached (default True, spec section 6; False uses the
+            training state sets ``H'``, ``gamma`` for every point).
         h_prime_max, gamma_max : int, optional
             Caps of the adaptive search (default ``H' + 3`` and ``gamma + 3``).
 
@@ -727,8 +728,12 @@ class ETModel(ABC):
         return out
 
     def transform(self, Y):
-        """Posterior marginals ``P(s_h != 0 | y_n)``, shape (n_samples, n_components)."""
-        return self.infer(Y, top_k=1)["marginals"]
+        """Posterior marginals ``P(s_h != 0 | y_n)``, shape (n_samples, n_components).
+
+        Over the training state sets (``H'``, ``gamma``; no adaptive growth, like :meth:`score`);
+        ``infer(Y)["marginals"]`` gives the adaptive ones.
+        """
+        return self.infer(Y, top_k=1, adaptive=False)["marginals"]
 
     def score(self, Y, y=None) -> float:
         """Truncated log-likelihood per point of ``Y`` (all points, ``T = 1``)."""

@@ -13,6 +13,11 @@ activity per kept point and ``A``, ``B`` the prior mass and activity of the stat
 (``(pi A / B) sum_n <|s|>_n / (H N_use)``, a known spec error); this package keeps the form above,
 which equals ``<|s|> / H`` when ``gamma = H`` (``A = 1``, ``B = H pi``) and whose fixed point
 satisfies ``B / A = <|s|>``.
+
+BSC's optional offset ``mu`` (``offset=True``; spec section 4): ``y -> y - mu`` throughout
+(candidate selection, log-joints, sampling), ``mu`` learned jointly with ``W`` as the last column of
+the augmented dictionary ``[W, mu]`` of the augmented state ``[s, 1]``; its stationarity condition
+is the spec's ``mu = mean(y) - W_new mean<s>``.
 """
 
 from __future__ import annotations
@@ -38,20 +43,35 @@ __all__ = ["BSC", "TSC", "LinearET", "multi_cause_states", "prior_mass"]
 class LinearET(ETModel):
     """Linear superposition ``W s`` with Gaussian noise: shared E- and M-step of BSC, TSC, DSC."""
 
+    #: Learn an offset ``mu`` (BSC only; see :class:`BSC`).
+    offset = False
+
     # ---------------------------------------------------------------- parameters
     def _theta(self):
-        return {"W": self.W_, "pi": self.pi_, "sigma": self.sigma_}
+        th = {"W": self.W_, "pi": self.pi_, "sigma": self.sigma_}
+        if self.offset:
+            th["mu"] = self.mu_
+        return th
 
     def _set_theta(self, theta):
         self.W_ = np.asarray(theta["W"], dtype=np.float64)
         pi = theta["pi"]
         self.pi_ = float(pi) if np.ndim(pi) == 0 else np.asarray(pi, dtype=np.float64)
         self.sigma_ = float(theta["sigma"])
+        if self.offset:
+            self.mu_ = np.asarray(theta["mu"], dtype=np.float64)
 
     def _init_params(self, Y, rng):
         sigma0 = max(float(np.mean(np.std(Y, axis=0))), 1e-3)
         W = np.mean(Y, axis=0)[:, None] + rng.normal(0.0, sigma0 / 4.0, (Y.shape[1], self._H))
-        return {"W": W, "pi": self._init_pi(), "sigma": sigma0}
+        th = {"W": W, "pi": self._init_pi(), "sigma": sigma0}
+        if self.offset:
+            th["mu"] = np.zeros(Y.shape[1])  # the first M-step fits it
+        return th
+
+    def _centered(self, Y, theta):
+        """``Y - mu`` with the offset, else ``Y``."""
+        return Y - theta["mu"] if self.offset else Y
 
     def _init_pi(self):
         return 1.0 / self._H
@@ -70,8 +90,8 @@ class LinearET(ETModel):
     def _log_joints(self, Y, cand, theta, ss):
         lp = self._log_prior_states(theta["pi"], ss)
         lj = log_joint_linear(
-            Y, theta["W"], cand, ss.states, lp, theta["sigma"], 1.0, ss.values,
-            backend=self._backend,
+            self._centered(Y, theta), theta["W"], cand, ss.states, lp, theta["sigma"], 1.0,
+            ss.values, backend=self._backend,
         )  # fmt: skip
         return lj, lp
 
@@ -93,25 +113,51 @@ class LinearET(ETModel):
 
     def _suff_stats(self, Y, q, cand, theta, ss):
         Es = ss.mean(q, cand)
-        return {
+        st = {
             "S_ss": ss.second_moment(q, cand),
             "S_sy": Es.T @ Y,
             "S_yy": float(np.einsum("nd,nd->", Y, Y)),
             "counts": q.sum(axis=0) @ ss.counts,
         }
+        if self.offset:
+            st["S_s"] = Es.sum(axis=0)
+            st["S_y"] = Y.sum(axis=0)
+        return st
+
+    def _augment(self, st, n_use):
+        """Statistics of the augmented state ``[s, 1]`` (offset as an always-on latent)."""
+        H = st["S_ss"].shape[0]
+        S_ss = np.empty((H + 1, H + 1))
+        S_ss[:H, :H] = st["S_ss"]
+        S_ss[:H, H] = S_ss[H, :H] = st["S_s"]
+        S_ss[H, H] = n_use
+        return S_ss, np.vstack([st["S_sy"], st["S_y"][None, :]])
 
     # ---------------------------------------------------------------- M-step
     def _mstep(self, st, theta, n_use, D):
         W = theta["W"]
         S_ss, S_sy = st["S_ss"], st["S_sy"]
-        W_new = np.linalg.lstsq(S_ss, S_sy, rcond=None)[0].T if "W" in self._learn else W
+        mu_new = None
+        if self.offset:
+            # joint update of [W, mu] (W not learned: mu = (sum y - W sum <s>) / N_use)
+            S_ss, S_sy = self._augment(st, n_use)
+            if "W" in self._learn:
+                Wa = np.linalg.lstsq(S_ss, S_sy, rcond=None)[0].T
+            else:
+                Wa = np.column_stack([W, (st["S_y"] - W @ st["S_s"]) / n_use])
+            W_new, mu_new = Wa[:, :-1], Wa[:, -1]
+        else:
+            Wa = W_new = np.linalg.lstsq(S_ss, S_sy, rcond=None)[0].T if "W" in self._learn else W
         if "sigma" in self._learn:
-            r2 = st["S_yy"] - 2.0 * np.trace(W_new @ S_sy) + np.trace(W_new.T @ W_new @ S_ss)
+            r2 = st["S_yy"] - 2.0 * np.trace(Wa @ S_sy) + np.trace(Wa.T @ Wa @ S_ss)
             sigma = max(math.sqrt(max(r2, 0.0) / (D * n_use)), _SIGMA_MIN)
         else:
             sigma = theta["sigma"]
         pi = self._pi_update(theta["pi"], st["counts"], n_use) if "pi" in self._learn else None
-        return {"W": W_new, "pi": theta["pi"] if pi is None else pi, "sigma": float(sigma)}
+        new = {"W": W_new, "pi": theta["pi"] if pi is None else pi, "sigma": float(sigma)}
+        if self.offset:
+            new["mu"] = mu_new
+        return new
 
     def _pi_update(self, pi, counts, n_use):
         # pi_new = pi (A / B) <|s|>: the factor pi H A / B corrects for the states ET leaves out
@@ -126,7 +172,8 @@ class LinearET(ETModel):
         return (rng.random((n, self._H)) < self.pi_).astype(np.float64)
 
     def _generate(self, S, rng):
-        return S @ self.W_.T + self.sigma_ * rng.standard_normal((S.shape[0], self.W_.shape[0]))
+        Y = S @ self.W_.T + self.sigma_ * rng.standard_normal((S.shape[0], self.W_.shape[0]))
+        return Y + self.mu_ if self.offset else Y
 
 
 class BSC(LinearET):
@@ -165,6 +212,13 @@ class BSC(LinearET):
         Fraction of the M-step change requested from the device array.
     pulse_options : dict, optional
         Keyword arguments of ``DeviceArray.pulse_request``.
+    offset : bool
+        Learn an offset ``mu`` (D-vector; spec section 4, off by default): the model becomes
+        ``y = mu + W s + noise``. ``mu`` starts at 0 and is learned jointly with ``W`` (as the
+        column of an always-active latent), so its update is ``mean(y) - W_new mean<s>`` over
+        the kept points; with ``"W"`` not in ``learn`` it is that formula with the current
+        ``W``. It is always learned when ``offset`` is True and stays in float registers when
+        ``W`` is on a device array.
 
     Attributes
     ----------
@@ -172,6 +226,8 @@ class BSC(LinearET):
         Learned fields (columns).
     pi_, sigma_ : float
         Learned prior activation and noise level.
+    mu_ : ndarray, shape (n_features,)
+        Learned offset (only with ``offset=True``).
     log_likelihood_ : ndarray
         Truncated log-likelihood per data point, one per iteration (evaluated at ``T = 1`` with the
         parameters that entered the iteration, on the kept points).
@@ -198,8 +254,37 @@ class BSC(LinearET):
     _default_schedule = staticmethod(bsc_schedule)
     _default_steps = 150
 
+    def __init__(
+        self,
+        n_components: int,
+        *,
+        h_prime: int | None = None,
+        gamma: int | None = None,
+        schedule=None,
+        n_iter: int | None = None,
+        anneal: bool = True,
+        learn=None,
+        random_state=None,
+        backend: str | None = None,
+        weights=None,
+        eta: float = 1.0,
+        pulse_options: dict | None = None,
+        offset: bool = False,
+    ):
+        super().__init__(
+            n_components, h_prime=h_prime, gamma=gamma, schedule=schedule, n_iter=n_iter,
+            anneal=anneal, learn=learn, random_state=random_state, backend=backend,
+            weights=weights, eta=eta, pulse_options=pulse_options,
+        )  # fmt: skip
+        self.offset = offset
+
+    def _validate_extra(self):
+        if not isinstance(self.offset, (bool, np.bool_)):
+            raise ValueError(f"offset must be a bool (True or False), got {self.offset!r}")
+
     def _select(self, Y, theta, ss):
-        """Candidates: the ``H'`` latents with the largest cosine ``<W_h, y>/(|W_h| |y|)``."""
+        """Candidates: the ``H'`` latents with the largest cosine of ``W_h`` and ``y - mu``."""
+        Y = self._centered(Y, theta)
         W = theta["W"]
         wn = np.linalg.norm(W, axis=0)
         yn = np.linalg.norm(Y, axis=1)

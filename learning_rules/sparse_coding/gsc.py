@@ -1,10 +1,10 @@
 """Gaussian sparse coding (spike-and-slab) with Expectation Truncation (``specs/sparse_coding.md``).
 
 Model [GSC]: ``s_h ~ Bernoulli(pi_h)`` (one ``pi_h`` per latent), slab ``z ~ N(mu, Psi)`` with
-diagonal ``Psi``, ``y = W (s * z) + N(0, Sigma)`` with ``Sigma`` scalar, diagonal or full. The
-slab is integrated out: ``p(y | s) = N(y; W_s mu_s, Sigma + W_s Psi_s W_s^T)``, evaluated per
-state through ``Lambda_s = W_s^T Sigma^-1 W_s + Psi_s^-1`` (Woodbury; no D x D inverse per state),
-and ``z_s | s, y ~ N(kappa_s, Lambda_s^-1)``. No data truncation (``A = 1``).
+diagonal (default) or full ``Psi``, ``y = W (s * z) + N(0, Sigma)`` with ``Sigma`` scalar, diagonal
+or full. The slab is integrated out: ``p(y | s) = N(y; W_s mu_s, Sigma + W_s Psi_s W_s^T)``,
+evaluated per state through ``Lambda_s = W_s^T Sigma^-1 W_s + Psi_s^-1`` (Woodbury; no D x D inverse
+per state), and ``z_s | s, y ~ N(kappa_s, Lambda_s^-1)``. No data truncation (``A = 1``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from ._base import ETModel
 from ._kernels import gsc_estep
 from .schedule import Schedule
 
-__all__ = ["GSC", "SIGMA_TYPES", "gsc_schedule"]
+__all__ = ["GSC", "SIGMA_TYPES", "PSI_TYPES", "gsc_schedule"]
 
 #: Shapes of the noise covariance.
 SIGMA_TYPES = ("scalar", "diagonal", "full")
+#: Shapes of the slab covariance.
+PSI_TYPES = ("diagonal", "full")
 _PI_CLIP = 5e-5
 _VAR_MIN = 1e-6
 _SIGMA_JITTER = 1e-5
@@ -42,6 +44,8 @@ class GSC(ETModel):
         Number of latents ``H``.
     sigma_sq_type : {"scalar", "diagonal", "full"}
         Shape of the noise covariance ``Sigma``.
+    psi_type : {"diagonal", "full"}
+        Shape of the slab covariance ``Psi`` (default diagonal).
     h_prime, gamma, schedule, n_iter, anneal, random_state, backend, weights, eta, pulse_options
         As :class:`~learning_rules.sparse_coding.BSC` (defaults ``H' = 7``, ``gamma = 4``, the
         published schedule ``T`` 4 -> 1 at 0.8, 150 steps).
@@ -51,8 +55,10 @@ class GSC(ETModel):
     Attributes
     ----------
     W_ : ndarray, shape (n_features, n_components)
-    pi_, mu_, psi_sq_ : ndarray, shape (n_components,)
-        Spike probabilities, slab means and slab variances.
+    pi_, mu_ : ndarray, shape (n_components,)
+        Spike probabilities and slab means.
+    psi_sq_ : ndarray, shape (n_components,) or (n_components, n_components)
+        Slab variances (``psi_type="diagonal"``) or the slab covariance ``Psi`` (``"full"``).
     sigma_sq_ : float or ndarray
         Noise variance (scalar), variances (D,) or covariance (D, D).
     sigma_ : float
@@ -68,6 +74,14 @@ class GSC(ETModel):
     ``Psi_hh = sum <s_h (z_h - mu_h)^2> / sum <s_h>`` (with the new ``mu``), ``Sigma`` the
     expected residual covariance under the new ``W`` (trace / D, diagonal or full) plus 1e-5.
     The truncated log-likelihood uses ``A = 1``.
+
+    Full ``Psi`` (``psi_type="full"``): a state uses the block ``Psi_s`` of its active latents,
+    ``Lambda_s = W_s^T Sigma^-1 W_s + Psi_s^-1``; the M-step is the spec's pairwise form
+    ``Psi_hk = sum <s_h s_k (z_h - mu_h)(z_k - mu_k)> / sum <s_h s_k>`` (diagonal as above).
+    Entries whose pair is never co-active (``sum <s_h s_k>`` below 1e-12) keep their value, and
+    the result is symmetrized with its eigenvalues floored at 1e-6 [recon: the entrywise ratios
+    need not form a positive definite matrix]. The pairwise form is not an exact EM step for a
+    full ``Psi``, so the likelihood is not guaranteed to rise monotonically with it.
     """
 
     learnable = ("W", "pi", "mu", "psi", "sigma")
@@ -81,6 +95,7 @@ class GSC(ETModel):
         n_components: int,
         *,
         sigma_sq_type: str = "scalar",
+        psi_type: str = "diagonal",
         h_prime: int | None = None,
         gamma: int | None = None,
         schedule=None,
@@ -99,12 +114,15 @@ class GSC(ETModel):
             weights=weights, eta=eta, pulse_options=pulse_options,
         )  # fmt: skip
         self.sigma_sq_type = sigma_sq_type
+        self.psi_type = psi_type
 
     def _validate_extra(self):
         if self.sigma_sq_type not in SIGMA_TYPES:
             raise ValueError(
                 f"sigma_sq_type must be one of {SIGMA_TYPES}, got {self.sigma_sq_type!r}"
             )
+        if self.psi_type not in PSI_TYPES:
+            raise ValueError(f"psi_type must be one of {PSI_TYPES}, got {self.psi_type!r}")
 
     # ---------------------------------------------------------------- parameters
     def _theta(self):
@@ -151,6 +169,8 @@ class GSC(ETModel):
         psi_sq = np.maximum(rng.uniform(0.0, 2.0, H), 0.05)
         var = np.var(Y, axis=0)
         sig = self._shape_sigma(np.full(D, float(np.mean(var)) + 0.001))
+        if self.psi_type == "full":
+            psi_sq = np.diag(psi_sq)
         return {"W": W, "pi": pi, "mu": mu, "psi_sq": psi_sq, "sigma_sq": sig}
 
     def _p_active(self, theta):
@@ -190,7 +210,9 @@ class GSC(ETModel):
         """``log N(y_n; mu_h W_h, Sigma + psi_h W_h W_h^T)`` for every point and latent (N, H)."""
         theta = self._theta() if theta is None else theta
         U, G, yy, logdet = self._precompute(Y, theta)
-        mu, psi = theta["mu"], theta["psi_sq"]
+        mu, psi = theta["mu"], np.asarray(theta["psi_sq"], dtype=np.float64)
+        if psi.ndim == 2:
+            psi = np.diag(psi)
         g = np.diag(G)
         lam = g + 1.0 / psi
         b = U - g * mu
@@ -213,25 +235,34 @@ class GSC(ETModel):
         )  # fmt: skip
         return lj, lp
 
-    def posterior_moments(self, Y, q, cand, theta=None, ss=None):
-        """Per-point ``<s>`` (N, H), ``<s z>`` (N, H) and ``<(s z)(s z)^T>`` (N, H, H)."""
+    def posterior_moments(self, Y, q, cand, theta=None, ss=None, cross=False):
+        """Per-point ``<s>`` (N, H), ``<s z>`` (N, H) and ``<(s z)(s z)^T>`` (N, H, H).
+
+        With ``cross=True`` also ``<s_h s_k z_h>`` (N, H, H) (used by the full-``Psi`` M-step).
+        """
         theta = self._theta() if theta is None else theta
         ss = self._ss if ss is None else ss
         U, G, yy, logdet = self._precompute(Y, theta)
         return gsc_estep(
             U, G, yy, logdet, cand, ss.states, q, theta["mu"], theta["psi_sq"], Y.shape[1],
-            moments=q, backend=self._backend,
+            moments=q, cross=cross, backend=self._backend,
         )  # fmt: skip
 
     def _suff_stats(self, Y, q, cand, theta, ss):
-        Es, Esz, Eszsz = self.posterior_moments(Y, q, cand, theta, ss)
-        return {
+        full = self.psi_type == "full"
+        mom = self.posterior_moments(Y, q, cand, theta, ss, cross=full)
+        Es, Esz, Eszsz = mom[:3]
+        st = {
             "S_s": Es.sum(axis=0),
             "S_sz": Esz.sum(axis=0),
             "S_zz": Eszsz.sum(axis=0),
             "S_ysz": Y.T @ Esz,
             "S_yy": Y.T @ Y,
         }
+        if full:
+            st["S_ss"] = ss.second_moment(q, cand)
+            st["S_ssz"] = mom[3].sum(axis=0)
+        return st
 
     # ---------------------------------------------------------------- M-step
     def _mstep(self, st, theta, n_use, D):
@@ -245,7 +276,9 @@ class GSC(ETModel):
         ok = S_s > 1e-12
         if "mu" in learn:
             new["mu"] = np.where(ok, S_sz / np.where(ok, S_s, 1.0), theta["mu"])
-        if "psi" in learn:
+        if "psi" in learn and self.psi_type == "full":
+            new["psi_sq"] = self._psi_full_update(st, new["mu"], theta["psi_sq"])
+        elif "psi" in learn:
             mu = new["mu"]
             v = (np.diag(S_zz) - 2.0 * mu * S_sz + mu**2 * S_s) / np.where(ok, S_s, 1.0)
             new["psi_sq"] = np.where(ok, np.maximum(v, _VAR_MIN), theta["psi_sq"])
@@ -261,10 +294,26 @@ class GSC(ETModel):
                 new["sigma_sq"] = C + _SIGMA_JITTER * np.eye(D)
         return new
 
+    @staticmethod
+    def _psi_full_update(st, mu, psi_old):
+        """``Psi_hk = sum <s_h s_k (z_h - mu_h)(z_k - mu_k)> / sum <s_h s_k>``, made PD."""
+        S_ss, S_ssz, S_zz = st["S_ss"], st["S_ssz"], st["S_zz"]
+        num = S_zz - S_ssz * mu[None, :] - S_ssz.T * mu[:, None] + np.outer(mu, mu) * S_ss
+        ok = S_ss > 1e-12
+        P = np.where(ok, num / np.where(ok, S_ss, 1.0), np.asarray(psi_old, dtype=np.float64))
+        P = 0.5 * (P + P.T)
+        ev, V = np.linalg.eigh(P)
+        return (V * np.maximum(ev, _VAR_MIN)) @ V.T
+
     # ---------------------------------------------------------------- sampling
     def _draw_states(self, rng, n):
         s = rng.random((n, self._H)) < self.pi_
-        z = self.mu_ + np.sqrt(self.psi_sq_) * rng.standard_normal((n, self._H))
+        e = rng.standard_normal((n, self._H))
+        psi = np.asarray(self.psi_sq_, dtype=np.float64)
+        if psi.ndim == 2:
+            z = self.mu_ + e @ np.linalg.cholesky(psi).T
+        else:
+            z = self.mu_ + np.sqrt(psi) * e
         return np.where(s, z, 0.0)
 
     def _generate(self, SZ, rng):

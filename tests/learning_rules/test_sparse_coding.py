@@ -1,6 +1,7 @@
 """Sparse coding: BSC with Expectation Truncation, the bars test, LCA (specs/sparse_coding.md).
 
-Acceptance checks covered: SC1 (exact posterior, BSC and TSC), SC2 (monotone EM, BSC and TSC),
+Acceptance checks covered: SC1 (exact posterior, BSC and TSC; full and truncated state sets),
+SC2 (monotone EM, BSC and TSC; BSC with its offset ``mu``),
 SC3 (bars test; the published setting in the slow marker), SC4 for TSC (short form; published
 setting in the slow marker), SC5 (numba kernel == numpy reference), SC6 (schedules), SC7 (LCA).
 DSC, MCA, MMCA, GSC, SC8 (EM on device arrays) and Dask are tested in test_sparse_models.py and
@@ -156,6 +157,28 @@ def test_tsc_estep_full_state_set_equals_brute_force():
     assert m.score(Y) == pytest.approx(np.mean(logsumexp(brute, axis=1)), rel=1e-10)
 
 
+def test_tsc_truncated_equals_brute_force_restricted():
+    """SC1 with H' < H (TSC): the posterior is brute force restricted to K_n."""
+    H, D, hp, gamma = 6, 9, 4, 2
+    m, rng = _fitted(H, D, h_prime=hp, gamma=gamma, seed=4, cls=TSC)
+    Y = rng.normal(0.0, 2.0, (6, D))
+    cand, lj, logZ, q = m._estep(Y, m._theta())
+    brute = _brute_log_joint(Y, m.W_, m.pi_, m.sigma_, ALL6_TERNARY, ternary=True)
+    k = np.count_nonzero(ALL6_TERNARY, axis=1)
+    for n in range(len(Y)):
+        outside = np.ones(H, bool)
+        outside[cand[n]] = False
+        in_K = (k <= 1) | ((k <= gamma) & (np.count_nonzero(ALL6_TERNARY[:, outside], axis=1) == 0))
+        assert in_K.sum() == lj.shape[1] == 1 + 2 * H + math.comb(hp, 2) * 4
+        ref = brute[n, in_K]
+        np.testing.assert_allclose(logZ[n], logsumexp(ref), rtol=1e-12)
+        np.testing.assert_allclose(np.sort(lj[n]), np.sort(ref), rtol=1e-12)
+        post = np.exp(ref - logsumexp(ref))
+        np.testing.assert_allclose(
+            m.transform(Y[n : n + 1])[0], post @ (ALL6_TERNARY[in_K] != 0), rtol=1e-10, atol=1e-13
+        )
+
+
 def test_tsc_candidates_are_best_singletons():
     m, rng = _fitted(10, 25, h_prime=4, gamma=3, seed=3, cls=TSC)
     Y = rng.normal(0.0, 3.0, (8, 25))
@@ -180,7 +203,7 @@ def test_tsc_monotone_and_short_bars_run():
     # SC4 default form: published sizes, short run, finite and improving
     Y, S = bars_data("tsc", {"W": W_BARS, "pi": 0.2, "sigma": 2.0}, 300, np.random.default_rng(0))
     assert set(np.unique(S)) == {-1.0, 0.0, 1.0}
-    m = TSC(10, h_prime=7, gamma=5, n_iter=20, random_state=0).fit(Y)
+    m = TSC(10, h_prime=7, gamma=5, n_iter=30, random_state=0).fit(Y)
     assert np.all(np.isfinite(m.W_)) and np.isfinite(m.pi_) and np.isfinite(m.sigma_)
     assert m.log_likelihood_[-1] > m.log_likelihood_[0]
     assert m.schedule_values_["T"][0] == 2.0 and m.schedule_values_["T"][-1] == 1.0
@@ -259,6 +282,17 @@ def test_em_truncated_no_large_decrease():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
+def test_tsc_em_monotone_exact_published(seed):
+    """SC2 (TSC): gamma = H' = H = 6, T = 1, all parameters, 100 iterations."""
+    W = 10.0 * bars_dictionary(6)
+    Y, _ = bars_data("tsc", {"W": W, "pi": 0.3, "sigma": 2.0}, 900, np.random.default_rng(seed))
+    m = TSC(6, h_prime=6, gamma=6, n_iter=100, anneal=False, random_state=seed).fit(Y)
+    L = m.log_likelihood_
+    assert np.all(np.diff(L) >= -1e-10 * np.abs(L[:-1]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(5))
 def test_em_monotone_published_sizes(seed):
     Y = _bars6_data(seed, n=900)
     m = BSC(6, h_prime=6, gamma=6, n_iter=100, anneal=False, random_state=seed).fit(Y)
@@ -268,6 +302,53 @@ def test_em_monotone_published_sizes(seed):
     m = BSC(10, h_prime=8, gamma=5, n_iter=100, anneal=False, random_state=seed).fit(Y)
     L = m.log_likelihood_
     assert np.all(np.diff(L) >= -1e-6 * np.abs(L[:-1]))
+
+
+# ----------------------------------------------------------------------------- BSC offset mu
+def test_bsc_offset_estep_is_the_centered_model():
+    """With ``offset=True`` every E-step quantity is the plain model's on ``y - mu``."""
+    H, D = 6, 9
+    m, rng = _fitted(H, D, h_prime=4, gamma=3, seed=5)
+    mo = BSC(H, h_prime=4, gamma=3, n_iter=1, backend="numpy", offset=True)
+    mo._validate()
+    mu = rng.normal(0.0, 3.0, D)
+    mo._set_theta({**m._theta(), "mu": mu})
+    mo.n_features_in_ = D
+    Y = rng.normal(0.0, 2.0, (8, D)) + mu
+    a, b = m._estep(Y - mu, m._theta()), mo._estep(Y, mo._theta())
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert mo.score(Y) == m.score(Y - mu)
+    Ys, _ = mo.sample(4000, random_state=0)
+    np.testing.assert_allclose(Ys.mean(axis=0), mu + m.W_.sum(axis=1) * m.pi_, atol=0.3)
+
+
+def test_bsc_offset_em_learns_mu():
+    """SC2-style exact EM with the offset (gamma = H' = H): monotone, mu and the bars recovered;
+    the M-step's mu is the spec's ``mean(y) - W_new mean<s>``."""
+    W6 = 10.0 * bars_dictionary(6)
+    mu = np.linspace(-3.0, 5.0, 9)
+    Y = _bars(0, n=300, pi=0.3, sigma=2.0, W=W6)[0] + mu
+    m = BSC(6, h_prime=6, gamma=6, n_iter=60, anneal=False, random_state=0, offset=True).fit(Y)
+    L = m.log_likelihood_
+    assert np.all(np.diff(L) >= -1e-10 * np.abs(L[:-1]))
+    assert match_fields(m.W_, W6)[2] == 6
+    assert np.max(np.abs(m.mu_ - mu)) < 0.6 and abs(m.sigma_ - 2.0) < 0.1
+    plain = BSC(6, h_prime=6, gamma=6, n_iter=60, anneal=False, random_state=0).fit(Y)
+    assert plain.log_likelihood_[-1] < L[-1] - 1.0 and not hasattr(plain, "mu_")
+    assert "offset" in m.get_params() and not plain.get_params()["offset"]
+    # one M-step by hand: stationarity in mu
+    th = m._theta()
+    cand, lj, logZ, q = m._estep(Y, th)
+    st = m._suff_stats(Y, q, cand, th, m._ss)
+    new = m._mstep(st, th, len(Y), 9)
+    np.testing.assert_allclose(new["mu"], (st["S_y"] - new["W"] @ st["S_s"]) / len(Y), atol=1e-9)
+    # W fixed: mu is the same formula with the current W
+    m.set_params(learn=("pi", "sigma"))
+    m._validate()
+    fixed = m._mstep(st, th, len(Y), 9)
+    np.testing.assert_array_equal(fixed["W"], th["W"])
+    np.testing.assert_allclose(fixed["mu"], (st["S_y"] - th["W"] @ st["S_s"]) / len(Y))
 
 
 # ----------------------------------------------------------------------------- SC6
@@ -281,9 +362,18 @@ def test_schedule_values():
     np.testing.assert_allclose(nc, [0.0, 0.99, 1.0, 1.0, 1.0, 1.0])
     tut = Schedule(50, T=[(15, 1.0), (-10, 1.0)])
     assert all(tut.value("T", t) == 1.0 for t in (0, 14, 15, 40, 49))
-    for key, default in (("partial", 1.0), ("W_noise", 0.0), ("data_noise", 0.0)):
-        assert s.value(key, 3) == default
+    keys = ("partial", "W_noise", "pi_noise", "sigma_noise", "data_noise")
+    for key, default in zip(keys, (1.0, 0.0, 0.0, 0.0, 0.0), strict=True):
+        assert all(s.value(key, t) == default for t in (0, 99, 149))
     assert s.value("anneal_prior", 0) == 0.0
+    # ... and have no effect: explicit defaults reproduce the plain run exactly
+    Y, _ = _bars(0, n=200)
+    a = BSC(10, h_prime=6, gamma=3, n_iter=4, anneal=False, random_state=0).fit(Y)
+    zero = dict.fromkeys(keys[1:], 0.0)
+    b = BSC(10, h_prime=6, gamma=3, random_state=0, schedule=Schedule(4, partial=1.0, **zero))
+    b.fit(Y)
+    np.testing.assert_array_equal(a.W_, b.W_)
+    np.testing.assert_array_equal(a.log_likelihood_, b.log_likelihood_)
 
 
 def test_fit_follows_schedule():

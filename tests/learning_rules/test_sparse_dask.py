@@ -40,12 +40,16 @@ def _assert_same(a, b):
             np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-10 * np.max(np.abs(x)))
 
 
-@pytest.mark.parametrize("name", ["bsc", "dsc", "mca", "gsc"])
-def test_dask_four_chunks_equal_single_array(name):
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [("bsc", {}), ("bsc", {"offset": True}), ("dsc", {}), ("mca", {}), ("gsc", {}),
+     ("gsc", {"psi_type": "full"})],
+)  # fmt: skip
+def test_dask_four_chunks_equal_single_array(name, extra):
     Y = _data(name, 400)
     # data truncation active from the first iteration: the kept set must match exactly
     sched = Schedule(5, T=[(0, 2.0), (4, 1.0)], Ncut_factor=1.0)
-    kw = {"h_prime": 6, "gamma": 3, "schedule": sched, "random_state": 0}
+    kw = {"h_prime": 6, "gamma": 3, "schedule": sched, "random_state": 0, **extra}
     a = MODELS[name](10, **kw).fit(Y)
     Yd = da.from_array(Y, chunks=(100, 25))
     assert Yd.numblocks == (4, 1)

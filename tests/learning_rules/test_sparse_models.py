@@ -1,10 +1,10 @@
 """DSC, MCA, MMCA, GSC, EM on a device array, inference, ``bars`` (specs/sparse_coding.md).
 
-Acceptance checks: SC1 (exact posterior on tiny models: DSC, MCA, MMCA, GSC with all three
-Sigma types), SC2 (monotone EM for DSC), SC4 (short runs of every model in the default command;
-the published settings in the slow marker), SC5 (numba kernels == numpy references), SC8 (BSC on
-an ideal device equals the float run; counters add up). BSC/TSC checks live in
-test_sparse_coding.py, Dask in test_sparse_dask.py.
+Acceptance checks: SC1 (exact posterior on tiny models: DSC, MCA, MMCA, GSC with all three Sigma
+types and diagonal or full Psi; the full-Psi M-step against brute force), SC2 (monotone EM for DSC),
+SC4 (short runs of every model in the default command; the published settings in the slow marker),
+SC5 (numba kernels == numpy references), SC8 (BSC on an ideal device equals the float run; counters
+add up). BSC/TSC checks live in test_sparse_coding.py, Dask in test_sparse_dask.py.
 """
 
 from __future__ import annotations
@@ -244,7 +244,16 @@ def test_max_superposition_and_smooth_limit():
 
 
 # ----------------------------------------------------------------------------- SC1: GSC
-def _gsc_theta(rng, H, D, kind):
+def _psi_full(rng, H):
+    A = rng.normal(0, 0.5, (H, H))
+    return A @ A.T + 0.3 * np.eye(H)
+
+
+def _psi_block(psi, a):
+    return psi[np.ix_(a, a)] if psi.ndim == 2 else np.diag(psi[a])
+
+
+def _gsc_theta(rng, H, D, kind, psi_type="diagonal"):
     if kind == "scalar":
         sig = 0.7
     elif kind == "diagonal":
@@ -256,17 +265,18 @@ def _gsc_theta(rng, H, D, kind):
         "W": rng.normal(0, 1.5, (D, H)),
         "pi": rng.uniform(0.1, 0.6, H),
         "mu": rng.normal(0, 1, H),
-        "psi_sq": rng.uniform(0.3, 2.0, H),
+        "psi_sq": rng.uniform(0.3, 2.0, H) if psi_type == "diagonal" else _psi_full(rng, H),
         "sigma_sq": sig,
     }
 
 
+@pytest.mark.parametrize("psi_type", ["diagonal", "full"])
 @pytest.mark.parametrize("kind", ["scalar", "diagonal", "full"])
-def test_gsc_estep_equals_gaussian_computation(kind):
+def test_gsc_estep_equals_gaussian_computation(kind, psi_type):
     rng = np.random.default_rng(5)
     H, D = 4, 6
-    theta = _gsc_theta(rng, H, D, kind)
-    m = _setup(GSC, H, D, H, H, theta, sigma_sq_type=kind)
+    theta = _gsc_theta(rng, H, D, kind, psi_type)
+    m = _setup(GSC, H, D, H, H, theta, sigma_sq_type=kind, psi_type=psi_type)
     Y = rng.normal(0, 2, (4, D))
     cand, lj, logZ, q = m._estep(Y, m._theta())
     all_s = np.array(list(itertools.product([0.0, 1.0], repeat=H)))
@@ -280,7 +290,8 @@ def test_gsc_estep_equals_gaussian_computation(kind):
             a = np.flatnonzero(s)
             lprior = np.sum(np.where(s > 0, np.log(pi), np.log1p(-pi)))
             Ws = W[:, a]
-            C = Sigma + Ws @ np.diag(psi[a]) @ Ws.T
+            P = _psi_block(psi, a)
+            C = Sigma + Ws @ P @ Ws.T
             ref = multivariate_normal.logpdf(Y[n], Ws @ mu[a], C)
             assert lj[n, j] - lprior == pytest.approx(ref, rel=1e-10)
             if a.size == 0:
@@ -289,7 +300,7 @@ def test_gsc_estep_equals_gaussian_computation(kind):
             onehot = np.zeros((1, S))
             onehot[0, j] = 1.0
             Es, Esz, Eszsz = m.posterior_moments(Y[n : n + 1], onehot, cand[n : n + 1])
-            P = np.diag(psi[a])
+            # joint covariance of (z_s, y): [[P, P Ws^T], [Ws P, C]]; condition z_s on y
             K = P @ Ws.T @ np.linalg.inv(C)
             kappa = mu[a] + K @ (Y[n] - Ws @ mu[a])
             cov = P - K @ Ws @ P
@@ -345,11 +356,12 @@ def test_numba_max_kernels_equal_reference(kind, beta):
                 np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-12)
 
 
-def test_numba_gsc_kernels_equal_reference():
+@pytest.mark.parametrize("psi_type", ["diagonal", "full"])
+def test_numba_gsc_kernels_equal_reference(psi_type):
     rng = np.random.default_rng(8)
     H, D, hp, gamma, N = 8, 12, 5, 3, 20
-    theta = _gsc_theta(rng, H, D, "full")
-    m = _setup(GSC, H, D, hp, gamma, theta, sigma_sq_type="full")
+    theta = _gsc_theta(rng, H, D, "full", psi_type)
+    m = _setup(GSC, H, D, hp, gamma, theta, sigma_sq_type="full", psi_type=psi_type)
     Y = rng.normal(0, 2, (N, D))
     th = m._theta()
     U, G, yy, logdet = m._precompute(Y, th)
@@ -360,10 +372,120 @@ def test_numba_gsc_kernels_equal_reference():
     fast = gsc_estep_numba(*args)
     np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
     q = np.exp(ref - logsumexp(ref, axis=1, keepdims=True))
-    for x, y in zip(
-        gsc_estep_reference(*args, moments=q), gsc_estep_numba(*args, moments=q), strict=True
-    ):
-        np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-12)
+    for cross in (False, True):
+        a = gsc_estep_reference(*args, moments=q, cross=cross)
+        b = gsc_estep_numba(*args, moments=q, cross=cross)
+        assert len(a) == len(b) == (4 if cross else 3)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-12)
+    # <s_h s_k z_h> summed over h = k is <s_h z_h>
+    Es, Esz, _, Essz = gsc_estep_reference(*args, moments=q, cross=True)
+    np.testing.assert_allclose(np.diagonal(Essz, axis1=1, axis2=2), Esz, rtol=1e-12, atol=1e-14)
+
+
+def _gsc_brute_moments(theta, Y, Sigma):
+    """Exact posterior over all 2^H states with the slab moments per state (brute force)."""
+    W, mu, psi, pi = theta["W"], theta["mu"], theta["psi_sq"], theta["pi"]
+    H = W.shape[1]
+    all_s = np.array(list(itertools.product([0.0, 1.0], repeat=H)))
+    out = []
+    for y in Y:
+        lj, mom = [], []
+        for s in all_s:
+            a = np.flatnonzero(s)
+            lprior = np.sum(np.where(s > 0, np.log(pi), np.log1p(-pi)))
+            Ws, P = W[:, a], _psi_block(psi, a)
+            C = Sigma + Ws @ P @ Ws.T
+            lj.append(lprior + multivariate_normal.logpdf(y, Ws @ mu[a], C))
+            K = P @ Ws.T @ np.linalg.inv(C)
+            mom.append((a, mu[a] + K @ (y - Ws @ mu[a]), P - K @ Ws @ P))
+        post = np.exp(np.array(lj) - logsumexp(lj))
+        out.append((post, mom))
+    return all_s, out
+
+
+def test_gsc_full_psi_mstep_equals_brute_force():
+    """Full-Psi M-step (spec section 4): Psi_hk = sum <s_h s_k (z_h - mu_h)(z_k - mu_k)> /
+    sum <s_h s_k>, with every expectation by brute-force Gaussian conditioning (gamma = H' = H)."""
+    rng = np.random.default_rng(11)
+    H, D, N = 4, 6, 40
+    theta = _gsc_theta(rng, H, D, "diagonal", "full")
+    m = _setup(GSC, H, D, H, H, theta, sigma_sq_type="diagonal", psi_type="full")
+    # data from the model itself, so the pairwise estimate is positive definite
+    s = rng.random((N, H)) < 0.6
+    z = theta["mu"] + rng.standard_normal((N, H)) @ np.linalg.cholesky(theta["psi_sq"]).T
+    Y = (s * z) @ theta["W"].T + rng.normal(0, 1, (N, D)) * np.sqrt(theta["sigma_sq"])
+    th = m._theta()
+    cand, lj, logZ, q = m._estep(Y, th)
+    st = m._suff_stats(Y, q, cand, th, m._ss)
+    new = m._mstep(st, th, N, D)
+    all_s, per_point = _gsc_brute_moments(theta, Y, np.diag(theta["sigma_sq"]))
+    S_s, S_sz, S_ss = np.zeros(H), np.zeros(H), np.zeros((H, H))
+    for post, mom in per_point:
+        for p, (a, kap, _cov) in zip(post, mom, strict=True):
+            S_s[a] += p
+            S_sz[a] += p * kap
+            S_ss[np.ix_(a, a)] += p
+    mu_ref = S_sz / S_s
+    num = np.zeros((H, H))
+    for post, mom in per_point:
+        for p, (a, kap, cov) in zip(post, mom, strict=True):
+            d = kap - mu_ref[a]
+            num[np.ix_(a, a)] += p * (cov + np.outer(d, d))
+    psi_ref = num / S_ss
+    assert np.linalg.eigvalsh(psi_ref).min() > 1e-3  # the PD projection is inactive here
+    np.testing.assert_allclose(new["mu"], mu_ref, rtol=1e-10)
+    np.testing.assert_allclose(new["psi_sq"], psi_ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.diag(new["psi_sq"]), np.diag(num) / S_s, rtol=1e-9)
+    np.testing.assert_allclose(st["S_ss"], S_ss, rtol=1e-10)
+    # the diagonal variant gives the diagonal of the same estimate
+    m2 = _setup(GSC, H, D, H, H, theta, sigma_sq_type="diagonal", psi_type="diagonal")
+    st2 = m2._suff_stats(Y, q, cand, th, m2._ss)
+    assert "S_ssz" not in st2
+    d2 = m2._mstep(st2, {**th, "psi_sq": np.diag(th["psi_sq"])}, N, D)
+    np.testing.assert_allclose(d2["psi_sq"], np.diag(psi_ref), rtol=1e-9)
+
+
+def test_gsc_full_psi_projection_and_fit():
+    """A pairwise estimate that is not PD is symmetrized with eigenvalues floored; never
+    co-active pairs keep their value. A short full-Psi fit is finite, improves L and keeps Psi
+    PD; numba and numpy fits agree; samples follow Psi."""
+    st = {
+        "S_ss": np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 2.0]]),
+        "S_ssz": np.zeros((3, 3)),
+        "S_zz": np.array([[2.0, 1.9, 0.0], [1.9, 2.0, -1.9], [0.0, -1.9, 2.0]]),
+    }
+    old = 0.25 * np.eye(3) + 0.1
+    P = GSC._psi_full_update(st, np.zeros(3), old)
+    raw = np.array([[1.0, 1.9, 0.1], [1.9, 1.0, -1.9], [0.1, -1.9, 1.0]])
+    assert np.linalg.eigvalsh(raw).min() < 0
+    np.testing.assert_allclose(P, P.T)
+    assert np.linalg.eigvalsh(P).min() == pytest.approx(1e-6, rel=1e-6)
+    ev, V = np.linalg.eigh(raw)
+    np.testing.assert_allclose(P, (V * np.maximum(ev, 1e-6)) @ V.T, atol=1e-12)
+
+    rng = np.random.default_rng(12)
+    H, D, N = 6, 9, 400
+    W = 10.0 * bars_dictionary(H)
+    Psi = 0.5 * np.eye(H) + 0.5  # correlated slabs
+    s = rng.random((N, H)) < 0.3
+    z = 1.0 + rng.standard_normal((N, H)) @ np.linalg.cholesky(Psi).T
+    Y = (s * z) @ W.T + rng.normal(0, 1, (N, D))
+    kw = {"h_prime": 6, "gamma": 6, "anneal": False, "random_state": 0}
+    b = GSC(H, psi_type="full", backend="numpy", n_iter=3, **kw).fit(Y[:60])
+    c = GSC(H, psi_type="full", backend="numba", n_iter=3, **kw).fit(Y[:60])
+    np.testing.assert_allclose(c.W_, b.W_, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(c.psi_sq_, b.psi_sq_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(c.log_likelihood_, b.log_likelihood_, rtol=1e-10)
+    a = GSC(H, psi_type="full", backend="numba", n_iter=15, **kw).fit(Y)
+    assert a.psi_sq_.shape == (H, H) and np.linalg.eigvalsh(a.psi_sq_).min() > 0
+    np.testing.assert_allclose(a.psi_sq_, a.psi_sq_.T)
+    L = a.log_likelihood_
+    assert np.all(np.isfinite(L)) and L[-1] > L[0]
+    Ys, Ss = a.sample(20000, random_state=1)
+    both = (Ss[:, 0] != 0) & (Ss[:, 1] != 0)
+    emp = np.cov(Ss[both][:, :2].T)
+    np.testing.assert_allclose(emp, a.psi_sq_[:2, :2], atol=0.15 * np.abs(a.psi_sq_).max())
 
 
 @pytest.mark.parametrize("name", ["dsc", "mca", "gsc"])
@@ -537,8 +659,14 @@ def test_infer_adaptive_grows_state_sets():
     Yt, _ = bars_data("bsc", {"W": W_BARS, "pi": 0.45, "sigma": 2.0}, 60, 3)  # many causes
     m.set_params(h_prime=4, gamma=2)
     m._validate()
-    fixed = m.infer(Yt, top_k=2)
+    fixed = m.infer(Yt, top_k=2, adaptive=False)
     adapt = m.infer(Yt, top_k=2, adaptive=True, h_prime_max=7, gamma_max=5)
+    # spec section 6: adaptive is the default
+    default = m.infer(Yt, top_k=2, h_prime_max=7, gamma_max=5)
+    for k in ("probs", "states", "h_prime", "gamma"):
+        np.testing.assert_array_equal(default[k], adapt[k])
+    # transform stays on the training state sets
+    np.testing.assert_array_equal(m.transform(Yt), fixed["marginals"])
     hit = np.count_nonzero(fixed["states"][:, 0], axis=1) == 2
     assert hit.any() and (~hit).any()
     # points whose MAP state did not reach gamma are unchanged
@@ -578,6 +706,12 @@ def test_sample_shapes_and_statistics():
         (MCA, {"singleton_weight": "w3"}, "singleton_weight"),
         (MMCA, {"singleton_weight": "w2"}, "singleton_weight"),
         (GSC, {"sigma_sq_type": "block"}, "sigma_sq_type"),
+        (
+            GSC,
+            {"psi_type": "scalar"},
+            r"psi_type must be one of \('diagonal', 'full'\), got 'scalar'",
+        ),
+        (BSC, {"offset": "yes"}, "offset must be a bool"),
         (GSC, {"learn": ("W", "tau")}, "learn"),
         (BSC, {"h_prime": 4, "gamma": 5}, "gamma must be <= h_prime.*gamma=5, h_prime=4"),
         (BSC, {"eta": 0.0}, "eta"),
