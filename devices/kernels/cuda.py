@@ -70,6 +70,8 @@ _write_one = _device_twin("_write_one")
 _count = _device_twin("_count")
 _nominal_x = _device_twin("_nominal_x")
 _nominal_G = _device_twin("_nominal_G")
+_verify_one = _device_twin("_verify_one")
+_flag_refresh = _device_twin("_flag_refresh")
 
 
 @cuda.jit(device=True)
@@ -174,13 +176,8 @@ def _k_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route
                                 const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
                                 cnt_dn, cnt_prog, cnt_reset)  # fmt: skip
             cuda.atomic.add(tot, 0, sent)
-            if thr > 0.0:
-                gp = (G[s] - gmin_dev[s]) / dg_nom
-                gm = (G[N + s] - gmin_dev[N + s]) / dg_nom
-                hi = gp if gp > gm else gm
-                lo = gm if gp > gm else gp
-                if hi >= thr and lo > half_step:
-                    need[s] = True
+            if thr > 0.0 and _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step):
+                need[s] = True
     W[s] = _weight(s, N, G, alpha, gref)
 
 
@@ -191,30 +188,9 @@ def _k_verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam
     k = cuda.grid(1)
     if k >= idx.size:
         return
-    s = 1 if read_sigma > 0.0 else 0
-    i = idx[k]
-    used = 0
-    live = frozen[i] == 0
-    w = 0
-    for t in range(4 * cap + 8):
-        Gr = G[i]
-        if s == 1:
-            Gr = Gr * (1.0 + read_sigma * _normal(_call_base(key, c0 + t * (1 + s)), i))
-        err = abs(Gr - target[k])
-        x_r = _nominal_x(fam, Gr, pn, const, lut_up)
-        rem = x_t[k] - x_r
-        chunk = int(math.floor(rem / 2.0)) if rem >= 4.0 else 1
-        if chunk > cap - used:
-            chunk = cap - used
-        nxt = _nominal_G(fam, x_r + chunk, pn, const, lut_up)
-        if not (live and err > tol_g and abs(nxt - target[k]) < err and chunk > 0):
-            break
-        _write_one(i, chunk, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                   _call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
-                   cnt_prog, cnt_reset, True)  # fmt: skip
-        used += chunk
-        w = t + 1
-        live = frozen[i] == 0
+    w = _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm,
+                    const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                    cnt_reset)  # fmt: skip
     if w > 0:
         cuda.atomic.max(tot, 0, w)
 

@@ -562,35 +562,46 @@ def _nominal_G(fam, x, pn, const, lut_up):
     return pn[0] + (pn[1] - pn[0]) * _lut_fwd(x, lut_up)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm,
+                const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                cnt_reset):
+    """Program-and-verify of the k-th listed device; returns its number of write steps."""
+    s = 1 if read_sigma > 0.0 else 0
+    i = idx[k]
+    used = 0
+    live = frozen[i] == 0
+    w = 0
+    for t in range(4 * cap + 8):
+        Gr = G[i]
+        if s == 1:
+            Gr = Gr * (1.0 + read_sigma * _normal(_call_base(key, c0 + t * (1 + s)), i))
+        err = abs(Gr - target[k])
+        x_r = _nominal_x(fam, Gr, pn, const, lut_up)
+        rem = x_t[k] - x_r
+        chunk = int(math.floor(rem / 2.0)) if rem >= 4.0 else 1
+        if chunk > cap - used:
+            chunk = cap - used
+        nxt = _nominal_G(fam, x_r + chunk, pn, const, lut_up)
+        if not (live and err > tol_g and abs(nxt - target[k]) < err and chunk > 0):
+            break
+        _write_one(i, chunk, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                   _call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
+                   cnt_prog, cnt_reset, True)
+        used += chunk
+        w = t + 1
+        live = frozen[i] == 0
+    return w
+
+
 @njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see _SERIAL_NOTE
 def _verify_ser(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
                 lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
-    s = 1 if read_sigma > 0.0 else 0
     W = 0
     for k in range(idx.size):
-        i = idx[k]
-        used = 0
-        live = frozen[i] == 0
-        w = 0
-        for t in range(4 * cap + 8):
-            Gr = G[i]
-            if s == 1:
-                Gr = Gr * (1.0 + read_sigma * _normal(_call_base(key, c0 + t * (1 + s)), i))
-            err = abs(Gr - target[k])
-            x_r = _nominal_x(fam, Gr, pn, const, lut_up)
-            rem = x_t[k] - x_r
-            chunk = int(math.floor(rem / 2.0)) if rem >= 4.0 else 1
-            if chunk > cap - used:
-                chunk = cap - used
-            nxt = _nominal_G(fam, x_r + chunk, pn, const, lut_up)
-            if not (live and err > tol_g and abs(nxt - target[k]) < err and chunk > 0):
-                break
-            _write_one(i, chunk, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                       _call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
-                       cnt_prog, cnt_reset, True)
-            used += chunk
-            w = t + 1
-            live = frozen[i] == 0
+        w = _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam,
+                        prm, const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn,
+                        cnt_prog, cnt_reset)
         if w > W:
             W = w
     return W
