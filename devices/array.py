@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from . import _rng
-from ._validate import check_choice, check_int, check_real
+from .validation import check_choice, check_int, check_real
 from .kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL, get_kernels
 from .kernels import reference as _ref
 from .models import DeviceModel

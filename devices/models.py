@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._validate import check_choice, check_int, check_real
+from .validation import check_choice, check_int, check_real
 from .kernels import FAM_EXP, FAM_LUT, FAM_STEP
 from .kernels import reference as _ref
 from .nl import NL_MAX, a_from_nl

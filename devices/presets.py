@@ -15,7 +15,7 @@ import functools
 import json
 from importlib import resources
 
-from ._validate import check_choice
+from .validation import check_choice
 from .models import DeviceModel, ExpDevice, LinearDevice, StepDevice
 from .variability import FLAT_KEYS, CycleToCycle, DeviceToDevice, Variability
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import check_choice, check_int, check_real
+from .validation import check_choice, check_int, check_real
 
 __all__ = [
     "UniformQuantizer",

@@ -13,7 +13,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from ._validate import check_choice, check_real
+from .validation import check_choice, check_real
 
 __all__ = [
     "DeviceToDevice",

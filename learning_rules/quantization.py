@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from devices._validate import check_real
+from devices.validation import check_real
 
 __all__ = [
     "OscillationTracker",

@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from devices import LSQ, StatsQ, Uniform
-from devices._validate import check_choice, check_int, check_real
+from devices.validation import check_choice, check_int, check_real
 from devices.quantizers import LSQ_MIN_STEP, LevelGrid
 from learning_rules.quantization import OscillationTracker, cga_freeze_mask, cga_restore
 

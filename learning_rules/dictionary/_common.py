@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from devices._validate import check_choice, check_int, check_real
+from devices.validation import check_choice, check_int, check_real
 
 __all__ = [
     "LINKS",

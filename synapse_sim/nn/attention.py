@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from devices._validate import check_int
+from devices.validation import check_int
 
 from .quant import LSQFakeQuant, statsq_fake_quant
 

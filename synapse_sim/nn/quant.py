@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from devices._validate import check_choice
+from devices.validation import check_choice
 from devices.quantizers import (
     LSQ,
     LSQ_MIN_STEP,

@@ -1,4 +1,11 @@
-"""Argument checks shared by the ``devices`` package (errors name parameter, value, allowed)."""
+"""The one set of argument checks for the whole package.
+
+Every public function of ``devices``, ``learning_rules`` and ``synapse_sim`` checks its arguments
+with these helpers, so that bad input gets one exception style everywhere: the message names the
+parameter, the value and what is allowed, with a close-match suggestion for names
+(:func:`did_you_mean`). ``TypeError`` for the wrong kind of value, ``ValueError`` for a value of
+the right kind outside what is allowed.
+"""
 
 from __future__ import annotations
 
@@ -45,11 +52,33 @@ def check_choice(name: str, value, choices) -> str:
     choices = tuple(choices)
     if value in choices:
         return value
-    hint = ""
-    if isinstance(value, str):
-        close = difflib.get_close_matches(value, [str(c) for c in choices], n=3)
-        if close:
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?"
+    hint = did_you_mean(value, choices)
     raise ValueError(
         f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}{hint}"
     )
+
+
+def did_you_mean(value, choices, *, n: int = 3) -> str:
+    """Return ``"; did you mean 'x'?"`` for the close matches of ``value`` among ``choices``.
+
+    Returns the empty string when ``value`` is not a string or nothing is close, so the result can
+    always be appended to an error message.
+    """
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, [str(c) for c in choices], n=n)
+    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` as bool after checking it is a bool (``numpy.bool_`` included)."""
+    if isinstance(value, bool):
+        return value
+    try:
+        import numpy as np
+
+        if isinstance(value, np.bool_):
+            return bool(value)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
