@@ -16,12 +16,12 @@ import math
 
 import numpy as np
 
-from . import _rng
-from .validation import check_choice, check_int, check_real
-from .kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL, get_kernels
+from . import _rng, backends
+from .kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL
 from .kernels import reference as _ref
 from .models import DeviceModel
 from .quantizers import UniformQuantizer
+from .validation import check_choice, check_int, check_real
 from .variability import Variability
 from .xp import asnumpy, get_xp, is_cupy_array, normal, pulse_trains, to_device
 
@@ -37,9 +37,6 @@ METHODS = ("bidirectional", "unidirectional")
 SIDES = ("both", "plus")
 #: Where pulse_update draws its pulse trains (see DeviceArray).
 TRAINS = ("host", "device")
-_BACKENDS = ("auto", "numpy", "numba", "cupy", "cuda-sim")
-#: Kernel module (devices.kernels.get_kernels) of each resolved backend.
-_KERNELS = {"numpy": "numpy", "numba": "numba", "cupy": "numba_cuda", "cuda-sim": "numba_cuda"}
 _STATE_KEYS = (
     "G",
     "Gw",
@@ -61,32 +58,8 @@ _STATE_KEYS = (
 
 
 def _resolve_backend(backend: str) -> str:
-    """Check a backend name and its availability; ``auto`` is numba (never the GPU: a CPU
-    machine must never break, and the GPU backend returns cupy arrays)."""
-    check_choice("backend", backend, _BACKENDS)
-    if backend == "cupy":
-        from .gpu import gpu_backend_status
-
-        ok, why = gpu_backend_status()
-        if not ok:
-            raise ValueError(
-                f"backend='cupy' is not available: {why}; use backend='numba' or 'numpy'"
-            )
-        return backend
-    if backend == "cuda-sim":
-        from .gpu import cuda_sim_status
-
-        ok, why = cuda_sim_status()
-        if not ok:
-            raise ValueError(f"backend='cuda-sim' is not available: {why}")
-        return backend
-    if backend == "auto":
-        try:
-            import numba  # noqa: F401
-        except ImportError:  # pragma: no cover - numba is a dependency
-            return "numpy"
-        return "numba"
-    return backend
+    """Check a backend name and its availability (:func:`devices.backends.resolve`)."""
+    return backends.resolve(backend, backends.ARRAY_BACKENDS)
 
 
 class DeviceArray:
@@ -168,7 +141,7 @@ class DeviceArray:
         self.dac, self.adc = dac, adc
         self.trains = check_choice("trains", trains, TRAINS)
         self.backend = _resolve_backend(backend)
-        self._k = get_kernels(_KERNELS[self.backend])
+        self._k = backends.kernels(self.backend)
         if seed is not None:
             seed = check_int("seed", seed, lo=0)
         self.seed = seed

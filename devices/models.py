@@ -27,11 +27,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from .validation import check_choice, check_int, check_real
 from .kernels import FAM_EXP, FAM_LUT, FAM_STEP
 from .kernels import reference as _ref
 from .nl import NL_MAX, a_from_nl
 from .nl_vec import a_from_nl_array
+from .validation import check_choice, check_int, check_real
 from .variability import NO_VARIABILITY, Variability
 
 __all__ = ["DeviceModel", "ExpDevice", "LinearDevice", "StepDevice", "LUTDevice", "BRANCHES"]

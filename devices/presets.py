@@ -15,8 +15,8 @@ import functools
 import json
 from importlib import resources
 
-from .validation import check_choice
 from .models import DeviceModel, ExpDevice, LinearDevice, StepDevice
+from .validation import check_choice
 from .variability import FLAT_KEYS, CycleToCycle, DeviceToDevice, Variability
 
 __all__ = ["names", "get", "info", "published"]

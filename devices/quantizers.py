@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .backends import CPU_BACKENDS
 from .validation import check_choice, check_int, check_real
 
 __all__ = [
@@ -126,7 +127,7 @@ ROUNDING_MODES = ("nearest", "stochastic")
 
 #: Backends of the quantizer family: plain numpy (the reference), numba (one parallel pass,
 #: bitwise equal), or auto (numba for inputs of at least ``AUTO_NUMBA_MIN_SIZE`` elements).
-BACKENDS = ("auto", "numpy", "numba")
+BACKENDS = CPU_BACKENDS
 #: ``BACKENDS`` under the name :mod:`devices` exports it with.
 QUANTIZER_BACKENDS = BACKENDS
 #: Smallest input that ``backend="auto"`` sends to the numba kernels.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _rng
+from .backends import GPU_BACKENDS
 
 __all__ = [
     "GPU_BACKENDS",
@@ -27,9 +28,6 @@ __all__ = [
     "to_device",
     "uniform",
 ]
-
-#: Backends whose device state lives on a GPU (cupy arrays).
-GPU_BACKENDS = ("cupy",)
 
 
 def get_xp(backend: str):

@@ -59,8 +59,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from devices import LSQ, StatsQ, Uniform
-from devices.validation import check_choice, check_int, check_real
 from devices.quantizers import LSQ_MIN_STEP, LevelGrid
+from devices.validation import check_choice, check_int, check_real
 from learning_rules.quantization import OscillationTracker, cga_freeze_mask, cga_restore
 
 from .datasets import batches

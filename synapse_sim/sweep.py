@@ -76,6 +76,8 @@ from typing import Any
 
 import numpy as np
 
+from devices import backends
+
 __all__ = [
     "SweepSpec",
     "SweepTask",
@@ -116,7 +118,7 @@ _SWEEP_KEYS = (
     "gpus",
 )
 #: Backends that run CUDA kernels (``gpus`` pins their workers; ``cuda-sim`` for tests).
-_GPU_BACKENDS = ("cupy", "cuda-sim")
+_GPU_BACKENDS = backends.CUDA_KERNEL_BACKENDS
 _RUN_KEYS = ("device", "rule", "mapping", "overrides", "rule_options")
 _RUN_AXES = ("device", "rule", "mapping")
 _RANGE_KEYS = ("start", "stop", "num", "step", "scale")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import devices
+from devices import backends
 from devices.xp import array_module, asnumpy, get_xp, to_device
 from learning_rules import RULES, FloatWeights, PulseRule
 
@@ -47,7 +48,7 @@ INITS = ("neurosim", "uniform")
 _NEUROSIM_LEVELS = np.array([-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1])
 #: Array backends of the trainers (``devices.DeviceArray``'s ``backend``): ``auto`` is numba on
 #: the CPU, ``cupy`` the GPU, ``cuda-sim`` the GPU code path under numba's CUDA simulator (tests).
-BACKENDS = ("auto", "numpy", "numba", "cupy", "cuda-sim")
+BACKENDS = backends.ARRAY_BACKENDS
 
 
 def _err(name, value, allowed):
@@ -70,33 +71,9 @@ def resolve_backend(backend: str) -> str:
     ------
     ValueError
         Unknown name (with the choices), or ``cupy``/``cuda-sim`` unavailable here (with the
-        reason: cupy not installed, no usable GPU, ...).
+        reason: cupy not installed, no usable GPU, ...). See :func:`devices.backends.resolve`.
     """
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        import difflib
-
-        close = difflib.get_close_matches(str(backend), BACKENDS, n=2)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}{hint}"
-        )
-    if backend == "cupy":
-        from devices.gpu import gpu_backend_status
-
-        ok, why = gpu_backend_status()
-        if not ok:
-            raise ValueError(
-                f"backend='cupy' is not available: {why}; use backend 'numba' (CPU) instead"
-            )
-    elif backend == "cuda-sim":
-        from devices.gpu import cuda_sim_status
-
-        ok, why = cuda_sim_status()
-        if not ok:
-            raise ValueError(f"backend='cuda-sim' is not available: {why}")
-    elif backend == "auto":
-        return "numba"
-    return backend
+    return backends.resolve(backend, BACKENDS)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from devices import backends
+
 __all__ = [
     "log_joint_linear",
     "log_joint_linear_reference",
@@ -178,14 +180,11 @@ BACKENDS = ("numpy", "numba")
 
 
 def resolve_backend(backend) -> str:
-    """``None``/``"auto"`` -> numba when available, else numpy; check explicit names."""
-    if backend is None or backend == "auto":
-        return "numba" if HAVE_NUMBA else "numpy"
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS} or 'auto'/None, got {backend!r}")
-    if backend == "numba" and not HAVE_NUMBA:  # pragma: no cover
-        raise ValueError("backend='numba' needs the numba package (pip install numba)")
-    return backend
+    """``None``/``"auto"`` -> numba when available, else numpy; check explicit names
+    (:func:`devices.backends.resolve`)."""
+    if backend is None:
+        backend = "auto"
+    return backends.resolve(backend, backends.CPU_BACKENDS)
 
 
 def log_joint_linear(Y, W, cand, states, log_prior_states, sigma, beta, values, backend=None):

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from devices.validation import check_choice
 from devices.quantizers import (
     LSQ,
     LSQ_MIN_STEP,
@@ -32,6 +31,7 @@ from devices.quantizers import (
     Uniform,
     lsq_bounds,
 )
+from devices.validation import check_choice
 
 __all__ = [
     "ste_round",
