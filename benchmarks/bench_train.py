@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synapse_sim.datasets import load_dataset  # noqa: E402
-from synapse_sim.training import RunSpec, TrainConfig, train  # noqa: E402
+from synapse_sim.data.datasets import load_dataset  # noqa: E402
+from synapse_sim.studies.train import RunSpec, TrainConfig, train  # noqa: E402
 
 
 def main(argv=None):

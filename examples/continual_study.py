@@ -1,6 +1,6 @@
 """Continual-learning study: CLASSP against SGD, Adam, AdaGrad, EWC and SI (docs/CONTINUAL.md).
 
-A small driver over :func:`synapse_sim.continual.run_continual`: permuted MNIST-5k, split
+A small driver over :func:`synapse_sim.studies.continual.run_continual`: permuted MNIST-5k, split
 MNIST-5k (task-incremental) and digits -> MNIST-5k at 8 x 8 (domain shift), in software and on
 device presets, several seeds; prints markdown tables (mean +- std over seeds) and writes every
 run (accuracy matrix included) as JSON. Usage (the numbers of docs/CONTINUAL.md, about 5-6
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synapse_sim.continual import ContinualConfig, run_continual, split_digits_config
+from synapse_sim.studies.continual import ContinualConfig, run_continual, split_digits_config
 
 # name -> ContinualConfig fields. Learning rates: the CLI defaults (SGD / EWC / CLASSP 0.1,
 # Adam 1e-3, AdaGrad 0.01); CLASSP as in specs/classp.md 9.4 (alpha 0.1 in both phases, task 1
@@ -66,7 +66,8 @@ MAX_TASKS = {"domain-shift": 2}
 # --benchmarks pair --task-data mnist5k idx:FASHION_DIR --epochs-first-task 4 --epochs 1
 PAIR = {"pair": {"benchmark": "pair"}}
 
-# Rules of the specs/classp.md 9.3 table (split digits: synapse_sim.continual.split_digits_config).
+# Rules of the specs/classp.md 9.3 table
+# (split digits: synapse_sim.studies.continual.split_digits_config).
 GATE93_RULES = {
     "SGD lr 0.1": {"optimizer": "sgd", "lr": 0.1},
     "CLASSP 0.1 -> 0.03": {"optimizer": "classp", "lr": 0.1, "lr_after": 0.03},

@@ -58,7 +58,7 @@ from learning_rules.dictionary import (  # noqa: E402
     planted_nmf,
     planted_sub,
 )
-from synapse_sim.datasets import load_dataset  # noqa: E402
+from synapse_sim.data.datasets import load_dataset  # noqa: E402
 
 SIGNED = (False, False, False)
 

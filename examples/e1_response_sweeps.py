@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from synapse_sim.experiments import NEUROSIM_REFERENCE
-from synapse_sim.training import RunSpec, train
+from synapse_sim.studies.experiments import NEUROSIM_REFERENCE
+from synapse_sim.studies.train import RunSpec, train
 
 
 def _last3(h):

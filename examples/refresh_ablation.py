@@ -13,8 +13,8 @@ import dataclasses
 import time
 from pathlib import Path
 
-from synapse_sim.experiments import NEUROSIM_REFERENCE, markdown_report
-from synapse_sim.training import RunSpec, train
+from synapse_sim.studies.experiments import NEUROSIM_REFERENCE, markdown_report
+from synapse_sim.studies.train import RunSpec, train
 
 PRESETS = (
     "ag_a_si",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import devices
-from synapse_sim.store import read_results
+from synapse_sim.results.store import read_results
 
 PRESETS = (
     "ag_a_si",

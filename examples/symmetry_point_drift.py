@@ -17,8 +17,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 import devices
-from synapse_sim.experiments import NEUROSIM_REFERENCE
-from synapse_sim.training import RunSpec, train
+from synapse_sim.studies.experiments import NEUROSIM_REFERENCE
+from synapse_sim.studies.train import RunSpec, train
 
 
 def symmetry_point(name: str) -> float:

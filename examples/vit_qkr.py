@@ -3,7 +3,8 @@
 Usage: python examples/vit_qkr.py [--seeds 0] [--epochs 20] [--bits 2 3] [--act-bits B]
                                   [--json OUT]
 
-Model: the 8x8 digits (/16, the stratified 70/30 split of ``synapse_sim.qat.load_split``) cut
+Model: the 8x8 digits (/16, the stratified 70/30 split of
+``synapse_sim.studies.qat.load_split``) cut
 into 16 patches of 2x2 pixels, a linear patch embedding to ``dim`` 32 plus a class token and
 learned position embeddings, 2 pre-norm transformer blocks (2 heads, MLP 32-64-32, GELU), a
 linear head on the class token. Quantized runs use StatsQ per output channel (identity STE) on
@@ -33,7 +34,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synapse_sim.nn.attention import QKRAttention, StatsQLinear  # noqa: E402
-from synapse_sim.qat import load_split  # noqa: E402
+from synapse_sim.studies.qat import load_split  # noqa: E402
 
 
 class Block(nn.Module):

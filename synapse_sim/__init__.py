@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import importlib
 
-from .datasets import Dataset, batches, dataset_names, load_dataset
-from .store import ResultsWriter, format_table, read_results, summary_records
+from .data import Dataset, batches, dataset_names, load_dataset
+from .results import ResultsWriter, format_table, read_results, summary_records
+from .studies.train import MLP, RunSpec, TrainConfig, TrainResult, train
 from .sweep import aggregate, load_spec, read_sweep, run_sweep, sweep_records
-from .training import MLP, RunSpec, TrainConfig, TrainResult, train
 
 __all__ = [
     "Dataset",
@@ -47,7 +47,7 @@ _LAZY: dict[str, str] = {
     "DeviceConv2d": ".nn",
     "DeviceSGD": ".nn",
     "convert": ".nn",
-    "compare": ".nn.compare",
+    "compare": ".studies.compare",
 }
 
 

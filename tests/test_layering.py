@@ -101,7 +101,7 @@ def test_import_scanner_sees_hidden_imports():
         "    import cupy\n"
         "def f():\n"
         "    import cupy.random\n"
-        "    importlib.import_module('synapse_sim.cli')\n"
+        "    importlib.import_module('synapse_sim.cli.main')\n"
     )
     found = sorted(_imports(ast.parse(src)))
     assert found == [

@@ -18,7 +18,7 @@ carry the device state as tensors (``torch.load(..., weights_only=True)``).
 CUDA tensors work with ``backend="cupy"`` (state in cupy arrays, tensors cross through DLPack
 without copies; ``docs/GPU.md``); CPU backends take CPU tensors.
 
-:func:`synapse_sim.compare` (module :mod:`synapse_sim.nn.compare`) trains a small CNN or MLP
+:func:`synapse_sim.compare` (module :mod:`synapse_sim.studies.compare`) trains a small CNN or MLP
 in software and on device presets side by side (``synapse-sim compare``).
 """
 
@@ -41,7 +41,7 @@ __all__ = [
     "level_grid_fake_quant",
 ]
 
-#: Public name -> submodule. Loaded on first access, so that ``synapse_sim.nn.compare`` (the
+#: Public name -> submodule. Loaded on first access, so that ``synapse_sim.studies.compare`` (the
 #: ``synapse-sim compare`` parser) imports without torch.
 _LAZY = {
     "DeviceLinear": ".layers",

@@ -743,8 +743,8 @@ def test_bad_device_shape_and_bars_params():
 # ----------------------------------------------------------------------------- CLI
 @pytest.mark.parametrize(("model", "device"), [("dsc", None), ("gsc", None), ("mmca", "ideal")])
 def test_cli_bars_models(tmp_path, capsys, model, device):
-    from synapse_sim.cli import main
-    from synapse_sim.store import read_results
+    from synapse_sim.cli.main import main
+    from synapse_sim.results.store import read_results
 
     argv = ["bars", "--model", model, "--out", str(tmp_path), "--iterations", "3", "--quiet"]
     if device:

@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pytest
 
-from synapse_sim.training import RunSpec, TrainConfig, train
+from synapse_sim.studies.train import RunSpec, TrainConfig, train
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":  # pragma: no cover - guarded by the runner
     pytest.skip("needs NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
@@ -98,8 +98,8 @@ def test_software_twin_and_stochastic_rounding_identical():
 def test_cli_train_records_backend(tmp_path, capsys):
     """``synapse-sim train --backend cuda-sim`` trains and records the backend; the same command
     with ``--backend numba`` gives the same table."""
-    from synapse_sim.cli import main
-    from synapse_sim.store import read_results
+    from synapse_sim.cli.main import main
+    from synapse_sim.results.store import read_results
 
     args = ["train", "--dataset", "digits", "--device", "ag_a_si", "--hidden", "4",
             "--epochs", "1", "--max-train", "30", "--batch-size", "10", "--quiet"]  # fmt: skip
@@ -122,8 +122,8 @@ def test_compare_torch_cnn_identical(tmp_path):
     """``compare`` (the torch CNN converted to device layers, DeviceSGD) with ``backend="cuda-sim"``
     gives the numba backend's history and weights bit for bit, and records the backend."""
     pytest.importorskip("torch")
-    from synapse_sim.nn.compare import compare
-    from synapse_sim.store import read_results
+    from synapse_sim.results.store import read_results
+    from synapse_sim.studies.compare import compare
 
     kw = dict(model="cnn", dataset="digits", devices=("ag_a_si",),
               rules=("bidirectional", "unidirectional"), epochs=1, batch_size=16, max_train=32,
@@ -148,7 +148,7 @@ def test_sweep_on_pinned_workers_equals_serial_numba(tmp_path):
     """``run_sweep(gpus=[3, 5], backend="cuda-sim")``: two spawned workers, each pinned to one
     'GPU' through CUDA_VISIBLE_DEVICES (recorded per run), give the serial numba sweep's
     results."""
-    from synapse_sim.sweep import read_sweep, run_sweep
+    from synapse_sim.sweep.core import read_sweep, run_sweep
 
     spec = {
         "sweep": {"instances": 2, "software": False},

@@ -13,7 +13,7 @@ import pytest
 
 import devices
 from synapse_sim import cli
-from synapse_sim.cli import main
+from synapse_sim.cli.main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

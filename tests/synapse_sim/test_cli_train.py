@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from synapse_sim.cli import main
-from synapse_sim.store import read_results
+from synapse_sim.cli.main import main
+from synapse_sim.results.store import read_results
 
 TINY = ["--dataset", "digits", "--hidden", "12", "--epochs", "2", "--max-train", "200", "--quiet"]
 
@@ -151,7 +151,7 @@ def test_show_missing_file(tmp_path, capsys):
 
 def test_interrupted_training_is_marked_incomplete(tmp_path, monkeypatch, capsys):
     """A run that dies mid-way leaves a readable file that says it is not complete."""
-    import synapse_sim.training as tr
+    import synapse_sim.studies.train as tr
 
     calls = {"n": 0}
     orig = tr.MLP.backward

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from synapse_sim.cli import main
-from synapse_sim.continual import (
+from synapse_sim.cli.main import main
+from synapse_sim.results.store import read_results
+from synapse_sim.studies.continual import (
     ContinualConfig,
     continual_metrics,
     load_split,
@@ -17,8 +18,7 @@ from synapse_sim.continual import (
     plot_accuracy_matrix,
     run_continual,
 )
-from synapse_sim.store import read_results
-from synapse_sim.training import initial_weights
+from synapse_sim.studies.train import initial_weights
 
 
 def test_metrics_worked_example():

@@ -29,10 +29,10 @@ import warnings
 import numpy as np
 import pytest
 
-from synapse_sim.continual import ContinualConfig, run_continual, split_digits_config
-from synapse_sim.training import initial_weights
+from synapse_sim.studies.continual import ContinualConfig, run_continual, split_digits_config
+from synapse_sim.studies.train import initial_weights
 
-# 9.3: the setting is synapse_sim.continual.split_digits_config (digits, domain-incremental,
+# 9.3: the setting is synapse_sim.studies.continual.split_digits_config (digits, domain-incremental,
 # MLP 64-100-2 with float biases, pulsed weights dw_nom 0.005).
 RULES_93 = {
     "sgd": {"optimizer": "sgd", "lr": 0.1},

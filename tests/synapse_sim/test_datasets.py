@@ -1,4 +1,4 @@
-"""Tests for synapse_sim.datasets: built-in datasets, IDX folders, NeuroSim format, batches."""
+"""Tests for synapse_sim.data.datasets: built-in datasets, IDX folders, NeuroSim format, batches."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synapse_sim.datasets import (
+from synapse_sim.data.datasets import (
     Dataset,
     batches,
     dataset_names,

@@ -1,4 +1,4 @@
-"""Low-bit QAT driver (synapse_sim.qat) and ``synapse-sim qat``: tiny digits runs."""
+"""Low-bit QAT driver (synapse_sim.studies.qat) and ``synapse-sim qat``: tiny digits runs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from synapse_sim.cli import main  # noqa: E402
-from synapse_sim.datasets import batches, load_dataset  # noqa: E402
-from synapse_sim.qat import QATMLP, check_qat_args, run_qat, train_step  # noqa: E402
-from synapse_sim.store import read_results  # noqa: E402
+from synapse_sim.cli.main import main  # noqa: E402
+from synapse_sim.data.datasets import batches, load_dataset  # noqa: E402
+from synapse_sim.results.store import read_results  # noqa: E402
+from synapse_sim.studies.qat import QATMLP, check_qat_args, run_qat, train_step  # noqa: E402
 
 FINAL_KEYS = {"bits", "quantizer", "cga", "oscillating_fraction", "final_test_accuracy"}
 EPOCH_KEYS = {
@@ -222,7 +222,7 @@ def test_check_qat_args_names_the_parameter(kwargs, name):
 
 
 def test_load_split_is_the_specs_stratified_split():
-    from synapse_sim.qat import load_split
+    from synapse_sim.studies.qat import load_split
 
     x_tr, y_tr, x_te, y_te = load_split("digits", 0)
     assert x_tr.shape == (1257, 64) and x_te.shape == (540, 64)
@@ -241,7 +241,7 @@ def test_load_split_is_the_specs_stratified_split():
 
 def test_levels_of_a_linear_preset_train_like_statsq():
     """LevelGrid of a linear device (preset ``ideal``, 2**b states) is the StatsQ grid."""
-    from synapse_sim.qat import QuantLinear
+    from synapse_sim.studies.qat import QuantLinear
 
     torch.manual_seed(0)
     for bits in (2, 3, 4):
@@ -297,7 +297,7 @@ def test_bad_device_level_names(quantizer, match):
 
 
 def test_activation_quantizer_init_and_grid():
-    from synapse_sim.qat import load_split
+    from synapse_sim.studies.qat import load_split
 
     x_tr = torch.as_tensor(load_split("digits")[0], dtype=torch.float32)
     model = QATMLP((64, 128, 10), "lsq", 3, seed=0, act_bits=3)

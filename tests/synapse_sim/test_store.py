@@ -1,4 +1,4 @@
-"""Tests for synapse_sim.store: HDF5 layout, round trip, crash safety, summaries."""
+"""Tests for synapse_sim.results.store: HDF5 layout, round trip, crash safety, summaries."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from synapse_sim.store import (
+from synapse_sim.results.store import (
     SCHEMA_VERSION,
     ResultsWriter,
     format_table,
@@ -158,7 +158,7 @@ _CHILD = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from synapse_sim.store import ResultsWriter
+    from synapse_sim.results.store import ResultsWriter
 
     w = ResultsWriter(sys.argv[1], {"job": "crash"}, seed=0)
     w.add_run("hw", device="dev", rule="rule", dataset="digits", epochs=10**6)

@@ -17,8 +17,8 @@ import h5py
 import numpy as np
 import pytest
 
-from synapse_sim.cli import main
-from synapse_sim.sweep import (
+from synapse_sim.cli.main import main
+from synapse_sim.sweep.core import (
     aggregate,
     expand,
     format_sweep_table,
@@ -249,7 +249,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     )
     out = tmp_path / "killed"
     path = out / "sweep.h5"
-    cmd = [sys.executable, "-m", "synapse_sim.cli", "sweep", str(spec), "--out", str(out)]
+    cmd = [sys.executable, "-m", "synapse_sim.cli.main", "sweep", str(spec), "--out", str(out)]
     proc = subprocess.Popen([*cmd, "--quiet", "--no-plots"], cwd=ROOT)
     done = 0
     deadline = time.monotonic() + 60
@@ -380,7 +380,7 @@ def test_plots(serial_sweep, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from synapse_sim.sweep_plots import plot_sweep, plot_sweep_heatmap, save_sweep_plots
+    from synapse_sim.sweep.plots import plot_sweep, plot_sweep_heatmap, save_sweep_plots
 
     ax = plot_sweep(serial_sweep, "sigma_nl")
     assert len(ax.lines) >= 2
@@ -407,7 +407,7 @@ def test_cli_sweep_end_to_end(tmp_path, capsys):
     assert res["complete"] and res["kind"] == "sweep" and len(res["runs"]) == 4
     assert not any(p.name.endswith(".tmp") for p in out.iterdir())
     # the file also reads with the single-run reader (same group layout)
-    from synapse_sim.store import read_results
+    from synapse_sim.results.store import read_results
 
     assert set(read_results(out / "sweep.h5")["runs"]) == set(res["runs"])
     assert np.isfinite(res["runs"]["p0000-i00"]["metrics"]["test_accuracy"]).all()
@@ -475,7 +475,7 @@ def test_local_workers_each_see_their_gpu():
     over the workers as they start), and one thread."""
     import multiprocessing
 
-    from synapse_sim.sweep import _processes
+    from synapse_sim.sweep.core import _processes
 
     parent = os.environ.get("CUDA_VISIBLE_DEVICES")
     with multiprocessing.get_context("spawn").Manager() as manager:

@@ -44,7 +44,7 @@ def _cnn(seed=0, flat=48):
 
 
 def _digits(n=64, seed=0):
-    from synapse_sim.datasets import load_dataset
+    from synapse_sim.data.datasets import load_dataset
 
     ds = load_dataset("digits", seed=seed)
     x = torch.from_numpy(ds.x_train[:n].reshape(-1, 1, 8, 8))
@@ -327,8 +327,8 @@ def test_cnn_on_digits_ideal_tracks_software_and_nonlinear_learns():
 
 
 def test_compare_cli_writes_results_that_show_reads(tmp_path, capsys):
-    from synapse_sim.cli import main
-    from synapse_sim.store import read_results
+    from synapse_sim.cli.main import main
+    from synapse_sim.results.store import read_results
 
     out = tmp_path / "cmp"
     rc = main(
@@ -368,8 +368,8 @@ def test_compare_cli_writes_results_that_show_reads(tmp_path, capsys):
 
 def test_import_synapse_sim_does_not_import_torch():
     code = (
-        "import sys, synapse_sim, synapse_sim.cli\n"
-        "synapse_sim.cli.build_parser()\n"
+        "import sys, synapse_sim, synapse_sim.cli.main\n"
+        "synapse_sim.cli.main.build_parser()\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "assert callable(synapse_sim.compare)\n"
         "assert synapse_sim.DeviceSGD.__name__ == 'DeviceSGD'\n"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from devices import gpu
-from synapse_sim.cli import main
-from synapse_sim.experiments import run_training
-from synapse_sim.store import read_results
-from synapse_sim.training import BACKENDS, RunSpec, TrainConfig, resolve_backend, train
+from synapse_sim.cli.main import main
+from synapse_sim.results.store import read_results
+from synapse_sim.studies.experiments import run_training
+from synapse_sim.studies.train import BACKENDS, RunSpec, TrainConfig, resolve_backend, train
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

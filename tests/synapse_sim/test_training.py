@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from synapse_sim.store import read_results
-from synapse_sim.training import RunSpec, TrainConfig, train
+from synapse_sim.results.store import read_results
+from synapse_sim.studies.train import RunSpec, TrainConfig, train
 
 DIGITS = TrainConfig(dataset="digits", hidden=(100,), epochs=5, lr=(0.4, 0.2), seed=0)
 

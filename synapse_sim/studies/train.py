@@ -28,7 +28,7 @@ from devices import backends
 from devices.xp import array_module, asnumpy, get_xp, to_device
 from learning_rules import RULES, FloatWeights, PulseRule
 
-from .datasets import Dataset, batches, load_dataset
+from ..data.datasets import Dataset, batches, load_dataset
 
 __all__ = [
     "TrainConfig",
@@ -504,7 +504,7 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
     xte_d, yte_d = to_device(data.x_test, xp), to_device(data.y_test, xp)
     writer = None
     if out is not None:
-        from .store import ResultsWriter
+        from ..results.store import ResultsWriter
 
         cfg = {
             "train": config.to_dict(),

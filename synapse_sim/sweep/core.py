@@ -17,7 +17,7 @@ missing. Every run takes its seeds from the spec, so results do not depend on th
 worker or the order of execution.
 
 :func:`sweep_records`, :func:`aggregate` and :func:`format_sweep_table` read the file back;
-plots are in :mod:`synapse_sim.sweep_plots`.
+plots are in :mod:`synapse_sim.sweep.plots`.
 
 Spec format
 -----------
@@ -126,7 +126,7 @@ _METRICS = ("final_test_accuracy", "pulses", "refreshes")
 
 
 def _train_fields() -> tuple[str, ...]:
-    from .training import TrainConfig
+    from ..studies.train import TrainConfig
 
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "device_seed")
 
@@ -442,7 +442,7 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
     import devices
     from learning_rules import RULES
 
-    from .training import RunSpec, TrainConfig, make_rule
+    from ..studies.train import RunSpec, TrainConfig, make_rule
 
     if not isinstance(spec, Mapping):
         raise _SpecError(f"sweep spec {source}: must be a table/dict, got {type(spec).__name__}")
@@ -703,7 +703,7 @@ def expand(spec) -> list[SweepTask]:
         In canonical order. Instance ``k`` of every point uses ``device_seeds[k]`` (common
         random numbers across points); the training seed is ``train.seed`` everywhere.
     """
-    from .training import RunSpec, TrainConfig
+    from ..studies.train import RunSpec, TrainConfig
 
     spec = _as_spec(spec)
     base = spec.train.to_dict()
@@ -782,7 +782,7 @@ def run_task(task, limit_threads: bool = False) -> dict:
         ``dataset``, ``epochs``, ``backend`` (resolved) and ``cuda_visible_devices`` (the
         worker's ``CUDA_VISIBLE_DEVICES`` for the CUDA backends, else None).
     """
-    from .training import RunSpec, TrainConfig, resolve_backend, train
+    from ..studies.train import RunSpec, TrainConfig, resolve_backend, train
 
     if limit_threads:
         _limit_threads()
@@ -825,7 +825,7 @@ class _SweepWriter:
     """
 
     def __init__(self, path: Path, config: dict, seed: int, tasks: list, *, resume: bool):
-        from .store import package_versions
+        from ..results.store import package_versions
 
         self.path = path
         self.tmp = Path(os.fspath(path) + ".tmp")
@@ -835,7 +835,7 @@ class _SweepWriter:
         if resume and path.exists():
             self._check_resume(config)
             return
-        from .store import _open_h5
+        from ..results.store import _open_h5
 
         with _open_h5(self.tmp, "w") as f:
             f.attrs["schema_version"] = np.int64(1)
@@ -852,7 +852,7 @@ class _SweepWriter:
         self._commit()
 
     def _check_resume(self, config: dict) -> None:
-        from .store import _open_h5
+        from ..results.store import _open_h5
 
         try:
             with _open_h5(self.path, "r") as f:
@@ -875,7 +875,7 @@ class _SweepWriter:
             raise ValueError(f"--resume: cannot read '{self.path}': {exc}") from None
 
     def _commit(self) -> None:
-        from .store import _fsync_dir
+        from ..results.store import _fsync_dir
 
         fd = os.open(self.tmp, os.O_RDONLY)
         try:
@@ -887,7 +887,7 @@ class _SweepWriter:
 
     def add(self, result: dict) -> None:
         """Append one finished run (atomically)."""
-        from .store import _open_h5, _stat_value, _write_value
+        from ..results.store import _open_h5, _stat_value, _write_value
 
         task = self.tasks[result["label"]]
         shutil.copyfile(self.path, self.tmp)
@@ -941,7 +941,7 @@ class _SweepWriter:
 
     def close(self) -> None:
         """Set the root ``complete`` flag (all planned runs are in the file)."""
-        from .store import _open_h5
+        from ..results.store import _open_h5
 
         complete = self.done >= set(self.tasks)
         with _open_h5(self.path, "r") as f:
@@ -1177,7 +1177,7 @@ def run_sweep(
             )
         gpu_worker_env(gpus, workers)  # workers >= len(gpus)
     if not remote:
-        from .training import resolve_backend
+        from ..studies.train import resolve_backend
 
         resolve_backend(spec.train.backend)  # e.g. no GPU here: say so before writing
     out = Path(out)
@@ -1260,7 +1260,7 @@ def is_sweep_file(path) -> bool:
     """True if ``path`` is an HDF5 file whose root attribute ``kind`` is ``"sweep"``."""
     import h5py
 
-    from .store import _open_h5
+    from ..results.store import _open_h5
 
     p = _sweep_path(path)
     if not p.is_file() or not h5py.is_hdf5(p):
@@ -1276,11 +1276,12 @@ def read_sweep(path) -> dict:
     Returns
     -------
     dict
-        What :func:`synapse_sim.store.read_results` returns (``config`` holds the sweep plan:
+        What :func:`synapse_sim.results.store.read_results` returns (``config`` holds the sweep
+        plan:
         ``axes``, ``points``, ``labels``, ``device_seeds``, ``spec``, ...), with only complete
         runs in ``runs``.
     """
-    from .store import read_results
+    from ..results.store import read_results
 
     p = _sweep_path(path)
     res = read_results(p)
@@ -1301,14 +1302,14 @@ def sweep_records(source) -> list[dict]:
     Returns
     -------
     list of dict
-        The keys of :func:`synapse_sim.store.summary_records` (``label``, ``device``,
+        The keys of :func:`synapse_sim.results.store.summary_records` (``label``, ``device``,
         ``rule``, ``dataset``, ``epochs``, ``test_accuracy`` list, ``final_test_accuracy``,
         ``pulses``, ``refreshes``, final statistics, ...) plus ``point`` and ``instance`` (None
         for the software twin), ``params`` (swept values), ``seed`` (the device seed of the
         instance), ``train_seed`` and ``complete`` (the run is in the file). Runs not yet in
         the file have ``complete`` False and None metrics.
     """
-    from .store import summary_records
+    from ..results.store import summary_records
 
     res = source if isinstance(source, Mapping) else read_sweep(source)
     cfg = res["config"]

@@ -1,6 +1,6 @@
 """``synapse-sim continual``: continual-learning benchmarks (CLASSP and baselines).
 
-Registered in :data:`synapse_sim.cli.COMMANDS` through :func:`_add_continual`;
+Registered in :data:`synapse_sim.cli.main.COMMANDS` through :func:`_add_continual`;
 :func:`show_continual` prints ``show --json`` records of a ``kind == "continual"`` file.
 """
 
@@ -112,8 +112,8 @@ _DEFAULT_TASKS = {"domain-shift": 2}
 
 
 def _cmd_continual(args) -> int:
-    from .cli import _output_dir
-    from .continual import ContinualConfig, run_continual
+    from ..studies.continual import ContinualConfig, run_continual
+    from .main import _output_dir
 
     if args.tasks is None:
         args.tasks = (
@@ -218,7 +218,7 @@ def is_continual_file(path) -> bool:
 
 def show_continual(path, *, as_json: bool) -> int:
     """Print the runs of a continual results file (``--json``: one object per run)."""
-    from .store import read_results
+    from ..results.store import read_results
 
     res = read_results(Path(path))
     records = []
@@ -239,7 +239,7 @@ def show_continual(path, *, as_json: bool) -> int:
             }
         )
     if as_json:
-        from .cli import _jsonable
+        from .main import _jsonable
 
         print(json.dumps(_jsonable(records), indent=2, allow_nan=False))
     else:

@@ -1,6 +1,6 @@
-"""``synapse-sim sweep``: the command-line side of :mod:`synapse_sim.sweep`.
+"""``synapse-sim sweep``: the command-line side of :mod:`synapse_sim.sweep.core`.
 
-Registered in :mod:`synapse_sim.cli` through ``_add_sweep``; ``synapse-sim show`` calls
+Registered in :mod:`synapse_sim.cli.main` through ``_add_sweep``; ``synapse-sim show`` calls
 :func:`show_sweep` for files whose root attribute ``kind`` is ``"sweep"``.
 """
 
@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._argtypes import int_at_least
+from .argtypes import int_at_least
 
 __all__ = ["add_sweep_parser", "cmd_sweep", "show_sweep"]
 
@@ -77,7 +77,7 @@ def _gpu_list(text: str) -> list:
 
 def cmd_sweep(args) -> int:
     """Run ``synapse-sim sweep``; returns the exit status."""
-    from .sweep import aggregate, format_sweep_table, load_spec, read_sweep, run_sweep
+    from ..sweep.core import aggregate, format_sweep_table, load_spec, read_sweep, run_sweep
 
     spec = load_spec(args.spec)  # malformed spec: ValueError naming the key -> exit 2
     if args.resume and args.overwrite:
@@ -108,7 +108,7 @@ def cmd_sweep(args) -> int:
     (out / "sweep.md").write_text(table)
     files = [result.path, out / "sweep.md"]
     if not args.no_plots:
-        from .sweep_plots import save_sweep_plots
+        from ..sweep.plots import save_sweep_plots
 
         files += save_sweep_plots(res, out)
     print(table, end="")
@@ -122,8 +122,8 @@ def cmd_sweep(args) -> int:
 def show_sweep(path, *, as_json: bool = False) -> int:
     """Print a sweep file: the table of means ± std over instances, or (``as_json``) one JSON
     object per point and device instance."""
-    from .cli import _jsonable
-    from .sweep import sweep_records, sweep_report
+    from ..sweep.core import sweep_records, sweep_report
+    from .main import _jsonable
 
     if as_json:
         print(json.dumps(_jsonable(sweep_records(path)), indent=2, allow_nan=False))

@@ -3,8 +3,8 @@
 :func:`plot_sweep` draws a metric against one swept parameter with the spread over device
 instances (mean ± std band, every instance as a dot); :func:`plot_sweep_heatmap` draws the mean
 over instances against two parameters. Both read ``sweep.h5`` (or its folder), what
-:func:`synapse_sim.sweep.read_sweep` returns, or a list of
-:func:`synapse_sim.sweep.sweep_records`.
+:func:`synapse_sim.sweep.core.read_sweep` returns, or a list of
+:func:`synapse_sim.sweep.core.sweep_records`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sweep import _is_number, sweep_records
+from .core import _is_number, sweep_records
 
 __all__ = ["plot_sweep", "plot_sweep_heatmap", "save_sweep_plots"]
 

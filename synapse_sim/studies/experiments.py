@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .store import format_table, read_results, summary_records
-from .training import RunSpec, TrainConfig, train
+from ..results.store import format_table, read_results, summary_records
+from .train import RunSpec, TrainConfig, train
 
 __all__ = [
     "run_training",
@@ -93,7 +93,7 @@ def run_training(
     result = train(config, runs, out=out, progress=progress, save_weights=save_weights)
     files = [result.path]
     if plots:
-        from .plots import save_run_plots
+        from ..results.plots import save_run_plots
 
         files += save_run_plots(result, out)
     table = markdown_report(result.path)

@@ -1,6 +1,6 @@
 """``synapse-sim qat``: low-bit quantization-aware training with and without CGA.
 
-Registered in :data:`synapse_sim.cli.COMMANDS` through :func:`_add_qat`; :func:`show_qat`
+Registered in :data:`synapse_sim.cli.main.COMMANDS` through :func:`_add_qat`; :func:`show_qat`
 prints the runs of a ``kind == "qat"`` results file for ``synapse-sim show``.
 """
 
@@ -111,7 +111,7 @@ def _option_of(message: str) -> str:
 
 
 def _cmd_qat(args) -> int:
-    from .cli import _output_dir
+    from .main import _output_dir
 
     quantizers = [q.lower() for q in args.quantizer] if args.quantizer else []
     if args.device_levels:
@@ -134,7 +134,7 @@ def _cmd_qat(args) -> int:
         "act_bits": args.act_bits,
         "split_seed": args.split_seed,
     }
-    from .qat import check_qat_args, run_qat
+    from ..studies.qat import check_qat_args, run_qat
 
     try:  # every argument is checked before the output folder is made or anything trains
         check_qat_args(**kwargs)
@@ -183,7 +183,7 @@ def qat_records(path) -> list[dict]:
         ``label``, ``bits``, ``quantizer``, ``cga``, ``oscillating_fraction`` (None for the
         float baseline), ``final_test_accuracy``, ``anneal_events``, ``complete``.
     """
-    from .store import read_results
+    from ..results.store import read_results
 
     res = read_results(Path(path))
     records = []
@@ -218,7 +218,7 @@ def show_qat(path, *, as_json: bool) -> int:
     path : str or Path
     as_json : bool
     """
-    from .cli import _jsonable
+    from .main import _jsonable
 
     records = qat_records(path)
     if as_json:

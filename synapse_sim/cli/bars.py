@@ -1,6 +1,7 @@
 """``synapse-sim bars``: the bars test of probabilistic sparse coding (``specs/sparse_coding.md``).
 
-Registered in :mod:`synapse_sim.cli` through :func:`_add_bars`. Runs the published bars setting of
+Registered in :mod:`synapse_sim.cli.main` through :func:`_add_bars`. Runs the published bars
+setting of
 the chosen model (``bsc``, ``tsc``, ``dsc``, ``mca``, ``mmca`` or ``gsc``), optionally with the
 dictionary on a device array (``--device PRESET``), and writes ``results.h5`` (``kind="bars"``,
 one run labelled by the model, per-iteration ``log_likelihood``, ``pi`` (the probability that a
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._argtypes import int_at_least
+from .argtypes import int_at_least
 
 __all__ = ["BARS_MODELS", "run_bars"]
 
@@ -128,7 +129,7 @@ def run_bars(
         plot_fields,
     )
 
-    from .store import ResultsWriter
+    from ..results.store import ResultsWriter
 
     if model not in BARS_MODELS:
         raise ValueError(f"model must be one of {BARS_MODELS}, got {model!r}")
@@ -237,7 +238,7 @@ def run_bars(
 
 
 def _cmd_bars(args) -> int:
-    from .cli import _output_dir
+    from .main import _output_dir
 
     out = _output_dir(args.out, "--out")
     tty = sys.stdout.isatty() and sys.stderr.isatty()
@@ -303,7 +304,7 @@ def show_bars(path, as_json: bool = False) -> int:
     """
     import json
 
-    from .store import read_results
+    from ..results.store import read_results
 
     res = read_results(path)
     records = []

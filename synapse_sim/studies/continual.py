@@ -35,8 +35,8 @@ from learning_rules.continual import (
 )
 from learning_rules.pulse_bp import pulse_counts
 
-from .datasets import _digits_raw, _mnist5k_raw, batches, load_dataset
-from .training import MLP, RunSpec, TrainConfig, build_layers, initial_weights
+from ..data.datasets import _digits_raw, _mnist5k_raw, batches, load_dataset
+from .train import MLP, RunSpec, TrainConfig, build_layers, initial_weights
 
 __all__ = [
     "BENCHMARKS",
@@ -121,7 +121,7 @@ def load_split(
     seed : int
         Seed of the split.
     split : {"package", "sklearn"}
-        ``package``: :func:`synapse_sim.datasets.load_dataset`'s seeded stratified split;
+        ``package``: :func:`synapse_sim.data.datasets.load_dataset`'s seeded stratified split;
         ``sklearn``: ``sklearn.model_selection.train_test_split(test_size=test_fraction,
         stratify=y, random_state=seed)`` on the images in their stored order (the setting of
         ``specs/classp.md`` 9.3).
@@ -732,7 +732,7 @@ def run_continual(
         progress = sys.stderr.isatty()
     own_writer = False
     if writer is None and out is not None:
-        from .store import ResultsWriter
+        from ..results.store import ResultsWriter
 
         writer = ResultsWriter(
             Path(out) / "results.h5", {"continual": cfg.to_dict()}, seed=cfg.seed, kind="continual"

@@ -42,10 +42,10 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from ._argtypes import int_at_least
-from .continual_cli import _add_continual, _cmd_continual  # noqa: F401  (continual)
-from .qat_cli import _add_qat, _cmd_qat  # noqa: F401  (synapse-sim qat)
-from .sparse_cli import _add_bars, _cmd_bars  # noqa: F401  (synapse-sim bars)
+from .argtypes import int_at_least
+from .bars import _add_bars, _cmd_bars  # noqa: F401  (synapse-sim bars)
+from .continual import _add_continual, _cmd_continual  # noqa: F401  (continual)
+from .qat import _add_qat, _cmd_qat  # noqa: F401  (synapse-sim qat)
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -388,7 +388,7 @@ def _add_backend_option(p) -> None:
 
 
 def _config_from_args(args, dataset_default_neurosim=True):
-    from .training import TrainConfig
+    from ..studies.train import TrainConfig
 
     neurosim = bool(args.neurosim_input) and not args.dataset.startswith("digits")
     return TrainConfig(
@@ -444,8 +444,8 @@ def _add_train(subparsers) -> None:
 
 
 def _cmd_train(args) -> int:
-    from .experiments import run_training
-    from .training import RunSpec, resolve_backend
+    from ..studies.experiments import run_training
+    from ..studies.train import RunSpec, resolve_backend
 
     config = _config_from_args(args)
     resolve_backend(config.backend)  # an unavailable GPU fails before the output folder exists
@@ -489,8 +489,8 @@ def _add_demo(subparsers) -> None:
 
 
 def _cmd_demo(args) -> int:
-    from .experiments import DEMO_CONFIG, demo_runs, run_training
-    from .training import resolve_backend
+    from ..studies.experiments import DEMO_CONFIG, demo_runs, run_training
+    from ..studies.train import resolve_backend
 
     config = dataclasses.replace(DEMO_CONFIG, backend=args.backend)
     resolve_backend(config.backend)
@@ -518,10 +518,10 @@ def _add_show(subparsers) -> None:
 #: Results kinds with their own view: root attribute ``kind`` -> "module:function" taking
 #: ``(path, as_json=...)``. Other kinds (``train``, ``compare``) use the run table.
 SHOW_BY_KIND = {
-    "sweep": "synapse_sim.sweep_cli:show_sweep",
-    "bars": "synapse_sim.sparse_cli:show_bars",
-    "continual": "synapse_sim.continual_cli:show_continual",
-    "qat": "synapse_sim.qat_cli:show_qat",
+    "sweep": "synapse_sim.cli.sweep:show_sweep",
+    "bars": "synapse_sim.cli.bars:show_bars",
+    "continual": "synapse_sim.cli.continual:show_continual",
+    "qat": "synapse_sim.cli.qat:show_qat",
 }
 
 
@@ -539,8 +539,8 @@ def _results_kind(path: Path) -> str | None:
 def _cmd_show(args) -> int:
     import importlib
 
-    from .experiments import markdown_report
-    from .store import summary_records
+    from ..results.store import summary_records
+    from ..studies.experiments import markdown_report
 
     path = Path(args.path)
     if path.is_dir():
@@ -561,14 +561,14 @@ def _cmd_show(args) -> int:
 
 # ---------------------------------------------------------------------------- sweep
 def _add_sweep(subparsers) -> None:
-    from .sweep_cli import add_sweep_parser  # synapse_sim/sweep_cli.py
+    from .sweep import add_sweep_parser  # synapse_sim/sweep_cli.py
 
     add_sweep_parser(subparsers)
 
 
 # ---------------------------------------------------------------------------- compare
 def _add_compare(subparsers) -> None:
-    from .nn.compare import _add_compare as add_compare_parser  # synapse_sim/nn/compare.py
+    from ..studies.compare import _add_compare as add_compare_parser  # synapse_sim/nn/compare.py
 
     add_compare_parser(subparsers)
 

@@ -63,8 +63,8 @@ from devices.quantizers import LSQ_MIN_STEP, LevelGrid
 from devices.validation import check_choice, check_int, check_real
 from learning_rules.quantization import OscillationTracker, cga_freeze_mask, cga_restore
 
-from .datasets import batches
-from .nn.quant import (
+from ..data.datasets import batches
+from ..nn.quant import (
     LSQFakeQuant,
     level_grid_fake_quant,
     statsq_fake_quant,
@@ -164,7 +164,7 @@ def load_split(dataset: str, split_seed: int = 0):
     """
     from sklearn.model_selection import train_test_split
 
-    from .datasets import _digits_raw, _mnist5k_raw
+    from ..data.datasets import _digits_raw, _mnist5k_raw
 
     check_choice("dataset", dataset, DATASETS)
     x, y = _digits_raw() if dataset == "digits" else _mnist5k_raw()
@@ -814,7 +814,7 @@ def run_qat(
 
     writer = None
     if out is not None:
-        from .store import ResultsWriter
+        from ..results.store import ResultsWriter
 
         out = Path(out)
         writer = ResultsWriter(out / "results.h5", {"qat": settings}, seed=seed, kind="qat")

@@ -102,7 +102,7 @@ def _describe(model) -> list:
 def _weight_layers(model) -> list:
     from torch import nn
 
-    from .layers import DeviceLayer
+    from ..nn.layers import DeviceLayer
 
     return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d, DeviceLayer))]
 
@@ -206,10 +206,10 @@ def compare(
     import devices as devices_pkg
     from learning_rules import RULES, FloatWeights
 
-    from ..datasets import batches, load_dataset
-    from ..training import TrainResult, _final_stats, _saturation, resolve_backend
-    from .conversion import convert, default_mapping
-    from .optim import DeviceSGD
+    from ..data.datasets import batches, load_dataset
+    from ..nn.conversion import convert, default_mapping
+    from ..nn.optim import DeviceSGD
+    from .train import TrainResult, _final_stats, _saturation, resolve_backend
 
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
@@ -261,7 +261,7 @@ def compare(
 
     writer = None
     if out is not None:
-        from ..store import ResultsWriter
+        from ..results.store import ResultsWriter
 
         cfg = {
             "train": {
@@ -390,10 +390,10 @@ def compare(
     if writer is not None:
         writer.close(complete=True)
         result.path = Path(out) / "results.h5"
-        from ..experiments import markdown_report
+        from .experiments import markdown_report
 
         if plots:
-            from ..plots import save_run_plots
+            from ..results.plots import save_run_plots
 
             save_run_plots(result, out)
         (Path(out) / "results.md").write_text(markdown_report(result.path))
@@ -494,9 +494,9 @@ def _add_compare(subparsers) -> None:
 
 def _cmd_compare(args) -> int:
     """Run ``synapse-sim compare``."""
-    from ..cli import _output_dir
-    from ..experiments import markdown_report
-    from ..training import resolve_backend
+    from ..cli.main import _output_dir
+    from .experiments import markdown_report
+    from .train import resolve_backend
 
     resolve_backend(args.backend)  # an unavailable GPU fails before the output folder exists
     out = _output_dir(args.out, "--out")

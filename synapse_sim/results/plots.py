@@ -27,7 +27,7 @@ def plot_accuracy(history: dict, ax=None, *, metric: str = "test_accuracy"):
     ----------
     history : dict
         ``label -> {metric: sequence per epoch}`` (``TrainResult.history``, or the ``metrics``
-        of :func:`synapse_sim.store.read_results` runs).
+        of :func:`synapse_sim.results.store.read_results` runs).
     ax : matplotlib.axes.Axes, optional
     metric : str
         Which series to plot.
