@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import devices
-from synapse_sim import cli
+from synapse_sim.cli import main as cli
 from synapse_sim.cli.main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
