@@ -1,4 +1,4 @@
-"""``synapse-sim sweep``: the command-line side of :mod:`synapse_sim.sweep.core`.
+"""``synapse-sim sweep``: the command-line side of :mod:`synapse_sim.sweep`.
 
 Registered in :mod:`synapse_sim.cli.main` through ``_add_sweep``; ``synapse-sim show`` calls
 :func:`show_sweep` for files whose root attribute ``kind`` is ``"sweep"``.
@@ -77,7 +77,7 @@ def _gpu_list(text: str) -> list:
 
 def cmd_sweep(args) -> int:
     """Run ``synapse-sim sweep``; returns the exit status."""
-    from ..sweep.core import aggregate, format_sweep_table, load_spec, read_sweep, run_sweep
+    from ..sweep import aggregate, format_sweep_table, load_spec, read_sweep, run_sweep
 
     spec = load_spec(args.spec)  # malformed spec: ValueError naming the key -> exit 2
     if args.resume and args.overwrite:
@@ -122,7 +122,8 @@ def cmd_sweep(args) -> int:
 def show_sweep(path, *, as_json: bool = False) -> int:
     """Print a sweep file: the table of means ± std over instances, or (``as_json``) one JSON
     object per point and device instance."""
-    from ..sweep.core import sweep_records, sweep_report
+    from ..sweep import sweep_records
+    from ..sweep.aggregate import sweep_report
     from .main import _jsonable
 
     if as_json:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import importlib.metadata
 import json
 import math
@@ -32,7 +33,11 @@ import numpy as np
 
 __all__ = [
     "SCHEMA_VERSION",
+    "WRITE_MODES",
     "ResultsWriter",
+    "ResumeMismatchError",
+    "check_writable",
+    "results_kind",
     "format_table",
     "package_versions",
     "read_results",
@@ -43,6 +48,35 @@ SCHEMA_VERSION = 1
 """Version of the file layout written by :class:`ResultsWriter`."""
 
 _RESERVED_RUN_NAMES = frozenset({"final", "weights"})
+
+#: What :class:`ResultsWriter` does with an existing file: replace it (``"overwrite"``), refuse
+#: it (``"new"``), or load it and continue (``"resume"``).
+WRITE_MODES = ("overwrite", "new", "resume")
+#: Orders of the ``runs`` group: as added, or by label (independent of completion order).
+RUN_ORDERS = ("insertion", "name")
+#: Attribute names of a run group that :class:`ResultsWriter` writes itself.
+_RUN_ATTRS = ("device", "rule", "dataset", "config", "epochs", "epochs_done", "complete")
+#: Root attribute names that :class:`ResultsWriter` writes itself.
+_ROOT_ATTRS = ("schema_version", "created", "updated", "versions", "config", "seed", "kind")
+
+# The process umask, read once: snapshot files are made by mkstemp (mode 0600) and given the
+# permissions a plain open() would give them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class ResumeMismatchError(ValueError):
+    """``mode="resume"`` found a file written for something else (another kind or plan).
+
+    Attributes
+    ----------
+    key : str
+        The root attribute that differs (``"kind"`` or a key of ``attrs``).
+    """
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -206,6 +240,84 @@ def _attr(value: Any) -> Any:
     return value
 
 
+def _check_attrs(where: str, attrs: Mapping[str, Any] | None, reserved) -> dict[str, Any]:
+    """Extra HDF5 attributes: str keys (not reserved) -> str, bool, int or float values."""
+    if attrs is None:
+        return {}
+    if not isinstance(attrs, Mapping):
+        raise TypeError(f"{where} must be a dict or None, got {type(attrs).__name__}")
+    out = {}
+    for key, value in attrs.items():
+        _check_name(f"key of {where}", key)
+        if key in reserved:
+            raise ValueError(f"{where} key {key!r} is reserved (reserved: {sorted(reserved)})")
+        if isinstance(value, (bool, np.bool_)):
+            value = np.bool_(value)
+        elif isinstance(value, (int, np.integer)):
+            value = np.int64(value)
+        elif isinstance(value, (float, np.floating)):
+            value = np.float64(value)
+        elif not isinstance(value, str):
+            raise TypeError(
+                f"{where}[{key!r}] must be a str, bool, int or float, got {type(value).__name__}"
+            )
+        out[key] = value
+    return out
+
+
+def results_kind(path: str | os.PathLike[str]) -> str | None:
+    """The ``kind`` of a results file (``"train"``, ``"sweep"``, ``"bars"``, ...), or None.
+
+    None when ``path`` is not a readable HDF5 file with a ``kind`` attribute; never raises for a
+    missing or foreign file, so commands can dispatch on it.
+    """
+    p = Path(os.fspath(path))
+    try:
+        if not p.is_file() or not h5py.is_hdf5(p):
+            return None
+        with _open_h5(p, "r") as f:
+            kind = f.attrs.get("kind")
+    except OSError:
+        return None
+    return _attr(kind) if kind is not None else None
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Check that a results file can be written at ``path`` (creating missing folders).
+
+    Commands call this before any work, so a read-only ``--out`` fails at once with a message
+    naming the folder, not after the first run with a raw HDF5 error.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be created, or is not writable (the message says "not writable" and
+        names the folder and the results file).
+    """
+    path = Path(os.fspath(path))
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"cannot create the directory {str(directory)!r} for results file "
+            f"{str(path)!r}: {exc.strerror or exc}",
+            str(directory),
+        ) from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".probe-", suffix=".tmp", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"cannot write results file {str(path)!r}: the directory "
+            f"{str(directory)!r} is not writable ({exc.strerror or exc})",
+            str(directory),
+        ) from exc
+
+
 def _fsync_dir(directory: Path) -> None:
     # Make the rename durable; not possible on every platform (e.g. Windows).
     with contextlib.suppress(OSError, AttributeError):
@@ -248,13 +360,30 @@ class ResultsWriter:
         The run's seed (>= 0), stored in the root attribute ``seed``.
     kind : str, default "train"
         What produced the file (``"train"``, ``"sweep"``, ...).
+    mode : {"overwrite", "new", "resume"}, default "overwrite"
+        What to do with an existing file: replace it with the first snapshot; refuse it
+        (:class:`FileExistsError`, so finished work is never lost by accident); or load it
+        (runs, epochs, final statistics, weights, extra attributes) and continue writing to it.
+        ``"resume"`` on a missing file starts a new one.
+    attrs : dict, optional
+        Extra root attributes (str -> str, bool, int or float), e.g. a sweep's ``plan_hash``.
+        With ``mode="resume"`` each must equal the stored value (a file written for another
+        plan raises :class:`ResumeMismatchError`).
+    run_order : {"insertion", "name"}, default "insertion"
+        Order of the runs in the file: as added, or sorted by label (runs added in completion
+        order by parallel workers then read back in the same order every time).
 
     Raises
     ------
     OSError
         The directory cannot be created or written (the message names the path).
+    FileExistsError
+        ``mode="new"`` and the file exists.
+    ResumeMismatchError
+        ``mode="resume"`` and the file holds another ``kind`` or other ``attrs``.
     TypeError, ValueError
-        Bad ``config``, ``seed`` or ``kind``.
+        Bad ``config``, ``seed``, ``kind``, ``mode``, ``attrs`` or ``run_order``; a file to
+        resume that is not a readable results file.
 
     Examples
     --------
@@ -271,7 +400,16 @@ class ResultsWriter:
         config: Mapping[str, Any],
         seed: int,
         kind: str = "train",
+        *,
+        mode: str = "overwrite",
+        attrs: Mapping[str, Any] | None = None,
+        run_order: str = "insertion",
     ) -> None:
+        from devices.validation import check_choice
+
+        mode = check_choice("mode", mode, WRITE_MODES)
+        self._run_order = check_choice("run_order", run_order, RUN_ORDERS)
+        self._attrs = _check_attrs("attrs", attrs, _ROOT_ATTRS + ("complete",))
         self._config_json = _to_json("config", config)
         self._seed = _check_int("seed", seed, 0)
         kind = _check_str("kind", kind)
@@ -281,39 +419,27 @@ class ResultsWriter:
         self.path = Path(os.fspath(path))
         if self.path.is_dir():
             raise ValueError(f"results path {str(self.path)!r} is a directory; give a file path")
-        self._tmp = Path(os.fspath(self.path) + ".tmp")
-        self._check_writable()
+        check_writable(self.path)
         self._created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self._versions_json = json.dumps(package_versions(), sort_keys=True)
         self._runs: dict[str, dict[str, Any]] = {}
         self._complete = False
         self._closed = False
-        self._snapshot()
+        self._defer = False
+        exists = self.path.exists()
+        if exists and mode == "new":
+            raise FileExistsError(
+                errno.EEXIST,
+                f"results file {str(self.path)!r} exists; resume it or overwrite it explicitly "
+                "(mode='resume' / 'overwrite'; on the command line --resume / --overwrite)",
+                str(self.path),
+            )
+        if exists and mode == "resume":
+            self._load()
+        else:
+            self._snapshot()
 
     # -- setup ---------------------------------------------------------------------------
-
-    def _check_writable(self) -> None:
-        directory = self.path.parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OSError(
-                exc.errno,
-                f"cannot create the directory {str(directory)!r} for results file "
-                f"{str(self.path)!r}: {exc.strerror or exc}",
-                str(directory),
-            ) from exc
-        try:
-            fd, probe = tempfile.mkstemp(prefix=".probe-", suffix=".tmp", dir=directory)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise OSError(
-                exc.errno,
-                f"cannot write results file {str(self.path)!r}: the directory "
-                f"{str(directory)!r} is not writable ({exc.strerror or exc})",
-                str(directory),
-            ) from exc
 
     # -- context manager -----------------------------------------------------------------
 
@@ -338,6 +464,20 @@ class ResultsWriter:
         """Number of epochs appended to run ``label``."""
         return self._run(label)["n_epochs"]
 
+    @property
+    def completed(self) -> list[str]:
+        """Labels of the runs marked complete (after ``mode="resume"``: also those loaded)."""
+        return [label for label, run in self._runs.items() if run["complete"]]
+
+    def metrics(self, label: str) -> dict[str, list[float]]:
+        """The per-epoch series of run ``label`` so far (copies)."""
+        return {k: list(v) for k, v in self._run(label)["metrics"].items()}
+
+    def weights(self, label: str) -> dict[str, np.ndarray] | None:
+        """The weights stored for run ``label`` (None if none were stored)."""
+        w = self._run(label)["weights"]
+        return None if w is None else {k: v.copy() for k, v in w.items()}
+
     def add_run(
         self,
         label: str,
@@ -347,6 +487,8 @@ class ResultsWriter:
         dataset: str,
         epochs: int,
         config: Mapping[str, Any] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        replace: bool = False,
     ) -> None:
         """Add a run (one configuration) as group ``runs/<label>``.
 
@@ -361,16 +503,24 @@ class ResultsWriter:
             Planned number of epochs (>= 0).
         config : dict, optional
             Extra per-run configuration, stored as JSON.
+        attrs : dict, optional
+            Extra attributes of the run group (str -> str, bool, int or float).
+        replace : bool, default False
+            Replace a run of the same label that is not complete (e.g. one loaded by
+            ``mode="resume"`` that stopped part-way), instead of raising.
 
         Raises
         ------
         ValueError
-            Bad or duplicate label, negative ``epochs``, or the writer is closed.
+            Bad or duplicate label (a complete run is never replaced), negative ``epochs``, or
+            the writer is closed.
         """
         self._check_open()
         label = _check_name("run label", label)
-        if label in self._runs:
-            raise ValueError(f"run label {label!r} was already added; labels must be unique")
+        if label in self._runs and not (replace and not self._runs[label]["complete"]):
+            state = "is complete" if self._runs[label]["complete"] else "was already added"
+            raise ValueError(f"run label {label!r} {state}; labels must be unique")
+        self._runs.pop(label, None)
         self._runs[label] = {
             "device": _check_str("device", device),
             "rule": _check_str("rule", rule),
@@ -382,7 +532,73 @@ class ResultsWriter:
             "metrics": {},
             "final": {},
             "weights": None,
+            "attrs": _check_attrs(f"attrs of run {label!r}", attrs, _RUN_ATTRS),
         }
+        self._snapshot()
+
+    def write_run(
+        self,
+        label: str,
+        *,
+        device: str,
+        rule: str,
+        dataset: str,
+        epochs: int,
+        history: Mapping[str, Any],
+        final: Mapping[str, Any],
+        weights: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Add a finished run in one snapshot: its whole history, final statistics, weights.
+
+        What :meth:`add_run`, one :meth:`append_epoch` per epoch, :meth:`set_final` and
+        :meth:`mark_complete` would write, in one atomic step (a sweep adds each run as it
+        arrives from a worker). A run of the same label that is not complete is replaced.
+
+        Parameters
+        ----------
+        history : dict
+            Metric name -> sequence of per-epoch values (equal lengths; finite reals).
+        final, weights, config, attrs
+            As for :meth:`set_final` and :meth:`add_run`.
+        """
+        self._check_open()
+        label = _check_name("run label", label)
+        series = {}
+        lengths = set()
+        for name, values in history.items():
+            if name in _RESERVED_RUN_NAMES:
+                raise ValueError(
+                    f"metric name {name!r} is reserved (reserved: {sorted(_RESERVED_RUN_NAMES)})"
+                )
+            vals = [_metric_value(label, name, v) for v in np.asarray(values).ravel()]
+            series[name] = vals
+            lengths.add(len(vals))
+        if len(lengths) > 1:
+            raise ValueError(f"history of run {label!r} has series of different lengths")
+        self._defer = True  # one snapshot at the end
+        try:
+            self.add_run(
+                label,
+                device=device,
+                rule=rule,
+                dataset=dataset,
+                epochs=epochs,
+                config=config,
+                attrs=attrs,
+                replace=True,
+            )
+            run = self._runs[label]
+            run["metrics"] = series
+            run["n_epochs"] = lengths.pop() if lengths else 0
+            self.set_final(label, final, weights)
+            run["complete"] = True
+        except BaseException:
+            self._runs.pop(label, None)
+            raise
+        finally:
+            self._defer = False
         self._snapshot()
 
     def append_epoch(self, label: str, **metrics: float) -> None:
@@ -518,37 +734,73 @@ class ResultsWriter:
                 f"unknown run label {label!r}; runs added with add_run: {known}"
             ) from None
 
-    def _snapshot(self) -> None:
-        tmp = self._tmp
+    def _load(self) -> None:
+        """Load an existing file for ``mode="resume"`` (checks kind and ``attrs``)."""
+        where = f"cannot resume {str(self.path)!r}"
         try:
-            with _open_h5(tmp, "w") as f:
-                f.attrs["schema_version"] = np.int64(SCHEMA_VERSION)
-                f.attrs["created"] = self._created
-                f.attrs["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(
-                    timespec="seconds"
+            f = _open_h5(self.path, "r")
+        except OSError as exc:
+            raise ValueError(f"{where}: not a readable HDF5 file ({exc})") from None
+        with f:
+            root = {k: _attr(v) for k, v in f.attrs.items()}
+            if "schema_version" not in root:
+                raise ValueError(f"{where}: not a synapse_sim results file")
+            if root.get("kind") != self._kind:
+                raise ResumeMismatchError(
+                    f"{where}: it holds kind {root.get('kind')!r}, not {self._kind!r}", "kind"
                 )
-                f.attrs["versions"] = self._versions_json
-                f.attrs["config"] = self._config_json
-                f.attrs["seed"] = np.int64(self._seed)
-                f.attrs["kind"] = self._kind
-                f.attrs["complete"] = np.bool_(self._complete)
-                runs = f.create_group("runs", track_order=True)
-                for label, run in self._runs.items():
-                    g = runs.create_group(label, track_order=True)
-                    for key in ("device", "rule", "dataset", "config"):
-                        g.attrs[key] = run[key]
-                    g.attrs["epochs"] = np.int64(run["epochs"])
-                    g.attrs["epochs_done"] = np.int64(run["n_epochs"])
-                    g.attrs["complete"] = np.bool_(run["complete"])
-                    for name, values in run["metrics"].items():
-                        g.create_dataset(name, data=np.asarray(values, dtype=np.float64))
-                    final = g.create_group("final", track_order=True)
-                    for name, value in run["final"].items():
-                        _write_value(final, name, value)
-                    if run["weights"] is not None:
-                        wg = g.create_group("weights", track_order=True)
-                        for name, arr in run["weights"].items():
-                            wg.create_dataset(name, data=arr)
+            for key, value in self._attrs.items():
+                if root.get(key) != _attr(value):
+                    raise ResumeMismatchError(
+                        f"{where}: its {key!r} is {root.get(key)!r}, this run's is "
+                        f"{_attr(value)!r} (written for something else)",
+                        key,
+                    )
+            self._created = root.get("created", self._created)
+            for label, g in f["runs"].items() if "runs" in f else ():
+                ga = {k: _attr(v) for k, v in g.attrs.items()}
+                run = {
+                    "device": ga.get("device", ""),
+                    "rule": ga.get("rule", ""),
+                    "dataset": ga.get("dataset", ""),
+                    "epochs": int(ga.get("epochs", 0)),
+                    "config": ga.get("config", "{}"),
+                    "complete": bool(ga.get("complete", False)),
+                    "n_epochs": int(ga.get("epochs_done", 0)),
+                    "metrics": {},
+                    "final": {},
+                    "weights": None,
+                    "attrs": {k: g.attrs[k] for k in g.attrs if k not in _RUN_ATTRS},
+                }
+                for name, obj in g.items():
+                    if name == "final" and isinstance(obj, h5py.Group):
+                        run["final"] = _read_value(obj)
+                    elif name == "weights" and isinstance(obj, h5py.Group):
+                        run["weights"] = {k: np.asarray(obj[k][()]) for k in obj}
+                    elif isinstance(obj, h5py.Dataset):
+                        run["metrics"][name] = [float(v) for v in np.asarray(obj[()]).ravel()]
+                self._runs[label] = run
+
+    def _snapshot(self) -> None:
+        if self._defer:
+            return
+        # A fresh, exclusively created temporary file in the results folder (never a
+        # predictable name that a planted symlink could redirect), renamed onto the path.
+        directory = self.path.parent
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot write results file {str(self.path)!r}: {exc.strerror or exc}",
+                str(self.path),
+            ) from exc
+        tmp = Path(name)
+        try:
+            os.fchmod(fd, 0o666 & ~_UMASK)
+            os.close(fd)
+            with _open_h5(tmp, "w") as f:
+                self._write(f)
                 f.flush()
             fd = os.open(tmp, os.O_RDONLY)
             try:
@@ -557,16 +809,67 @@ class ResultsWriter:
                 os.close(fd)
             os.replace(tmp, self.path)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
             raise OSError(
                 exc.errno,
                 f"cannot write results snapshot {str(tmp)!r} -> {str(self.path)!r}: "
                 f"{exc.strerror or exc}",
                 str(self.path),
             ) from exc
-        _fsync_dir(self.path.parent)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        _fsync_dir(directory)
+
+    def _write(self, f: h5py.File) -> None:
+        f.attrs["schema_version"] = np.int64(SCHEMA_VERSION)
+        f.attrs["created"] = self._created
+        f.attrs["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        f.attrs["versions"] = self._versions_json
+        f.attrs["config"] = self._config_json
+        f.attrs["seed"] = np.int64(self._seed)
+        f.attrs["kind"] = self._kind
+        f.attrs["complete"] = np.bool_(self._complete)
+        for key, value in self._attrs.items():
+            f.attrs[key] = value
+        by_name = self._run_order == "name"
+        runs = f.create_group("runs", track_order=not by_name)
+        for label in sorted(self._runs) if by_name else self._runs:
+            run = self._runs[label]
+            g = runs.create_group(label, track_order=True)
+            for key in ("device", "rule", "dataset"):
+                g.attrs[key] = run[key]
+            g.attrs["epochs"] = np.int64(run["epochs"])
+            g.attrs["epochs_done"] = np.int64(run["n_epochs"])
+            g.attrs["complete"] = np.bool_(run["complete"])
+            g.attrs["config"] = run["config"]
+            for key, value in run["attrs"].items():
+                g.attrs[key] = value
+            for name, values in run["metrics"].items():
+                g.create_dataset(name, data=np.asarray(values, dtype=np.float64))
+            final = g.create_group("final", track_order=True)
+            for name, value in run["final"].items():
+                _write_value(final, name, value)
+            if run["weights"] is not None:
+                wg = g.create_group("weights", track_order=True)
+                for name, arr in run["weights"].items():
+                    wg.create_dataset(name, data=arr)
 
 
 # ----------------------------------------------------------------------------- reading
+
+
+def _json_attr(path: Path, where: str, text: Any) -> Any:
+    """A JSON attribute of a results file, or a ValueError naming the file and attribute."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{str(path)!r}: attribute {where!r} is not valid JSON ({exc}); the file is damaged "
+            "or was not written by synapse_sim"
+        ) from None
 
 
 def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -621,8 +924,8 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
         out: dict[str, Any] = {
             "schema_version": version,
             "created": attrs.get("created", ""),
-            "versions": json.loads(attrs.get("versions", "{}")),
-            "config": json.loads(attrs.get("config", "{}")),
+            "versions": _json_attr(path, "versions", attrs.get("versions", "{}")),
+            "config": _json_attr(path, "config", attrs.get("config", "{}")),
             "seed": int(attrs["seed"]) if "seed" in attrs else None,
             "kind": attrs.get("kind", ""),
             "complete": bool(attrs.get("complete", False)),
@@ -631,8 +934,12 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
         if "updated" in attrs:
             out["updated"] = attrs["updated"]
         runs = f.get("runs")
+        if runs is not None and not isinstance(runs, h5py.Group):
+            raise ValueError(f"{str(path)!r}: 'runs' is not a group (unexpected layout)")
         for label in runs if runs is not None else ():
             g = runs[label]
+            if not isinstance(g, h5py.Group):
+                raise ValueError(f"{str(path)!r}: runs/{label} is not a group (unexpected layout)")
             ga = {k: _attr(v) for k, v in g.attrs.items()}
             metrics, final, weights = {}, {}, {}
             for name, obj in g.items():
@@ -651,7 +958,7 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
                     ga.get("epochs_done", max((v.size for v in metrics.values()), default=0))
                 ),
                 "complete": bool(ga.get("complete", False)),
-                "config": json.loads(ga.get("config", "{}")),
+                "config": _json_attr(path, f"runs/{label} config", ga.get("config", "{}")),
                 "metrics": metrics,
                 "final": final,
                 "weights": weights,

@@ -3,8 +3,8 @@
 :func:`plot_sweep` draws a metric against one swept parameter with the spread over device
 instances (mean ± std band, every instance as a dot); :func:`plot_sweep_heatmap` draws the mean
 over instances against two parameters. Both read ``sweep.h5`` (or its folder), what
-:func:`synapse_sim.sweep.core.read_sweep` returns, or a list of
-:func:`synapse_sim.sweep.core.sweep_records`.
+:func:`synapse_sim.sweep.read_sweep` returns, or a list of
+:func:`synapse_sim.sweep.sweep_records`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import _is_number, sweep_records
+from .aggregate import sweep_records
+from .spec import is_number
 
 __all__ = ["plot_sweep", "plot_sweep_heatmap", "save_sweep_plots"]
 
@@ -110,7 +111,7 @@ def plot_sweep(
         raise ValueError(f"hue: {hue!r} is not a swept parameter; swept: {', '.join(axes)}")
     sel = [r for r in _select(records, where) if r["complete"] and r.get(metric) is not None]
     scale = 100.0 if metric in _PERCENT else 1.0
-    numeric = all(_is_number(v) for v in axes[x])
+    numeric = all(is_number(v) for v in axes[x])
     xpos = {v: (float(v) if numeric else i) for i, v in enumerate(axes[x])}
     others = [hue] if hue is not None else [k for k in axes if k != x and k not in (where or {})]
     groups: dict = {}
@@ -124,7 +125,7 @@ def plot_sweep(
         px = np.array([xpos[v] for v in xs])
         mean = np.array([np.mean(by_x[v]) for v in xs])
         std = np.array([np.std(by_x[v], ddof=1) if len(by_x[v]) > 1 else 0.0 for v in xs])
-        label = ", ".join(f"{k}={v:g}" if _is_number(v) else f"{k}={v}" for k, v in gkey) or None
+        label = ", ".join(f"{k}={v:g}" if is_number(v) else f"{k}={v}" for k, v in gkey) or None
         ax.plot(px, mean, "-o", color=color, ms=4, label=label)
         ax.fill_between(px, mean - std, mean + std, color=color, alpha=0.2, lw=0)
         for v in xs:
@@ -200,9 +201,9 @@ def plot_sweep_heatmap(
     ax = _axes(ax)
     im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
     ax.figure.colorbar(im, ax=ax, label="mean " + _metric_label(metric))
-    fmt = [f"{v:g}" if _is_number(v) else str(v) for v in axes[x]]
+    fmt = [f"{v:g}" if is_number(v) else str(v) for v in axes[x]]
     ax.set_xticks(range(len(axes[x])), fmt)
-    ax.set_yticks(range(len(axes[y])), [f"{v:g}" if _is_number(v) else str(v) for v in axes[y]])
+    ax.set_yticks(range(len(axes[y])), [f"{v:g}" if is_number(v) else str(v) for v in axes[y]])
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))
     if annotate:

@@ -148,7 +148,7 @@ def test_sweep_on_pinned_workers_equals_serial_numba(tmp_path):
     """``run_sweep(gpus=[3, 5], backend="cuda-sim")``: two spawned workers, each pinned to one
     'GPU' through CUDA_VISIBLE_DEVICES (recorded per run), give the serial numba sweep's
     results."""
-    from synapse_sim.sweep.core import read_sweep, run_sweep
+    from synapse_sim.sweep import read_sweep, run_sweep
 
     spec = {
         "sweep": {"instances": 2, "software": False},

@@ -18,8 +18,11 @@ import pytest
 from synapse_sim.results.store import (
     SCHEMA_VERSION,
     ResultsWriter,
+    ResumeMismatchError,
+    check_writable,
     format_table,
     read_results,
+    results_kind,
     summary_records,
 )
 
@@ -354,3 +357,209 @@ def test_format_table(tmp_path):
     )
     incomplete = format_table([{"label": "x|y", "final_test_accuracy": None, "complete": False}])
     assert "| x\\|y | - | - | - | - | - | no |" in incomplete
+
+
+# ----------------------------------------------------------------------------- write modes
+
+
+def _content(path):
+    """Everything of a results file but its time stamps."""
+    res = read_results(path)
+    res.pop("created"), res.pop("updated", None)
+    return json.loads(json.dumps(res, sort_keys=True, default=lambda a: np.asarray(a).tolist()))
+
+
+def test_mode_new_refuses_an_existing_file(tmp_path):
+    path = tmp_path / "results.h5"
+    _two_run_file(path)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="exists; resume it or overwrite it"):
+        ResultsWriter(path, CONFIG, seed=42, mode="new")
+    assert path.read_bytes() == before  # nothing finished is lost
+    with pytest.raises(ValueError, match="mode must be one of 'overwrite', 'new', 'resume'"):
+        ResultsWriter(path, CONFIG, seed=42, mode="append")
+
+
+def test_mode_overwrite_replaces(tmp_path):
+    path = tmp_path / "results.h5"
+    _two_run_file(path)
+    ResultsWriter(path, CONFIG, seed=1, mode="overwrite").close()
+    res = read_results(path)
+    assert res["runs"] == {} and res["seed"] == 1
+
+
+def test_mode_resume_continues_where_the_file_stopped(tmp_path):
+    """A run interrupted after one epoch, resumed, ends equal to one written in one go."""
+    whole, part = tmp_path / "whole.h5", tmp_path / "part.h5"
+    _two_run_file(whole)
+    w = ResultsWriter(part, CONFIG, seed=42, attrs={"plan": "a"})
+    w.add_run("software", device="ideal", rule="sgd", dataset="mnist5k", epochs=2)
+    w.append_epoch("software", test_accuracy=0.80, train_loss=1.0 - 0.80, pulses=0)
+    del w  # killed: never closed
+
+    r = ResultsWriter(part, CONFIG, seed=42, mode="resume", attrs={"plan": "a"})
+    assert r.labels == ["software"] and r.completed == [] and r.epochs_done("software") == 1
+    assert r.metrics("software")["test_accuracy"] == [0.80]
+    r.append_epoch("software", test_accuracy=0.90, train_loss=1.0 - 0.90, pulses=0)
+    r.add_run(
+        "ag_a_si-unidirectional",
+        device="ag_a_si",
+        rule="pulse_backprop",
+        dataset="mnist5k",
+        epochs=3,
+        config={"mode": "unidirectional", "max_pulses": 4},
+    )
+    for acc, p, q in ((0.5, 1000, 0), (0.6, 900, 2), (0.65, 800, 1)):
+        r.append_epoch("ag_a_si-unidirectional", test_accuracy=acc, pulses=p, refreshes=q)
+    r.set_final(
+        "ag_a_si-unidirectional",
+        {"saturated_fraction": 0.125, "backend": "numba", "per_layer": {"pulses": np.arange(2)}},
+        weights={"W1": np.arange(12, dtype=np.float32).reshape(3, 4), "W2": np.eye(2)},
+    )
+    r.mark_complete("software")
+    r.mark_complete("ag_a_si-unidirectional")
+    r.close()
+    assert _content(part) == _content(whole)
+    with h5py.File(part, "r") as f:
+        assert f.attrs["plan"] == "a"
+    # resumed again: everything loads back, complete runs are never replaced
+    again = ResultsWriter(part, CONFIG, seed=42, mode="resume", attrs={"plan": "a"})
+    assert again.completed == ["software", "ag_a_si-unidirectional"]
+    assert again.weights("ag_a_si-unidirectional")["W1"].dtype == np.float32
+    with pytest.raises(ValueError, match="is complete"):
+        again.add_run("software", device="x", rule="y", dataset="z", epochs=1, replace=True)
+
+
+def test_mode_resume_refuses_another_kind_or_plan(tmp_path):
+    path = tmp_path / "results.h5"
+    ResultsWriter(path, {}, seed=0, kind="sweep", attrs={"plan_hash": "abc"}).close()
+    with pytest.raises(ResumeMismatchError, match="kind 'sweep', not 'train'") as info:
+        ResultsWriter(path, {}, seed=0, mode="resume")
+    assert info.value.key == "kind"
+    with pytest.raises(ResumeMismatchError, match="'plan_hash' is 'abc'") as info:
+        ResultsWriter(path, {}, seed=0, kind="sweep", mode="resume", attrs={"plan_hash": "xyz"})
+    assert info.value.key == "plan_hash"
+    # a missing file with mode="resume" starts a new one
+    fresh = tmp_path / "fresh.h5"
+    ResultsWriter(fresh, {}, seed=0, mode="resume").close()
+    assert read_results(fresh)["complete"]
+
+
+def test_write_run_equals_the_step_by_step_calls(tmp_path):
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    wa = ResultsWriter(a, CONFIG, seed=3)
+    wa.add_run("r", device="d", rule="u", dataset="digits", epochs=2, attrs={"point": 4})
+    wa.append_epoch("r", test_accuracy=0.5, pulses=10)
+    wa.append_epoch("r", test_accuracy=0.75, pulses=12)
+    wa.set_final("r", {"n": 3, "per": {"x": np.arange(3)}}, weights={"layer0": np.ones((2, 2))})
+    wa.mark_complete("r")
+    wa.close()
+    wb = ResultsWriter(b, CONFIG, seed=3)
+    wb.write_run(
+        "r",
+        device="d",
+        rule="u",
+        dataset="digits",
+        epochs=2,
+        history={"test_accuracy": [0.5, 0.75], "pulses": [10, 12]},
+        final={"n": 3, "per": {"x": np.arange(3)}},
+        weights={"layer0": np.ones((2, 2))},
+        attrs={"point": 4},
+    )
+    wb.close()
+    assert _content(a) == _content(b)
+    with h5py.File(b, "r") as f:
+        assert f["runs/r"].attrs["point"] == 4
+    with pytest.raises(ValueError, match="different lengths"):
+        wb2 = ResultsWriter(tmp_path / "c.h5", {}, seed=0)
+        wb2.write_run(
+            "r", device="d", rule="u", dataset="x", epochs=2,
+            history={"a": [1.0], "b": [1.0, 2.0]}, final={},
+        )  # fmt: skip
+    assert wb2.labels == []  # nothing half-added
+
+
+def test_run_order_by_name_is_independent_of_completion_order(tmp_path):
+    orders = []
+    for i, labels in enumerate((["b", "a", "c"], ["c", "b", "a"])):
+        path = tmp_path / f"{i}.h5"
+        w = ResultsWriter(path, {}, seed=0, run_order="name")
+        for label in labels:
+            w.write_run(
+                label, device="d", rule="r", dataset="x", epochs=1,
+                history={"test_accuracy": [0.5]}, final={},
+            )  # fmt: skip
+        w.close()
+        orders.append(list(read_results(path)["runs"]))
+    assert orders == [["a", "b", "c"], ["a", "b", "c"]]
+
+
+def test_snapshots_never_follow_a_planted_symlink(tmp_path):
+    """The temporary file is created exclusively under a fresh name: a symlink planted at the
+    old predictable name (results.h5.tmp) is never opened or overwritten."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.h5.tmp").symlink_to(victim)
+    _two_run_file(out / "results.h5")
+    assert victim.read_text() == "precious"
+    assert read_results(out / "results.h5")["complete"]
+    leftovers = [p.name for p in out.iterdir() if p.name not in ("results.h5", "results.h5.tmp")]
+    assert leftovers == []
+    assert oct((out / "results.h5").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_failed_snapshot_leaves_no_temporary_file(tmp_path, monkeypatch):
+    w = ResultsWriter(tmp_path / "results.h5", {}, seed=0)
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(h5py.File, "flush", boom)
+    with pytest.raises(OSError, match="No space left"):
+        w.add_run("r", device="d", rule="r", dataset="x", epochs=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["results.h5"]
+
+
+def test_check_writable_names_the_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    with pytest.raises(OSError, match=r"the directory .* is not writable"):
+        check_writable(tmp_path / "out" / "sweep.h5")
+
+
+def test_results_kind(tmp_path):
+    path = tmp_path / "s.h5"
+    ResultsWriter(path, {}, seed=0, kind="sweep").close()
+    assert results_kind(path) == "sweep"
+    (tmp_path / "x.txt").write_text("not hdf5")
+    assert results_kind(tmp_path / "x.txt") is None
+    assert results_kind(tmp_path / "missing.h5") is None
+
+
+@pytest.mark.parametrize("damage", ["config", "runs", "run_config"])
+def test_read_damaged_file_names_what_is_wrong(tmp_path, damage):
+    path = tmp_path / "results.h5"
+    _two_run_file(path)
+    with h5py.File(path, "r+") as f:
+        if damage == "config":
+            f.attrs["config"] = "{not json"
+        elif damage == "runs":
+            del f["runs"]
+            f["runs"] = np.arange(3)
+        else:
+            f["runs/software"].attrs["config"] = "[1, 2"
+    msg = {"config": "attribute 'config' is not valid JSON", "runs": "'runs' is not a group"}
+    with pytest.raises(ValueError, match=msg.get(damage, "runs/software config")):
+        read_results(path)

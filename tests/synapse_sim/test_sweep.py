@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from synapse_sim.cli.main import main
-from synapse_sim.sweep.core import (
+from synapse_sim.sweep import (
     aggregate,
     expand,
     format_sweep_table,
@@ -475,7 +475,7 @@ def test_local_workers_each_see_their_gpu():
     over the workers as they start), and one thread."""
     import multiprocessing
 
-    from synapse_sim.sweep.core import _processes
+    from synapse_sim.sweep.executors import run_processes as _processes
 
     parent = os.environ.get("CUDA_VISIBLE_DEVICES")
     with multiprocessing.get_context("spawn").Manager() as manager:
@@ -532,3 +532,90 @@ def test_cupy_sweep_without_gpu_fails_before_writing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "backend='cupy' is not available" in err and " ".join(why.split()) in err
     assert not (tmp_path / "o" / "sweep.h5").exists()
+
+
+# ------------------------------------------------------------------ limits and bad input
+@pytest.mark.parametrize(
+    ("patch", "key"),
+    [
+        ({"sweep": {"instances": 1_000_000_000}}, "sweep.instances: plans 1e+09 runs"),
+        ({"axes": {"c2c_sigma": {"start": 0.0, "stop": 1.0, "step": 1e-9}}}, "c2c_sigma.step"),
+        (
+            {"axes": {"c2c_sigma": {"start": 0, "stop": 1, "num": 1_000_000}, "sigma_nl": [0]}},
+            "c2c_sigma.num: gives 1e+06 values",
+        ),
+        (
+            {
+                "axes": {
+                    "c2c_sigma": {"start": 0, "stop": 1, "num": 1000},
+                    "sigma_nl": {"start": 0, "stop": 1, "num": 1000},
+                }
+            },
+            "axes: plans 2e+06 runs",
+        ),
+    ],
+)
+def test_huge_plans_are_refused_before_expansion(patch, key):
+    spec = {**_spec(), **{k: v for k, v in patch.items() if k != "sweep"}}
+    if "sweep" in patch:
+        spec["sweep"] = {**spec["sweep"], **patch["sweep"]}
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=key.replace("+", r"\+").replace(".", r"\.")):
+        parse_spec(spec)
+    assert time.perf_counter() - t0 < 30  # refused, not expanded (generous: loaded machines)
+
+
+def test_binary_spec_file_is_named(tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match=r"not a TOML text file \(not valid UTF-8"):
+        load_spec(path)
+
+
+def test_bad_scheduler_leaves_no_file_and_a_plain_rerun_works(tmp_path):
+    pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(RuntimeError, match="sweep stopped after 0 of"):
+            run_sweep(_spec(), tmp_path, scheduler="tcp://127.0.0.1:9", progress=False)
+    assert not (tmp_path / "sweep.h5").exists()  # nothing blocks a plain rerun
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_exit_when_the_sweep_is_killed(tmp_path):
+    """kill -9 of the process running the sweep ends its worker processes too."""
+    psutil = pytest.importorskip("psutil")
+    (tmp_path / "slow_task.py").write_text(
+        "import time\n\ndef slow(task, limit_threads):\n    time.sleep(600)\n"
+    )
+    script = textwrap.dedent(
+        """
+        import sys
+        from synapse_sim.sweep.executors import run_processes
+        from slow_task import slow
+        if __name__ == "__main__":
+            for _ in run_processes(range(4), workers=2, fn=slow):
+                pass
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=tmp_path)
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.time() + 240
+        workers = []
+        while time.time() < deadline and len(workers) < 2:
+            workers = [
+                c for c in parent.children() if "resource_tracker" not in " ".join(c.cmdline())
+            ]
+            time.sleep(0.5)
+        assert len(workers) >= 2, "workers did not start"
+        time.sleep(3)  # let them import and take a task
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        gone, alive = psutil.wait_procs(workers, timeout=60)
+        assert alive == [], f"workers still running after their parent died: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

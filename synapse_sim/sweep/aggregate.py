@@ -1,0 +1,220 @@
+"""Reading a sweep back: records per run, mean and spread per point, the table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .spec import is_number
+
+_METRICS = ("final_test_accuracy", "pulses", "refreshes")
+
+
+# ---------------------------------------------------------------------------- reading
+def _sweep_path(path) -> Path:
+    p = Path(path)
+    return p / "sweep.h5" if p.is_dir() else p
+
+
+def is_sweep_file(path) -> bool:
+    """True if ``path`` is an HDF5 file whose root attribute ``kind`` is ``"sweep"``."""
+    import h5py
+
+    from ..results.store import _open_h5
+
+    p = _sweep_path(path)
+    if not p.is_file() or not h5py.is_hdf5(p):
+        return False
+    with _open_h5(p, "r") as f:
+        kind = f.attrs.get("kind")
+    return (kind.decode() if isinstance(kind, bytes) else kind) == "sweep"
+
+
+def read_sweep(path) -> dict:
+    """Read ``sweep.h5`` (or its folder) as plain Python/numpy objects.
+
+    Returns
+    -------
+    dict
+        What :func:`synapse_sim.results.store.read_results` returns (``config`` holds the sweep
+        plan:
+        ``axes``, ``points``, ``labels``, ``device_seeds``, ``spec``, ...), with only complete
+        runs in ``runs``.
+    """
+    from ..results.store import read_results
+
+    p = _sweep_path(path)
+    res = read_results(p)
+    if res.get("kind") != "sweep":
+        raise ValueError(f"'{p}' is not a sweep file (kind {res.get('kind')!r})")
+    res["runs"] = {k: v for k, v in res["runs"].items() if v.get("complete")}
+    return res
+
+
+def sweep_records(source) -> list[dict]:
+    """One JSON-able dict per planned run (software twin first, then points x instances).
+
+    Parameters
+    ----------
+    source : path or dict
+        ``sweep.h5``, its folder, or what :func:`read_sweep` returns.
+
+    Returns
+    -------
+    list of dict
+        The keys of :func:`synapse_sim.results.store.summary_records` (``label``, ``device``,
+        ``rule``, ``dataset``, ``epochs``, ``test_accuracy`` list, ``final_test_accuracy``,
+        ``pulses``, ``refreshes``, final statistics, ...) plus ``point`` and ``instance`` (None
+        for the software twin), ``params`` (swept values), ``seed`` (the device seed of the
+        instance), ``train_seed`` and ``complete`` (the run is in the file). Runs not yet in
+        the file have ``complete`` False and None metrics.
+    """
+    from ..results.store import summary_records
+
+    res = source if isinstance(source, Mapping) else read_sweep(source)
+    cfg = res["config"]
+    done = summary_records({**res, "complete": True})
+    by_label = {r["label"]: r for r in done}
+    records = []
+    seeds = cfg.get("device_seeds", [])
+    for label in cfg.get("labels", []):
+        run = res["runs"].get(label)
+        if run is not None:
+            extra = run["config"]
+            rec = dict(by_label[label])
+            point, instance = extra.get("point"), extra.get("instance")
+            params, dseed, tseed = (
+                extra.get("params", {}),
+                extra.get("device_seed"),
+                extra.get("seed"),
+            )
+        else:
+            software = label == "software"
+            point = None if software else int(label[1:].split("-")[0])
+            instance = None if software else int(label.split("-i")[1])
+            params = {} if software else cfg["points"][point]
+            dseed = None if software else seeds[instance]
+            tseed = cfg["train"].get("seed")
+            rec = {
+                "label": label,
+                "device": "software" if software else None,
+                "rule": "software" if software else None,
+                "dataset": cfg["train"].get("dataset"),
+                "epochs": cfg["train"].get("epochs"),
+                "epochs_done": 0,
+                "test_accuracy": [],
+                "final_test_accuracy": None,
+                "final_train_accuracy": None,
+                "pulses": None,
+                "refreshes": None,
+            }
+        names = cfg.get("axis_names", list(params))
+        params = {k: params[k] for k in [*names, *params] if k in params}
+        rec.update(
+            point=point,
+            instance=instance,
+            params=params,
+            seed=dseed if point is not None else tseed,
+            train_seed=tseed,
+            complete=run is not None,
+        )
+        records.append(rec)
+    return records
+
+
+def _stats(values: list) -> tuple:
+    if not values:
+        return None, None
+    arr = np.asarray(values, dtype=np.float64)
+    mean = float(arr.mean())
+    std = float(arr.std(ddof=1)) if arr.size > 1 else None
+    return mean, std
+
+
+def aggregate(source, metrics=_METRICS) -> list[dict]:
+    """Mean and standard deviation over device instances, one dict per point.
+
+    Parameters
+    ----------
+    source : path or dict
+        ``sweep.h5``, its folder, what :func:`read_sweep` returns, or a list of
+        :func:`sweep_records`.
+    metrics : sequence of str
+        Record keys to aggregate (default final test accuracy, pulses, refreshes).
+
+    Returns
+    -------
+    list of dict
+        Per point, in grid order: ``point``, ``params``, ``n`` (complete instances),
+        ``n_planned``, and for every metric ``<m>_mean``, ``<m>_std`` (sample standard
+        deviation, ``ddof=1``; None with fewer than two instances) and ``<m>_values`` (one
+        value per complete instance, in instance order). The software twin, if present, comes
+        first with ``point`` None.
+    """
+    records = source if isinstance(source, list) else sweep_records(source)
+    groups: dict = {}
+    for rec in records:
+        groups.setdefault(rec["point"], []).append(rec)
+    out = []
+    for point, recs in groups.items():
+        done = [r for r in recs if r["complete"]]
+        row = {"point": point, "params": recs[0]["params"], "n": len(done), "n_planned": len(recs)}
+        for m in metrics:
+            vals = [r[m] for r in done if r.get(m) is not None]
+            row[f"{m}_mean"], row[f"{m}_std"] = _stats(vals)
+            row[f"{m}_values"] = vals
+        out.append(row)
+    return out
+
+
+def _pm(mean, std, scale=1.0, fmt="{:.2f}") -> str:
+    if mean is None:
+        return "-"
+    text = fmt.format(mean * scale)
+    return text if std is None else f"{text} ± {fmt.format(std * scale)}"
+
+
+def format_sweep_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`aggregate` rows (accuracy in percent, mean ± std)."""
+    axes = []
+    for r in rows:
+        for k in r["params"]:
+            if k not in axes:
+                axes.append(k)
+    header = ["point", *axes, "n", "final test acc (%)", "pulses", "refreshes"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---:"] * len(header)) + "|"]
+    for r in rows:
+        cells = ["software" if r["point"] is None else str(r["point"])]
+        cells += [
+            "-"
+            if k not in r["params"]
+            else f"{r['params'][k]:g}"
+            if is_number(r["params"][k])
+            else str(r["params"][k])
+            for k in axes
+        ]
+        cells.append(f"{r['n']}/{r['n_planned']}")
+        cells.append(_pm(r.get("final_test_accuracy_mean"), r.get("final_test_accuracy_std"), 100))
+        cells.append(_pm(r.get("pulses_mean"), r.get("pulses_std"), fmt="{:.4g}"))
+        cells.append(_pm(r.get("refreshes_mean"), r.get("refreshes_std"), fmt="{:.4g}"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_report(source) -> str:
+    """Header line and :func:`format_sweep_table` of a sweep file."""
+    res = source if isinstance(source, Mapping) else read_sweep(source)
+    cfg = res["config"]
+    tr = cfg.get("train", {})
+    rows = aggregate(res)
+    done = sum(r["n"] for r in rows)
+    total = sum(r["n_planned"] for r in rows)
+    head = (
+        f"Sweep `{cfg.get('name')}`: {len(cfg.get('points', []))} points x "
+        f"{len(cfg.get('device_seeds', []))} device instances, dataset `{tr.get('dataset')}`, "
+        f"hidden {tr.get('hidden')}, {tr.get('epochs')} epochs, seed {res.get('seed')}; "
+        f"{done}/{total} runs done{'' if res.get('complete') else ' (incomplete)'}.\n\n"
+    )
+    return head + format_sweep_table(rows)
