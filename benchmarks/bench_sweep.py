@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synapse_sim.sweep.core import parse_spec, read_sweep, run_sweep, run_task  # noqa: E402
+from synapse_sim.sweep import parse_spec, read_sweep, run_sweep, run_task  # noqa: E402
 
 
 def make_spec(max_train: int):
