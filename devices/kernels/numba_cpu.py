@@ -99,6 +99,18 @@ def _lut_fwd(x, table):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
+    """Noise of ``am`` pulses of a step model with slope ``gam != 0`` (``reference._step_noise``):
+    one pulse exactly, several as a moment-matched log-normal factor on ``v = 1 + gam u``."""
+    v0 = 1.0 + gam * u0
+    if am == 1.0:
+        return c2c * dw * abs(v0) * xi
+    eps = c2c * dw * gam / r
+    s2 = am * math.log1p(eps * eps)
+    return v0 * rm * math.expm1(math.sqrt(s2) * xi - 0.5 * s2) / gam
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
     """New conductance of device i after m (nonzero) signed pulses."""
     am = float(abs(m))
@@ -141,11 +153,13 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
         r = 1.0 + s * dw * gam
         if abs(r - 1.0) < 1e-15:
             un = u0 + s * am * dw
+            if c2c > 0.0:
+                un += c2c * dw * abs(1.0 + gam * u0) * math.sqrt(am) * _normal(base, i)
         else:
             rm = r if am == 1.0 else r**am
             un = rm * u0 + s * dw * (rm - 1.0) / (r - 1.0)
-        if c2c > 0.0:
-            un += c2c * dw * abs(1.0 + gam * u0) * math.sqrt(am) * _normal(base, i)
+            if c2c > 0.0:
+                un += _step_noise(am, u0, r, rm, dw, gam, c2c, _normal(base, i))
         un = _clip(un, bmin, bmax)
         return gmin_n + (un - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
     gmin = prm[0, i]
