@@ -393,10 +393,14 @@ def _tile_rows(n_in, n_out):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _compact_all(xbits, nzx, ms):
-    """Per sample, the rows whose train has any pulse (``nzx[b, :ms[b]]``)."""
+def _compact_all(xbits, n_in):
+    """Per sample, the rows whose train has any pulse (``nzx[b, :ms[b]]``); returns
+    ``(nzx, ms)``."""
+    nzx = np.empty((xbits.shape[0], n_in), dtype=np.int64)
+    ms = np.empty(xbits.shape[0], dtype=np.int64)
     for b in range(xbits.shape[0]):
         ms[b] = _compact(xbits[b], nzx[b])
+    return nzx, ms
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -424,9 +428,7 @@ def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, 
 def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
                 cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
                 alpha, gref, rows):
-    nzx = np.empty((xbits.shape[0], n_in), dtype=np.int64)
-    ms = np.empty(xbits.shape[0], dtype=np.int64)
-    _compact_all(xbits, nzx, ms)
+    nzx, ms = _compact_all(xbits, n_in)
     n_tiles = (n_out + rows - 1) // rows
     tot = np.zeros(n_tiles, dtype=np.int64)
     for tp in prange(n_tiles):
@@ -441,9 +443,7 @@ def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen,
 def _update_ser(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
                 cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
                 alpha, gref, rows):
-    nzx = np.empty((xbits.shape[0], n_in), dtype=np.int64)
-    ms = np.empty(xbits.shape[0], dtype=np.int64)
-    _compact_all(xbits, nzx, ms)
+    nzx, ms = _compact_all(xbits, n_in)
     total = 0
     for t in range((n_out + rows - 1) // rows):
         total += _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
