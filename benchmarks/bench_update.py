@@ -1,6 +1,7 @@
 """Speed of DeviceArray.pulse() and DeviceArray.pulse_update(), numba beside the numpy reference.
 
 Usage: python benchmarks/bench_update.py [--sizes 512 1024] [--repeats 5] [--quick] [--json OUT]
+       python benchmarks/bench_update.py --dense [--sizes 512 1024] [--repeats 5] [--json OUT]
        python benchmarks/bench_update.py --backend cupy [--sizes 4096] [--json OUT]
 
 - pulse(): signed counts uniform in [-n, n] for n in (1, 8, 31) on every device of a differential
@@ -18,6 +19,10 @@ Usage: python benchmarks/bench_update.py [--sizes 512 1024] [--repeats 5] [--qui
   Exits with the reason when no GPU is usable. ``--backend cuda-sim`` runs the same code under
   numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``; tiny sizes only: a smoke test of the GPU
   path on a CPU).
+- ``--dense``: aihwkit's own tile benchmark (issue 15), exactly: 512x512 and 1024x1024,
+  batch 100, BL 31, x and d ~ U[-1, 1], lr 0.01, no BL or update management, weights
+  U[-0.1, 0.1], constant_step and soft_bounds, ns per (sample x weight) including the drawing of
+  the trains; plus the same at BL 1 with the same pulse probabilities (lr scaled by 1/31).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -34,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import devices  # noqa: E402
-from benchmarks._timing import median_time  # noqa: E402
+from benchmarks._timing import median_time, median_times  # noqa: E402
 
 
 def bench_pulse(size, backend, nmax, repeats, preset="ag_a_si"):
@@ -68,6 +74,63 @@ def bench_update(size, backend, preset, regime, repeats, batch=100, bl=31):
     t = median_time(run, repeats)
     dens = info["coincidences"] / (batch * size * size)
     return t / (batch * size * size) * 1e9, float(np.mean(info["bl"])), dens
+
+
+#: aihwkit 1.2.0's CPU tile (ConstantStep defaults) on the same workload, measured side by side
+#: on the 2-core machine (issue 15): ns per (sample x weight).
+AIHWKIT_NS = (19.0, 33.0)
+
+
+def bench_dense(size, preset, bl, repeats, batch=100, lr=0.01, backend="numba"):
+    """aihwkit's tile benchmark: a differential ``size`` x ``size`` array, weights U[-0.1, 0.1],
+    x and d ~ U[-1, 1] of shape (batch, size), lr 0.01, no BL or update management. ``bl`` below
+    31 keeps the pulse probabilities of BL 31 (lr scaled by bl / 31), so the same coincidence
+    rate per pulse slot is measured with shorter trains.
+
+    Returns
+    -------
+    (float, float, float)
+        Wall ns and CPU ns (all threads) per (sample x weight), device pulses per
+        (sample x weight)."""
+    arr = devices.DeviceArray((size, size), devices.get(preset), seed=0, backend=backend)
+    rng = np.random.default_rng(3)
+    arr.program(rng.uniform(-0.1, 0.1, (size, size)))
+    x = rng.uniform(-1, 1, (batch, size))
+    d = rng.uniform(-1, 1, (batch, size))
+    lr_bl = lr * bl / 31
+    info = {}
+
+    def run():
+        info.update(arr.pulse_update(x, d, lr_bl, bl, bl_management=False,
+                                     update_management=False))  # fmt: skip
+
+    t, c = median_times(run, repeats)
+    work = batch * size * size
+    return t / work * 1e9, c / work * 1e9, info["coincidences"] / work
+
+
+def dense_rows(sizes, repeats, backend="numba"):
+    """The dense rows of issue 15 (constant_step, soft_bounds; BL 31 and BL 1)."""
+    import numba
+
+    rows = []
+    print(f"# dense (aihwkit tile benchmark): {numba.get_num_threads()} numba threads, "
+          f"load average {os.getloadavg()[0]:.1f}; "
+          f"aihwkit 1.2.0 measured {AIHWKIT_NS[0]:.0f}-{AIHWKIT_NS[1]:.0f} ns")  # fmt: skip
+    for size in sizes:
+        for preset in ("constant_step", "soft_bounds"):
+            res = {bl: bench_dense(size, preset, bl, repeats, backend=backend) for bl in (31, 1)}
+            for bl, (ns, cpu, dens) in res.items():
+                rows.append({"op": "dense", "backend": backend, "size": size, "preset": preset,
+                             "bl": bl, "ns_per_sample_weight": ns,
+                             "cpu_ns_per_sample_weight": cpu,
+                             "pulses_per_sample_weight": dens,
+                             "x_vs_aihwkit": [AIHWKIT_NS[0] / ns, AIHWKIT_NS[1] / ns]})  # fmt: skip
+                print(f"dense {size:5d}  {preset:13s} BL {bl:2d}  wall {ns:7.2f} ns/(sample*weight)"
+                      f"  cpu {cpu:7.2f}  {AIHWKIT_NS[0] / ns:5.1f}-{AIHWKIT_NS[1] / ns:5.1f}x "
+                      f"aihwkit  (device pulses/(sample*weight) {dens:.2f})")  # fmt: skip
+            print(f"dense {size:5d}  {preset:13s} BL 31 / BL 1: {res[31][0] / res[1][0]:.2f}")
+    return rows
 
 
 def _gpu_rows(backend, sizes, repeats, batch=100, bl=31):
@@ -138,6 +201,11 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--ref-repeats", type=int, default=1, help="repeats of the slow reference")
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap.add_argument(
+        "--dense",
+        action="store_true",
+        help="only aihwkit's tile benchmark (issue 15): 512 and 1024, batch 100, BL 31 and BL 1",
+    )
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument(
         "--backend",
@@ -162,6 +230,11 @@ def main(argv=None):
         args.sizes = [512, 1024]
     if args.quick:
         args.sizes, args.repeats = [128], 2
+    if args.dense:
+        rows = dense_rows(args.sizes, args.repeats)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return rows
     import numba
 
     rows = []

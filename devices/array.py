@@ -1027,6 +1027,17 @@ class DeviceArray:
         )
         self._place_state()
 
+    def __getstate__(self) -> dict:
+        """Pickle / deep-copy support: the kernel module is not stored (a module cannot be
+        pickled); it is looked up again by backend name when the array is restored."""
+        st = self.__dict__.copy()
+        st.pop("_k", None)
+        return st
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._k = backends.kernels(_resolve_backend(self.backend))
+
     def __repr__(self) -> str:
         name = self.device.name or type(self.device).__name__
         return (

@@ -408,6 +408,14 @@ class StepDevice(DeviceModel):
             return 0.0, 0.0
         return abs(self.gamma_up), abs(self.gamma_down)
 
+    def _bound_floor(self) -> float:
+        """Smallest fraction of its nominal value a drawn bound may take (linear_step,
+        soft_bounds): 5% of the bound, and at least four nominal steps times the slope."""
+        g_up, g_dn = self._gammas()
+        dw = self.dw_min * (1.0 + abs(self.up_down))
+        need = max(4.0 * dw * max(g_up, 1.0) / self.b_max, 4.0 * dw * max(g_dn, 1.0) / -self.b_min)
+        return min(1.0, max(0.05, need))
+
     def levels(self, branch: str = "ltp") -> int:
         """Effective number of levels ``round((b_max - b_min) / dw^s)``."""
         up = _branch_is_up(branch)
@@ -430,6 +438,12 @@ class StepDevice(DeviceModel):
             bmin = self.b_min * (1.0 + d2d.sigma_bounds * xi_b[1])
             bad = bmin >= bmax
             bmin[bad], bmax[bad] = self.b_min, self.b_max
+            if self.model != "constant_step":
+                # bounds keep their sign (a bound drawn across zero makes the slope gamma
+                # change sign and the map diverge): clip at a floor that stays above a step
+                floor_b = self._bound_floor()
+                bmax = np.maximum(bmax, floor_b * self.b_max)
+                bmin = np.minimum(bmin, floor_b * self.b_min)
             beta = self.up_down + d2d.sigma_asym * xi_a
             spread = d2d.sigma_step * xi_s
         else:

@@ -99,6 +99,18 @@ def _lut_fwd(x, table):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
+    """Noise of ``am`` pulses of a step model with slope ``gam != 0`` (``reference._step_noise``):
+    one pulse exactly, several as a moment-matched log-normal factor on ``v = 1 + gam u``."""
+    v0 = 1.0 + gam * u0
+    if am == 1.0:
+        return c2c * dw * abs(v0) * xi
+    eps = c2c * dw * gam / r
+    s2 = am * math.log1p(eps * eps)
+    return v0 * rm * math.expm1(math.sqrt(s2) * xi - 0.5 * s2) / gam
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
     """New conductance of device i after m (nonzero) signed pulses."""
     am = float(abs(m))
@@ -141,11 +153,13 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
         r = 1.0 + s * dw * gam
         if abs(r - 1.0) < 1e-15:
             un = u0 + s * am * dw
+            if c2c > 0.0:
+                un += c2c * dw * abs(1.0 + gam * u0) * math.sqrt(am) * _normal(base, i)
         else:
             rm = r if am == 1.0 else r**am
             un = rm * u0 + s * dw * (rm - 1.0) / (r - 1.0)
-        if c2c > 0.0:
-            un += c2c * dw * abs(1.0 + gam * u0) * math.sqrt(am) * _normal(base, i)
+            if c2c > 0.0:
+                un += _step_noise(am, u0, r, rm, dw, gam, c2c, _normal(base, i))
         un = _clip(un, bmin, bmax)
         return gmin_n + (un - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
     gmin = prm[0, i]
@@ -364,56 +378,92 @@ def _update_row(j, m, nzx, xb, db, xneg_b, dneg_b, n_in, N, route, G, Gw, tau, f
     return acc
 
 
+# Cache blocking: every sample of the batch is applied to one tile of rows while the tile's
+# device state (about 270 bytes per synapse of a differential pair: conductances, parameter rows,
+# counters, budget) is in the core's cache, then the next tile. Each synapse still receives the
+# samples in batch order with the same draws, so results equal a sample-after-sample pass bit
+# for bit; the tiles are independent, so the parallel twin runs them on all cores.
+_TILE_BYTES = 1 << 18            # target state per tile (256 KiB; L2 is 512 KiB per core here)
+_BYTES_PER_SYNAPSE = 272
+
+
+def _tile_rows(n_in, n_out):
+    """Rows per tile: about ``_TILE_BYTES`` of device state, at least one row."""
+    return int(min(n_out, max(1, _TILE_BYTES // (_BYTES_PER_SYNAPSE * max(n_in, 1)))))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _compact_all(xbits, n_in):
+    """Per sample, the rows whose train has any pulse (``nzx[b, :ms[b]]``); returns
+    ``(nzx, ms)``."""
+    nzx = np.empty((xbits.shape[0], n_in), dtype=np.int64)
+    ms = np.empty(xbits.shape[0], dtype=np.int64)
+    for b in range(xbits.shape[0]):
+        ms[b] = _compact(xbits[b], nzx[b])
+    return nzx, ms
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
+                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg,
+                 n_out, n_in, route, W, alpha, gref):
+    """All samples of the batch, in order, on the rows of tile ``t``; returns its coincidences."""
+    N = n_out * n_in
+    j0 = t * rows
+    j1 = min(j0 + rows, n_out)
+    acc = 0
+    for b in range(xbits.shape[0]):
+        m = ms[b]
+        if m == 0:
+            continue
+        for j in range(j0, j1):
+            acc += _update_row(j, m, nzx[b], xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
+                               route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                               bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W,
+                               alpha, gref)
+    return acc
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
                 cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
-                alpha, gref):
-    N = n_out * n_in
-    rowtot = np.zeros(n_out, dtype=np.int64)
-    nzx = np.empty(n_in, dtype=np.int64)
-    total = 0
-    for b in range(xbits.shape[0]):
-        m = _compact(xbits[b], nzx)
-        if m == 0:
-            continue
-        for jp in prange(n_out):
-            j = np.int64(jp)  # parfor indices may be unsigned; keep index arithmetic signed
-            rowtot[j] = _update_row(j, m, nzx, xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
-                                    route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                                    bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog,
-                                    cnt_reset, W, alpha, gref)
-        total += rowtot.sum()
-    return total
+                alpha, gref, rows):
+    nzx, ms = _compact_all(xbits, n_in)
+    n_tiles = (n_out + rows - 1) // rows
+    tot = np.zeros(n_tiles, dtype=np.int64)
+    for tp in prange(n_tiles):
+        t = np.int64(tp)  # parfor indices may be unsigned; keep index arithmetic signed
+        tot[t] = _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
+                              c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                              xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref)
+    return tot.sum()
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
 def _update_ser(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
                 cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
-                alpha, gref):
-    N = n_out * n_in
-    nzx = np.empty(n_in, dtype=np.int64)
+                alpha, gref, rows):
+    nzx, ms = _compact_all(xbits, n_in)
     total = 0
-    for b in range(xbits.shape[0]):
-        m = _compact(xbits[b], nzx)
-        if m == 0:
-            continue
-        for j in range(n_out):
-            total += _update_row(j, m, nzx, xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
-                                 route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                                 bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                                 W, alpha, gref)
+    for t in range((n_out + rows - 1) // rows):
+        total += _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
+                              c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                              xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref)
     return total
 
 
 def pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,
                  cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in,
                  route, W, alpha, gref):
-    """Stochastic pulse-train update, one sample after another (see module docs)."""
-    kern = _update_par if G.size * xbits.shape[0] >= _PARALLEL_MIN_UPDATE else _update_ser
+    """Stochastic pulse-train update: the samples in order on each synapse, cache-blocked over
+    tiles of rows (see module docs)."""
+    rows = _tile_rows(n_in, n_out)
+    par = G.size * xbits.shape[0] >= _PARALLEL_MIN_UPDATE and n_out > rows
+    kern = _update_par if par else _update_ser
     return int(kern(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
                     np.asarray(bases, dtype=np.uint64), frozen, budget, cnt_up, cnt_dn, cnt_prog,
                     cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W, float(alpha),
-                    float(gref)))
+                    float(gref), rows))
 
 
 # ----------------------------------------------------------------------------- requests

@@ -102,6 +102,25 @@ def _step_G(u, const):
     return gmin_n + (u - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
 
 
+def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
+    """Cycle-to-cycle noise of ``am`` pulses of a step model with slope ``gam != 0``.
+
+    One pulse is ``u <- u + s dw v + c2c dw |v| xi`` with ``v = 1 + gam u`` (the distance to the
+    fixed point ``-1/gam``, e.g. to the bound for soft bounds), so ``v`` is multiplied by
+    ``r + sigma xi`` per pulse (``r = 1 + s dw gam``, ``sigma = c2c dw |gam|``) and after ``n``
+    pulses ``v_n = v_0 prod_k (r + sigma xi_k)``: mean ``v_0 r^n``, second moment
+    ``v_0^2 (r^2 + sigma^2)^n``, and a sum of ``n`` independent terms in the logarithm. One pulse
+    is applied exactly (a normal); ``n > 1`` pulses draw ``v_n = v_0 r^n exp(S xi - S^2 / 2)``
+    with ``S^2 = n log(1 + (sigma / r)^2)``, the log-normal with the exact mean and variance
+    (and the shape the product tends to). Returns ``u_n - E[u_n]``.
+    """
+    v0 = 1.0 + gam * u0
+    eps = c2c * dw * gam / r
+    s2 = am * np.log1p(eps * eps)
+    multi = v0 * rm * np.expm1(np.sqrt(s2) * xi - 0.5 * s2) / gam
+    return np.where(am == 1.0, c2c * dw * np.abs(v0) * xi, multi)
+
+
 def _apply(fam, G, m, prm, const, lut_up, lut_dn, c2c, xi):
     """New conductance after signed pulse counts m (all nonzero) on the selected devices."""
     up = m > 0
@@ -132,7 +151,9 @@ def _apply(fam, G, m, prm, const, lut_up, lut_dn, c2c, xi):
         un = np.where(lin, u0 + s * am * dw, rm * u0 + s * dw * (rm - 1.0) / (rs - 1.0))
         if c2c > 0:
             step0 = dw * np.abs(1.0 + gam * u0)
-            un = un + c2c * step0 * np.sqrt(am) * xi
+            noise_lin = c2c * step0 * np.sqrt(am) * xi
+            gs = np.where(lin, 1.0, gam)
+            un = un + np.where(lin, noise_lin, _step_noise(am, u0, rs, rm, dw, gs, c2c, xi))
         return _step_G(np.clip(un, bmin, bmax), const)
     gmin, gmax = prm[0], prm[1]
     dG = gmax - gmin

@@ -132,6 +132,46 @@ def test_numba_pulse_update_equals_reference(family, route, k, bl, lut_device):
         np.testing.assert_array_equal(a.G[n_out * n_in :], s0.G[n_out * n_in :])
 
 
+def _untiled_update(s, c2c, bases, xbits, dbits, xneg, dneg, n_out, n_in, route):
+    """The pre-tiling pulse_update: every sample on the whole array, one sample after another
+    (one tile of all rows, serial)."""
+    return nb._update_ser(
+        s.G, s.Gw, s.tau, *s.dev_args(), c2c, bases, *s.cnt_args(), xbits, dbits, xneg, dneg,
+        n_out, n_in, route, s.W, s.alpha, s.gref, n_out,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("tile_bytes", [1, 3 * 272 * 13, 1 << 18])
+@pytest.mark.parametrize(("route", "k"), [(ROUTE_SINGLE, 1), (ROUTE_PUSH_PULL, 2),
+                                          (ROUTE_UNIDIRECTIONAL, 2)])  # fmt: skip
+@pytest.mark.parametrize("family", ["exp_d2d", "soft_bounds", "lut"])
+def test_cache_blocked_update_equals_sample_after_sample(family, route, k, tile_bytes, parallel,
+                                                         lut_device, monkeypatch):  # fmt: skip
+    """Cache blocking (tiles of 1, 3 and all rows), serial and parallel over tiles: bit for bit
+    the sample-after-sample pass (each synapse sees the samples in order with the same draws),
+    and equal to the numpy reference."""
+    dev = family_device(family, lut_device)
+    rng = np.random.default_rng(seed_of(family, route, k, tile_bytes))
+    n_out, n_in, B = 10, 13, 9
+    s0 = State(dev, (n_out, n_in), k, seed=5, rng=rng)
+    arr = devices.DeviceArray((n_out, n_in), dev, seed=1, backend="numpy")
+    xbits, dbits, xneg, dneg = draw_trains(rng, arr, B, n_out, n_in, 31)
+    bases = np.array([_rng.call_base(7, b) for b in range(B)], dtype=np.uint64)
+    monkeypatch.setattr(nb, "_TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(nb, "_PARALLEL_MIN_UPDATE", 0 if parallel else 1 << 62)
+    rows = nb._tile_rows(n_in, n_out)
+    assert rows == {1: 1, 3 * 272 * 13: 3, 1 << 18: n_out}[tile_bytes]
+    a, b, c = s0.copy(), s0.copy(), s0.copy()
+    ta = _untiled_update(a, 0.05, bases, xbits, dbits, xneg, dneg, n_out, n_in, route)
+    tb = call_update(nb, b, 0.05, bases, xbits, dbits, xneg, dneg, n_out, n_in, route)
+    tc = call_update(ref, c, 0.05, bases, xbits, dbits, xneg, dneg, n_out, n_in, route)
+    assert ta == tb == tc > 0
+    for key in ("G", "Gw", "W", "tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "cnt_reset"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key), err_msg=key)
+    c.assert_equal(b)
+
+
 def test_pulse_update_total_equals_counter_increase():
     dev = devices.get("ideal")
     rng = np.random.default_rng(3)

@@ -51,7 +51,11 @@ def test_c2c_zero_pulses_add_no_noise():
 
 
 def test_c2c_noise_on_step_models_scales_with_step_size():
-    """Step models: one Gaussian term of sd sigma * (step at the starting state) * sqrt(|n|)."""
+    """Step models: the noise of one n-pulse write has the spread of n single noisy pulses,
+    whose step shrinks with the distance to the bound: ``v = 1 + gamma u`` is multiplied by
+    ``r + sigma dw |gamma| xi`` per pulse, so ``sd(u_n) = |v_0| sqrt((r^2 + s^2)^n - r^(2n))
+    / |gamma|`` (``s = sigma dw |gamma|``); about normal for few pulses. (Before issue 15 this
+    was ``sigma * step_0 * sqrt(n)``, which overstates the spread as n grows.)"""
     dev = devices.StepDevice(
         model="soft_bounds", dw_min=0.01, variability=devices.Variability().replace(c2c_sigma=0.3)
     )
@@ -63,8 +67,11 @@ def test_c2c_noise_on_step_models_scales_with_step_size():
     arr.pulse(np.full((100, 100), n))
     u1 = dev.b_min + (arr.G - dev.gmin) / dev.dG * (dev.b_max - dev.b_min)
     mean_u = dev.b_max - (dev.b_max - u0) * (1 - dev.dw_min / dev.b_max) ** n
-    step0 = dev.dw_min * (1 - u0 / dev.b_max)
-    z = (u1 - mean_u) / (0.3 * step0 * math.sqrt(n))
+    gam = -1.0 / dev.b_max
+    r = 1.0 + dev.dw_min * gam
+    s = 0.3 * dev.dw_min * abs(gam)
+    sd = abs(1.0 + gam * u0) * math.sqrt((r * r + s * s) ** n - r ** (2 * n)) / abs(gam)
+    z = (u1 - mean_u) / sd
     assert stats.kstest(z, "norm").pvalue > 0.01
 
 
