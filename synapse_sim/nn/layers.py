@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 import json
 import math
+import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -105,8 +108,10 @@ def _to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
         raise TypeError(_gpu_message(where, f"a tensor on device {str(t.device)!r}"))
     if not (t.is_floating_point()):
         raise TypeError(f"{where} needs a floating-point tensor, got dtype {t.dtype}")
-    a = t.detach().numpy()
-    return np.ascontiguousarray(a, dtype=np.float64)
+    t = t.detach()
+    if t.dtype not in (torch.float32, torch.float64):  # bfloat16 / float16 have no numpy twin
+        t = t.to(torch.float64)
+    return np.ascontiguousarray(t.numpy(), dtype=np.float64)
 
 
 def _resolve_device(device, overrides: dict, where: str) -> devices.DeviceModel:
@@ -155,41 +160,123 @@ def _tensor_to_np(t, like: np.ndarray) -> np.ndarray:
     return a.astype(like.dtype, copy=False)
 
 
-def _keep_threads(fn, *args):
-    """Call ``fn(*args)`` and undo a change of torch's thread count made meanwhile.
+class _ArrayThreads:
+    """Runs the array work of the bridge (reads and updates) without starting a thread fight.
+
+    A converted model's step interleaves small torch ops with small array reads (numpy
+    products, OpenBLAS) and numba kernels (OpenMP). Each of these runtimes keeps its own worker
+    threads spinning for a while after a call; with two or three spinning pools on a few cores
+    the main thread loses its core, and plain torch ops beside the reads slow down several
+    times. The products of one step are small (a batch of rows times one layer), so BLAS gains
+    nothing from threads there: the bridge runs them with BLAS at one thread (no OpenBLAS
+    spinners; the count is restored after each call). Single-thread products also make a
+    seeded run independent of the machine's core count.
 
     numba's OpenMP threading layer sets the OpenMP thread count of the calling thread when it
-    starts its pool (on the first parallel-compiled kernel call), which silently resets
-    ``torch.set_num_threads``; small torch ops then pay for idle worker threads.
+    starts its pool, which resets ``torch.set_num_threads``. The pool is started once, on the
+    first use, and torch's count restored then (not checked on every call).
     """
-    n = torch.get_num_threads()
-    out = fn(*args)
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return out
+
+    def __init__(self):
+        self._blas: list | None = None
+
+    def _start(self) -> None:
+        from threadpoolctl import ThreadpoolController
+
+        self._blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        import numba
+
+        n = torch.get_num_threads()
+        numba.get_num_threads()  # starts numba's pool now, not inside a later layer call
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+    def __call__(self, fn, *args):
+        if self._blas is None:
+            self._start()
+        old = [(c, c.num_threads) for c in self._blas]
+        old = [(c, n) for c, n in old if n != 1]
+        for c, _ in old:
+            c.set_num_threads(1)
+        try:
+            return fn(*args)
+        finally:
+            for c, n in old:
+                c.set_num_threads(n)
+
+
+#: ``run_array_work(fn, *args)``: call ``fn(*args)`` (array reads, rule updates) with BLAS at
+#: one thread; see :class:`_ArrayThreads`.
+run_array_work = _ArrayThreads()
+
+_TOKEN = "stash_token"
+#: Stashed backward passes at which a layer warns that nothing consumes them.
+_STASH_WARN = 1000
 
 
 class _ArrayMatmul(torch.autograd.Function):
-    """``y = array.matmul(x)``; backward: ``dx = array.rmatmul(g)`` and ``(x, g)`` stashed."""
+    """``y = array.matmul(x)``; backward: ``dx = array.rmatmul(g)`` and ``(x, g)`` stashed.
+
+    ``token`` is the layer's :attr:`DeviceLayer.stash_token`: its gradient counts the backward
+    passes whose rows were accumulated (see :meth:`DeviceLayer.take_stash`). The function is
+    once differentiable (the weight is not a torch parameter, so second derivatives cannot be
+    formed) and supports ``torch.func.vmap`` (the mapped rows are one batched read).
+    """
 
     @staticmethod
-    def forward(ctx, x2d, anchor, layer):  # noqa: D102
+    def forward(x2d, token, layer):  # noqa: D102
         xn = _to_array(x2d, layer, type(layer).__name__)
-        y = _keep_threads(layer.array.matmul, xn)
-        ctx.layer = layer
-        ctx.xn = xn
-        ctx.dtype = x2d.dtype
-        return _from_array(y, layer, x2d.dtype)
+        layer._last_read = xn
+        return _from_array(run_array_work(layer.array.matmul, xn), layer, x2d.dtype)
 
     @staticmethod
+    def setup_context(ctx, inputs, output):  # noqa: D102
+        x2d, token, layer = inputs
+        ctx.layer = layer
+        ctx.xn = layer.__dict__.pop("_last_read", None)
+        ctx.dtype = x2d.dtype
+        ctx.token_dtype = token.dtype
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):  # noqa: D102
         layer = ctx.layer
         gn = _to_array(grad, layer, type(layer).__name__)
-        layer._stash.append((ctx.xn, gn))
-        gx = None
+        gx = gt = None
+        if ctx.needs_input_grad[1]:
+            layer._pending.append((ctx.xn, gn))
+            gt = torch.ones(1, dtype=ctx.token_dtype, device=grad.device)
         if ctx.needs_input_grad[0]:
-            gx = _from_array(_keep_threads(layer.array.rmatmul, gn), layer, ctx.dtype)
-        return gx, None, None
+            gx = _from_array(run_array_work(layer.array.rmatmul, gn), layer, ctx.dtype)
+        return gx, gt, None
+
+    @staticmethod
+    def vmap(info, in_dims, x2d, token, layer):  # noqa: D102
+        x_dim, t_dim, _ = in_dims
+        if t_dim is not None:
+            raise ValueError(f"{type(layer).__name__}: vmap over the stash token is not supported")
+        if x_dim is None:
+            return _ArrayMatmul.apply(x2d, token, layer), None
+        x = x2d.movedim(x_dim, 0)
+        b = x.shape[0]
+        y = _ArrayMatmul.apply(x.reshape(-1, x.shape[-1]), token, layer)
+        return y.reshape(b, -1, y.shape[-1]), 0
+
+
+def _drop_token_key(module, state_dict, prefix, local_metadata) -> None:
+    """State-dict hook: the stash token is bookkeeping, not state."""
+    state_dict.pop(prefix + _TOKEN, None)
+
+
+def _fill_token_key(module, state_dict, prefix, *args) -> None:
+    """Load pre-hook: state dicts carry no stash token; keep the layer's own."""
+    state_dict.setdefault(prefix + _TOKEN, module.stash_token.detach().clone())
+
+
+def _on_token_grad(layer_ref, token) -> None:
+    layer = layer_ref()
+    if layer is not None:
+        layer._confirm_pending(token)
 
 
 class DeviceLayer(nn.Module, abc.ABC):
@@ -233,6 +320,13 @@ class DeviceLayer(nn.Module, abc.ABC):
         )
         self.form = form
         self._stash: list = []
+        self._pending: list = []
+
+    def _add_token(self) -> None:
+        """Register :attr:`stash_token` (after the bias, which keeps the bias first)."""
+        self.stash_token = nn.Parameter(torch.zeros(1))
+        self.register_state_dict_post_hook(_drop_token_key)
+        self.register_load_state_dict_pre_hook(_fill_token_key)
 
     def __deepcopy__(self, memo):
         """Deep copy (the array's kernel module is shared, everything else copied)."""
@@ -250,8 +344,10 @@ class DeviceLayer(nn.Module, abc.ABC):
                     }
                 )
                 new.__dict__[k] = arr
-            elif k == "_stash":
+            elif k in ("_stash", "_pending"):
                 new.__dict__[k] = []
+            elif k == "_token_hooked":
+                continue
             else:
                 new.__dict__[k] = copy.deepcopy(v, memo)
         return new
@@ -314,14 +410,51 @@ class DeviceLayer(nn.Module, abc.ABC):
     def _apply_array(self, x2d: torch.Tensor) -> torch.Tensor:
         if x2d.device.type != "cpu" and not _on_gpu(self):
             raise TypeError(_gpu_message(type(self).__name__, f"a tensor on {str(x2d.device)!r}"))
-        if torch.is_grad_enabled():
-            anchor = torch.empty(0, requires_grad=True, device=x2d.device)
-            return _ArrayMatmul.apply(x2d, anchor, self)
-        y = _keep_threads(self.array.matmul, _to_array(x2d, self, type(self).__name__))
-        return _from_array(y, self, x2d.dtype)
+        if self._pending and torch.is_grad_enabled():
+            # rows of a backward pass that did not accumulate gradients (torch.autograd.grad)
+            self._pending = []
+        token = self.stash_token
+        if self.__dict__.get("_token_hooked") is not token:
+            token.register_post_accumulate_grad_hook(
+                functools.partial(_on_token_grad, weakref.ref(self))
+            )
+            self.__dict__["_token_hooked"] = token
+        return _ArrayMatmul.apply(x2d, token, self)
+
+    def _confirm_pending(self, token) -> None:
+        """The backward passes stashed since the last accumulation reached ``token.grad``.
+
+        ``token.grad`` is the number of accumulated passes since the gradients were last
+        zeroed; when it equals the pending passes, ``zero_grad`` (of the model or of an
+        optimizer) ran in between and the older rows are dropped.
+        """
+        n = len(self._pending)
+        if token.grad is not None and float(token.grad.sum()) <= n:
+            self._stash = []
+        self._stash.extend(self._pending)
+        self._pending = []
+        if len(self._stash) == _STASH_WARN:
+            warnings.warn(
+                f"{type(self).__name__} holds the rows of {_STASH_WARN} backward passes waiting "
+                "for an optimizer step (gradients accumulated without zero_grad() or step()); "
+                "the stash grows with every further pass until one of them is called",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    @property
+    def stash_rows(self) -> int:
+        """Rows (``x``, ``delta`` pairs) stashed for the next update."""
+        return sum(int(x.shape[0]) for x, _ in self._stash)
 
     def take_stash(self):
         """The stashed ``(x, delta)`` of the backward passes since the last call (or ``None``).
+
+        Only backward passes that accumulated into the gradients count (``loss.backward()``;
+        not ``torch.autograd.grad``), and only those since the gradients were last zeroed:
+        ``model.zero_grad()`` drops the rows as the optimizer's ``zero_grad`` does. This is
+        what ``stash_token`` is for: a one-element parameter whose gradient counts the
+        accumulated backward passes through the layer (it is not saved in state dicts).
 
         Returns
         -------
@@ -330,6 +463,10 @@ class DeviceLayer(nn.Module, abc.ABC):
             passes are concatenated along the first axis: the rule's update sums over it,
             which matches torch's gradient accumulation). The stash is emptied.
         """
+        g = self.stash_token.grad
+        self._pending = []
+        if g is None or float(g.sum()) == 0.0:
+            self._stash = []
         if not self._stash:
             return None
         xs, ds = zip(*self._stash, strict=True)
@@ -342,6 +479,7 @@ class DeviceLayer(nn.Module, abc.ABC):
     def clear_stash(self) -> None:
         """Drop stashed inputs and output gradients (called by ``DeviceSGD.zero_grad``)."""
         self._stash = []
+        self._pending = []
 
     # ------------------------------------------------------------------ state
     def _meta(self) -> dict:
@@ -386,7 +524,7 @@ class DeviceLayer(nn.Module, abc.ABC):
         if missing:
             raise ValueError(f"{type(self).__name__} state_dict lacks {', '.join(missing)}")
         self.array.load_state_dict({k: _tensor_to_np(state[k], ref[k]) for k in ref})
-        self._stash = []
+        self.clear_stash()
 
     def _extra_repr_device(self) -> str:
         a = self.array
@@ -500,6 +638,7 @@ class DeviceLinear(DeviceLayer):
             _bias_init(self.bias.data, self.in_features)
         else:
             self.register_parameter("bias", None)
+        self._add_token()
         if weight is None:
             weight = _default_weight(self.weight_shape, self.in_features)
         self.program(weight)
@@ -521,7 +660,7 @@ class DeviceLinear(DeviceLayer):
         lead = x.shape[:-1]
         y = self._apply_array(x.reshape(-1, self.in_features))
         y = y.reshape(*lead, self.out_features)
-        return y + self.bias if self.bias is not None else y
+        return y + self.bias.to(y.dtype) if self.bias is not None else y
 
     def extra_repr(self) -> str:  # noqa: D102
         return (
@@ -619,6 +758,7 @@ class DeviceConv2d(DeviceLayer):
             _bias_init(self.bias.data, fan_in)
         else:
             self.register_parameter("bias", None)
+        self._add_token()
         if weight is None:
             weight = _default_weight(self.weight_shape, fan_in)
         self.program(weight)
@@ -661,7 +801,7 @@ class DeviceConv2d(DeviceLayer):
         y = y.reshape(n, ho * wo, self.out_channels).transpose(1, 2)
         y = y.reshape(n, self.out_channels, ho, wo)
         if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1)
+            y = y + self.bias.to(y.dtype).view(1, -1, 1, 1)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self) -> str:  # noqa: D102

@@ -11,7 +11,7 @@ from torch import nn
 
 from learning_rules import PulseRule
 
-from .layers import DeviceLayer, _keep_threads
+from .layers import DeviceLayer, run_array_work
 
 __all__ = ["DeviceSGD"]
 
@@ -200,7 +200,7 @@ class DeviceSGD(torch.optim.Optimizer):
                 if got is None:
                     continue
                 x, delta = got
-                st = _keep_threads(self._update, layer, x, delta, lr)
+                st = run_array_work(self._update, layer, x, delta, lr)
                 pulses += int(st["pulses"])
                 refreshes += int(st["refreshes"])
         self._step_count += 1

@@ -71,7 +71,8 @@ def test_linear_forward_and_input_grad_match_nn_linear():
     torch.testing.assert_close(x.grad, xr.grad, rtol=0, atol=1e-10)
     torch.testing.assert_close(layer.bias.grad, ref.bias.grad, rtol=0, atol=1e-10)
     # no weight gradient: the weight is not a parameter; the rule gets (x, delta) instead
-    assert [n for n, _ in layer.named_parameters()] == ["bias"]
+    # (stash_token: a one-element marker whose gradient counts the stashed backward passes)
+    assert [n for n, _ in layer.named_parameters()] == ["bias", "stash_token"]
     xs, ds = layer.take_stash()
     np.testing.assert_allclose(xs, x.detach().reshape(-1, 7).numpy(), rtol=0, atol=0)
     np.testing.assert_allclose(ds, g.reshape(-1, 5).numpy(), rtol=0, atol=0)
