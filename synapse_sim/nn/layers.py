@@ -36,6 +36,7 @@ from devices.xp import GPU_BACKENDS, asnumpy
 __all__ = ["DeviceLinear", "DeviceConv2d", "DeviceLayer", "array_to_tensor", "tensor_to_array"]
 
 _TORCH_DEVICE_NAMES = ("cpu", "cuda", "mps", "meta", "xpu")
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _gpu_message(where: str, what) -> str:
@@ -111,7 +112,18 @@ def _to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
     t = t.detach()
     if t.dtype not in (torch.float32, torch.float64):  # bfloat16 / float16 have no numpy twin
         t = t.to(torch.float64)
-    return np.ascontiguousarray(t.numpy(), dtype=np.float64)
+    try:
+        a = t.numpy()
+    except RuntimeError as e:  # a functorch-wrapped tensor has no storage
+        raise NotImplementedError(_FUNC_MESSAGE.format(where=where)) from e
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+_FUNC_MESSAGE = (
+    "{where}: torch.func transforms other than vmap (grad, jacrev, jacfwd, jvp, ...) are "
+    "not supported: the layer reads a physical device array outside torch and its weights "
+    "are not torch parameters; use loss.backward() or torch.autograd.grad (first derivatives)"
+)
 
 
 def _resolve_device(device, overrides: dict, where: str) -> devices.DeviceModel:
@@ -249,6 +261,10 @@ class _ArrayMatmul(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             gx = _from_array(run_array_work(layer.array.rmatmul, gn), layer, ctx.dtype)
         return gx, gt, None
+
+    @staticmethod
+    def jvp(ctx, *tangents):  # noqa: D102
+        raise NotImplementedError(_FUNC_MESSAGE.format(where=type(ctx.layer).__name__))
 
     @staticmethod
     def vmap(info, in_dims, x2d, token, layer):  # noqa: D102
@@ -675,11 +691,15 @@ class DeviceConv2d(DeviceLayer):
     Parameters
     ----------
     in_channels, out_channels : int
-    kernel_size, stride, padding : int or (int, int)
-        As in ``nn.Conv2d`` (zero padding; ``padding`` also ``"valid"``, or ``"same"`` for
-        odd kernels with stride 1). Dilation and groups are not supported.
+    kernel_size, stride, padding, dilation : int or (int, int)
+        As in ``nn.Conv2d`` (``padding`` also ``"valid"``, or ``"same"`` with stride 1).
+    groups : int
+        Only 1 (one crossbar holds the whole kernel matrix); other values raise
+        ``ValueError``.
     bias : bool
         Digital bias (an ``nn.Parameter``).
+    padding_mode : {"zeros", "reflect", "replicate", "circular"}
+        As in ``nn.Conv2d``.
     device, mapping, form, w_max, seed, backend, dac, adc, **device_overrides
         As in :class:`DeviceLinear`.
     weight : array_like, optional
@@ -705,7 +725,10 @@ class DeviceConv2d(DeviceLayer):
         kernel_size,
         stride=1,
         padding=0,
+        dilation=1,
+        groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
         *,
         device="ideal",
         mapping: str = "reference",
@@ -723,17 +746,32 @@ class DeviceConv2d(DeviceLayer):
         self.out_channels = _check_int("out_channels", out_channels)
         self.kernel_size = _pair("kernel_size", kernel_size, 1)
         self.stride = _pair("stride", stride, 1)
+        self.dilation = _pair("dilation", dilation, 1)
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups != 1:
+            raise ValueError(
+                f"DeviceConv2d does not support groups={groups!r}: one crossbar holds the whole "
+                "kernel matrix (groups=1 only; keep grouped convolutions digital)"
+            )
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {', '.join(map(repr, _PADDING_MODES))}, got "
+                f"{padding_mode!r}"
+            )
+        self.padding_mode = padding_mode
         if isinstance(padding, str):
             if padding == "valid":
                 padding = 0
             elif padding == "same":
                 kh, kw = self.kernel_size
-                if self.stride != (1, 1) or kh % 2 == 0 or kw % 2 == 0:
+                dh, dw = self.dilation
+                if self.stride != (1, 1) or (dh * (kh - 1)) % 2 or (dw * (kw - 1)) % 2:
                     raise ValueError(
-                        "padding='same' needs stride 1 and odd kernel sizes, got "
-                        f"kernel_size={self.kernel_size}, stride={self.stride}"
+                        "padding='same' needs stride 1 and an even total padding "
+                        "dilation * (kernel_size - 1), got "
+                        f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                        f"dilation={self.dilation}"
                     )
-                padding = ((kh - 1) // 2, (kw - 1) // 2)
+                padding = (dh * (kh - 1) // 2, dw * (kw - 1) // 2)
             else:
                 raise ValueError(
                     f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}"
@@ -788,14 +826,18 @@ class DeviceConv2d(DeviceLayer):
             )
         n, _, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        ho = (h + 2 * ph - kh) // sh + 1
-        wo = (w + 2 * pw - kw) // sw + 1
+        dh, dw = self.dilation
+        ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
         if ho < 1 or wo < 1:
             raise ValueError(
                 f"DeviceConv2d input {h}x{w} is smaller than the kernel {kh}x{kw} "
-                f"(padding {self.padding})"
+                f"(padding {self.padding}, dilation {self.dilation})"
             )
-        cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (n, K, L)
+        if self.padding_mode != "zeros" and (ph or pw):
+            x = F.pad(x, (pw, pw, ph, ph), mode=self.padding_mode)
+            ph = pw = 0
+        cols = F.unfold(x, (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))
         patches = cols.transpose(1, 2).reshape(n * ho * wo, -1)
         y = self._apply_array(patches)  # (n * L, out)
         y = y.reshape(n, ho * wo, self.out_channels).transpose(1, 2)
@@ -807,6 +849,7 @@ class DeviceConv2d(DeviceLayer):
     def extra_repr(self) -> str:  # noqa: D102
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}, "
+            f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
+            f"padding_mode={self.padding_mode!r}, bias={self.bias is not None}, "
             f"{self._extra_repr_device()}"
         )
