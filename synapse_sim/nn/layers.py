@@ -8,6 +8,10 @@ and :class:`synapse_sim.nn.DeviceSGD` hands them to a :class:`learning_rules.Pul
 turns ``-lr * grad_output^T x`` into pulses. The bias is digital: an ordinary
 ``nn.Parameter`` trained by plain SGD.
 
+The array work of the bridge (reads, rule updates) runs with BLAS at one thread
+(:data:`run_array_work`): the products of one step are small, and BLAS worker threads spinning
+beside torch's and numba's pools slowed a converted model's step about twofold.
+
 Tensors cross to numpy on the CPU (``x.detach().numpy()`` and ``torch.from_numpy``, views where
 the dtype is already float64). With the GPU backend (``backend="cupy"``, ``docs/GPU.md``) CUDA
 tensors cross to cupy and back through DLPack, without copies (:func:`tensor_to_array`,
@@ -247,7 +251,7 @@ class _ArrayMatmul(torch.autograd.Function):
         ctx.layer = layer
         ctx.xn = layer.__dict__.pop("_last_read", None)
         ctx.dtype = x2d.dtype
-        ctx.token_dtype = token.dtype
+        ctx.token_like = (token.dtype, token.device)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -257,7 +261,7 @@ class _ArrayMatmul(torch.autograd.Function):
         gx = gt = None
         if ctx.needs_input_grad[1]:
             layer._pending.append((ctx.xn, gn))
-            gt = torch.ones(1, dtype=ctx.token_dtype, device=grad.device)
+            gt = torch.ones(1, dtype=ctx.token_like[0], device=ctx.token_like[1])
         if ctx.needs_input_grad[0]:
             gx = _from_array(run_array_work(layer.array.rmatmul, gn), layer, ctx.dtype)
         return gx, gt, None
@@ -304,6 +308,18 @@ class DeviceLayer(nn.Module, abc.ABC):
         The crossbar holding the weight matrix.
     bias : torch.nn.Parameter or None
         Digital bias (trained by plain SGD).
+    stash_token : torch.nn.Parameter
+        A one-element marker (not saved in state dicts, not trained): its gradient counts the
+        backward passes whose ``(x, delta)`` rows wait in the stash, so that zeroing the
+        model's gradients (``model.zero_grad()``) drops those rows too.
+
+    Notes
+    -----
+    The array function is once differentiable (second derivatives raise: the weights are
+    not torch parameters), takes float32, float64, float16 and bfloat16 inputs (the output
+    has the input's dtype; the read runs in float64) and supports ``torch.func.vmap`` (the
+    mapped rows are read as one batch); other ``torch.func`` transforms raise
+    ``NotImplementedError``.
     """
 
     def _setup(

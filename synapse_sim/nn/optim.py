@@ -76,7 +76,10 @@ def _split(items, where):
             for m in it.modules():
                 if isinstance(m, DeviceLayer):
                     layers.append(m)
-            params.extend(it.parameters())
+            # a layer's stash_token is bookkeeping, not a trained parameter (keeping it out
+            # also keeps the optimizer state dict's layout)
+            tokens = {id(m.stash_token) for m in layers}
+            params.extend(p for p in it.parameters() if id(p) not in tokens)
         elif isinstance(it, torch.Tensor):
             params.append(it)
         else:
@@ -237,6 +240,7 @@ class DeviceSGD(torch.optim.Optimizer):
         super().zero_grad(set_to_none=set_to_none)
         for layer in self.device_layers:
             layer.clear_stash()
+            layer.stash_token.grad = None
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -256,12 +260,11 @@ class DeviceSGD(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         pulses = refreshes = 0
-        tokens = {id(layer.stash_token) for layer in self.device_layers}
         for gi, (group, layers) in enumerate(zip(self.param_groups, self._layers, strict=True)):
             lr = _check_lr(f"lr of parameter group {gi}", group["lr"])
             opts = _check_sgd_options({k: group[k] for k in _SGD_DEFAULTS}, f"parameter group {gi}")
             for p in group["params"]:
-                if p.grad is not None and id(p) not in tokens:
+                if p.grad is not None:
                     self._sgd(p, lr, opts)
             for layer in layers:
                 got = layer.take_stash()

@@ -142,6 +142,12 @@ def test_stash_token_is_not_state():
     other = _lin(seed=1)
     other.load_state_dict(sd)  # strict: no missing token key
     torch.testing.assert_close(other[0].weight, hw[0].weight, rtol=0, atol=0)
+    # nor an optimizer parameter: DeviceSGD's groups (and state dict layout) hold the biases
+    opt = DeviceSGD(hw, lr=0.1)
+    assert [tuple(p.shape) for p in opt.param_groups[0]["params"]] == [(4,), (3,)]
+    hw(torch.randn(2, 6)).sum().backward()
+    opt.zero_grad()
+    assert hw[0].stash_token.grad is None and hw[0].take_stash() is None
 
 
 # ----------------------------------------------------------------------------- SGD options
