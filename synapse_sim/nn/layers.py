@@ -199,7 +199,11 @@ class _ArrayThreads:
     def _start(self) -> None:
         from threadpoolctl import ThreadpoolController
 
-        self._blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        # the array reads are numpy products: numpy's BLAS is the one to hold at one thread
+        # (other copies, such as scipy's, stay as they are; all of them if none is numpy's)
+        mine = [c for c in blas if "numpy" in str(getattr(c, "filepath", ""))]
+        self._blas = mine or blas
         import numba
 
         n = torch.get_num_threads()
@@ -242,7 +246,7 @@ class _ArrayMatmul(torch.autograd.Function):
     @staticmethod
     def forward(x2d, token, layer):  # noqa: D102
         xn = _to_array(x2d, layer, type(layer).__name__)
-        layer._last_read = xn
+        layer.__dict__["_last_read"] = xn  # (nn.Module.__setattr__ is slow)
         return _from_array(run_array_work(layer.array.matmul, xn), layer, x2d.dtype)
 
     @staticmethod
@@ -444,7 +448,7 @@ class DeviceLayer(nn.Module, abc.ABC):
             raise TypeError(_gpu_message(type(self).__name__, f"a tensor on {str(x2d.device)!r}"))
         if self._pending and torch.is_grad_enabled():
             # rows of a backward pass that did not accumulate gradients (torch.autograd.grad)
-            self._pending = []
+            self._pending.clear()
         token = self.stash_token
         if self.__dict__.get("_token_hooked") is not token:
             token.register_post_accumulate_grad_hook(
@@ -461,10 +465,10 @@ class DeviceLayer(nn.Module, abc.ABC):
         optimizer) ran in between and the older rows are dropped.
         """
         n = len(self._pending)
-        if token.grad is not None and float(token.grad.sum()) <= n:
-            self._stash = []
+        if token.grad is not None and token.grad.item() <= n:
+            self._stash.clear()
         self._stash.extend(self._pending)
-        self._pending = []
+        self._pending.clear()
         if len(self._stash) == _STASH_WARN:
             warnings.warn(
                 f"{type(self).__name__} holds the rows of {_STASH_WARN} backward passes waiting "
@@ -496,13 +500,13 @@ class DeviceLayer(nn.Module, abc.ABC):
             which matches torch's gradient accumulation). The stash is emptied.
         """
         g = self.stash_token.grad
-        self._pending = []
-        if g is None or float(g.sum()) == 0.0:
-            self._stash = []
+        self._pending.clear()
+        if g is None or g.item() == 0.0:
+            self._stash.clear()
         if not self._stash:
             return None
         xs, ds = zip(*self._stash, strict=True)
-        self._stash = []
+        self._stash.clear()
         if len(xs) == 1:
             return xs[0], ds[0]
         xp = self.array._xp
@@ -510,8 +514,8 @@ class DeviceLayer(nn.Module, abc.ABC):
 
     def clear_stash(self) -> None:
         """Drop stashed inputs and output gradients (called by ``DeviceSGD.zero_grad``)."""
-        self._stash = []
-        self._pending = []
+        self._stash.clear()
+        self._pending.clear()
 
     # ------------------------------------------------------------------ state
     def _meta(self) -> dict:
