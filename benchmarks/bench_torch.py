@@ -14,11 +14,23 @@ Usage: python benchmarks/bench_torch.py [--epochs 3] [--dataset mnist5k] [--json
 
 Each configuration trains ``--epochs`` epochs; the first (JIT compilation, caches) is dropped
 and the median of the others is reported. torch and BLAS run one thread (as in the trainers).
+
+3. ``--only step`` (issue 15, the thread fight): a plain user loop, with the process's default
+   thread counts, of the 784-256-128-10 relu MLP, batch 10, cross-entropy, converted with
+   ``convert(..., device="constant_step", rule="stochastic")`` and trained by ``DeviceSGD``
+   (stochastic rule), next to the same loop on the unconverted model with
+   ``torch.optim.SGD``. Reported (medians over steps, rounds interleaved so that a load change
+   hits every configuration alike): the software step, the converted step, the converted
+   step with the array work run as the process's BLAS threads have it (the fight the bridge
+   now avoids), the array work alone (the same reads and rule updates on the same arrays,
+   no torch), process CPU time per step (spinning threads show up there), and one epoch of
+   the MNIST-5k training set (4,000 images, 400 steps) in software and converted.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -37,17 +49,167 @@ def _median(h):
     return statistics.median(t[1:] if len(t) > 1 else t)
 
 
+class _plain_array_calls:
+    """Context: the bridge's array work run without its BLAS limit (the old behaviour)."""
+
+    def __enter__(self):
+        from synapse_sim.nn import layers, optim
+
+        self.mods, self.old = (layers, optim), layers.run_array_work
+        for m in self.mods:
+            m.run_array_work = lambda fn, *a: fn(*a)
+        return self
+
+    def __exit__(self, *exc):
+        for m in self.mods:
+            m.run_array_work = self.old
+
+
+def _mlp_step_rows(rounds: int, steps: int, epoch: bool) -> list[dict]:
+    """The thread-fight benchmark (section 3 of the module docs)."""
+    import time
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from synapse_sim.nn import DeviceLayer, DeviceSGD, convert
+    from synapse_sim.nn.layers import run_array_work
+
+    data = load_dataset("mnist5k", seed=0)
+    X = torch.from_numpy(data.x_train.astype(np.float32))
+    Y = torch.from_numpy(data.y_train)
+    torch.manual_seed(0)
+    soft = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
+    )
+    hw = convert(soft, device="constant_step", rule="stochastic")
+    s_opt = torch.optim.SGD(soft.parameters(), lr=0.1)
+    h_opt = DeviceSGD(hw, lr=0.1, rule="stochastic")
+    dev_layers = [m for m in hw.modules() if isinstance(m, DeviceLayer)]
+    pos = {"soft": 0, "hw": 0}
+
+    def step(net, opt, key):
+        s = pos[key] % (X.shape[0] - 10)
+        pos[key] += 10
+        opt.zero_grad()
+        F.cross_entropy(net(X[s : s + 10]), Y[s : s + 10]).backward()
+        opt.step()
+
+    # the array work of one converted step, captured from a real step
+    F.cross_entropy(hw(X[:10]), Y[:10]).backward()
+    work = [(m.array, *m.take_stash()) for m in dev_layers]
+    hw.zero_grad()
+    rng = np.random.default_rng(0)
+
+    def array_work(_net=None, _opt=None, _key=None):
+        # the calls the bridge makes, the way it makes them (run_array_work)
+        for a, x, _ in work:
+            run_array_work(a.matmul, x)
+        for a, _, d in work[1:]:  # the first layer's input needs no gradient
+            run_array_work(a.rmatmul, d)
+        for a, x, d in work:
+            run_array_work(functools.partial(h_opt.rule.update, rng=rng), a, x, d, 0.1)
+
+    class _noop:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+    configs = {
+        "software step": (soft, s_opt, "soft", _noop),
+        "converted step": (hw, h_opt, "hw", _noop),
+        "converted step, BLAS threads as the process has them": (
+            hw,
+            h_opt,
+            "hw",
+            _plain_array_calls,
+        ),
+        "array work alone": (None, None, None, _noop),
+    }
+    wall = {k: [] for k in configs}
+    cpu = {k: [] for k in configs}
+    for _ in range(3):  # warm-up (numba caches, thread pools)
+        for net, opt, key, ctx in configs.values():
+            with ctx():
+                (step if net is not None else array_work)(net, opt, key)
+    for _ in range(rounds):
+        for k, (net, opt, key, ctx) in configs.items():
+            fn = step if net is not None else array_work
+            with ctx():
+                c0 = time.process_time()
+                for _ in range(steps):
+                    t0 = time.perf_counter()
+                    fn(net, opt, key)
+                    wall[k].append(time.perf_counter() - t0)
+                cpu[k].append((time.process_time() - c0) / steps)
+    rows = [
+        {
+            "bench": "mlp-step",
+            "label": k,
+            "step_ms": 1e3 * statistics.median(wall[k]),
+            "cpu_ms_per_step": 1e3 * statistics.median(cpu[k]),
+        }
+        for k in configs
+    ]
+    base = rows[0]["step_ms"]
+    for r in rows:
+        r["ratio_to_software"] = r["step_ms"] / base
+    if epoch:
+        for label, (net, opt, key) in {
+            "software epoch": (soft, s_opt, "soft"),
+            "converted epoch": (hw, h_opt, "hw"),
+        }.items():
+            pos[key] = 0
+            t0 = time.perf_counter()
+            for _ in range(X.shape[0] // 10):
+                step(net, opt, key)
+            rows.append({"bench": "mlp-epoch", "label": label, "epoch_s": time.perf_counter() - t0})
+        rows[-1]["ratio_to_software"] = rows[-1]["epoch_s"] / rows[-2]["epoch_s"]
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--dataset", default="mnist5k")
     ap.add_argument("--device", default="epiram", help="nonlinear preset (default epiram)")
+    ap.add_argument("--only", choices=["step", "epochs"], default=None, help="one section")
+    ap.add_argument("--rounds", type=int, default=5, help="step section: interleaved rounds")
+    ap.add_argument("--steps", type=int, default=20, help="step section: steps per round")
+    ap.add_argument("--no-epoch", action="store_true", help="step section: skip the epochs")
+    ap.add_argument(
+        "--torch-threads", type=int, default=None, help="step section: torch.set_num_threads"
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     import torch
 
+    if args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     rows = []
-    print(f"python {platform.python_version()}, torch {torch.__version__}, {args.dataset}")
+    if args.only != "epochs":
+        rows += _mlp_step_rows(args.rounds, args.steps, not args.no_epoch)
+        for r in rows:
+            t = f"{r['step_ms']:8.2f} ms/step" if "step_ms" in r else f"{r['epoch_s']:8.2f} s   "
+            cpu = f"cpu {r['cpu_ms_per_step']:7.2f} ms/step" if "cpu_ms_per_step" in r else ""
+            ratio = (
+                f"x{r['ratio_to_software']:5.2f} vs software" if "ratio_to_software" in r else ""
+            )
+            print(f"{r['bench']:10s} {r['label']:55s} {t} {cpu:22s} {ratio}")
+    if args.only == "step":
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return rows
+    print(f"dataset {args.dataset}")
+    step_rows, rows = rows, []
 
     cnn = compare(
         "cnn",
@@ -128,6 +290,7 @@ def main(argv=None):
             f"{r['bench']:17s} {r['label']:24s} {r['epoch_s']:7.3f} s/epoch  {extra:26s} "
             f"test acc {r['final_test_accuracy']:.3f}"
         )
+    rows = step_rows + rows
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return rows

@@ -60,20 +60,60 @@ def _check_supported(name: str, mod: nn.Module) -> None:
             f"layer {label} is a {type(mod).__name__}, which cannot be put on devices; "
             "supported types: nn.Linear, nn.Conv2d (leave it out of layers= to keep it digital)"
         )
-    if isinstance(mod, nn.Conv2d):
-        bad = []
-        if mod.groups != 1:
-            bad.append(f"groups={mod.groups}")
-        if tuple(mod.dilation) != (1, 1):
-            bad.append(f"dilation={tuple(mod.dilation)}")
-        if mod.padding_mode != "zeros":
-            bad.append(f"padding_mode={mod.padding_mode!r}")
-        if bad:
-            raise TypeError(
-                f"layer {label} is an nn.Conv2d with {', '.join(bad)}; DeviceConv2d supports "
-                "groups=1, dilation=1 and zero padding only (leave it out of layers= to keep "
-                "it digital)"
-            )
+    if isinstance(mod, nn.Conv2d) and mod.groups != 1:
+        raise TypeError(
+            f"layer {label} is an nn.Conv2d with groups={mod.groups}; DeviceConv2d supports "
+            "groups=1 only (leave it out of layers= to keep it digital)"
+        )
+
+
+#: Modules that read the weights of some of their child layers directly (not by calling them),
+#: so a device layer in their place would be bypassed: ``(type, child names, why)``.
+_DIRECT_READERS = (
+    (
+        nn.MultiheadAttention,
+        ("out_proj",),
+        "nn.MultiheadAttention passes out_proj.weight to F.multi_head_attention_forward "
+        "instead of calling out_proj (and keeps its input projection in in_proj_weight, not "
+        "in a layer)",
+    ),
+    (
+        nn.TransformerEncoderLayer,
+        ("linear1", "linear2"),
+        "nn.TransformerEncoderLayer's inference fast path (eval mode, batch_first) reads "
+        "linear1.weight and linear2.weight directly",
+    ),
+)
+
+
+def _bypassed(name: str, modules: dict) -> str | None:
+    """Why the layer ``name`` would be bypassed by its parent (``_DIRECT_READERS``), or None."""
+    parent_name, _, child = name.rpartition(".")
+    parent = modules.get(parent_name) if name else None
+    for kind, children, why in _DIRECT_READERS:
+        if isinstance(parent, kind) and child in children:
+            return why
+    return None
+
+
+def _check_not_bypassed(chosen: list, paths: dict, modules: dict) -> None:
+    """Refuse layers whose parent reads their weight directly, naming what to convert."""
+    bad = {}
+    for n in chosen:
+        for place in paths[id(modules[n])]:
+            why = _bypassed(place, modules)
+            if why is not None:
+                bad.setdefault(n, (place, why))
+    if not bad:
+        return
+    keep = [n for n in chosen if n not in bad]
+    hint = f" (e.g. layers={keep!r})" if keep and len(keep) <= 8 else ""
+    place, why = next(iter(bad.values()))
+    raise TypeError(
+        f"layer {place!r} cannot be put on devices: {why}, so a device layer there would be "
+        f"bypassed; leave {'it' if len(bad) == 1 else ', '.join(map(repr, bad))} out of "
+        f"layers= to keep {'it' if len(bad) == 1 else 'them'} digital{hint}"
+    )
 
 
 def _build(old, W, has_bias, common):
@@ -84,6 +124,8 @@ def _build(old, W, has_bias, common):
             tuple(old.kernel_size),
             stride=tuple(old.stride),
             padding=old.padding,
+            dilation=tuple(old.dilation),
+            padding_mode=old.padding_mode,
             bias=has_bias,
             weight=W,
             **common,
@@ -146,13 +188,17 @@ def convert(
     torch.nn.Module
         The converted copy: :class:`DeviceLinear` / :class:`DeviceConv2d` in place of the
         chosen layers, with the original weights programmed (``mode="ideal"``) and the bias
-        copied (it stays a digital ``nn.Parameter``).
+        copied (it stays a digital ``nn.Parameter``). A layer shared by several parents
+        (``m.a is m.b``) becomes one device layer in all of its places.
 
     Raises
     ------
     TypeError
-        A named layer is not an ``nn.Linear`` / ``nn.Conv2d`` (or is a conv with groups,
-        dilation or a non-zero padding mode); the model has CUDA parameters.
+        A named layer is not an ``nn.Linear`` / ``nn.Conv2d`` (or is a grouped conv); a layer
+        whose parent reads its weight without calling it (``out_proj`` of
+        ``nn.MultiheadAttention``, ``linear1`` / ``linear2`` of
+        ``nn.TransformerEncoderLayer``: leave them out with ``layers=``); the model has CUDA
+        parameters.
     ValueError
         Unknown layer name, preset, rule or mapping; weights outside ``[-w_max, w_max]``.
     """
@@ -172,7 +218,7 @@ def convert(
         if t.device.type != "cpu":
             raise TypeError(_gpu_message("convert", f"parameter {name!r} on {str(t.device)!r}"))
 
-    modules = dict(model.named_modules())
+    modules = dict(model.named_modules(remove_duplicate=False))
     if layers is None:
         chosen = [
             n
@@ -195,8 +241,15 @@ def convert(
                 chosen.append(n)
         order = list(modules)
         chosen.sort(key=order.index)
+    # a module reachable under several names (m.a is m.b) is converted once and put in every
+    # place it occupies, so the tie survives; layers= may name any of its places
+    paths: dict[int, list[str]] = {}
+    for n, m in modules.items():
+        paths.setdefault(id(m), []).append(n)
+    chosen = list({id(modules[n]): paths[id(modules[n])][0] for n in chosen}.values())
     for n in chosen:
         _check_supported(n, modules[n])
+    _check_not_bypassed(chosen, paths, modules)
 
     form = (
         "centered"
@@ -204,7 +257,7 @@ def convert(
         else "one_sided"
     )
     new = copy.deepcopy(model)
-    new_modules = dict(new.named_modules())
+    new_modules = dict(new.named_modules(remove_duplicate=False))
     for i, name in enumerate(chosen):
         old = new_modules[name]
         common = dict(
@@ -241,7 +294,8 @@ def convert(
         layer.train(old.training)
         if name == "":
             return layer
-        parent_name, _, child = name.rpartition(".")
-        parent = new.get_submodule(parent_name) if parent_name else new
-        setattr(parent, child, layer)
+        for place in paths[id(modules[name])]:
+            parent_name, _, child = place.rpartition(".")
+            parent = new.get_submodule(parent_name) if parent_name else new
+            setattr(parent, child, layer)
     return new

@@ -8,6 +8,10 @@ and :class:`synapse_sim.nn.DeviceSGD` hands them to a :class:`learning_rules.Pul
 turns ``-lr * grad_output^T x`` into pulses. The bias is digital: an ordinary
 ``nn.Parameter`` trained by plain SGD.
 
+The array work of the bridge (reads, rule updates) runs with BLAS at one thread
+(:data:`run_array_work`): the products of one step are small, and BLAS worker threads spinning
+beside torch's and numba's pools slowed a converted model's step about twofold.
+
 Tensors cross to numpy on the CPU (``x.detach().numpy()`` and ``torch.from_numpy``, views where
 the dtype is already float64). With the GPU backend (``backend="cupy"``, ``docs/GPU.md``) CUDA
 tensors cross to cupy and back through DLPack, without copies (:func:`tensor_to_array`,
@@ -19,8 +23,11 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 import json
 import math
+import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -33,6 +40,7 @@ from devices.xp import GPU_BACKENDS, asnumpy
 __all__ = ["DeviceLinear", "DeviceConv2d", "DeviceLayer", "array_to_tensor", "tensor_to_array"]
 
 _TORCH_DEVICE_NAMES = ("cpu", "cuda", "mps", "meta", "xpu")
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _gpu_message(where: str, what) -> str:
@@ -105,8 +113,21 @@ def _to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
         raise TypeError(_gpu_message(where, f"a tensor on device {str(t.device)!r}"))
     if not (t.is_floating_point()):
         raise TypeError(f"{where} needs a floating-point tensor, got dtype {t.dtype}")
-    a = t.detach().numpy()
+    t = t.detach()
+    if t.dtype not in (torch.float32, torch.float64):  # bfloat16 / float16 have no numpy twin
+        t = t.to(torch.float64)
+    try:
+        a = t.numpy()
+    except RuntimeError as e:  # a functorch-wrapped tensor has no storage
+        raise NotImplementedError(_FUNC_MESSAGE.format(where=where)) from e
     return np.ascontiguousarray(a, dtype=np.float64)
+
+
+_FUNC_MESSAGE = (
+    "{where}: torch.func transforms other than vmap (grad, jacrev, jacfwd, jvp, ...) are "
+    "not supported: the layer reads a physical device array outside torch and its weights "
+    "are not torch parameters; use loss.backward() or torch.autograd.grad (first derivatives)"
+)
 
 
 def _resolve_device(device, overrides: dict, where: str) -> devices.DeviceModel:
@@ -155,41 +176,131 @@ def _tensor_to_np(t, like: np.ndarray) -> np.ndarray:
     return a.astype(like.dtype, copy=False)
 
 
-def _keep_threads(fn, *args):
-    """Call ``fn(*args)`` and undo a change of torch's thread count made meanwhile.
+class _ArrayThreads:
+    """Runs the array work of the bridge (reads and updates) without starting a thread fight.
+
+    A converted model's step interleaves small torch ops with small array reads (numpy
+    products, OpenBLAS) and numba kernels (OpenMP). Each of these runtimes keeps its own worker
+    threads spinning for a while after a call; with two or three spinning pools on a few cores
+    the main thread loses its core, and plain torch ops beside the reads slow down several
+    times. The products of one step are small (a batch of rows times one layer), so BLAS gains
+    nothing from threads there: the bridge runs them with BLAS at one thread (no OpenBLAS
+    spinners; the count is restored after each call). Single-thread products also make a
+    seeded run independent of the machine's core count.
 
     numba's OpenMP threading layer sets the OpenMP thread count of the calling thread when it
-    starts its pool (on the first parallel-compiled kernel call), which silently resets
-    ``torch.set_num_threads``; small torch ops then pay for idle worker threads.
+    starts its pool, which resets ``torch.set_num_threads``. The pool is started once, on the
+    first use, and torch's count restored then (not checked on every call).
     """
-    n = torch.get_num_threads()
-    out = fn(*args)
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return out
+
+    def __init__(self):
+        self._blas: list | None = None
+
+    def _start(self) -> None:
+        from threadpoolctl import ThreadpoolController
+
+        blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        # the array reads are numpy products: numpy's BLAS is the one to hold at one thread
+        # (other copies, such as scipy's, stay as they are; all of them if none is numpy's)
+        mine = [c for c in blas if "numpy" in str(getattr(c, "filepath", ""))]
+        self._blas = mine or blas
+        import numba
+
+        n = torch.get_num_threads()
+        numba.get_num_threads()  # starts numba's pool now, not inside a later layer call
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+    def __call__(self, fn, *args):
+        if self._blas is None:
+            self._start()
+        old = [(c, c.num_threads) for c in self._blas]
+        old = [(c, n) for c, n in old if n != 1]
+        for c, _ in old:
+            c.set_num_threads(1)
+        try:
+            return fn(*args)
+        finally:
+            for c, n in old:
+                c.set_num_threads(n)
+
+
+#: ``run_array_work(fn, *args)``: call ``fn(*args)`` (array reads, rule updates) with BLAS at
+#: one thread; see :class:`_ArrayThreads`.
+run_array_work = _ArrayThreads()
+
+_TOKEN = "stash_token"
+#: Stashed backward passes at which a layer warns that nothing consumes them.
+_STASH_WARN = 1000
 
 
 class _ArrayMatmul(torch.autograd.Function):
-    """``y = array.matmul(x)``; backward: ``dx = array.rmatmul(g)`` and ``(x, g)`` stashed."""
+    """``y = array.matmul(x)``; backward: ``dx = array.rmatmul(g)`` and ``(x, g)`` stashed.
+
+    ``token`` is the layer's :attr:`DeviceLayer.stash_token`: its gradient counts the backward
+    passes whose rows were accumulated (see :meth:`DeviceLayer.take_stash`). The function is
+    once differentiable (the weight is not a torch parameter, so second derivatives cannot be
+    formed) and supports ``torch.func.vmap`` (the mapped rows are one batched read).
+    """
 
     @staticmethod
-    def forward(ctx, x2d, anchor, layer):  # noqa: D102
+    def forward(x2d, token, layer):  # noqa: D102
         xn = _to_array(x2d, layer, type(layer).__name__)
-        y = _keep_threads(layer.array.matmul, xn)
-        ctx.layer = layer
-        ctx.xn = xn
-        ctx.dtype = x2d.dtype
-        return _from_array(y, layer, x2d.dtype)
+        layer.__dict__["_last_read"] = xn  # (nn.Module.__setattr__ is slow)
+        return _from_array(run_array_work(layer.array.matmul, xn), layer, x2d.dtype)
 
     @staticmethod
+    def setup_context(ctx, inputs, output):  # noqa: D102
+        x2d, token, layer = inputs
+        ctx.layer = layer
+        ctx.xn = layer.__dict__.pop("_last_read", None)
+        ctx.dtype = x2d.dtype
+        ctx.token_like = (token.dtype, token.device)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):  # noqa: D102
         layer = ctx.layer
         gn = _to_array(grad, layer, type(layer).__name__)
-        layer._stash.append((ctx.xn, gn))
-        gx = None
+        gx = gt = None
+        if ctx.needs_input_grad[1]:
+            layer._pending.append((ctx.xn, gn))
+            gt = torch.ones(1, dtype=ctx.token_like[0], device=ctx.token_like[1])
         if ctx.needs_input_grad[0]:
-            gx = _from_array(_keep_threads(layer.array.rmatmul, gn), layer, ctx.dtype)
-        return gx, None, None
+            gx = _from_array(run_array_work(layer.array.rmatmul, gn), layer, ctx.dtype)
+        return gx, gt, None
+
+    @staticmethod
+    def jvp(ctx, *tangents):  # noqa: D102
+        raise NotImplementedError(_FUNC_MESSAGE.format(where=type(ctx.layer).__name__))
+
+    @staticmethod
+    def vmap(info, in_dims, x2d, token, layer):  # noqa: D102
+        x_dim, t_dim, _ = in_dims
+        if t_dim is not None:
+            raise ValueError(f"{type(layer).__name__}: vmap over the stash token is not supported")
+        if x_dim is None:
+            return _ArrayMatmul.apply(x2d, token, layer), None
+        x = x2d.movedim(x_dim, 0)
+        b = x.shape[0]
+        y = _ArrayMatmul.apply(x.reshape(-1, x.shape[-1]), token, layer)
+        return y.reshape(b, -1, y.shape[-1]), 0
+
+
+def _drop_token_key(module, state_dict, prefix, local_metadata) -> None:
+    """State-dict hook: the stash token is bookkeeping, not state."""
+    state_dict.pop(prefix + _TOKEN, None)
+
+
+def _fill_token_key(module, state_dict, prefix, *args) -> None:
+    """Load pre-hook: state dicts carry no stash token; keep the layer's own."""
+    state_dict.setdefault(prefix + _TOKEN, module.stash_token.detach().clone())
+
+
+def _on_token_grad(layer_ref, token) -> None:
+    layer = layer_ref()
+    if layer is not None:
+        layer._confirm_pending(token)
 
 
 class DeviceLayer(nn.Module, abc.ABC):
@@ -201,6 +312,18 @@ class DeviceLayer(nn.Module, abc.ABC):
         The crossbar holding the weight matrix.
     bias : torch.nn.Parameter or None
         Digital bias (trained by plain SGD).
+    stash_token : torch.nn.Parameter
+        A one-element marker (not saved in state dicts, not trained): its gradient counts the
+        backward passes whose ``(x, delta)`` rows wait in the stash, so that zeroing the
+        model's gradients (``model.zero_grad()``) drops those rows too.
+
+    Notes
+    -----
+    The array function is once differentiable (second derivatives raise: the weights are
+    not torch parameters), takes float32, float64, float16 and bfloat16 inputs (the output
+    has the input's dtype; the read runs in float64) and supports ``torch.func.vmap`` (the
+    mapped rows are read as one batch); other ``torch.func`` transforms raise
+    ``NotImplementedError``.
     """
 
     def _setup(
@@ -233,6 +356,13 @@ class DeviceLayer(nn.Module, abc.ABC):
         )
         self.form = form
         self._stash: list = []
+        self._pending: list = []
+
+    def _add_token(self) -> None:
+        """Register :attr:`stash_token` (after the bias, which keeps the bias first)."""
+        self.stash_token = nn.Parameter(torch.zeros(1))
+        self.register_state_dict_post_hook(_drop_token_key)
+        self.register_load_state_dict_pre_hook(_fill_token_key)
 
     def __deepcopy__(self, memo):
         """Deep copy (the array's kernel module is shared, everything else copied)."""
@@ -250,8 +380,10 @@ class DeviceLayer(nn.Module, abc.ABC):
                     }
                 )
                 new.__dict__[k] = arr
-            elif k == "_stash":
+            elif k in ("_stash", "_pending"):
                 new.__dict__[k] = []
+            elif k == "_token_hooked":
+                continue
             else:
                 new.__dict__[k] = copy.deepcopy(v, memo)
         return new
@@ -314,14 +446,51 @@ class DeviceLayer(nn.Module, abc.ABC):
     def _apply_array(self, x2d: torch.Tensor) -> torch.Tensor:
         if x2d.device.type != "cpu" and not _on_gpu(self):
             raise TypeError(_gpu_message(type(self).__name__, f"a tensor on {str(x2d.device)!r}"))
-        if torch.is_grad_enabled():
-            anchor = torch.empty(0, requires_grad=True, device=x2d.device)
-            return _ArrayMatmul.apply(x2d, anchor, self)
-        y = _keep_threads(self.array.matmul, _to_array(x2d, self, type(self).__name__))
-        return _from_array(y, self, x2d.dtype)
+        if self._pending and torch.is_grad_enabled():
+            # rows of a backward pass that did not accumulate gradients (torch.autograd.grad)
+            self._pending.clear()
+        token = self.stash_token
+        if self.__dict__.get("_token_hooked") is not token:
+            token.register_post_accumulate_grad_hook(
+                functools.partial(_on_token_grad, weakref.ref(self))
+            )
+            self.__dict__["_token_hooked"] = token
+        return _ArrayMatmul.apply(x2d, token, self)
+
+    def _confirm_pending(self, token) -> None:
+        """The backward passes stashed since the last accumulation reached ``token.grad``.
+
+        ``token.grad`` is the number of accumulated passes since the gradients were last
+        zeroed; when it equals the pending passes, ``zero_grad`` (of the model or of an
+        optimizer) ran in between and the older rows are dropped.
+        """
+        n = len(self._pending)
+        if token.grad is not None and token.grad.item() <= n:
+            self._stash.clear()
+        self._stash.extend(self._pending)
+        self._pending.clear()
+        if len(self._stash) == _STASH_WARN:
+            warnings.warn(
+                f"{type(self).__name__} holds the rows of {_STASH_WARN} backward passes waiting "
+                "for an optimizer step (gradients accumulated without zero_grad() or step()); "
+                "the stash grows with every further pass until one of them is called",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    @property
+    def stash_rows(self) -> int:
+        """Rows (``x``, ``delta`` pairs) stashed for the next update."""
+        return sum(int(x.shape[0]) for x, _ in self._stash)
 
     def take_stash(self):
         """The stashed ``(x, delta)`` of the backward passes since the last call (or ``None``).
+
+        Only backward passes that accumulated into the gradients count (``loss.backward()``;
+        not ``torch.autograd.grad``), and only those since the gradients were last zeroed:
+        ``model.zero_grad()`` drops the rows as the optimizer's ``zero_grad`` does. This is
+        what ``stash_token`` is for: a one-element parameter whose gradient counts the
+        accumulated backward passes through the layer (it is not saved in state dicts).
 
         Returns
         -------
@@ -330,10 +499,14 @@ class DeviceLayer(nn.Module, abc.ABC):
             passes are concatenated along the first axis: the rule's update sums over it,
             which matches torch's gradient accumulation). The stash is emptied.
         """
+        g = self.stash_token.grad
+        self._pending.clear()
+        if g is None or g.item() == 0.0:
+            self._stash.clear()
         if not self._stash:
             return None
         xs, ds = zip(*self._stash, strict=True)
-        self._stash = []
+        self._stash.clear()
         if len(xs) == 1:
             return xs[0], ds[0]
         xp = self.array._xp
@@ -341,7 +514,8 @@ class DeviceLayer(nn.Module, abc.ABC):
 
     def clear_stash(self) -> None:
         """Drop stashed inputs and output gradients (called by ``DeviceSGD.zero_grad``)."""
-        self._stash = []
+        self._stash.clear()
+        self._pending.clear()
 
     # ------------------------------------------------------------------ state
     def _meta(self) -> dict:
@@ -386,7 +560,7 @@ class DeviceLayer(nn.Module, abc.ABC):
         if missing:
             raise ValueError(f"{type(self).__name__} state_dict lacks {', '.join(missing)}")
         self.array.load_state_dict({k: _tensor_to_np(state[k], ref[k]) for k in ref})
-        self._stash = []
+        self.clear_stash()
 
     def _extra_repr_device(self) -> str:
         a = self.array
@@ -500,6 +674,7 @@ class DeviceLinear(DeviceLayer):
             _bias_init(self.bias.data, self.in_features)
         else:
             self.register_parameter("bias", None)
+        self._add_token()
         if weight is None:
             weight = _default_weight(self.weight_shape, self.in_features)
         self.program(weight)
@@ -521,7 +696,7 @@ class DeviceLinear(DeviceLayer):
         lead = x.shape[:-1]
         y = self._apply_array(x.reshape(-1, self.in_features))
         y = y.reshape(*lead, self.out_features)
-        return y + self.bias if self.bias is not None else y
+        return y + self.bias.to(y.dtype) if self.bias is not None else y
 
     def extra_repr(self) -> str:  # noqa: D102
         return (
@@ -536,11 +711,15 @@ class DeviceConv2d(DeviceLayer):
     Parameters
     ----------
     in_channels, out_channels : int
-    kernel_size, stride, padding : int or (int, int)
-        As in ``nn.Conv2d`` (zero padding; ``padding`` also ``"valid"``, or ``"same"`` for
-        odd kernels with stride 1). Dilation and groups are not supported.
+    kernel_size, stride, padding, dilation : int or (int, int)
+        As in ``nn.Conv2d`` (``padding`` also ``"valid"``, or ``"same"`` with stride 1).
+    groups : int
+        Only 1 (one crossbar holds the whole kernel matrix); other values raise
+        ``ValueError``.
     bias : bool
         Digital bias (an ``nn.Parameter``).
+    padding_mode : {"zeros", "reflect", "replicate", "circular"}
+        As in ``nn.Conv2d``.
     device, mapping, form, w_max, seed, backend, dac, adc, **device_overrides
         As in :class:`DeviceLinear`.
     weight : array_like, optional
@@ -566,7 +745,10 @@ class DeviceConv2d(DeviceLayer):
         kernel_size,
         stride=1,
         padding=0,
+        dilation=1,
+        groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
         *,
         device="ideal",
         mapping: str = "reference",
@@ -584,17 +766,32 @@ class DeviceConv2d(DeviceLayer):
         self.out_channels = _check_int("out_channels", out_channels)
         self.kernel_size = _pair("kernel_size", kernel_size, 1)
         self.stride = _pair("stride", stride, 1)
+        self.dilation = _pair("dilation", dilation, 1)
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups != 1:
+            raise ValueError(
+                f"DeviceConv2d does not support groups={groups!r}: one crossbar holds the whole "
+                "kernel matrix (groups=1 only; keep grouped convolutions digital)"
+            )
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {', '.join(map(repr, _PADDING_MODES))}, got "
+                f"{padding_mode!r}"
+            )
+        self.padding_mode = padding_mode
         if isinstance(padding, str):
             if padding == "valid":
                 padding = 0
             elif padding == "same":
                 kh, kw = self.kernel_size
-                if self.stride != (1, 1) or kh % 2 == 0 or kw % 2 == 0:
+                dh, dw = self.dilation
+                if self.stride != (1, 1) or (dh * (kh - 1)) % 2 or (dw * (kw - 1)) % 2:
                     raise ValueError(
-                        "padding='same' needs stride 1 and odd kernel sizes, got "
-                        f"kernel_size={self.kernel_size}, stride={self.stride}"
+                        "padding='same' needs stride 1 and an even total padding "
+                        "dilation * (kernel_size - 1), got "
+                        f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                        f"dilation={self.dilation}"
                     )
-                padding = ((kh - 1) // 2, (kw - 1) // 2)
+                padding = (dh * (kh - 1) // 2, dw * (kw - 1) // 2)
             else:
                 raise ValueError(
                     f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}"
@@ -619,6 +816,7 @@ class DeviceConv2d(DeviceLayer):
             _bias_init(self.bias.data, fan_in)
         else:
             self.register_parameter("bias", None)
+        self._add_token()
         if weight is None:
             weight = _default_weight(self.weight_shape, fan_in)
         self.program(weight)
@@ -648,25 +846,30 @@ class DeviceConv2d(DeviceLayer):
             )
         n, _, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        ho = (h + 2 * ph - kh) // sh + 1
-        wo = (w + 2 * pw - kw) // sw + 1
+        dh, dw = self.dilation
+        ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
         if ho < 1 or wo < 1:
             raise ValueError(
                 f"DeviceConv2d input {h}x{w} is smaller than the kernel {kh}x{kw} "
-                f"(padding {self.padding})"
+                f"(padding {self.padding}, dilation {self.dilation})"
             )
-        cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (n, K, L)
+        if self.padding_mode != "zeros" and (ph or pw):
+            x = F.pad(x, (pw, pw, ph, ph), mode=self.padding_mode)
+            ph = pw = 0
+        cols = F.unfold(x, (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))
         patches = cols.transpose(1, 2).reshape(n * ho * wo, -1)
         y = self._apply_array(patches)  # (n * L, out)
         y = y.reshape(n, ho * wo, self.out_channels).transpose(1, 2)
         y = y.reshape(n, self.out_channels, ho, wo)
         if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1)
+            y = y + self.bias.to(y.dtype).view(1, -1, 1, 1)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self) -> str:  # noqa: D102
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}, "
+            f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
+            f"padding_mode={self.padding_mode!r}, bias={self.bias is not None}, "
             f"{self._extra_repr_device()}"
         )

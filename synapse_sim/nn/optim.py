@@ -11,11 +11,43 @@ from torch import nn
 
 from learning_rules import PulseRule
 
-from .layers import DeviceLayer, _keep_threads
+from .layers import DeviceLayer, run_array_work
 
 __all__ = ["DeviceSGD"]
 
 _STATE_KEY = "device_sgd"
+
+
+_SGD_DEFAULTS = {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}
+
+
+def _check_lr(name: str, lr) -> float:
+    if isinstance(lr, torch.Tensor) and lr.numel() == 1:
+        lr = lr.item()
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a positive finite number, got {lr!r}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {lr!r}")
+    return float(lr)
+
+
+def _check_sgd_options(opts: dict, where: str) -> dict:
+    """``torch.optim.SGD``'s options, validated (finite, >= 0; Nesterov needs momentum and no
+    dampening)."""
+    out = {}
+    for k, v in opts.items():
+        if k == "nesterov":
+            if not isinstance(v, (bool, np.bool_)):
+                raise ValueError(f"{where}: nesterov must be True or False, got {v!r}")
+            out[k] = bool(v)
+            continue
+        ok = not isinstance(v, bool) and isinstance(v, (int, float, np.floating, np.integer))
+        if not ok or not np.isfinite(v) or v < 0:
+            raise ValueError(f"{where}: {k} must be a finite number >= 0, got {v!r}")
+        out[k] = float(v)
+    if out.get("nesterov") and (out.get("momentum", 0) <= 0 or out.get("dampening", 0) != 0):
+        raise ValueError(f"{where}: nesterov=True needs momentum > 0 and dampening = 0")
+    return out
 
 
 def _make_rule(rule, options) -> PulseRule:
@@ -44,7 +76,10 @@ def _split(items, where):
             for m in it.modules():
                 if isinstance(m, DeviceLayer):
                     layers.append(m)
-            params.extend(it.parameters())
+            # a layer's stash_token is bookkeeping, not a trained parameter (keeping it out
+            # also keeps the optimizer state dict's layout)
+            tokens = {id(m.stash_token) for m in layers}
+            params.extend(p for p in it.parameters() if id(p) not in tokens)
         elif isinstance(it, torch.Tensor):
             params.append(it)
         else:
@@ -74,6 +109,15 @@ class DeviceSGD(torch.optim.Optimizer):
         learning rates).
     lr : float
         Learning rate (default of the groups).
+    momentum, dampening, weight_decay : float
+        ``torch.optim.SGD``'s options (default 0), applied as torch applies them to the
+        digital parameters. Device weights are updated by the pulse rule, which keeps no
+        momentum buffer and no weight decay: a group holding device layers must keep
+        ``momentum`` and ``weight_decay`` at 0 (``ValueError`` otherwise, also when a
+        scheduler such as ``OneCycleLR`` sets them: pass ``cycle_momentum=False``). They are
+        in the defaults so that schedulers which look for them work.
+    nesterov : bool
+        Nesterov momentum (digital parameters; needs ``momentum > 0`` and ``dampening = 0``).
     rule : str or learning_rules.PulseRule
         ``bidirectional``, ``unidirectional``, ``stochastic`` or ``adaptive``, or a rule.
     seed : int
@@ -99,10 +143,28 @@ class DeviceSGD(torch.optim.Optimizer):
     """
 
     def __init__(
-        self, params, lr: float = 0.01, *, rule="bidirectional", seed: int = 0, **rule_options
+        self,
+        params,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        rule="bidirectional",
+        seed: int = 0,
+        **rule_options,
     ):
-        if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0):
-            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        lr = _check_lr("lr", lr)
+        sgd = _check_sgd_options(
+            {
+                "momentum": momentum,
+                "dampening": dampening,
+                "weight_decay": weight_decay,
+                "nesterov": nesterov,
+            },
+            "DeviceSGD",
+        )
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         self.rule = _make_rule(rule, rule_options)
@@ -117,7 +179,7 @@ class DeviceSGD(torch.optim.Optimizer):
             params = list(params)
             if params and not isinstance(params[0], dict):
                 params = [{"params": params}]
-        super().__init__(params, {"lr": float(lr)})
+        super().__init__(params, {"lr": lr, **sgd})
         if not any(self._layers):
             raise ValueError(
                 "DeviceSGD found no device-backed layers in params; pass the converted model "
@@ -131,12 +193,10 @@ class DeviceSGD(torch.optim.Optimizer):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)
         params, layers = _split(group.get("params", []), "params")
-        if "lr" in group and not (
-            isinstance(group["lr"], (int, float))
-            and not isinstance(group["lr"], bool)
-            and group["lr"] > 0
-        ):
-            raise ValueError(f"lr of a parameter group must be > 0, got {group['lr']!r}")
+        if "lr" in group:
+            group["lr"] = _check_lr("lr of a parameter group", group["lr"])
+        given = {k: group[k] for k in _SGD_DEFAULTS if k in group}
+        group.update(_check_sgd_options(given, "a DeviceSGD parameter group"))
         seen = {id(layer) for g in self._layers for layer in g}
         dup = [layer for layer in layers if id(layer) in seen]
         if dup:
@@ -147,6 +207,15 @@ class DeviceSGD(torch.optim.Optimizer):
         # torch forbids the same tensor in two groups; a module's params may repeat here
         group["params"] = list({id(p): p for p in params}.values())
         super().add_param_group(group)
+        added = self.param_groups[-1]
+        if uniq and (added["momentum"] or added["weight_decay"]):
+            self.param_groups.pop()
+            bad = "momentum" if added["momentum"] else "weight_decay"
+            raise ValueError(
+                f"DeviceSGD: {bad}={added[bad]!r} for a group with device layers; the pulse "
+                "rule keeps no momentum buffer or weight decay for device weights (use 0, or "
+                "put the digital parameters in a group of their own)"
+            )
         self._layers.append(uniq)
 
     def _check_layer(self, layer) -> None:
@@ -171,6 +240,7 @@ class DeviceSGD(torch.optim.Optimizer):
         super().zero_grad(set_to_none=set_to_none)
         for layer in self.device_layers:
             layer.clear_stash()
+            layer.stash_token.grad = None
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -190,17 +260,28 @@ class DeviceSGD(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         pulses = refreshes = 0
-        for group, layers in zip(self.param_groups, self._layers, strict=True):
-            lr = group["lr"]
+        for gi, (group, layers) in enumerate(zip(self.param_groups, self._layers, strict=True)):
+            lr = _check_lr(f"lr of parameter group {gi}", group["lr"])
+            opts = _check_sgd_options({k: group[k] for k in _SGD_DEFAULTS}, f"parameter group {gi}")
             for p in group["params"]:
                 if p.grad is not None:
-                    p.add_(p.grad, alpha=-lr)
+                    self._sgd(p, lr, opts)
             for layer in layers:
                 got = layer.take_stash()
                 if got is None:
                     continue
+                if opts["momentum"] or opts["weight_decay"]:
+                    bad = "momentum" if opts["momentum"] else "weight_decay"
+                    raise ValueError(
+                        f"DeviceSGD: {bad}={opts[bad]!r} in parameter group {gi}, which holds "
+                        f"device layers ({type(layer).__name__}): a pulse rule turns each "
+                        "step's (x, delta) rows into pulses and keeps no momentum buffer or "
+                        "weight decay for device weights; set them to 0 for groups with device "
+                        "layers (they work for digital-only groups). With OneCycleLR pass "
+                        "cycle_momentum=False."
+                    )
                 x, delta = got
-                st = _keep_threads(self._update, layer, x, delta, lr)
+                st = run_array_work(self._update, layer, x, delta, lr)
                 pulses += int(st["pulses"])
                 refreshes += int(st["refreshes"])
         self._step_count += 1
@@ -208,6 +289,23 @@ class DeviceSGD(torch.optim.Optimizer):
         self.totals["pulses"] += pulses
         self.totals["refreshes"] += refreshes
         return loss
+
+    def _sgd(self, p: torch.Tensor, lr: float, opts: dict) -> None:
+        """torch's SGD step on a digital parameter (momentum, dampening, weight decay,
+        Nesterov as in ``torch.optim.SGD``)."""
+        g = p.grad
+        if opts["weight_decay"]:
+            g = g.add(p, alpha=opts["weight_decay"])
+        mu = opts["momentum"]
+        if mu:
+            st = self.state[p]
+            buf = st.get("momentum_buffer")
+            if buf is None:
+                buf = st["momentum_buffer"] = torch.clone(g).detach()
+            else:
+                buf.mul_(mu).add_(g, alpha=1 - opts["dampening"])
+            g = g.add(buf, alpha=mu) if opts["nesterov"] else buf
+        p.add_(g, alpha=-lr)
 
     def _update(self, layer, x, delta, lr):
         return self.rule.update(layer.array, x, delta, lr, rng=self._rng, step=self._step_count)
