@@ -151,7 +151,13 @@ def test_contract_errors():
 
     X, y = _multiclass(2)
     Xb, yb = X[y < 2], y[y < 2]
-    for est in (SDL(2, max_iter=2), LogisticRidge(), MFLogistic(2), NMF(2), BSC(3, n_iter=1)):
+    for est in (
+        SDL(2, max_iter=2, random_state=0),
+        LogisticRidge(),
+        MFLogistic(2),
+        NMF(2),
+        BSC(3, n_iter=1),
+    ):
         needs_y = not isinstance(est, NMF | BSC)
         args = (yb,) if needs_y else ()
         with pytest.raises(ValueError, match="Complex data not supported"):
@@ -213,13 +219,13 @@ def test_pickle_and_deepcopy_fitted(device):
     ests = [
         SDL(2, max_iter=3, random_state=0, **kw).fit(Xb, yb),
         OnlineDictionaryLearning(2, n_epochs=1, random_state=0, **kw).fit(Xb),
+        BSC(3, n_iter=2, random_state=0, **kw).fit(X),
     ]
     if device is None:
         ests += [
             LogisticRidge().fit(X, y),
             MFLogistic(2).fit(X, y),
             NMF(2, max_iter=5, random_state=0).fit(np.abs(X)),
-            BSC(3, n_iter=2, random_state=0).fit(X),
             GSC(3, n_iter=2, random_state=0).fit(X),
         ]
     for est in ests:
