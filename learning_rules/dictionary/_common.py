@@ -7,61 +7,32 @@ Samples are columns inside the math (``specs/dictionary_learning.md`` section 2)
 
 from __future__ import annotations
 
-import inspect
-import numbers
-
 import numpy as np
 
 from devices.validation import check_choice, check_int, check_real
 
 __all__ = [
     "LINKS",
+    "LINK_CHOICES",
+    "resolve_link",
     "Link",
-    "check_X",
-    "check_random_state",
     "project_W",
     "spectral_norm",
     "ridge_link_fit",
-    "EstimatorMixin",
-    "NotFittedError",
 ]
 
 LINKS = ("logistic", "multinomial")
+#: Values of the estimators' ``link`` parameter: ``"auto"`` is logistic for two classes (or a 0/1
+#: label matrix) and multinomial for more.
+LINK_CHOICES = ("auto", *LINKS)
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when an estimator is used before :meth:`fit`."""
-
-
-def check_X(name: str, X, *, n_samples: int | None = None, n_features: int | None = None):
-    """Return ``X`` as a finite float64 2-D array (rows = samples), checking its shape."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {X.shape}")
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"{name} must not be empty, got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if n_samples is not None and X.shape[0] != n_samples:
-        raise ValueError(f"{name} must have {n_samples} rows (one per sample), got {X.shape[0]}")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(
-            f"{name} must have {n_features} features (as seen in fit), got {X.shape[1]}"
-        )
-    return X
-
-
-def check_random_state(seed) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from ``None``, an int or a Generator."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
-        return np.random.default_rng()
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
-        return np.random.default_rng(int(seed))
-    raise ValueError(
-        f"random_state must be None, a non-negative int or a numpy Generator, got {seed!r}"
-    )
+def resolve_link(link, n_classes: int, multilabel: bool = False) -> str:
+    """The link used for ``n_classes`` labels: ``link`` itself, or the choice of ``"auto"``."""
+    link = check_choice("link", link, LINK_CHOICES)
+    if link == "auto":
+        return "logistic" if multilabel or n_classes == 2 else "multinomial"
+    return link
 
 
 def check_triple(name: str, value, kind: str):
@@ -179,7 +150,7 @@ def ridge_objective(link, Y, F, Z, beta, Gamma, nu, offset=None) -> float:
     return link.loss(Y, D) + 0.5 * nu * float(np.sum(beta * beta))
 
 
-def ridge_link_fit(link, Y, F, Z, beta0, Gamma0, nu, *, max_iter=50):
+def ridge_link_fit(link, Y, F, Z, beta0, Gamma0, nu, *, max_iter=50, return_n_iter=False):
     """Minimize ``l(Y, beta F + Gamma Z) + (nu/2) ||beta||^2`` by damped Newton steps with a
     backtracking line search, from ``(beta0, Gamma0)``.
 
@@ -190,6 +161,7 @@ def ridge_link_fit(link, Y, F, Z, beta0, Gamma0, nu, *, max_iter=50):
     Returns
     -------
     beta, Gamma, objective
+        And the number of Newton iterations run when ``return_n_iter``.
     """
     kappa, r = beta0.shape
     m = Gamma0.shape[1]
@@ -199,7 +171,8 @@ def ridge_link_fit(link, Y, F, Z, beta0, Gamma0, nu, *, max_iter=50):
     pen = np.zeros(d)
     pen[:r] = nu
     f = link.loss(Y, theta @ Fz) + 0.5 * nu * float(np.sum(theta[:, :r] ** 2))
-    for _ in range(max_iter):
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
         D = theta @ Fz
         G = link.grad(Y, D)  # (kappa, n)
         g = G @ Fz.T + pen[None, :] * theta  # (kappa, d)
@@ -240,37 +213,9 @@ def ridge_link_fit(link, Y, F, Z, beta0, Gamma0, nu, *, max_iter=50):
         theta, f = cand, fc
         if progress <= 1e-15 * scale:
             break
+    if return_n_iter:
+        return theta[:, :r].copy(), theta[:, r:].copy(), f, n_iter
     return theta[:, :r].copy(), theta[:, r:].copy(), f
-
-
-class EstimatorMixin:
-    """``get_params``/``set_params`` and the fitted check (scikit-learn conventions)."""
-
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor parameters (scikit-learn convention)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
-
-    def set_params(self, **params):
-        """Set constructor parameters; returns self."""
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(
-                    f"invalid parameter {k!r} for {type(self).__name__}; valid: {sorted(valid)}"
-                )
-            setattr(self, k, v)
-        return self
-
-    def _check_fitted(self):
-        if not hasattr(self, "components_"):
-            raise NotFittedError(
-                f"this {type(self).__name__} instance is not fitted yet; call fit() first"
-            )
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
 
 __all__ += ["check_choice", "check_int", "check_real", "check_triple", "soft", "prox_step"]

@@ -5,27 +5,27 @@ multinomial regression (LR) and factorize-then-regress (MF-LR)."""
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from ._common import (
-    LINKS,
-    EstimatorMixin,
+    LINK_CHOICES,
     Link,
     check_choice,
     check_int,
-    check_random_state,
     check_real,
-    check_X,
     project_W,
+    resolve_link,
     ridge_link_fit,
     spectral_norm,
 )
 from ._device import check_device, make_array, write_target
 from ._lasso import lasso_cd
+from .estimator import as_generator, check_data, check_fitted, check_labels
 
 __all__ = ["OnlineDictionaryLearning", "NMF", "LogisticRidge", "MFLogistic"]
 
 
-class OnlineDictionaryLearning(EstimatorMixin):
+class OnlineDictionaryLearning(TransformerMixin, BaseEstimator):
     """Online dictionary learning [M1]: ``min (1/2)||x - D a||^2 + alpha ||a||_1``,
     ``||d_j||_2 <= 1``.
 
@@ -51,7 +51,7 @@ class OnlineDictionaryLearning(EstimatorMixin):
         Replace atoms with ``A_jj`` near 0 by a random sample of the batch (else leave them).
     code_max_iter, code_tol : int, float
         Coordinate-descent sweeps and tolerance of the codes.
-    random_state : None, int or numpy.random.Generator
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
     backend : {"numba", "numpy"}
         Lasso kernel.
     device : devices.DeviceModel or None
@@ -190,8 +190,8 @@ class OnlineDictionaryLearning(EstimatorMixin):
 
     def fit(self, X, y=None):
         """Learn the dictionary from ``X`` (n_samples, n_features) over ``n_epochs``."""
-        X = check_X("X", X)
-        self._init(X, check_random_state(self.random_state))
+        X = check_data(self, X, reset=True)
+        self._init(X, as_generator(self.random_state))
         n = X.shape[0]
         bs = int(self.batch_size)
         for _ in range(int(self.n_epochs)):
@@ -203,9 +203,10 @@ class OnlineDictionaryLearning(EstimatorMixin):
 
     def partial_fit(self, X, y=None):
         """Update with one mini-batch ``X`` (initializing from it on the first call)."""
-        X = check_X("X", X, n_features=getattr(self, "n_features_in_", None))
-        if not hasattr(self, "_D"):
-            self._init(X, check_random_state(self.random_state))
+        first = not hasattr(self, "_D")
+        X = check_data(self, X, reset=first)
+        if first:
+            self._init(X, as_generator(self.random_state))
         self._step(X)
         self._finish()
         return self
@@ -219,12 +220,12 @@ class OnlineDictionaryLearning(EstimatorMixin):
 
     def transform(self, X):
         """Lasso codes of ``X`` on the learned dictionary, shape (n, r)."""
-        self._check_fitted()
-        X = check_X("X", X, n_features=self.n_features_in_)
+        check_fitted(self, "components_")
+        X = check_data(self, X, reset=False)
         return self._codes(X.T, self.components_.T).T
 
 
-class NMF(EstimatorMixin):
+class NMF(TransformerMixin, BaseEstimator):
     """Nonnegative matrix factorization ``min ||X - W H||_F^2``, ``W, H >= 0``.
 
     ``solver="pg"``: the BCD of section 4 with the loss term off (``inner_steps`` projected
@@ -239,7 +240,7 @@ class NMF(EstimatorMixin):
     solver : {"pg", "mu"}
     tol : float
         Stop when the relative decrease of the objective over 10 iterations is below ``tol``.
-    random_state : None, int or numpy.random.Generator
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
 
     Attributes
     ----------
@@ -270,13 +271,13 @@ class NMF(EstimatorMixin):
 
     def fit_transform(self, X, y=None):
         """Fit and return the codes ``H^T`` (n, r)."""
-        X = check_X("X", X)
+        X = check_data(self, X, reset=True)
         r = check_int("n_components", self.n_components, lo=1)
         max_iter = check_int("max_iter", self.max_iter, lo=1)
         inner = check_int("inner_steps", self.inner_steps, lo=1)
         solver = check_choice("solver", self.solver, ("pg", "mu"))
         tol = check_real("tol", self.tol, lo=0.0)
-        rng = check_random_state(self.random_state)
+        rng = as_generator(self.random_state)
         Xc = X.T
         p, n = Xc.shape
         W = project_W(rng.random((p, r)), True)
@@ -309,88 +310,112 @@ class NMF(EstimatorMixin):
         self.objective_ = np.array(obj)
         self.n_iter_ = len(obj) - 1
         self.reconstruction_err_ = float(np.sqrt(obj[-1]))
-        self.n_features_in_ = p
         return H.T.copy()
 
     def transform(self, X):
         """Nonnegative least-squares codes on the learned dictionary, shape (n, r)."""
         from .sdl import sparse_codes
 
-        self._check_fitted()
-        X = check_X("X", X, n_features=self.n_features_in_)
+        check_fitted(self, "components_")
+        X = check_data(self, X, reset=False)
         return sparse_codes(X.T, self.components_.T, nonneg=True).T
 
 
-class LogisticRidge(EstimatorMixin):
+class LogisticRidge(ClassifierMixin, BaseEstimator):
     """Ridge logistic / multinomial regression on ``[X; X_aux]`` (the LR baseline; Newton).
 
     Parameters
     ----------
-    link : {"logistic", "multinomial"}
+    link : {"auto", "logistic", "multinomial"}
+        ``"auto"`` (default): logistic for two classes, multinomial (first class in sorted order
+        as the reference) for more.
     nu : float >= 0
         Ridge on the slopes (the intercept is free).
+    max_iter : int
+        Most Newton iterations.
 
     Attributes
     ----------
-    components_ : ndarray (kappa, p + q)
-        Slopes (named so for the fitted check); ``coef_`` is the same array.
+    coef_ : ndarray (kappa, p + q)
+        Slopes (``kappa = K - 1``: class 0 is the reference); ``components_`` is the same array.
     intercept_ : ndarray (kappa,)
     classes_ : ndarray
+    link_ : str
+        The link used.
+    n_iter_ : int
+        Newton iterations run.
+    n_features_in_ : int
     """
 
-    def __init__(self, *, link="logistic", nu=1.0, max_iter=100):
+    def __init__(self, *, link="auto", nu=1.0, max_iter=100):
         self.link = link
         self.nu = nu
         self.max_iter = max_iter
 
     def fit(self, X, y, X_aux=None):
         """Fit on ``[X, X_aux]`` (n, p + q) and labels ``y`` (n,)."""
-        check_choice("link", self.link, LINKS)
+        check_choice("link", self.link, LINK_CHOICES)
         nu = check_real("nu", self.nu, lo=0.0)
         check_int("max_iter", self.max_iter, lo=1)
         F = self._stack(X, X_aux, fitting=True)
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != F.shape[0]:
-            raise ValueError(f"y must have shape ({F.shape[0]},), got {y.shape}")
+        y = check_labels(y, F.shape[0])
         classes = np.unique(y)
-        if classes.size < 2 or (self.link == "logistic" and classes.size != 2):
+        link = resolve_link(self.link, classes.size)
+        if classes.size < 2 or (link == "logistic" and classes.size != 2):
             raise ValueError(
-                f"y has {classes.size} classes; link={self.link!r} needs "
-                f"{'2' if self.link == 'logistic' else '>= 2'}"
+                f"y has {classes.size} class{'es' if classes.size != 1 else ''}; link={link!r} "
+                f"needs {'2' if link == 'logistic' else '>= 2'}"
             )
         self.classes_ = classes
+        self.link_ = link
         K = classes.size
-        self._link = Link(self.link, K if self.link == "multinomial" else None)
+        self._link = Link(link, K if link == "multinomial" else None)
         idx = np.searchsorted(classes, y)
         Y = np.zeros((K - 1, y.size))
         m = idx > 0
         Y[idx[m] - 1, np.flatnonzero(m)] = 1.0
         Z = np.ones((1, y.size))
-        b, g, _ = ridge_link_fit(
+        b, g, _, n_iter = ridge_link_fit(
             self._link, Y, F.T, Z, np.zeros((K - 1, F.shape[1])), np.zeros((K - 1, 1)), nu,
-            max_iter=int(self.max_iter),
+            max_iter=int(self.max_iter), return_n_iter=True,
         )  # fmt: skip
         self.coef_ = self.components_ = b
         self.intercept_ = g[:, 0]
+        self.n_iter_ = n_iter
         return self
 
     def _stack(self, X, X_aux, fitting=False):
-        X = check_X("X", X, n_features=None if fitting else self.n_features_in_)
+        X = check_data(self, X, reset=fitting)
         if fitting:
-            self.n_features_in_ = X.shape[1]
-            self.n_aux_ = 0 if X_aux is None else np.asarray(X_aux).shape[1]
-        if self.n_aux_:
-            if X_aux is None:
-                raise ValueError(f"X_aux with {self.n_aux_} columns is required (as in fit)")
-            A = check_X("X_aux", X_aux, n_samples=X.shape[0], n_features=self.n_aux_)
-            return np.hstack([X, A])
-        return X
+            self.n_aux_ = 0
+        if X_aux is None and self.n_aux_:
+            raise ValueError(f"X_aux with {self.n_aux_} columns is required (as in fit)")
+        if X_aux is None:
+            return X
+        A = check_data(self, X_aux, reset=fitting, name="X_aux", n_samples=X.shape[0])
+        if fitting:
+            self.n_aux_ = A.shape[1]
+        elif A.shape[1] != self.n_aux_:
+            raise ValueError(f"X_aux must have {self.n_aux_} columns (as in fit), got {A.shape[1]}")
+        return np.hstack([X, A])
+
+    def _linear(self, X, X_aux):
+        check_fitted(self, "coef_")
+        F = self._stack(X, X_aux)
+        return self.coef_ @ F.T + self.intercept_[:, None]
+
+    def decision_function(self, X, X_aux=None):
+        """Linear predictor: (n,) for two classes (log-odds of the second), (n, K) for the
+        multinomial link (reference column 0), so that the argmax is the prediction."""
+        D = self._linear(X, X_aux)
+        if self.link_ == "logistic":
+            return D[0]
+        return np.vstack([np.zeros((1, D.shape[1])), D]).T
 
     def predict_proba(self, X, X_aux=None):
         """Class probabilities (n, K)."""
-        self._check_fitted()
-        F = self._stack(X, X_aux)
-        P = self._link.mean(self.coef_ @ F.T + self.intercept_[:, None])
+        D = self._linear(X, X_aux)
+        P = self._link.mean(D)
         return np.vstack([1.0 - P.sum(axis=0), P]).T
 
     def predict(self, X, X_aux=None):
@@ -403,22 +428,32 @@ class LogisticRidge(EstimatorMixin):
         return float(np.mean(self.predict(X, X_aux) == np.asarray(y)))
 
 
-class MFLogistic(EstimatorMixin):
+class MFLogistic(ClassifierMixin, TransformerMixin, BaseEstimator):
     """MF-LR: an unsupervised factorization with ``r`` components (NMF for nonnegative data,
     else truncated SVD), then :class:`LogisticRidge` on ``[W^T x, x_aux]`` (filter features).
 
     Parameters
     ----------
     n_components : int
+        At most ``min(n_samples, n_features)``.
     factorization : {"auto", "nmf", "svd"}
-    link : {"logistic", "multinomial"}
+    link : {"auto", "logistic", "multinomial"}
     nu : float
     nmf_iter : int
-    random_state : None, int or numpy.random.Generator
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
+    Attributes
+    ----------
+    components_ : ndarray (r, p)
+    lr_ : LogisticRidge
+        The regression on the filter features.
+    classes_ : ndarray
+    factorization_ : str
+    n_features_in_ : int
     """
 
     def __init__(
-        self, n_components, *, factorization="auto", link="logistic", nu=1.0, nmf_iter=300,
+        self, n_components, *, factorization="auto", link="auto", nu=1.0, nmf_iter=300,
         random_state=None,
     ):  # fmt: skip
         self.n_components = n_components
@@ -430,7 +465,8 @@ class MFLogistic(EstimatorMixin):
 
     def fit(self, X, y, X_aux=None):
         """Factorize ``X`` then regress ``y`` on the filter features."""
-        X = check_X("X", X)
+        X = check_data(self, X, reset=True)
+        y = check_labels(y, X.shape[0])
         r = check_int("n_components", self.n_components, lo=1, hi=min(X.shape))
         fac = check_choice("factorization", self.factorization, ("auto", "nmf", "svd"))
         if fac == "auto":
@@ -442,20 +478,19 @@ class MFLogistic(EstimatorMixin):
             W = np.linalg.svd(X.T, full_matrices=False)[0][:, :r]
         self.factorization_ = fac
         self.components_ = W.T.copy()
-        self.n_features_in_ = X.shape[1]
         self.lr_ = LogisticRidge(link=self.link, nu=self.nu).fit(X @ W, y, X_aux)
         self.classes_ = self.lr_.classes_
         return self
 
-    def _check_fitted(self):
-        if not hasattr(self, "lr_"):
-            super()._check_fitted()
-            raise AttributeError("lr_")  # pragma: no cover - components_ without lr_
-
     def transform(self, X):
         """Filter features ``W^T x``, shape (n, r)."""
-        self._check_fitted()
-        return check_X("X", X, n_features=self.n_features_in_) @ self.components_.T
+        check_fitted(self, "lr_")
+        return check_data(self, X, reset=False) @ self.components_.T
+
+    def decision_function(self, X, X_aux=None):
+        """Linear predictor of :attr:`lr_` (see :meth:`LogisticRidge.decision_function`)."""
+        F = self.transform(X)
+        return self.lr_.decision_function(F, X_aux)
 
     def predict_proba(self, X, X_aux=None):
         """Class probabilities."""

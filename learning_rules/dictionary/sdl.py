@@ -12,24 +12,24 @@ import math
 import numbers
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from . import _sdl_core as core
 from ._common import (
-    LINKS,
-    EstimatorMixin,
+    LINK_CHOICES,
     Link,
     check_choice,
     check_int,
-    check_random_state,
     check_real,
     check_triple,
-    check_X,
     project_W,
     prox_step,
+    resolve_link,
     ridge_link_fit,
     spectral_norm,
 )
 from ._device import check_device, make_array, write_target
+from .estimator import as_generator, check_data, check_fitted, check_labels
 
 __all__ = ["SupervisedDictionaryLearning", "SDL", "sparse_codes"]
 
@@ -85,7 +85,7 @@ class _Cfg:
         self.__dict__.update(kw)
 
 
-class SupervisedDictionaryLearning(EstimatorMixin):
+class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Supervised dictionary learning with auxiliary covariates (Lee, Lyu, Yao 2022).
 
     Minimizes, with ``X`` ``(p, n)`` the data as columns, ``Z = [1; X']`` and ``D`` the linear
@@ -102,9 +102,11 @@ class SupervisedDictionaryLearning(EstimatorMixin):
     solver : {"bcd", "lpgd"}
         Block coordinate descent (section 4) or lifted low-rank projected gradient descent
         (section 3; signed only, ridge start).
-    link : {"logistic", "multinomial"}
-        Bernoulli rows (binary ``y`` or an ``(n, kappa)`` 0/1 matrix) or K classes (first class
-        in sorted order is the reference).
+    link : {"auto", "logistic", "multinomial"}
+        Bernoulli rows (binary ``y`` or an ``(n, kappa)`` 0/1 matrix, ``kappa >= 2``) or K
+        classes (first class in sorted order is the reference); ``"auto"`` (default): logistic
+        for two classes or a label matrix, multinomial for more. A column vector ``y`` of shape
+        ``(n, 1)`` is raveled (with scikit-learn's ``DataConversionWarning``).
     xi : float >= 0 or "mle"
         Weight of the reconstruction term; ``"mle"`` (BCD) re-estimates
         ``xi = p n / (2 ||X - WH||^2)`` after each iteration.
@@ -132,7 +134,7 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         Binary decision threshold on the probability.
     tol : float
         Stop when the relative decrease of f over 10 iterations is below ``tol``.
-    random_state : None, int or numpy.random.Generator
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
     device : devices.DeviceModel or None
         BCD only: the dictionary lives on a ``DeviceArray`` of shape ``(p, r)`` with this device.
     device_options : dict or None
@@ -157,6 +159,10 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         BCD: f at the start and after every block update; LPGD: g at the start and after every
         iteration.
     n_iter_ : int
+    classes_ : ndarray
+    link_ : str
+        The link used (``link`` with ``"auto"`` resolved).
+    n_features_in_ : int
     pulses_ : ndarray of int
         Device pulses per iteration (device runs).
     device_array_ : devices.DeviceArray
@@ -169,7 +175,7 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         *,
         mode="filter",
         solver="bcd",
-        link="logistic",
+        link="auto",
         xi=1.0,
         nu=1e-3,
         nonneg=(True, True, False),
@@ -212,7 +218,7 @@ class SupervisedDictionaryLearning(EstimatorMixin):
     def _validate(self, p, n):
         mode = check_choice("mode", self.mode, MODES)
         solver = check_choice("solver", self.solver, SOLVERS)
-        check_choice("link", self.link, LINKS)
+        check_choice("link", self.link, LINK_CHOICES)
         r = check_int("n_components", self.n_components, lo=1)
         if isinstance(self.xi, str):
             if self.xi != "mle":
@@ -298,25 +304,21 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         )
 
     def _labels(self, y, n):
-        y = np.asarray(y)
-        if y.ndim == 2 and self.link == "logistic":
-            if y.shape[0] != n:
-                raise ValueError(f"y must have {n} rows (one per sample), got {y.shape[0]}")
-            if not np.all((y == 0) | (y == 1)):
-                raise ValueError("y as a 2-D label matrix must hold only 0 and 1")
+        y = check_labels(y, n, multilabel=self.link in ("auto", "logistic"))
+        if y.ndim == 2:
             self.classes_ = np.array([0, 1])
             self._multilabel = True
+            self.link_ = resolve_link(self.link, 2, multilabel=True)
             return y.T.astype(np.float64)
-        if y.ndim != 1 or y.shape[0] != n:
-            raise ValueError(f"y must have shape ({n},), got {y.shape}")
         classes = np.unique(y)
         if classes.size < 2:
-            raise ValueError(f"y must hold at least 2 classes, got {classes.tolist()}")
+            raise ValueError(f"y must hold at least 2 classes, got 1 class: {classes.tolist()}")
         self._multilabel = False
-        if self.link == "logistic" and classes.size != 2:
+        self.link_ = resolve_link(self.link, classes.size)
+        if self.link_ == "logistic" and classes.size != 2:
             raise ValueError(
                 f"link='logistic' needs binary y (or a 0/1 matrix); got {classes.size} classes, "
-                "use link='multinomial'"
+                "use link='multinomial' or 'auto'"
             )
         self.classes_ = classes
         idx = np.searchsorted(classes, y)
@@ -330,7 +332,9 @@ class SupervisedDictionaryLearning(EstimatorMixin):
             if not fitting and getattr(self, "n_aux_", 0) > 0:
                 raise ValueError(f"X_aux with {self.n_aux_} columns is required (as in fit)")
             return np.ones((1, n))
-        A = check_X("X_aux", X_aux, n_samples=n, n_features=None if fitting else self.n_aux_)
+        A = check_data(self, X_aux, reset=fitting, name="X_aux", n_samples=n)
+        if not fitting and A.shape[1] != self.n_aux_:
+            raise ValueError(f"X_aux must have {self.n_aux_} columns (as in fit), got {A.shape[1]}")
         return np.vstack([np.ones((1, n)), A.T])
 
     # ------------------------------------------------------------------ fitting
@@ -345,26 +349,39 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         self._finish()
         return self
 
-    def partial_fit(self, X, y, X_aux=None):
-        """One outer iteration (initializing on the first call or when the data change)."""
-        Xa = np.asarray(X)
-        if not hasattr(self, "_st") or self._st_data_shape != Xa.shape:
+    def partial_fit(self, X, y, X_aux=None, *, classes=None):
+        """One outer iteration on ``(X, y, X_aux)``: initializes on the first call or when the
+        number of samples changes (the iterations run on one data set); a different number of
+        features than the first call raises.
+
+        ``classes`` (scikit-learn's convention) may name the labels; they must be those in
+        ``y``."""
+        if classes is not None:
+            seen = np.unique(check_labels(y, np.shape(y)[0], multilabel=True))
+            if not np.array_equal(np.unique(np.asarray(classes)), seen):
+                raise ValueError(
+                    f"classes must be the labels present in y ({seen.tolist()}), got "
+                    f"{np.asarray(classes).tolist()}"
+                )
+        fitted = hasattr(self, "_st")
+        if fitted:
+            check_data(self, X, reset=False)
+        if not fitted or self._st_data_shape != np.shape(X):
             self._start(X, y, X_aux)
         self._iterate()
         self._finish()
         return self
 
     def _start(self, X, y, X_aux):
-        X = check_X("X", X)
+        X = check_data(self, X, reset=True)
         n, p = X.shape
         cfg = self._validate(p, n)
         Y = self._labels(y, n)
-        self.n_aux_ = 0 if X_aux is None else np.asarray(X_aux).shape[1]
         Z = self._aux(X_aux, n, fitting=True)
-        self.n_features_in_ = p
+        self.n_aux_ = Z.shape[0] - 1
         kappa = Y.shape[0]
-        K = Y.shape[0] + 1 if self.link == "multinomial" else None
-        self._link = Link(self.link, K)
+        K = Y.shape[0] + 1 if self.link_ == "multinomial" else None
+        self._link = Link(self.link_, K)
         self._cfg = cfg
         self._Xc, self._Y, self._Z = X.T.copy(), Y, Z
         self._X_norm2 = spectral_norm(self._Xc) ** 2
@@ -374,7 +391,7 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         self._obj = []
         self._pulses = []
         self._array = None
-        rng = check_random_state(self.random_state)
+        rng = as_generator(self.random_state)
         if cfg.solver == "lpgd":
             self._lpgd_start(kappa)
         else:
@@ -616,7 +633,7 @@ class SupervisedDictionaryLearning(EstimatorMixin):
             self.threshold_ = float(self.threshold)
 
     def _youden(self):
-        if self.link != "logistic" or self._multilabel:
+        if self.link_ != "logistic" or self._multilabel:
             raise ValueError("threshold='youden' needs binary labels with link='logistic'")
         P = self._link.mean(self._decision(self._Xc, self._Z))[0]
         y = self._Y[0] > 0.5
@@ -642,15 +659,19 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         return self._beta @ self._codes(Xc) + self._Gamma @ Z
 
     def _prep(self, X, X_aux):
-        self._check_fitted()
-        X = check_X("X", X, n_features=self.n_features_in_)
+        check_fitted(self, "components_")
+        X = check_data(self, X, reset=False)
         return X.T, self._aux(X_aux, X.shape[0])
 
     def decision_function(self, X, X_aux=None):
-        """Linear predictor, shape (n,) for one label row, else (n, kappa)."""
+        """Linear predictor: shape (n,) for binary labels (positive: the second class), (n, K)
+        for the multinomial link (column 0, the reference class, is 0, so the argmax is the
+        prediction), (n, kappa) for a label matrix."""
         Xc, Z = self._prep(X, X_aux)
         D = self._decision(Xc, Z)
-        return D[0] if D.shape[0] == 1 else D.T
+        if self.link_ == "multinomial":
+            return np.vstack([np.zeros((1, D.shape[1])), D]).T
+        return D[0] if D.shape[0] == 1 and not self._multilabel else D.T
 
     def predict_proba(self, X, X_aux=None):
         """Class probabilities (n, K); multi-label logistic: (n, kappa) of ``P(y_c = 1)``."""
@@ -658,7 +679,7 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         P = self._link.mean(self._decision(Xc, Z))
         if self._multilabel:
             return P.T
-        if self.link == "logistic":
+        if self.link_ == "logistic":
             return np.vstack([1.0 - P[0], P[0]]).T
         return np.vstack([1.0 - P.sum(axis=0), P]).T
 
@@ -670,13 +691,13 @@ class SupervisedDictionaryLearning(EstimatorMixin):
         P = self._link.mean(self._decision(Xc, Z))
         if self._multilabel:
             return (P.T >= self.threshold_).astype(np.int64)
-        if self.link == "logistic":
+        if self.link_ == "logistic":
             return self.classes_[(P[0] >= self.threshold_).astype(np.int64)]
         full = np.vstack([1.0 - P.sum(axis=0), P])
         return self.classes_[np.argmax(full, axis=0)]
 
     def _predict_exhaustive(self, Xc, Z):
-        if self.link != "logistic" or self._multilabel:
+        if self.link_ != "logistic" or self._multilabel:
             raise ValueError("predict_code='exhaustive' needs binary labels with link='logistic'")
         cfg, link = self._cfg, self._link
         W, beta, Gamma, xi = self._W, self._beta, self._Gamma, self._xi
@@ -700,8 +721,8 @@ class SupervisedDictionaryLearning(EstimatorMixin):
 
     def transform(self, X):
         """Filter: ``W^T x`` per sample; feature: the codes. Shape (n, r)."""
-        self._check_fitted()
-        X = check_X("X", X, n_features=self.n_features_in_)
+        check_fitted(self, "components_")
+        X = check_data(self, X, reset=False)
         if self._cfg.mode == "filter":
             return X @ self._W
         return self._codes(X.T).T

@@ -14,18 +14,24 @@ set, the sufficient statistics of its M-step and the M-step itself.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 from abc import ABC, abstractmethod
 
 import numpy as np
 from scipy.special import comb, logsumexp
+from sklearn.base import BaseEstimator, TransformerMixin
 
+from devices import DeviceArray, DeviceModel
+
+from ..dictionary.estimator import as_generator, check_data, check_fitted
 from ._kernels import resolve_backend
 from .schedule import Schedule, as_schedule
 
 __all__ = ["ETModel", "StateSet", "multi_cause_states", "prior_mass"]
+
+#: Keys of ``device_options`` (keyword arguments of :class:`devices.DeviceArray`).
+ARRAY_KEYS = ("mapping", "variability", "seed", "backend", "w_max", "dac", "adc")
 
 _PI_MIN = 1e-5
 _SIGMA_MIN = 1e-6
@@ -92,23 +98,6 @@ def check_int(name, value, lo, hi=None):
     return int(value)
 
 
-def check_data(Y, name="Y", D=None):
-    """A finite float (N, D) array, else a ValueError naming ``name``."""
-    try:
-        Y = np.asarray(Y, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a numeric array of shape (n_samples, n_features)"
-        ) from None
-    if Y.ndim != 2 or Y.shape[0] < 1 or Y.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (n_samples, n_features), got {Y.shape}")
-    if D is not None and Y.shape[1] != D:
-        raise ValueError(f"{name} must have {D} features (as in fit), got {Y.shape[1]}")
-    if not np.all(np.isfinite(Y)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return Y
-
-
 def _is_dask(Y) -> bool:
     return type(Y).__module__.split(".")[0] == "dask" and hasattr(Y, "to_delayed")
 
@@ -137,7 +126,7 @@ class StateSet:
         K = len(self.values)
         st = multi_cause_states(h_prime, gamma, self.values)
         self.states = st
-        self.outer = (st[:, :, None] * st[:, None, :]).reshape(len(st), -1)
+        self.outer = (st[:, :, None] * st[:, None, :]).reshape(len(st), self.h_prime**2)
         self.n_single = H * K
         self.n_active = np.concatenate(
             [[0.0], np.ones(H * K), np.count_nonzero(st, axis=1).astype(np.float64)]
@@ -202,8 +191,10 @@ class StateSet:
         return S
 
 
-class ETModel(ABC):
-    """Base class of the models trained with Expectation Truncation (scikit-learn style).
+class ETModel(TransformerMixin, BaseEstimator, ABC):
+    """Base class of the models trained with Expectation Truncation (scikit-learn estimators:
+    ``get_params``, ``set_params``, ``clone``, ``fit_transform`` from
+    :class:`sklearn.base.BaseEstimator` and :class:`sklearn.base.TransformerMixin`).
 
     Parameters
     ----------
@@ -222,7 +213,7 @@ class ETModel(ABC):
         Choose the default schedule (ignored when ``schedule`` is given).
     learn : tuple of str
         Parameters to learn (a subset of the model's ``learnable``).
-    random_state : int, numpy.random.Generator or None
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
         Seed of the initialization and of the schedule's noise keys.
     backend : {"auto", "numpy", "numba"} or None
         E-step kernels (default numba).
@@ -235,6 +226,13 @@ class ETModel(ABC):
         Fraction of the M-step change requested from the device (``0 < eta <= 1``).
     pulse_options : dict, optional
         Keyword arguments of ``pulse_request`` (``method``, ``theta``, ``n_max``, ``rounding``).
+    device : devices.DeviceModel, optional
+        Like ``weights``, but the estimator builds the ``(n_features, n_components)`` array
+        itself in :meth:`fit` (so it fits data of any width and leaves the caller's objects
+        alone, as scikit-learn expects) and keeps it as ``device_array_``.
+    device_options : dict, optional
+        Keyword arguments of that :class:`devices.DeviceArray`: ``mapping``, ``variability``,
+        ``seed``, ``backend``, ``w_max``, ``dac``, ``adc``.
     """
 
     #: Parameters that can be learned.
@@ -262,6 +260,8 @@ class ETModel(ABC):
         weights=None,
         eta: float = 1.0,
         pulse_options: dict | None = None,
+        device=None,
+        device_options: dict | None = None,
     ):
         self.n_components = n_components
         self.h_prime = h_prime
@@ -275,29 +275,8 @@ class ETModel(ABC):
         self.weights = weights
         self.eta = eta
         self.pulse_options = pulse_options
-
-    # ------------------------------------------------------------------ sklearn plumbing
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor parameters (scikit-learn convention)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
-
-    def set_params(self, **params):
-        """Set constructor parameters; returns self."""
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(
-                    f"invalid parameter {k!r} for {type(self).__name__}; valid: {sorted(valid)}"
-                )
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(n_components={self.n_components!r}, "
-            f"h_prime={self.h_prime!r}, gamma={self.gamma!r})"
-        )
+        self.device = device
+        self.device_options = device_options
 
     # ------------------------------------------------------------------ hooks
     @staticmethod
@@ -349,6 +328,11 @@ class ETModel(ABC):
     def _set_theta(self, theta: dict) -> None:
         """Publish parameters as fitted attributes."""
 
+    def _init_activity(self) -> float:
+        """Initial probability that a latent is non-zero: ``1 / H`` (``1 / 2`` for ``H = 1``,
+        where ``1 / H`` would be a degenerate prior)."""
+        return 1.0 / max(self._H, 2)
+
     def _nonzero_values(self) -> np.ndarray:
         """The non-zero latent values of the state sets."""
         return np.asarray(self.values, dtype=np.float64)
@@ -390,7 +374,7 @@ class ETModel(ABC):
             raise ValueError(f"learn must be a subset of {self.learnable}, got {self.learn!r}")
         backend = resolve_backend(self.backend)
         rs = self.random_state
-        if not (rs is None or isinstance(rs, np.random.Generator)):
+        if not (rs is None or isinstance(rs, np.random.Generator | np.random.RandomState)):
             check_int("random_state", rs, 0)
         eta = self.eta
         if isinstance(eta, bool) or not isinstance(eta, (int, float, np.integer, np.floating)):
@@ -409,6 +393,19 @@ class ETModel(ABC):
                     f"weights must have shape (n_features, {H}) (n_components columns), got "
                     f"{tuple(w.shape)}"
                 )
+        if self.device is not None:
+            if self.weights is not None:
+                raise ValueError("give weights= (a device array) or device= (a model), not both")
+            if not isinstance(self.device, DeviceModel):
+                raise TypeError(
+                    f"device must be a devices.DeviceModel or None, got {self.device!r}"
+                )
+        do = {} if self.device_options is None else self.device_options
+        if not isinstance(do, dict):
+            raise ValueError(f"device_options must be a dict or None, got {do!r}")
+        bad = sorted(set(do) - set(ARRAY_KEYS))
+        if bad:
+            raise ValueError(f"device_options has unknown keys {bad}; allowed: {list(ARRAY_KEYS)}")
         po = {} if self.pulse_options is None else self.pulse_options
         if not isinstance(po, dict):
             raise ValueError(f"pulse_options must be a dict or None, got {po!r}")
@@ -447,25 +444,27 @@ class ETModel(ABC):
 
     # ------------------------------------------------------------------ EM
     def _check_fitted(self):
-        if not hasattr(self, "W_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        check_fitted(self, "W_")
 
     def _reset(self, Y0, D):
         self._validate()
-        rs = self.random_state
-        self._rng = rs if isinstance(rs, np.random.Generator) else np.random.default_rng(rs)
+        self._rng = as_generator(self.random_state)
         theta = self._init_params(Y0, self._rng)
         self.n_features_in_ = D
         self.n_reads_ = 0
         self.n_pulses_ = 0
-        if self.weights is not None:
-            if tuple(self.weights.shape) != (D, self._H):
+        self._array = self.weights
+        if self.device is not None:
+            self._array = DeviceArray((D, self._H), self.device, **(self.device_options or {}))
+            self.device_array_ = self._array
+        if self._array is not None:
+            if tuple(self._array.shape) != (D, self._H):
                 raise ValueError(
                     f"weights must have shape ({D}, {self._H}) (n_features, n_components), got "
-                    f"{tuple(self.weights.shape)}"
+                    f"{tuple(self._array.shape)}"
                 )
-            self.weights.program(theta["W"], mode="ideal")
-            theta["W"] = self.weights.weights(noise=False)
+            self._array.program(theta["W"], mode="ideal")
+            theta["W"] = self._array.weights(noise=False)
         self._set_theta(theta)
         self.n_iter_ = 0
         self._hist = {k: [] for k in ("log_likelihood", "n_use", "pi", "sigma", "T", "Ncut_factor")}
@@ -516,8 +515,8 @@ class ETModel(ABC):
         if dask_in and v["data_noise"] > 0:
             raise ValueError("schedule key 'data_noise' > 0 is not supported with Dask input")
         theta = self._perturb(self._theta(), v, rng)
-        if self.weights is not None:
-            theta["W"] = self.weights.weights(noise=True)  # one read of every device
+        if self._array is not None:
+            theta["W"] = self._array.weights(noise=True)  # one read of every device
             self.n_reads_ += 1
         theta = self._prep_theta(theta)
         theta["_T"] = v["T"]
@@ -535,13 +534,13 @@ class ETModel(ABC):
             st = self._suff_stats(Yk, q[keep], cand[keep], theta, self._ss)
         new = self._mstep(st, theta, n_use, D)
         new.pop("_T", None)
-        if self.weights is not None and "W" in self._learn:
+        if self._array is not None and "W" in self._learn:
             dW = float(self.eta) * (new["W"] - theta["W"])
-            res = self.weights.pulse_request(dW, **(self.pulse_options or {}))
+            res = self._array.pulse_request(dW, **(self.pulse_options or {}))
             self.n_pulses_ += int(res["pulses"])
-            new["W"] = self.weights.weights(noise=False)
-        elif self.weights is not None:
-            new["W"] = self.weights.weights(noise=False)
+            new["W"] = self._array.weights(noise=False)
+        elif self._array is not None:
+            new["W"] = self._array.weights(noise=False)
         self._set_theta(new)
         h = self._hist
         for k, val in (
@@ -598,7 +597,7 @@ class ETModel(ABC):
             if not bool(da.isfinite(Y).all().compute()):
                 raise ValueError("Y contains NaN or infinite values")
             return Y, Y[: min(Y.shape[0], 100000)].compute()
-        Y = check_data(Y, D=D)
+        Y = check_data(self, Y, reset=D is None, name="Y")
         return Y, Y
 
     def fit(self, Y, y=None):
@@ -677,7 +676,7 @@ class ETModel(ABC):
             (N, H'_max, -1 padded), ``h_prime`` and ``gamma`` (N,) used per point.
         """
         self._check_fitted()
-        Y = check_data(Y, D=self.n_features_in_)
+        Y = check_data(self, Y, reset=False, name="Y")
         top_k = check_int("top_k", top_k, 1, self._ss.n_states)
         H = self._H
         hp_max = min(H, self._hp + 3 if h_prime_max is None else h_prime_max)
@@ -738,7 +737,7 @@ class ETModel(ABC):
     def score(self, Y, y=None) -> float:
         """Truncated log-likelihood per point of ``Y`` (all points, ``T = 1``)."""
         self._check_fitted()
-        Y = check_data(Y, D=self.n_features_in_)
+        Y = check_data(self, Y, reset=False, name="Y")
         theta = self._prep_theta(self._theta())
         theta["_T"] = 1.0
         _, lj, logZ, _ = self._estep(Y, theta)
@@ -749,6 +748,6 @@ class ETModel(ABC):
         """Draw ``(Y, S)`` from the fitted model (GSC: ``S`` holds ``s * z``)."""
         self._check_fitted()
         n = check_int("n_samples", n_samples, 1)
-        rng = np.random.default_rng(random_state)
+        rng = as_generator(random_state)
         S = self._draw_states(rng, n)
         return self._generate(S, rng), S

@@ -74,7 +74,7 @@ class LinearET(ETModel):
         return Y - theta["mu"] if self.offset else Y
 
     def _init_pi(self):
-        return 1.0 / self._H
+        return self._init_activity()
 
     def _log_p_values(self, pi):
         """``log p(s_h = v)`` for ``v`` in ``(0, *values)``."""
@@ -202,7 +202,7 @@ class BSC(LinearET):
         Choose the default schedule (ignored when ``schedule`` is given).
     learn : tuple of str, optional
         Parameters to learn, a subset of ``("W", "pi", "sigma")`` (default all).
-    random_state : int, numpy.random.Generator or None
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
         Seed of the initialization and of the schedule's noise keys.
     backend : {"auto", "numpy", "numba"} or None
         E-step kernel (default numba when available).
@@ -212,6 +212,9 @@ class BSC(LinearET):
         Fraction of the M-step change requested from the device array.
     pulse_options : dict, optional
         Keyword arguments of ``DeviceArray.pulse_request``.
+    device, device_options : devices.DeviceModel and dict, optional
+        Let the estimator build the device array in :meth:`fit` (kept as ``device_array_``;
+        see :class:`~learning_rules.sparse_coding.ETModel`).
     offset : bool
         Learn an offset ``mu`` (D-vector; spec section 4, off by default): the model becomes
         ``y = mu + W s + noise``. ``mu`` starts at 0 and is learned jointly with ``W`` (as the
@@ -269,12 +272,15 @@ class BSC(LinearET):
         weights=None,
         eta: float = 1.0,
         pulse_options: dict | None = None,
+        device=None,
+        device_options: dict | None = None,
         offset: bool = False,
     ):
         super().__init__(
             n_components, h_prime=h_prime, gamma=gamma, schedule=schedule, n_iter=n_iter,
             anneal=anneal, learn=learn, random_state=random_state, backend=backend,
-            weights=weights, eta=eta, pulse_options=pulse_options,
+            weights=weights, eta=eta, pulse_options=pulse_options, device=device,
+            device_options=device_options,
         )  # fmt: skip
         self.offset = offset
 

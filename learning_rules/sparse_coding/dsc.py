@@ -32,7 +32,8 @@ class DSC(LinearET):
         Number of latents ``H``.
     values : sequence of float
         The latent values ``phi`` (distinct, finite, containing 0), e.g. ``(0, 1, 2)``.
-    h_prime, gamma, schedule, n_iter, anneal, random_state, backend, weights, eta, pulse_options
+    h_prime, gamma, schedule, n_iter, anneal, random_state, backend, weights, eta,
+    pulse_options, device, device_options
         As :class:`~learning_rules.sparse_coding.BSC` (default ``H' = 7``, ``gamma = 5``, the
         published DSC schedule ``T`` 2 -> 1 at 0.7, ``Ncut_factor`` 0 -> 1 at 2/3, 100 steps).
     learn : tuple of str, optional
@@ -76,11 +77,14 @@ class DSC(LinearET):
         weights=None,
         eta: float = 1.0,
         pulse_options: dict | None = None,
+        device=None,
+        device_options: dict | None = None,
     ):
         super().__init__(
             n_components, h_prime=h_prime, gamma=gamma, schedule=schedule, n_iter=n_iter,
             anneal=anneal, learn=learn, random_state=random_state, backend=backend,
-            weights=weights, eta=eta, pulse_options=pulse_options,
+            weights=weights, eta=eta, pulse_options=pulse_options, device=device,
+            device_options=device_options,
         )  # fmt: skip
         self.values = values
 
@@ -107,7 +111,7 @@ class DSC(LinearET):
 
     def _init_pi(self):
         K1 = len(self._nz)
-        p0 = 1.0 - 1.0 / self._H
+        p0 = 1.0 - self._init_activity()
         return np.concatenate([[p0], np.full(K1, (1.0 - p0) / K1)])
 
     def _p_active(self, theta):

@@ -46,7 +46,8 @@ class GSC(ETModel):
         Shape of the noise covariance ``Sigma``.
     psi_type : {"diagonal", "full"}
         Shape of the slab covariance ``Psi`` (default diagonal).
-    h_prime, gamma, schedule, n_iter, anneal, random_state, backend, weights, eta, pulse_options
+    h_prime, gamma, schedule, n_iter, anneal, random_state, backend, weights, eta,
+    pulse_options, device, device_options
         As :class:`~learning_rules.sparse_coding.BSC` (defaults ``H' = 7``, ``gamma = 4``, the
         published schedule ``T`` 4 -> 1 at 0.8, 150 steps).
     learn : tuple of str, optional
@@ -107,11 +108,14 @@ class GSC(ETModel):
         weights=None,
         eta: float = 1.0,
         pulse_options: dict | None = None,
+        device=None,
+        device_options: dict | None = None,
     ):
         super().__init__(
             n_components, h_prime=h_prime, gamma=gamma, schedule=schedule, n_iter=n_iter,
             anneal=anneal, learn=learn, random_state=random_state, backend=backend,
-            weights=weights, eta=eta, pulse_options=pulse_options,
+            weights=weights, eta=eta, pulse_options=pulse_options, device=device,
+            device_options=device_options,
         )  # fmt: skip
         self.sigma_sq_type = sigma_sq_type
         self.psi_type = psi_type

@@ -72,7 +72,7 @@ class MCA(LinearET):
         Weight of singleton states in the ``W`` update: 1 (follows from the smooth max, the
         default) or ``W_dh^2`` (the reference implementation, for comparison).
     h_prime, gamma, schedule, n_iter, anneal, learn, random_state, backend, weights, eta,
-    pulse_options
+    pulse_options, device, device_options
         As :class:`~learning_rules.sparse_coding.BSC` (defaults ``H' = 8``, ``gamma = 5``, the
         published schedule ``T`` 4 -> 1 at 0.8, ``Ncut_factor`` 0 -> 1 at 2/3, 300 steps).
 
@@ -105,11 +105,14 @@ class MCA(LinearET):
         weights=None,
         eta: float = 1.0,
         pulse_options: dict | None = None,
+        device=None,
+        device_options: dict | None = None,
     ):
         super().__init__(
             n_components, h_prime=h_prime, gamma=gamma, schedule=schedule, n_iter=n_iter,
             anneal=anneal, learn=learn, random_state=random_state, backend=backend,
-            weights=weights, eta=eta, pulse_options=pulse_options,
+            weights=weights, eta=eta, pulse_options=pulse_options, device=device,
+            device_options=device_options,
         )  # fmt: skip
         self.singleton_weight = singleton_weight
 

@@ -30,7 +30,8 @@ from learning_rules.dictionary import (
     planted_sub,
 )
 from learning_rules.dictionary import _sdl_core as core
-from learning_rules.dictionary._common import Link, NotFittedError
+from learning_rules.dictionary._common import Link
+from learning_rules.dictionary.estimator import NotFittedError
 
 SIGNED = (False, False, False)
 
@@ -624,7 +625,7 @@ def test_estimator_api():
     clone = SupervisedDictionaryLearning(**params)
     assert clone.get_params() == params
     assert m.set_params(xi=2.0) is m and m.xi == 2.0
-    with pytest.raises(ValueError, match="invalid parameter 'xii'"):
+    with pytest.raises(ValueError, match="Invalid parameter 'xii'"):
         m.set_params(xii=1)
     for est in (m, OnlineDictionaryLearning(3), NMF(3), MFLogistic(3), LogisticRidge()):
         with pytest.raises(NotFittedError, match="not fitted"):
@@ -655,7 +656,7 @@ def test_estimator_api():
     with pytest.raises(ValueError, match="n_components must be <= min"):
         SDL(41, solver="lpgd", nonneg=SIGNED, max_iter=1).fit(Xtr, ytr)
     with pytest.raises(ValueError, match="link='logistic' needs binary"):
-        SDL(4, max_iter=1).fit(Xtr, np.arange(400) % 3)
+        SDL(4, link="logistic", max_iter=1).fit(Xtr, np.arange(400) % 3)
     with pytest.raises(ValueError, match="NaN"):
         SDL(4, max_iter=1).fit(np.full((5, 3), np.nan), np.arange(5) % 2)
     with pytest.raises(ValueError, match="y must have shape"):

@@ -642,6 +642,29 @@ def test_device_em_updates_are_whole_pulses():
     assert pulses[16] < pulses[2048] / 10
 
 
+def test_device_parameter_equals_weights_array():
+    """``device=`` builds the array ``weights=`` would take (same seed and options): the same
+    run bit for bit, the caller's objects untouched; both at once, or unknown options, raise."""
+    Y, _ = _model_data("bsc", 1)
+    Y = Y[:300]
+    dev = devices.get("ideal", c2c_sigma=0, levels_ltp=64, levels_ltd=64)
+    arr = devices.DeviceArray((25, 10), dev, w_max=16.0, seed=3)
+    a = BSC(10, h_prime=6, gamma=3, n_iter=4, random_state=1, weights=arr).fit(Y)
+    opts = {"w_max": 16.0, "seed": 3}
+    b = BSC(10, h_prime=6, gamma=3, n_iter=4, random_state=1, device=dev, device_options=opts)
+    b.fit(Y)
+    np.testing.assert_array_equal(a.W_, b.W_)
+    assert a.n_pulses_ == b.n_pulses_ > 0 and b.sigma_ == a.sigma_
+    assert b.device_array_.shape == (25, 10) and opts == {"w_max": 16.0, "seed": 3}
+    np.testing.assert_array_equal(b.device_array_.weights(), b.W_)
+    with pytest.raises(ValueError, match="not both"):
+        BSC(10, n_iter=1, weights=arr, device=dev).fit(Y)
+    with pytest.raises(ValueError, match="unknown keys"):
+        BSC(10, n_iter=1, device=dev, device_options={"sead": 1}).fit(Y)
+    with pytest.raises(TypeError, match="device must be a devices.DeviceModel"):
+        BSC(10, n_iter=1, device="ideal").fit(Y)
+
+
 @pytest.mark.slow
 def test_device_em_ideal_equals_float_published():
     """SC8: published setting, seeds 0-4: same recovered bars, sigma within 2%."""
