@@ -342,3 +342,18 @@ def test_bad_options():
         devices.fit(*args, device_ids=["a", "b"])
     with pytest.raises(TypeError, match="pulses_ltp must be a sequence of numbers"):
         devices.fit(object(), *args[1:])
+
+
+@pytest.mark.slow
+def test_fit_device_example_runs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "fit_device.py"
+    fig = tmp_path / "fit.png"
+    out = subprocess.run(
+        [sys.executable, str(script), "", str(fig)], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert "NL LTP" in out.stdout and fig.stat().st_size > 10_000
