@@ -433,7 +433,8 @@ def _fit_one(sweeps, P, method, name) -> _DeviceFit:
     elif method == "markov" and n_tr >= 5:
         theta, sigma, pin, free = _fit_markov(data, theta)
         se_n, se_sigma = _se(theta, sigma, data, free)
-    else:
+    else:  # curve fit with noise: no standard errors for the curve parameters
+        se_n = np.full((4, 4), np.nan)
         pin = _censored(data)
         sigma = math.exp(_sigma_mle(theta, data, pin, math.log(max(_step_rms(theta, data), 1e-12))))
         if n_tr:
@@ -453,7 +454,7 @@ def _fit_one(sweeps, P, method, name) -> _DeviceFit:
         name=name,
         citation="fitted to measurements (devices.fitting.fit)",
     )
-    sd = np.sqrt(np.clip(np.diag(se_n), 0.0, None))
+    sd = np.sqrt(np.maximum(np.diag(se_n), 0.0))  # NaN (not computed) stays NaN
     se = {
         "gmin": sc * sd[0],
         "gmax": sc * sd[1],
@@ -466,8 +467,8 @@ def _fit_one(sweeps, P, method, name) -> _DeviceFit:
 
 def _nl_se(k, sd_k):
     """Delta-method standard error of a label from the standard error of ``k = 1/a``."""
-    if sd_k == 0:
-        return 0.0
+    if sd_k == 0 or math.isnan(sd_k):
+        return float(sd_k)
     h = 1e-5
     lo, hi = max(k - h, -_K_MAX), min(k + h, _K_MAX)
     return abs(_nl_from_k(hi) - _nl_from_k(lo)) / (hi - lo) * sd_k
@@ -579,11 +580,16 @@ class FitResult:
     device_models : tuple of ExpDevice
         One fitted model per device (in the order of :attr:`device_ids`).
     device_ids : tuple of str
+    device_se : tuple of dict
+        Standard errors of each device's fit (keys as :attr:`se`).
     se : dict
         Standard errors of the nominal ``gmin``, ``gmax`` [S], ``nl_ltp``, ``nl_ltd``,
         ``c2c_sigma`` (one device: from the likelihood; several: the standard error of the mean
         over devices). 0 where a value is exact (noise-free data, or a bound pinned at readings
-        clipped there).
+        clipped there); NaN where not computed (the curve parameters of ``method="curve"``
+        on noisy data: its residuals are correlated along a sweep). A bound the readings never
+        reach is estimated at (or just beyond) the extreme reading, like any end point
+        estimated from data; its standard error then understates the uncertainty.
     goodness : dict
         ``{"exp": {branch: {...}}, "lut": {...}}``; per branch ``rmse`` [S] and ``r2`` of the
         readings against the noise-free curve, ``rmse_step`` [S] and ``r2_step`` of the one-step
@@ -597,6 +603,7 @@ class FitResult:
     lut: LUTDevice
     device_models: tuple
     device_ids: tuple
+    device_se: tuple
     se: dict
     goodness: dict
     method: str
@@ -621,6 +628,20 @@ class FitResult:
             "sigma_gmin": d2d.sigma_gmin if d2d else 0.0,
             "sigma_gmax": d2d.sigma_gmax if d2d else 0.0,
             "n_devices": len(self.device_ids),
+        }
+
+    def to_dict(self) -> dict:
+        """JSON-able record: parameters, standard errors, goodness of fit, and the
+        descriptions of the fitted models (:meth:`devices.DeviceModel.describe`)."""
+        return {
+            "method": self.method,
+            "params": self.params,
+            "se": {k: float(v) for k, v in self.se.items()},
+            "goodness": self.goodness,
+            "device_ids": list(self.device_ids),
+            "model": self.model.describe(),
+            "lut": self.lut.describe(),
+            "device_models": [m.describe() for m in self.device_models],
         }
 
     def summary(self) -> str:
@@ -817,6 +838,7 @@ def fit(
         lut=lut,
         device_models=tuple(f.model for f in fits),
         device_ids=tuple(ids),
+        device_se=tuple(dict(f.se) for f in fits),
         se=se,
         goodness=good,
         method=method,
