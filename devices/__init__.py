@@ -78,7 +78,6 @@ __all__ = [
     "ReadNoise",
     "Drift",
     "Endurance",
-    "fitting",
     "fit",
     "fit_csv",
     "FitResult",
