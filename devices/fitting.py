@@ -115,11 +115,6 @@ def _resp_inv(g, k):
         return -np.log1p(g * math.expm1(-k)) / k
 
 
-def _k_from_nl(nl: float) -> float:
-    a = a_from_nl(nl)
-    return 0.0 if math.isinf(a) else 1.0 / a
-
-
 def _nl_from_k(k: float) -> float:
     if abs(k) < 1e-12:
         return 0.0
@@ -876,7 +871,8 @@ def _combine(fits, P, name):
     sigma = float(np.sqrt(np.sum(w * s2) / np.sum(w))) if w.sum() > 0 else 0.0
     n = len(fits)
     # spread of the labels less the part explained by estimation noise (both branches pooled)
-    se_nl = np.array([[f.se["nl_ltp"], f.se["nl_ltd"]] for f in fits])
+    # (standard errors not computed, NaN for method="curve", subtract nothing)
+    se_nl = np.nan_to_num(np.array([[f.se["nl_ltp"], f.se["nl_ltd"]] for f in fits]), nan=0.0)
     var_nl = np.var(nl, axis=0, ddof=1) - np.mean(se_nl**2, axis=0)
     sigma_nl = float(math.sqrt(max(float(np.mean(var_nl)), 0.0)))
     d2d = DeviceToDevice(

@@ -191,6 +191,14 @@ def test_several_devices_give_the_sampled_device_to_device_spread():
     assert res.se["nl_ltp"] == pytest.approx(np.std(nl[:, 0], ddof=1) / math.sqrt(12), rel=1e-6)
 
 
+def test_curve_method_on_several_noisy_devices():
+    dev = devices.get("pcmo", sigma_nl=0.5)
+    res = devices.fit(**F.sample_cycles(dev, n_devices=3, seed=5), method="curve")
+    assert res.model.variability.d2d.sigma_nl > 0
+    assert all(math.isnan(s["nl_ltp"]) for s in res.device_se)
+    assert math.isfinite(res.se["nl_ltp"])  # spread of the device labels
+
+
 @pytest.mark.slow
 def test_device_to_device_spread_through_a_device_array_with_noise():
     """d2d and c2c together, sampled by the array itself: sigma_nl within its statistical
