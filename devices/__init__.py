@@ -9,7 +9,9 @@ cupy.
 (10, 20)
 """
 
+from . import fitting
 from .array import MAPPINGS, METHODS, PROGRAM_MODES, DeviceArray
+from .fitting import FitResult, fit, fit_csv
 from .models import DeviceModel, ExpDevice, LinearDevice, LUTDevice, StepDevice
 from .nl import a_from_nl, nl_from_a, normalized_response
 from .plotting import plot_array_state, plot_response
@@ -76,4 +78,7 @@ __all__ = [
     "ReadNoise",
     "Drift",
     "Endurance",
+    "fit",
+    "fit_csv",
+    "FitResult",
 ]
