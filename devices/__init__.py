@@ -9,7 +9,6 @@ cupy.
 (10, 20)
 """
 
-from . import fitting
 from .array import MAPPINGS, METHODS, PROGRAM_MODES, DeviceArray
 from .fitting import FitResult, fit, fit_csv
 from .models import DeviceModel, ExpDevice, LinearDevice, LUTDevice, StepDevice

@@ -33,16 +33,6 @@ from learning_rules.sparse_coding import BSC, DSC, GSC, MCA, MMCA, TSC
 IDEAL = devices.get("ideal", c2c_sigma=0, levels_ltp=256, levels_ltd=256)
 
 
-def _device_array_pickles() -> bool:
-    """Whether a :class:`devices.DeviceArray` can be pickled (it could not while it held its
-    kernel module as an attribute)."""
-    try:
-        pickle.dumps(devices.DeviceArray((2, 2), IDEAL, seed=0))
-    except (TypeError, pickle.PicklingError):
-        return False
-    return True
-
-
 ESTIMATORS = [
     SDL(3, max_iter=10),
     LogisticRidge(),
@@ -66,20 +56,11 @@ SLOW_ESTIMATORS = [
     for cls in (TSC, DSC, MCA, MMCA, GSC)
 ]
 
-#: Checks that need a picklable fitted estimator (a fitted device run holds its DeviceArray).
-_PICKLING_CHECKS = ("check_estimators_pickle", "check_estimators_pickle(readonly_memmap=True)")
-
 
 def expected_failed_checks(estimator) -> dict[str, str]:
-    """Checks that cannot apply to ``estimator``, with the reason."""
-    out: dict[str, str] = {}
-    if getattr(estimator, "device", None) is not None and not _device_array_pickles():
-        for name in _PICKLING_CHECKS:
-            out[name] = (
-                "a fitted device run holds its devices.DeviceArray, which cannot be pickled while "
-                "it keeps its kernel module as an attribute (fixed in devices/array.py)"
-            )
-    return out
+    """Checks that cannot apply to ``estimator``, with the reason (none at present: fitted
+    device runs pickle since ``devices.DeviceArray`` re-resolves its kernels on unpickling)."""
+    return {}
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
@@ -208,11 +189,9 @@ def test_int_seed_keeps_the_seeded_stream():
 @pytest.mark.parametrize("device", [None, IDEAL])
 def test_pickle_and_deepcopy_fitted(device):
     """A fitted estimator survives pickle and deepcopy with the same predictions (device runs
-    need a picklable DeviceArray)."""
+    included)."""
     import copy
 
-    if device is not None and not _device_array_pickles():
-        pytest.xfail("devices.DeviceArray cannot be pickled yet (it holds its kernel module)")
     X, y = _multiclass(5)
     Xb, yb = X[y < 2], y[y < 2]
     kw = {} if device is None else {"device": device, "device_options": {"seed": 0}}
