@@ -312,7 +312,7 @@ class Quantizer(abc.ABC):
         return getattr(self, "rounding", "nearest") == "stochastic"
 
     def _affine_spec(self, s_flat: np.ndarray) -> dict:
-        """Kernel parameters of the affine family (see :mod:`devices.quant_kernels`)."""
+        """Kernel parameters of the affine family (see :mod:`devices.quantizers.kernels`)."""
         z = flat_channels(self._offset(s_flat), s_flat.size)
         lo, hi = self.code_range
         return {

@@ -50,8 +50,8 @@ class Uniform(Quantizer):
         Round half to even, or ``floor(u + xi)``, ``xi ~ U[0, 1)`` (unbiased inside the range).
     backend : {"auto", "numpy", "numba"}
         Kernels of ``quantize`` / ``dequantize`` / ``fake``: the numpy reference, the numba
-        kernels of :mod:`devices.quant_kernels` (bitwise equal), or numba for inputs of at least
-        ``AUTO_NUMBA_MIN_SIZE`` elements.
+        kernels of :mod:`devices.quantizers.kernels` (bitwise equal), or numba for inputs of at
+        least ``AUTO_NUMBA_MIN_SIZE`` elements.
 
     Examples
     --------
