@@ -201,6 +201,30 @@ class WeightArray(Protocol):
     def saturation(self) -> dict: ...  # noqa: D102
 
 
+#: The members of :class:`WeightArray` (``isinstance`` on a runtime protocol recomputes them on
+#: every call, too slow for a per-update check).
+_PROTOCOL = (
+    "shape",
+    "mapping",
+    "weights",
+    "matmul",
+    "rmatmul",
+    "add",
+    "pulse",
+    "nominal_step",
+    "pulse_request",
+    "state_counts",
+    "pulse_update",
+    "program",
+    "needs_refresh",
+    "refresh",
+    "saturation",
+)
+#: Per type: ``"complete"`` (implements the protocol), ``"adapt"`` (a device array that
+#: :class:`DeviceWeights` completes) or the members it lacks.
+_KIND: dict[type, str | tuple] = {}
+
+
 def as_weight_array(w) -> WeightArray:
     """``w`` itself when it implements the whole :class:`WeightArray` protocol (a structural
     check, no concrete type), else ``w`` wrapped in :class:`DeviceWeights`.
@@ -210,13 +234,19 @@ def as_weight_array(w) -> WeightArray:
     TypeError
         ``w`` is neither a weight array nor a device array (names what is missing).
     """
-    if isinstance(w, WeightArray):
+    kind = _KIND.get(type(w))
+    if kind is None:  # the first object of its type: look at its members once
+        if all(hasattr(w, m) for m in _PROTOCOL):
+            kind = "complete"
+        else:
+            kind = tuple(m for m in _DEVICE_NEEDS if not hasattr(w, m)) or "adapt"
+        _KIND[type(w)] = kind
+    if kind == "complete":
         return w
-    missing = [m for m in _DEVICE_NEEDS if not hasattr(w, m)]
-    if missing:
+    if kind != "adapt":
         raise TypeError(
             f"w must implement the weight protocol (learning_rules.WeightArray) or be a "
-            f"devices.DeviceArray; {type(w).__name__} lacks {', '.join(missing)}"
+            f"devices.DeviceArray; {type(w).__name__} lacks {', '.join(kind)}"
         )
     return DeviceWeights(w)
 
