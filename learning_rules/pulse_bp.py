@@ -28,6 +28,10 @@ uniforms of ``rounding="stochastic"`` on float weights come from the numpy gener
 (the same numbers on every backend) and go down once per update, and A1
 (``pulse_count="state"``) evaluates the device's nominal inverse curve
 (:meth:`devices.DeviceModel.pulses`, numpy) on the host.
+
+Rules reach weights only through the protocol of :mod:`learning_rules.weights` (no test of the
+concrete type), and the rule owns its default weight mapping (:data:`DEFAULT_MAPPING`,
+:func:`default_mapping`, :func:`resolve_mapping`, :func:`program_form`).
 """
 
 from __future__ import annotations
@@ -37,73 +41,44 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices.xp import array_module, asnumpy, to_device
+from devices.validation import check_bool, check_choice, check_int, check_real
+from devices.xp import array_module
 
-from .weights import FloatWeights
+from .weights import (
+    ROUNDINGS,
+    as_weight_array,
+    pulse_counts,
+    route,
+    route_counts,
+    total_pulses,
+)
 
-__all__ = ["PulseRule", "RULES", "ROUNDINGS", "pulse_counts", "route_counts", "fit_request"]
+__all__ = [
+    "PulseRule",
+    "RULES",
+    "ROUNDINGS",
+    "DEFAULT_MAPPING",
+    "default_mapping",
+    "resolve_mapping",
+    "program_form",
+    "pulse_counts",
+    "route_counts",
+    "fit_request",
+]
 
 RULES = ("software", "bidirectional", "unidirectional", "stochastic", "adaptive")
-ROUNDINGS = ("nearest", "stochastic")
 _METHODS = ("software", "bidirectional", "unidirectional", "stochastic")
+_DEVICE_MAPPINGS = ("reference", "differential")
 
-
-def _choice(name, value, choices):
-    if value not in choices:
-        import difflib
-
-        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=2)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}"
-        )
-    return value
-
-
-def pulse_counts(
-    r,
-    *,
-    theta: float = 0.5,
-    rounding: str = "nearest",
-    n_max: int | None = None,
-    rng: np.random.Generator | None = None,
-) -> np.ndarray:
-    """Whole pulse counts for requests ``r`` measured in nominal steps (``r >= 0``).
-
-    ``nearest``: ``floor(r) + (frac(r) >= theta)`` (``theta = 0.5`` is round half up; requests
-    below ``theta`` steps give no pulse: the dead zone). ``stochastic``:
-    ``floor(r) + Bernoulli(frac(r))``. Then capped at ``n_max``.
-
-    Parameters
-    ----------
-    r : ndarray
-        Non-negative requested changes in units of the nominal step (numpy or cupy; the
-        counts come back in the same module).
-    theta : float
-        Dead-zone threshold in (0, 1].
-    rounding : {"nearest", "stochastic"}
-    n_max : int or None
-        Cap per update.
-    rng : numpy.random.Generator
-        Required for stochastic rounding (its uniforms are copied to the GPU for cupy ``r``).
-
-    Returns
-    -------
-    ndarray of int64
-    """
-    xp = array_module(r)
-    fl = xp.floor(r)
-    frac = r - fl
-    if rounding == "nearest":
-        n = fl + (frac >= theta)
-    else:
-        if rng is None:
-            raise ValueError("rng is required for rounding='stochastic'")
-        u = rng.random(r.shape)
-        n = fl + ((u if xp is np else to_device(u, xp)) < frac)
-    if n_max is not None:
-        n = xp.minimum(n, n_max)
-    return n.astype(xp.int64)
+#: The weight mapping each update method uses by default (the one rule -> mapping table):
+#: one device against a reference for bidirectional and stochastic updates, a differential pair
+#: for unidirectional ones (``adaptive`` is unidirectional), plain floats for ``software``.
+DEFAULT_MAPPING = {
+    "software": "float",
+    "bidirectional": "reference",
+    "stochastic": "reference",
+    "unidirectional": "differential",
+}
 
 
 def fit_request(dW, n_max: int, step_up: float, step_down: float) -> np.ndarray:
@@ -119,21 +94,57 @@ def fit_request(dW, n_max: int, step_up: float, step_down: float) -> np.ndarray:
     return dW * s if s < 1.0 else dW
 
 
-def route_counts(n, method: str, mapping: str, side: str = "both"):
-    """Signed per-synapse counts -> ``(n_plus, n_minus)`` for :meth:`pulse`.
+def _as_rule(rule) -> PulseRule:
+    if isinstance(rule, PulseRule):
+        return rule
+    return PulseRule.named(rule)
 
-    ``unidirectional`` returns only non-negative counts (LTP on G+ for ``n > 0``, on G- for
-    ``n < 0``); ``bidirectional`` push-pull returns ``(n, -n)``; G+ only or the reference mapping
-    return ``(n, None)``.
+
+def default_mapping(rule) -> str:
+    """The mapping a rule uses by default (:data:`DEFAULT_MAPPING`).
+
+    Parameters
+    ----------
+    rule : str or PulseRule
+        A name of :data:`RULES` or a rule.
+
+    Returns
+    -------
+    str
+        ``"reference"`` (bidirectional, stochastic), ``"differential"`` (unidirectional,
+        adaptive) or ``"float"`` (software).
     """
-    if method == "unidirectional":
-        if mapping not in ("differential", "float"):
-            raise ValueError("rule 'unidirectional' needs mapping='differential'")
-        xp = array_module(n)
-        return xp.maximum(n, 0), xp.maximum(-n, 0)
-    if mapping == "differential" and side == "both":
-        return n, -n
-    return n, None
+    return _as_rule(rule).default_mapping
+
+
+def resolve_mapping(rule, mapping: str | None = None) -> str:
+    """The device mapping of ``rule``: ``mapping`` checked against the rule, or the rule's
+    default when ``None``.
+
+    Raises
+    ------
+    ValueError
+        ``mapping`` is not ``"reference"`` / ``"differential"``, or the rule is unidirectional
+        (or adaptive) and ``mapping="reference"``.
+    """
+    r = _as_rule(rule)
+    if mapping is None:
+        return r.default_mapping
+    check_choice("mapping", mapping, _DEVICE_MAPPINGS)
+    if r.method == "unidirectional" and mapping == "reference":
+        name = rule if isinstance(rule, str) else r.method
+        raise ValueError(f"rule {name!r} needs mapping='differential', got mapping='reference'")
+    return mapping
+
+
+def program_form(rule, mapping: str) -> str:
+    """How initial weights are programmed for ``rule`` on ``mapping``: ``"centered"`` (both
+    devices of a differential pair around mid-range) for bidirectional and stochastic rules on
+    a differential pair, else ``"one_sided"`` (see :meth:`devices.DeviceArray.program`)."""
+    r = _as_rule(rule)
+    if r.method in ("bidirectional", "stochastic") and mapping == "differential":
+        return "centered"
+    return "one_sided"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,35 +196,32 @@ class PulseRule:
     stochastic_method: str = "bidirectional"
 
     def __post_init__(self):
-        _choice("method", self.method, _METHODS)
-        _choice("rounding", self.rounding, ROUNDINGS)
-        _choice("side", self.side, ("both", "plus"))
-        _choice("refresh_mode", self.refresh_mode, ("ideal", "open_loop", "verify"))
-        _choice("pulse_count", self.pulse_count, ("nominal", "state"))
-        _choice("stochastic_method", self.stochastic_method, ("bidirectional", "unidirectional"))
-        if not (isinstance(self.theta, (int, float)) and 0 < self.theta <= 1):
-            raise ValueError(f"theta must be in (0, 1], got {self.theta!r}")
-        if self.n_max is not None and (
-            not isinstance(self.n_max, (int, np.integer)) or self.n_max < 1
-        ):
-            raise ValueError(f"n_max must be a positive integer or None, got {self.n_max!r}")
-        if not (0 < self.refresh_threshold <= 1):
-            raise ValueError(f"refresh_threshold must be in (0, 1], got {self.refresh_threshold!r}")
-        if not (isinstance(self.refresh_every, (int, np.integer)) and self.refresh_every >= 1):
-            raise ValueError(f"refresh_every must be an integer >= 1, got {self.refresh_every!r}")
+        check_choice("method", self.method, _METHODS)
+        check_choice("rounding", self.rounding, ROUNDINGS)
+        check_choice("side", self.side, ("both", "plus"))
+        check_choice("refresh_mode", self.refresh_mode, ("ideal", "open_loop", "verify"))
+        check_choice("pulse_count", self.pulse_count, ("nominal", "state"))
+        check_choice(
+            "stochastic_method", self.stochastic_method, ("bidirectional", "unidirectional")
+        )
+        check_real("theta", self.theta, lo=0.0, lo_open=True, hi=1.0)
+        if self.n_max is not None:
+            check_int("n_max", self.n_max, lo=1)
+        check_real("refresh_threshold", self.refresh_threshold, lo=0.0, lo_open=True, hi=1.0)
+        check_int("refresh_every", self.refresh_every, lo=1)
+        check_bool("lr_fit", self.lr_fit)
         if self.lr_fit and self.n_max is None:
             raise ValueError("lr_fit=True needs a finite n_max")
-        if self.state_cap is not None and not self.state_cap >= 1:
-            raise ValueError(f"state_cap must be >= 1 or None, got {self.state_cap!r}")
-        if not (isinstance(self.bl, (int, np.integer)) and 1 <= self.bl <= 256):
-            raise ValueError(f"bl must be an integer in [1, 256], got {self.bl!r}")
+        if self.state_cap is not None:
+            check_real("state_cap", self.state_cap, lo=1.0)
+        check_int("bl", self.bl, lo=1, hi=256)
 
     @classmethod
     def named(cls, name: str, **overrides) -> PulseRule:
         """A named rule of the spec: ``software``, ``bidirectional``, ``unidirectional``,
         ``stochastic`` or ``adaptive`` (unidirectional + A1 + A2, ``n_max = 16``), with field
         overrides."""
-        _choice("rule", name, RULES)
+        check_choice("rule", name, RULES)
         if name == "adaptive":
             base = {"method": "unidirectional", "pulse_count": "state", "lr_fit": True, "n_max": 16}
         else:
@@ -234,6 +242,11 @@ class PulseRule:
         d2 = xp.atleast_2d(delta)
         return (-lr * d2).T @ x2  # scale the small factor, not the (out, in) product
 
+    @property
+    def default_mapping(self) -> str:
+        """The weight mapping this rule uses unless told otherwise (:data:`DEFAULT_MAPPING`)."""
+        return DEFAULT_MAPPING[self.method]
+
     def update(
         self, w, x, delta, lr: float, *, rng: np.random.Generator | None = None, step: int = 0
     ) -> dict:
@@ -242,7 +255,8 @@ class PulseRule:
         Parameters
         ----------
         w : WeightArray
-            :class:`FloatWeights` or :class:`devices.DeviceArray`.
+            :class:`FloatWeights`, :class:`devices.DeviceArray` or any other implementation of
+            the protocol (:func:`~learning_rules.weights.as_weight_array`).
         x : ndarray, shape (batch, in) or (in,)
             Layer inputs (numpy, or cupy for weights on the GPU).
         delta : ndarray, shape (batch, out) or (out,)
@@ -260,126 +274,53 @@ class PulseRule:
         dict
             ``pulses`` (pulse events sent: sum of |counts| over devices), ``refreshes``.
         """
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+        check_real("lr", lr, lo=0.0, lo_open=True)
+        w = as_weight_array(w)
         if self.method == "software":
-            if not isinstance(w, FloatWeights):
-                raise ValueError(
-                    "rule 'software' trains float weights (FloatWeights), not a device array"
-                )
             w.add(self.request(x, delta, lr))
             return {"pulses": 0, "refreshes": 0}
-        mapping = getattr(w, "mapping", "float")
         if self.method == "stochastic":
-            if isinstance(w, FloatWeights):
-                raise ValueError("rule 'stochastic' needs a device array")
             st = w.pulse_update(
                 x, delta, lr, self.bl, method=self.stochastic_method, side=self.side
             )
-            mult = (
-                2
-                if (
-                    mapping == "differential"
-                    and self.stochastic_method == "bidirectional"
-                    and self.side == "both"
-                )
-                else 1
-            )
+            how = route(self.stochastic_method, w.mapping, self.side)
+            mult = 2 if how == "push_pull" else 1
             refreshed = self._maybe_refresh(w, step, self.stochastic_method)
             return {"pulses": st["coincidences"] * mult, "refreshes": refreshed}
         dW = self.request(x, delta, lr)
-        up, dn = w.nominal_step(self.method, self.side)
         if self.lr_fit:
+            up, dn = w.nominal_step(self.method, self.side)
             dW = fit_request(dW, self.n_max, up, dn)
-        if self.pulse_count == "nominal" and hasattr(w, "pulse_request"):
-            # device arrays: counts, routing and writes in one fused kernel pass
-            thr = (
-                self.refresh_threshold
-                if (self.method == "unidirectional" and self.refresh_every == 1)
-                else None
-            )
-            res = w.pulse_request(
-                dW,
-                method=self.method,
-                side=self.side,
-                theta=self.theta,
-                n_max=self.n_max,
-                rounding=self.rounding,
-                refresh_threshold=thr,
-            )
-            if res["needs_refresh"] is not None:
-                mask = res["needs_refresh"]
-                refreshed = int(w.refresh(mask, mode=self.refresh_mode)) if mask.any() else 0
-            else:
-                refreshed = self._maybe_refresh(w, step, self.method)
-            return {"pulses": res["pulses"], "refreshes": refreshed}
-        if self.pulse_count == "state" and not isinstance(w, FloatWeights):
-            n_plus, n_minus = self._state_counts(w, dW, up, dn, rng)
+        counting = dict(
+            method=self.method,
+            side=self.side,
+            theta=self.theta,
+            n_max=self.n_max,
+            rounding=self.rounding,
+            rng=rng,
+        )
+        if self.pulse_count == "state":
+            n_plus, n_minus = w.state_counts(dW, state_cap=self.state_cap, **counting)
+            pulses = total_pulses(n_plus, n_minus)
+            if pulses:
+                w.pulse(n_plus, n_minus)
+            return {"pulses": pulses, "refreshes": self._maybe_refresh(w, step, self.method)}
+        # counts, routing and writes in one pass (one fused kernel on device arrays)
+        thr = (
+            self.refresh_threshold
+            if (self.method == "unidirectional" and self.refresh_every == 1)
+            else None
+        )
+        res = w.pulse_request(dW, refresh_threshold=thr, **counting)
+        if res["needs_refresh"] is not None:
+            mask = res["needs_refresh"]
+            refreshed = int(w.refresh(mask, mode=self.refresh_mode)) if mask.any() else 0
         else:
-            xp = array_module(dW)
-            r = xp.where(dW >= 0, dW / up, -dW / dn)
-            n = pulse_counts(r, theta=self.theta, rounding=self.rounding, n_max=self.n_max, rng=rng)
-            n = xp.where(dW >= 0, n, -n)
-            n_plus, n_minus = route_counts(n, self.method, mapping, self.side)
-        xp = array_module(n_plus)
-        total = xp.abs(n_plus).sum()
-        if n_minus is not None:
-            total = total + xp.abs(n_minus).sum()
-        pulses = int(total)
-        if pulses:
-            w.pulse(n_plus, n_minus)
-        refreshed = self._maybe_refresh(w, step, self.method)
-        return {"pulses": pulses, "refreshes": refreshed}
+            refreshed = self._maybe_refresh(w, step, self.method)
+        return {"pulses": res["pulses"], "refreshes": refreshed}
 
     def _maybe_refresh(self, w, step, method) -> int:
         if method != "unidirectional" or (step + 1) % self.refresh_every:
             return 0
-        if isinstance(w, FloatWeights):
-            return 0
         mask = w.needs_refresh(self.refresh_threshold)
         return int(w.refresh(mask, mode=self.refresh_mode)) if mask.any() else 0
-
-    def _state_counts(self, w, dW, up, dn, rng):
-        """A1: per-device counts from the present conductance on the nominal curve."""
-        dev = w.device
-        G = w.read_conductances(noise=True)
-        xp = array_module(G)
-        dW = to_device(dW, xp) if xp is not np else dW
-        alpha = w.alpha
-        pos = dW >= 0
-        mag = xp.abs(dW)
-
-        def coord(Gd, branch):
-            # the device model's nominal inverse curve is numpy code: evaluated on the host
-            if xp is np:
-                return dev.pulses(Gd, branch)
-            return to_device(dev.pulses(asnumpy(Gd), branch), xp)
-
-        def one(Gd, dG, potentiate, nominal):
-            branch_up = potentiate
-            tgt = xp.clip(Gd + xp.where(potentiate, dG, -dG), dev.gmin, dev.gmax)
-            xa = xp.where(branch_up, coord(Gd, "ltp"), coord(Gd, "ltd"))
-            xb = xp.where(branch_up, coord(tgt, "ltp"), coord(tgt, "ltd"))
-            r = xp.abs(xb - xa)
-            if self.state_cap is not None:
-                r = xp.minimum(r, xp.maximum(self.state_cap * nominal, 1.0))
-            return pulse_counts(
-                r, theta=self.theta, rounding=self.rounding, n_max=self.n_max, rng=rng
-            )
-
-        nominal = xp.where(pos, mag / up, mag / dn)
-        if self.method == "unidirectional":
-            # G+ rises for dW > 0, G- rises for dW < 0; both on the LTP branch
-            target_dev = xp.where(pos, G[0], G[1])
-            n = one(target_dev, mag / alpha, xp.ones_like(pos), nominal)
-            return xp.where(pos, n, 0), xp.where(pos, 0, n)
-        if w.mapping == "reference":
-            n = one(G[0], mag / alpha, pos, nominal)
-            return xp.where(pos, n, -n), None
-        if self.side == "plus":
-            n = one(G[0], mag / alpha, pos, nominal)
-            return xp.where(pos, n, -n), None
-        half = mag / (2 * alpha)
-        n_p = one(G[0], half, pos, nominal)
-        n_m = one(G[1], half, ~pos, nominal)
-        return xp.where(pos, n_p, -n_p), xp.where(pos, -n_m, n_m)

@@ -1,11 +1,12 @@
-"""CLASSP as a ``torch.optim.Optimizer`` (same per-element rule as
-:func:`learning_rules.continual.classp_step`)."""
+"""CLASSP as a ``torch.optim.Optimizer``: the one CLASSP update
+(:func:`learning_rules.optimizers.classp_update`) run on tensors."""
 
 from __future__ import annotations
 
 import torch
 
-from learning_rules.continual import CLASSP as _CLASSPConfig
+from learning_rules.optimizers import CLASSP as _CLASSPConfig
+from learning_rules.optimizers import classp_update
 
 __all__ = ["CLASSP"]
 
@@ -18,7 +19,7 @@ class CLASSP(torch.optim.Optimizer):
     params : iterable
         Parameters or parameter groups.
     lr, threshold, eps, p, accumulate, scaling
-        As :class:`learning_rules.continual.CLASSP` (validated there).
+        As :class:`learning_rules.optimizers.CLASSP` (validated there).
 
     Notes
     -----
@@ -70,16 +71,17 @@ class CLASSP(torch.optim.Optimizer):
                 st = self.state[prm]
                 if "acc" not in st:
                     st["acc"] = torch.zeros_like(prm)
-                acc = st["acc"]
-                mask = g * g > h["threshold"]
-                prev = acc.clone()
-                acc.add_(torch.where(mask, g.abs() ** h["p"], torch.zeros_like(g)))
-                if h["scaling"]:
-                    base = acc if h["accumulate"] == "before" else prev
-                    denom = (h["eps"] + base) ** (1.0 / h["p"])
-                    ok = mask & (denom > 0)
-                    step = torch.where(ok, -h["lr"] * g / torch.where(ok, denom, 1.0), 0.0)
-                else:
-                    step = torch.where(mask, -h["lr"] * g, 0.0)
-                prm.add_(step)
+                dw, acc_new, _ = classp_update(
+                    g,
+                    st["acc"],
+                    lr=h["lr"],
+                    threshold=h["threshold"],
+                    eps=h["eps"],
+                    p=h["p"],
+                    accumulate=h["accumulate"],
+                    scaling=h["scaling"],
+                    xp=torch,
+                )
+                st["acc"].copy_(acc_new)
+                prm.add_(dw)
         return loss
