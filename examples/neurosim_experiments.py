@@ -43,11 +43,24 @@ import devices
 from synapse_sim.datasets import load_dataset
 from synapse_sim.training import RunSpec, TrainConfig, train
 
-PRESETS = ("epiram", "ag_a_si")
+DEFAULT_PRESETS = ("epiram", "ag_a_si")
+PRESETS = DEFAULT_PRESETS
 #: NeuroSim's own run on our split (issue #16): mean of the last 5 of 25 epochs x 8,000 draws.
 NEUROSIM_ON_OUR_SPLIT = {"epiram": 89.8, "ag_a_si": 70.6}
+#: NeuroSim V3.0's published accuracies (full MNIST, 1 M presentations; specs/devices.md s. 8).
+NEUROSIM_PUBLISHED = {
+    "epiram": 92,
+    "ag_a_si": 72,
+    "gst_pcm": 89,
+    "hzo_fefet": 88,
+    "pcmo": 33,
+    "alox_hfo2": 20,
+    "taox_hfox": 80,
+}
 #: Our trainer on the same split, 50 epochs x 4,000 (issue #16).
 OURS_200K = {"epiram": 74.8, "ag_a_si": 83.8}
+#: Presets that NeuroSim would model as FeFET cells (read without the access transistor).
+FEFET_CELLS = ("hzo_fefet",)
 ACCESS_OHM = 15e3  # NeuroSim's default access-transistor on-resistance (Cell.cpp:280)
 
 
@@ -314,6 +327,8 @@ def initial_weights(seed, sizes=(400, 100, 10)):
 def run_nslike(preset, cfg: NSConfig, data, *, presentations, every, seed, curve=None):
     """Train the NeuroSim-like loop; return test accuracies at every ``every`` presentations."""
     curve = curve or Curve.of(preset)
+    if preset in FEFET_CELLS:  # a FeFET cell has no access resistance in the read path
+        cfg = dataclasses.replace(cfg, access_ohm=0.0)
     W0 = initial_weights(seed)
     noise = np.random.default_rng([seed, 4])
     layers = [NSLayer(W, curve, cfg, noise) for W in W0]
@@ -462,37 +477,39 @@ def exp_validate(presentations, every, seeds):
         every,
         seeds,
     )
-    print(
-        _row(
-            [
-                "NeuroSim V3.0 itself, 200k presentations (issue #16)",
-                *[f"{NEUROSIM_ON_OUR_SPLIT[p]}" for p in PRESETS],
-            ]
-        )
-    )
-    print(
-        _row(["our trainer, 200k presentations (issue #16)", *[f"{OURS_200K[p]}" for p in PRESETS]])
-    )
+    for label, known in (
+        (
+            "NeuroSim V3.0 itself on our split, 200k presentations (issue #16)",
+            NEUROSIM_ON_OUR_SPLIT,
+        ),
+        ("our trainer, 200k presentations (issue #16)", OURS_200K),
+        ("NeuroSim V3.0 published (full MNIST, 1 M presentations)", NEUROSIM_PUBLISHED),
+    ):
+        print(_row([label, *[f"{known.get(p, '-')}" for p in PRESETS]]))
 
 
-def _one_way(base, other, presentations, every, seeds, title):
+def _one_way(base, other, presentations, every, seeds, title, switches=None):
     print(title)
     _header(presentations, every)
-    rows = [("all as " + ("NeuroSim" if base is NEUROSIM else "ours"), base)]
+    rows = [] if switches else [("all as " + ("NeuroSim" if base is NEUROSIM else "ours"), base)]
     for name, label in SWITCHES:
+        if switches and name not in switches:
+            continue
         verb = "without " if base is NEUROSIM else "with "
         rows.append((verb + label, dataclasses.replace(base, **{name: getattr(other, name)})))
     _table(rows, _data(), presentations, every, seeds)
 
 
-def exp_ablate(presentations, every, seeds):
+def exp_ablate(presentations, every, seeds, switches=None):
     """NeuroSim's behaviour with one switch at a time set to ours."""
-    _one_way(NEUROSIM, OURS, presentations, every, seeds, "NeuroSim-like, one difference off")
+    title = "NeuroSim-like, one difference off"
+    _one_way(NEUROSIM, OURS, presentations, every, seeds, title, switches)
 
 
-def exp_build(presentations, every, seeds):
+def exp_build(presentations, every, seeds, switches=None):
     """Our behaviour with one switch at a time set to NeuroSim's."""
-    _one_way(OURS, NEUROSIM, presentations, every, seeds, "ours, one NeuroSim behaviour on")
+    title = "ours, one NeuroSim behaviour on"
+    _one_way(OURS, NEUROSIM, presentations, every, seeds, title, switches)
 
 
 COMBOS = {
@@ -512,6 +529,56 @@ def exp_combos(presentations, every, seeds):
     """The switches that matter, added one after the other."""
     _header(presentations, every)
     _table(COMBOS.items(), _data(), presentations, every, seeds)
+
+
+def exp_pair(presentations, every, seeds):
+    """Our behaviour against NeuroSim's (and NeuroSim's without the access transistor) on any
+    presets (``--presets``); hzo_fefet is read as a FeFET cell (no transistor) throughout."""
+    rows = [
+        ("numpy loop, our behaviour", OURS),
+        ("numpy loop, NeuroSim's behaviour", NEUROSIM),
+        (
+            "numpy loop, NeuroSim's without the access transistor",
+            dataclasses.replace(NEUROSIM, access_ohm=0.0),
+        ),
+    ]
+    _header(presentations, every)
+    _table(rows, _data(), presentations, every, seeds)
+    print(
+        _row(
+            [
+                "NeuroSim V3.0 published (full MNIST, 1 M presentations)",
+                *[f"{NEUROSIM_PUBLISHED.get(p, '-')}" for p in PRESETS],
+            ]
+        )
+    )
+
+
+def exp_c2c_off(presentations, every, seeds):
+    """Is it the cycle-to-cycle noise? Our behaviour, ours + x0.5 read and NeuroSim's, with
+    the presets' c2c noise set to 0 (everything else unchanged)."""
+    data = _data()
+    rows = [(k, COMBOS[k]) for k in ("ours", "ours + x0.5 read", "NeuroSim (all)")]
+    _header(presentations, every, first="configuration, c2c_sigma = 0")
+    for label, cfg in rows:
+        cells = [
+            _mean_over_seeds(
+                lambda s, p=p, cfg=cfg: last3(
+                    run_nslike(
+                        p,
+                        cfg,
+                        data,
+                        presentations=presentations,
+                        every=every,
+                        seed=s,
+                        curve=Curve.of(p, c2c_sigma=0.0),
+                    )["acc"]
+                ),
+                seeds,
+            )
+            for p in PRESETS
+        ]
+        print(_row([label, *cells]), flush=True)
 
 
 def exp_mechanism(presentations, every, seeds):
@@ -569,23 +636,38 @@ def main(argv=None):
     ap.add_argument("--build", action="store_true")
     ap.add_argument("--combos", action="store_true")
     ap.add_argument("--mechanism", action="store_true")
+    ap.add_argument("--pair", action="store_true")
+    ap.add_argument("--c2c-off", action="store_true")
     ap.add_argument("--presentations", type=int, default=40000)
     ap.add_argument("--every", type=int, default=4000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument(
+        "--switches", nargs="+", default=None, help="--ablate/--build: only these switches"
+    )
+    ap.add_argument("--presets", nargs="+", default=list(DEFAULT_PRESETS), choices=devices.names())
     a = ap.parse_args(argv)
+    global PRESETS
+    PRESETS = tuple(a.presets)
+    names = [n for n, _ in SWITCHES]
     kw = dict(presentations=a.presentations, every=a.every, seeds=a.seeds)
     if a.facts:
         exp_facts()
     if a.validate:
         exp_validate(**kw)
+    if a.switches and not set(a.switches) <= set(names):
+        ap.error(f"--switches must be among {names}, got {a.switches}")
     if a.ablate:
-        exp_ablate(**kw)
+        exp_ablate(**kw, switches=a.switches)
     if a.build:
-        exp_build(**kw)
+        exp_build(**kw, switches=a.switches)
     if a.combos:
         exp_combos(**kw)
     if a.mechanism:
         exp_mechanism(**kw)
+    if a.pair:
+        exp_pair(**kw)
+    if a.c2c_off:
+        exp_c2c_off(**kw)
 
 
 if __name__ == "__main__":
