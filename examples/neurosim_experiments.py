@@ -18,14 +18,19 @@ Accuracy is the test accuracy on the 1,000 MNIST-5k test images, evaluated every
 presentations; a table cell is the mean of the last three evaluations (one seed unless
 ``--seeds`` gives more; one test image is 0.1 point).
 
-Usage (each flag is one experiment; ``--presentations`` and ``--seeds`` size them)::
+Usage (each flag is one experiment; ``--presentations``, ``--every``, ``--seeds`` and
+``--presets`` size them; docs/NEUROSIM.md section 2 records the tables and their commands)::
 
     python examples/neurosim_experiments.py --facts
-    python examples/neurosim_experiments.py --validate --presentations 40000
-    python examples/neurosim_experiments.py --ablate --presentations 40000
-    python examples/neurosim_experiments.py --build --presentations 40000
-    python examples/neurosim_experiments.py --combos --presentations 40000
-    python examples/neurosim_experiments.py --mechanism --presentations 40000
+    python examples/neurosim_experiments.py --validate --presentations 20000 --every 2000
+    python examples/neurosim_experiments.py --ablate --presentations 20000 --every 2000
+    python examples/neurosim_experiments.py --build --presentations 20000 --every 2000
+    python examples/neurosim_experiments.py --combos --presentations 20000 --every 2000 --seeds 0 1
+    python examples/neurosim_experiments.py --mechanism --presentations 20000 --every 2000
+    python examples/neurosim_experiments.py --c2c-off --presentations 20000 --every 2000
+    python examples/neurosim_experiments.py --pair --presets gst_pcm hzo_fefet --presentations 20000
+
+One 20,000-presentation run of the loop takes 1-4 minutes on one loaded core.
 """
 
 from __future__ import annotations

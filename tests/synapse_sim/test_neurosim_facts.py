@@ -153,3 +153,35 @@ def test_short_run_is_reproducible_and_learns(ne):
     b = ne.run_nslike("epiram", ne.NEUROSIM, data, **kw)
     assert a == b
     assert a["acc"][-1] > 0.3
+
+
+@pytest.mark.parametrize("clip", ["G", "state"])
+@pytest.mark.parametrize("preset", ["ag_a_si", "hzo_fefet"])
+def test_write_kernel_matches_a_numpy_reference(ne, preset, clip):
+    """The numba write kernel against a plain numpy evaluation of the same rule (no noise):
+    count = round half up of |dW| P_b / 2 (exact, no cast), walk the branch curve from the
+    present conductance, clip the coordinate only for clip="state", clip G."""
+    rng = np.random.default_rng(11)
+    curve = ne.Curve.of(preset, c2c_sigma=0.0)
+    W0 = rng.integers(-3, 4, size=(30, 40)) / 3.0
+    cfg = dataclasses.replace(ne.NEUROSIM, clip=clip, count_cast=False, init="exact")
+    lay = _layer(ne, curve, cfg, W0)
+    for _ in range(5):
+        dW = rng.normal(0.0, 0.3, size=W0.shape)
+        G = lay.G.copy()
+        up = dW > 0
+        P = np.where(up, curve.P[0], curve.P[1])
+        r = np.abs(dW) / 2.0 * P
+        k = np.floor(r) + ((r - np.floor(r)) >= 0.5)
+        want = G.copy()
+        for b, sel in ((0, up & (k > 0)), (1, ~up & (k > 0))):
+            x = curve.x(G[sel], b) + (k[sel] if b == 0 else -k[sel])
+            if clip == "state":
+                x = np.clip(x, 0.0, curve.P[b])
+            want[sel] = np.clip(curve.g(x, b), curve.gmin, curve.gmax)
+        sent = lay.update(dW)
+        assert sent == int(k.sum())
+        assert np.allclose(lay.G, want, rtol=1e-12, atol=1e-12 * curve.dG)
+        I = want / (1.0 + want * cfg.access_ohm)
+        w = np.clip((I - lay.Imin) / (lay.Imax - lay.Imin) * 2 - 1, -1, 1)
+        assert np.allclose(lay.W, w, atol=1e-9)
