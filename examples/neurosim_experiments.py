@@ -45,8 +45,8 @@ import numba
 import numpy as np
 
 import devices
-from synapse_sim.datasets import load_dataset
-from synapse_sim.training import RunSpec, TrainConfig, train
+from synapse_sim.data import load_dataset
+from synapse_sim.studies.train import RunSpec, TrainConfig, train
 
 DEFAULT_PRESETS = ("epiram", "ag_a_si")
 PRESETS = DEFAULT_PRESETS
