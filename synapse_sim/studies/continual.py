@@ -43,6 +43,8 @@ from .base import RunContext, field_errors, run_study
 from .train import RunSpec, TrainConfig, build_layers
 
 __all__ = [
+    "DEFAULT_LR",
+    "DEFAULT_TASKS",
     "BENCHMARKS",
     "SCENARIOS",
     "Task",
@@ -57,6 +59,12 @@ __all__ = [
     "run_continual",
     "plot_accuracy_matrix",
 ]
+
+
+#: Default learning rate (CLASSP: ``alpha``) of each optimizer.
+DEFAULT_LR = {"classp": 0.1, "sgd": 0.1, "ewc": 0.1, "si": 0.1, "adam": 1e-3, "adagrad": 0.01}
+#: Default number of tasks of each benchmark (``pair``: one per dataset of ``task_data``).
+DEFAULT_TASKS = {"permuted": 5, "split": 5, "domain-shift": 2}
 
 
 def _pos_int(name, value, minimum=1):
@@ -78,7 +86,9 @@ class ContinualConfig:
     Parameters
     ----------
     benchmark : {"permuted", "split", "domain-shift", "pair"}
-    n_tasks : int
+    n_tasks : int or None
+        Number of tasks (default :data:`DEFAULT_TASKS`: 5 permuted and split, 2 domain-shift,
+        every dataset of ``task_data`` for pair).
     scenario : {"task", "domain", "class"}
         Split only.
     dataset : str
@@ -105,8 +115,9 @@ class ContinualConfig:
         epochs (CLASSP unscaled), later tasks for ``E2`` epochs.
     batch_size : int
     optimizer : {"sgd", "adam", "adagrad", "classp", "ewc", "si"}
-    lr : float
-        Learning rate (CLASSP: ``alpha``) of the first task.
+    lr : float or None
+        Learning rate (CLASSP: ``alpha``) of the first task (default :data:`DEFAULT_LR`: 0.1
+        for CLASSP, SGD, EWC and SI, 1e-3 for Adam, 0.01 for AdaGrad).
     lr_after : float or None
         Learning rate / ``alpha`` from task 2 on (default ``lr``).
     threshold, eps, p : float
@@ -140,7 +151,7 @@ class ContinualConfig:
     """
 
     benchmark: str = "permuted"
-    n_tasks: int = 3
+    n_tasks: int | None = None
     scenario: str = "class"
     dataset: str = "mnist5k"
     task_data: tuple = ()
@@ -155,7 +166,7 @@ class ContinualConfig:
     epochs_first_task: int | None = None
     batch_size: int = 16
     optimizer: str = "classp"
-    lr: float = 0.1
+    lr: float | None = None
     lr_after: float | None = None
     threshold: float = 1e-5
     eps: float = 1e-5
@@ -181,6 +192,12 @@ class ContinualConfig:
         _choice("activation", self.activation, ("relu", "sigmoid"))
         _choice("accumulator", self.accumulator, ("gradient", "pulses"))
         _choice("fisher", self.fisher, ("reference", "batch", "sample"))
+        if self.n_tasks is None:
+            pair = self.benchmark == "pair"
+            n = max(len(self.task_data), 1) if pair else DEFAULT_TASKS[self.benchmark]
+            object.__setattr__(self, "n_tasks", n)
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         _pos_int("n_tasks", self.n_tasks)
         with field_errors("task_data"):
             if isinstance(self.task_data, str):
