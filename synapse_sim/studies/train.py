@@ -30,7 +30,7 @@ from learning_rules import RULES, FloatWeights, PulseRule
 
 from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
-from .base import RunContext, run_study
+from .base import RunContext, field_errors, run_study
 
 __all__ = [
     "TrainConfig",
@@ -71,7 +71,9 @@ BACKENDS = backends.ARRAY_BACKENDS
 
 
 def _err(name, value, allowed):
-    raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    exc = ValueError(f"{name} must be {allowed}, got {value!r}")
+    exc.field = name  # the config field (the command line names its option)
+    raise exc
 
 
 def resolve_backend(backend: str) -> str:
@@ -186,7 +188,8 @@ class TrainConfig:
         if not self.w_max > 0:
             _err("w_max", self.w_max, "> 0")
         if not isinstance(self.backend, str) or self.backend not in BACKENDS:
-            resolve_backend(self.backend)  # raises with the choices
+            with field_errors("backend"):
+                resolve_backend(self.backend)  # raises with the choices
 
     def layer_lr(self, n_layers: int) -> tuple:
         """Learning rate of each of ``n_layers`` layers."""
