@@ -494,21 +494,6 @@ class ContinualStudy:
         return [png]
 
 
-def _signed_counts(dw, step: float, n_max):
-    """Signed pulse counts for change ``dw`` on an ideal linear device of step ``step``."""
-    n = pulse_counts(np.abs(dw) / step, theta=0.5, rounding="nearest", n_max=n_max)
-    return np.where(dw >= 0, n, -n)
-
-
-def _device_stats(layers) -> dict:
-    out = {}
-    for layer in layers:
-        if hasattr(layer, "counters"):
-            for k, v in layer.counters().items():
-                out[f"total_{k}"] = out.get(f"total_{k}", 0) + int(v)
-    return out
-
-
 def _evaluate(net: MLP, task: Task) -> float:
     pred, _ = net.predict(task.x_test, 1000, task.mask)
     return int(np.sum(pred == task.y_test)) / max(task.x_test.shape[0], 1)
