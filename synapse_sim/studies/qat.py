@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ from learning_rules.quantization import OscillationTracker
 from ..data.datasets import batches
 from ..data.datasets import load_split as _load_split_data
 from .base import RunContext, field_errors, run_study
-from .qat_report import plot_oscillation, qat_table, save_qat_outputs
+from .qat_report import QATResult, plot_oscillation, qat_label, qat_table, save_qat_outputs
 
 __all__ = [
     "QUANTIZERS",
@@ -166,68 +166,7 @@ def load_split(dataset: str, split_seed: int = 0):
     return d.x_train, d.y_train, d.x_test, d.y_test
 
 
-def qat_label(bits: int | None, quantizer: str | None, cga: bool, act_bits=None) -> str:
-    """Run label: ``w2-statsq``, ``w2-statsq-cga``, ``w2a2-lsq``, or ``float`` for the baseline.
-
-    Colons of device-level names become dashes (``w3-levels-epiram``).
-
-    Parameters
-    ----------
-    bits : int or None
-        Weight bit width (None for the float baseline).
-    quantizer : str or None
-        Quantizer name (None for the float baseline).
-    cga : bool
-        Whether the run anneals with CGA.
-    act_bits : int, optional
-        Activation bit width (None: float activations).
-
-    Returns
-    -------
-    str
-    """
-    if quantizer is None:
-        return "float"
-    a = "" if act_bits is None else f"a{act_bits}"
-    return f"w{bits}{a}-{quantizer.replace(':', '-')}" + ("-cga" if cga else "")
-
-
 # ----------------------------------------------------------------------------- driver
-
-
-@dataclass
-class QATResult:
-    """What :func:`run_qat` returns.
-
-    Attributes
-    ----------
-    records : list of dict
-        One per run: ``label``, ``bits``, ``quantizer``, ``cga``, ``final_test_accuracy``,
-        ``final_train_accuracy``, ``oscillating_fraction`` (NaN for the float baseline),
-        ``anneal_events`` / ``anneal_flips`` (oscillation events / flips summed over the last
-        ``cga_epochs`` epochs), ``total_events``, ``total_flips``, ``n_weights``.
-    history : dict
-        ``label -> {metric: list per epoch}``.
-    steps : dict
-        ``label -> {"oscillating_fraction", "events", "flips", "frozen_fraction", "lr"}``,
-        numpy arrays with one entry per optimizer step.
-    settings : dict
-        The resolved settings (``cga_epochs``, learning rates, sizes, ...).
-    path : Path or None
-        ``results.h5`` when ``out`` was given.
-    files : list of Path
-        Everything written.
-    table : str
-        The markdown accuracy table of ``results.md``.
-    """
-
-    records: list = field(default_factory=list)
-    history: dict = field(default_factory=dict)
-    steps: dict = field(default_factory=dict)
-    settings: dict = field(default_factory=dict)
-    path: Path | None = None
-    files: list = field(default_factory=list)
-    table: str = ""
 
 
 def _as_tuple(name: str, value, kinds) -> tuple:

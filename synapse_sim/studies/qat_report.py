@@ -1,13 +1,76 @@
-"""Outputs of the QAT study: the accuracy table and the oscillation figure."""
+"""Outputs of the QAT study: run labels, the result record, the accuracy table and the
+oscillation figure."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["qat_table", "plot_oscillation", "save_qat_outputs"]
+__all__ = ["QATResult", "qat_label", "qat_table", "plot_oscillation", "save_qat_outputs"]
+
+
+def qat_label(bits: int | None, quantizer: str | None, cga: bool, act_bits=None) -> str:
+    """Run label: ``w2-statsq``, ``w2-statsq-cga``, ``w2a2-lsq``, or ``float`` for the baseline.
+
+    Colons of device-level names become dashes (``w3-levels-epiram``).
+
+    Parameters
+    ----------
+    bits : int or None
+        Weight bit width (None for the float baseline).
+    quantizer : str or None
+        Quantizer name (None for the float baseline).
+    cga : bool
+        Whether the run anneals with CGA.
+    act_bits : int, optional
+        Activation bit width (None: float activations).
+
+    Returns
+    -------
+    str
+    """
+    if quantizer is None:
+        return "float"
+    a = "" if act_bits is None else f"a{act_bits}"
+    return f"w{bits}{a}-{quantizer.replace(':', '-')}" + ("-cga" if cga else "")
+
+
+@dataclass
+class QATResult:
+    """What :func:`run_qat` returns.
+
+    Attributes
+    ----------
+    records : list of dict
+        One per run: ``label``, ``bits``, ``quantizer``, ``cga``, ``final_test_accuracy``,
+        ``final_train_accuracy``, ``oscillating_fraction`` (NaN for the float baseline),
+        ``anneal_events`` / ``anneal_flips`` (oscillation events / flips summed over the last
+        ``cga_epochs`` epochs), ``total_events``, ``total_flips``, ``n_weights``.
+    history : dict
+        ``label -> {metric: list per epoch}``.
+    steps : dict
+        ``label -> {"oscillating_fraction", "events", "flips", "frozen_fraction", "lr"}``,
+        numpy arrays with one entry per optimizer step.
+    settings : dict
+        The resolved settings (``cga_epochs``, learning rates, sizes, ...).
+    path : Path or None
+        ``results.h5`` when ``out`` was given.
+    files : list of Path
+        Everything written.
+    table : str
+        The markdown accuracy table of ``results.md``.
+    """
+
+    records: list = field(default_factory=list)
+    history: dict = field(default_factory=dict)
+    steps: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    path: Path | None = None
+    files: list = field(default_factory=list)
+    table: str = ""
 
 
 # ----------------------------------------------------------------------------- outputs
