@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_response", "plot_array_state"]
+__all__ = ["plot_response", "plot_array_state", "d2d_variant", "save_preset_figure"]
 
 
 def _axes(ax):
@@ -107,3 +107,66 @@ def plot_array_state(array, ax=None, *, bins: int = 50):
     ax.set_ylabel("devices")
     ax.legend(frameon=False, fontsize=8)
     return ax
+
+
+def d2d_variant(dev):
+    """The device with a device-to-device spread to draw as a band, and a label; or None.
+
+    Models that carry their own spread (the step presets) use it; exponential devices get
+    ``sigma_nl=0.5`` (``specs/devices.md`` section 3).
+
+    Parameters
+    ----------
+    dev : DeviceModel
+
+    Returns
+    -------
+    tuple of (DeviceModel, str) or None
+    """
+    import dataclasses
+
+    from .models import ExpDevice
+
+    d2d = dev.variability.d2d
+    if d2d is not None and d2d != type(d2d)():
+        shown = {
+            f.name: getattr(d2d, f.name)
+            for f in dataclasses.fields(d2d)
+            if getattr(d2d, f.name) and not isinstance(getattr(d2d, f.name), bool)
+        }
+        spread = ", ".join(f"{k.removeprefix('sigma_')}={v:g}" for k, v in shown.items())
+        return dev, f"d2d sigma: {spread}"
+    if isinstance(dev, ExpDevice):
+        return dev.with_variability(sigma_nl=0.5), "d2d sigma: nl=0.5"
+    return None
+
+
+def save_preset_figure(name: str, path) -> None:
+    """Save the zoo figure of preset ``name`` to ``path`` (PNG): the nominal response, plus a
+    panel with a device-to-device band where one applies (:func:`d2d_variant`).
+
+    Parameters
+    ----------
+    name : str
+        Preset name.
+    path : str or Path
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .presets import get, short_citation
+
+    dev = get(name)
+    nominal = dev.with_variability(d2d=None)
+    spread = d2d_variant(dev)
+    fig = Figure(figsize=(10 if spread else 5.5, 3.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if spread else 1, sharey=True, squeeze=False)[0]
+    plot_response(nominal, ax=axes[0])
+    axes[0].set_title("nominal")
+    if spread:
+        model, label = spread
+        plot_response(model, ax=axes[1], seed=0)
+        axes[1].set_title(label)
+    fig.suptitle(f"{name} ({type(dev).__name__}): {short_citation(dev.citation, 60)}")
+    fig.savefig(path, dpi=100)

@@ -13,13 +13,23 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from importlib import resources
 
 from .models import DeviceModel, ExpDevice, LinearDevice, StepDevice
 from .validation import check_choice
 from .variability import FLAT_KEYS, CycleToCycle, DeviceToDevice, Variability
 
-__all__ = ["names", "get", "info", "published"]
+__all__ = [
+    "names",
+    "get",
+    "info",
+    "published",
+    "short_citation",
+    "siemens",
+    "TABLE_HEADER",
+    "table_rows",
+]
 
 PUBLISHED = (
     "ag_a_si",
@@ -140,3 +150,88 @@ def info(name: str) -> dict:
     if rec is not None:
         d["published"] = rec
     return d
+
+
+# ----------------------------------------------------------------------------- the preset table
+#: Columns of :func:`table_rows` (``synapse-sim devices`` and the zoo's ``devices.md``).
+TABLE_HEADER = (
+    "name",
+    "family",
+    "levels LTP/LTD",
+    "NL LTP/LTD",
+    "Gmin",
+    "Gmax",
+    "c2c sigma",
+    "citation",
+)
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+_CITATION = re.compile(r"^(?:[A-Z]\d+:\s*)?(?P<authors>[^']+?),\s*'[^']+',?\s*(?P<rest>.*)$")
+
+
+def siemens(g: float) -> str:
+    """A conductance with its unit: ``3.84615e-08`` -> ``'38.5 nS'``."""
+    for scale, unit in ((1e-3, "mS"), (1e-6, "uS"), (1e-9, "nS"), (1e-12, "pS")):
+        if abs(g) >= scale:
+            return f"{g / scale:.3g} {unit}"
+    return f"{g:.3g} S"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 3, 1)].rstrip() + "..."
+
+
+def short_citation(text: str, width: int = 40) -> str:
+    """Short form of a citation: first author, venue (its abbreviation if given) and year.
+
+    ``"S. H. Jo, T. Chang, ..., 'Title', Nano Letters 10(4):1297-1301, 2010"`` gives
+    ``"Jo et al., Nano Letters 2010"``; text without an author list and quoted title is cut
+    at its first sentence and to ``width`` characters.
+
+    Parameters
+    ----------
+    text : str
+        A preset's ``citation``.
+    width : int
+        Longest result.
+
+    Returns
+    -------
+    str
+    """
+    text = " ".join(text.split())
+    m = _CITATION.match(text)
+    if not m:
+        return _clip(re.split(r"[.;]", text, maxsplit=1)[0], width)
+    authors = [a.strip() for a in m["authors"].split(",") if a.strip()]
+    first = authors[0].replace(" et al.", "").split()[-1]
+    lead = f"{first} et al." if len(authors) > 1 or "et al." in m["authors"] else first
+    rest = m["rest"]
+    abbr = re.match(r"[^(,]*\(([A-Z][A-Za-z]{1,9})\)", rest)
+    venue = abbr[1] if abbr else re.split(r"\s\d|,|\(", rest, maxsplit=1)[0].strip()
+    year = _YEAR.search(rest)
+    tail = f" {year[0]}" if year else ""
+    venue = _clip(venue, width - len(lead) - 2 - len(tail))
+    return f"{lead}, {venue}{tail}"
+
+
+def table_rows(preset_names) -> list[list[str]]:
+    """One row of text cells (columns :data:`TABLE_HEADER`) per preset of ``preset_names``."""
+    rows = []
+    for name in preset_names:
+        dev = get(name)
+        nl = "-"
+        if hasattr(dev, "nl_ltp"):
+            nl = f"{dev.nl_ltp:g}/{dev.nl_ltd:g}"
+        rows.append(
+            [
+                name,
+                type(dev).__name__,
+                f"{dev.levels('ltp')}/{dev.levels('ltd')}",
+                nl,
+                siemens(dev.gmin),
+                siemens(dev.gmax),
+                f"{dev.variability.c2c_sigma:g}",
+                short_citation(dev.citation),
+            ]
+        )
+    return rows

@@ -1,8 +1,10 @@
 """synapse_sim: the simulator a user drives.
 
-Training beside a software twin (:func:`train`), datasets, the crash-safe HDF5 store, plots and
-the ``synapse-sim`` command line. Names from the torch bridge are imported lazily (first use),
-so that ``import synapse_sim`` does not import torch.
+Studies (:func:`train` beside a software twin, :func:`compare`, :func:`run_continual`,
+:func:`run_qat`, :func:`run_bars`, all on :func:`run_study`), datasets, the crash-safe HDF5
+store, sweeps, plots and the ``synapse-sim`` command line (docs/ARCHITECTURE.md). Names that
+import torch (the bridge, compare, QAT) are imported lazily (first use), so that
+``import synapse_sim`` does not import torch.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from __future__ import annotations
 import importlib
 
 from .data import Dataset, batches, dataset_names, load_dataset
+from .models import MLP
 from .results import ResultsWriter, format_table, read_results, summary_records
-from .studies.train import MLP, RunSpec, TrainConfig, TrainResult, train
+from .studies.bars import BarsConfig, run_bars
+from .studies.base import Study, run_study
+from .studies.continual import ContinualConfig, run_continual
+from .studies.train import RunSpec, TrainConfig, TrainResult, train
 from .sweep import aggregate, load_spec, read_sweep, run_sweep, sweep_records
 
 __all__ = [
@@ -28,6 +34,15 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "train",
+    "Study",
+    "run_study",
+    "ContinualConfig",
+    "run_continual",
+    "BarsConfig",
+    "run_bars",
+    "CompareConfig",
+    "QATConfig",
+    "run_qat",
     "DeviceLinear",
     "DeviceConv2d",
     "DeviceSGD",
@@ -48,6 +63,9 @@ _LAZY: dict[str, str] = {
     "DeviceSGD": ".nn",
     "convert": ".nn",
     "compare": ".studies.compare",
+    "CompareConfig": ".studies.compare",
+    "QATConfig": ".studies.qat",
+    "run_qat": ".studies.qat",
 }
 
 

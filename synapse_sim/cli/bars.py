@@ -1,32 +1,19 @@
 """``synapse-sim bars``: the bars test of probabilistic sparse coding (``specs/sparse_coding.md``).
 
-Registered in :mod:`synapse_sim.cli.main` through :func:`_add_bars`. Runs the published bars
-setting of
-the chosen model (``bsc``, ``tsc``, ``dsc``, ``mca``, ``mmca`` or ``gsc``), optionally with the
-dictionary on a device array (``--device PRESET``), and writes ``results.h5`` (``kind="bars"``,
-one run labelled by the model, per-iteration ``log_likelihood``, ``pi`` (the probability that a
-latent is non-zero; mean over latents for GSC), ``sigma``, ``n_use``, ``T``; final
-``recovered_bars``, ``pi`` (scalar, or the vector of DSC/GSC), ``sigma``, ``matched_cost_max``,
-test-set ``score``, device ``pulses`` and ``reads``; weights ``W``) and ``fields.png`` (the
-learned fields) to ``--out``.
+Parses the options into :func:`synapse_sim.studies.bars.run_bars` (the study: data, EM loop,
+``results.h5`` and ``fields.png``) and prints the recovered bars, pi, sigma and the likelihood
+curve; :func:`show_bars` prints a ``kind == "bars"`` file for ``synapse-sim show``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
+from ..studies.bars import BARS_MODELS, BARS_W_RANGE, run_bars
 from .argtypes import int_at_least
+from .common import output_dir, results_kind, show_progress
 
-__all__ = ["BARS_MODELS", "run_bars"]
-
-#: Models the ``bars`` command can run.
-BARS_MODELS = ("bsc", "tsc", "dsc", "mca", "mmca", "gsc")
-
-#: Weight range of the device array in the bars test (1.6 x the bar amplitude, spec section 9).
-BARS_W_RANGE = 16.0
+__all__ = ["BARS_MODELS", "BARS_W_RANGE", "run_bars", "add_parser", "run", "show_bars"]
 
 
 def _preset(name: str) -> str:
@@ -42,7 +29,8 @@ def _preset(name: str) -> str:
     return name
 
 
-def _add_bars(subparsers) -> None:
+def add_parser(subparsers) -> None:
+    """Register ``synapse-sim bars``."""
     p = subparsers.add_parser(
         "bars",
         help="the bars test of probabilistic sparse coding (BSC, TSC, DSC, MCA, MMCA, GSC)",
@@ -73,181 +61,18 @@ def _add_bars(subparsers) -> None:
         "default: float weights)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no curve printout")
-    p.set_defaults(func=_cmd_bars)
+    p.set_defaults(func=run)
 
 
-def _p_active(est, model):
-    if model == "dsc":
-        return float(1.0 - est.pi_[0])
-    if model == "gsc":
-        return float(np.mean(est.pi_))
-    return float(est.pi_)
-
-
-def run_bars(
-    model: str,
-    seed: int,
-    out,
-    iterations: int | None = None,
-    progress: bool = False,
-    device: str | None = None,
-):
-    """Run the bars test and write ``results.h5`` and ``fields.png`` into ``out``.
-
-    Parameters
-    ----------
-    model : {"bsc", "tsc", "dsc", "mca", "mmca", "gsc"}
-        Model.
-    seed : int
-        Seed of the data (``numpy.random.default_rng(seed)``), of the initialization and of
-        the device array.
-    out : path
-        Output folder (created).
-    iterations : int, optional
-        EM iterations (default: the published setting).
-    progress : bool
-        Show a tqdm bar.
-    device : str, optional
-        Device preset name: ``W`` lives on a differential array of that preset with weight range
-        ``[-16, 16]`` (spec section 9; full EM step, nominal pulse rule).
-
-    Returns
-    -------
-    dict
-        ``model``, ``recovered_bars``, ``pi``, ``sigma``, ``log_likelihood`` (list),
-        ``matched_costs`` (list), ``test_score``, ``files`` (list of paths).
-    """
-    from tqdm import tqdm
-
-    from learning_rules.sparse_coding import (
-        BARS_SETTINGS,
-        MODELS,
-        Schedule,
-        bars_data,
-        bars_dictionary,
-        match_fields,
-        plot_fields,
-    )
-
-    from ..results.store import ResultsWriter
-
-    if model not in BARS_MODELS:
-        raise ValueError(f"model must be one of {BARS_MODELS}, got {model!r}")
-    cfg = BARS_SETTINGS[model]
-    steps = cfg["steps"] if iterations is None else int(iterations)
-    out = Path(out)
-    W_gt = cfg["amplitude"] * bars_dictionary(cfg["H"])
-    rng = np.random.default_rng(seed)
-    keys = {"dsc": ("values", "pi", "sigma"), "gsc": ("pi", "mu", "psi_sq", "sigma_sq")}
-    params = {k: cfg[k] for k in keys.get(model, ("pi", "sigma"))}
-    Y, _ = bars_data(model, {"W": W_gt, **params}, cfg["N"], rng)
-    n_train = int(cfg["train_fraction"] * cfg["N"])
-    Y_train, Y_test = Y[:n_train], Y[n_train:]
-    schedule = Schedule(steps, T=cfg["T"], Ncut_factor=cfg["Ncut_factor"])
-    kwargs = {"values": cfg["values"]} if model == "dsc" else {}
-    arr = None
-    if device is not None:
-        import devices
-
-        arr = devices.DeviceArray(
-            (W_gt.shape[0], cfg["H"]), devices.get(device), w_max=BARS_W_RANGE, seed=seed
-        )
-    est = MODELS[model](
-        cfg["H"],
-        h_prime=cfg["h_prime"],
-        gamma=cfg["gamma"],
-        schedule=schedule,
-        random_state=seed,
-        weights=arr,
-        **kwargs,
-    )
-    config = {
-        "model": model,
-        "H": cfg["H"],
-        "D": int(W_gt.shape[0]),
-        "N": cfg["N"],
-        "n_train": n_train,
-        "h_prime": cfg["h_prime"],
-        "gamma": cfg["gamma"],
-        "truth": {k: np.asarray(v, dtype=np.float64) for k, v in params.items()},
-        "amplitude": cfg["amplitude"],
-        "steps": steps,
-        "device": device or "float",
-        "schedule": {"T": cfg["T"], "Ncut_factor": cfg["Ncut_factor"]},
-    }
-    path = out / "results.h5"
-    with ResultsWriter(path, config, seed=seed, kind="bars") as w:
-        w.add_run(
-            model, device=device or "float", rule="et", dataset="bars", epochs=steps, config=config
-        )
-        for _ in tqdm(range(steps), desc=f"{model} bars", disable=not progress, leave=False):
-            est.partial_fit(Y_train)
-            w.append_epoch(
-                model,
-                log_likelihood=est.log_likelihood_[-1],
-                pi=_p_active(est, model),
-                sigma=est.sigma_,
-                n_use=int(est.n_use_[-1]),
-                T=est.schedule_values_["T"][-1],
-            )
-        fields = est.W_ * est.mu_ if model == "gsc" else est.W_
-        truth = W_gt * cfg["mu"] if model == "gsc" else W_gt
-        _, costs, n_rec = match_fields(fields, truth, sign_invariant=model == "tsc")
-        test_score = est.score(Y_test)
-        pi_final = np.asarray(est.pi_, dtype=np.float64)
-        w.set_final(
-            model,
-            {
-                "recovered_bars": n_rec,
-                "pi": float(pi_final) if pi_final.ndim == 0 else pi_final,
-                "sigma": est.sigma_,
-                "matched_cost_max": float(costs.max()),
-                "test_score": test_score,
-                "pulses": int(est.n_pulses_),
-                "reads": int(est.n_reads_),
-            },
-            weights={"W": est.W_},
-        )
-        w.mark_complete(model)
-    png = out / "fields.png"
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 2.4), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    plot_fields(
-        fields,
-        ax=ax,
-        title=f"{model.upper()} learned fields, seed {seed}: {n_rec}/{cfg['H']} bars, "
-        f"pi={_p_active(est, model):.3f}, sigma={est.sigma_:.3f}",
-    )
-    fig.savefig(png, dpi=100)
-    return {
-        "model": model,
-        "recovered_bars": n_rec,
-        "pi": pi_final.tolist() if pi_final.ndim else float(pi_final),
-        "p_active": _p_active(est, model),
-        "sigma": est.sigma_,
-        "log_likelihood": est.log_likelihood_.tolist(),
-        "matched_costs": costs.tolist(),
-        "test_score": test_score,
-        "pulses": int(est.n_pulses_),
-        "files": [path, png],
-    }
-
-
-def _cmd_bars(args) -> int:
-    from .main import _output_dir
-
-    out = _output_dir(args.out, "--out")
-    tty = sys.stdout.isatty() and sys.stderr.isatty()
+def run(args) -> int:
+    """Run ``synapse-sim bars``."""
+    out = output_dir(args.out, "--out")
     info = run_bars(
         args.model,
         args.seed,
         out,
         iterations=args.iterations,
-        progress=not args.quiet and tty,
+        progress=show_progress(args.quiet),
         device=args.device,
     )
     ll = info["log_likelihood"]
@@ -275,16 +100,7 @@ def _cmd_bars(args) -> int:
 
 def is_bars_file(path) -> bool:
     """True when ``path`` is an HDF5 results file with the root attribute ``kind == "bars"``."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            kind = f.attrs.get("kind", "")
-    except OSError:
-        return False
-    if isinstance(kind, bytes):
-        kind = kind.decode()
-    return kind == "bars"
+    return results_kind(path) == "bars"
 
 
 def show_bars(path, as_json: bool = False) -> int:

@@ -1,19 +1,23 @@
 """``synapse-sim continual``: continual-learning benchmarks (CLASSP and baselines).
 
-Registered in :data:`synapse_sim.cli.main.COMMANDS` through :func:`_add_continual`;
-:func:`show_continual` prints ``show --json`` records of a ``kind == "continual"`` file.
+Options left out take the :class:`~synapse_sim.studies.continual.ContinualConfig` defaults (5
+tasks for permuted and split, 2 for domain-shift; learning rate 0.1, Adam 1e-3, AdaGrad 0.01).
+:func:`show_continual` prints a ``kind == "continual"`` results file for ``synapse-sim show``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-__all__ = ["is_continual_file", "show_continual"]
+from .common import jsonable, option_error, output_dir, results_kind, show_progress
+from .train import given
+
+__all__ = ["add_parser", "run", "is_continual_file", "show_continual"]
 
 
-def _add_continual(subparsers) -> None:
+def add_parser(subparsers) -> None:
+    """Register ``synapse-sim continual`` (option defaults: ContinualConfig's)."""
     p = subparsers.add_parser(
         "continual",
         help="continual learning: permuted / split MNIST-5k, digits -> MNIST, IDX pairs; "
@@ -26,14 +30,12 @@ def _add_continual(subparsers) -> None:
     )
     p.add_argument(
         "--benchmark",
-        default="permuted",
+        default=None,
         help="permuted, split, domain-shift (digits then MNIST-5k at 8x8) or pair (the datasets "
         "of --task-data); default permuted",
     )
-    p.add_argument("--scenario", default="class", help="split: task, domain or class")
-    p.add_argument(
-        "--dataset", default="mnist5k", help="permuted/split: mnist5k (default) or digits"
-    )
+    p.add_argument("--scenario", default=None, help="split: task, domain or class")
+    p.add_argument("--dataset", default=None, help="permuted/split: mnist5k (default) or digits")
     p.add_argument(
         "--tasks",
         type=int,
@@ -43,16 +45,16 @@ def _add_continual(subparsers) -> None:
     p.add_argument(
         "--task-data",
         nargs="+",
-        default=[],
+        default=None,
         metavar="DATASET",
         help="pair: one dataset per task, e.g. idx:MNIST_DIR idx:FASHION_DIR",
     )
     p.add_argument(
         "--optimizer",
-        default="classp",
+        default=None,
         help="classp, sgd, adam, adagrad, ewc or si (default classp)",
     )
-    p.add_argument("--device", default="software", help="'software' or a device preset")
+    p.add_argument("--device", default=None, help="'software' or a device preset")
     p.add_argument(
         "--pulse-step",
         type=float,
@@ -60,25 +62,37 @@ def _add_continual(subparsers) -> None:
         help="software only: round every update to pulses of this size on float weights "
         "(an ideal linear device, e.g. 0.005)",
     )
-    p.add_argument("--epochs-per-task", type=int, default=2, help="epochs per task (default 2)")
+    p.add_argument("--epochs-per-task", type=int, default=None, help="epochs per task (default 2)")
     p.add_argument(
         "--epochs-first-task",
         type=int,
         default=None,
         help="epochs of task 1 (the paper's shape: E1 unscaled, then --epochs-per-task)",
     )
-    p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[100], metavar="N")
-    p.add_argument("--lr", type=float, default=None, help="learning rate / CLASSP alpha")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 16)")
+    p.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="hidden sizes (default 100)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate / CLASSP alpha (default 0.1; adam 1e-3, adagrad 0.01)",
+    )
     p.add_argument("--lr-after", type=float, default=None, help="CLASSP alpha after task 1")
-    p.add_argument("--threshold", type=float, default=1e-5, help="CLASSP theta (default 1e-5)")
-    p.add_argument("--eps", type=float, default=1e-5, help="CLASSP eps (default 1e-5)")
-    p.add_argument("--p", type=float, default=1.0, help="CLASSP exponent (default 1)")
-    p.add_argument("--accumulator", default="gradient", help="device CLASSP: gradient or pulses")
-    p.add_argument("--lam", type=float, default=5000.0, help="EWC lambda (default 5000)")
-    p.add_argument("--fisher", default="reference", help="EWC Fisher: reference, batch, sample")
-    p.add_argument("--si-c", type=float, default=0.1, help="SI strength c (default 0.1)")
-    p.add_argument("--si-xi", type=float, default=1e-3, help="SI damping xi (default 1e-3)")
+    p.add_argument("--threshold", type=float, default=None, help="CLASSP theta (default 1e-5)")
+    p.add_argument("--eps", type=float, default=None, help="CLASSP eps (default 1e-5)")
+    p.add_argument("--p", type=float, default=None, help="CLASSP exponent (default 1)")
+    p.add_argument("--accumulator", default=None, help="device CLASSP: gradient or pulses")
+    p.add_argument("--lam", type=float, default=None, help="EWC lambda (default 5000)")
+    p.add_argument("--fisher", default=None, help="EWC Fisher: reference, batch, sample")
+    p.add_argument("--si-c", type=float, default=None, help="SI strength c (default 0.1)")
+    p.add_argument("--si-xi", type=float, default=None, help="SI damping xi (default 1e-3)")
     p.add_argument("--biases", action="store_true", help="float biases in every layer")
     p.add_argument(
         "--no-clip",
@@ -87,7 +101,7 @@ def _add_continual(subparsers) -> None:
     )
     p.add_argument(
         "--split",
-        default="package",
+        default=None,
         help="train/test split of mnist5k/digits: package (default) or sklearn",
     )
     p.add_argument(
@@ -100,120 +114,84 @@ def _add_continual(subparsers) -> None:
         help="held-out fraction of mnist5k/digits (default 0.2 / 0.25)",
     )
     p.add_argument("--max-per-task", type=int, default=None, help="training images per task")
-    p.add_argument("--n-max", type=int, default=31, help="device pulse cap (default 31)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--n-max", type=int, default=None, help="device pulse cap (default 31)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     p.add_argument("--out", default="runs/continual", metavar="DIR", help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_continual)
+    p.set_defaults(func=run)
 
 
-_DEFAULT_LR = {"classp": 0.1, "sgd": 0.1, "ewc": 0.1, "si": 0.1, "adam": 1e-3, "adagrad": 0.01}
-_DEFAULT_TASKS = {"domain-shift": 2}
+#: ContinualConfig field -> option (where it is not the field's name with dashes).
+OPTIONS = {"n_tasks": "tasks"}
+#: ContinualConfig fields with an option of their name (``--a-b`` for ``a_b``).
+FIELDS = (
+    "benchmark",
+    "scenario",
+    "dataset",
+    "task_data",
+    "optimizer",
+    "device",
+    "pulse_step",
+    "epochs_per_task",
+    "epochs_first_task",
+    "batch_size",
+    "hidden",
+    "lr",
+    "lr_after",
+    "threshold",
+    "eps",
+    "p",
+    "accumulator",
+    "lam",
+    "fisher",
+    "si_c",
+    "si_xi",
+    "split",
+    "split_seed",
+    "test_fraction",
+    "max_per_task",
+    "n_max",
+    "seed",
+)
 
 
-def _cmd_continual(args) -> int:
-    from ..studies.continual import ContinualConfig, run_continual
-    from .main import _output_dir
+def run(args) -> int:
+    """Run ``synapse-sim continual``."""
+    from ..studies.base import run_study
+    from ..studies.continual import ContinualConfig, ContinualStudy
 
-    if args.tasks is None:
-        args.tasks = (
-            max(len(args.task_data), 1)
-            if args.benchmark == "pair"
-            else _DEFAULT_TASKS.get(args.benchmark, 5)
-        )
-    if args.tasks < 1:
-        raise ValueError(f"--tasks must be an integer >= 1, got {args.tasks}")
-    if args.epochs_per_task < 1:
-        raise ValueError(f"--epochs-per-task must be an integer >= 1, got {args.epochs_per_task}")
-    lr = args.lr if args.lr is not None else _DEFAULT_LR.get(args.optimizer, 0.1)
+    kw = given(args, FIELDS)
+    if args.tasks is not None:
+        kw["n_tasks"] = args.tasks
+    if args.biases:
+        kw["biases"] = True
+    if args.no_clip:
+        kw["w_max"] = None
     try:
-        cfg = ContinualConfig(
-            benchmark=args.benchmark,
-            scenario=args.scenario,
-            n_tasks=args.tasks,
-            task_data=tuple(args.task_data),
-            dataset=args.dataset,
-            w_max=None if args.no_clip else 1.0,
-            split=args.split,
-            split_seed=args.split_seed,
-            test_fraction=args.test_fraction,
-            biases=args.biases,
-            pulse_step=args.pulse_step,
-            epochs_first_task=args.epochs_first_task,
-            si_c=args.si_c,
-            si_xi=args.si_xi,
-            optimizer=args.optimizer,
-            device=args.device,
-            epochs_per_task=args.epochs_per_task,
-            batch_size=args.batch_size,
-            hidden=tuple(args.hidden),
-            lr=lr,
-            lr_after=args.lr_after,
-            threshold=args.threshold,
-            eps=args.eps,
-            p=args.p,
-            accumulator=args.accumulator,
-            lam=args.lam,
-            fisher=args.fisher,
-            max_per_task=args.max_per_task,
-            n_max=args.n_max,
-            seed=args.seed,
-        )
-    except ValueError as exc:
-        raise ValueError(f"--{_option_of(str(exc))}: {exc}") from None
+        cfg = ContinualConfig(**kw)
+    except (ValueError, TypeError) as exc:
+        raise option_error(exc, OPTIONS) from None
     try:  # load the data before creating the output folder (a missing IDX file is an error)
         tasks = cfg.load_tasks()
     except (ValueError, OSError) as exc:
         opt = "--task-data" if cfg.benchmark == "pair" else "--benchmark"
         raise ValueError(f"{opt}: {exc}") from None
-    out = _output_dir(args.out, "--out")
-    res = run_continual(cfg, out=out, tasks=tasks, progress=not args.quiet and sys.stderr.isatty())
+    out = output_dir(args.out, "--out")
+    study = ContinualStudy(cfg, tasks=tasks)
+    res = run_study(study, out=out, progress=show_progress(args.quiet))
     m = res.metrics
-    label = f"{cfg.optimizer}-{cfg.device}"
     print(
-        f"{label}: average accuracy {m['average_accuracy']:.4f}, forgetting "
+        f"{study.label}: average accuracy {m['average_accuracy']:.4f}, forgetting "
         f"{m['forgetting']:.4f}, backward transfer {m['backward_transfer']:.4f}, final task "
         f"{m['final_task_accuracy']:.4f}"
     )
-    print(f"wrote {res.path} and {out / f'accuracy_matrix_{label}.png'}")
+    print(f"wrote {res.path} and {out / f'accuracy_matrix_{study.label}.png'}")
     return 0
-
-
-_OPTION_NAMES = {
-    "n_tasks": "tasks",
-    "epochs_per_task": "epochs-per-task",
-    "batch_size": "batch-size",
-    "lr_after": "lr-after",
-    "max_per_task": "max-per-task",
-    "n_max": "n-max",
-    "task_data": "task-data",
-    "epochs_first_task": "epochs-first-task",
-    "pulse_step": "pulse-step",
-    "split_seed": "split-seed",
-    "test_fraction": "test-fraction",
-    "si_c": "si-c",
-    "si_xi": "si-xi",
-}
-
-
-def _option_of(message: str) -> str:
-    """The command-line option that a ``ValueError`` message starting with a field names."""
-    field = message.split(" ", 1)[0]
-    return _OPTION_NAMES.get(field, field.replace("_", "-"))
 
 
 def is_continual_file(path) -> bool:
     """True when ``path`` is a results file whose root attribute ``kind`` is ``continual``."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            kind = f.attrs.get("kind", "")
-    except OSError:
-        return False
-    if isinstance(kind, bytes):
-        kind = kind.decode()
-    return kind == "continual"
+    return results_kind(path) == "continual"
 
 
 def show_continual(path, *, as_json: bool) -> int:
@@ -239,9 +217,7 @@ def show_continual(path, *, as_json: bool) -> int:
             }
         )
     if as_json:
-        from .main import _jsonable
-
-        print(json.dumps(_jsonable(records), indent=2, allow_nan=False))
+        print(json.dumps(jsonable(records), indent=2, allow_nan=False))
     else:
         for r in records:
             acc = r["average_accuracy"]

@@ -1,19 +1,22 @@
 """``synapse-sim qat``: low-bit quantization-aware training with and without CGA.
 
-Registered in :data:`synapse_sim.cli.main.COMMANDS` through :func:`_add_qat`; :func:`show_qat`
-prints the runs of a ``kind == "qat"`` results file for ``synapse-sim show``.
+Options left out take the :class:`~synapse_sim.studies.qat.QATConfig` defaults;
+:func:`show_qat` prints the runs of a ``kind == "qat"`` results file for ``synapse-sim show``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-__all__ = ["is_qat_file", "show_qat"]
+from .common import jsonable, option_error, output_dir, results_kind, show_progress
+from .train import given
+
+__all__ = ["add_parser", "run", "is_qat_file", "qat_records", "show_qat"]
 
 
-def _add_qat(subparsers) -> None:
+def add_parser(subparsers) -> None:
+    """Register ``synapse-sim qat`` (option defaults: QATConfig's)."""
     p = subparsers.add_parser(
         "qat",
         help="low-bit QAT: uniform / LSQ / StatsQ weights, with and without CGA",
@@ -54,7 +57,7 @@ def _add_qat(subparsers) -> None:
         help="also quantize the hidden ReLU outputs (unsigned per-tensor LSQ, B bits)",
     )
     p.add_argument(
-        "--split-seed", type=int, default=0, help="random_state of the train/test split (0)"
+        "--split-seed", type=int, default=None, help="random_state of the train/test split (0)"
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -70,82 +73,76 @@ def _add_qat(subparsers) -> None:
         const="both",
         help="runs without and with CGA (the default)",
     )
-    p.add_argument("--dataset", default="digits", help="digits or mnist5k (default digits)")
-    p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
+    p.add_argument("--dataset", default=None, help="digits or mnist5k (default digits)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 20)")
     p.add_argument(
         "--cga-epochs",
         type=int,
         default=None,
         help="final constant-rate epochs in which CGA anneals (default max(1, epochs // 5))",
     )
-    p.add_argument("--boundary-range", type=float, default=0.005, help="CGA band BR (0.005)")
-    p.add_argument("--lr", type=float, default=3e-3, help="initial Adam rate (default 3e-3)")
-    p.add_argument("--lr-min", type=float, default=1e-3, help="final rate (default 1e-3)")
-    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[128], metavar="N")
+    p.add_argument("--boundary-range", type=float, default=None, help="CGA band BR (0.005)")
+    p.add_argument("--lr", type=float, default=None, help="initial Adam rate (default 3e-3)")
+    p.add_argument("--lr-min", type=float, default=None, help="final rate (default 1e-3)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32)")
+    p.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="hidden sizes (default 128)",
+    )
     p.add_argument("--no-float", action="store_true", help="skip the float baseline")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     p.add_argument("--out", default="runs/qat", metavar="DIR", help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_qat, cga="both")
+    p.set_defaults(func=run, cga=None)
 
 
 _CGA = {"both": (False, True), "cga": (True,), "no-cga": (False,)}
 
-#: run_qat parameter -> command-line option.
-_OPTION_NAMES = {
-    "quantizers": "quantizer",
-    "cga_epochs": "cga-epochs",
-    "boundary_range": "boundary-range",
-    "lr_min": "lr-min",
-    "batch_size": "batch-size",
-    "act_bits": "act-bits",
-    "split_seed": "split-seed",
-}
+#: QATConfig field -> option (where it is not the field's name with dashes).
+OPTIONS = {"quantizers": "quantizer", "float_baseline": "no-float"}
+#: QATConfig fields with an option of their name.
+FIELDS = (
+    "dataset",
+    "bits",
+    "epochs",
+    "seed",
+    "hidden",
+    "batch_size",
+    "lr",
+    "lr_min",
+    "cga_epochs",
+    "boundary_range",
+    "act_bits",
+    "split_seed",
+)
 
 
-def _option_of(message: str) -> str:
-    """The option that a ``run_qat`` error message (starting with a parameter name) names."""
-    name = message.split(" ", 1)[0]
-    return _OPTION_NAMES.get(name, name.replace("_", "-"))
+def run(args) -> int:
+    """Run ``synapse-sim qat``."""
+    from ..studies.base import run_study
+    from ..studies.qat import QUANTIZERS, QATConfig, QATStudy
 
-
-def _cmd_qat(args) -> int:
-    from .main import _output_dir
-
+    kw = given(args, FIELDS)
     quantizers = [q.lower() for q in args.quantizer] if args.quantizer else []
     if args.device_levels:
-        if not quantizers:
-            quantizers = ["uniform", "lsq", "statsq"]
-        quantizers += [f"levels:{name}" for name in args.device_levels]
-    kwargs = {
-        "dataset": args.dataset,
-        "bits": tuple(args.bits) if args.bits else (2, 3, 4),
-        "quantizers": tuple(quantizers) if quantizers else ("uniform", "lsq", "statsq"),
-        "cga": _CGA[args.cga],
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "hidden": tuple(args.hidden),
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "lr_min": args.lr_min,
-        "cga_epochs": args.cga_epochs,
-        "boundary_range": args.boundary_range,
-        "act_bits": args.act_bits,
-        "split_seed": args.split_seed,
-    }
-    from ..studies.qat import check_qat_args, run_qat
-
-    try:  # every argument is checked before the output folder is made or anything trains
-        check_qat_args(**kwargs)
+        quantizers = (quantizers or list(QUANTIZERS)) + [f"levels:{n}" for n in args.device_levels]
+    if quantizers:
+        kw["quantizers"] = tuple(quantizers)
+    if args.cga is not None:
+        kw["cga"] = _CGA[args.cga]
+    try:  # every option is checked before the output folder is made or anything trains
+        config = QATConfig(**kw, float_baseline=not args.no_float)
     except (ValueError, TypeError) as exc:
-        option = _option_of(str(exc))
-        if args.device_levels and option == "quantizer":
-            option = "device-levels"
-        raise ValueError(f"--{option}: {exc}") from None
-    out = _output_dir(args.out, "--out")
-    progress = not args.quiet and sys.stderr.isatty()
-    res = run_qat(**kwargs, float_baseline=not args.no_float, out=out, progress=progress)
+        options = dict(OPTIONS)
+        if args.device_levels:
+            options["quantizers"] = "device-levels"
+        raise option_error(exc, options) from None
+    out = output_dir(args.out, "--out")
+    res = run_study(QATStudy(config), out=out, progress=show_progress(args.quiet))
     print(res.table, end="")
     print(f"wrote {', '.join(str(f) for f in res.files)}")
     return 0
@@ -158,16 +155,7 @@ def is_qat_file(path) -> bool:
     ----------
     path : str or Path
     """
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            kind = f.attrs.get("kind", "")
-    except OSError:
-        return False
-    if isinstance(kind, bytes):
-        kind = kind.decode()
-    return kind == "qat"
+    return results_kind(path) == "qat"
 
 
 def qat_records(path) -> list[dict]:
@@ -218,11 +206,9 @@ def show_qat(path, *, as_json: bool) -> int:
     path : str or Path
     as_json : bool
     """
-    from .main import _jsonable
-
     records = qat_records(path)
     if as_json:
-        print(json.dumps(_jsonable(records), indent=2, allow_nan=False))
+        print(json.dumps(jsonable(records), indent=2, allow_nan=False))
         return 0
     for r in records:
         acc = r["final_test_accuracy"]

@@ -38,6 +38,9 @@ __all__ = [
     "batches",
     "dataset_names",
     "load_dataset",
+    "load_split",
+    "Split",
+    "SPLITS",
     "read_idx",
     "stratified_split",
 ]
@@ -601,3 +604,77 @@ def load_dataset(
         image_shape=tuple(image_shape),
         info=info,
     )
+
+
+# ----------------------------------------------------------------------------- the split function
+#: Train/test splits of :func:`load_split`.
+SPLITS = ("package", "sklearn")
+
+
+@dataclass
+class Split:
+    """Train/test arrays of a dataset (what :func:`load_split` returns)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    name: str
+
+
+def load_split(
+    dataset: str, *, seed: int = 0, split: str = "package", test_fraction: float | None = None
+) -> Split:
+    """A dataset's train/test arrays under one of two stratified splits (the one split function
+    of the studies: continual learning and QAT use it with their own held-out fractions).
+
+    Parameters
+    ----------
+    dataset : str
+        ``mnist5k``, ``digits`` or ``idx:PATH`` (``split="package"`` only; the files give the
+        split).
+    seed : int
+        Seed of the split.
+    split : {"package", "sklearn"}
+        ``package``: :func:`load_dataset`'s seeded stratified split; ``sklearn``:
+        ``sklearn.model_selection.train_test_split(test_size=test_fraction, stratify=y,
+        random_state=seed)`` on the images in their stored order.
+    test_fraction : float or None
+        Held-out fraction in (0, 1) (default 0.2 for mnist5k, 0.25 for digits).
+
+    Returns
+    -------
+    Split
+    """
+    from devices.validation import check_choice
+
+    check_choice("split", split, SPLITS)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = int(seed)
+    if test_fraction is not None:
+        numeric = isinstance(test_fraction, (int, float, np.integer, np.floating))
+        if isinstance(test_fraction, bool) or not numeric:
+            raise ValueError(f"test_fraction must be a number in (0.0, 1.0), got {test_fraction!r}")
+        if not 0.0 < float(test_fraction) < 1.0:
+            raise ValueError(f"test_fraction must be in (0.0, 1.0), got {test_fraction!r}")
+        test_fraction = float(test_fraction)
+    if split == "package":
+        d = load_dataset(dataset, seed=seed, test_fraction=test_fraction)
+        return Split(d.x_train, d.y_train, d.x_test, d.y_test, d.n_classes, d.name)
+    key = dataset.strip().lower() if isinstance(dataset, str) else dataset
+    if key not in _DEFAULT_TEST_FRACTION:
+        raise ValueError(
+            f"split='sklearn' needs dataset 'mnist5k' or 'digits', got {dataset!r} "
+            "(idx: folders carry their own split)"
+        )
+    from sklearn.model_selection import train_test_split
+
+    x, y = _mnist5k_raw() if key == "mnist5k" else _digits_raw()
+    frac = _DEFAULT_TEST_FRACTION[key] if test_fraction is None else test_fraction
+    xtr, xte, ytr, yte = train_test_split(
+        np.asarray(x), np.asarray(y), test_size=frac, stratify=y, random_state=seed
+    )
+    c = np.ascontiguousarray
+    return Split(c(xtr), c(ytr), c(xte), c(yte), 10, key)

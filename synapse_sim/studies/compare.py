@@ -10,28 +10,33 @@ and ``results.md``. This module imports torch only when a function runs.
 
 from __future__ import annotations
 
+import copy
 import math
-import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["compare", "build_model", "MODELS"]
+from devices.validation import did_you_mean
+
+from ..data.datasets import batches, load_dataset
+from .base import RunContext, field_errors, run_study
+from .train import (
+    BACKENDS,
+    TRAIN_METRICS,
+    TrainResult,
+    final_stats,
+    resolve_backend,
+    saturation,
+    save_report,
+    write_final,
+)
+
+__all__ = ["compare", "build_model", "MODELS", "CompareConfig", "CompareStudy"]
 
 #: Models of :func:`compare`.
 MODELS = ("cnn", "mlp")
-_METRICS = (
-    "train_accuracy",
-    "train_loss",
-    "test_accuracy",
-    "test_loss",
-    "pulses",
-    "refreshes",
-    "saturated_high",
-    "saturated_low",
-    "epoch_time",
-)
 
 
 def build_model(name: str, image_shape, n_classes: int = 10, *, seed: int = 0):
@@ -107,18 +112,98 @@ def _weight_layers(model) -> list:
     return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d, DeviceLayer))]
 
 
-def _check_list(name, values, allowed=None):
+@dataclass(frozen=True, kw_only=True)
+class CompareConfig:
+    """What :func:`compare` trains (see its parameters); validates itself.
+
+    Parameters
+    ----------
+    model : {"cnn", "mlp"}
+    dataset : str
+    devices : tuple of str
+    rules : tuple of str
+    epochs, batch_size : int
+    lr : float
+    seed : int
+    software : bool
+    mapping : str or None
+    rule_options, device_overrides : dict
+    max_train : int or None
+    backend : str
+    """
+
+    model: str = "cnn"
+    dataset: str = "digits"
+    devices: tuple = ("ideal", "epiram")
+    rules: tuple = ("bidirectional",)
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 0.1
+    seed: int = 0
+    software: bool = True
+    mapping: str | None = None
+    rule_options: dict = field(default_factory=dict)
+    device_overrides: dict = field(default_factory=dict)
+    max_train: int | None = None
+    backend: str = "auto"
+
+    def __post_init__(self):
+        import devices as devices_pkg
+        from learning_rules import RULES
+
+        with field_errors("model"):
+            if self.model not in MODELS:
+                raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            with field_errors(name):
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                    raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        with field_errors("seed"):
+            v = self.seed
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"seed must be an integer >= 0, got {v!r}")
+        with field_errors("lr"):
+            v = self.lr
+            if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+                raise ValueError(f"lr must be a positive finite number, got {v!r}")
+        with field_errors("max_train"):
+            v = self.max_train
+            if v is not None and (not isinstance(v, (int, np.integer)) or v < 1):
+                raise ValueError(f"max_train must be None or an integer >= 1, got {v!r}")
+        object.__setattr__(
+            self, "devices", _check_list("devices", self.devices, devices_pkg.names())
+        )
+        rules = [r for r in RULES if r != "software"]
+        object.__setattr__(self, "rules", _check_list("rules", self.rules, rules))
+        object.__setattr__(self, "rule_options", dict(self.rule_options or {}))
+        object.__setattr__(self, "device_overrides", dict(self.device_overrides or {}))
+        if not self.runs():
+            raise ValueError("nothing to train: give devices and rules, or software=True")
+        with field_errors("device_overrides"):
+            for d in self.devices:
+                devices_pkg.get(d, **self.device_overrides)  # validate overrides up front
+        with field_errors("backend"):
+            if not isinstance(self.backend, str) or self.backend not in BACKENDS:
+                resolve_backend(self.backend)  # raises with the choices
+
+    def runs(self) -> list[tuple[str, str, str]]:
+        """``(label, device, rule)`` of every run, the software model first."""
+        runs = [("software", "software", "software")] if self.software else []
+        return runs + [(f"{d}-{r}", d, r) for d in self.devices for r in self.rules]
+
+
+def _check_list(name, values, allowed) -> tuple:
     if isinstance(values, str):
         values = [values]
-    values = list(values)
-    if allowed is not None:
-        import difflib
-
-        for v in values:
-            if v not in allowed:
-                close = difflib.get_close_matches(str(v), list(allowed), n=3)
-                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise ValueError(f"{name} must be among {', '.join(allowed)}, got {v!r}{hint}")
+    values = tuple(values)
+    for v in values:
+        if v not in allowed:
+            err = ValueError(
+                f"{name} must be among {', '.join(allowed)}, got {v!r}{did_you_mean(v, allowed)}"
+            )
+            err.field = name
+            raise err
     return values
 
 
@@ -199,231 +284,200 @@ def compare(
         ``(out, in * kh * kw)``), ``arrays`` (device arrays; float weights for software) and
         ``path``.
     """
-    import torch
-    import torch.nn.functional as F
-    from threadpoolctl import threadpool_limits
+    config = CompareConfig(
+        model=model,
+        dataset=dataset,
+        devices=devices,
+        rules=rules,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        software=software,
+        mapping=mapping,
+        rule_options=rule_options or {},
+        device_overrides=device_overrides or {},
+        max_train=max_train,
+        backend=backend,
+    )
+    study = CompareStudy(config, save_weights=save_weights, plots=plots)
+    return run_study(study, out=out, progress=progress, threads=threads)
 
-    import devices as devices_pkg
-    from learning_rules import RULES, FloatWeights
 
-    from ..data.datasets import batches, load_dataset
-    from ..nn.conversion import convert, default_mapping
-    from ..nn.optim import DeviceSGD
-    from .train import TrainResult, _final_stats, _saturation, resolve_backend
+class CompareStudy:
+    """The :class:`~synapse_sim.studies.base.Study` of :func:`compare`.
 
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if max_train is not None and (not isinstance(max_train, (int, np.integer)) or max_train < 1):
-        raise ValueError(f"max_train must be None or an integer >= 1, got {max_train!r}")
-    devs = _check_list("devices", devices, devices_pkg.names())
-    rule_list = _check_list("rules", rules, [r for r in RULES if r != "software"])
-    rule_options = dict(rule_options or {})
-    device_overrides = dict(device_overrides or {})
-    runs = [("software", "software", "software")] if software else []
-    runs += [(f"{d}-{r}", d, r) for d in devs for r in rule_list]
-    if not runs:
-        raise ValueError("nothing to train: give devices and rules, or software=True")
-    for _, d, _ in runs:
-        if d != "software":
-            devices_pkg.get(d, **device_overrides)  # validate overrides up front
-    if progress is None:
-        progress = sys.stderr.isatty()
-    resolved = resolve_backend(backend)
-    tdev = torch.device("cpu")
-    if resolved == "cupy":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                "backend='cupy' needs torch with CUDA (torch.cuda.is_available() is False); "
-                "install a CUDA build of torch or use backend 'numba'"
-            )
-        tdev = torch.device("cuda")
+    Parameters
+    ----------
+    config : CompareConfig
+    save_weights : bool
+    plots : bool
+    """
 
-    data = load_dataset(dataset, seed=int(seed))
-    xtr, ytr = data.x_train, data.y_train
-    if max_train is not None:
-        xtr, ytr = xtr[:max_train], ytr[:max_train]
-    shape = data.image_shape if len(data.image_shape) == 2 else (1, data.n_features)
-    net0 = build_model(model, shape, data.n_classes, seed=int(seed))
+    kind = "compare"
+    uses_torch = True
 
-    def as_input(x):
-        t = torch.from_numpy(x.astype(np.float32))
-        return (t.reshape(-1, 1, *shape) if model == "cnn" else t).to(tdev)
+    def __init__(self, config: CompareConfig, *, save_weights=False, plots=True):
+        self.config = config
+        self.save_weights = save_weights
+        self.plots = plots
+        self.seed = int(config.seed)
 
-    xtr_t, xte_t = as_input(xtr), as_input(data.x_test)
-    ytr_t, yte_t = torch.from_numpy(ytr).to(tdev), torch.from_numpy(data.y_test).to(tdev)
+    def prepare(self) -> None:
+        """Resolve the backend (a missing GPU fails first), load the data, build the model."""
+        import torch
 
-    writer = None
-    if out is not None:
-        from ..results.store import ResultsWriter
+        cfg = self.config
+        self.resolved = resolve_backend(cfg.backend)
+        self.tdev = torch.device("cpu")
+        if self.resolved == "cupy":
+            if not torch.cuda.is_available():
+                raise ValueError(
+                    "backend='cupy' needs torch with CUDA (torch.cuda.is_available() is "
+                    "False); install a CUDA build of torch or use backend 'numba'"
+                )
+            self.tdev = torch.device("cuda")
+        self.data = load_dataset(cfg.dataset, seed=int(cfg.seed))
+        d = self.data
+        self.shape = d.image_shape if len(d.image_shape) == 2 else (1, d.n_features)
+        self.net0 = build_model(cfg.model, self.shape, d.n_classes, seed=int(cfg.seed))
 
-        cfg = {
+    def results_config(self) -> dict:
+        """Root config of ``results.h5`` (the layout of :func:`synapse_sim.train`)."""
+        cfg = self.config
+        return {
             "train": {
-                "model": model,
-                "dataset": dataset,
-                "epochs": int(epochs),
-                "batch_size": int(batch_size),
-                "lr": float(lr),
-                "seed": int(seed),
-                "max_train": max_train,
+                "model": cfg.model,
+                "dataset": cfg.dataset,
+                "epochs": int(cfg.epochs),
+                "batch_size": int(cfg.batch_size),
+                "lr": float(cfg.lr),
+                "seed": int(cfg.seed),
+                "max_train": cfg.max_train,
                 "loss": "ce",
-                "backend": backend,
+                "backend": cfg.backend,
             },
-            "runs": [{"label": lab, "device": d, "rule": r} for lab, d, r in runs],
-            "sizes": _describe(net0),
-            "backend": resolved,
+            "runs": [{"label": lab, "device": d, "rule": r} for lab, d, r in cfg.runs()],
+            "sizes": _describe(self.net0),
+            "backend": self.resolved,
             "dataset_info": {
-                k: v for k, v in data.info.items() if isinstance(v, (str, int, float, bool))
+                k: v for k, v in self.data.info.items() if isinstance(v, (str, int, float, bool))
             },
         }
-        writer = ResultsWriter(Path(out) / "results.h5", cfg, seed=int(seed), kind="compare")
-    history, final, weights, arrays = {}, {}, {}, {}
-    n_batches = math.ceil(xtr.shape[0] / batch_size)
-    from tqdm.auto import tqdm
 
-    try:
-        with threadpool_limits(limits=threads, user_api="blas"), _torch_threads(threads):
-            for label, dev, rule in runs:
-                if dev == "software":
-                    net = _copy(net0).to(tdev)
-                    opt = torch.optim.SGD(net.parameters(), lr=lr)
-                    run_cfg = {"model": model, "backend": resolved}
-                else:
-                    mp = mapping if mapping is not None else default_mapping(rule)
-                    net = convert(
-                        net0,
-                        device=dev,
-                        rule=rule,
-                        mapping=mp,
-                        seed=int(seed),
-                        backend=backend,
-                        **device_overrides,
-                    ).to(tdev)
-                    opt = DeviceSGD(net, lr=lr, rule=rule, seed=int(seed), **rule_options)
-                    run_cfg = {
-                        "model": model,
-                        "mapping": mp,
-                        "overrides": device_overrides,
-                        "rule_options": rule_options,
-                        "backend": resolved,
-                    }
-                if writer is not None:
-                    writer.add_run(
-                        label,
-                        device=dev,
-                        rule=rule,
-                        dataset=dataset,
-                        epochs=int(epochs),
-                        config=run_cfg,
-                    )
-                layers = [m.array for m in getattr(opt, "device_layers", [])]
-                data_rng = np.random.default_rng([int(seed), 2])
-                hist = {k: [] for k in _METRICS}
-                bar = tqdm(
-                    total=epochs * n_batches,
-                    desc=label,
-                    disable=not progress,
-                    leave=False,
-                    unit="batch",
+    def execute(self, ctx: RunContext) -> TrainResult:
+        """Train the software model and every device run (see :func:`compare`)."""
+        import torch
+        import torch.nn.functional as F
+
+        from learning_rules import FloatWeights
+
+        from ..nn.conversion import convert, default_mapping
+        from ..nn.optim import DeviceSGD
+
+        cfg, data, tdev, shape = self.config, self.data, self.tdev, self.shape
+        seed, lr, writer = int(cfg.seed), cfg.lr, ctx.writer
+        xtr, ytr = data.x_train, data.y_train
+        if cfg.max_train is not None:
+            xtr, ytr = xtr[: cfg.max_train], ytr[: cfg.max_train]
+
+        def as_input(x):
+            t = torch.from_numpy(x.astype(np.float32))
+            return (t.reshape(-1, 1, *shape) if cfg.model == "cnn" else t).to(tdev)
+
+        xtr_t, xte_t = as_input(xtr), as_input(data.x_test)
+        ytr_t, yte_t = torch.from_numpy(ytr).to(tdev), torch.from_numpy(data.y_test).to(tdev)
+        history, final, weights, arrays = {}, {}, {}, {}
+        n_batches = math.ceil(xtr.shape[0] / cfg.batch_size)
+        for label, dev, rule in cfg.runs():
+            if dev == "software":
+                net = copy.deepcopy(self.net0).to(tdev)
+                opt = torch.optim.SGD(net.parameters(), lr=lr)
+                run_cfg = {"model": cfg.model, "backend": self.resolved}
+            else:
+                mp = cfg.mapping if cfg.mapping is not None else default_mapping(rule)
+                net = convert(
+                    self.net0,
+                    device=dev,
+                    rule=rule,
+                    mapping=mp,
+                    seed=seed,
+                    backend=cfg.backend,
+                    **cfg.device_overrides,
+                ).to(tdev)
+                opt = DeviceSGD(net, lr=lr, rule=rule, seed=seed, **cfg.rule_options)
+                run_cfg = {
+                    "model": cfg.model,
+                    "mapping": mp,
+                    "overrides": cfg.device_overrides,
+                    "rule_options": cfg.rule_options,
+                    "backend": self.resolved,
+                }
+            if writer is not None:
+                writer.add_run(
+                    label,
+                    device=dev,
+                    rule=rule,
+                    dataset=cfg.dataset,
+                    epochs=int(cfg.epochs),
+                    config=run_cfg,
                 )
-                for _epoch in range(epochs):
-                    t0 = time.perf_counter()
-                    net.train()
-                    correct, loss_sum, pulses, refreshes = 0, 0.0, 0, 0
-                    for idx in batches(xtr.shape[0], batch_size, data_rng):
-                        ib = torch.from_numpy(idx).to(tdev)
-                        xb, yb = xtr_t[ib], ytr_t[ib]
-                        opt.zero_grad()
-                        logits = net(xb)
-                        loss = F.cross_entropy(logits, yb)
-                        loss.backward()
-                        opt.step()
-                        correct += int((logits.argmax(1) == yb).sum())
-                        loss_sum += float(loss.detach()) * len(idx)
-                        if dev != "software":
-                            pulses += opt.last_stats["pulses"]
-                            refreshes += opt.last_stats["refreshes"]
-                        bar.update(1)
-                    elapsed = time.perf_counter() - t0
-                    test_acc, test_loss = _evaluate(net, xte_t, yte_t)
-                    sat_hi, sat_lo = _saturation(layers)
-                    metrics = {
-                        "train_accuracy": correct / xtr.shape[0],
-                        "train_loss": loss_sum / xtr.shape[0],
-                        "test_accuracy": test_acc,
-                        "test_loss": test_loss,
-                        "pulses": float(pulses),
-                        "refreshes": float(refreshes),
-                        "saturated_high": sat_hi,
-                        "saturated_low": sat_lo,
-                        "epoch_time": elapsed,
-                    }
-                    for k, v in metrics.items():
-                        hist[k].append(v)
-                    if writer is not None:
-                        writer.append_epoch(label, **metrics)
-                bar.close()
-                wl = _weight_layers(net)
-                mats = [
-                    m.weight.detach().cpu().to(torch.float64).reshape(m.weight.shape[0], -1).numpy()
-                    for m in wl
-                ]
-                history[label] = hist
-                final[label] = _final_stats(layers)
-                weights[label] = mats
-                arrays[label] = layers if layers else [FloatWeights(W, w_max=None) for W in mats]
+            layers = [m.array for m in getattr(opt, "device_layers", [])]
+            data_rng = np.random.default_rng([seed, 2])
+            hist = {k: [] for k in TRAIN_METRICS}
+            bar = ctx.bar(cfg.epochs * n_batches, label)
+            for _epoch in range(cfg.epochs):
+                t0 = time.perf_counter()
+                net.train()
+                correct, loss_sum, pulses, refreshes = 0, 0.0, 0, 0
+                for idx in batches(xtr.shape[0], cfg.batch_size, data_rng):
+                    ib = torch.from_numpy(idx).to(tdev)
+                    xb, yb = xtr_t[ib], ytr_t[ib]
+                    opt.zero_grad()
+                    logits = net(xb)
+                    loss = F.cross_entropy(logits, yb)
+                    loss.backward()
+                    opt.step()
+                    correct += int((logits.argmax(1) == yb).sum())
+                    loss_sum += float(loss.detach()) * len(idx)
+                    if dev != "software":
+                        pulses += opt.last_stats["pulses"]
+                        refreshes += opt.last_stats["refreshes"]
+                    bar.update(1)
+                elapsed = time.perf_counter() - t0
+                test_acc, test_loss = _evaluate(net, xte_t, yte_t)
+                sat_hi, sat_lo = saturation(layers)
+                metrics = {
+                    "train_accuracy": correct / xtr.shape[0],
+                    "train_loss": loss_sum / xtr.shape[0],
+                    "test_accuracy": test_acc,
+                    "test_loss": test_loss,
+                    "pulses": float(pulses),
+                    "refreshes": float(refreshes),
+                    "saturated_high": sat_hi,
+                    "saturated_low": sat_lo,
+                    "epoch_time": elapsed,
+                }
+                for k, v in metrics.items():
+                    hist[k].append(v)
                 if writer is not None:
-                    w = {f"layer{i}": W for i, W in enumerate(mats)} if save_weights else None
-                    writer.set_final(label, final[label], weights=w)
-                    writer.mark_complete(label)
-    except BaseException:
-        if writer is not None:
-            writer.close(complete=False)
-        raise
-    result = TrainResult(history, final, weights, arrays, None)
-    if writer is not None:
-        writer.close(complete=True)
-        result.path = Path(out) / "results.h5"
-        from .experiments import markdown_report
+                    writer.append_epoch(label, **metrics)
+            bar.close()
+            mats = [
+                m.weight.detach().cpu().to(torch.float64).reshape(m.weight.shape[0], -1).numpy()
+                for m in _weight_layers(net)
+            ]
+            history[label] = hist
+            final[label] = final_stats(layers)
+            weights[label] = mats
+            arrays[label] = layers if layers else [FloatWeights(W, w_max=None) for W in mats]
+            if writer is not None:
+                write_final(writer, label, final[label], mats, self.save_weights)
+        return TrainResult(history, final, weights, arrays, None)
 
-        if plots:
-            from ..results.plots import save_run_plots
-
-            save_run_plots(result, out)
-        (Path(out) / "results.md").write_text(markdown_report(result.path))
-    return result
-
-
-class _torch_threads:
-    """Context manager: torch intra-op threads set to ``n`` (None: unchanged), then restored."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        import torch
-
-        self.old = torch.get_num_threads()
-        if self.n is not None:
-            torch.set_num_threads(int(self.n))
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-
-        torch.set_num_threads(self.old)
-
-
-def _copy(model):
-    import copy
-
-    return copy.deepcopy(model)
+    def save_outputs(self, result: TrainResult, out: Path) -> list[Path]:
+        """PNG figures (when :attr:`plots`) and ``results.md``."""
+        return save_report(result, out, plots=self.plots)
 
 
 def _evaluate(net, x, y, chunk: int = 1000):
@@ -438,88 +492,3 @@ def _evaluate(net, x, y, chunk: int = 1000):
             correct += int((logits.argmax(1) == y[s : s + chunk]).sum())
             loss += float(F.cross_entropy(logits, y[s : s + chunk], reduction="sum"))
     return correct / x.shape[0], loss / x.shape[0]
-
-
-# ---------------------------------------------------------------------------- command line
-def _add_compare(subparsers) -> None:
-    """Register ``synapse-sim compare``."""
-    p = subparsers.add_parser(
-        "compare",
-        help="train a torch CNN or MLP in software and on device presets side by side",
-        description="Train a small torch CNN or MLP with plain SGD (software) and, converted "
-        "to device-backed layers, with DeviceSGD on each preset and rule; writes results.h5, "
-        "PNG figures and results.md to --out (read back with 'synapse-sim show').",
-    )
-    p.add_argument("--model", default="cnn", help="cnn or mlp (default cnn)")
-    p.add_argument("--dataset", default="digits", help="digits, mnist5k or idx:PATH")
-    p.add_argument(
-        "--device",
-        action="append",
-        default=None,
-        metavar="PRESET",
-        help="device preset (repeat; default ideal and epiram)",
-    )
-    p.add_argument(
-        "--rule",
-        action="append",
-        default=None,
-        metavar="RULE",
-        help="bidirectional, unidirectional, stochastic or adaptive (repeat; default "
-        "bidirectional)",
-    )
-    p.add_argument("--mapping", default=None, help="reference or differential (default: by rule)")
-    p.add_argument(
-        "--rounding",
-        default=None,
-        help="pulse-count rounding: nearest (default) or stochastic (lets small batch-mean "
-        "updates through the dead zone)",
-    )
-    p.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
-    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    p.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--max-train", type=int, default=None, help="use only N training images")
-    p.add_argument(
-        "--backend",
-        default="auto",
-        help="array backend: auto (numba on the CPU), numpy, numba, cupy (GPU; needs torch "
-        "with CUDA) or cuda-sim (tests; needs NUMBA_ENABLE_CUDASIM=1); default auto",
-    )
-    p.add_argument("--no-software", action="store_true", help="skip the software model")
-    p.add_argument("--save-weights", action="store_true", help="store final weights")
-    p.add_argument("--out", default="runs/compare", metavar="DIR", help="output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_compare)
-
-
-def _cmd_compare(args) -> int:
-    """Run ``synapse-sim compare``."""
-    from ..cli.main import _output_dir
-    from .experiments import markdown_report
-    from .train import resolve_backend
-
-    resolve_backend(args.backend)  # an unavailable GPU fails before the output folder exists
-    out = _output_dir(args.out, "--out")
-    opts = {"rounding": args.rounding} if args.rounding is not None else {}
-    res = compare(
-        model=args.model,
-        dataset=args.dataset,
-        devices=args.device or ["ideal", "epiram"],
-        rules=args.rule or ["bidirectional"],
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        software=not args.no_software,
-        mapping=args.mapping,
-        rule_options=opts,
-        max_train=args.max_train,
-        out=out,
-        progress=not args.quiet and sys.stderr.isatty(),
-        save_weights=args.save_weights,
-        backend=args.backend,
-    )
-    print(markdown_report(res.path), end="")
-    files = [res.path, *(out / f for f in ("accuracy.png", "weights.png", "results.md"))]
-    print(f"wrote {', '.join(str(f) for f in files if f.exists())}")
-    return 0

@@ -15,13 +15,13 @@ matrix ``R[i, j]`` (test accuracy on task ``j`` after task ``i``).
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from devices.validation import check_choice, check_real
 from learning_rules import FloatWeights
 from learning_rules.continual import (
     CLASSP,
@@ -35,14 +35,21 @@ from learning_rules.continual import (
 )
 from learning_rules.pulse_bp import pulse_counts
 
-from ..data.datasets import _digits_raw, _mnist5k_raw, batches, load_dataset
-from .train import MLP, RunSpec, TrainConfig, build_layers, initial_weights
+from ..data.datasets import SPLITS, batches, load_split
+from ..data.tasks import BENCHMARKS, SCENARIOS, Task, make_tasks, mnist_to_8x8
+from ..models.mlp import MLP, initial_weights
+from .accuracy_matrix import continual_metrics, plot_accuracy_matrix
+from .base import RunContext, field_errors, run_study
+from .train import RunSpec, TrainConfig, build_layers
 
 __all__ = [
+    "DEFAULT_LR",
+    "DEFAULT_TASKS",
     "BENCHMARKS",
     "SCENARIOS",
     "Task",
     "ContinualConfig",
+    "ContinualStudy",
     "split_digits_config",
     "ContinualResult",
     "make_tasks",
@@ -53,292 +60,23 @@ __all__ = [
     "plot_accuracy_matrix",
 ]
 
-BENCHMARKS = ("permuted", "split", "domain-shift", "pair")
-SCENARIOS = ("task", "domain", "class")
-SPLITS = ("package", "sklearn")
-_DEFAULT_TEST_FRACTION = {"mnist5k": 0.2, "digits": 0.25}
-_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
 
-
-def _choice(name, value, choices):
-    if value not in choices:
-        import difflib
-
-        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=2)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}"
-        )
+#: Default learning rate (CLASSP: ``alpha``) of each optimizer.
+DEFAULT_LR = {"classp": 0.1, "sgd": 0.1, "ewc": 0.1, "si": 0.1, "adam": 1e-3, "adagrad": 0.01}
+#: Default number of tasks of each benchmark (``pair``: one per dataset of ``task_data``).
+DEFAULT_TASKS = {"permuted": 5, "split": 5, "domain-shift": 2}
 
 
 def _pos_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    with field_errors(name):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-@dataclass
-class Task:
-    """One task: train/test arrays, its name and the output mask (None: all outputs)."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_outputs: int
-    mask: np.ndarray | None = None
-
-
-def _real_in(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number in ({lo}, {hi}), got {value!r}")
-    if not lo < float(value) < hi:
-        raise ValueError(f"{name} must be in ({lo}, {hi}), got {value!r}")
-    return float(value)
-
-
-@dataclass
-class _Split:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int
-    name: str
-
-
-def load_split(
-    dataset: str, *, seed: int = 0, split: str = "package", test_fraction: float | None = None
-):
-    """A dataset's train/test arrays under one of two stratified splits.
-
-    Parameters
-    ----------
-    dataset : str
-        ``mnist5k``, ``digits`` or ``idx:PATH`` (``split="package"`` only; the files give the
-        split).
-    seed : int
-        Seed of the split.
-    split : {"package", "sklearn"}
-        ``package``: :func:`synapse_sim.data.datasets.load_dataset`'s seeded stratified split;
-        ``sklearn``: ``sklearn.model_selection.train_test_split(test_size=test_fraction,
-        stratify=y, random_state=seed)`` on the images in their stored order (the setting of
-        ``specs/classp.md`` 9.3).
-    test_fraction : float or None
-        Held-out fraction in (0, 1) (default 0.2 for mnist5k, 0.25 for digits).
-
-    Returns
-    -------
-    object with ``x_train``, ``y_train``, ``x_test``, ``y_test``, ``n_classes``, ``name``
-    """
-    _choice("split", split, SPLITS)
-    seed = _pos_int("seed", seed, 0)
-    if test_fraction is not None:
-        test_fraction = _real_in("test_fraction", test_fraction, 0.0, 1.0)
-    if split == "package":
-        d = load_dataset(dataset, seed=seed, test_fraction=test_fraction)
-        return _Split(d.x_train, d.y_train, d.x_test, d.y_test, d.n_classes, d.name)
-    key = dataset.strip().lower() if isinstance(dataset, str) else dataset
-    if key not in _DEFAULT_TEST_FRACTION:
-        raise ValueError(
-            f"split='sklearn' needs dataset 'mnist5k' or 'digits', got {dataset!r} "
-            "(idx: folders carry their own split)"
-        )
-    from sklearn.model_selection import train_test_split
-
-    x, y = _mnist5k_raw() if key == "mnist5k" else _digits_raw()
-    frac = _DEFAULT_TEST_FRACTION[key] if test_fraction is None else test_fraction
-    xtr, xte, ytr, yte = train_test_split(
-        np.asarray(x), np.asarray(y), test_size=frac, stratify=y, random_state=seed
-    )
-    c = np.ascontiguousarray
-    return _Split(c(xtr), c(ytr), c(xte), c(yte), 10, key)
-
-
-def mnist_to_8x8(x):
-    """MNIST images ``(n, 784)`` -> ``(n, 64)``: central 24 x 24, then 3 x 3 average pooling.
-
-    Values stay in [0, 1] (the domain-shift benchmark's MNIST task, ``specs/classp.md`` 4.3).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != 784:
-        raise ValueError(f"x must have shape (n, 784) (28 x 28 images), got {x.shape}")
-    n = x.shape[0]
-    img = x.reshape(n, 28, 28)[:, 2:26, 2:26]
-    return np.ascontiguousarray(img.reshape(n, 8, 3, 8, 3).mean(axis=(2, 4)).reshape(n, 64))
-
-
-def _task_name(dataset: str) -> str:
-    if dataset.lower().startswith("idx:"):
-        return Path(dataset[4:]).expanduser().name or dataset
-    return dataset
-
-
-def make_tasks(
-    benchmark: str,
-    n_tasks: int = 5,
-    *,
-    scenario: str = "class",
-    dataset: str = "mnist5k",
-    seed: int = 0,
-    perm_seed: int = 1234,
-    max_per_task: int | None = None,
-    task_data: tuple = (),
-    split: str = "package",
-    test_fraction: float | None = None,
-) -> list[Task]:
-    """The tasks of a benchmark.
-
-    Parameters
-    ----------
-    benchmark : {"permuted", "split", "domain-shift", "pair"}
-        ``domain-shift``: task 0 scikit-learn digits (/16), task 1 MNIST-5k cropped to 24 x 24
-        and 3 x 3-average-pooled to 8 x 8 (:func:`mnist_to_8x8`); 64 inputs, 10 shared outputs.
-        ``pair``: one task per dataset of ``task_data`` (same number of pixels), outputs shared
-        (as many as the largest number of classes).
-    n_tasks : int
-        Permuted: any number >= 1; split: 1 to 5; domain-shift: 1 or 2; pair: 1 to
-        ``len(task_data)``.
-    scenario : {"task", "domain", "class"}
-        Split only.
-    dataset : str
-        Permuted and split: ``mnist5k`` (default) or ``digits``.
-    seed : int
-        Seed of the stratified train/test split.
-    perm_seed : int
-        Seed of the pixel permutations.
-    max_per_task : int or None
-        Keep only the first this many training images of each task.
-    task_data : tuple of str
-        Pair only: two (or more) dataset names, e.g. ``("idx:~/mnist", "idx:~/fashion")``.
-    split : {"package", "sklearn"}
-        Train/test split of the built-in datasets (see :func:`load_split`).
-    test_fraction : float or None
-        Held-out fraction of the built-in datasets.
-
-    Returns
-    -------
-    list of Task
-    """
-    _choice("benchmark", benchmark, BENCHMARKS)
-    _choice("scenario", scenario, SCENARIOS)
-    n_tasks = _pos_int("n_tasks", n_tasks)
-    if max_per_task is not None:
-        max_per_task = _pos_int("max_per_task", max_per_task)
-    limit = {"split": 5, "domain-shift": 2, "pair": len(task_data)}.get(benchmark)
-    if benchmark == "pair" and len(task_data) < 2:
-        raise ValueError(
-            "task_data must name at least two datasets for benchmark 'pair' (e.g. "
-            f"'idx:MNIST_DIR' 'idx:FASHION_DIR'), got {tuple(task_data)!r}"
-        )
-    if benchmark != "pair" and task_data:
-        raise ValueError(
-            f"task_data is only used by benchmark 'pair', got {tuple(task_data)!r} for "
-            f"benchmark {benchmark!r}"
-        )
-    if limit is not None and n_tasks > limit:
-        raise ValueError(
-            f"n_tasks must be between 1 and {limit} for benchmark {benchmark!r}, got {n_tasks}"
-        )
-
-    def cut(x, y):
-        return (x, y) if max_per_task is None else (x[:max_per_task], y[:max_per_task])
-
-    kw = {"seed": seed, "split": split, "test_fraction": test_fraction}
-    tasks = []
-    if benchmark in ("domain-shift", "pair"):
-        if benchmark == "domain-shift":
-            dig = load_split("digits", **kw)
-            mn = load_split("mnist5k", **kw)
-            parts = [
-                ("digits", dig.x_train, dig.y_train, dig.x_test, dig.y_test, 10),
-                (
-                    "mnist5k-8x8",
-                    mnist_to_8x8(mn.x_train),
-                    mn.y_train,
-                    mnist_to_8x8(mn.x_test),
-                    mn.y_test,
-                    10,
-                ),
-            ]
-        else:
-            parts = []
-            for name in task_data[:n_tasks]:
-                is_idx = isinstance(name, str) and name.strip().lower().startswith("idx:")
-                d = load_split(name, seed=seed) if is_idx else load_split(name, **kw)
-                parts.append(
-                    (_task_name(name), d.x_train, d.y_train, d.x_test, d.y_test, d.n_classes)
-                )
-            dims = {p[1].shape[1] for p in parts}
-            if len(dims) != 1:
-                raise ValueError(
-                    "task_data datasets must have the same number of pixels, got "
-                    + ", ".join(f"{p[0]}: {p[1].shape[1]}" for p in parts)
-                )
-        n_out = max(p[5] for p in parts)
-        for name, xtr, ytr, xte, yte, _ in parts[:n_tasks]:
-            xtr, ytr = cut(xtr, ytr)
-            tasks.append(Task(name, xtr, ytr, xte, yte, n_out))
-        return tasks
-    data = load_split(dataset, **kw)
-    if benchmark == "permuted":
-        rng = np.random.default_rng(perm_seed)
-        d = data.x_train.shape[1]
-        xtr, ytr = cut(data.x_train, data.y_train)
-        for k in range(n_tasks):
-            perm = np.arange(d) if k == 0 else rng.permutation(d)
-            tasks.append(
-                Task(
-                    f"perm{k}", xtr[:, perm], ytr, data.x_test[:, perm], data.y_test, data.n_classes
-                )
-            )
-        return tasks
-    for k in range(n_tasks):
-        pair = _PAIRS[k]
-        tr = np.isin(data.y_train, pair)
-        te = np.isin(data.y_test, pair)
-        xtr, ytr = cut(data.x_train[tr], data.y_train[tr])
-        xte, yte = data.x_test[te], data.y_test[te]
-        mask = None
-        n_out = 10
-        if scenario == "domain":
-            ytr, yte, n_out = ytr % 2, yte % 2, 2
-        elif scenario == "task":
-            mask = np.zeros(10, dtype=bool)
-            mask[list(pair)] = True
-        tasks.append(Task(f"{pair[0]}v{pair[1]}", xtr, ytr, xte, yte, n_out, mask))
-    return tasks
-
-
-def continual_metrics(R) -> dict:
-    """Metrics of an accumulated accuracy matrix ``R`` (T x T, row i = after task i).
-
-    Returns
-    -------
-    dict
-        ``average_accuracy`` (mean of the last row), ``backward_transfer``
-        (mean_{j<T-1} R[T-1, j] - R[j, j]), ``forgetting``
-        (mean_{j<T-1} max_{l in j..T-2} R[l, j] - R[T-1, j]), ``final_task_accuracy`` and
-        ``mean_diagonal``. BWT and forgetting are 0 for a single task.
-    """
-    R = np.asarray(R, dtype=np.float64)
-    if R.ndim != 2 or R.shape[0] != R.shape[1] or R.shape[0] < 1:
-        raise ValueError(f"R must be a square T x T matrix with T >= 1, got shape {R.shape}")
-    T = R.shape[0]
-    last = R[T - 1]
-    if T > 1:
-        bwt = float(np.mean([last[j] - R[j, j] for j in range(T - 1)]))
-        forg = float(np.mean([R[j : T - 1, j].max() - last[j] for j in range(T - 1)]))
-    else:
-        bwt = forg = 0.0
-    return {
-        "average_accuracy": float(last.mean()),
-        "backward_transfer": bwt,
-        "forgetting": forg,
-        "final_task_accuracy": float(R[T - 1, T - 1]),
-        "mean_diagonal": float(np.mean(np.diag(R))),
-    }
+def _choice(name, value, choices):
+    with field_errors(name):
+        check_choice(name, value, choices)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -348,7 +86,9 @@ class ContinualConfig:
     Parameters
     ----------
     benchmark : {"permuted", "split", "domain-shift", "pair"}
-    n_tasks : int
+    n_tasks : int or None
+        Number of tasks (default :data:`DEFAULT_TASKS`: 5 permuted and split, 2 domain-shift,
+        every dataset of ``task_data`` for pair).
     scenario : {"task", "domain", "class"}
         Split only.
     dataset : str
@@ -375,8 +115,9 @@ class ContinualConfig:
         epochs (CLASSP unscaled), later tasks for ``E2`` epochs.
     batch_size : int
     optimizer : {"sgd", "adam", "adagrad", "classp", "ewc", "si"}
-    lr : float
-        Learning rate (CLASSP: ``alpha``) of the first task.
+    lr : float or None
+        Learning rate (CLASSP: ``alpha``) of the first task (default :data:`DEFAULT_LR`: 0.1
+        for CLASSP, SGD, EWC and SI, 1e-3 for Adam, 0.01 for AdaGrad).
     lr_after : float or None
         Learning rate / ``alpha`` from task 2 on (default ``lr``).
     threshold, eps, p : float
@@ -410,7 +151,7 @@ class ContinualConfig:
     """
 
     benchmark: str = "permuted"
-    n_tasks: int = 3
+    n_tasks: int | None = None
     scenario: str = "class"
     dataset: str = "mnist5k"
     task_data: tuple = ()
@@ -425,7 +166,7 @@ class ContinualConfig:
     epochs_first_task: int | None = None
     batch_size: int = 16
     optimizer: str = "classp"
-    lr: float = 0.1
+    lr: float | None = None
     lr_after: float | None = None
     threshold: float = 1e-5
     eps: float = 1e-5
@@ -451,25 +192,35 @@ class ContinualConfig:
         _choice("activation", self.activation, ("relu", "sigmoid"))
         _choice("accumulator", self.accumulator, ("gradient", "pulses"))
         _choice("fisher", self.fisher, ("reference", "batch", "sample"))
+        if self.n_tasks is None:
+            pair = self.benchmark == "pair"
+            n = max(len(self.task_data), 1) if pair else DEFAULT_TASKS[self.benchmark]
+            object.__setattr__(self, "n_tasks", n)
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         _pos_int("n_tasks", self.n_tasks)
-        if isinstance(self.task_data, str):
-            raise ValueError(
-                f"task_data must be a sequence of dataset names, got {self.task_data!r}"
-            )
-        object.__setattr__(self, "task_data", tuple(self.task_data))
+        with field_errors("task_data"):
+            if isinstance(self.task_data, str):
+                raise ValueError(
+                    f"task_data must be a sequence of dataset names, got {self.task_data!r}"
+                )
+            object.__setattr__(self, "task_data", tuple(self.task_data))
+            if self.benchmark == "pair" and len(self.task_data) < 2:
+                raise ValueError(
+                    "task_data must name at least two datasets for benchmark 'pair' (e.g. "
+                    f"'idx:MNIST_DIR' 'idx:FASHION_DIR'), got {self.task_data!r}"
+                )
+            if self.benchmark != "pair" and self.task_data:
+                raise ValueError(
+                    f"task_data is only used by benchmark 'pair', got {self.task_data!r}"
+                )
         limit = {"split": 5, "domain-shift": 2, "pair": len(self.task_data)}.get(self.benchmark)
-        if self.benchmark == "pair" and len(self.task_data) < 2:
-            raise ValueError(
-                "task_data must name at least two datasets for benchmark 'pair' (e.g. "
-                f"'idx:MNIST_DIR' 'idx:FASHION_DIR'), got {self.task_data!r}"
-            )
-        if self.benchmark != "pair" and self.task_data:
-            raise ValueError(f"task_data is only used by benchmark 'pair', got {self.task_data!r}")
-        if limit is not None and self.n_tasks > limit:
-            raise ValueError(
-                f"n_tasks must be between 1 and {limit} for benchmark {self.benchmark!r}, "
-                f"got {self.n_tasks}"
-            )
+        with field_errors("n_tasks"):
+            if limit is not None and self.n_tasks > limit:
+                raise ValueError(
+                    f"n_tasks must be between 1 and {limit} for benchmark {self.benchmark!r}, "
+                    f"got {self.n_tasks}"
+                )
         _pos_int("epochs_per_task", self.epochs_per_task)
         if self.epochs_first_task is not None:
             _pos_int("epochs_first_task", self.epochs_first_task)
@@ -477,42 +228,56 @@ class ContinualConfig:
         _pos_int("seed", self.seed, 0)
         if self.split_seed is not None:
             _pos_int("split_seed", self.split_seed, 0)
-        if self.test_fraction is not None:
-            _real_in("test_fraction", self.test_fraction, 0.0, 1.0)
+        with field_errors("test_fraction"):
+            v = self.test_fraction
+            if v is not None and (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float, np.integer, np.floating))
+                or not 0.0 < float(v) < 1.0
+            ):
+                raise ValueError(f"test_fraction must be in (0.0, 1.0), got {v!r}")
         if self.max_per_task is not None:
             _pos_int("max_per_task", self.max_per_task)
         object.__setattr__(self, "hidden", tuple(_pos_int("hidden", h) for h in self.hidden))
         for name in ("lr", "si_xi"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not (
-                isinstance(v, (int, float)) and v > 0 and math.isfinite(v)
-            ):
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        if not (
-            isinstance(self.si_c, (int, float)) and self.si_c >= 0 and math.isfinite(self.si_c)
-        ):
-            raise ValueError(f"si_c must be a finite number >= 0, got {self.si_c!r}")
-        if self.w_max is not None and not (
-            isinstance(self.w_max, (int, float)) and self.w_max > 0 and math.isfinite(self.w_max)
-        ):
-            raise ValueError(f"w_max must be a finite number > 0 or None, got {self.w_max!r}")
-        if self.lr_after is not None and not (
-            isinstance(self.lr_after, (int, float)) and self.lr_after > 0
-        ):
-            raise ValueError(f"lr_after must be > 0 or None, got {self.lr_after!r}")
-        if self.pulse_step is not None:
-            if not (isinstance(self.pulse_step, (int, float)) and self.pulse_step > 0):
-                raise ValueError(f"pulse_step must be > 0 or None, got {self.pulse_step!r}")
-            if self.device != "software":
-                raise ValueError(
-                    f"pulse_step is for device 'software' (pulsed float weights), got device "
-                    f"{self.device!r} (a preset has its own step)"
-                )
-        if self.device != "software":
-            if self.w_max is None:
+            with field_errors(name):
+                if isinstance(v, bool) or not (
+                    isinstance(v, (int, float)) and v > 0 and math.isfinite(v)
+                ):
+                    raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        with field_errors("si_c"):
+            v = self.si_c
+            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+                raise ValueError(f"si_c must be a finite number >= 0, got {v!r}")
+        with field_errors("w_max"):
+            v = self.w_max
+            if v is not None and not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+                raise ValueError(f"w_max must be a finite number > 0 or None, got {v!r}")
+            if self.device != "software" and v is None:
                 raise ValueError("w_max must be a number on a device (the device range)")
-            RunSpec(device=self.device)  # validates the preset name (close matches)
-        self.optimizer_for(0)  # validates threshold / eps / p / lam
+        with field_errors("lr_after"):
+            v = self.lr_after
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"lr_after must be > 0 or None, got {v!r}")
+        with field_errors("pulse_step"):
+            v = self.pulse_step
+            if v is not None:
+                if not (isinstance(v, (int, float)) and v > 0):
+                    raise ValueError(f"pulse_step must be > 0 or None, got {v!r}")
+                if self.device != "software":
+                    raise ValueError(
+                        f"pulse_step is for device 'software' (pulsed float weights), got "
+                        f"device {self.device!r} (a preset has its own step)"
+                    )
+        if self.device != "software":
+            with field_errors("device"):
+                RunSpec(device=self.device)  # validates the preset name (close matches)
+        for name, lo_open in (("threshold", False), ("eps", False), ("p", True), ("lam", False)):
+            with field_errors(name):
+                check_real(name, getattr(self, name), lo=0.0, lo_open=lo_open)
+        with field_errors("optimizer"):
+            self.optimizer_for(0)
 
     @property
     def pulsed(self) -> bool:
@@ -608,57 +373,6 @@ class ContinualResult:
     path: Path | None = None
 
 
-class _Net:
-    """MLP on weight arrays with optional float biases (zeros) and softmax output."""
-
-    def __init__(self, layers, activation, biases: bool):
-        self.layers = list(layers)
-        self.mlp = MLP(self.layers, activation, "ce")
-        self.activation = activation
-        self.biases = [np.zeros(layer.shape[0]) for layer in self.layers] if biases else None
-
-    def forward(self, x, mask):
-        acts, zs = [x], []
-        a = x
-        n = len(self.layers)
-        for i, layer in enumerate(self.layers):
-            z = layer.matmul(a)
-            if self.biases is not None:
-                z = z + self.biases[i]
-            zs.append(z)
-            if i < n - 1:
-                if self.activation == "relu":
-                    a = np.maximum(z, 0.0)
-                else:
-                    a = 0.5 * (1.0 + np.tanh(0.5 * z))
-                acts.append(a)
-        z = zs[-1] if mask is None else np.where(mask[None, :], zs[-1], -np.inf)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        prob = e / e.sum(axis=1, keepdims=True)
-        acts.append(prob)
-        return acts, zs, prob
-
-    def grads(self, x, y, mask, n_out):
-        """Mean cross-entropy gradients: (weight grads, bias grads or [], loss)."""
-        acts, zs, prob = self.forward(x, mask)
-        t = np.eye(n_out)[y]
-        loss = -np.log(np.clip(prob[np.arange(len(y)), y], 1e-12, None)).mean()
-        deltas = self.mlp.backward(acts, zs, prob - t)
-        b = x.shape[0]
-        gw = [d.T @ a / b for d, a in zip(deltas, acts[:-1], strict=True)]
-        gb = [d.mean(axis=0) for d in deltas] if self.biases is not None else []
-        return gw, gb, float(loss)
-
-
-def _evaluate(net: _Net, x, y, mask) -> float:
-    correct = 0
-    for s in range(0, x.shape[0], 1000):
-        _, _, prob = net.forward(x[s : s + 1000], mask)
-        correct += int(np.sum(prob.argmax(axis=1) == y[s : s + 1000]))
-    return correct / max(x.shape[0], 1)
-
-
 def _fisher(net, task, cfg, rng):
     """Diagonal Fisher of every weight matrix and bias vector (in that order)."""
     n = task.x_train.shape[0]
@@ -670,7 +384,9 @@ def _fisher(net, task, cfg, rng):
         else batches(n, cfg.batch_size, rng)
     )
     for idx in chunks:
-        gw, gb, _ = net.grads(task.x_train[idx], task.y_train[idx], task.mask, task.n_outputs)
+        gw, gb, _ = net.mean_ce_grads(
+            task.x_train[idx], task.y_train[idx], task.mask, task.n_outputs
+        )
         for li, g in enumerate([*gw, *gb]):
             lists[li].append(g)
     return [fisher_diagonal(gl, n, cfg.fisher) for gl in lists]
@@ -721,51 +437,70 @@ def run_continual(
     -------
     ContinualResult
     """
-    from threadpoolctl import threadpool_limits
+    study = ContinualStudy(config, label=label, tasks=tasks)
+    return run_study(study, out=out if writer is None else None, progress=progress, writer=writer)
 
-    cfg = config
-    label = label or f"{cfg.optimizer}-{cfg.device}"
-    if tasks is None:
-        tasks = cfg.load_tasks()
-    T = len(tasks)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    own_writer = False
-    if writer is None and out is not None:
-        from ..results.store import ResultsWriter
 
-        writer = ResultsWriter(
-            Path(out) / "results.h5", {"continual": cfg.to_dict()}, seed=cfg.seed, kind="continual"
-        )
-        own_writer = True
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            res = _run(cfg, tasks, T, label, writer, progress)
-    except BaseException:
-        if own_writer:
-            writer.close(complete=False)
-        raise
-    if own_writer:
-        writer.close(complete=True)
-    if out is not None or writer is not None:
-        dest = Path(out) if out is not None else writer.path.parent
-        res.path = writer.path
+class ContinualStudy:
+    """The :class:`~synapse_sim.studies.base.Study` of :func:`run_continual`.
+
+    Parameters
+    ----------
+    config : ContinualConfig
+    label : str, optional
+        Run label (default ``<optimizer>-<device>``).
+    tasks : list of Task, optional
+        Use these tasks instead of :meth:`ContinualConfig.load_tasks`.
+    """
+
+    kind = "continual"
+    uses_torch = False
+
+    def __init__(self, config: ContinualConfig, *, label=None, tasks=None):
+        self.config = config
+        self.label = label or f"{config.optimizer}-{config.device}"
+        self.tasks = tasks
+        self.seed = config.seed
+
+    def prepare(self) -> None:
+        """Load the tasks (a missing dataset fails before any file is written)."""
+        if self.tasks is None:
+            self.tasks = self.config.load_tasks()
+
+    def results_config(self) -> dict:
+        """Root config of ``results.h5``."""
+        return {"continual": self.config.to_dict()}
+
+    def execute(self, ctx: RunContext) -> ContinualResult:
+        """Train through the tasks (see :func:`run_continual`)."""
+        return _run(self.config, self.tasks, len(self.tasks), self.label, ctx)
+
+    def save_outputs(self, result: ContinualResult, out: Path) -> list[Path]:
+        """``accuracy_matrix_<label>.png``."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(1.2 * len(tasks) + 2, 1.0 * len(tasks) + 1.5), layout="constrained")
+        n = len(self.tasks)
+        fig = Figure(figsize=(1.2 * n + 2, 1.0 * n + 1.5), layout="constrained")
         FigureCanvasAgg(fig)
         plot_accuracy_matrix(
-            res.accuracy_matrix,
-            task_names=[t.name for t in tasks],
-            title=label,
+            result.accuracy_matrix,
+            task_names=[t.name for t in self.tasks],
+            title=self.label,
             ax=fig.add_subplot(),
         )
-        fig.savefig(dest / f"accuracy_matrix_{label}.png", dpi=100)
-    return res
+        png = Path(out) / f"accuracy_matrix_{self.label}.png"
+        fig.savefig(png, dpi=100)
+        return [png]
 
 
-def _run(cfg, tasks, T, label, writer, progress):
+def _evaluate(net: MLP, task: Task) -> float:
+    pred, _ = net.predict(task.x_test, 1000, task.mask)
+    return int(np.sum(pred == task.y_test)) / max(task.x_test.shape[0], 1)
+
+
+def _run(cfg, tasks, T, label, ctx: RunContext):
+    writer = ctx.writer
     n_out = tasks[0].n_outputs
     sizes = [tasks[0].x_train.shape[1], *cfg.hidden, n_out]
     w_init = math.inf if cfg.w_max is None else cfg.w_max
@@ -778,7 +513,7 @@ def _run(cfg, tasks, T, label, writer, progress):
         layers = [FloatWeights(W, w_max=cfg.w_max, step=cfg.pulse_step) for W in W0]
     else:
         layers = [FloatWeights(W, w_max=cfg.w_max) for W in W0]
-    net = _Net(layers, cfg.activation, cfg.biases)
+    net = MLP(layers, cfg.activation, "ce", biases=cfg.biases)
     data_rng = np.random.default_rng([cfg.seed, 2])
     opt0 = cfg.optimizer_for(0)
     states = [opt0.init_state(W.shape) for W in W0]
@@ -810,13 +545,11 @@ def _run(cfg, tasks, T, label, writer, progress):
     }
     total_pulses = total_refreshes = 0
     written = [np.zeros(W.shape, dtype=bool) for W in W0]
-    from tqdm.auto import tqdm
-
     n_steps = sum(
         math.ceil(t.x_train.shape[0] / cfg.batch_size) * cfg.epochs_for(k)
         for k, t in enumerate(tasks)
     )
-    bar = tqdm(total=n_steps, desc=label, disable=not progress, leave=False, unit="batch")
+    bar = ctx.bar(n_steps, label)
     for k, task in enumerate(tasks):
         opt = cfg.optimizer_for(k)
         needs_w = isinstance(opt, (EWC, SI))
@@ -833,7 +566,8 @@ def _run(cfg, tasks, T, label, writer, progress):
         n = task.x_train.shape[0]
         for _ in range(cfg.epochs_for(k)):
             for idx in batches(n, cfg.batch_size, data_rng):
-                gw, gb, loss = net.grads(task.x_train[idx], task.y_train[idx], task.mask, n_out)
+                x, y = task.x_train[idx], task.y_train[idx]
+                gw, gb, loss = net.mean_ce_grads(x, y, task.mask, n_out)
                 loss_sum += loss
                 n_batches += 1
                 for li, (layer, g) in enumerate(zip(layers, gw, strict=True)):
@@ -892,7 +626,7 @@ def _run(cfg, tasks, T, label, writer, progress):
                 opt.consolidate(s, b) for s, b in zip(bstates, net.biases or [], strict=True)
             ]
         for j, tj in enumerate(tasks):
-            R[k, j] = _evaluate(net, tj.x_test, tj.y_test, tj.mask)
+            R[k, j] = _evaluate(net, tj)
         total_pulses += pulses
         total_refreshes += refreshes
         metrics = {
@@ -930,48 +664,3 @@ def _run(cfg, tasks, T, label, writer, progress):
         writer.set_final(label, final)
         writer.mark_complete(label)
     return ContinualResult(R, met, history, final, layers)
-
-
-def plot_accuracy_matrix(R, *, task_names=None, ax=None, title=None):
-    """Heatmap of the accuracy matrix (row i = after task i, column j = task j).
-
-    Parameters
-    ----------
-    R : array_like, shape (T, T)
-    task_names : list of str, optional
-    ax : matplotlib Axes, optional
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    R = np.asarray(R, dtype=np.float64)
-    if R.ndim != 2:
-        raise ValueError(f"R must be a 2-D matrix, got shape {R.shape}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.2 * R.shape[1] + 2, 1.0 * R.shape[0] + 1.5))
-    im = ax.imshow(R, vmin=0, vmax=1, cmap="viridis")
-    names = task_names or [str(j) for j in range(R.shape[1])]
-    ax.set_xticks(range(R.shape[1]), names)
-    ax.set_yticks(range(R.shape[0]), [f"after {n}" for n in names[: R.shape[0]]])
-    for i in range(R.shape[0]):
-        for j in range(R.shape[1]):
-            if np.isfinite(R[i, j]):
-                ax.text(
-                    j,
-                    i,
-                    f"{R[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    color="w" if R[i, j] < 0.6 else "k",
-                    fontsize=8,
-                )
-    ax.set_xlabel("evaluated task")
-    ax.set_ylabel("trained through")
-    if title:
-        ax.set_title(title)
-    ax.figure.colorbar(im, ax=ax, label="test accuracy")
-    return ax

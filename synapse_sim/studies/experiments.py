@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..results.store import format_table, read_results, summary_records
-from .train import RunSpec, TrainConfig, train
+from .base import run_study
+from .train import RunSpec, TrainConfig, TrainStudy, markdown_report
 
 __all__ = [
     "run_training",
@@ -40,19 +40,6 @@ def demo_runs(devices_=DEMO_DEVICES, rules=("bidirectional", "unidirectional")) 
     return [RunSpec(device="software")] + [
         RunSpec(device=d, rule=r) for d in devices_ for r in rules
     ]
-
-
-def markdown_report(results_path) -> str:
-    """Markdown table of a results file (one row per configuration)."""
-    res = read_results(results_path)
-    recs = summary_records(res)
-    cfg = res["config"].get("train", {})
-    head = (
-        f"Dataset `{cfg.get('dataset')}`, network {res['config'].get('sizes')}, "
-        f"{cfg.get('epochs')} epochs, batch {cfg.get('batch_size')}, lr {cfg.get('lr')}, "
-        f"seed {res['seed']}.\n\n"
-    )
-    return head + format_table(recs) + "\n"
 
 
 def run_training(
@@ -89,14 +76,6 @@ def run_training(
     """
     if backend is not None:
         config = dataclasses.replace(config, backend=backend)
-    out = Path(out)
-    result = train(config, runs, out=out, progress=progress, save_weights=save_weights)
-    files = [result.path]
-    if plots:
-        from ..results.plots import save_run_plots
-
-        files += save_run_plots(result, out)
-    table = markdown_report(result.path)
-    (out / "results.md").write_text(table)
-    files.append(out / "results.md")
-    return {"result": result, "table": table, "files": files}
+    study = TrainStudy(config, runs, save_weights=save_weights, plots=plots)
+    result = run_study(study, out=Path(out), progress=progress)
+    return {"result": result, "table": result.table, "files": result.files}

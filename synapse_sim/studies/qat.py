@@ -48,54 +48,43 @@ labels such as ``w2-statsq-cga`` and ``float``), ``oscillation.png`` and ``resul
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
-from devices import LSQ, StatsQ, Uniform
-from devices.quantizers import LSQ_MIN_STEP, LevelGrid
+from devices.quantizers import LevelGrid
 from devices.validation import check_choice, check_int, check_real
-from learning_rules.quantization import OscillationTracker, cga_freeze_mask, cga_restore
+from learning_rules.quantization import OscillationTracker
 
 from ..data.datasets import batches
-from ..nn.quant import (
-    LSQFakeQuant,
-    level_grid_fake_quant,
-    statsq_fake_quant,
-    uniform_fake_quant,
-)
+from ..data.datasets import load_split as _load_split_data
+from .base import RunContext, field_errors, run_study
+from .qat_report import QATResult, plot_oscillation, qat_label, qat_table, save_qat_outputs
 
 __all__ = [
     "QUANTIZERS",
     "DATASETS",
-    "QuantLinear",
-    "QATMLP",
+    "QATConfig",
+    "QATStudy",
     "QATResult",
-    "train_step",
-    "evaluate",
     "run_qat",
     "check_qat_args",
     "qat_table",
     "plot_oscillation",
     "qat_label",
+    "parse_levels",
+    "device_level_grid",
+    "load_split",
 ]
 
 #: Weight quantizers :func:`run_qat` trains with.
 QUANTIZERS = ("uniform", "lsq", "statsq")
-#: Datasets :func:`run_qat` accepts.
-DATASETS = ("digits", "mnist5k")
 #: ``bits`` recorded for the float baseline.
 FLOAT_BITS = 32
 #: Prefix of the device-level quantizers (``"levels:epiram"``, ``"levels:epiram:full"``).
 LEVELS_PREFIX = "levels:"
-#: Training samples whose hidden activations initialize the activation step.
-ACT_INIT_SAMPLES = 256
 
 
 def parse_levels(name: str) -> tuple[str, bool] | None:
@@ -149,6 +138,14 @@ def device_level_grid(preset: str, bits: int, full: bool = False) -> LevelGrid:
     )
 
 
+#: Datasets :func:`run_qat` accepts.
+DATASETS = ("digits", "mnist5k")
+#: Held-out fraction of each dataset in the spec's split (section 7.2).
+TEST_FRACTION = {"digits": 0.3, "mnist5k": 0.2}
+#: Training samples whose hidden activations initialize the activation step.
+ACT_INIT_SAMPLES = 256
+
+
 def load_split(dataset: str, split_seed: int = 0):
     """The spec's stratified split of a built-in dataset (``sklearn.model_selection``).
 
@@ -162,374 +159,14 @@ def load_split(dataset: str, split_seed: int = 0):
     -------
     x_train, y_train, x_test, y_test : numpy.ndarray
     """
-    from sklearn.model_selection import train_test_split
-
-    from ..data.datasets import _digits_raw, _mnist5k_raw
-
     check_choice("dataset", dataset, DATASETS)
-    x, y = _digits_raw() if dataset == "digits" else _mnist5k_raw()
-    test_size = 0.3 if dataset == "digits" else 0.2
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        np.asarray(x), np.asarray(y), test_size=test_size, stratify=y, random_state=split_seed
+    d = _load_split_data(
+        dataset, seed=split_seed, split="sklearn", test_fraction=TEST_FRACTION[dataset]
     )
-    return x_tr, y_tr, x_te, y_te
-
-
-def qat_label(bits: int | None, quantizer: str | None, cga: bool, act_bits=None) -> str:
-    """Run label: ``w2-statsq``, ``w2-statsq-cga``, ``w2a2-lsq``, or ``float`` for the baseline.
-
-    Colons of device-level names become dashes (``w3-levels-epiram``).
-
-    Parameters
-    ----------
-    bits : int or None
-        Weight bit width (None for the float baseline).
-    quantizer : str or None
-        Quantizer name (None for the float baseline).
-    cga : bool
-        Whether the run anneals with CGA.
-    act_bits : int, optional
-        Activation bit width (None: float activations).
-
-    Returns
-    -------
-    str
-    """
-    if quantizer is None:
-        return "float"
-    a = "" if act_bits is None else f"a{act_bits}"
-    return f"w{bits}{a}-{quantizer.replace(':', '-')}" + ("-cga" if cga else "")
-
-
-# ----------------------------------------------------------------------------- model
-
-
-class QuantLinear(nn.Module):
-    """Linear layer whose weight is fake-quantized per output channel in the forward pass.
-
-    Parameters
-    ----------
-    in_features, out_features : int
-        Layer size; the weight has shape ``(out_features, in_features)``.
-    quantizer : {"uniform", "lsq", "statsq", "levels:PRESET", "levels:PRESET:full"} or None
-        Weight quantizer; None keeps the weight in float.
-    bits : int
-        Weight bit width, 1 to 8 (ignored without a quantizer; for ``levels:PRESET:full`` the
-        table sets it).
-    generator : torch.Generator, optional
-        Source of the Glorot-uniform initial weights (biases start at zero).
-
-    Attributes
-    ----------
-    core : devices.Quantizer or None
-        The numpy quantizer that defines the grid, the integer codes and the pre-rounding
-        codes (``Uniform(bits, axis=0)``, ``LSQ(bits, axis=0)`` or ``StatsQ(bits, axis=0)``).
-    lsq : LSQFakeQuant or None
-        Holds the learnable step of an LSQ layer.
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        quantizer: str | None = None,
-        bits: int = 4,
-        *,
-        generator: torch.Generator | None = None,
-    ):
-        super().__init__()
-        limit = math.sqrt(6.0 / (in_features + out_features))
-        w = (torch.rand(out_features, in_features, generator=generator) * 2.0 - 1.0) * limit
-        self.weight = nn.Parameter(w)
-        self.bias = nn.Parameter(torch.zeros(out_features))
-        self.quantizer = quantizer
-        self.bits = FLOAT_BITS if quantizer is None else check_int("bits", bits, lo=1, hi=8)
-        self.lsq = None
-        levels = parse_levels(quantizer) if isinstance(quantizer, str) else None
-        if quantizer is None:
-            self.core = None
-        elif levels is not None:
-            self.core = device_level_grid(levels[0], self.bits, levels[1])
-            self.bits = self.core.bits
-        elif quantizer == "uniform":
-            self.core = Uniform(self.bits, axis=0)
-        elif quantizer == "statsq":
-            self.core = StatsQ(self.bits, axis=0)
-        elif quantizer == "lsq":
-            self.core = LSQ(self.bits, signed=True, axis=0)
-            self.lsq = LSQFakeQuant(self.bits, signed=True, axis=0, num_channels=out_features)
-            with torch.no_grad():
-                s0 = self.core.scale(w.double().numpy()).reshape(-1)
-                self.lsq.step.copy_(torch.as_tensor(s0, dtype=torch.float32))
-                self.lsq.initialized.fill_(True)
-        else:
-            check_choice("quantizer", quantizer, QUANTIZERS)
-
-    def quantized_weight(self) -> torch.Tensor:
-        """The fake-quantized weight (with its straight-through gradient)."""
-        w = self.weight
-        if self.quantizer is None:
-            return w
-        if self.quantizer == "uniform":
-            return uniform_fake_quant(w, self.core)
-        if self.quantizer == "statsq":
-            return statsq_fake_quant(w, self.bits, axis=0)
-        if isinstance(self.core, LevelGrid):
-            return level_grid_fake_quant(w, self.core, ste="identity")
-        return self.lsq(w)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x @ Q(W).T + b``."""
-        return F.linear(x, self.quantized_weight(), self.bias)
-
-    def scale(self) -> np.ndarray:
-        """Current step per output channel, shape ``(out_features, 1)`` (float64)."""
-        if self.core is None:
-            raise ValueError("a float layer has no quantizer scale")
-        if self.quantizer == "lsq":
-            s = self.lsq.step.detach().double().numpy().reshape(-1, 1)
-            return np.maximum(s, LSQ_MIN_STEP)
-        return self.core.scale(self.weight.detach().double().numpy())
-
-    def codes(self, scale=None) -> np.ndarray:
-        """Integer codes of the current weight (int64, shape of the weight).
-
-        Parameters
-        ----------
-        scale : array_like, optional
-            Step to quantize with; default :meth:`scale`.
-        """
-        s = self.scale() if scale is None else scale
-        return self.core.quantize(self.weight.detach().double().numpy(), s)
-
-    def frozen_mask(self, boundary_range: float = 0.005) -> np.ndarray:
-        """CGA mask of this layer's weights (True: frozen), from the current weight and scale.
-
-        Parameters
-        ----------
-        boundary_range : float
-            Band half-width ``BR`` around each rounding boundary, in code units.
-        """
-        return cga_freeze_mask(self.weight, self.core, self.scale(), boundary_range)
-
-
-class QATMLP(nn.Module):
-    """MLP of :class:`QuantLinear` layers with ReLU between them.
-
-    Parameters
-    ----------
-    sizes : sequence of int
-        Layer widths, input first (``[64, 128, 10]``).
-    quantizer : str or None
-        Weight quantizer of every layer (see :class:`QuantLinear`); None for the float baseline.
-    bits : int
-        Weight bit width.
-    seed : int
-        Seed of the initial weights: one seed gives the same initial latent weights for every
-        quantizer.
-    act_bits : int, optional
-        Quantize every hidden ReLU output with an unsigned per-tensor LSQ of this many bits
-        (gradient-scale ``N`` = the layer width); call :meth:`init_activation_steps` before
-        training. None keeps activations in float.
-
-    Attributes
-    ----------
-    act_quant : torch.nn.ModuleList
-        One :class:`~synapse_sim.nn.quant.LSQFakeQuant` per hidden layer (empty without
-        ``act_bits``).
-    """
-
-    def __init__(
-        self,
-        sizes,
-        quantizer: str | None = None,
-        bits: int = 4,
-        seed: int = 0,
-        act_bits: int | None = None,
-    ):
-        super().__init__()
-        g = torch.Generator().manual_seed(int(seed))
-        self.layers = nn.ModuleList(
-            QuantLinear(a, b, quantizer, bits, generator=g)
-            for a, b in zip(sizes[:-1], sizes[1:], strict=True)
-        )
-        self.quantizer = quantizer
-        self.bits = self.layers[0].bits
-        self.act_bits = None if act_bits is None else check_int("act_bits", act_bits, lo=1, hi=8)
-        self.act_quant = nn.ModuleList(
-            []
-            if act_bits is None
-            else [
-                LSQFakeQuant(self.act_bits, signed=False, axis=None, n=int(w)) for w in sizes[1:-1]
-            ]
-        )
-
-    @torch.no_grad()
-    def init_activation_steps(self, x: torch.Tensor) -> None:
-        """Initialize every activation step to ``2 mean|a| / sqrt(Q_P)`` on the batch ``x``.
-
-        Layers are initialized in order, each seeing the already quantized activations of the
-        layers before it.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Inputs (the first 256 training samples in :func:`run_qat`).
-        """
-        if not len(self.act_quant):
-            return
-        for aq in self.act_quant:
-            aq.initialized.fill_(True)
-        h = x
-        for i, layer in enumerate(self.layers[:-1]):
-            h = torch.relu(layer(h))
-            aq = self.act_quant[i]
-            s0 = aq.core.scale(h.double().numpy())
-            aq.step.fill_(float(s0))
-            h = aq(h)
-
-    @property
-    def quantized(self) -> bool:
-        """True when the weights are quantized."""
-        return self.quantizer is not None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of ``x``."""
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = torch.relu(x)
-                if len(self.act_quant):
-                    x = self.act_quant[i](x)
-        return x
-
-    def codes(self) -> np.ndarray:
-        """Integer codes of all quantized weights, flattened and concatenated."""
-        return np.concatenate([layer.codes().ravel() for layer in self.layers])
-
-    @property
-    def n_weights(self) -> int:
-        """Number of (quantized) weights, biases excluded."""
-        return sum(layer.weight.numel() for layer in self.layers)
-
-
-def train_step(
-    model: QATMLP,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    cga: bool = False,
-    boundary_range: float = 0.005,
-) -> dict:
-    """One optimizer step on a batch, with confidence-guided annealing when ``cga``.
-
-    With ``cga`` the frozen mask of every layer is computed from the weights and scale before
-    the step; frozen weights get a zero gradient and, after ``optimizer.step()``, their latent
-    values before the step back (:func:`~learning_rules.quantization.cga_restore`), bitwise.
-    Biases and an LSQ step keep training.
-
-    Parameters
-    ----------
-    model : QATMLP
-    optimizer : torch.optim.Optimizer
-    x, y : torch.Tensor
-        Inputs ``(batch, features)`` and int64 labels.
-    cga : bool
-        Anneal with CGA (needs a quantized model).
-    boundary_range : float
-        CGA band half-width in code units.
-
-    Returns
-    -------
-    dict
-        ``loss`` (float), ``frozen_fraction`` (share of weights frozen, 0 without CGA) and
-        ``frozen``: one boolean mask per layer (empty list without CGA).
-    """
-    model.train()
-    optimizer.zero_grad()
-    loss = F.cross_entropy(model(x), y)
-    loss.backward()
-    held = []
-    if cga:
-        if not model.quantized:
-            raise ValueError("cga needs a quantized model (quantizer is None)")
-        for layer in model.layers:
-            frozen = layer.frozen_mask(boundary_range)
-            layer.weight.grad[torch.from_numpy(frozen)] = 0.0
-            held.append((layer, frozen, layer.weight.detach().numpy().copy()))
-    optimizer.step()
-    masks = []
-    if held:
-        with torch.no_grad():
-            for layer, frozen, before in held:
-                kept = cga_restore(layer.weight.detach().numpy(), before, frozen)
-                layer.weight.copy_(torch.from_numpy(kept))
-                masks.append(frozen)
-    n_frozen = sum(int(m.sum()) for m in masks)
-    return {
-        "loss": float(loss.detach()),
-        "frozen_fraction": n_frozen / model.n_weights if masks else 0.0,
-        "frozen": masks,
-    }
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)`` (quantized forward pass).
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-    x, y : torch.Tensor
-
-    Returns
-    -------
-    accuracy, loss : float
-    """
-    model.eval()
-    logits = model(x)
-    loss = float(F.cross_entropy(logits, y))
-    acc = float((logits.argmax(1) == y).double().mean())
-    return acc, loss
+    return d.x_train, d.y_train, d.x_test, d.y_test
 
 
 # ----------------------------------------------------------------------------- driver
-
-
-@dataclass
-class QATResult:
-    """What :func:`run_qat` returns.
-
-    Attributes
-    ----------
-    records : list of dict
-        One per run: ``label``, ``bits``, ``quantizer``, ``cga``, ``final_test_accuracy``,
-        ``final_train_accuracy``, ``oscillating_fraction`` (NaN for the float baseline),
-        ``anneal_events`` / ``anneal_flips`` (oscillation events / flips summed over the last
-        ``cga_epochs`` epochs), ``total_events``, ``total_flips``, ``n_weights``.
-    history : dict
-        ``label -> {metric: list per epoch}``.
-    steps : dict
-        ``label -> {"oscillating_fraction", "events", "flips", "frozen_fraction", "lr"}``,
-        numpy arrays with one entry per optimizer step.
-    settings : dict
-        The resolved settings (``cga_epochs``, learning rates, sizes, ...).
-    path : Path or None
-        ``results.h5`` when ``out`` was given.
-    files : list of Path
-        Everything written.
-    table : str
-        The markdown accuracy table of ``results.md``.
-    """
-
-    records: list = field(default_factory=list)
-    history: dict = field(default_factory=dict)
-    steps: dict = field(default_factory=dict)
-    settings: dict = field(default_factory=dict)
-    path: Path | None = None
-    files: list = field(default_factory=list)
-    table: str = ""
 
 
 def _as_tuple(name: str, value, kinds) -> tuple:
@@ -584,33 +221,16 @@ def _lr_at(step: int, cosine_steps: int, lr: float, lr_min: float) -> float:
     return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * step / cosine_steps))
 
 
-def check_qat_args(
-    *,
-    dataset="digits",
-    bits=(2, 3, 4),
-    quantizers=QUANTIZERS,
-    cga=(False, True),
-    epochs=20,
-    seed=0,
-    hidden=(128,),
-    batch_size=32,
-    lr=3e-3,
-    lr_min=1e-3,
-    cga_epochs=None,
-    boundary_range=0.005,
-    momentum=0.01,
-    tau=0.005,
-    max_train=None,
-    act_bits=None,
-    split_seed=0,
-) -> dict:
+def check_qat_args(**kwargs) -> dict:
     """Validate and normalize the arguments of :func:`run_qat` (without training anything).
 
     Parameters
     ----------
-    dataset, bits, quantizers, cga, epochs, seed, hidden, batch_size, lr, lr_min, cga_epochs, \
-boundary_range, momentum, tau, max_train, act_bits, split_seed
-        As :func:`run_qat`.
+    **kwargs
+        ``dataset``, ``bits``, ``quantizers``, ``cga``, ``epochs``, ``seed``, ``hidden``,
+        ``batch_size``, ``lr``, ``lr_min``, ``cga_epochs``, ``boundary_range``, ``momentum``,
+        ``tau``, ``max_train``, ``act_bits``, ``split_seed`` as :func:`run_qat` (the
+        :class:`QATConfig` fields).
 
     Returns
     -------
@@ -620,46 +240,124 @@ boundary_range, momentum, tau, max_train, act_bits, split_seed
     Raises
     ------
     ValueError, TypeError
-        A bad argument; the message starts with the parameter's name.
+        A bad argument; the message starts with the parameter's name and ``exc.field`` is
+        the parameter.
     """
-    out = {"dataset": check_choice("dataset", dataset, DATASETS)}
-    out["bits"] = _check_bits_list(bits)
-    out["quantizers"] = _check_quantizers(quantizers)
-    out["cga"] = _check_cga(cga)
-    out["epochs"] = epochs = check_int("epochs", epochs, lo=1)
-    out["seed"] = check_int("seed", seed, lo=0)
-    out["batch_size"] = check_int("batch_size", batch_size, lo=1)
-    out["hidden"] = tuple(
-        check_int("hidden", h, lo=1) for h in _as_tuple("hidden", hidden, (int, np.integer))
-    )
-    out["lr"] = lr = check_real("lr", lr, lo=0.0, lo_open=True)
-    out["lr_min"] = lr_min = check_real("lr_min", lr_min, lo=0.0)
-    if lr_min > lr:
-        raise ValueError(f"lr_min must be <= lr ({lr}), got {lr_min}")
-    out["boundary_range"] = check_real(
-        "boundary_range", boundary_range, lo=0.0, hi=0.5, hi_open=True
-    )
-    out["momentum"] = check_real("momentum", momentum, lo=0.0, hi=1.0, lo_open=True)
-    out["tau"] = check_real("tau", tau, lo=0.0)
-    if cga_epochs is None:
-        if True in out["cga"] and epochs < 2:
-            raise ValueError(
-                f"epochs must be >= 2 for a run with CGA (CGA anneals after ordinary QAT), "
-                f"got {epochs}"
-            )
-        cga_epochs = max(1, epochs // 5) if epochs >= 2 else 0
-    cga_epochs = check_int("cga_epochs", cga_epochs, lo=0)
-    if cga_epochs > epochs - 1:
-        raise ValueError(
-            f"cga_epochs must be smaller than epochs ({epochs}): CGA anneals after "
-            f"ordinary QAT, got {cga_epochs}"
+    d = asdict(QATConfig(**kwargs))
+    del d["float_baseline"]
+    return d
+
+
+@dataclass(frozen=True, kw_only=True)
+class QATConfig:
+    """A QAT study: the grid bits x quantizers x CGA (plus a float baseline); validates and
+    normalizes itself (tuples for the sequences, ``cga_epochs`` resolved). The fields are the
+    parameters of :func:`run_qat`."""
+
+    dataset: str = "digits"
+    bits: tuple = (2, 3, 4)
+    quantizers: tuple = QUANTIZERS
+    cga: tuple = (False, True)
+    epochs: int = 20
+    seed: int = 0
+    hidden: tuple = (128,)
+    batch_size: int = 32
+    lr: float = 3e-3
+    lr_min: float = 1e-3
+    cga_epochs: int | None = None
+    boundary_range: float = 0.005
+    momentum: float = 0.01
+    tau: float = 0.005
+    max_train: int | None = None
+    act_bits: int | None = None
+    split_seed: int = 0
+    float_baseline: bool = True
+
+    def __post_init__(self):
+        for name, value in _normalized(**{k: v for k, v in asdict(self).items()}).items():
+            object.__setattr__(self, name, value)
+
+
+def _normalized(
+    *,
+    dataset,
+    bits,
+    quantizers,
+    cga,
+    epochs,
+    seed,
+    hidden,
+    batch_size,
+    lr,
+    lr_min,
+    cga_epochs,
+    boundary_range,
+    momentum,
+    tau,
+    max_train,
+    act_bits,
+    split_seed,
+    float_baseline,
+) -> dict:
+    with field_errors("dataset"):
+        out = {"dataset": check_choice("dataset", dataset, DATASETS)}
+    with field_errors("bits"):
+        out["bits"] = _check_bits_list(bits)
+    with field_errors("quantizers"):
+        out["quantizers"] = _check_quantizers(quantizers)
+    with field_errors("cga"):
+        out["cga"] = _check_cga(cga)
+    with field_errors("epochs"):
+        out["epochs"] = epochs = check_int("epochs", epochs, lo=1)
+    with field_errors("seed"):
+        out["seed"] = check_int("seed", seed, lo=0)
+    with field_errors("batch_size"):
+        out["batch_size"] = check_int("batch_size", batch_size, lo=1)
+    with field_errors("hidden"):
+        out["hidden"] = tuple(
+            check_int("hidden", h, lo=1) for h in _as_tuple("hidden", hidden, (int, np.integer))
         )
-    if True in out["cga"] and cga_epochs < 1:
-        raise ValueError(f"cga_epochs must be >= 1 when a CGA run is asked for, got {cga_epochs}")
+    with field_errors("lr"):
+        out["lr"] = lr = check_real("lr", lr, lo=0.0, lo_open=True)
+    with field_errors("lr_min"):
+        out["lr_min"] = lr_min = check_real("lr_min", lr_min, lo=0.0)
+        if lr_min > lr:
+            raise ValueError(f"lr_min must be <= lr ({lr}), got {lr_min}")
+    with field_errors("boundary_range"):
+        out["boundary_range"] = check_real(
+            "boundary_range", boundary_range, lo=0.0, hi=0.5, hi_open=True
+        )
+    with field_errors("momentum"):
+        out["momentum"] = check_real("momentum", momentum, lo=0.0, hi=1.0, lo_open=True)
+    with field_errors("tau"):
+        out["tau"] = check_real("tau", tau, lo=0.0)
+    with field_errors("epochs" if cga_epochs is None else "cga_epochs"):
+        if cga_epochs is None:
+            if True in out["cga"] and epochs < 2:
+                raise ValueError(
+                    f"epochs must be >= 2 for a run with CGA (CGA anneals after ordinary QAT), "
+                    f"got {epochs}"
+                )
+            cga_epochs = max(1, epochs // 5) if epochs >= 2 else 0
+    with field_errors("cga_epochs"):
+        cga_epochs = check_int("cga_epochs", cga_epochs, lo=0)
+        if cga_epochs > epochs - 1:
+            raise ValueError(
+                f"cga_epochs must be smaller than epochs ({epochs}): CGA anneals after "
+                f"ordinary QAT, got {cga_epochs}"
+            )
+        if True in out["cga"] and cga_epochs < 1:
+            raise ValueError(
+                f"cga_epochs must be >= 1 when a CGA run is asked for, got {cga_epochs}"
+            )
     out["cga_epochs"] = cga_epochs
-    out["max_train"] = None if max_train is None else check_int("max_train", max_train, lo=1)
-    out["act_bits"] = None if act_bits is None else check_int("act_bits", act_bits, lo=1, hi=8)
-    out["split_seed"] = check_int("split_seed", split_seed, lo=0)
+    with field_errors("max_train"):
+        out["max_train"] = None if max_train is None else check_int("max_train", max_train, lo=1)
+    with field_errors("act_bits"):
+        out["act_bits"] = None if act_bits is None else check_int("act_bits", act_bits, lo=1, hi=8)
+    with field_errors("split_seed"):
+        out["split_seed"] = check_int("split_seed", split_seed, lo=0)
+    out["float_baseline"] = bool(float_baseline)
     return out
 
 
@@ -738,10 +436,10 @@ def run_qat(
 
     Raises
     ------
-    ValueError
-        A bad argument; the message starts with the parameter's name.
+    ValueError, TypeError
+        A bad argument; the message starts with the parameter's name (``exc.field``).
     """
-    a = check_qat_args(
+    config = QATConfig(
         dataset=dataset,
         bits=bits,
         quantizers=quantizers,
@@ -759,90 +457,98 @@ def run_qat(
         max_train=max_train,
         act_bits=act_bits,
         split_seed=split_seed,
+        float_baseline=float_baseline,
     )
-    dataset, bits_t, quant_t, cga_t = a["dataset"], a["bits"], a["quantizers"], a["cga"]
-    epochs, seed, hidden_t, batch_size = a["epochs"], a["seed"], a["hidden"], a["batch_size"]
-    lr, lr_min, cga_epochs = a["lr"], a["lr_min"], a["cga_epochs"]
-    boundary_range, momentum, tau, max_train = (
-        a["boundary_range"],
-        a["momentum"],
-        a["tau"],
-        a["max_train"],
-    )
+    return run_study(QATStudy(config), out=out, progress=progress)
 
-    x_tr, y_tr, x_te, y_te = load_split(dataset, a["split_seed"])
-    if max_train is not None:
-        x_tr, y_tr = x_tr[:max_train], y_tr[:max_train]
-    X = torch.as_tensor(x_tr, dtype=torch.float32)
-    Y = torch.as_tensor(y_tr, dtype=torch.int64)
-    Xt = torch.as_tensor(x_te, dtype=torch.float32)
-    Yt = torch.as_tensor(y_te, dtype=torch.int64)
-    sizes = (X.shape[1], *hidden_t, 10)
 
-    configs = [(None, None, False)] if float_baseline else []
-    for bb in bits_t:
-        for q in quant_t:
-            if q.endswith(":full") and bb != bits_t[0]:
-                continue  # the full table of a preset sets its own bit width: train it once
-            configs += [(bb, q, c) for c in cga_t]
-    steps_per_epoch = math.ceil(X.shape[0] / batch_size)
-    settings = {
-        "dataset": dataset,
-        "bits": list(bits_t),
-        "quantizers": list(quant_t),
-        "cga": list(cga_t),
-        "epochs": epochs,
-        "cga_epochs": cga_epochs,
-        "seed": seed,
-        "split_seed": a["split_seed"],
-        "act_bits": a["act_bits"],
-        "float_baseline": bool(float_baseline),
-        "sizes": list(sizes),
-        "batch_size": batch_size,
-        "lr": lr,
-        "lr_min": lr_min,
-        "boundary_range": boundary_range,
-        "momentum": momentum,
-        "tau": tau,
-        "n_train": int(X.shape[0]),
-        "n_test": int(Xt.shape[0]),
-        "steps_per_epoch": steps_per_epoch,
-        "optimizer": "adam",
-        "schedule": "cosine lr -> lr_min, then constant lr_min for cga_epochs",
-    }
-    result = QATResult(settings=settings)
+class QATStudy:
+    """The :class:`~synapse_sim.studies.base.Study` of :func:`run_qat`.
 
-    writer = None
-    if out is not None:
-        from ..results.store import ResultsWriter
+    Parameters
+    ----------
+    config : QATConfig
+    """
 
-        out = Path(out)
-        writer = ResultsWriter(out / "results.h5", {"qat": settings}, seed=seed, kind="qat")
-        result.path = writer.path
-    if progress is None:
-        progress = sys.stderr.isatty()
-    from tqdm import tqdm
+    kind = "qat"
+    uses_torch = True
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for b, q, c in tqdm(configs, desc="qat", unit="run", disable=not progress, leave=False):
-            _train_one(b, q, c, (X, Y, Xt, Yt), sizes, settings, writer, result)
-    except BaseException:
-        if writer is not None:
-            writer.close(complete=False)
-        raise
-    finally:
-        torch.set_num_threads(threads)
-    result.table = qat_table(result.records)
-    if writer is not None:
-        writer.close(complete=True)
-        result.files.append(writer.path)
-        result.files.extend(_save_outputs(result, out))
-    return result
+    def __init__(self, config: QATConfig):
+        self.config = config
+        self.seed = config.seed
+
+    def prepare(self) -> None:
+        """Load the split, build the tensors, the list of runs and the settings."""
+        import torch
+
+        a = self.config
+        x_tr, y_tr, x_te, y_te = load_split(a.dataset, a.split_seed)
+        if a.max_train is not None:
+            x_tr, y_tr = x_tr[: a.max_train], y_tr[: a.max_train]
+        X = torch.as_tensor(x_tr, dtype=torch.float32)
+        Y = torch.as_tensor(y_tr, dtype=torch.int64)
+        Xt = torch.as_tensor(x_te, dtype=torch.float32)
+        Yt = torch.as_tensor(y_te, dtype=torch.int64)
+        self.tensors = (X, Y, Xt, Yt)
+        self.sizes = (X.shape[1], *a.hidden, 10)
+        configs = [(None, None, False)] if a.float_baseline else []
+        for bb in a.bits:
+            for q in a.quantizers:
+                if q.endswith(":full") and bb != a.bits[0]:
+                    continue  # the full table of a preset sets its own bit width: train it once
+                configs += [(bb, q, c) for c in a.cga]
+        self.runs = configs
+        self.settings = {
+            "dataset": a.dataset,
+            "bits": list(a.bits),
+            "quantizers": list(a.quantizers),
+            "cga": list(a.cga),
+            "epochs": a.epochs,
+            "cga_epochs": a.cga_epochs,
+            "seed": a.seed,
+            "split_seed": a.split_seed,
+            "act_bits": a.act_bits,
+            "float_baseline": a.float_baseline,
+            "sizes": list(self.sizes),
+            "batch_size": a.batch_size,
+            "lr": a.lr,
+            "lr_min": a.lr_min,
+            "boundary_range": a.boundary_range,
+            "momentum": a.momentum,
+            "tau": a.tau,
+            "n_train": int(X.shape[0]),
+            "n_test": int(Xt.shape[0]),
+            "steps_per_epoch": math.ceil(X.shape[0] / a.batch_size),
+            "optimizer": "adam",
+            "schedule": "cosine lr -> lr_min, then constant lr_min for cga_epochs",
+        }
+
+    def results_config(self) -> dict:
+        """Root config of ``results.h5``."""
+        return {"qat": self.settings}
+
+    def execute(self, ctx: RunContext) -> QATResult:
+        """Train every configuration (see :func:`run_qat`)."""
+        result = QATResult(settings=self.settings)
+        for b, q, c in ctx.bar(desc="qat", unit="run", iterable=self.runs):
+            _train_one(b, q, c, self.tensors, self.sizes, self.settings, ctx.writer, result)
+        result.table = qat_table(result.records)
+        return result
+
+    def save_outputs(self, result: QATResult, out: Path) -> list[Path]:
+        """``oscillation.png`` and ``results.md``; ``result.files`` lists them after the
+        results file."""
+        result.files.append(result.path)
+        files = save_qat_outputs(result, Path(out))
+        result.files.extend(files)
+        return files
 
 
 def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
+    import torch
+
+    from .qat_model import QATMLP, evaluate, train_step
+
     X, Y, Xt, Yt = data
     act_bits = settings["act_bits"] if q is not None else None
     epochs, cga_epochs = settings["epochs"], settings["cga_epochs"]
@@ -954,109 +660,14 @@ def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
         writer.mark_complete(label)
 
 
-# ----------------------------------------------------------------------------- outputs
+#: Names of :mod:`synapse_sim.studies.qat_model` (torch) served from here on first use, so that
+#: importing this module does not import torch.
+_TORCH_NAMES = frozenset({"QuantLinear", "QATMLP", "train_step", "evaluate"})
 
 
-def qat_table(records) -> str:
-    """Markdown accuracy table of :func:`run_qat` records.
+def __getattr__(name: str):
+    if name in _TORCH_NAMES:
+        from . import qat_model
 
-    Parameters
-    ----------
-    records : list of dict
-        ``QATResult.records``.
-
-    Returns
-    -------
-    str
-    """
-    header = (
-        "| label | bits | quantizer | CGA | test acc (%) | oscillating fraction "
-        "| osc. events (final phase) | flips (total) |"
-    )
-    lines = [header, "|---|---:|---|---|---:|---:|---:|---:|"]
-    for r in records:
-        osc = r["oscillating_fraction"]
-        osc_text = "-" if osc is None or not math.isfinite(osc) else f"{osc:.4f}"
-        quantized = r["quantizer"] != "float"
-        lines.append(
-            f"| {r['label']} | {r['bits'] if quantized else 'fp32'} | {r['quantizer']} | "
-            f"{'yes' if r['cga'] else 'no'} | {100 * r['final_test_accuracy']:.2f} | "
-            f"{osc_text} | {r['anneal_events'] if quantized else '-'} | "
-            f"{r['total_flips'] if quantized else '-'} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def plot_oscillation(steps: dict, ax=None, *, anneal_start: int | None = None, title=None):
-    """Oscillating fraction per optimizer step of several runs.
-
-    Parameters
-    ----------
-    steps : dict
-        ``label -> {"oscillating_fraction": array per step}`` (``QATResult.steps``); runs
-        without codes (the float baseline) are skipped. Labels ending in ``-cga`` are dashed.
-    ax : matplotlib.axes.Axes, optional
-    anneal_start : int, optional
-        Step at which the constant-rate (CGA) phase starts; drawn as a vertical line.
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(6, 4))
-    colors: dict = {}
-    for label, s in steps.items():
-        y = np.asarray(s.get("oscillating_fraction", ()), dtype=float)
-        if y.size == 0:
-            continue
-        base = label.removesuffix("-cga")
-        colors.setdefault(base, f"C{len(colors) % 10}")
-        ls = "--" if label.endswith("-cga") else "-"
-        ax.plot(np.arange(1, y.size + 1), y, color=colors[base], ls=ls, lw=1.2, label=label)
-    if anneal_start is not None:
-        ax.axvline(anneal_start, color="0.5", lw=0.8, ls=":", label="CGA phase")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("oscillating fraction")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-def _save_outputs(result: QATResult, out: Path) -> list[Path]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    s = result.settings
-    anneal_start = (s["epochs"] - s["cga_epochs"]) * s["steps_per_epoch"]
-    run_bits = {r["label"]: r["bits"] for r in result.records if r["quantizer"] != "float"}
-    bits = sorted(set(run_bits.values())) or list(s["bits"])
-    fig = Figure(figsize=(5.5 * len(bits), 4), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(bits), squeeze=False)[0]
-    for ax, b in zip(axes, bits, strict=True):
-        runs = {k: v for k, v in result.steps.items() if run_bits.get(k) == b}
-        plot_oscillation(
-            runs,
-            ax=ax,
-            anneal_start=anneal_start if s["cga_epochs"] else None,
-            title=f"W{b}, {s['dataset']}",
-        )
-    png = out / "oscillation.png"
-    fig.savefig(png, dpi=100)
-    md = out / "results.md"
-    md.write_text(
-        f"# Low-bit QAT on {s['dataset']}\n\n"
-        f"MLP {'-'.join(map(str, s['sizes']))}, Adam, {s['epochs']} epochs (cosine "
-        f"{s['lr']:g} -> {s['lr_min']:g}, then {s['cga_epochs']} epochs at {s['lr_min']:g} "
-        f"in which CGA runs anneal with BR {s['boundary_range']:g}), seed {s['seed']}. "
-        f"Oscillating fraction: share of weights with EMA oscillation frequency > {s['tau']:g} "
-        "at the end.\n\n"
-        f"{result.table}\n![oscillation](oscillation.png)\n"
-    )
-    return [png, md]
+        return getattr(qat_model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

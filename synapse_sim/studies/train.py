@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +24,13 @@ import numpy as np
 
 import devices
 from devices import backends
-from devices.xp import array_module, asnumpy, get_xp, to_device
+from devices.validation import did_you_mean
+from devices.xp import asnumpy, get_xp, to_device
 from learning_rules import RULES, FloatWeights, PulseRule
 
 from ..data.datasets import Dataset, batches, load_dataset
+from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
+from .base import RunContext, field_errors, run_study
 
 __all__ = [
     "TrainConfig",
@@ -40,19 +42,38 @@ __all__ = [
     "LOSSES",
     "BACKENDS",
     "resolve_backend",
+    "TrainStudy",
+    "build_layers",
+    "make_rule",
+    "initial_weights",
+    "final_stats",
+    "saturation",
+    "TRAIN_METRICS",
+    "markdown_report",
+    "save_report",
 ]
 
-ACTIVATIONS = ("sigmoid", "relu")
-LOSSES = ("sse", "ce")
-INITS = ("neurosim", "uniform")
-_NEUROSIM_LEVELS = np.array([-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1])
+#: Per-epoch metrics of :func:`train` (and of :func:`synapse_sim.compare`).
+TRAIN_METRICS = (
+    "train_accuracy",
+    "train_loss",
+    "test_accuracy",
+    "test_loss",
+    "pulses",
+    "refreshes",
+    "saturated_high",
+    "saturated_low",
+    "epoch_time",
+)
 #: Array backends of the trainers (``devices.DeviceArray``'s ``backend``): ``auto`` is numba on
 #: the CPU, ``cupy`` the GPU, ``cuda-sim`` the GPU code path under numba's CUDA simulator (tests).
 BACKENDS = backends.ARRAY_BACKENDS
 
 
 def _err(name, value, allowed):
-    raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    exc = ValueError(f"{name} must be {allowed}, got {value!r}")
+    exc.field = name  # the config field (the command line names its option)
+    raise exc
 
 
 def resolve_backend(backend: str) -> str:
@@ -167,7 +188,8 @@ class TrainConfig:
         if not self.w_max > 0:
             _err("w_max", self.w_max, "> 0")
         if not isinstance(self.backend, str) or self.backend not in BACKENDS:
-            resolve_backend(self.backend)  # raises with the choices
+            with field_errors("backend"):
+                resolve_backend(self.backend)  # raises with the choices
 
     def layer_lr(self, n_layers: int) -> tuple:
         """Learning rate of each of ``n_layers`` layers."""
@@ -220,10 +242,7 @@ class RunSpec:
         else:
             names = devices.names()
             if self.device not in names:
-                import difflib
-
-                close = difflib.get_close_matches(self.device, names, n=3)
-                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                hint = did_you_mean(self.device, names)
                 raise ValueError(
                     f"device must be 'software' or one of {', '.join(names)}, got "
                     f"{self.device!r}{hint}"
@@ -250,100 +269,6 @@ class RunSpec:
         return dataclasses.asdict(self)
 
 
-# ---------------------------------------------------------------------------- the network
-def _act(name, z):
-    xp = array_module(z)
-    if name == "sigmoid":
-        return 0.5 * (1.0 + xp.tanh(0.5 * z))  # overflow-free logistic
-    return xp.maximum(z, 0.0)
-
-
-def _act_grad(name, z, a):
-    if name == "sigmoid":
-        return a * (1.0 - a)
-    return (z > 0).astype(z.dtype)
-
-
-class MLP:
-    """A multilayer perceptron whose layers are :class:`learning_rules.WeightArray` s.
-
-    The array code follows its inputs' array module: cupy inputs (with layers on the GPU) keep
-    every activation and error on the GPU.
-
-    Parameters
-    ----------
-    layers : list of WeightArray
-        Weight arrays, input to output (shapes chain).
-    activation : {"sigmoid", "relu"}
-    loss : {"sse", "ce"}
-    """
-
-    def __init__(self, layers, activation="sigmoid", loss="sse"):
-        self.layers = list(layers)
-        self.activation = activation
-        self.loss = loss
-
-    def forward(self, x):
-        """Return the list of layer inputs, pre-activations and the output."""
-        acts = [x]
-        zs = []
-        a = x
-        n = len(self.layers)
-        for i, layer in enumerate(self.layers):
-            z = layer.matmul(a)
-            zs.append(z)
-            if i < n - 1:
-                a = _act(self.activation, z)
-            elif self.loss == "sse":
-                a = _act("sigmoid", z)
-            else:
-                zz = z - z.max(axis=1, keepdims=True)
-                e = array_module(zz).exp(zz)
-                a = e / e.sum(axis=1, keepdims=True)
-            acts.append(a)
-        return acts, zs
-
-    def loss_and_delta(self, out, t):
-        """Loss per sample (summed over outputs) and dL/dz at the output layer."""
-        xp = array_module(out)
-        if self.loss == "sse":
-            diff = t - out
-            return xp.sum(diff * diff, axis=1), -2.0 * diff * out * (1.0 - out)
-        p = xp.clip(out, 1e-12, 1.0)
-        return -xp.sum(t * xp.log(p), axis=1), out - t
-
-    def backward(self, acts, zs, delta_out):
-        """Errors dL/dz of every layer (transposed reads of the arrays)."""
-        deltas = [None] * len(self.layers)
-        deltas[-1] = delta_out
-        for i in range(len(self.layers) - 2, -1, -1):
-            back = self.layers[i + 1].rmatmul(deltas[i + 1])
-            deltas[i] = back * _act_grad(self.activation, zs[i], acts[i + 1])
-        return deltas
-
-    def predict(self, x, batch: int = 1000):
-        """Class predictions and outputs (reads in chunks of ``batch``)."""
-        outs = []
-        for s in range(0, x.shape[0], batch):
-            acts, _ = self.forward(x[s : s + batch])
-            outs.append(acts[-1])
-        out = array_module(outs[0]).concatenate(outs)
-        return out.argmax(axis=1), out
-
-
-def initial_weights(sizes, init, rng, w_max=1.0):
-    """Initial weight matrices ``(n_out, n_in)`` for consecutive ``sizes``."""
-    Ws = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
-        if init == "neurosim":
-            W = w_max * rng.choice(_NEUROSIM_LEVELS, size=(n_out, n_in))
-        else:
-            s = min(w_max, math.sqrt(6.0 / (n_in + n_out)))
-            W = rng.uniform(-s, s, size=(n_out, n_in))
-        Ws.append(W)
-    return Ws
-
-
 @dataclass
 class TrainResult:
     """What :func:`train` returns.
@@ -360,6 +285,10 @@ class TrainResult:
         ``label -> list`` of the trained weight arrays (device arrays or float weights).
     path : Path or None
         The results file, if one was written.
+    table : str
+        The markdown table of ``results.md`` (when the report was written).
+    files : list of Path
+        Files written (results file, figures, ``results.md``).
     """
 
     history: dict
@@ -367,6 +296,8 @@ class TrainResult:
     weights: dict
     arrays: dict
     path: Path | None = None
+    table: str = ""
+    files: list = field(default_factory=list)
 
 
 def _device_seed(config: TrainConfig, layer: int) -> int:
@@ -418,13 +349,9 @@ def make_rule(spec: RunSpec, config: TrainConfig) -> PulseRule:
     return PulseRule.named(spec.rule, **opts)
 
 
-def _progress(total, desc, enabled):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="batch")
-
-
-def _saturation(layers):
+def saturation(layers) -> tuple[float, float]:
+    """Fractions of devices saturated high and low over all device arrays of ``layers``
+    (``(0.0, 0.0)`` for float weights)."""
     hi = lo = n = 0.0
     for layer in layers:
         if hasattr(layer, "saturation"):
@@ -434,6 +361,26 @@ def _saturation(layers):
             lo += s["low"] * k
             n += k
     return (hi / n, lo / n) if n else (0.0, 0.0)
+
+
+def final_stats(layers) -> dict:
+    """Device counters and saturation of every device array of ``layers`` (``layer<i>``
+    dicts) and their totals (``total_<counter>``); empty for float weights."""
+    stats = {}
+    totals = {}
+    for i, layer in enumerate(layers):
+        if hasattr(layer, "counters"):
+            c = layer.counters()
+            s = layer.saturation()
+            c["saturated_high"] = s["high"]
+            c["saturated_low"] = s["low"]
+            stats[f"layer{i}"] = c
+            for k, v in c.items():
+                if k.startswith("saturated"):
+                    continue
+                totals[k] = totals.get(k, 0) + v
+    stats.update({f"total_{k}": v for k, v in totals.items()})
+    return stats
 
 
 def train(
@@ -468,72 +415,102 @@ def train(
     -------
     TrainResult
     """
-    from threadpoolctl import threadpool_limits
-
-    # the matrices of one training step are small: BLAS threads would only fight the numba
-    # kernels (and other processes) for the cores
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
-        return _train(
-            config, runs, out=out, progress=progress, data=data, save_weights=save_weights
-        )
+    study = TrainStudy(config, runs, data=data, save_weights=save_weights, plots=False)
+    return run_study(study, out=out, progress=progress, threads=blas_threads, outputs=False)
 
 
-def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
-    runs = [_as_spec(r) for r in runs]
-    if not runs:
-        raise ValueError("runs must name at least one configuration")
-    labels = [r.label for r in runs]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"run labels must be unique, got {labels}")
-    if progress is None:
-        progress = sys.stderr.isatty()
-    backend = resolve_backend(config.backend)  # before any data loading or file writing
-    xp = get_xp(backend)
-    if data is None:
-        data = load_dataset(config.dataset, seed=config.seed, neurosim=config.neurosim_input)
-    xtr, ytr = data.x_train, data.y_train
-    if config.max_train is not None:
-        xtr, ytr = xtr[: config.max_train], ytr[: config.max_train]
-    n_classes = data.n_classes
-    sizes = [xtr.shape[1], *config.hidden, n_classes]
-    W0 = initial_weights(sizes, config.init, np.random.default_rng([config.seed, 1]), config.w_max)
-    lrs = config.layer_lr(len(W0))
-    # the data go to the backend's memory once per call (the GPU for cupy)
-    eye = xp.eye(n_classes)
-    xtr_d, ytr_d = to_device(xtr, xp), to_device(ytr, xp)
-    xte_d, yte_d = to_device(data.x_test, xp), to_device(data.y_test, xp)
-    writer = None
-    if out is not None:
-        from ..results.store import ResultsWriter
+class TrainStudy:
+    """The :class:`~synapse_sim.studies.base.Study` of :func:`train`.
 
-        cfg = {
-            "train": config.to_dict(),
-            "runs": [r.to_dict() for r in runs],
-            "sizes": sizes,
-            "backend": backend,
+    Parameters
+    ----------
+    config : TrainConfig
+    runs : list of RunSpec (or device names / ``(device, rule)`` tuples)
+    data : Dataset, optional
+        Use this dataset instead of loading ``config.dataset``.
+    save_weights : bool
+        Store final weights in the results file.
+    plots : bool
+        :meth:`save_outputs` writes the PNG figures (it always writes ``results.md``).
+    """
+
+    kind = "train"
+    uses_torch = False
+
+    def __init__(self, config: TrainConfig, runs, *, data=None, save_weights=False, plots=True):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.config = config
+        self.runs = [_as_spec(r) for r in runs]
+        if not self.runs:
+            raise ValueError("runs must name at least one configuration")
+        labels = [r.label for r in self.runs]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"run labels must be unique, got {labels}")
+        self.data = data
+        self.save_weights = save_weights
+        self.plots = plots
+        self.seed = int(config.seed)
+
+    def prepare(self) -> None:
+        """Resolve the backend (before any data loading or file writing), load the data."""
+        config = self.config
+        self.backend = resolve_backend(config.backend)
+        if self.data is None:
+            self.data = load_dataset(
+                config.dataset, seed=config.seed, neurosim=config.neurosim_input
+            )
+        xtr = self.data.x_train
+        if config.max_train is not None:
+            xtr = xtr[: config.max_train]
+        self.sizes = [xtr.shape[1], *config.hidden, self.data.n_classes]
+
+    def results_config(self) -> dict:
+        """Root config of ``results.h5``."""
+        return {
+            "train": self.config.to_dict(),
+            "runs": [r.to_dict() for r in self.runs],
+            "sizes": self.sizes,
+            "backend": self.backend,
             "dataset_info": {
-                k: v for k, v in data.info.items() if isinstance(v, (str, int, float, bool))
+                k: v for k, v in self.data.info.items() if isinstance(v, (str, int, float, bool))
             },
         }
-        writer = ResultsWriter(Path(out) / "results.h5", cfg, seed=int(config.seed))
-        for r in runs:
-            writer.add_run(
-                r.label,
-                device=r.device,
-                rule=r.rule,
-                dataset=config.dataset,
-                epochs=config.epochs,
-                config={
-                    "mapping": r.mapping,
-                    "overrides": r.overrides,
-                    "rule_options": r.rule_options,
-                    "backend": backend,
-                },
-            )
-    history, final, weights, arrays = {}, {}, {}, {}
-    n_batches = math.ceil(xtr.shape[0] / config.batch_size)
-    try:
-        for spec in runs:
+
+    def execute(self, ctx: RunContext) -> TrainResult:
+        """Train every run (see :func:`train`)."""
+        config, data, backend = self.config, self.data, self.backend
+        xp = get_xp(backend)
+        xtr, ytr = data.x_train, data.y_train
+        if config.max_train is not None:
+            xtr, ytr = xtr[: config.max_train], ytr[: config.max_train]
+        n_classes = data.n_classes
+        rng = np.random.default_rng([config.seed, 1])
+        W0 = initial_weights(self.sizes, config.init, rng, config.w_max)
+        lrs = config.layer_lr(len(W0))
+        # the data go to the backend's memory once per call (the GPU for cupy)
+        eye = xp.eye(n_classes)
+        xtr_d, ytr_d = to_device(xtr, xp), to_device(ytr, xp)
+        xte_d, yte_d = to_device(data.x_test, xp), to_device(data.y_test, xp)
+        writer = ctx.writer
+        if writer is not None:
+            for r in self.runs:
+                writer.add_run(
+                    r.label,
+                    device=r.device,
+                    rule=r.rule,
+                    dataset=config.dataset,
+                    epochs=config.epochs,
+                    config={
+                        "mapping": r.mapping,
+                        "overrides": r.overrides,
+                        "rule_options": r.rule_options,
+                        "backend": backend,
+                    },
+                )
+        history, final, weights, arrays = {}, {}, {}, {}
+        n_batches = math.ceil(xtr.shape[0] / config.batch_size)
+        for spec in self.runs:
             layers = build_layers(spec, config, W0)
             rule = (
                 make_rule(spec, config)
@@ -543,22 +520,9 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
             net = MLP(layers, config.activation, config.loss)
             data_rng = np.random.default_rng([config.seed, 2])
             round_rng = np.random.default_rng([config.seed, 3])
-            hist = {
-                k: []
-                for k in (
-                    "train_accuracy",
-                    "train_loss",
-                    "test_accuracy",
-                    "test_loss",
-                    "pulses",
-                    "refreshes",
-                    "saturated_high",
-                    "saturated_low",
-                    "epoch_time",
-                )
-            }
+            hist = {k: [] for k in TRAIN_METRICS}
             step = 0
-            bar = _progress(config.epochs * n_batches, spec.label, progress)
+            bar = ctx.bar(config.epochs * n_batches, spec.label)
             for _epoch in range(config.epochs):
                 t0 = time.perf_counter()
                 # accumulated where the arrays live: no host round trip per step for them
@@ -571,11 +535,9 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
                 for idx in order:
                     ib = perm[start : start + idx.size]
                     start += idx.size
-                    xb = xtr_d[ib]
                     yb = ytr_d[ib]
-                    tb = eye[yb]
-                    acts, zs = net.forward(xb)
-                    loss, d_out = net.loss_and_delta(acts[-1], tb)
+                    acts, zs = net.forward(xtr_d[ib])
+                    loss, d_out = net.loss_and_delta(acts[-1], eye[yb])
                     correct = correct + xp.sum(acts[-1].argmax(axis=1) == yb)
                     loss_sum = loss_sum + loss.sum()
                     deltas = net.backward(acts, zs, d_out)
@@ -591,7 +553,7 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
                 elapsed = time.perf_counter() - t0
                 pred, outp = net.predict(xte_d)
                 tl, _ = net.loss_and_delta(outp, eye[yte_d])
-                sat_hi, sat_lo = _saturation(layers)
+                sat_hi, sat_lo = saturation(layers)
                 metrics = {
                     "train_accuracy": correct / xtr.shape[0],
                     "train_loss": loss_sum / xtr.shape[0],
@@ -608,46 +570,59 @@ def _train(config, runs, *, out, progress, data, save_weights) -> TrainResult:
                 if writer is not None:
                     writer.append_epoch(spec.label, **metrics)
             bar.close()
-            fin = _final_stats(layers)
             history[spec.label] = hist
-            final[spec.label] = fin
+            final[spec.label] = final_stats(layers)
             weights[spec.label] = [asnumpy(layer.weights()) for layer in layers]
             arrays[spec.label] = layers
             if writer is not None:
-                w = (
-                    {f"layer{i}": W for i, W in enumerate(weights[spec.label])}
-                    if save_weights
-                    else None
+                write_final(
+                    writer, spec.label, final[spec.label], weights[spec.label], self.save_weights
                 )
-                writer.set_final(spec.label, fin, weights=w)
-                writer.mark_complete(spec.label)
-    except BaseException:
-        if writer is not None:
-            writer.close(complete=False)
-        raise
-    if writer is not None:
-        writer.close(complete=True)
-    return TrainResult(
-        history, final, weights, arrays, Path(out) / "results.h5" if out is not None else None
+        return TrainResult(history, final, weights, arrays)
+
+    def save_outputs(self, result: TrainResult, out: Path) -> list[Path]:
+        """PNG figures (when :attr:`plots`) and ``results.md``; sets ``result.files``."""
+        return save_report(result, out, plots=self.plots)
+
+
+def write_final(writer, label: str, final: dict, weights: list, save_weights: bool) -> None:
+    """Final statistics (and, when ``save_weights``, the weight matrices as ``layer<i>``) of
+    run ``label``, which is then marked complete."""
+    w = {f"layer{i}": W for i, W in enumerate(weights)} if save_weights else None
+    writer.set_final(label, final, weights=w)
+    writer.mark_complete(label)
+
+
+def markdown_report(results_path) -> str:
+    """Markdown table of a results file in the train layout (one row per configuration)."""
+    from ..results.store import format_table, read_results, summary_records
+
+    res = read_results(results_path)
+    recs = summary_records(res)
+    cfg = res["config"].get("train", {})
+    head = (
+        f"Dataset `{cfg.get('dataset')}`, network {res['config'].get('sizes')}, "
+        f"{cfg.get('epochs')} epochs, batch {cfg.get('batch_size')}, lr {cfg.get('lr')}, "
+        f"seed {res['seed']}.\n\n"
     )
+    return head + format_table(recs) + "\n"
 
 
-def _final_stats(layers) -> dict:
-    stats = {}
-    totals = {}
-    for i, layer in enumerate(layers):
-        if hasattr(layer, "counters"):
-            c = layer.counters()
-            s = layer.saturation()
-            c["saturated_high"] = s["high"]
-            c["saturated_low"] = s["low"]
-            stats[f"layer{i}"] = c
-            for k, v in c.items():
-                if k.startswith("saturated"):
-                    continue
-                totals[k] = totals.get(k, 0) + v
-    stats.update({f"total_{k}": v for k, v in totals.items()})
-    return stats
+def save_report(result: TrainResult, out: Path, *, plots: bool = True) -> list[Path]:
+    """Write the PNG figures (``plots``) and ``results.md`` of a train-layout result into
+    ``out``; return the paths written (the results file first) and keep them in
+    ``result.files``."""
+    from ..results.plots import save_run_plots
+
+    files = [result.path]
+    if plots:
+        files += save_run_plots(result, out)
+    table = markdown_report(result.path)
+    (Path(out) / "results.md").write_text(table)
+    files.append(Path(out) / "results.md")
+    result.table = table
+    result.files = files
+    return files
 
 
 def _as_spec(r) -> RunSpec:

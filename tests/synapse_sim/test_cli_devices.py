@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import devices
-from synapse_sim.cli import main as cli
-from synapse_sim.cli.main import main
+from devices.presets import short_citation
+from synapse_sim.cli.common import jsonable, progress_bar
+from synapse_sim.cli.main import build_parser, main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -136,20 +137,18 @@ def test_zoo_writes_table_and_pngs(tmp_path, capsys):
 
 
 def test_every_command_is_registered():
-    parser = cli.build_parser()
+    parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert {"devices", "zoo", "demo", "train", "show", "compare", "sweep"} <= set(sub.choices)
     for name, p in sub.choices.items():
         func = p.get_default("func")
-        # commands live in cli.py or in the module of their feature (sweep_cli, nn.compare)
-        assert callable(func) and func.__name__ in (f"_cmd_{name}", f"cmd_{name}", f"run_{name}"), (
-            name,
-            func,
-        )
+        # one module per command: synapse_sim/cli/<name>.py
+        assert callable(func) and func.__module__ == f"synapse_sim.cli.{name}", (name, func)
+        assert func.__name__ in ("run", f"cmd_{name}"), (name, func)
 
 
 def test_short_citation():
-    short = cli._short_citation
+    short = short_citation
     assert short(devices.get("ag_a_si").citation) == "Jo et al., Nano Letters 2010"
     assert short(devices.get("pcmo").citation) == "Park et al., IEDM 2013"
     assert short(devices.get("soft_bounds").citation) == "Rasch et al., IEEE AICAS 2021"
@@ -161,7 +160,7 @@ def test_jsonable_replaces_non_finite_values():
     import numpy as np
 
     obj = {"a": math.inf, "b": [np.float64("nan"), (1, 2)], "c": np.int64(3), "d": np.ones(2)}
-    out = cli._jsonable(obj)
+    out = jsonable(obj)
     assert out == {"a": None, "b": [None, [1, 2]], "c": 3, "d": [1.0, 1.0]}
     json.dumps(out, allow_nan=False)
 
@@ -206,6 +205,6 @@ def test_console_script(tmp_path):
 def test_progress_bar_only_on_a_terminal(quiet, stdout_tty, stderr_tty, shown, monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: stdout_tty)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: stderr_tty)
-    bar = cli._progress([1, 2], quiet=quiet, desc="test")
+    bar = progress_bar([1, 2], quiet=quiet, desc="test")
     assert bar.disable is (not shown)
     bar.close()

@@ -1,0 +1,138 @@
+"""Helpers shared by the command modules (public, so no command imports from ``main``)."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+__all__ = [
+    "PROG",
+    "output_dir",
+    "jsonable",
+    "progress_bar",
+    "show_progress",
+    "format_columns",
+    "results_kind",
+    "option_error",
+    "print_written",
+]
+
+#: The program name in messages.
+PROG = "synapse-sim"
+
+
+def output_dir(path: str, option: str) -> Path:
+    """Create ``path`` (with parents) and check that it is a writable directory.
+
+    Parameters
+    ----------
+    path : str
+    option : str
+        The option that named it (in the error message), e.g. ``"--out"``.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OSError
+        Cannot create it, or not writable (the message names the option and the path).
+    """
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OSError(f"{option}: cannot create output directory '{path}': {reason}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OSError(f"{option}: output directory '{path}' is not writable")
+    return out
+
+
+def jsonable(obj):
+    """Recursively convert to JSON-safe values: non-finite floats become ``None``."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy scalars and arrays
+        obj = obj.tolist()
+        if isinstance(obj, list):
+            return jsonable(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return str(obj)
+
+
+def show_progress(quiet: bool) -> bool:
+    """Whether a command shows progress bars: not ``--quiet`` and stdout and stderr are
+    terminals."""
+    return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def progress_bar(items: Sequence, *, quiet: bool, desc: str, unit: str = "device") -> Iterable:
+    """tqdm bar over ``items``; off with ``--quiet`` or when stdout/stderr is not a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit=unit, disable=not show_progress(quiet), leave=False)
+
+
+def format_columns(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool) -> str:
+    """Column-aligned text table, or a (still aligned) markdown table."""
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+
+    def line(cells):
+        padded = [c.ljust(w) for c, w in zip(cells, widths, strict=True)]
+        return "| " + " | ".join(padded) + " |" if markdown else "  ".join(padded).rstrip()
+
+    sep = ["-" * w for w in widths]
+    rule = "|-" + "-|-".join(sep) + "-|" if markdown else "  ".join(sep)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)]) + "\n"
+
+
+def results_kind(path) -> str | None:
+    """The root attribute ``kind`` of an HDF5 results file (``train``, ``sweep``, ``bars``,
+    ...); None when the file cannot be read as HDF5 or has no kind."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("kind")
+    except OSError:
+        return None
+    return kind.decode() if isinstance(kind, bytes) else kind
+
+
+def option_error(exc: Exception, options: Mapping[str, str], default: str | None = None):
+    """``exc`` as a ``ValueError`` prefixed with the command-line option of the config field
+    it is about (``exc.field``, set by :func:`synapse_sim.studies.base.field_errors`).
+
+    Parameters
+    ----------
+    exc : ValueError or TypeError
+    options : mapping
+        Config field -> option name without dashes, where it is not the field with ``-``
+        for ``_``.
+    default : str, optional
+        Option named when the error carries no field.
+
+    Returns
+    -------
+    ValueError
+    """
+    field = getattr(exc, "field", None)
+    option = options.get(field, field.replace("_", "-")) if field else default
+    if option is None:
+        return exc
+    return ValueError(f"--{option}: {exc}")
+
+
+def print_written(files) -> None:
+    """Print the ``wrote ...`` line of a command."""
+    print(f"wrote {', '.join(str(f) for f in files)}")
