@@ -191,15 +191,6 @@ KNOWN_PRIVATE_IMPORTS = {
     ("learning_rules/sparse_coding/bsc.py", "_PI_MIN"),
     ("learning_rules/sparse_coding/bsc.py", "_SIGMA_MIN"),
     ("learning_rules/sparse_coding/mca.py", "_SIGMA_MIN"),
-    ("synapse_sim/cli/sweep.py", "_jsonable"),
-    ("synapse_sim/nn/conversion.py", "_gpu_message"),
-    ("synapse_sim/nn/conversion.py", "_resolve_device"),
-    ("synapse_sim/nn/optim.py", "_keep_threads"),
-    ("synapse_sim/sweep/core.py", "_open_h5"),
-    ("synapse_sim/sweep/core.py", "_fsync_dir"),
-    ("synapse_sim/sweep/core.py", "_stat_value"),
-    ("synapse_sim/sweep/core.py", "_write_value"),
-    ("synapse_sim/sweep/plots.py", "_is_number"),
 }
 
 

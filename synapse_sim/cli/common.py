@@ -98,15 +98,11 @@ def format_columns(header: Sequence[str], rows: Sequence[Sequence[str]], markdow
 
 def results_kind(path) -> str | None:
     """The root attribute ``kind`` of an HDF5 results file (``train``, ``sweep``, ``bars``,
-    ...); None when the file cannot be read as HDF5 or has no kind."""
-    import h5py
+    ...); None when the file cannot be read as HDF5 or has no kind
+    (:func:`synapse_sim.results.store.results_kind`)."""
+    from ..results.store import results_kind as kind_of
 
-    try:
-        with h5py.File(path, "r") as f:
-            kind = f.attrs.get("kind")
-    except OSError:
-        return None
-    return kind.decode() if isinstance(kind, bytes) else kind
+    return kind_of(path)
 
 
 def option_error(exc: Exception, options: Mapping[str, str], default: str | None = None):

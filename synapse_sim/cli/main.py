@@ -129,13 +129,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _jsonable(obj):
-    """Deprecated alias of :func:`synapse_sim.cli.common.jsonable` (``cli/sweep.py`` still
-    imports it from here; it moves to the public name with the sweep rework)."""
-    from .common import jsonable
-
-    return jsonable(obj)
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

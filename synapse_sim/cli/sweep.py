@@ -124,10 +124,10 @@ def show_sweep(path, *, as_json: bool = False) -> int:
     object per point and device instance."""
     from ..sweep import sweep_records
     from ..sweep.aggregate import sweep_report
-    from .main import _jsonable
+    from .common import jsonable
 
     if as_json:
-        print(json.dumps(_jsonable(sweep_records(path)), indent=2, allow_nan=False))
+        print(json.dumps(jsonable(sweep_records(path)), indent=2, allow_nan=False))
     else:
         print(sweep_report(path), end="")
     return 0

@@ -12,7 +12,7 @@ from torch import nn
 
 from learning_rules import RULES, PulseRule
 
-from .layers import DeviceConv2d, DeviceLayer, DeviceLinear, _gpu_message, _resolve_device
+from .layers import DeviceConv2d, DeviceLayer, DeviceLinear, gpu_message, resolve_device
 
 __all__ = ["convert", "default_mapping", "SUPPORTED_LAYERS"]
 
@@ -213,10 +213,10 @@ def convert(
         raise ValueError(f"rule {rule!r} needs mapping='differential', got mapping='reference'")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    model_dev = _resolve_device(device, device_overrides, "convert")
+    model_dev = resolve_device(device, device_overrides, "convert")
     for name, t in [*model.named_parameters(), *model.named_buffers()]:
         if t.device.type != "cpu":
-            raise TypeError(_gpu_message("convert", f"parameter {name!r} on {str(t.device)!r}"))
+            raise TypeError(gpu_message("convert", f"parameter {name!r} on {str(t.device)!r}"))
 
     modules = dict(model.named_modules(remove_duplicate=False))
     if layers is None:

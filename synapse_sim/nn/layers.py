@@ -43,7 +43,7 @@ _TORCH_DEVICE_NAMES = ("cpu", "cuda", "mps", "meta", "xpu")
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _gpu_message(where: str, what) -> str:
+def gpu_message(where: str, what) -> str:
     return (
         f"{where} got {what}; this layer's array runs on the CPU (numpy/numba kernels): move "
         "the inputs to the CPU (.cpu()), or build the layer with backend='cupy' to use the GPU "
@@ -110,7 +110,7 @@ def _from_array(a, layer, dtype: torch.dtype) -> torch.Tensor:
 def _to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
     """A float64 numpy view (or copy) of a CPU tensor."""
     if t.device.type != "cpu":
-        raise TypeError(_gpu_message(where, f"a tensor on device {str(t.device)!r}"))
+        raise TypeError(gpu_message(where, f"a tensor on device {str(t.device)!r}"))
     if not (t.is_floating_point()):
         raise TypeError(f"{where} needs a floating-point tensor, got dtype {t.dtype}")
     t = t.detach()
@@ -130,7 +130,7 @@ _FUNC_MESSAGE = (
 )
 
 
-def _resolve_device(device, overrides: dict, where: str) -> devices.DeviceModel:
+def resolve_device(device, overrides: dict, where: str) -> devices.DeviceModel:
     """A preset name (with overrides) or a model, with a clear error for torch devices."""
     if isinstance(device, torch.device) or (
         isinstance(device, str) and device.split(":")[0] in _TORCH_DEVICE_NAMES
@@ -341,7 +341,7 @@ class DeviceLayer(nn.Module, abc.ABC):
         device_overrides,
     ):
         name = type(self).__name__
-        model = _resolve_device(device, device_overrides, name)
+        model = resolve_device(device, device_overrides, name)
         if form not in ("one_sided", "centered"):
             raise ValueError(f"form must be 'one_sided' or 'centered', got {form!r}")
         self.array = devices.DeviceArray(
@@ -445,7 +445,7 @@ class DeviceLayer(nn.Module, abc.ABC):
     # ------------------------------------------------------------------ autograd glue
     def _apply_array(self, x2d: torch.Tensor) -> torch.Tensor:
         if x2d.device.type != "cpu" and not _on_gpu(self):
-            raise TypeError(_gpu_message(type(self).__name__, f"a tensor on {str(x2d.device)!r}"))
+            raise TypeError(gpu_message(type(self).__name__, f"a tensor on {str(x2d.device)!r}"))
         if self._pending and torch.is_grad_enabled():
             # rows of a backward pass that did not accumulate gradients (torch.autograd.grad)
             self._pending.clear()

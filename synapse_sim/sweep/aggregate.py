@@ -19,17 +19,10 @@ def _sweep_path(path) -> Path:
 
 
 def is_sweep_file(path) -> bool:
-    """True if ``path`` is an HDF5 file whose root attribute ``kind`` is ``"sweep"``."""
-    import h5py
+    """True if ``path`` (or the ``sweep.h5`` in a folder) is a results file of kind ``"sweep"``."""
+    from ..results.store import results_kind
 
-    from ..results.store import _open_h5
-
-    p = _sweep_path(path)
-    if not p.is_file() or not h5py.is_hdf5(p):
-        return False
-    with _open_h5(p, "r") as f:
-        kind = f.attrs.get("kind")
-    return (kind.decode() if isinstance(kind, bytes) else kind) == "sweep"
+    return results_kind(_sweep_path(path)) == "sweep"
 
 
 def read_sweep(path) -> dict:
