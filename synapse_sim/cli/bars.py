@@ -11,7 +11,7 @@ import numpy as np
 
 from ..studies.bars import BARS_MODELS, BARS_W_RANGE, run_bars
 from .argtypes import int_at_least
-from .common import output_dir, results_kind, show_progress
+from .common import add_overwrite_option, output_dir, results_kind, show_progress, write_mode
 
 __all__ = ["BARS_MODELS", "BARS_W_RANGE", "run_bars", "add_parser", "run", "show_bars"]
 
@@ -44,6 +44,7 @@ def add_parser(subparsers) -> None:
         "--seed", type=int_at_least(0), default=0, help="seed of data and init (default 0)"
     )
     p.add_argument("--out", default="runs/bars", metavar="DIR", help="output folder")
+    add_overwrite_option(p)
     p.add_argument(
         "--iterations",
         type=int_at_least(1),
@@ -74,6 +75,7 @@ def run(args) -> int:
         iterations=args.iterations,
         progress=show_progress(args.quiet),
         device=args.device,
+        mode=write_mode(args),
     )
     ll = info["log_likelihood"]
     from learning_rules.sparse_coding import BARS_SETTINGS

@@ -11,6 +11,8 @@ from pathlib import Path
 __all__ = [
     "PROG",
     "output_dir",
+    "add_overwrite_option",
+    "write_mode",
     "jsonable",
     "progress_bar",
     "show_progress",
@@ -22,6 +24,21 @@ __all__ = [
 
 #: The program name in messages.
 PROG = "synapse-sim"
+
+
+def add_overwrite_option(parser) -> None:
+    """``--overwrite``: replace an existing ``results.h5`` in ``--out`` (refused otherwise)."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing results.h5 in --out (without it an existing file is refused, "
+        "so finished work is never lost by accident)",
+    )
+
+
+def write_mode(args) -> str:
+    """The :class:`~synapse_sim.results.ResultsWriter` mode that ``--overwrite`` asks for."""
+    return "overwrite" if getattr(args, "overwrite", False) else "new"
 
 
 def output_dir(path: str, option: str) -> Path:

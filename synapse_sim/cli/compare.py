@@ -5,7 +5,7 @@ Options left out take the :class:`~synapse_sim.studies.compare.CompareConfig` de
 
 from __future__ import annotations
 
-from .common import option_error, output_dir, show_progress
+from .common import add_overwrite_option, option_error, output_dir, show_progress, write_mode
 from .train import given, report
 
 __all__ = ["add_parser", "run"]
@@ -63,6 +63,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-software", action="store_true", help="skip the software model")
     p.add_argument("--save-weights", action="store_true", help="store final weights")
     p.add_argument("--out", default="runs/compare", metavar="DIR", help="output folder")
+    add_overwrite_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -84,4 +85,6 @@ def run(args) -> int:
     resolve_backend(config.backend)  # an unavailable GPU fails before the output folder exists
     out = output_dir(args.out, "--out")
     study = CompareStudy(config, save_weights=args.save_weights)
-    return report(run_study(study, out=out, progress=show_progress(args.quiet)))
+    return report(
+        run_study(study, out=out, progress=show_progress(args.quiet), mode=write_mode(args))
+    )

@@ -10,7 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import jsonable, option_error, output_dir, results_kind, show_progress
+from .common import (
+    add_overwrite_option,
+    jsonable,
+    option_error,
+    output_dir,
+    results_kind,
+    show_progress,
+    write_mode,
+)
 from .train import given
 
 __all__ = ["add_parser", "run", "is_continual_file", "show_continual"]
@@ -117,6 +125,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--n-max", type=int, default=None, help="device pulse cap (default 31)")
     p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     p.add_argument("--out", default="runs/continual", metavar="DIR", help="output folder")
+    add_overwrite_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -178,7 +187,7 @@ def run(args) -> int:
         raise ValueError(f"{opt}: {exc}") from None
     out = output_dir(args.out, "--out")
     study = ContinualStudy(cfg, tasks=tasks)
-    res = run_study(study, out=out, progress=show_progress(args.quiet))
+    res = run_study(study, out=out, progress=show_progress(args.quiet), mode=write_mode(args))
     m = res.metrics
     print(
         f"{study.label}: average accuracy {m['average_accuracy']:.4f}, forgetting "

@@ -3,7 +3,7 @@
 Commands (one module each under :mod:`synapse_sim.cli`)
 -------------------------------------------------------
 ``demo``, ``train``, ``compare``, ``sweep``, ``bars``, ``continual``, ``qat``, ``show``,
-``devices``, ``zoo``.
+``devices``, ``zoo``, ``fit``.
 
 Adding a command
 ----------------
@@ -30,7 +30,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import bars, compare, continual, demo, devices, qat, show, train, zoo
+from . import bars, compare, continual, demo, devices, fit, qat, show, train, zoo
 from .common import PROG
 from .sweep import add_sweep_parser
 
@@ -50,6 +50,7 @@ COMMANDS: tuple[Callable, ...] = (
     show.add_parser,
     devices.add_parser,
     zoo.add_parser,
+    fit.add_parser,
 )
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import jsonable, option_error, output_dir, results_kind, show_progress
+from .common import (
+    add_overwrite_option,
+    jsonable,
+    option_error,
+    output_dir,
+    results_kind,
+    show_progress,
+    write_mode,
+)
 from .train import given
 
 __all__ = ["add_parser", "run", "is_qat_file", "qat_records", "show_qat"]
@@ -96,6 +104,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-float", action="store_true", help="skip the float baseline")
     p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     p.add_argument("--out", default="runs/qat", metavar="DIR", help="output folder")
+    add_overwrite_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run, cga=None)
 
@@ -142,7 +151,9 @@ def run(args) -> int:
             options["quantizers"] = "device-levels"
         raise option_error(exc, options) from None
     out = output_dir(args.out, "--out")
-    res = run_study(QATStudy(config), out=out, progress=show_progress(args.quiet))
+    res = run_study(
+        QATStudy(config), out=out, progress=show_progress(args.quiet), mode=write_mode(args)
+    )
     print(res.table, end="")
     print(f"wrote {', '.join(str(f) for f in res.files)}")
     return 0

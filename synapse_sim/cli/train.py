@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from .argtypes import int_at_least
-from .common import output_dir, print_written, show_progress
+from .common import add_overwrite_option, output_dir, print_written, show_progress, write_mode
 
 __all__ = ["add_parser", "run", "add_train_options", "add_backend_option", "train_config"]
 
@@ -148,6 +148,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mapping", default=None, help="reference or differential (default: by rule)")
     p.add_argument("--no-software", action="store_true", help="skip the software twin")
     p.add_argument("--out", default="runs/train", metavar="DIR", help="output folder")
+    add_overwrite_option(p)
     add_train_options(p)
     p.set_defaults(func=run)
 
@@ -178,4 +179,6 @@ def run(args) -> int:
             runs.append(RunSpec(device=d, rule=r, mapping=args.mapping))
     out = output_dir(args.out, "--out")
     study = TrainStudy(config, runs, save_weights=args.save_weights)
-    return report(run_study(study, out=out, progress=show_progress(args.quiet)))
+    return report(
+        run_study(study, out=out, progress=show_progress(args.quiet), mode=write_mode(args))
+    )

@@ -74,6 +74,7 @@ def run_bars(
     iterations: int | None = None,
     progress: bool = False,
     device: str | None = None,
+    mode: str = "overwrite",
 ):
     """Run the bars test and write ``results.h5`` and ``fields.png`` into ``out``.
 
@@ -99,7 +100,7 @@ def run_bars(
         (list), ``matched_costs`` (list), ``test_score``, ``pulses``, ``files`` (list of paths).
     """
     config = BarsConfig(model=model, seed=seed, iterations=iterations, device=device)
-    return run_study(BarsStudy(config), out=Path(out), progress=progress, threads=None)
+    return run_study(BarsStudy(config), out=Path(out), progress=progress, threads=None, mode=mode)
 
 
 def _p_active(est, model):

@@ -133,6 +133,7 @@ def run_study(
     threads: int | None = 1,
     writer=None,
     outputs: bool = True,
+    mode: str = "overwrite",
 ) -> Any:
     """Run ``study`` with the shared lifecycle (see the module docstring).
 
@@ -150,6 +151,10 @@ def run_study(
         An open writer to add the runs to; it is neither opened nor closed here.
     outputs : bool
         Call :meth:`Study.save_outputs` (figures, tables) after a successful run.
+    mode : {"overwrite", "new"}
+        What to do with an existing ``out/results.h5``: replace it, or refuse it
+        (:class:`FileExistsError` before any training; the command line's default, lifted by
+        ``--overwrite``). See :class:`~synapse_sim.results.ResultsWriter`.
 
     Returns
     -------
@@ -165,7 +170,11 @@ def run_study(
         from ..results.store import ResultsWriter
 
         writer = ResultsWriter(
-            Path(out) / "results.h5", study.results_config(), seed=int(study.seed), kind=study.kind
+            Path(out) / "results.h5",
+            study.results_config(),
+            seed=int(study.seed),
+            kind=study.kind,
+            mode=mode,
         )
     ctx = RunContext(writer=writer, progress=bool(progress))
     try:

@@ -195,3 +195,35 @@ def test_demo_main_job_end_to_end(tmp_path, capsys):
         assert f"| {label} |" in printed
     # one epoch of NeuroSim's network on MNIST-5k already learns in software
     assert res["runs"]["software"]["metrics"]["test_accuracy"][0] > 0.5
+
+
+def test_existing_results_are_refused_without_overwrite(tmp_path, capsys):
+    """A second run into the same --out never replaces finished work by accident."""
+    out = tmp_path / "run"
+    tiny = ["train", *TINY[:-1], "--epochs", "1", "--quiet", "--device", "ideal", "--out", str(out)]
+    assert main(tiny) == 0
+    before = (out / "results.h5").read_bytes()
+    capsys.readouterr()
+    rc = main(tiny)
+    err = capsys.readouterr().err
+    _one_line_error(rc, err)
+    assert "exists" in err and "--overwrite" in err
+    assert (out / "results.h5").read_bytes() == before
+    assert main([*tiny, "--overwrite"]) == 0
+    assert read_results(out / "results.h5")["complete"]
+
+
+def test_fit_command_recovers_the_example_device(tmp_path, capsys):
+    """``synapse-sim fit`` on the shipped example (made from NL +1.8 / -2.6, 60 pulses, 1 %
+    cycle-to-cycle noise: examples/make_example_measurements.py) writes the fit and a figure."""
+    from importlib import resources
+
+    data = resources.files("devices") / "data" / "example_measurements.csv"
+    assert main(["fit", str(data), "--out", str(tmp_path), "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    p = fit["params"]
+    assert abs(p["nl_ltp"] - 1.8) < 0.3 and abs(p["nl_ltd"] + 2.6) < 0.5
+    assert p["levels_ltp"] == 60 and abs(p["c2c_sigma"] - 0.01) < 0.002
+    assert (tmp_path / "example_measurements_fit.png").stat().st_size > 1000
+    rc = main(["fit", str(tmp_path / "missing.csv")])
+    _one_line_error(rc, capsys.readouterr().err)
