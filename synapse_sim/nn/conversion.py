@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import learning_rules
 from learning_rules import RULES, PulseRule
 
 from .layers import DeviceConv2d, DeviceLayer, DeviceLinear, gpu_message, resolve_device
@@ -18,13 +19,6 @@ __all__ = ["convert", "default_mapping", "SUPPORTED_LAYERS"]
 
 #: Layer types :func:`convert` can put on devices.
 SUPPORTED_LAYERS = (nn.Linear, nn.Conv2d)
-
-_DEFAULT_MAPPING = {
-    "bidirectional": "reference",
-    "stochastic": "reference",
-    "unidirectional": "differential",
-    "adaptive": "differential",
-}
 
 
 def _rule_name(rule) -> str:
@@ -44,7 +38,7 @@ def _rule_name(rule) -> str:
 def default_mapping(rule) -> str:
     """The mapping a rule uses by default: ``reference`` for bidirectional and stochastic,
     ``differential`` for unidirectional and adaptive (as in :func:`synapse_sim.train`)."""
-    return _DEFAULT_MAPPING[_rule_name(rule)]
+    return learning_rules.default_mapping(_rule_name(rule))
 
 
 def _layer_seed(seed: int, index: int) -> int:
@@ -205,12 +199,7 @@ def convert(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     rule_name = _rule_name(rule)
-    if mapping is None:
-        mapping = _DEFAULT_MAPPING[rule_name]
-    if mapping not in ("reference", "differential"):
-        raise ValueError(f"mapping must be 'reference' or 'differential', got {mapping!r}")
-    if mapping == "reference" and rule_name == "unidirectional":
-        raise ValueError(f"rule {rule!r} needs mapping='differential', got mapping='reference'")
+    mapping = learning_rules.resolve_mapping(rule_name, mapping)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     model_dev = resolve_device(device, device_overrides, "convert")
@@ -251,11 +240,7 @@ def convert(
         _check_supported(n, modules[n])
     _check_not_bypassed(chosen, paths, modules)
 
-    form = (
-        "centered"
-        if rule_name in ("bidirectional", "stochastic") and mapping == "differential"
-        else "one_sided"
-    )
+    form = learning_rules.program_form(rule_name, mapping)
     new = copy.deepcopy(model)
     new_modules = dict(new.named_modules(remove_duplicate=False))
     for i, name in enumerate(chosen):

@@ -26,7 +26,7 @@ import devices
 from devices import backends
 from devices.validation import did_you_mean
 from devices.xp import asnumpy, get_xp, to_device
-from learning_rules import RULES, FloatWeights, PulseRule
+from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve_mapping
 
 from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
@@ -200,14 +200,6 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-_DEFAULT_MAPPING = {
-    "bidirectional": "reference",
-    "stochastic": "reference",
-    "unidirectional": "differential",
-    "adaptive": "differential",
-}
-
-
 @dataclass(frozen=True, kw_only=True)
 class RunSpec:
     """One configuration trained side by side with the others.
@@ -253,12 +245,8 @@ class RunSpec:
                     f"{', '.join(r for r in RULES if r != 'software')}, got "
                     f"{self.rule!r}"
                 )
-            if self.mapping is None:
-                object.__setattr__(self, "mapping", _DEFAULT_MAPPING[self.rule])
-            if self.mapping not in devices.MAPPINGS:
-                _err("mapping", self.mapping, f"one of {devices.MAPPINGS}")
-            if self.mapping == "reference" and self.rule in ("unidirectional", "adaptive"):
-                raise ValueError(f"rule {self.rule!r} needs mapping='differential'")
+            # the rule owns its default mapping and the mappings it accepts
+            object.__setattr__(self, "mapping", resolve_mapping(self.rule, self.mapping))
             devices.get(self.device, **self.overrides)  # validate overrides now
         if self.label is None:
             lab = "software" if self.device == "software" else f"{self.device}-{self.rule}"
@@ -313,11 +301,7 @@ def build_layers(spec: RunSpec, config: TrainConfig, W0):
         return [FloatWeights(to_device(W, xp), w_max=config.w_max) for W in W0]
     model = devices.get(spec.device, **spec.overrides)
     layers = []
-    form = (
-        "centered"
-        if (spec.rule in ("bidirectional", "stochastic") and spec.mapping == "differential")
-        else "one_sided"
-    )
+    form = program_form(spec.rule, spec.mapping)
     for i, W in enumerate(W0):
         arr = devices.DeviceArray(
             W.shape,
