@@ -190,7 +190,7 @@ RULES_94 = {
 }
 
 
-@pytest.mark.slow
+@pytest.mark.gate
 def test_permuted_mnist5k_gate():
     """specs/classp.md 9.4 gate, seeds 0-1 (about 40 s)."""
     res = _measure(functools.partial(ContinualConfig, **PERMUTED), RULES_94, seeds=(0, 1))

@@ -126,9 +126,12 @@ def test_cga_frozen_weights_keep_their_codes(quantizer):
 
 def test_float_baseline_accuracy(w2_run):
     rec = {r["label"]: r for r in w2_run.records}
-    assert rec["float"]["final_test_accuracy"] >= 0.93  # measured 0.946 (seed 0)
-    for label in ("w2-lsq", "w2-statsq"):  # 2-bit weights cost little on digits
-        assert rec[label]["final_test_accuracy"] >= rec["float"]["final_test_accuracy"] - 0.03
+    assert rec["float"]["final_test_accuracy"] >= 0.94  # measured 0.959 (seed 0)
+    # 2-bit weights cost little on digits: measured w2-lsq +0.4, w2-statsq -1.1 points against
+    # float (one seed, 8 epochs; 540 test images, one image = 0.19 points). Spec 7.2 allows 3
+    # points at W2 for the 3-seed, 40-epoch mean; 2 points here = the measured gap + 5 images.
+    for label in ("w2-lsq", "w2-statsq"):
+        assert rec[label]["final_test_accuracy"] >= rec["float"]["final_test_accuracy"] - 0.02
 
 
 def test_statsq_cga_oscillates_less_than_lsq(w2_run):
@@ -142,7 +145,9 @@ def test_statsq_cga_oscillates_less_than_lsq(w2_run):
     assert ofq["anneal_events"] <= 0.2 * rec["w2-statsq"]["anneal_events"]
     # with a learned step the boundaries keep moving: CGA removes much less of LSQ's oscillation
     assert rec["w2-lsq-cga"]["anneal_events"] > 0.4 * lsq["anneal_events"]
-    assert ofq["final_test_accuracy"] >= lsq["final_test_accuracy"] - 0.03
+    # measured 0.944 (StatsQ+CGA) vs 0.963 (LSQ): -1.9 points after 8 epochs, 3 of them with
+    # frozen weights; spec 7.2 asks -1 point after 50 epochs. 2.5 points = measured + 3 images.
+    assert ofq["final_test_accuracy"] >= lsq["final_test_accuracy"] - 0.025
 
 
 def test_cli_qat_and_show_json(tmp_path, capsys):
@@ -159,7 +164,9 @@ def test_cli_qat_and_show_json(tmp_path, capsys):
     keys = {"bits", "quantizer", "cga", "oscillating_fraction", "final_test_accuracy", "complete"}
     assert keys <= set(r)
     assert (r["bits"], r["quantizer"], r["cga"], r["complete"]) == (2, "statsq", True, True)
-    assert 0.0 <= r["oscillating_fraction"] < 1.0 and 0.5 < r["final_test_accuracy"] <= 1.0
+    assert 0.0 <= r["oscillating_fraction"] < 1.0
+    # 2 epochs, the second with CGA freezing: measured 0.852 (run_qat, same settings, seed 0)
+    assert 0.80 <= r["final_test_accuracy"] <= 1.0
     assert main(["show", str(out)]) == 0
     assert "w2-statsq-cga" in capsys.readouterr().out
 
@@ -283,8 +290,17 @@ def test_device_levels_run_and_labels():
     ]
     rec = {r["label"]: r for r in res.records}
     assert rec["w3-levels-epiram"]["quantizer"] == "levels:epiram"
+    # 2 epochs, seed 0; measured float 0.894. Without CGA the 2-, 3- and 6-bit grids (StatsQ,
+    # epiram's and alox_hfo2's levels) end within 0.6 points of float (-0.6 ... +0.7): after two
+    # epochs the weights are far from converged, so the grid's error is small against the
+    # training error. With CGA the second epoch trains only the unfrozen weights: measured
+    # 0.843-0.867.
+    fl = rec["float"]["final_test_accuracy"]
     for r in res.records[1:]:
-        assert 0.5 < r["final_test_accuracy"] <= 1.0
+        if r["cga"]:
+            assert 0.80 <= r["final_test_accuracy"] <= 1.0, r["label"]
+        else:
+            assert r["final_test_accuracy"] >= fl - 0.02, r["label"]
 
 
 @pytest.mark.parametrize(
@@ -331,8 +347,11 @@ def test_run_qat_act_bits_labels_and_accuracy(tmp_path):
     rec = {r["label"]: r for r in res.records}
     assert set(rec) == {"float", "w4a4-lsq", "w4a4-statsq"}
     assert rec["float"]["act_bits"] == 32 and rec["w4a4-lsq"]["act_bits"] == 4
+    # 4-bit weights and activations, 3 epochs: measured +0.7 (LSQ) and -0.6 (StatsQ) points
+    # against float 0.919 (seed 0). Spec 7.2 allows 2 points at W4A4 (40 epochs, 3 seeds);
+    # 1.5 points here = the measured gap + 5 test images.
     for label in ("w4a4-lsq", "w4a4-statsq"):
-        assert rec[label]["final_test_accuracy"] > rec["float"]["final_test_accuracy"] - 0.05
+        assert rec[label]["final_test_accuracy"] >= rec["float"]["final_test_accuracy"] - 0.015
     data = read_results(tmp_path / "results.h5")
     assert data["runs"]["w4a4-lsq"]["config"]["act_bits"] == 4
 
@@ -379,7 +398,7 @@ def _gate_means(dataset, seeds, act_bits=None, **kw):
     return {k: float(np.mean(v)) for k, v in acc.items()}
 
 
-@pytest.mark.slow
+@pytest.mark.gate
 @pytest.mark.parametrize("dataset", ["digits", "mnist5k"])
 def test_gate_weight_quantizers_within_tolerance_of_fp32(dataset):
     """Spec 7.2 (digits 40 epochs; mnist5k 20 epochs): mean of 3 seeds near fp32."""
@@ -391,7 +410,7 @@ def test_gate_weight_quantizers_within_tolerance_of_fp32(dataset):
             assert m[f"w{b}-{q}"] >= m["float"] - tol, (b, q, m)
 
 
-@pytest.mark.slow
+@pytest.mark.gate
 def test_gate_weights_and_activations_within_tolerance_of_fp32():
     """Spec 7.2 W/A on digits (LSQ unsigned per-tensor activations): within 2 / 3 / 4 points."""
     tol = {4: 2.0, 3: 3.0, 2: 4.0}
@@ -426,7 +445,7 @@ def test_gate_oscillation_statsq_cga_vs_lsq_seed0():
         _check_oscillation_gate(rec, b)
 
 
-@pytest.mark.slow
+@pytest.mark.gate
 def test_gate_oscillation_three_seeds():
     """Spec 7.2 oscillation gate on the mean of 3 seeds (final lr 1e-3)."""
     sums: dict = {}

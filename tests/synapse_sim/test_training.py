@@ -21,15 +21,21 @@ def digits_run(tmp_path_factory):
 
 
 def test_software_twin_reaches_90_percent_on_digits(digits_run):
+    """G2 on the final epoch (not the best one): measured 0.958 (seed 0, epochs 0.749 ... 0.958)."""
     res, _ = digits_run
-    assert max(res.history["software"]["test_accuracy"]) >= 0.90
+    assert res.history["software"]["test_accuracy"][-1] >= 0.90
 
 
-@pytest.mark.parametrize("label", ["epiram-bidirectional", "epiram-unidirectional"])
-def test_learns_on_device_preset(digits_run, label):
+@pytest.mark.parametrize(
+    ("label", "floor"),
+    # G3 asks >= 0.50 (chance 0.10); final epoch measured (seed 0): bidirectional 0.822,
+    # unidirectional 0.944. The floors leave ~10 points for a deliberate change of the physics.
+    [("epiram-bidirectional", 0.70), ("epiram-unidirectional", 0.85)],
+)
+def test_learns_on_device_preset(digits_run, label, floor):
     res, _ = digits_run
     acc = res.history[label]["test_accuracy"]
-    assert max(acc) >= 0.50  # chance is 0.10
+    assert acc[-1] >= floor
     assert res.history[label]["pulses"][0] > 0
 
 

@@ -1,0 +1,68 @@
+"""Small versions of the claims of docs/SPARSE_CODING.md (bars test per model, devices, LCA).
+
+The published settings of spec section 7 (5 x 5 bars, H = 10, amplitude 10, 90% of N for
+training) with fewer seeds than the doc's 10 (the 10-seed runs stay ``slow``: 11.5 minutes).
+"All bars": every true bar matched (optimal assignment) with mean absolute pixel error < 1.0.
+SC2 (monotone EM at the published sizes), SC8 (ideal device equals float, seeds 0-4) and the
+Dask LocalCluster check are tests/learning_rules/ tests marked ``gate`` through
+tests/gates/conftest.py; the LCA-on-devices claims are checked on the output of
+examples/sparse_coding_study.py (test_gates_examples.py).
+
+Not gated, with the reason: the E-step timing table (speed is measured by scripts, never
+asserted); GSC with a full slab covariance "neither variant recovered the bars" (a negative
+finding on one construction, measured once); the device table's Ag:a-Si row (9-10 bars, its
+likelihood 9-17 nats worse) is one run per seed with no margin to gate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from learning_rules.sparse_coding import (
+    BARS_SETTINGS,
+    MODELS,
+    bars_data,
+    bars_dictionary,
+    match_fields,
+)
+
+pytestmark = pytest.mark.gate
+
+W_BARS = 10.0 * bars_dictionary(10)
+
+
+def _fit(name, seed, steps=None, n=None):
+    """Published setting of ``name``; optionally shortened to ``steps`` EM steps, ``n`` points."""
+    cfg = BARS_SETTINGS[name]
+    keys = {"dsc": ("values", "pi", "sigma"), "gsc": ("pi", "mu", "psi_sq", "sigma_sq")}
+    p = {k: cfg[k] for k in keys.get(name, ("pi", "sigma"))}
+    n = cfg["N"] if n is None else n
+    Y, _ = bars_data(name, {"W": W_BARS, **p}, n, seed)
+    kw = {"values": cfg["values"]} if name == "dsc" else {}
+    m = MODELS[name](
+        10, h_prime=cfg["h_prime"], gamma=cfg["gamma"], n_iter=steps, random_state=seed, **kw
+    ).fit(Y[: int(cfg["train_fraction"] * n)])
+    fields = m.W_ * m.mu_ if name == "gsc" else m.W_
+    truth = W_BARS * cfg["mu"] if name == "gsc" else W_BARS
+    return m, match_fields(fields, truth, sign_invariant=name == "tsc")[2]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bsc_recovers_all_bars(seed):
+    """SC3 / doc: BSC, published setting: all 10 bars in 10/10 seeds, pi 0.186-0.206, sigma
+    1.97-1.99 (gate: |pi - 0.2| <= 0.03, |sigma - 2| / 2 <= 0.1). Measured seeds 0-2: 10 bars,
+    pi 0.206 / 0.196 / 0.203, sigma 1.982 / 1.971 / 1.988."""
+    m, n_rec = _fit("bsc", seed)
+    assert n_rec == 10
+    assert abs(m.pi_ - 0.2) <= 0.03 and abs(m.sigma_ - 2.0) / 2.0 <= 0.1
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dsc_recovers_all_bars_and_priors(seed):
+    """SC4 / doc: DSC (values 0, 1, 2), published setting: all bars in 10/10 seeds,
+    max |pi - pi_gt| 0.0016-0.0066 (gate 0.02), sigma 1.98-2.02."""
+    m, n_rec = _fit("dsc", seed)
+    assert n_rec == 10
+    assert np.max(np.abs(np.asarray(m.pi_) - np.asarray(BARS_SETTINGS["dsc"]["pi"]))) <= 0.02
+    assert abs(m.sigma_ - 2.0) <= 0.1
