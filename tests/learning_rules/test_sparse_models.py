@@ -550,7 +550,7 @@ def test_models_short_bars_run(name, n):
     assert np.all(np.isfinite(m.W_)) and np.all(np.isfinite(m.pi_)) and np.isfinite(m.sigma_)
     assert np.all(np.isfinite(m.log_likelihood_)) and len(m.log_likelihood_) == 30
     assert m.log_likelihood_[-1] > m.log_likelihood_[0]
-    assert 0 <= n_rec <= 10
+    # bar recovery itself: tests/test_strong_versions.py::test_short_bars_runs_recover_bars
     if name == "mca":
         assert m.W_.min() >= W_TOL
     if name == "mmca":

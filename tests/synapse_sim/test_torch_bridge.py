@@ -123,8 +123,8 @@ def test_read_noise_reaches_forward_reads():
     with torch.no_grad():
         a, b = layer(x), layer(x)
     assert not torch.equal(a, b)
-    clean = x @ layer.weight.T
-    assert torch.allclose(a, clean, atol=0.5)
+    # the statistics of the noisy reads: test_strong_versions.py::
+    # test_read_noise_forward_has_the_read_statistics
 
 
 # ----------------------------------------------------------------------------- convert
