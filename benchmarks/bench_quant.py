@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_quant.py [--size 4194304] [--repeats 7] [--quick]
 For every case (per tensor and per output channel, 4M float64 elements by default, a
 2048 x 2048 weight): ``quantize`` (codes), ``dequantize`` (values of the codes) and ``fake``
 (both in one pass), with ``backend="numpy"`` (the reference) and ``backend="numba"``
-(devices/quant_kernels.py, bitwise equal). Reported: median seconds over the repeats after one
+(devices/quantizers/kernels.py, bitwise equal). Reported: median seconds over the repeats after one
 warm-up call (JIT compile), M elements per second, and the numpy / numba ratio measured in the
 same run. Results go to ``--json`` (default benchmarks/bench_quant.json).
 """
