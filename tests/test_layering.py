@@ -104,7 +104,7 @@ def test_import_scanner_sees_hidden_imports():
         "    import cupy\n"
         "def f():\n"
         "    import cupy.random\n"
-        "    importlib.import_module('synapse_sim.cli.main')\n"
+        "    importlib.import_module('synapse_sim.cli.app')\n"
     )
     found = sorted(_imports(ast.parse(src)))
     assert found == [

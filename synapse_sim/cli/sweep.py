@@ -1,6 +1,6 @@
 """``synapse-sim sweep``: the command-line side of :mod:`synapse_sim.sweep`.
 
-Registered in :mod:`synapse_sim.cli.main` through ``_add_sweep``; ``synapse-sim show`` calls
+Registered in :mod:`synapse_sim.cli.app` through ``_add_sweep``; ``synapse-sim show`` calls
 :func:`show_sweep` for files whose root attribute ``kind`` is ``"sweep"``.
 """
 

@@ -580,7 +580,7 @@ def test_lca_bad_parameters(kwargs, name):
 
 # ----------------------------------------------------------------------------- CLI
 def test_cli_bars_writes_results(tmp_path, capsys):
-    from synapse_sim.cli.main import main
+    from synapse_sim.cli.app import main
     from synapse_sim.results.store import read_results
 
     rc = main(
@@ -617,7 +617,7 @@ def test_cli_bars_writes_results(tmp_path, capsys):
 
 
 def test_cli_bars_bad_arguments(tmp_path, capsys):
-    from synapse_sim.cli.main import main
+    from synapse_sim.cli.app import main
 
     assert main(["bars", "--model", "xyz", "--out", str(tmp_path)]) == 2  # unknown model
     assert main(["bars", "--iterations", "0", "--out", str(tmp_path)]) == 2

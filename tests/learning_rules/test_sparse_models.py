@@ -766,7 +766,7 @@ def test_bad_device_shape_and_bars_params():
 # ----------------------------------------------------------------------------- CLI
 @pytest.mark.parametrize(("model", "device"), [("dsc", None), ("gsc", None), ("mmca", "ideal")])
 def test_cli_bars_models(tmp_path, capsys, model, device):
-    from synapse_sim.cli.main import main
+    from synapse_sim.cli.app import main
     from synapse_sim.results.store import read_results
 
     argv = ["bars", "--model", model, "--out", str(tmp_path), "--iterations", "3", "--quiet"]

@@ -98,7 +98,7 @@ def test_software_twin_and_stochastic_rounding_identical():
 def test_cli_train_records_backend(tmp_path, capsys):
     """``synapse-sim train --backend cuda-sim`` trains and records the backend; the same command
     with ``--backend numba`` gives the same table."""
-    from synapse_sim.cli.main import main
+    from synapse_sim.cli.app import main
     from synapse_sim.results.store import read_results
 
     args = ["train", "--dataset", "digits", "--device", "ag_a_si", "--hidden", "4",

@@ -13,8 +13,8 @@ import pytest
 
 import devices
 from devices.presets import short_citation
+from synapse_sim.cli.app import build_parser, main
 from synapse_sim.cli.common import jsonable, progress_bar
-from synapse_sim.cli.main import build_parser, main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from synapse_sim.cli.main import main
+from synapse_sim.cli.app import main
 from synapse_sim.results.store import read_results
 
 TINY = ["--dataset", "digits", "--hidden", "12", "--epochs", "2", "--max-train", "200", "--quiet"]

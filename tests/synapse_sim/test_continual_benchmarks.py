@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from synapse_sim.cli.main import main
+from synapse_sim.cli.app import main
 from synapse_sim.results.store import read_results
 from synapse_sim.studies.continual import (
     ContinualConfig,

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from synapse_sim.cli.main import main  # noqa: E402
+from synapse_sim.cli.app import main  # noqa: E402
 from synapse_sim.data.datasets import batches, load_dataset  # noqa: E402
 from synapse_sim.results.store import read_results  # noqa: E402
 from synapse_sim.studies.qat import QATMLP, check_qat_args, run_qat, train_step  # noqa: E402

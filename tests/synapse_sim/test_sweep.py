@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
-from synapse_sim.cli.main import main
+from synapse_sim.cli.app import main
 from synapse_sim.sweep import (
     aggregate,
     expand,
@@ -249,7 +249,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     )
     out = tmp_path / "killed"
     path = out / "sweep.h5"
-    cmd = [sys.executable, "-m", "synapse_sim.cli.main", "sweep", str(spec), "--out", str(out)]
+    cmd = [sys.executable, "-m", "synapse_sim.cli.app", "sweep", str(spec), "--out", str(out)]
     proc = subprocess.Popen([*cmd, "--quiet", "--no-plots"], cwd=ROOT)
     done = 0
     deadline = time.monotonic() + 300  # generous: a loaded machine

@@ -328,7 +328,7 @@ def test_cnn_on_digits_ideal_tracks_software_and_nonlinear_learns():
 
 
 def test_compare_cli_writes_results_that_show_reads(tmp_path, capsys):
-    from synapse_sim.cli.main import main
+    from synapse_sim.cli.app import main
     from synapse_sim.results.store import read_results
 
     out = tmp_path / "cmp"
@@ -369,8 +369,8 @@ def test_compare_cli_writes_results_that_show_reads(tmp_path, capsys):
 
 def test_import_synapse_sim_does_not_import_torch():
     code = (
-        "import sys, synapse_sim, synapse_sim.cli.main\n"
-        "synapse_sim.cli.main.build_parser()\n"
+        "import sys, synapse_sim, synapse_sim.cli.app\n"
+        "synapse_sim.cli.app.build_parser()\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "assert callable(synapse_sim.compare)\n"
         "assert synapse_sim.DeviceSGD.__name__ == 'DeviceSGD'\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from devices import gpu
-from synapse_sim.cli.main import main
+from synapse_sim.cli.app import main
 from synapse_sim.results.store import read_results
 from synapse_sim.studies.experiments import run_training
 from synapse_sim.studies.train import BACKENDS, RunSpec, TrainConfig, resolve_backend, train

@@ -108,7 +108,7 @@ def _folder():
 
 def _cli(argv) -> str:
     """Run the command line; return what it printed (a failure raises)."""
-    from synapse_sim.cli.main import main
+    from synapse_sim.cli.app import main
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
