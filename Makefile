@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/synapse-sim demo
 
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow and not gate"
+	$(PY) -m pytest -m "not slow and not gate" --durations=25
 
 gates: $(STAMP)
 	$(PY) -m pytest -m gate --durations=0
