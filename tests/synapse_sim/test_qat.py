@@ -398,8 +398,15 @@ def _gate_means(dataset, seeds, act_bits=None, **kw):
     return {k: float(np.mean(v)) for k, v in acc.items()}
 
 
-@pytest.mark.gate
-@pytest.mark.parametrize("dataset", ["digits", "mnist5k"])
+@pytest.mark.parametrize(
+    "dataset",
+    [
+        pytest.param("digits", marks=pytest.mark.gate),
+        # the longest gate (3 seeds x 20 mnist5k epochs): `make slow`, to keep `make gates`
+        # near its 30-minute budget on 2 cores
+        pytest.param("mnist5k", marks=pytest.mark.slow),
+    ],
+)
 def test_gate_weight_quantizers_within_tolerance_of_fp32(dataset):
     """Spec 7.2 (digits 40 epochs; mnist5k 20 epochs): mean of 3 seeds near fp32."""
     kw = {} if dataset == "digits" else {"epochs": 20}
