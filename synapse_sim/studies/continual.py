@@ -51,6 +51,7 @@ __all__ = [
     "ContinualConfig",
     "ContinualStudy",
     "split_digits_config",
+    "SPLIT_DIGITS_RULES",
     "ContinualResult",
     "make_tasks",
     "load_split",
@@ -354,6 +355,32 @@ _SPLIT_DIGITS_93 = {
 }
 
 
+#: The rules of ``specs/classp.md`` 9.3 (fields of :class:`ContinualConfig`): SGD lr 0.1; CLASSP
+#: alpha 0.1 (task 1, unscaled) then 0.03 (scaled), theta 1e-5, eps 1e-5, p 1; the
+#: pulse-accumulator variant (eps 1 pulse, theta 0, alpha 0.3 after task 1).
+SPLIT_DIGITS_RULES = {
+    "sgd": {"optimizer": "sgd", "lr": 0.1},
+    "classp": {
+        "optimizer": "classp",
+        "lr": 0.1,
+        "lr_after": 0.03,
+        "threshold": 1e-5,
+        "eps": 1e-5,
+        "p": 1.0,
+        "accumulator": "gradient",
+    },
+    "classp-pulses": {
+        "optimizer": "classp",
+        "lr": 0.1,
+        "lr_after": 0.3,
+        "threshold": 0.0,
+        "eps": 1.0,
+        "p": 1.0,
+        "accumulator": "pulses",
+    },
+}
+
+
 def split_digits_config(**overrides) -> ContinualConfig:
     """The split-digits setting of ``specs/classp.md`` 9.3 (see ``_SPLIT_DIGITS_93``), with
     ``overrides`` (the rule: ``optimizer``, ``lr``, ...; ``seed``; or any other field)."""
@@ -371,6 +398,10 @@ class ContinualResult:
     final: dict
     layers: list = field(default_factory=list)
     path: Path | None = None
+    #: the trained network and the optimizer state of its weight matrices and biases (in that
+    #: order) after the last task, for diagnostics (e.g. CLASSP's accumulators per output unit)
+    net: MLP | None = None
+    opt_states: list = field(default_factory=list)
 
 
 def _fisher(net, task, cfg, rng):
@@ -663,4 +694,4 @@ def _run(cfg, tasks, T, label, ctx: RunContext):
     if writer is not None:
         writer.set_final(label, final)
         writer.mark_complete(label)
-    return ContinualResult(R, met, history, final, layers)
+    return ContinualResult(R, met, history, final, layers, net=net, opt_states=states + bstates)

@@ -6,13 +6,15 @@ MNIST-5k) are ``tests/synapse_sim/test_continual_gates.py`` (marker ``gate`` on 
 
 Not gated, with the reason:
 - the pair benchmark (MNIST then Fashion-MNIST) needs the user's Fashion-MNIST IDX files;
-- "far more robust to a coarse pulse step" on ``epiram``: issue 17 questions it (the baselines'
-  rates were not tuned for the device); only the measured fact behind it, that Adam and AdaGrad
-  send no pulse on ``epiram`` at their software rates, is gated;
 - "the price is plasticity" (CLASSP's final-task accuracy below SGD's): at this small size the
   gap is within test-set noise (notebook 06: 0.833 against 0.837, 4 of 1,000 images; on `ideal`
   the sign flips); the doc's 5-task numbers are not reproduced by a short run;
 - the SGD-forgetting cause (pulses of 0.005) and the memory table are measured once in the doc.
+
+Issue 17's findings: class-incremental CLASSP forgets less than the spec says only because it
+stops learning (pulse dead zone), and with every rule's rate tuned on one grid CLASSP is not more
+robust to ``epiram``'s coarse step than AdaGrad (the last two tests; the earlier "far more
+robust" claim is withdrawn in the doc).
 """
 
 from __future__ import annotations
@@ -89,3 +91,56 @@ def test_adaptive_rates_send_no_pulse_on_epiram(synapse_cli, tmp_path):
     }
     assert pulses["adam"] == 0 and pulses["adagrad"] == 0, pulses
     assert pulses["sgd"] > 0, pulses
+
+
+# Class-incremental split digits in the 9.3 setting (docs/CONTINUAL.md, "Class-incremental
+# CLASSP"; examples/continual_classincr.py). CLASSP alpha 0.1 -> 0.03 forgets less than the
+# spec's 0.97-0.99 only because, on weights pulsed in steps of 0.005, it stops learning new
+# classes: each weight's scaled step alpha |g| / A falls below half a pulse after a few updates.
+def _class_incremental(seeds=(0, 1, 2), **overrides):
+    from synapse_sim.studies.continual import SPLIT_DIGITS_RULES, run_continual, split_digits_config
+
+    rows = []
+    for seed in seeds:
+        cfg = split_digits_config(
+            scenario="class", seed=seed, **{**SPLIT_DIGITS_RULES["classp"], **overrides}
+        )
+        m = run_continual(cfg, progress=False).metrics
+        rows.append((m["forgetting"], m["final_task_accuracy"], m["mean_diagonal"]))
+    return dict(zip(("F", "final", "diag"), np.mean(rows, axis=0), strict=True))
+
+
+def test_class_incremental_classp_forgetting_is_lost_plasticity():
+    """Seeds 0-2 (about 5 s). Measured: as in 9.3 F 0.437, final 0.050, mean diagonal 0.777;
+    float weights F 0.993, final 0.925; alpha 0.05 after task 1 F 0.991, final 0.899; 20 epochs
+    per later task F 0.460, final 0.000."""
+    base = _class_incremental()
+    assert base["F"] < 0.7 and base["final"] < 0.3, base  # "less forgetting" = no learning
+    # one change at a time restores learning, and forgetting rises to the spec's 0.97-0.99
+    for change in ({"pulse_step": None}, {"lr_after": 0.05}):
+        m = _class_incremental(**change)
+        assert m["F"] > 0.95 and m["final"] > 0.8 and m["diag"] > 0.95, (change, m)
+    # more epochs do not help: the dead zone stops every step, not the epoch budget
+    m = _class_incremental(epochs_first_task=5, epochs_per_task=20)
+    assert m["final"] < 0.3 and m["F"] < 0.7, m
+
+
+def test_tuned_baselines_match_classp_on_epiram():
+    """docs/CONTINUAL.md (epiram, tuned rates; examples/continual_tuning.py): with each rule's
+    rate taken from one grid, the gradient-proportional baselines learn on ``epiram`` and the best
+    of them is at least as good as CLASSP, so CLASSP is not "far more robust to a coarse pulse
+    step". Here 2 permuted tasks of 1,000 images, seed 0, the rates the 3-task grid chose.
+    Measured: SGD 0.3 ACC 0.679, Adam 0.03 0.711, AdaGrad 0.03 0.727, CLASSP 0.3 0.670 (at
+    the software rates Adam and AdaGrad stay at chance, see the test above)."""
+    from synapse_sim.studies.continual import ContinualConfig, run_continual
+
+    small = {"benchmark": "permuted", "n_tasks": 2, "max_per_task": 1000, "device": "epiram"}
+    tuned = {"sgd": 0.3, "adam": 0.03, "adagrad": 0.03, "classp": 0.3}
+    acc = {
+        rule: run_continual(
+            ContinualConfig(**small, optimizer=rule, lr=lr, seed=0), progress=False
+        ).metrics["average_accuracy"]
+        for rule, lr in tuned.items()
+    }
+    assert min(acc[r] for r in ("sgd", "adam", "adagrad")) > 0.6, acc
+    assert max(acc[r] for r in ("sgd", "adam", "adagrad")) >= acc["classp"], acc
