@@ -10,6 +10,7 @@ import pytest
 from synapse_sim.cli.app import main
 from synapse_sim.results.store import read_results
 from synapse_sim.studies.continual import (
+    SPLIT_DIGITS_RULES,
     ContinualConfig,
     continual_metrics,
     load_split,
@@ -17,6 +18,7 @@ from synapse_sim.studies.continual import (
     mnist_to_8x8,
     plot_accuracy_matrix,
     run_continual,
+    split_digits_config,
 )
 from synapse_sim.studies.train import initial_weights
 
@@ -430,3 +432,21 @@ def test_cli_spec_93_setting_matches_the_api(tmp_path, capsys):
     res = run_continual(cfg, progress=False)
     np.testing.assert_array_equal(np.array(rec["accuracy_matrix"]), res.accuracy_matrix)
     assert rec["pulses"] == res.final["total_pulses"] > 0
+
+
+def test_result_exposes_the_trained_net_and_classp_state():
+    """``ContinualResult.net`` is the trained network (it reproduces the last row of R) and
+    ``opt_states`` holds CLASSP's accumulators: weight matrices then biases, A >= 0, and the
+    output units of classes never seen (class-incremental, 2 of 5 tasks) gather A only from
+    the gradients that pushed them down, far less than the trained units'."""
+    cfg = split_digits_config(scenario="class", n_tasks=2, **SPLIT_DIGITS_RULES["classp"])
+    res = run_continual(cfg, progress=False)
+    tasks = cfg.load_tasks()
+    for j, t in enumerate(tasks):
+        pred, _ = res.net.predict(t.x_test, 1000, t.mask)
+        assert np.mean(pred == t.y_test) == res.accuracy_matrix[-1, j]
+    shapes = [layer.weights().shape for layer in res.layers] + [b.shape for b in res.net.biases]
+    assert [s["acc"].shape for s in res.opt_states] == shapes
+    assert all((s["acc"] >= 0).all() for s in res.opt_states)
+    A_out = res.opt_states[1]["acc"].mean(axis=1)
+    assert A_out[4:].max() < 0.5 * A_out[:4].min(), A_out
