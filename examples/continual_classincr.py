@@ -13,7 +13,7 @@ the 9.3 setting"):
 Sections: ``metrics`` (SGD and the three CLASSP rules of 9.3, the forgetting definitions),
 ``sweep`` (one change at a time), ``sgd`` (SGD's rate after task 1: the baseline's tuning),
 ``mechanism`` (pulses per task, where the last task's test images go, the accumulators of the
-output rows).
+output rows), ``budget`` (alpha and the pulse step combined into one weight's travel budget).
 """
 
 from __future__ import annotations
@@ -176,11 +176,36 @@ def section_mechanism(seeds):
     print("A per output unit:", ", ".join(f"{a:.2f}" for a in A_rows))
 
 
+def travel_budget(alpha: float, step: float) -> float:
+    """Largest total travel of one weight after task 1 under the dead zone, for comparable
+    gradients: the n-th request is about ``alpha / n`` and is dropped once it is below half a
+    pulse, i.e. for ``n > 2 alpha / step``; the budget is ``alpha * H(2 alpha / step)``."""
+    n = int(np.floor(2 * alpha / step))
+    return alpha * float(np.sum(1.0 / np.arange(1, n + 1)))
+
+
+def section_budget(seeds):
+    print("\n### alpha and the pulse step as one variable: the travel budget\n")
+    print("| alpha after task 1 | pulse step | updates that pulse | budget | F | final task |")
+    print("|---|---|---|---|---|---|")
+    runs = [(0.02, 0.005), (0.03, 0.01), (0.03, 0.005), (0.03, 0.0025), (0.04, 0.005)]
+    runs += [(0.05, 0.005), (0.1, 0.005)]
+    for alpha, step in sorted(runs, key=lambda r: travel_budget(*r)):
+        res = [run(s, CLASSP, {"lr_after": alpha, "pulse_step": step}) for s in seeds]
+        f = np.mean([r.metrics["forgetting"] for r in res])
+        fin = np.mean([r.metrics["final_task_accuracy"] for r in res])
+        print(
+            f"| {alpha:g} | {step:g} | {int(np.floor(2 * alpha / step))} | "
+            f"{travel_budget(alpha, step):.3f} | {f:.3f} | {fin:.3f} |"
+        )
+
+
 SECTIONS = {
     "metrics": section_metrics,
     "sweep": section_sweep,
     "sgd": section_sgd,
     "mechanism": section_mechanism,
+    "budget": section_budget,
 }
 
 
