@@ -271,11 +271,21 @@ class EnergyReport:
         d["latency"] = self.latency
         return d
 
-    def metrics(self, prefix: str = "") -> dict:
-        """The numeric fields as floats (for per-epoch metrics), names prefixed."""
-        keys = (*_ENERGY, "energy", *_LATENCY, "latency", "reads")
-        d = self.to_dict()
-        return {f"{prefix}{k}": float(d[k]) for k in keys}
+    def metrics(self) -> dict:
+        """Per-epoch metric names and values (floats): ``energy_J``, ``energy_write_J``,
+        ``energy_read_J``, ``energy_adc_J``, ``energy_dac_J``, ``latency_s``,
+        ``latency_write_s``, ``latency_read_s``, ``device_reads``."""
+        return {
+            "energy_J": float(self.energy),
+            "energy_write_J": float(self.write_energy),
+            "energy_read_J": float(self.read_energy),
+            "energy_adc_J": float(self.adc_energy),
+            "energy_dac_J": float(self.dac_energy),
+            "latency_s": float(self.latency),
+            "latency_write_s": float(self.write_latency),
+            "latency_read_s": float(self.read_latency),
+            "device_reads": float(self.reads),
+        }
 
     def __str__(self) -> str:
         return (

@@ -148,6 +148,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mapping", default=None, help="reference or differential (default: by rule)")
     p.add_argument("--no-software", action="store_true", help="skip the software twin")
     p.add_argument("--out", default="runs/train", metavar="DIR", help="output folder")
+    p.add_argument(
+        "--energy",
+        action="store_true",
+        help="record device-level energy and latency per epoch (docs/ENERGY.md)",
+    )
     add_overwrite_option(p)
     add_train_options(p)
     p.set_defaults(func=run)
@@ -178,7 +183,7 @@ def run(args) -> int:
         for r in rules:
             runs.append(RunSpec(device=d, rule=r, mapping=args.mapping))
     out = output_dir(args.out, "--out")
-    study = TrainStudy(config, runs, save_weights=args.save_weights)
+    study = TrainStudy(config, runs, save_weights=args.save_weights, energy=args.energy or None)
     return report(
         run_study(study, out=out, progress=show_progress(args.quiet), mode=write_mode(args))
     )

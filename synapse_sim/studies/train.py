@@ -31,6 +31,7 @@ from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve
 from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
 from .base import RunContext, field_errors, run_study
+from .energy import ENERGY_METRICS, EnergyTracker, energy_table, resolve_energy
 
 __all__ = [
     "TrainConfig",
@@ -376,6 +377,7 @@ def train(
     data: Dataset | None = None,
     save_weights: bool = False,
     blas_threads: int | None = 1,
+    energy=None,
 ) -> TrainResult:
     """Train every run of ``runs`` with the same initial weights and data order.
 
@@ -394,12 +396,17 @@ def train(
     blas_threads : int or None
         BLAS threads while training (default 1: the per-step matrices are small and the numba
         kernels carry the parallelism); ``None`` leaves BLAS alone.
+    energy : None, bool, devices.energy.EnergyModel or dict
+        Record device-level energy and latency per epoch (``True``: the default
+        :class:`devices.energy.EnergyModel`; see :mod:`synapse_sim.studies.energy`).
 
     Returns
     -------
     TrainResult
     """
-    study = TrainStudy(config, runs, data=data, save_weights=save_weights, plots=False)
+    study = TrainStudy(
+        config, runs, data=data, save_weights=save_weights, plots=False, energy=energy
+    )
     return run_study(study, out=out, progress=progress, threads=blas_threads, outputs=False)
 
 
@@ -416,12 +423,16 @@ class TrainStudy:
         Store final weights in the results file.
     plots : bool
         :meth:`save_outputs` writes the PNG figures (it always writes ``results.md``).
+    energy : None, bool, devices.energy.EnergyModel or dict
+        Record device-level energy and latency (see :func:`train`).
     """
 
     kind = "train"
     uses_torch = False
 
-    def __init__(self, config: TrainConfig, runs, *, data=None, save_weights=False, plots=True):
+    def __init__(
+        self, config: TrainConfig, runs, *, data=None, save_weights=False, plots=True, energy=None
+    ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
@@ -435,6 +446,7 @@ class TrainStudy:
         self.save_weights = save_weights
         self.plots = plots
         self.seed = int(config.seed)
+        self.energy = resolve_energy(energy)
 
     def prepare(self) -> None:
         """Resolve the backend (before any data loading or file writing), load the data."""
@@ -451,7 +463,9 @@ class TrainStudy:
 
     def results_config(self) -> dict:
         """Root config of ``results.h5``."""
+        energy = {} if self.energy is None else {"energy": self.energy.to_dict()}
         return {
+            **energy,
             "train": self.config.to_dict(),
             "runs": [r.to_dict() for r in self.runs],
             "sizes": self.sizes,
@@ -505,6 +519,9 @@ class TrainStudy:
             data_rng = np.random.default_rng([config.seed, 2])
             round_rng = np.random.default_rng([config.seed, 3])
             hist = {k: [] for k in TRAIN_METRICS}
+            meter = EnergyTracker(layers, self.energy) if self.energy is not None else None
+            if meter is not None and meter.active:
+                hist.update({k: [] for k in ENERGY_METRICS})
             step = 0
             bar = ctx.bar(config.epochs * n_batches, spec.label)
             for _epoch in range(config.epochs):
@@ -549,6 +566,8 @@ class TrainStudy:
                     "saturated_low": sat_lo,
                     "epoch_time": elapsed,
                 }
+                if meter is not None:
+                    metrics.update(meter.epoch())
                 for k, v in metrics.items():
                     hist[k].append(v)
                 if writer is not None:
@@ -556,6 +575,8 @@ class TrainStudy:
             bar.close()
             history[spec.label] = hist
             final[spec.label] = final_stats(layers)
+            if meter is not None and meter.active:
+                final[spec.label]["energy"] = meter.final()
             weights[spec.label] = [asnumpy(layer.weights()) for layer in layers]
             arrays[spec.label] = layers
             if writer is not None:
@@ -589,7 +610,13 @@ def markdown_report(results_path) -> str:
         f"{cfg.get('epochs')} epochs, batch {cfg.get('batch_size')}, lr {cfg.get('lr')}, "
         f"seed {res['seed']}.\n\n"
     )
-    return head + format_table(recs) + "\n"
+    return head + format_table(recs) + "\n" + _energy_section(res)
+
+
+def _energy_section(res) -> str:
+    """The energy table of a file whose runs recorded energy ("" otherwise)."""
+    table = energy_table(res)
+    return "\n" + table + "\n" if table else ""
 
 
 def save_report(result: TrainResult, out: Path, *, plots: bool = True) -> list[Path]:
