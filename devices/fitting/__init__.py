@@ -65,6 +65,7 @@ from __future__ import annotations
 from ._estimators import CSV_COLUMNS, METHODS
 from .data import fit_csv, read_csv, sample_cycles, write_csv
 from .estimate import fit
+from .model_dict import model_from_dict, model_to_dict, with_overrides
 from .result import FitResult
 
 __all__ = [
@@ -76,4 +77,7 @@ __all__ = [
     "sample_cycles",
     "CSV_COLUMNS",
     "METHODS",
+    "model_to_dict",
+    "model_from_dict",
+    "with_overrides",
 ]

@@ -14,9 +14,11 @@ simulator (tests).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import numpy as np
 
 import devices
 from devices import backends
+from devices.fitting import model_from_dict, model_to_dict, with_overrides
 from devices.validation import did_you_mean
 from devices.xp import asnumpy, get_xp, to_device
 from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve_mapping
@@ -207,22 +210,25 @@ class RunSpec:
 
     Parameters
     ----------
-    device : str
-        ``"software"`` (float twin) or a preset name of :func:`devices.names`.
+    device : str or devices.DeviceModel
+        ``"software"`` (float twin), a preset name of :func:`devices.names`, or a device model
+        (e.g. ``devices.fit(...).model``, a fitted device; a dict of
+        :func:`devices.fitting.model_to_dict` is turned back into the model).
     rule : str
         ``software``, ``bidirectional``, ``unidirectional``, ``stochastic`` or ``adaptive``.
     mapping : {"reference", "differential"} or None
         Default: ``reference`` for bidirectional and stochastic (NeuroSim's scheme),
         ``differential`` for unidirectional and adaptive.
     overrides : dict
-        Device overrides passed to :func:`devices.get` (e.g. ``{"c2c_sigma": 0}``).
+        Device overrides passed to :func:`devices.get` (e.g. ``{"c2c_sigma": 0}``; for a model,
+        :func:`devices.fitting.with_overrides`).
     rule_options : dict
         Extra :class:`learning_rules.PulseRule` fields.
     label : str or None
         Name of the run in the results (default ``device-rule`` or ``software``).
     """
 
-    device: str
+    device: str | devices.DeviceModel
     rule: str = "bidirectional"
     mapping: str | None = None
     overrides: dict = field(default_factory=dict)
@@ -230,11 +236,14 @@ class RunSpec:
     label: str | None = None
 
     def __post_init__(self):
+        if isinstance(self.device, Mapping):  # a model saved by to_dict()
+            object.__setattr__(self, "device", model_from_dict(self.device))
+        is_model = isinstance(self.device, devices.DeviceModel)
         if self.device == "software":
             object.__setattr__(self, "rule", "software")
         else:
             names = devices.names()
-            if self.device not in names:
+            if not is_model and self.device not in names:
                 hint = did_you_mean(self.device, names)
                 raise ValueError(
                     f"device must be 'software' or one of {', '.join(names)}, got "
@@ -248,13 +257,29 @@ class RunSpec:
                 )
             # the rule owns its default mapping and the mappings it accepts
             object.__setattr__(self, "mapping", resolve_mapping(self.rule, self.mapping))
-            devices.get(self.device, **self.overrides)  # validate overrides now
+            self.device_model()  # validate overrides now
         if self.label is None:
-            lab = "software" if self.device == "software" else f"{self.device}-{self.rule}"
+            lab = "software" if self.device == "software" else f"{self.device_name}-{self.rule}"
             object.__setattr__(self, "label", lab)
 
+    @property
+    def device_name(self) -> str:
+        """The preset name, ``software``, or a model's name (``custom`` when it has none)."""
+        if isinstance(self.device, devices.DeviceModel):
+            return self.device.name or "custom"
+        return self.device
+
+    def device_model(self) -> devices.DeviceModel:
+        """The device model of the run, overrides applied."""
+        if isinstance(self.device, devices.DeviceModel):
+            return with_overrides(self.device, **self.overrides)
+        return devices.get(self.device, **self.overrides)
+
     def to_dict(self) -> dict:
-        """Plain dict (JSON-able)."""
+        """Plain dict (JSON-able; a device model as :func:`devices.fitting.model_to_dict`)."""
+        if isinstance(self.device, devices.DeviceModel):
+            d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+            return copy.deepcopy({**d, "device": model_to_dict(self.device)})
         return dataclasses.asdict(self)
 
 
@@ -300,7 +325,7 @@ def build_layers(spec: RunSpec, config: TrainConfig, W0):
     if spec.device == "software":
         xp = get_xp(config.backend)
         return [FloatWeights(to_device(W, xp), w_max=config.w_max) for W in W0]
-    model = devices.get(spec.device, **spec.overrides)
+    model = spec.device_model()
     layers = []
     form = program_form(spec.rule, spec.mapping)
     for i, W in enumerate(W0):
@@ -495,7 +520,7 @@ class TrainStudy:
             for r in self.runs:
                 writer.add_run(
                     r.label,
-                    device=r.device,
+                    device=r.device_name,
                     rule=r.rule,
                     dataset=config.dataset,
                     epochs=config.epochs,
