@@ -104,3 +104,33 @@ def test_resolve_energy_rejects_bad_values():
         resolve_energy("yes")
     with pytest.raises(ValueError, match="v_read"):
         train(CFG, RUNS[1:], progress=False, energy={"v_read": -1.0})
+
+
+@pytest.mark.slow
+def test_energy_example_runs(tmp_path):
+    """examples/energy_report.py (the table of docs/ENERGY.md): every device run has a recorded
+    row, published presets are priced with their own pulses, the fitted device with the
+    placeholder pulse."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "energy_report.py"
+    spec = importlib.util.spec_from_file_location("energy_report", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with contextlib.redirect_stdout(io.StringIO()):
+        table = mod.main(str(tmp_path))
+    recs = {r["label"]: r for r in energy_records(tmp_path / "results.h5")}
+    assert set(recs) == {
+        "epiram-bidirectional",
+        "taox_hfox-bidirectional",
+        "ag_a_si-unidirectional",
+        "example_fit-bidirectional",
+    }
+    assert all(r["basis"] == "recorded" for r in recs.values())
+    assert recs["example_fit-bidirectional"]["pulse_source"] == "default"
+    assert recs["epiram-bidirectional"]["pulse_source"] == "preset"
+    # the same pulse count costs more with EpiRAM's 5 V / 5 us pulses than TaOx's 1.6 V / 50 ns
+    per_pulse = {k: r["write_energy"] / r["pulses"] for k, r in recs.items()}
+    assert per_pulse["epiram-bidirectional"] > 100 * per_pulse["taox_hfox-bidirectional"]
+    assert table.count("| recorded |") == 4
