@@ -56,6 +56,9 @@ _STATE_KEYS = (
     "refreshes",
     "cnt_read",
 )
+#: State keys added after the first release (read counters): a saved state without them loads
+#: (the counters start at zero).
+OPTIONAL_STATE_KEYS = ("cnt_read", "read_counts")
 #: Kinds of read counted by :meth:`DeviceArray.read_counts`: whole-array reads (one per input
 #: vector: ``forward`` matmul, ``backward`` rmatmul, ``other`` noisy weight/conductance reads)
 #: and per-device reads of subsets (``verify`` rounds of write-verify, ``refresh`` reads).
@@ -1064,7 +1067,7 @@ class DeviceArray:
         self._changed()
         for k in _STATE_KEYS:
             cur = getattr(self, k)
-            if k == "cnt_read" and k not in state:  # a state saved before reads were counted
+            if k in OPTIONAL_STATE_KEYS and k not in state:  # saved before reads were counted
                 state = {**state, k: np.zeros(cur.shape, dtype=np.int64)}
             new = asnumpy(state[k])
             if new.shape != cur.shape:

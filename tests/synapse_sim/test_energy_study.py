@@ -134,3 +134,19 @@ def test_energy_example_runs(tmp_path):
     per_pulse = {k: r["write_energy"] / r["pulses"] for k, r in recs.items()}
     assert per_pulse["epiram-bidirectional"] > 100 * per_pulse["taox_hfox-bidirectional"]
     assert table.count("| recorded |") == 4
+
+
+def test_torch_layer_loads_a_state_saved_before_reads_were_counted():
+    pytest.importorskip("torch")
+    import devices
+    from synapse_sim.nn.layers import DeviceLinear
+
+    layer = DeviceLinear(3, 2, device="ideal", seed=0)
+    layer.array.matmul(np.ones(3))
+    st = layer.get_extra_state()
+    other = DeviceLinear(3, 2, device="ideal", seed=0)
+    other.set_extra_state(st)
+    assert other.array.read_counts() == layer.array.read_counts()
+    old = {k: v for k, v in st.items() if k not in devices.array.OPTIONAL_STATE_KEYS}
+    other.set_extra_state(old)
+    assert other.array.read_counts()["total"] == 0
