@@ -65,7 +65,7 @@ from __future__ import annotations
 from ._estimators import CSV_COLUMNS, METHODS
 from .data import fit_csv, read_csv, sample_cycles, write_csv
 from .estimate import fit
-from .model_dict import model_from_dict, model_to_dict, with_overrides
+from .model_dict import load_model, model_from_dict, model_to_dict, with_overrides
 from .result import FitResult
 
 __all__ = [
@@ -80,4 +80,5 @@ __all__ = [
     "model_to_dict",
     "model_from_dict",
     "with_overrides",
+    "load_model",
 ]

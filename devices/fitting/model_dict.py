@@ -22,7 +22,7 @@ from ..models import DeviceModel, ExpDevice, LinearDevice, LUTDevice, StepDevice
 from ..validation import check_choice
 from ..variability import FLAT_KEYS, Variability
 
-__all__ = ["model_to_dict", "model_from_dict", "with_overrides", "MODEL_FAMILIES"]
+__all__ = ["model_to_dict", "model_from_dict", "with_overrides", "load_model", "MODEL_FAMILIES"]
 
 #: Device model classes by name (the ``family`` of :func:`model_to_dict`).
 MODEL_FAMILIES = {c.__name__: c for c in (ExpDevice, LinearDevice, StepDevice, LUTDevice)}
@@ -116,3 +116,29 @@ def with_overrides(model: DeviceModel, **overrides) -> DeviceModel:
         base = model_kw.pop("variability", model.variability)
         model_kw["variability"] = base.replace(**var_kw)
     return dataclasses.replace(model, **model_kw)
+
+
+def load_model(path) -> DeviceModel:
+    """A device model from a JSON file: a :func:`model_to_dict` dict, or a fit record of
+    :meth:`devices.fitting.FitResult.to_dict` (``synapse-sim fit`` writes ``NAME_fit.json``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        No such file, or a JSON file that holds no device model (the message names the file).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        rec = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"device model file '{path}' is not JSON: {exc}") from None
+    if isinstance(rec, Mapping) and isinstance(rec.get("model_dict"), Mapping):
+        rec = rec["model_dict"]
+    if not isinstance(rec, Mapping) or "family" not in rec:
+        raise ValueError(
+            f"device model file '{path}' holds no device model (a devices.fitting.model_to_dict "
+            "dict, or a fit record written by synapse-sim fit)"
+        )
+    return model_from_dict(rec)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..models import ExpDevice, LUTDevice
 from ._estimators import curve_at
+from .model_dict import model_to_dict
 
 
 # ----------------------------------------------------------------------------- result
@@ -79,7 +80,9 @@ class FitResult:
 
     def to_dict(self) -> dict:
         """JSON-able record: parameters, standard errors, goodness of fit, and the
-        descriptions of the fitted models (:meth:`devices.DeviceModel.describe`)."""
+        descriptions of the fitted models (:meth:`devices.DeviceModel.describe`), and the
+        fitted model as :func:`devices.fitting.model_to_dict` (``model_dict``: what
+        ``synapse-sim train --device FIT.json`` and :func:`devices.fitting.load_model` read)."""
         return {
             "method": self.method,
             "params": self.params,
@@ -87,6 +90,7 @@ class FitResult:
             "goodness": self.goodness,
             "device_ids": list(self.device_ids),
             "model": self.model.describe(),
+            "model_dict": model_to_dict(self.model),
             "lut": self.lut.describe(),
             "device_models": [m.describe() for m in self.device_models],
         }

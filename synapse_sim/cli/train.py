@@ -135,7 +135,8 @@ def add_parser(subparsers) -> None:
         action="append",
         default=None,
         metavar="NAME",
-        help="device preset or 'software' (repeat for several; default epiram)",
+        help="device preset, 'software', or a fitted device's NAME_fit.json from synapse-sim "
+        "fit (repeat for several; default epiram)",
     )
     p.add_argument(
         "--rule",
@@ -156,6 +157,16 @@ def add_parser(subparsers) -> None:
     add_overwrite_option(p)
     add_train_options(p)
     p.set_defaults(func=run)
+
+
+def device_arg(value: str):
+    """A ``--device`` value: a preset name, or a JSON file holding a device model (a fit record
+    of ``synapse-sim fit``, or :func:`devices.fitting.model_to_dict`)."""
+    if value.endswith(".json"):
+        from devices.fitting import load_model
+
+        return load_model(value)
+    return value
 
 
 def report(result) -> int:
@@ -181,7 +192,7 @@ def run(args) -> int:
         if d == "software":
             continue
         for r in rules:
-            runs.append(RunSpec(device=d, rule=r, mapping=args.mapping))
+            runs.append(RunSpec(device=device_arg(d), rule=r, mapping=args.mapping))
     out = output_dir(args.out, "--out")
     study = TrainStudy(config, runs, save_weights=args.save_weights, energy=args.energy or None)
     return report(

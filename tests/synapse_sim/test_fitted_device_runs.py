@@ -135,3 +135,32 @@ def test_sweep_over_a_device_model(tmp_path):
     for label in rm:
         assert rm[label]["device"] == "pcmo"
         assert rm[label]["metrics"]["test_accuracy"] == rn[label]["metrics"]["test_accuracy"]
+
+
+def test_cli_fit_then_train_on_the_fitted_device(tmp_path, capsys):
+    """``synapse-sim fit data.csv`` writes NAME_fit.json; ``synapse-sim train --device
+    NAME_fit.json`` trains on that device (the run is named after it)."""
+    from synapse_sim.cli.app import main
+
+    data = tmp_path / "meas.csv"
+    F.write_csv(data, F.sample_cycles(devices.get("epiram"), n_cycles=2, seed=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert main(["fit", str(data), "--out", str(tmp_path), "--no-plots", "--name", "mine"]) == 0
+    fit_file = tmp_path / "mine_fit.json"
+    model = F.load_model(fit_file)
+    assert model.name == "mine" and isinstance(model, devices.ExpDevice)
+    out = tmp_path / "train"
+    argv = ["train", "--dataset", "digits", "--hidden", "6", "--epochs", "1", "--max-train", "40"]
+    argv += ["--device", str(fit_file), "--no-software", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    f = read_results(out / "results.h5")
+    assert list(f["runs"]) == ["mine-bidirectional"]
+    assert F.model_from_dict(f["config"]["runs"][0]["device"]) == model
+    (tmp_path / "bad.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="holds no device model"):
+        F.load_model(tmp_path / "bad.json")
+    capsys.readouterr()
+    bad = ["--device", str(tmp_path / "bad.json"), "--quiet", "--out", str(tmp_path / "t2")]
+    assert main(argv[:-6] + bad) != 0
+    assert "holds no device model" in capsys.readouterr().err
