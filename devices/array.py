@@ -25,7 +25,7 @@ from .validation import check_choice, check_int, check_real
 from .variability import Variability
 from .xp import asnumpy, get_xp, is_cupy_array, normal, pulse_trains, to_device
 
-__all__ = ["DeviceArray", "MAPPINGS", "PROGRAM_MODES", "METHODS"]
+__all__ = ["DeviceArray", "MAPPINGS", "PROGRAM_MODES", "METHODS", "READ_KINDS"]
 
 #: Weight mappings: a differential pair, or one device against a mid-range reference.
 MAPPINGS = ("differential", "reference")
@@ -54,7 +54,15 @@ _STATE_KEYS = (
     "cnt_prog",
     "cnt_reset",
     "refreshes",
+    "cnt_read",
 )
+#: State keys added after the first release (read counters): a saved state without them loads
+#: (the counters start at zero).
+OPTIONAL_STATE_KEYS = ("cnt_read", "read_counts")
+#: Kinds of read counted by :meth:`DeviceArray.read_counts`: whole-array reads (one per input
+#: vector: ``forward`` matmul, ``backward`` rmatmul, ``other`` noisy weight/conductance reads)
+#: and per-device reads of subsets (``verify`` rounds of write-verify, ``refresh`` reads).
+READ_KINDS = ("forward", "backward", "other", "verify", "refresh")
 
 
 def _resolve_backend(backend: str) -> str:
@@ -227,6 +235,10 @@ class DeviceArray:
         self.cnt_prog = np.zeros(n, dtype=np.int64)
         self.cnt_reset = np.zeros(n, dtype=np.int64)
         self.refreshes = np.zeros(self.out_features * self.in_features, dtype=np.int64)
+        # reads: whole-array reads (input vectors) by kind, per-device reads of subsets
+        self.cnt_read = np.zeros(n, dtype=np.int64)
+        self.array_reads = {"forward": 0, "backward": 0, "other": 0}
+        self.subset_reads = {"verify": 0, "refresh": 0}
         self._wcache = None
         self._place_state()
 
@@ -316,6 +328,8 @@ class DeviceArray:
 
     def read_conductances(self, noise: bool = True) -> np.ndarray:
         """Conductances as read, shape ``(k, out, in)`` (one read: read noise if ``noise``)."""
+        if noise:
+            self.array_reads["other"] += 1
         return self._view(self._read_G() if noise else self.G).copy()
 
     def weights(self, noise: bool = False) -> np.ndarray:
@@ -326,6 +340,8 @@ class DeviceArray:
         noise : bool
             Apply read noise (one read) instead of returning the noise-free weights.
         """
+        if noise:
+            self.array_reads["other"] += 1
         if noise and self.variability.read_sigma > 0:
             return self._weights_from(self._read_G())
         return self._clean_weights().copy()
@@ -392,9 +408,14 @@ class DeviceArray:
 
     def _read_product(self, v, transpose: bool) -> np.ndarray:
         """One array read: DAC on ``v``, ``v W^T`` (or ``v W``), ADC on the result."""
+        self.array_reads["backward" if transpose else "forward"] += 1 if v.ndim == 1 else v.shape[0]
         if self.dac is not None:
             v = self.dac(v, self._rng)
-        W = self._clean_weights() if self.variability.read_sigma <= 0 else self.weights(True)
+        W = (
+            self._clean_weights()
+            if self.variability.read_sigma <= 0
+            else self._weights_from(self._read_G())
+        )
         y = v @ W if transpose else v @ W.T
         return self.adc(y, self._rng) if self.adc is not None else y
 
@@ -866,6 +887,8 @@ class DeviceArray:
     def _read_subset(self, idx):
         s = self.variability.read_sigma
         G = self.G[idx]
+        self.cnt_read[idx] += 1
+        self.subset_reads["refresh"] += int(idx.size)
         if s <= 0:
             return G
         return G * (1.0 + s * normal(self._xp, self._next_base(), idx))
@@ -885,6 +908,9 @@ class DeviceArray:
             self.frozen, self.budget, self.cnt_up, self.cnt_dn, self.cnt_prog, self.cnt_reset,
         )  # fmt: skip
         self.counter = c0 + W * (1 + s) + s
+        # every programmed device is read once per verify round (W trains, one last read)
+        self.cnt_read[idx] += int(W) + 1
+        self.subset_reads["verify"] += (int(W) + 1) * int(idx.size)
         self._touch(idx)
 
     # ------------------------------------------------------------------ saturation / refresh
@@ -997,13 +1023,38 @@ class DeviceArray:
             "prog": self._view(self.cnt_prog).copy(),
             "resets": self._view(self.cnt_reset).copy(),
             "refreshes": self.refreshes.reshape(self.shape).copy(),
+            "reads": self._view(self.cnt_read).copy() + sum(self.array_reads.values()),
         }
+
+    def read_counts(self) -> dict:
+        """Device reads by kind (see :data:`READ_KINDS`) and in total.
+
+        One whole-array read (one input vector of :meth:`matmul` / :meth:`rmatmul`, or one
+        noisy :meth:`weights` / :meth:`read_conductances`) reads every device once, so it counts
+        :attr:`n_devices` device reads; a batch of ``B`` vectors counts ``B`` array reads.
+        Verify rounds and refresh reads count the devices they read.
+
+        Returns
+        -------
+        dict
+            ``<kind>`` (device reads of each kind), ``total``, and ``array_<kind>`` (whole-array
+            reads, i.e. input vectors, of the whole-array kinds).
+        """
+        n = self.n_devices
+        out = {k: v * n for k, v in self.array_reads.items()}
+        out.update(self.subset_reads)
+        out["total"] = sum(out[k] for k in READ_KINDS)
+        out.update({f"array_{k}": v for k, v in self.array_reads.items()})
+        return out
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         """Full state as numpy arrays and plain values (no pickled objects): enough to resume
         bit for bit with :meth:`load_state_dict` on an array built with the same arguments."""
         st = {k: np.array(asnumpy(getattr(self, k))) for k in _STATE_KEYS}
+        st["read_counts"] = np.array(
+            [*self.array_reads.values(), *self.subset_reads.values()], dtype=np.int64
+        )
         st["key"] = np.array(self.key, dtype=np.uint64)
         st["counter"] = np.array(self.counter, dtype=np.int64)
         st["rng_state"] = np.frombuffer(
@@ -1016,10 +1067,15 @@ class DeviceArray:
         self._changed()
         for k in _STATE_KEYS:
             cur = getattr(self, k)
+            if k in OPTIONAL_STATE_KEYS and k not in state:  # saved before reads were counted
+                state = {**state, k: np.zeros(cur.shape, dtype=np.int64)}
             new = asnumpy(state[k])
             if new.shape != cur.shape:
                 raise ValueError(f"state[{k!r}] has shape {new.shape}, expected {cur.shape}")
             setattr(self, k, to_device(new.astype(cur.dtype, copy=True), self._xp))
+        rc = [int(v) for v in np.asarray(state.get("read_counts", np.zeros(5, np.int64)))]
+        self.array_reads = dict(zip(self.array_reads, rc[:3], strict=True))
+        self.subset_reads = dict(zip(self.subset_reads, rc[3:], strict=True))
         self.key = int(np.asarray(state["key"]))
         self.counter = int(np.asarray(state["counter"]))
         self._rng.bit_generator.state = json.loads(

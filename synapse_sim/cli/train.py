@@ -135,7 +135,8 @@ def add_parser(subparsers) -> None:
         action="append",
         default=None,
         metavar="NAME",
-        help="device preset or 'software' (repeat for several; default epiram)",
+        help="device preset, 'software', or a fitted device's NAME_fit.json from synapse-sim "
+        "fit (repeat for several; default epiram)",
     )
     p.add_argument(
         "--rule",
@@ -148,9 +149,24 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mapping", default=None, help="reference or differential (default: by rule)")
     p.add_argument("--no-software", action="store_true", help="skip the software twin")
     p.add_argument("--out", default="runs/train", metavar="DIR", help="output folder")
+    p.add_argument(
+        "--energy",
+        action="store_true",
+        help="record device-level energy and latency per epoch (docs/ENERGY.md)",
+    )
     add_overwrite_option(p)
     add_train_options(p)
     p.set_defaults(func=run)
+
+
+def device_arg(value: str):
+    """A ``--device`` value: a preset name, or a JSON file holding a device model (a fit record
+    of ``synapse-sim fit``, or :func:`devices.fitting.model_to_dict`)."""
+    if value.endswith(".json"):
+        from devices.fitting import load_model
+
+        return load_model(value)
+    return value
 
 
 def report(result) -> int:
@@ -176,9 +192,9 @@ def run(args) -> int:
         if d == "software":
             continue
         for r in rules:
-            runs.append(RunSpec(device=d, rule=r, mapping=args.mapping))
+            runs.append(RunSpec(device=device_arg(d), rule=r, mapping=args.mapping))
     out = output_dir(args.out, "--out")
-    study = TrainStudy(config, runs, save_weights=args.save_weights)
+    study = TrainStudy(config, runs, save_weights=args.save_weights, energy=args.energy or None)
     return report(
         run_study(study, out=out, progress=show_progress(args.quiet), mode=write_mode(args))
     )

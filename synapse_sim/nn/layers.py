@@ -556,10 +556,10 @@ class DeviceLayer(nn.Module, abc.ABC):
                 f"{type(self).__name__} state_dict does not match this layer ({detail})"
             )
         ref = self.array.state_dict()
-        missing = [k for k in ref if k not in state]
+        missing = [k for k in ref if k not in state and k not in devices.array.OPTIONAL_STATE_KEYS]
         if missing:
             raise ValueError(f"{type(self).__name__} state_dict lacks {', '.join(missing)}")
-        self.array.load_state_dict({k: _tensor_to_np(state[k], ref[k]) for k in ref})
+        self.array.load_state_dict({k: _tensor_to_np(state[k], ref[k]) for k in ref if k in state})
         self.clear_stash()
 
     def _extra_repr_device(self) -> str:

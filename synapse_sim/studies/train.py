@@ -14,9 +14,11 @@ simulator (tests).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import numpy as np
 
 import devices
 from devices import backends
+from devices.fitting import model_from_dict, model_to_dict, with_overrides
 from devices.validation import did_you_mean
 from devices.xp import asnumpy, get_xp, to_device
 from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve_mapping
@@ -31,6 +34,7 @@ from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve
 from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
 from .base import RunContext, field_errors, run_study
+from .energy import ENERGY_METRICS, EnergyTracker, energy_table, resolve_energy
 
 __all__ = [
     "TrainConfig",
@@ -206,22 +210,25 @@ class RunSpec:
 
     Parameters
     ----------
-    device : str
-        ``"software"`` (float twin) or a preset name of :func:`devices.names`.
+    device : str or devices.DeviceModel
+        ``"software"`` (float twin), a preset name of :func:`devices.names`, or a device model
+        (e.g. ``devices.fit(...).model``, a fitted device; a dict of
+        :func:`devices.fitting.model_to_dict` is turned back into the model).
     rule : str
         ``software``, ``bidirectional``, ``unidirectional``, ``stochastic`` or ``adaptive``.
     mapping : {"reference", "differential"} or None
         Default: ``reference`` for bidirectional and stochastic (NeuroSim's scheme),
         ``differential`` for unidirectional and adaptive.
     overrides : dict
-        Device overrides passed to :func:`devices.get` (e.g. ``{"c2c_sigma": 0}``).
+        Device overrides passed to :func:`devices.get` (e.g. ``{"c2c_sigma": 0}``; for a model,
+        :func:`devices.fitting.with_overrides`).
     rule_options : dict
         Extra :class:`learning_rules.PulseRule` fields.
     label : str or None
         Name of the run in the results (default ``device-rule`` or ``software``).
     """
 
-    device: str
+    device: str | devices.DeviceModel
     rule: str = "bidirectional"
     mapping: str | None = None
     overrides: dict = field(default_factory=dict)
@@ -229,11 +236,14 @@ class RunSpec:
     label: str | None = None
 
     def __post_init__(self):
+        if isinstance(self.device, Mapping):  # a model saved by to_dict()
+            object.__setattr__(self, "device", model_from_dict(self.device))
+        is_model = isinstance(self.device, devices.DeviceModel)
         if self.device == "software":
             object.__setattr__(self, "rule", "software")
         else:
             names = devices.names()
-            if self.device not in names:
+            if not is_model and self.device not in names:
                 hint = did_you_mean(self.device, names)
                 raise ValueError(
                     f"device must be 'software' or one of {', '.join(names)}, got "
@@ -247,13 +257,29 @@ class RunSpec:
                 )
             # the rule owns its default mapping and the mappings it accepts
             object.__setattr__(self, "mapping", resolve_mapping(self.rule, self.mapping))
-            devices.get(self.device, **self.overrides)  # validate overrides now
+            self.device_model()  # validate overrides now
         if self.label is None:
-            lab = "software" if self.device == "software" else f"{self.device}-{self.rule}"
+            lab = "software" if self.device == "software" else f"{self.device_name}-{self.rule}"
             object.__setattr__(self, "label", lab)
 
+    @property
+    def device_name(self) -> str:
+        """The preset name, ``software``, or a model's name (``custom`` when it has none)."""
+        if isinstance(self.device, devices.DeviceModel):
+            return self.device.name or "custom"
+        return self.device
+
+    def device_model(self) -> devices.DeviceModel:
+        """The device model of the run, overrides applied."""
+        if isinstance(self.device, devices.DeviceModel):
+            return with_overrides(self.device, **self.overrides)
+        return devices.get(self.device, **self.overrides)
+
     def to_dict(self) -> dict:
-        """Plain dict (JSON-able)."""
+        """Plain dict (JSON-able; a device model as :func:`devices.fitting.model_to_dict`)."""
+        if isinstance(self.device, devices.DeviceModel):
+            d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+            return copy.deepcopy({**d, "device": model_to_dict(self.device)})
         return dataclasses.asdict(self)
 
 
@@ -299,7 +325,7 @@ def build_layers(spec: RunSpec, config: TrainConfig, W0):
     if spec.device == "software":
         xp = get_xp(config.backend)
         return [FloatWeights(to_device(W, xp), w_max=config.w_max) for W in W0]
-    model = devices.get(spec.device, **spec.overrides)
+    model = spec.device_model()
     layers = []
     form = program_form(spec.rule, spec.mapping)
     for i, W in enumerate(W0):
@@ -376,6 +402,7 @@ def train(
     data: Dataset | None = None,
     save_weights: bool = False,
     blas_threads: int | None = 1,
+    energy=None,
 ) -> TrainResult:
     """Train every run of ``runs`` with the same initial weights and data order.
 
@@ -394,12 +421,17 @@ def train(
     blas_threads : int or None
         BLAS threads while training (default 1: the per-step matrices are small and the numba
         kernels carry the parallelism); ``None`` leaves BLAS alone.
+    energy : None, bool, devices.energy.EnergyModel or dict
+        Record device-level energy and latency per epoch (``True``: the default
+        :class:`devices.energy.EnergyModel`; see :mod:`synapse_sim.studies.energy`).
 
     Returns
     -------
     TrainResult
     """
-    study = TrainStudy(config, runs, data=data, save_weights=save_weights, plots=False)
+    study = TrainStudy(
+        config, runs, data=data, save_weights=save_weights, plots=False, energy=energy
+    )
     return run_study(study, out=out, progress=progress, threads=blas_threads, outputs=False)
 
 
@@ -416,12 +448,16 @@ class TrainStudy:
         Store final weights in the results file.
     plots : bool
         :meth:`save_outputs` writes the PNG figures (it always writes ``results.md``).
+    energy : None, bool, devices.energy.EnergyModel or dict
+        Record device-level energy and latency (see :func:`train`).
     """
 
     kind = "train"
     uses_torch = False
 
-    def __init__(self, config: TrainConfig, runs, *, data=None, save_weights=False, plots=True):
+    def __init__(
+        self, config: TrainConfig, runs, *, data=None, save_weights=False, plots=True, energy=None
+    ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
@@ -435,6 +471,7 @@ class TrainStudy:
         self.save_weights = save_weights
         self.plots = plots
         self.seed = int(config.seed)
+        self.energy = resolve_energy(energy)
 
     def prepare(self) -> None:
         """Resolve the backend (before any data loading or file writing), load the data."""
@@ -451,7 +488,9 @@ class TrainStudy:
 
     def results_config(self) -> dict:
         """Root config of ``results.h5``."""
+        energy = {} if self.energy is None else {"energy": self.energy.to_dict()}
         return {
+            **energy,
             "train": self.config.to_dict(),
             "runs": [r.to_dict() for r in self.runs],
             "sizes": self.sizes,
@@ -481,7 +520,7 @@ class TrainStudy:
             for r in self.runs:
                 writer.add_run(
                     r.label,
-                    device=r.device,
+                    device=r.device_name,
                     rule=r.rule,
                     dataset=config.dataset,
                     epochs=config.epochs,
@@ -505,6 +544,9 @@ class TrainStudy:
             data_rng = np.random.default_rng([config.seed, 2])
             round_rng = np.random.default_rng([config.seed, 3])
             hist = {k: [] for k in TRAIN_METRICS}
+            meter = EnergyTracker(layers, self.energy) if self.energy is not None else None
+            if meter is not None and meter.active:
+                hist.update({k: [] for k in ENERGY_METRICS})
             step = 0
             bar = ctx.bar(config.epochs * n_batches, spec.label)
             for _epoch in range(config.epochs):
@@ -549,6 +591,8 @@ class TrainStudy:
                     "saturated_low": sat_lo,
                     "epoch_time": elapsed,
                 }
+                if meter is not None:
+                    metrics.update(meter.epoch())
                 for k, v in metrics.items():
                     hist[k].append(v)
                 if writer is not None:
@@ -556,6 +600,8 @@ class TrainStudy:
             bar.close()
             history[spec.label] = hist
             final[spec.label] = final_stats(layers)
+            if meter is not None and meter.active:
+                final[spec.label]["energy"] = meter.final()
             weights[spec.label] = [asnumpy(layer.weights()) for layer in layers]
             arrays[spec.label] = layers
             if writer is not None:
@@ -589,7 +635,13 @@ def markdown_report(results_path) -> str:
         f"{cfg.get('epochs')} epochs, batch {cfg.get('batch_size')}, lr {cfg.get('lr')}, "
         f"seed {res['seed']}.\n\n"
     )
-    return head + format_table(recs) + "\n"
+    return head + format_table(recs) + "\n" + _energy_section(res)
+
+
+def _energy_section(res) -> str:
+    """The energy table of a file whose runs recorded energy ("" otherwise)."""
+    table = energy_table(res)
+    return "\n" + table + "\n" if table else ""
 
 
 def save_report(result: TrainResult, out: Path, *, plots: bool = True) -> list[Path]:

@@ -81,7 +81,7 @@ def run_task(task, limit_threads: bool = False) -> dict:
         "history": {k: [float(v) for v in vs] for k, vs in res.history[label].items()},
         "final": res.final[label],
         "weights": weights,
-        "device": rs.device,
+        "device": rs.device_name,
         "rule": rs.rule,
         "dataset": config.dataset,
         "epochs": config.epochs,

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from devices.fitting import model_from_dict, model_to_dict, with_overrides
+
 #: Most values one axis may take (a longer range is refused before it is built).
 MAX_AXIS_VALUES = 10_000
 #: Most runs one sweep may plan (points x instances + the software twin), checked before the
@@ -268,7 +270,8 @@ class SweepSpec:
     train : TrainConfig
         The base experiment.
     run : dict
-        Fixed ``device``, ``rule``, ``mapping``, ``overrides`` and ``rule_options``.
+        Fixed ``device`` (a preset name, or a device model such as a fitted one), ``rule``,
+        ``mapping``, ``overrides`` and ``rule_options``.
     axes : dict
         Axis name -> tuple of values, in spec order (``"a+b"`` sets ``a`` and ``b``).
     device_seeds : tuple of int
@@ -331,11 +334,27 @@ class SweepSpec:
 
 
 def _jsonable(obj):
+    import devices
+    from devices.fitting import model_to_dict
+
+    if isinstance(obj, devices.DeviceModel):
+        return model_to_dict(obj)
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, tuple):
         return list(obj)
     raise TypeError(f"not JSON-serializable: {obj!r}")
+
+
+def _device(device, **overrides):
+    """A preset by name or a device model, with overrides (both validated)."""
+    import devices
+
+    if isinstance(device, Mapping):
+        device = model_from_dict(device)
+    if isinstance(device, devices.DeviceModel):
+        return with_overrides(device, **overrides)
+    return devices.get(device, **overrides)
 
 
 def _split_params(axes_keys, params: Mapping) -> tuple[dict, dict, dict]:
@@ -476,8 +495,15 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
     for key in ("overrides", "rule_options"):
         if key in rn and not isinstance(rn[key], Mapping):
             _fail(source, f"run.{key}", f"must be a table, got {rn[key]!r}")
+    device = rn.get("device")
+    if isinstance(device, devices.DeviceModel | Mapping):
+        # a device model (e.g. a fitted one), kept as devices.fitting.model_to_dict writes it
+        try:
+            device = model_to_dict(_device(device))
+        except (TypeError, ValueError) as exc:
+            _fail(source, "run.device", str(exc))
     run = {
-        "device": rn.get("device"),
+        "device": device,
         "rule": rn.get("rule", "bidirectional"),
         "mapping": rn.get("mapping"),
         "overrides": dict(rn.get("overrides", {})),
@@ -532,6 +558,8 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
         }[key]
         where = f"axes.{seen[key]}" if key in seen else f"run.{key}"
         for v in values or ([run[key]] if run[key] is not None else []):
+            if key == "device" and isinstance(v, Mapping):
+                continue  # a device model (e.g. a fitted one) instead of a preset name
             if v not in allowed:
                 _fail(
                     source,
@@ -541,7 +569,7 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
     for key, value in run["overrides"].items():
         for d in devs:
             try:
-                devices.get(d, **{key: value})
+                _device(d, **{key: value})
             except (TypeError, ValueError) as exc:
                 _fail(source, f"run.overrides.{key}", str(exc))
     # every axis value on its own: names the key of a parameter the device does not accept
@@ -555,7 +583,7 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
                     _fail(source, f"axes.{key}", str(exc))
             for d in devs:
                 try:
-                    devices.get(d, **dev_kw)
+                    _device(d, **dev_kw)
                 except (TypeError, ValueError) as exc:
                     _fail(source, f"axes.{key}", f"device {d!r}: {exc}")
     out = SweepSpec(
