@@ -30,7 +30,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import bars, compare, continual, demo, devices, fit, qat, show, train, zoo
+from . import bars, compare, continual, demo, devices, fit, infer, qat, show, train, zoo
 from .common import PROG
 from .sweep import add_sweep_parser
 
@@ -51,6 +51,7 @@ COMMANDS: tuple[Callable, ...] = (
     devices.add_parser,
     zoo.add_parser,
     fit.add_parser,
+    infer.add_parser,
 )
 
 
