@@ -171,3 +171,20 @@ def test_source_without_weights_is_refused(tmp_path):
     train(cfg, ["software"], out=tmp_path, progress=False)
     with pytest.raises(ValueError, match="--save-weights"):
         infer(InferConfig(source=str(tmp_path / "results.h5")))
+
+
+@pytest.mark.parametrize("program", ["open_loop", "verify"])
+def test_device_programming_modes_land_near_software(trained, digits, program):
+    """Open-loop and verified programming on gst_pcm (its levels, spread and write noise), read
+    1 s after programming without the inference model's noise: both classify (above 50%) and
+    verify stays within 2 points of software."""
+    res = infer(
+        InferConfig(noise="none", program=program, instances=2, times=(1.0,)),
+        network=trained,
+        data=digits,
+        progress=False,
+    )
+    acc = res.accuracy["gst_pcm-" + program][:, 0]
+    assert np.all(acc > 0.5)
+    if program == "verify":
+        assert np.all(acc > res.software_accuracy - 0.02)
