@@ -49,6 +49,7 @@ def test_weight_noise_changes_only_the_software_twin_and_is_seeded(digits):
     base = train(_cfg(), ["software", "epiram"], data=digits, progress=False)
     a = train(_cfg(weight_noise=0.2), ["software", "epiram"], data=digits, progress=False)
     b = train(_cfg(weight_noise=0.2), ["software", "epiram"], data=digits, progress=False)
+
     def timeless(h):
         return {k: v for k, v in h.items() if k != "epoch_time"}
 
