@@ -30,7 +30,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import bars, compare, continual, demo, devices, energy, fit, qat, show, train, zoo
+from . import bars, compare, continual, demo, devices, energy, fit, infer, qat, show, train, zoo
 from .common import PROG
 from .sweep import add_sweep_parser
 
@@ -52,6 +52,7 @@ COMMANDS: tuple[Callable, ...] = (
     zoo.add_parser,
     fit.add_parser,
     energy.add_parser,
+    infer.add_parser,
 )
 
 

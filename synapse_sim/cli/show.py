@@ -21,6 +21,7 @@ SHOW_BY_KIND = {
     "bars": "synapse_sim.cli.bars:show_bars",
     "continual": "synapse_sim.cli.continual:show_continual",
     "qat": "synapse_sim.cli.qat:show_qat",
+    "infer": "synapse_sim.cli.infer:show_infer",
 }
 
 

@@ -32,6 +32,7 @@ TRAIN_FIELDS = (
     "refresh_mode",
     "max_train",
     "backend",
+    "weight_noise",
 )
 
 
@@ -93,6 +94,14 @@ def add_train_options(p) -> None:
     p.add_argument("--refresh-mode", default=None, help="ideal, open_loop or verify (default)")
     p.add_argument("--max-train", type=int, default=None, help="use only N training images")
     add_backend_option(p)
+    p.add_argument(
+        "--weight-noise",
+        type=float,
+        default=None,
+        metavar="SIGMA",
+        help="hardware-aware training of the software twin: Gaussian weight noise on every "
+        "training read, relative to the layer's largest weight (default 0: off)",
+    )
     p.add_argument("--save-weights", action="store_true", help="store final weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

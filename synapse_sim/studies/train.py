@@ -33,6 +33,7 @@ from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve
 
 from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
+from ..models.noisy import noisy_layers
 from .base import RunContext, field_errors, run_study
 from .energy import ENERGY_METRICS, EnergyTracker, energy_table, resolve_energy
 
@@ -142,6 +143,11 @@ class TrainConfig:
         Array backend of every device array (``auto``: numba on the CPU; ``cupy``: state and
         training on the GPU; ``cuda-sim``: the GPU code path under numba's CUDA simulator, for
         tests). The name is checked here; whether it can run is checked when training starts.
+    weight_noise : float
+        Hardware-aware training of the software twin: the forward and backward reads of every
+        training step see Gaussian weight noise of this standard deviation relative to the
+        layer's largest weight (:class:`synapse_sim.models.noisy.NoisyWeights`); test accuracy
+        is measured without it. 0 (default): off (and left out of the recorded config).
     """
 
     dataset: str = "mnist5k"
@@ -164,6 +170,7 @@ class TrainConfig:
     bl: int = 31
     max_train: int | None = None
     backend: str = "auto"
+    weight_noise: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -191,6 +198,8 @@ class TrainConfig:
             _err("max_train", self.max_train, "None or an integer >= 1")
         if not self.w_max > 0:
             _err("w_max", self.w_max, "> 0")
+        if not (isinstance(self.weight_noise, (int, float)) and 0 <= self.weight_noise < 10):
+            _err("weight_noise", self.weight_noise, "a number in [0, 10)")
         if not isinstance(self.backend, str) or self.backend not in BACKENDS:
             with field_errors("backend"):
                 resolve_backend(self.backend)  # raises with the choices
@@ -200,8 +209,11 @@ class TrainConfig:
         return self.lr * n_layers if len(self.lr) == 1 else self.lr
 
     def to_dict(self) -> dict:
-        """Plain dict (JSON-able)."""
-        return dataclasses.asdict(self)
+        """Plain dict (JSON-able); ``weight_noise`` only when it is on."""
+        d = dataclasses.asdict(self)
+        if not d["weight_noise"]:
+            d.pop("weight_noise")
+        return d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -540,7 +552,11 @@ class TrainStudy:
                 if spec.device != "software"
                 else PulseRule.named("software")
             )
-            net = MLP(layers, config.activation, config.loss)
+            net = eval_net = MLP(layers, config.activation, config.loss)
+            if config.weight_noise > 0 and spec.device == "software":
+                noise_rng = np.random.default_rng([config.seed, 4])
+                noisy = noisy_layers(layers, config.weight_noise, noise_rng)
+                net = MLP(noisy, config.activation, config.loss)
             data_rng = np.random.default_rng([config.seed, 2])
             round_rng = np.random.default_rng([config.seed, 3])
             hist = {k: [] for k in TRAIN_METRICS}
@@ -577,7 +593,7 @@ class TrainStudy:
                     bar.update(1)
                 correct, loss_sum = int(correct), float(loss_sum)
                 elapsed = time.perf_counter() - t0
-                pred, outp = net.predict(xte_d)
+                pred, outp = eval_net.predict(xte_d)
                 tl, _ = net.loss_and_delta(outp, eye[yte_d])
                 sat_hi, sat_lo = saturation(layers)
                 metrics = {
