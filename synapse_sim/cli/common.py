@@ -26,18 +26,31 @@ __all__ = [
 PROG = "synapse-sim"
 
 
-def add_overwrite_option(parser) -> None:
-    """``--overwrite``: replace an existing ``results.h5`` in ``--out`` (refused otherwise)."""
-    parser.add_argument(
+def add_overwrite_option(parser, *, resume: bool = False) -> None:
+    """``--overwrite``: replace an existing ``results.h5`` in ``--out`` (refused otherwise);
+    with ``resume``, also ``--resume`` (continue a killed run from its last finished epoch)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
         "--overwrite",
         action="store_true",
         help="replace an existing results.h5 in --out (without it an existing file is refused, "
         "so finished work is never lost by accident)",
     )
+    if resume:
+        group.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the results.h5 in --out of a run that stopped (killed, crashed): "
+            "each configuration goes on from its last finished epoch and ends as an "
+            "uninterrupted run would; the options must be the ones of that run",
+        )
 
 
 def write_mode(args) -> str:
-    """The :class:`~synapse_sim.results.ResultsWriter` mode that ``--overwrite`` asks for."""
+    """The :class:`~synapse_sim.results.ResultsWriter` mode that ``--overwrite`` /
+    ``--resume`` ask for (``"new"`` without either)."""
+    if getattr(args, "resume", False):
+        return "resume"
     return "overwrite" if getattr(args, "overwrite", False) else "new"
 
 

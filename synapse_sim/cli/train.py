@@ -148,7 +148,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mapping", default=None, help="reference or differential (default: by rule)")
     p.add_argument("--no-software", action="store_true", help="skip the software twin")
     p.add_argument("--out", default="runs/train", metavar="DIR", help="output folder")
-    add_overwrite_option(p)
+    add_overwrite_option(p, resume=True)
     add_train_options(p)
     p.set_defaults(func=run)
 

@@ -47,7 +47,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 """Version of the file layout written by :class:`ResultsWriter`."""
 
-_RESERVED_RUN_NAMES = frozenset({"final", "weights"})
+_RESERVED_RUN_NAMES = frozenset({"final", "weights", "checkpoint"})
 
 #: What :class:`ResultsWriter` does with an existing file: replace it (``"overwrite"``), refuse
 #: it (``"new"``), or load it and continue (``"resume"``).
@@ -372,6 +372,11 @@ class ResultsWriter:
     run_order : {"insertion", "name"}, default "insertion"
         Order of the runs in the file: as added, or sorted by label (runs added in completion
         order by parallel workers then read back in the same order every time).
+    check_config : bool, default False
+        With ``mode="resume"``: the stored ``config`` must equal ``config`` (a file from a
+        different configuration raises :class:`ResumeMismatchError` with key ``"config"``
+        naming the fields that differ). Training studies resume only their own config; a sweep
+        checks its plan through ``attrs`` instead.
 
     Raises
     ------
@@ -404,9 +409,11 @@ class ResultsWriter:
         mode: str = "overwrite",
         attrs: Mapping[str, Any] | None = None,
         run_order: str = "insertion",
+        check_config: bool = False,
     ) -> None:
-        from devices.validation import check_choice
+        from devices.validation import check_bool, check_choice
 
+        self._check_config = check_bool("check_config", check_config)
         mode = check_choice("mode", mode, WRITE_MODES)
         self._run_order = check_choice("run_order", run_order, RUN_ORDERS)
         self._attrs = _check_attrs("attrs", attrs, _ROOT_ATTRS + ("complete",))
@@ -426,6 +433,8 @@ class ResultsWriter:
         self._complete = False
         self._closed = False
         self._defer = False
+        #: With ``mode="resume"``: whether the loaded file was closed complete (else False).
+        self.resumed_complete = False
         exists = self.path.exists()
         if exists and mode == "new":
             raise FileExistsError(
@@ -532,6 +541,7 @@ class ResultsWriter:
             "metrics": {},
             "final": {},
             "weights": None,
+            "checkpoint": None,
             "attrs": _check_attrs(f"attrs of run {label!r}", attrs, _RUN_ATTRS),
         }
         self._snapshot()
@@ -577,6 +587,7 @@ class ResultsWriter:
             lengths.add(len(vals))
         if len(lengths) > 1:
             raise ValueError(f"history of run {label!r} has series of different lengths")
+        outer = not self._defer
         self._defer = True  # one snapshot at the end
         try:
             self.add_run(
@@ -598,8 +609,9 @@ class ResultsWriter:
             self._runs.pop(label, None)
             raise
         finally:
-            self._defer = False
-        self._snapshot()
+            self._defer = not outer
+        if outer:
+            self._snapshot()
 
     def append_epoch(self, label: str, **metrics: float) -> None:
         """Append one epoch of scalar metrics to run ``label``.
@@ -698,6 +710,51 @@ class ResultsWriter:
         run["final"] = final
         self._snapshot()
 
+    def checkpoint(self, label: str) -> dict[str, Any] | None:
+        """The checkpoint stored for run ``label`` (see :meth:`set_checkpoint`), or None."""
+        return self._run(label).get("checkpoint")
+
+    def set_checkpoint(self, label: str, state: Mapping[str, Any] | None) -> None:
+        """Store (or, with None, drop) the checkpoint of run ``label``: what a study needs to
+        continue the run bit for bit (weights or device state, counters, RNG states, epoch).
+
+        Written as the group ``runs/<label>/checkpoint`` of the same crash-safe snapshots as
+        the metrics; together with :meth:`append_epoch` inside :meth:`transaction` an epoch
+        and its checkpoint reach the file in one atomic step. :meth:`close` with
+        ``complete=True`` drops every checkpoint.
+
+        Parameters
+        ----------
+        label : str
+        state : dict or None
+            Name -> number, str, numeric array or nested dict of those (as for
+            :meth:`set_final`).
+        """
+        self._check_open()
+        run = self._run(label)
+        if state is not None:
+            if not isinstance(state, Mapping):
+                raise TypeError(f"state must be a dict or None, got {type(state).__name__}")
+            state = _stat_value(f"checkpoint of run {label!r}", dict(state))
+        run["checkpoint"] = state
+        self._snapshot()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """Group changes into one snapshot: inside the block nothing is written; at its end
+        (without an exception) one snapshot holds every change, so they reach the file
+        together or not at all. Nested blocks write once, at the outermost end."""
+        self._check_open()
+        outer = not self._defer
+        self._defer = True
+        try:
+            yield self
+        finally:
+            if outer:
+                self._defer = False
+        if outer:
+            self._snapshot()
+
     def mark_complete(self, label: str) -> None:
         """Mark run ``label`` as finished (its group's ``complete`` attribute is True)."""
         self._check_open()
@@ -711,11 +768,15 @@ class ResultsWriter:
         ----------
         complete : bool, default True
             Value of the root attribute ``complete``; pass False when the job stopped
-            early. Closing an already closed writer does nothing.
+            early (the runs' checkpoints stay in the file, so it can be resumed; a complete
+            file drops them). Closing an already closed writer does nothing.
         """
         if self._closed:
             return
         self._complete = bool(complete)
+        if self._complete:  # finished: nothing left to resume from
+            for run in self._runs.values():
+                run["checkpoint"] = None
         self._snapshot()
         self._closed = True
 
@@ -733,6 +794,31 @@ class ResultsWriter:
             raise ValueError(
                 f"unknown run label {label!r}; runs added with add_run: {known}"
             ) from None
+
+    def _match_config(self, where: str, stored_json: Any) -> None:
+        try:
+            stored = json.loads(stored_json)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: its config attribute is not valid JSON") from None
+        mine = json.loads(self._config_json)
+        if stored == mine:
+            return
+        keys = sorted(set(stored) | set(mine), key=str)
+        differ = [k for k in keys if stored.get(k) != mine.get(k)]
+        details = []
+        for k in differ[:5]:
+            a, b = stored.get(k), mine.get(k)
+            if isinstance(a, dict) and isinstance(b, dict):
+                sub = sorted((s for s in set(a) | set(b) if a.get(s) != b.get(s)), key=str)[:5]
+                details += [f"{k}.{s}: file {a.get(s)!r}, now {b.get(s)!r}" for s in sub]
+            else:
+                details.append(f"{k}: file {a!r}, now {b!r}")
+        raise ResumeMismatchError(
+            f"{where}: it was written for a different configuration ("
+            + "; ".join(details)
+            + "); resume with the same options, or use --overwrite / another --out",
+            "config",
+        )
 
     def _load(self) -> None:
         """Load an existing file for ``mode="resume"`` (checks kind and ``attrs``)."""
@@ -756,7 +842,10 @@ class ResultsWriter:
                         f"{_attr(value)!r} (written for something else)",
                         key,
                     )
+            if self._check_config:
+                self._match_config(where, root.get("config", "{}"))
             self._created = root.get("created", self._created)
+            self.resumed_complete = bool(root.get("complete", False))
             for label, g in f["runs"].items() if "runs" in f else ():
                 ga = {k: _attr(v) for k, v in g.attrs.items()}
                 run = {
@@ -770,11 +859,14 @@ class ResultsWriter:
                     "metrics": {},
                     "final": {},
                     "weights": None,
+                    "checkpoint": None,
                     "attrs": {k: g.attrs[k] for k in g.attrs if k not in _RUN_ATTRS},
                 }
                 for name, obj in g.items():
                     if name == "final" and isinstance(obj, h5py.Group):
                         run["final"] = _read_value(obj)
+                    elif name == "checkpoint" and isinstance(obj, h5py.Group):
+                        run["checkpoint"] = _read_value(obj)
                     elif name == "weights" and isinstance(obj, h5py.Group):
                         run["weights"] = {k: np.asarray(obj[k][()]) for k in obj}
                     elif isinstance(obj, h5py.Dataset):
@@ -856,6 +948,8 @@ class ResultsWriter:
                 wg = g.create_group("weights", track_order=True)
                 for name, arr in run["weights"].items():
                     wg.create_dataset(name, data=arr)
+            if run.get("checkpoint") is not None:
+                _write_value(g, "checkpoint", run["checkpoint"])
 
 
 # ----------------------------------------------------------------------------- reading

@@ -31,6 +31,7 @@ from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve
 from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
 from .base import RunContext, field_errors, run_study
+from .checkpoint import restore_checkpoint, run_checkpoint
 
 __all__ = [
     "TrainConfig",
@@ -416,12 +417,25 @@ class TrainStudy:
         Store final weights in the results file.
     plots : bool
         :meth:`save_outputs` writes the PNG figures (it always writes ``results.md``).
+    checkpoints : bool
+        With a results file, store each run's checkpoint with every epoch (in the same atomic
+        snapshot), so that a killed run resumes bit for bit (``run_study(mode="resume")``,
+        ``--resume``); a file closed complete drops them.
     """
 
     kind = "train"
     uses_torch = False
 
-    def __init__(self, config: TrainConfig, runs, *, data=None, save_weights=False, plots=True):
+    def __init__(
+        self,
+        config: TrainConfig,
+        runs,
+        *,
+        data=None,
+        save_weights=False,
+        plots=True,
+        checkpoints=True,
+    ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
@@ -434,6 +448,7 @@ class TrainStudy:
         self.data = data
         self.save_weights = save_weights
         self.plots = plots
+        self.checkpoints = bool(checkpoints)
         self.seed = int(config.seed)
 
     def prepare(self) -> None:
@@ -477,8 +492,12 @@ class TrainStudy:
         xtr_d, ytr_d = to_device(xtr, xp), to_device(ytr, xp)
         xte_d, yte_d = to_device(data.x_test, xp), to_device(data.y_test, xp)
         writer = ctx.writer
+        # runs found in a resumed file continue from their checkpoint (or start again)
+        resumed = set(writer.labels) if writer is not None else set()
         if writer is not None:
             for r in self.runs:
+                if r.label in resumed and writer.checkpoint(r.label) is not None:
+                    continue
                 writer.add_run(
                     r.label,
                     device=r.device,
@@ -491,6 +510,7 @@ class TrainStudy:
                         "rule_options": r.rule_options,
                         "backend": backend,
                     },
+                    replace=True,
                 )
         history, final, weights, arrays = {}, {}, {}, {}
         n_batches = math.ceil(xtr.shape[0] / config.batch_size)
@@ -505,9 +525,11 @@ class TrainStudy:
             data_rng = np.random.default_rng([config.seed, 2])
             round_rng = np.random.default_rng([config.seed, 3])
             hist = {k: [] for k in TRAIN_METRICS}
-            step = 0
+            rngs = {"data": data_rng, "round": round_rng}
+            first, step = self._resume(writer, spec.label, resumed, layers, rngs, hist)
             bar = ctx.bar(config.epochs * n_batches, spec.label)
-            for _epoch in range(config.epochs):
+            bar.update(first * n_batches)
+            for _epoch in range(first, config.epochs):
                 t0 = time.perf_counter()
                 # accumulated where the arrays live: no host round trip per step for them
                 correct = 0
@@ -552,17 +574,39 @@ class TrainStudy:
                 for k, v in metrics.items():
                     hist[k].append(v)
                 if writer is not None:
-                    writer.append_epoch(spec.label, **metrics)
+                    with writer.transaction():  # the epoch and its checkpoint, atomically
+                        writer.append_epoch(spec.label, **metrics)
+                        if self.checkpoints:
+                            ckpt = run_checkpoint(_epoch + 1, step, layers, rngs)
+                            writer.set_checkpoint(spec.label, ckpt)
             bar.close()
             history[spec.label] = hist
             final[spec.label] = final_stats(layers)
             weights[spec.label] = [asnumpy(layer.weights()) for layer in layers]
             arrays[spec.label] = layers
-            if writer is not None:
+            if writer is not None and spec.label not in writer.completed:
                 write_final(
                     writer, spec.label, final[spec.label], weights[spec.label], self.save_weights
                 )
         return TrainResult(history, final, weights, arrays)
+
+    @staticmethod
+    def _resume(writer, label, resumed, layers, rngs, hist) -> tuple[int, int]:
+        """Load run ``label``'s checkpoint from a resumed file into ``layers``, ``rngs`` and
+        ``hist``; return ``(first epoch to run, update counter)`` (``(0, 0)`` for a new run)."""
+        ckpt = writer.checkpoint(label) if writer is not None and label in resumed else None
+        if ckpt is None:
+            return 0, 0
+        first, step = restore_checkpoint(ckpt, layers, rngs)
+        done = writer.metrics(label)
+        if writer.epochs_done(label) != first:
+            raise ValueError(
+                f"cannot resume run {label!r}: the file holds {writer.epochs_done(label)} "
+                f"epochs but its checkpoint is after epoch {first} (damaged file)"
+            )
+        for k in hist:
+            hist[k].extend(done.get(k, [])[:first])
+        return first, step
 
     def save_outputs(self, result: TrainResult, out: Path) -> list[Path]:
         """PNG figures (when :attr:`plots`) and ``results.md``; sets ``result.files``."""
