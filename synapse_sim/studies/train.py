@@ -32,6 +32,7 @@ from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
 from .base import RunContext, field_errors, run_study
 from .checkpoint import restore_checkpoint, run_checkpoint
+from .health import check_epoch
 
 __all__ = [
     "TrainConfig",
@@ -163,7 +164,12 @@ class TrainConfig:
     backend: str = "auto"
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        hidden = self.hidden
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+            _err("hidden", hidden, "a list of positive layer sizes, e.g. [100] or [256, 128]")
+        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) for h in hidden):
+            _err("hidden", hidden, "a list of positive integer layer sizes, e.g. [100]")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
         if any(h < 1 for h in self.hidden):
             _err("hidden", self.hidden, "positive layer sizes")
         lr = self.lr if isinstance(self.lr, (tuple, list)) else (self.lr,)
@@ -184,6 +190,11 @@ class TrainConfig:
                 _err(name, v, "an integer >= 1")
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             _err("seed", self.seed, "an integer >= 0")
+        ds = self.device_seed
+        if ds is not None and (isinstance(ds, bool) or not isinstance(ds, (int, np.integer))):
+            _err("device_seed", ds, "None or an integer >= 0")
+        if ds is not None and ds < 0:
+            _err("device_seed", ds, "None or an integer >= 0")
         if self.max_train is not None and self.max_train < 1:
             _err("max_train", self.max_train, "None or an integer >= 1")
         if not self.w_max > 0:
@@ -529,6 +540,7 @@ class TrainStudy:
             first, step = self._resume(writer, spec.label, resumed, layers, rngs, hist)
             bar = ctx.bar(config.epochs * n_batches, spec.label)
             bar.update(first * n_batches)
+            warned = False
             for _epoch in range(first, config.epochs):
                 t0 = time.perf_counter()
                 # accumulated where the arrays live: no host round trip per step for them
@@ -571,6 +583,7 @@ class TrainStudy:
                     "saturated_low": sat_lo,
                     "epoch_time": elapsed,
                 }
+                warned = check_epoch(spec.label, _epoch + 1, metrics, config.lr, warned=warned)
                 for k, v in metrics.items():
                     hist[k].append(v)
                 if writer is not None:
