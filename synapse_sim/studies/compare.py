@@ -26,9 +26,9 @@ from .train import (
     BACKENDS,
     TRAIN_METRICS,
     TrainResult,
+    epoch_metrics,
     final_stats,
     resolve_backend,
-    saturation,
     save_report,
     write_final,
 )
@@ -446,18 +446,17 @@ class CompareStudy:
                     bar.update(1)
                 elapsed = time.perf_counter() - t0
                 test_acc, test_loss = _evaluate(net, xte_t, yte_t)
-                sat_hi, sat_lo = saturation(layers)
-                metrics = {
-                    "train_accuracy": correct / xtr.shape[0],
-                    "train_loss": loss_sum / xtr.shape[0],
-                    "test_accuracy": test_acc,
-                    "test_loss": test_loss,
-                    "pulses": float(pulses),
-                    "refreshes": float(refreshes),
-                    "saturated_high": sat_hi,
-                    "saturated_low": sat_lo,
-                    "epoch_time": elapsed,
-                }
+                metrics = epoch_metrics(
+                    layers,
+                    xtr.shape[0],
+                    correct,
+                    loss_sum,
+                    test_acc,
+                    test_loss,
+                    pulses,
+                    refreshes,
+                    elapsed,
+                )
                 for k, v in metrics.items():
                     hist[k].append(v)
                 if writer is not None:

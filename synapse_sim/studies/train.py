@@ -51,6 +51,7 @@ __all__ = [
     "final_stats",
     "saturation",
     "TRAIN_METRICS",
+    "epoch_metrics",
     "markdown_report",
     "save_report",
 ]
@@ -359,6 +360,27 @@ def saturation(layers) -> tuple[float, float]:
     return (hi / n, lo / n) if n else (0.0, 0.0)
 
 
+def epoch_metrics(
+    layers, n_train: int, correct, loss_sum, test_accuracy, test_loss, pulses, refreshes, elapsed
+) -> dict:
+    """The :data:`TRAIN_METRICS` of one epoch (shared by :func:`train` and
+    :func:`synapse_sim.compare`): training accuracy and mean loss from the epoch's sums over
+    ``n_train`` samples, the test numbers, the pulses and refreshes sent, the saturated
+    fractions of ``layers`` now, and the epoch's wall time."""
+    sat_hi, sat_lo = saturation(layers)
+    return {
+        "train_accuracy": correct / n_train,
+        "train_loss": loss_sum / n_train,
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "pulses": float(pulses),
+        "refreshes": float(refreshes),
+        "saturated_high": sat_hi,
+        "saturated_low": sat_lo,
+        "epoch_time": elapsed,
+    }
+
+
 def final_stats(layers) -> dict:
     """Device counters and saturation of every device array of ``layers`` (``layer<i>``
     dicts) and their totals (``total_<counter>``); empty for float weights."""
@@ -571,18 +593,17 @@ class TrainStudy:
                 elapsed = time.perf_counter() - t0
                 pred, outp = net.predict(xte_d)
                 tl, _ = net.loss_and_delta(outp, eye[yte_d])
-                sat_hi, sat_lo = saturation(layers)
-                metrics = {
-                    "train_accuracy": correct / xtr.shape[0],
-                    "train_loss": loss_sum / xtr.shape[0],
-                    "test_accuracy": float(xp.mean(pred == yte_d)),
-                    "test_loss": float(tl.mean()),
-                    "pulses": float(pulses),
-                    "refreshes": float(refreshes),
-                    "saturated_high": sat_hi,
-                    "saturated_low": sat_lo,
-                    "epoch_time": elapsed,
-                }
+                metrics = epoch_metrics(
+                    layers,
+                    xtr.shape[0],
+                    correct,
+                    loss_sum,
+                    xp.mean(pred == yte_d),
+                    tl.mean(),
+                    pulses,
+                    refreshes,
+                    elapsed,
+                )
                 warned = check_epoch(spec.label, _epoch + 1, metrics, config.lr, warned=warned)
                 for k, v in metrics.items():
                     hist[k].append(v)
