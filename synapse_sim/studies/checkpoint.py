@@ -11,8 +11,9 @@ generators continues the run bit for bit.
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,10 @@ import numpy as np
 from devices.xp import array_module, asnumpy, to_device
 
 __all__ = [
+    "write_epoch",
+    "resume_point",
+    "torch_checkpoint",
+    "restore_torch_checkpoint",
     "rng_state",
     "set_rng_state",
     "layers_state",
@@ -99,6 +104,80 @@ def restore_checkpoint(state: Mapping[str, Any], layers: Sequence, rngs: Mapping
     missing = set(rngs) - set(state["rngs"])
     if missing:
         raise ValueError(f"checkpoint has no state for the random generators {sorted(missing)}")
+    for name, rng in rngs.items():
+        set_rng_state(rng, state["rngs"][name])
+    return int(state["epoch"]), int(state["step"])
+
+
+def write_epoch(writer, label: str, metrics: Mapping, checkpoint: Callable | None = None) -> None:
+    """Append one epoch of ``metrics`` to run ``label`` and, when ``checkpoint`` is given,
+    store ``checkpoint()`` as its checkpoint, both in one atomic snapshot."""
+    with writer.transaction():
+        writer.append_epoch(label, **metrics)
+        if checkpoint is not None:
+            writer.set_checkpoint(label, checkpoint())
+
+
+def resume_point(writer, label: str, resumed, hist: Mapping, restore: Callable) -> tuple[int, int]:
+    """Where run ``label`` continues in a resumed results file.
+
+    Parameters
+    ----------
+    writer : ResultsWriter or None
+    label : str
+    resumed : set of str
+        Labels found in the file when it was opened.
+    hist : dict
+        ``metric -> list``, extended with the epochs already in the file.
+    restore : callable
+        ``restore(checkpoint) -> (epoch, step)`` loads a checkpoint into the run's objects.
+
+    Returns
+    -------
+    (int, int)
+        The first epoch still to run and the update counter (``(0, 0)`` for a new run).
+    """
+    ckpt = writer.checkpoint(label) if writer is not None and label in resumed else None
+    if ckpt is None:
+        return 0, 0
+    first, step = restore(ckpt)
+    if writer.epochs_done(label) != first:
+        raise ValueError(
+            f"cannot resume run {label!r}: the file holds {writer.epochs_done(label)} "
+            f"epochs but its checkpoint is after epoch {first} (damaged file)"
+        )
+    done = writer.metrics(label)
+    for k in hist:
+        hist[k].extend(done.get(k, [])[:first])
+    return first, step
+
+
+def torch_checkpoint(epoch: int, model, optimizer, rngs: Mapping[str, Any]) -> dict:
+    """The checkpoint of a torch run: the model's and the optimizer's ``state_dict`` (device
+    layers' state included) as the bytes of :func:`torch.save` (read back with
+    ``torch.load(weights_only=True)``: tensors and plain containers only), and the states of
+    ``rngs``."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, buf)
+    return {
+        "epoch": np.int64(epoch),
+        "step": np.int64(0),
+        "torch": np.frombuffer(buf.getvalue(), dtype=np.uint8).copy(),
+        "rngs": {name: rng_state(rng) for name, rng in rngs.items()},
+    }
+
+
+def restore_torch_checkpoint(state: Mapping[str, Any], model, optimizer, rngs: Mapping[str, Any]):
+    """Load a :func:`torch_checkpoint` into ``model``, ``optimizer`` and ``rngs``; return
+    ``(epoch, step)``."""
+    import torch
+
+    raw = io.BytesIO(np.asarray(state["torch"], dtype=np.uint8).tobytes())
+    st = torch.load(raw, weights_only=True, map_location="cpu")
+    model.load_state_dict(st["model"])
+    optimizer.load_state_dict(st["optimizer"])
     for name, rng in rngs.items():
         set_rng_state(rng, state["rngs"][name])
     return int(state["epoch"]), int(state["step"])

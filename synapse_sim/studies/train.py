@@ -18,6 +18,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve
 from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
 from .base import RunContext, field_errors, run_study
-from .checkpoint import restore_checkpoint, run_checkpoint
+from .checkpoint import restore_checkpoint, resume_point, run_checkpoint, write_epoch
 from .health import check_epoch
 
 __all__ = [
@@ -559,7 +560,13 @@ class TrainStudy:
             round_rng = np.random.default_rng([config.seed, 3])
             hist = {k: [] for k in TRAIN_METRICS}
             rngs = {"data": data_rng, "round": round_rng}
-            first, step = self._resume(writer, spec.label, resumed, layers, rngs, hist)
+            first, step = resume_point(
+                writer,
+                spec.label,
+                resumed,
+                hist,
+                partial(restore_checkpoint, layers=layers, rngs=rngs),
+            )
             bar = ctx.bar(config.epochs * n_batches, spec.label)
             bar.update(first * n_batches)
             warned = False
@@ -607,12 +614,9 @@ class TrainStudy:
                 warned = check_epoch(spec.label, _epoch + 1, metrics, config.lr, warned=warned)
                 for k, v in metrics.items():
                     hist[k].append(v)
-                if writer is not None:
-                    with writer.transaction():  # the epoch and its checkpoint, atomically
-                        writer.append_epoch(spec.label, **metrics)
-                        if self.checkpoints:
-                            ckpt = run_checkpoint(_epoch + 1, step, layers, rngs)
-                            writer.set_checkpoint(spec.label, ckpt)
+                if writer is not None:  # the epoch and its checkpoint, atomically
+                    ckpt = partial(run_checkpoint, _epoch + 1, step, layers, rngs)
+                    write_epoch(writer, spec.label, metrics, ckpt if self.checkpoints else None)
             bar.close()
             history[spec.label] = hist
             final[spec.label] = final_stats(layers)
@@ -623,24 +627,6 @@ class TrainStudy:
                     writer, spec.label, final[spec.label], weights[spec.label], self.save_weights
                 )
         return TrainResult(history, final, weights, arrays)
-
-    @staticmethod
-    def _resume(writer, label, resumed, layers, rngs, hist) -> tuple[int, int]:
-        """Load run ``label``'s checkpoint from a resumed file into ``layers``, ``rngs`` and
-        ``hist``; return ``(first epoch to run, update counter)`` (``(0, 0)`` for a new run)."""
-        ckpt = writer.checkpoint(label) if writer is not None and label in resumed else None
-        if ckpt is None:
-            return 0, 0
-        first, step = restore_checkpoint(ckpt, layers, rngs)
-        done = writer.metrics(label)
-        if writer.epochs_done(label) != first:
-            raise ValueError(
-                f"cannot resume run {label!r}: the file holds {writer.epochs_done(label)} "
-                f"epochs but its checkpoint is after epoch {first} (damaged file)"
-            )
-        for k in hist:
-            hist[k].extend(done.get(k, [])[:first])
-        return first, step
 
     def save_outputs(self, result: TrainResult, out: Path) -> list[Path]:
         """PNG figures (when :attr:`plots`) and ``results.md``; sets ``result.files``."""

@@ -207,3 +207,32 @@ def test_cli_resume_after_kill_9(tmp_path):
                 assert np.array_equal(v, b["runs"][label]["metrics"][k]), (label, k)
         for k, w in a["runs"][label]["weights"].items():
             assert w.tobytes() == b["runs"][label]["weights"][k].tobytes()
+
+
+@pytest.mark.slow
+def test_compare_resume_after_crash_is_bit_identical(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from synapse_sim.studies.compare import CompareConfig, CompareStudy
+
+    cfg = CompareConfig(
+        model="mlp", devices=("epiram",), rules=("unidirectional",), epochs=3, max_train=120
+    )
+    full, part = tmp_path / "full", tmp_path / "part"
+    run_study(CompareStudy(cfg, save_weights=True, plots=False), out=full)
+    labels = list(read_results(full / "results.h5")["runs"])
+    assert len(labels) == 2
+    with monkeypatch.context() as m:
+        _crash_at(m, labels[1], 2)
+        with pytest.raises(Crash):
+            run_study(CompareStudy(cfg, save_weights=True, plots=False), out=part)
+    assert read_results(part / "results.h5")["runs"][labels[1]]["epochs_done"] == 1
+    run_study(CompareStudy(cfg, save_weights=True, plots=False), out=part, mode="resume")
+    a, b = read_results(full / "results.h5"), read_results(part / "results.h5")
+    assert b["complete"]
+    for label in labels:
+        for k, v in a["runs"][label]["metrics"].items():
+            if k != "epoch_time":
+                assert np.array_equal(v, b["runs"][label]["metrics"][k]), (label, k)
+        for k, w in a["runs"][label]["weights"].items():
+            assert w.tobytes() == b["runs"][label]["weights"][k].tobytes(), (label, k)
+        assert repr(a["runs"][label]["final"]) == repr(b["runs"][label]["final"])
