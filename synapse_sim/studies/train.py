@@ -569,7 +569,7 @@ class TrainStudy:
             )
             bar = ctx.bar(config.epochs * n_batches, spec.label)
             bar.update(first * n_batches)
-            warned = False
+            warned, sat0 = False, sum(saturation(layers))
             for _epoch in range(first, config.epochs):
                 t0 = time.perf_counter()
                 # accumulated where the arrays live: no host round trip per step for them
@@ -611,7 +611,9 @@ class TrainStudy:
                     refreshes,
                     elapsed,
                 )
-                warned = check_epoch(spec.label, _epoch + 1, metrics, config.lr, warned=warned)
+                warned = check_epoch(
+                    spec.label, _epoch + 1, metrics, config.lr, warned=warned, start=sat0
+                )
                 for k, v in metrics.items():
                     hist[k].append(v)
                 if writer is not None:  # the epoch and its checkpoint, atomically

@@ -156,6 +156,11 @@ def test_non_finite_loss_stops_the_run():
     with pytest.raises(FloatingPointError, match=r"run 'a': train_loss is nan after epoch 3"):
         check_epoch("a", 3, {"train_loss": float("nan"), "test_loss": 1.0}, (0.1,))
     assert check_epoch("a", 1, {"train_loss": 1.0, "saturated_high": 0.1}, 0.1) is False
+    # saturation present from the start (one-sided programming) is not the learning rate's
+    sat = {"train_loss": 1.0, "saturated_low": 0.6}
+    assert check_epoch("a", 1, sat, 0.1, start=0.5) is False
+    with pytest.warns(RuntimeWarning, match=r"60% of the devices .*\(30% before training\)"):
+        assert check_epoch("a", 1, sat, 0.1, start=0.3) is True
 
 
 def test_device_array_load_state_dict_refuses_nan():
