@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test gates slow notebooks figures lint bench clean-venv
+.PHONY: demo test gates slow notebooks figures docs lint bench clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ figures: $(STAMP)
 	mkdir -p docs/figures
 	cp runs/figures-demo/accuracy.png docs/figures/demo_accuracy.png
 	MPLBACKEND=Agg $(PY) docs/figures/device_zoo.py docs/figures/device_zoo.png
+
+# The API reference: one HTML page per public module from its docstrings (stdlib pydoc) in
+# docs/api/ (not committed); fails when a module does not import or has no docstring.
+docs: $(STAMP)
+	$(PY) docs/build_api.py docs/api
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1063,7 +1063,15 @@ class DeviceArray:
         return st
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a state from :meth:`state_dict` (shapes must match this array)."""
+        """Restore a state from :meth:`state_dict` (shapes must match this array; NaN values
+        are refused before anything is loaded)."""
+        for k in _STATE_KEYS:  # check everything first: a refused state leaves the array as is
+            new = np.asarray(asnumpy(state[k]))
+            if new.dtype.kind == "f" and np.isnan(new).any():
+                raise ValueError(
+                    f"state[{k!r}] contains {int(np.isnan(new).sum())} NaN value(s); a device "
+                    "state must be finite (a damaged or foreign checkpoint)"
+                )
         self._changed()
         for k in _STATE_KEYS:
             cur = getattr(self, k)

@@ -147,6 +147,20 @@ def program_form(rule, mapping: str) -> str:
     return "one_sided"
 
 
+def _check_finite(name: str, a) -> None:
+    """Raise before any write when ``a`` holds NaN or infinite values (an update is atomic)."""
+    xp = array_module(a)
+    a = xp.asarray(a)
+    if a.dtype.kind not in "fc" or bool(xp.isfinite(a.sum())):  # one reduction when fine
+        return
+    bad = int(a.size - int(xp.count_nonzero(xp.isfinite(a))))
+    if bad:
+        raise ValueError(
+            f"{name} contains {bad} NaN or infinite value{'s' if bad > 1 else ''}; nothing was "
+            "updated (the weights are unchanged): pass finite inputs"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class PulseRule:
     """Pulse backprop update rule; one instance serves every layer.
@@ -275,6 +289,8 @@ class PulseRule:
             ``pulses`` (pulse events sent: sum of |counts| over devices), ``refreshes``.
         """
         check_real("lr", lr, lo=0.0, lo_open=True)
+        _check_finite("x", x)
+        _check_finite("delta", delta)
         w = as_weight_array(w)
         if self.method == "software":
             w.add(self.request(x, delta, lr))

@@ -12,7 +12,13 @@ __all__ = [
     "PROG",
     "output_dir",
     "add_overwrite_option",
+    "add_hidden_option",
+    "add_output_options",
     "write_mode",
+    "make_config",
+    "run_into_out",
+    "print_records",
+    "fmt",
     "jsonable",
     "progress_bar",
     "show_progress",
@@ -26,18 +32,90 @@ __all__ = [
 PROG = "synapse-sim"
 
 
-def add_overwrite_option(parser) -> None:
-    """``--overwrite``: replace an existing ``results.h5`` in ``--out`` (refused otherwise)."""
-    parser.add_argument(
+def add_overwrite_option(parser, *, resume: bool = False) -> None:
+    """``--overwrite``: replace an existing ``results.h5`` in ``--out`` (refused otherwise);
+    with ``resume``, also ``--resume`` (continue a killed run from its last finished epoch)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
         "--overwrite",
         action="store_true",
         help="replace an existing results.h5 in --out (without it an existing file is refused, "
         "so finished work is never lost by accident)",
     )
+    if resume:
+        group.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the results.h5 in --out of a run that stopped (killed, crashed): "
+            "each configuration goes on from its last finished epoch and ends as an "
+            "uninterrupted run would; the options must be the ones of that run",
+        )
+
+
+def add_hidden_option(parser, default: str) -> None:
+    """``--hidden N [N ...]``: hidden layer sizes (``default`` is the help text's default)."""
+    parser.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help=f"hidden sizes (default {default})",
+    )
+
+
+def add_output_options(parser, *, out: str, resume: bool = False) -> None:
+    """The closing options of a study command: ``--seed``, ``--out`` (default ``out``),
+    ``--overwrite`` (and ``--resume`` with ``resume``), ``--quiet``."""
+    parser.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    parser.add_argument("--out", default=out, metavar="DIR", help="output folder")
+    add_overwrite_option(parser, resume=resume)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def make_config(cls, kw: Mapping, options: Mapping[str, str]):
+    """``cls(**kw)``, a bad value raised as a ``ValueError`` naming the option
+    (:func:`option_error` with ``options``)."""
+    try:
+        return cls(**kw)
+    except (ValueError, TypeError) as exc:
+        raise option_error(exc, options) from None
+
+
+def run_into_out(study, args):
+    """Run ``study`` with :func:`~synapse_sim.studies.base.run_study` into ``--out`` (created
+    and checked), with the progress of ``--quiet`` and the mode of ``--overwrite``/``--resume``;
+    return what the study returns."""
+    from ..studies.base import run_study
+
+    out = output_dir(args.out, "--out")
+    return run_study(study, out=out, progress=show_progress(args.quiet), mode=write_mode(args))
+
+
+def print_records(records: Sequence[Mapping], as_json: bool, line) -> int:
+    """Print ``records`` as indented JSON (``as_json``) or one ``line(record)`` each; 0."""
+    if as_json:
+        import json
+
+        print(json.dumps(jsonable(list(records)), indent=2, allow_nan=False))
+    else:
+        for rec in records:
+            print(line(rec))
+    return 0
+
+
+def fmt(value, spec: str = ".4f") -> str:
+    """``value`` formatted with ``spec``, or ``-`` for None (and NaN)."""
+    if value is None or value != value:
+        return "-"
+    return format(value, spec)
 
 
 def write_mode(args) -> str:
-    """The :class:`~synapse_sim.results.ResultsWriter` mode that ``--overwrite`` asks for."""
+    """The :class:`~synapse_sim.results.ResultsWriter` mode that ``--overwrite`` /
+    ``--resume`` ask for (``"new"`` without either)."""
+    if getattr(args, "resume", False):
+        return "resume"
     return "overwrite" if getattr(args, "overwrite", False) else "new"
 
 

@@ -63,7 +63,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-software", action="store_true", help="skip the software model")
     p.add_argument("--save-weights", action="store_true", help="store final weights")
     p.add_argument("--out", default="runs/compare", metavar="DIR", help="output folder")
-    add_overwrite_option(p)
+    add_overwrite_option(p, resume=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

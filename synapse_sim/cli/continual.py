@@ -7,17 +7,16 @@ tasks for permuted and split, 2 for domain-shift; learning rate 0.1, Adam 1e-3, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .common import (
-    add_overwrite_option,
-    jsonable,
-    option_error,
-    output_dir,
+    add_hidden_option,
+    add_output_options,
+    fmt,
+    make_config,
+    print_records,
     results_kind,
-    show_progress,
-    write_mode,
+    run_into_out,
 )
 from .train import given
 
@@ -78,14 +77,7 @@ def add_parser(subparsers) -> None:
         help="epochs of task 1 (the paper's shape: E1 unscaled, then --epochs-per-task)",
     )
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 16)")
-    p.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=None,
-        metavar="N",
-        help="hidden sizes (default 100)",
-    )
+    add_hidden_option(p, "100")
     p.add_argument(
         "--lr",
         type=float,
@@ -123,10 +115,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--max-per-task", type=int, default=None, help="training images per task")
     p.add_argument("--n-max", type=int, default=None, help="device pulse cap (default 31)")
-    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
-    p.add_argument("--out", default="runs/continual", metavar="DIR", help="output folder")
-    add_overwrite_option(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_options(p, out="runs/continual")
     p.set_defaults(func=run)
 
 
@@ -166,7 +155,6 @@ FIELDS = (
 
 def run(args) -> int:
     """Run ``synapse-sim continual``."""
-    from ..studies.base import run_study
     from ..studies.continual import ContinualConfig, ContinualStudy
 
     kw = given(args, FIELDS)
@@ -176,25 +164,21 @@ def run(args) -> int:
         kw["biases"] = True
     if args.no_clip:
         kw["w_max"] = None
-    try:
-        cfg = ContinualConfig(**kw)
-    except (ValueError, TypeError) as exc:
-        raise option_error(exc, OPTIONS) from None
+    cfg = make_config(ContinualConfig, kw, OPTIONS)
     try:  # load the data before creating the output folder (a missing IDX file is an error)
         tasks = cfg.load_tasks()
     except (ValueError, OSError) as exc:
         opt = "--task-data" if cfg.benchmark == "pair" else "--benchmark"
         raise ValueError(f"{opt}: {exc}") from None
-    out = output_dir(args.out, "--out")
     study = ContinualStudy(cfg, tasks=tasks)
-    res = run_study(study, out=out, progress=show_progress(args.quiet), mode=write_mode(args))
+    res = run_into_out(study, args)
     m = res.metrics
     print(
         f"{study.label}: average accuracy {m['average_accuracy']:.4f}, forgetting "
         f"{m['forgetting']:.4f}, backward transfer {m['backward_transfer']:.4f}, final task "
         f"{m['final_task_accuracy']:.4f}"
     )
-    print(f"wrote {res.path} and {out / f'accuracy_matrix_{study.label}.png'}")
+    print(f"wrote {res.path} and {res.path.parent / f'accuracy_matrix_{study.label}.png'}")
     return 0
 
 
@@ -225,15 +209,11 @@ def show_continual(path, *, as_json: bool) -> int:
                 "complete": bool(run["complete"] and res["complete"]),
             }
         )
-    if as_json:
-        print(json.dumps(jsonable(records), indent=2, allow_nan=False))
-    else:
-        for r in records:
-            acc = r["average_accuracy"]
-            forg = r["forgetting"]
-            print(
-                f"{r['label']}: average accuracy "
-                f"{'-' if acc is None else f'{acc:.4f}'}, forgetting "
-                f"{'-' if forg is None else f'{forg:.4f}'}, complete {r['complete']}"
-            )
-    return 0
+    return print_records(
+        records,
+        as_json,
+        lambda r: (
+            f"{r['label']}: average accuracy {fmt(r['average_accuracy'])}, forgetting "
+            f"{fmt(r['forgetting'])}, complete {r['complete']}"
+        ),
+    )

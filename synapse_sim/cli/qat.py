@@ -6,17 +6,16 @@ Options left out take the :class:`~synapse_sim.studies.qat.QATConfig` defaults;
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .common import (
-    add_overwrite_option,
-    jsonable,
-    option_error,
-    output_dir,
+    add_hidden_option,
+    add_output_options,
+    fmt,
+    make_config,
+    print_records,
     results_kind,
-    show_progress,
-    write_mode,
+    run_into_out,
 )
 from .train import given
 
@@ -93,19 +92,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--lr", type=float, default=None, help="initial Adam rate (default 3e-3)")
     p.add_argument("--lr-min", type=float, default=None, help="final rate (default 1e-3)")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32)")
-    p.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=None,
-        metavar="N",
-        help="hidden sizes (default 128)",
-    )
+    add_hidden_option(p, "128")
     p.add_argument("--no-float", action="store_true", help="skip the float baseline")
-    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
-    p.add_argument("--out", default="runs/qat", metavar="DIR", help="output folder")
-    add_overwrite_option(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_options(p, out="runs/qat")
     p.set_defaults(func=run, cga=None)
 
 
@@ -132,7 +121,6 @@ FIELDS = (
 
 def run(args) -> int:
     """Run ``synapse-sim qat``."""
-    from ..studies.base import run_study
     from ..studies.qat import QUANTIZERS, QATConfig, QATStudy
 
     kw = given(args, FIELDS)
@@ -143,17 +131,12 @@ def run(args) -> int:
         kw["quantizers"] = tuple(quantizers)
     if args.cga is not None:
         kw["cga"] = _CGA[args.cga]
-    try:  # every option is checked before the output folder is made or anything trains
-        config = QATConfig(**kw, float_baseline=not args.no_float)
-    except (ValueError, TypeError) as exc:
-        options = dict(OPTIONS)
-        if args.device_levels:
-            options["quantizers"] = "device-levels"
-        raise option_error(exc, options) from None
-    out = output_dir(args.out, "--out")
-    res = run_study(
-        QATStudy(config), out=out, progress=show_progress(args.quiet), mode=write_mode(args)
-    )
+    options = dict(OPTIONS)
+    if args.device_levels:
+        options["quantizers"] = "device-levels"
+    # every option is checked before the output folder is made or anything trains
+    config = make_config(QATConfig, {**kw, "float_baseline": not args.no_float}, options)
+    res = run_into_out(QATStudy(config), args)
     print(res.table, end="")
     print(f"wrote {', '.join(str(f) for f in res.files)}")
     return 0
@@ -217,16 +200,11 @@ def show_qat(path, *, as_json: bool) -> int:
     path : str or Path
     as_json : bool
     """
-    records = qat_records(path)
-    if as_json:
-        print(json.dumps(jsonable(records), indent=2, allow_nan=False))
-        return 0
-    for r in records:
-        acc = r["final_test_accuracy"]
-        osc = r["oscillating_fraction"]
-        osc_text = "-" if osc is None or osc != osc else f"{osc:.4f}"
-        print(
-            f"{r['label']}: test accuracy {'-' if acc is None else f'{acc:.4f}'}, "
-            f"oscillating fraction {osc_text}, complete {r['complete']}"
-        )
-    return 0
+    return print_records(
+        qat_records(path),
+        as_json,
+        lambda r: (
+            f"{r['label']}: test accuracy {fmt(r['final_test_accuracy'])}, "
+            f"oscillating fraction {fmt(r['oscillating_fraction'])}, complete {r['complete']}"
+        ),
+    )

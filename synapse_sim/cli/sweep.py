@@ -52,7 +52,13 @@ def add_sweep_parser(subparsers) -> None:
     p.add_argument(
         "--dask", action="store_true", help="run on a Dask LocalCluster of --workers processes"
     )
-    p.add_argument("--scheduler", default=None, metavar="ADDR", help="use a running Dask scheduler")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="use a running Dask scheduler (Dask sends work with pickle: use a trusted network "
+        "or tls://ADDR with TLS certificates in Dask's config; see docs/DISTRIBUTED.md)",
+    )
     p.add_argument("--resume", action="store_true", help="run only the runs missing in sweep.h5")
     p.add_argument("--overwrite", action="store_true", help="replace an existing sweep.h5")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")

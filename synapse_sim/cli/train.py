@@ -163,7 +163,7 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="record device-level energy and latency per epoch (docs/ENERGY.md)",
     )
-    add_overwrite_option(p)
+    add_overwrite_option(p, resume=True)
     add_train_options(p)
     p.set_defaults(func=run)
 

@@ -39,6 +39,7 @@ __all__ = [
     "dataset_names",
     "load_dataset",
     "load_split",
+    "MAX_IDX_CLASSES",
     "Split",
     "SPLITS",
     "read_idx",
@@ -60,6 +61,9 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 
+#: Largest number of classes an IDX folder may have (labels 0 .. MAX_IDX_CLASSES - 1): the
+#: networks' output layers and one-hot targets grow with the largest label.
+MAX_IDX_CLASSES = 1000
 _IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -343,6 +347,8 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             f"IDX file {str(path)!r} is malformed: dimensions {dims} of {dtype.name} need "
             f"{expected} data bytes, file has {len(raw) - header}"
         )
+    if expected == 0:  # an empty file (a zero dimension): no data bytes to view
+        return np.zeros(dims, dtype=dtype.newbyteorder("="))
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
     return data.astype(dtype.newbyteorder("="))
 
@@ -418,10 +424,29 @@ def _load_idx_folder(folder_text: str) -> tuple[np.ndarray, ...]:
                 f"{paths[split + '_images'].name}) and labels ({y.shape[0]}, "
                 f"{paths[split + '_labels'].name}) differ in count"
             )
+        if x.shape[0] == 0:
+            raise ValueError(
+                f"IDX folder {folder_text!r}: the {split} images file "
+                f"{paths[split + '_images'].name} holds 0 images (need at least 1)"
+            )
+        if int(y.max()) >= MAX_IDX_CLASSES:
+            raise ValueError(
+                f"IDX folder {folder_text!r}: {split} label {int(y.max())} in "
+                f"{paths[split + '_labels'].name} is out of range: labels must be class "
+                f"indices 0 .. {MAX_IDX_CLASSES - 1} (MAX_IDX_CLASSES)"
+            )
     if x_train.shape[1:] != x_test.shape[1:]:
         raise ValueError(
             f"IDX folder {folder_text!r}: train images are {x_train.shape[1:]} but test "
             f"images are {x_test.shape[1:]}"
+        )
+    unseen = np.setdiff1d(y_test, y_train)
+    if unseen.size:
+        raise ValueError(
+            f"IDX folder {folder_text!r}: test labels {unseen[:10].tolist()} never occur in "
+            f"the training labels ({paths['train_labels'].name}); a network cannot learn a "
+            "class it never sees (train labels: "
+            f"{np.unique(y_train)[:20].tolist()}{' ...' if np.unique(y_train).size > 20 else ''})"
         )
     return x_train, y_train, x_test, y_test, paths
 

@@ -151,10 +151,13 @@ def run_study(
         An open writer to add the runs to; it is neither opened nor closed here.
     outputs : bool
         Call :meth:`Study.save_outputs` (figures, tables) after a successful run.
-    mode : {"overwrite", "new"}
-        What to do with an existing ``out/results.h5``: replace it, or refuse it
+    mode : {"overwrite", "new", "resume"}
+        What to do with an existing ``out/results.h5``: replace it, refuse it
         (:class:`FileExistsError` before any training; the command line's default, lifted by
-        ``--overwrite``). See :class:`~synapse_sim.results.ResultsWriter`.
+        ``--overwrite``), or continue it (``--resume``: the file must hold this study's kind
+        and config, else :class:`~synapse_sim.results.store.ResumeMismatchError`; a study
+        that stores checkpoints continues each run from its last finished epoch, bit for bit;
+        a file closed complete is refused). See :class:`~synapse_sim.results.ResultsWriter`.
 
     Returns
     -------
@@ -175,7 +178,13 @@ def run_study(
             seed=int(study.seed),
             kind=study.kind,
             mode=mode,
+            check_config=mode == "resume",
         )
+        if writer.resumed_complete:  # (nothing written: the file stays as it is)
+            raise FileExistsError(
+                f"cannot resume {str(writer.path)!r}: the run finished (the file is complete); "
+                "nothing to resume (use --overwrite to run it again)"
+            )
     ctx = RunContext(writer=writer, progress=bool(progress))
     try:
         with contextlib.ExitStack() as stack:

@@ -14,6 +14,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,14 @@ from devices.validation import did_you_mean
 
 from ..data.datasets import batches, load_dataset
 from .base import RunContext, field_errors, run_study
+from .checkpoint import restore_torch_checkpoint, resume_point, torch_checkpoint, write_epoch
 from .train import (
     BACKENDS,
     TRAIN_METRICS,
     TrainResult,
+    epoch_metrics,
     final_stats,
     resolve_backend,
-    saturation,
     save_report,
     write_final,
 )
@@ -312,15 +314,20 @@ class CompareStudy:
     config : CompareConfig
     save_weights : bool
     plots : bool
+    checkpoints : bool
+        With a results file, store each run's checkpoint (model, optimizer and data-order
+        states) with every epoch, so that a killed run resumes bit for bit
+        (``run_study(mode="resume")``, ``--resume``).
     """
 
     kind = "compare"
     uses_torch = True
 
-    def __init__(self, config: CompareConfig, *, save_weights=False, plots=True):
+    def __init__(self, config: CompareConfig, *, save_weights=False, plots=True, checkpoints=True):
         self.config = config
         self.save_weights = save_weights
         self.plots = plots
+        self.checkpoints = bool(checkpoints)
         self.seed = int(config.seed)
 
     def prepare(self) -> None:
@@ -389,6 +396,8 @@ class CompareStudy:
         ytr_t, yte_t = torch.from_numpy(ytr).to(tdev), torch.from_numpy(data.y_test).to(tdev)
         history, final, weights, arrays = {}, {}, {}, {}
         n_batches = math.ceil(xtr.shape[0] / cfg.batch_size)
+        # runs found in a resumed file continue from their checkpoint (or start again)
+        resumed = set(writer.labels) if writer is not None else set()
         for label, dev, rule in cfg.runs():
             if dev == "software":
                 net = copy.deepcopy(self.net0).to(tdev)
@@ -413,7 +422,7 @@ class CompareStudy:
                     "rule_options": cfg.rule_options,
                     "backend": self.resolved,
                 }
-            if writer is not None:
+            if writer is not None and not (label in resumed and writer.checkpoint(label)):
                 writer.add_run(
                     label,
                     device=dev,
@@ -421,12 +430,17 @@ class CompareStudy:
                     dataset=cfg.dataset,
                     epochs=int(cfg.epochs),
                     config=run_cfg,
+                    replace=True,
                 )
             layers = [m.array for m in getattr(opt, "device_layers", [])]
-            data_rng = np.random.default_rng([seed, 2])
+            rngs = {"data": np.random.default_rng([seed, 2])}
+            data_rng = rngs["data"]
             hist = {k: [] for k in TRAIN_METRICS}
+            restore = partial(restore_torch_checkpoint, model=net, optimizer=opt, rngs=rngs)
+            first, _ = resume_point(writer, label, resumed, hist, restore)
             bar = ctx.bar(cfg.epochs * n_batches, label)
-            for _epoch in range(cfg.epochs):
+            bar.update(first * n_batches)
+            for _epoch in range(first, cfg.epochs):
                 t0 = time.perf_counter()
                 net.train()
                 correct, loss_sum, pulses, refreshes = 0, 0.0, 0, 0
@@ -446,22 +460,22 @@ class CompareStudy:
                     bar.update(1)
                 elapsed = time.perf_counter() - t0
                 test_acc, test_loss = _evaluate(net, xte_t, yte_t)
-                sat_hi, sat_lo = saturation(layers)
-                metrics = {
-                    "train_accuracy": correct / xtr.shape[0],
-                    "train_loss": loss_sum / xtr.shape[0],
-                    "test_accuracy": test_acc,
-                    "test_loss": test_loss,
-                    "pulses": float(pulses),
-                    "refreshes": float(refreshes),
-                    "saturated_high": sat_hi,
-                    "saturated_low": sat_lo,
-                    "epoch_time": elapsed,
-                }
+                metrics = epoch_metrics(
+                    layers,
+                    xtr.shape[0],
+                    correct,
+                    loss_sum,
+                    test_acc,
+                    test_loss,
+                    pulses,
+                    refreshes,
+                    elapsed,
+                )
                 for k, v in metrics.items():
                     hist[k].append(v)
-                if writer is not None:
-                    writer.append_epoch(label, **metrics)
+                if writer is not None:  # the epoch and its checkpoint, atomically
+                    ckpt = partial(torch_checkpoint, _epoch + 1, net, opt, rngs)
+                    write_epoch(writer, label, metrics, ckpt if self.checkpoints else None)
             bar.close()
             mats = [
                 m.weight.detach().cpu().to(torch.float64).reshape(m.weight.shape[0], -1).numpy()
@@ -471,7 +485,7 @@ class CompareStudy:
             final[label] = final_stats(layers)
             weights[label] = mats
             arrays[label] = layers if layers else [FloatWeights(W, w_max=None) for W in mats]
-            if writer is not None:
+            if writer is not None and label not in writer.completed:
                 write_final(writer, label, final[label], mats, self.save_weights)
         return TrainResult(history, final, weights, arrays, None)
 

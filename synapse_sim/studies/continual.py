@@ -45,6 +45,7 @@ from .train import RunSpec, TrainConfig, build_layers
 __all__ = [
     "DEFAULT_LR",
     "DEFAULT_TASKS",
+    "MAX_PERMUTED_TASKS",
     "BENCHMARKS",
     "SCENARIOS",
     "Task",
@@ -66,6 +67,9 @@ __all__ = [
 DEFAULT_LR = {"classp": 0.1, "sgd": 0.1, "ewc": 0.1, "si": 0.1, "adam": 1e-3, "adagrad": 0.01}
 #: Default number of tasks of each benchmark (``pair``: one per dataset of ``task_data``).
 DEFAULT_TASKS = {"permuted": 5, "split": 5, "domain-shift": 2}
+#: Most tasks of a ``permuted`` sequence: each task holds its own permuted copy of the data and
+#: the accuracy matrix grows with the square of the count (checked before anything is built).
+MAX_PERMUTED_TASKS = 100
 
 
 def _pos_int(name, value, minimum=1):
@@ -215,12 +219,22 @@ class ContinualConfig:
                 raise ValueError(
                     f"task_data is only used by benchmark 'pair', got {self.task_data!r}"
                 )
-        limit = {"split": 5, "domain-shift": 2, "pair": len(self.task_data)}.get(self.benchmark)
+        limit = {
+            "permuted": MAX_PERMUTED_TASKS,
+            "split": 5,
+            "domain-shift": 2,
+            "pair": len(self.task_data),
+        }.get(self.benchmark)
         with field_errors("n_tasks"):
             if limit is not None and self.n_tasks > limit:
                 raise ValueError(
                     f"n_tasks must be between 1 and {limit} for benchmark {self.benchmark!r}, "
                     f"got {self.n_tasks}"
+                    + (
+                        " (MAX_PERMUTED_TASKS: every permuted task holds its own copy of the data)"
+                        if self.benchmark == "permuted"
+                        else ""
+                    )
                 )
         _pos_int("epochs_per_task", self.epochs_per_task)
         if self.epochs_first_task is not None:

@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,9 @@ from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
 from ..models.noisy import noisy_layers
 from .base import RunContext, field_errors, run_study
+from .checkpoint import restore_checkpoint, resume_point, run_checkpoint, write_epoch
 from .energy import ENERGY_METRICS, EnergyTracker, energy_table, resolve_energy
+from .health import check_epoch
 
 __all__ = [
     "TrainConfig",
@@ -54,6 +57,7 @@ __all__ = [
     "final_stats",
     "saturation",
     "TRAIN_METRICS",
+    "epoch_metrics",
     "markdown_report",
     "save_report",
 ]
@@ -173,7 +177,12 @@ class TrainConfig:
     weight_noise: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        hidden = self.hidden
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+            _err("hidden", hidden, "a list of positive layer sizes, e.g. [100] or [256, 128]")
+        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) for h in hidden):
+            _err("hidden", hidden, "a list of positive integer layer sizes, e.g. [100]")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
         if any(h < 1 for h in self.hidden):
             _err("hidden", self.hidden, "positive layer sizes")
         lr = self.lr if isinstance(self.lr, (tuple, list)) else (self.lr,)
@@ -194,6 +203,11 @@ class TrainConfig:
                 _err(name, v, "an integer >= 1")
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             _err("seed", self.seed, "an integer >= 0")
+        ds = self.device_seed
+        if ds is not None and (isinstance(ds, bool) or not isinstance(ds, (int, np.integer))):
+            _err("device_seed", ds, "None or an integer >= 0")
+        if ds is not None and ds < 0:
+            _err("device_seed", ds, "None or an integer >= 0")
         if self.max_train is not None and self.max_train < 1:
             _err("max_train", self.max_train, "None or an integer >= 1")
         if not self.w_max > 0:
@@ -385,6 +399,27 @@ def saturation(layers) -> tuple[float, float]:
     return (hi / n, lo / n) if n else (0.0, 0.0)
 
 
+def epoch_metrics(
+    layers, n_train: int, correct, loss_sum, test_accuracy, test_loss, pulses, refreshes, elapsed
+) -> dict:
+    """The :data:`TRAIN_METRICS` of one epoch (shared by :func:`train` and
+    :func:`synapse_sim.compare`): training accuracy and mean loss from the epoch's sums over
+    ``n_train`` samples, the test numbers, the pulses and refreshes sent, the saturated
+    fractions of ``layers`` now, and the epoch's wall time."""
+    sat_hi, sat_lo = saturation(layers)
+    return {
+        "train_accuracy": correct / n_train,
+        "train_loss": loss_sum / n_train,
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "pulses": float(pulses),
+        "refreshes": float(refreshes),
+        "saturated_high": sat_hi,
+        "saturated_low": sat_lo,
+        "epoch_time": elapsed,
+    }
+
+
 def final_stats(layers) -> dict:
     """Device counters and saturation of every device array of ``layers`` (``layer<i>``
     dicts) and their totals (``total_<counter>``); empty for float weights."""
@@ -460,15 +495,28 @@ class TrainStudy:
         Store final weights in the results file.
     plots : bool
         :meth:`save_outputs` writes the PNG figures (it always writes ``results.md``).
+    checkpoints : bool
+        With a results file, store each run's checkpoint with every epoch (in the same atomic
+        snapshot), so that a killed run resumes bit for bit (``run_study(mode="resume")``,
+        ``--resume``); a file closed complete drops them.
     energy : None, bool, devices.energy.EnergyModel or dict
-        Record device-level energy and latency (see :func:`train`).
+        Record device-level energy and latency (see :func:`train`). A resumed run meters the
+        epochs it runs; its final energy totals cover those epochs only.
     """
 
     kind = "train"
     uses_torch = False
 
     def __init__(
-        self, config: TrainConfig, runs, *, data=None, save_weights=False, plots=True, energy=None
+        self,
+        config: TrainConfig,
+        runs,
+        *,
+        data=None,
+        save_weights=False,
+        plots=True,
+        checkpoints=True,
+        energy=None,
     ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -482,6 +530,7 @@ class TrainStudy:
         self.data = data
         self.save_weights = save_weights
         self.plots = plots
+        self.checkpoints = bool(checkpoints)
         self.seed = int(config.seed)
         self.energy = resolve_energy(energy)
 
@@ -528,8 +577,12 @@ class TrainStudy:
         xtr_d, ytr_d = to_device(xtr, xp), to_device(ytr, xp)
         xte_d, yte_d = to_device(data.x_test, xp), to_device(data.y_test, xp)
         writer = ctx.writer
+        # runs found in a resumed file continue from their checkpoint (or start again)
+        resumed = set(writer.labels) if writer is not None else set()
         if writer is not None:
             for r in self.runs:
+                if r.label in resumed and writer.checkpoint(r.label) is not None:
+                    continue
                 writer.add_run(
                     r.label,
                     device=r.device_name,
@@ -542,6 +595,7 @@ class TrainStudy:
                         "rule_options": r.rule_options,
                         "backend": backend,
                     },
+                    replace=True,
                 )
         history, final, weights, arrays = {}, {}, {}, {}
         n_batches = math.ceil(xtr.shape[0] / config.batch_size)
@@ -560,12 +614,22 @@ class TrainStudy:
             data_rng = np.random.default_rng([config.seed, 2])
             round_rng = np.random.default_rng([config.seed, 3])
             hist = {k: [] for k in TRAIN_METRICS}
-            meter = EnergyTracker(layers, self.energy) if self.energy is not None else None
-            if meter is not None and meter.active:
+            if self.energy is not None and EnergyTracker(layers, self.energy).active:
                 hist.update({k: [] for k in ENERGY_METRICS})
-            step = 0
+            rngs = {"data": data_rng, "round": round_rng}
+            first, step = resume_point(
+                writer,
+                spec.label,
+                resumed,
+                hist,
+                partial(restore_checkpoint, layers=layers, rngs=rngs),
+            )
+            # metered from the (restored) state on: a resumed run meters the epochs it runs
+            meter = EnergyTracker(layers, self.energy) if self.energy is not None else None
             bar = ctx.bar(config.epochs * n_batches, spec.label)
-            for _epoch in range(config.epochs):
+            bar.update(first * n_batches)
+            warned, sat0 = False, sum(saturation(layers))
+            for _epoch in range(first, config.epochs):
                 t0 = time.perf_counter()
                 # accumulated where the arrays live: no host round trip per step for them
                 correct = 0
@@ -595,24 +659,27 @@ class TrainStudy:
                 elapsed = time.perf_counter() - t0
                 pred, outp = eval_net.predict(xte_d)
                 tl, _ = net.loss_and_delta(outp, eye[yte_d])
-                sat_hi, sat_lo = saturation(layers)
-                metrics = {
-                    "train_accuracy": correct / xtr.shape[0],
-                    "train_loss": loss_sum / xtr.shape[0],
-                    "test_accuracy": float(xp.mean(pred == yte_d)),
-                    "test_loss": float(tl.mean()),
-                    "pulses": float(pulses),
-                    "refreshes": float(refreshes),
-                    "saturated_high": sat_hi,
-                    "saturated_low": sat_lo,
-                    "epoch_time": elapsed,
-                }
+                metrics = epoch_metrics(
+                    layers,
+                    xtr.shape[0],
+                    correct,
+                    loss_sum,
+                    xp.mean(pred == yte_d),
+                    tl.mean(),
+                    pulses,
+                    refreshes,
+                    elapsed,
+                )
+                warned = check_epoch(
+                    spec.label, _epoch + 1, metrics, config.lr, warned=warned, start=sat0
+                )
                 if meter is not None:
                     metrics.update(meter.epoch())
                 for k, v in metrics.items():
                     hist[k].append(v)
-                if writer is not None:
-                    writer.append_epoch(spec.label, **metrics)
+                if writer is not None:  # the epoch and its checkpoint, atomically
+                    ckpt = partial(run_checkpoint, _epoch + 1, step, layers, rngs)
+                    write_epoch(writer, spec.label, metrics, ckpt if self.checkpoints else None)
             bar.close()
             history[spec.label] = hist
             final[spec.label] = final_stats(layers)
@@ -620,7 +687,7 @@ class TrainStudy:
                 final[spec.label]["energy"] = meter.final()
             weights[spec.label] = [asnumpy(layer.weights()) for layer in layers]
             arrays[spec.label] = layers
-            if writer is not None:
+            if writer is not None and spec.label not in writer.completed:
                 write_final(
                     writer, spec.label, final[spec.label], weights[spec.label], self.save_weights
                 )

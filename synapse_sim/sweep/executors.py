@@ -1,4 +1,14 @@
-"""Where sweep runs execute: one run (:func:`run_task`), serially, on local processes, on Dask."""
+"""Where sweep runs execute: one run (:func:`run_task`), serially, on local processes, on Dask.
+
+Security of the Dask executor: Dask sends tasks and results with pickle, so anyone who can reach
+a scheduler can run code on its workers and clients. ``--dask`` (a LocalCluster) stays on this
+machine. With ``--scheduler ADDR`` the client is made with Dask's default security, read from
+Dask's configuration: a ``tls://`` address with the CA and the client certificate set there
+(``distributed.comm.tls.*``, ``distributed.comm.require-encryption``; or pass
+``client=Client(addr, security=Security(...))`` from Python) gives encrypted, mutually
+authenticated connections. A plain ``tcp://`` scheduler belongs on a trusted network only.
+``docs/DISTRIBUTED.md`` shows the whole set-up.
+"""
 
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ def _write_idx_folder(folder: Path, *, gz: bool, shape=(28, 28), n_train=30, n_t
         "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
         "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
     }
-    arrays["train-labels-idx1-ubyte"][0] = 9  # make sure label 9 occurs: n_classes == 10
+    # every class occurs in training (n_classes == 10; test labels unseen there are refused)
+    arrays["train-labels-idx1-ubyte"][:10] = np.arange(10)
     folder.mkdir(parents=True, exist_ok=True)
     for name, arr in arrays.items():
         data = _idx_bytes(arr)
