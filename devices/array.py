@@ -1066,6 +1066,8 @@ class DeviceArray:
         """Restore a state from :meth:`state_dict` (shapes must match this array; NaN values
         are refused before anything is loaded)."""
         for k in _STATE_KEYS:  # check everything first: a refused state leaves the array as is
+            if k in OPTIONAL_STATE_KEYS and k not in state:
+                continue
             new = np.asarray(asnumpy(state[k]))
             if new.dtype.kind == "f" and np.isnan(new).any():
                 raise ValueError(
