@@ -37,6 +37,7 @@ MODES = ("filter", "feature")
 SOLVERS = ("bcd", "lpgd")
 PREDICT_CODES = ("naive", "exhaustive")
 CONSTRAINTS = ("ball", "device")
+STEPS = ("lipschitz", "backtracking")
 
 
 def sparse_codes(X, W, *, nonneg=False, l1=0.0, l2=0.0, max_iter=300, tol=1e-10):
@@ -120,6 +121,10 @@ class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstima
         Outer iterations of :meth:`fit`.
     inner_steps : int
         Gradient steps per block (BCD).
+    step : {"lipschitz", "backtracking"}
+        BCD W block: step ``1/L`` with the global Lipschitz bound (default), or a backtracking
+        line search from the reconstruction term's bound up to the global one (every step
+        still decreases f).
     trust_radius : None, float or (float, float or None)
         ``c`` or ``(c, b)`` of the trust region ``r_t = c (t+1)^-b / log(t+2)`` (BCD); ``b``
         defaults to 1; ``None`` (or ``b=None``) disables it.
@@ -183,6 +188,7 @@ class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstima
         l2=(0.0, 0.0, 0.0),
         max_iter=100,
         inner_steps=5,
+        step="lipschitz",
         trust_radius=None,
         init="random",
         predict_code="naive",
@@ -204,6 +210,7 @@ class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstima
         self.l2 = l2
         self.max_iter = max_iter
         self.inner_steps = inner_steps
+        self.step = step
         self.trust_radius = trust_radius
         self.init = init
         self.predict_code = predict_code
@@ -296,6 +303,7 @@ class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstima
             l2=l2,
             max_iter=max_iter,
             inner_steps=inner,
+            step=check_choice("step", self.step, STEPS),
             tol=tol,
             trust=trust,
             constraint=constraint,

@@ -446,10 +446,12 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
     def _check_fitted(self):
         check_fitted(self, "W_")
 
-    def _reset(self, Y0, D):
+    def _reset(self, Y0, D, init=None):
         self._validate()
         self._rng = as_generator(self.random_state)
         theta = self._init_params(Y0, self._rng)
+        if init is not None:
+            theta = self._start_from(theta, init)
         self.n_features_in_ = D
         self.n_reads_ = 0
         self.n_pulses_ = 0
@@ -600,7 +602,20 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
         Y = check_data(self, Y, reset=D is None, name="Y")
         return Y, Y
 
-    def fit(self, Y, y=None):
+    def _start_from(self, theta, init):
+        """``theta`` with the entries of ``init`` (same keys and shapes) put in its place."""
+        bad = sorted(set(init) - set(theta))
+        if bad:
+            raise ValueError(f"init has unknown keys {bad}; allowed: {sorted(theta)}")
+        theta = dict(theta)
+        for k, v in init.items():
+            v = np.asarray(v, dtype=np.float64)
+            if v.shape != np.shape(theta[k]):
+                raise ValueError(f"init[{k!r}] must have shape {np.shape(theta[k])}, got {v.shape}")
+            theta[k] = float(v) if v.ndim == 0 else v.copy()
+        return theta
+
+    def fit(self, Y, y=None, init=None):
         """Initialize (``standard_init``) and run the schedule's EM iterations.
 
         Parameters
@@ -611,13 +626,18 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
             current Dask scheduler runs them); the result equals the single-array run up to
             summation order. The initialization uses (at most) the first 100000 points.
         y : ignored
+        init : dict, optional
+            Start from these parameters instead of ``standard_init`` (keys as the fitted
+            attributes without the underscore, e.g. ``{"W": W, "pi": 0.2, "sigma": 2.0}``;
+            missing keys keep their ``standard_init`` value, which is still drawn so that the
+            random stream does not depend on ``init``).
 
         Returns
         -------
         self
         """
         Y, Y0 = self._prepare_input(Y)
-        self._reset(Y0, Y.shape[1])
+        self._reset(Y0, Y.shape[1], init)
         for _ in range(self._schedule.steps):
             self._em_step(Y)
         return self
