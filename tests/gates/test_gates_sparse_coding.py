@@ -1,4 +1,5 @@
-"""Small versions of the claims of docs/SPARSE_CODING.md (bars test per model, devices, LCA).
+"""Small versions of the claims of docs/SPARSE_CODING.md (bars test per model, devices, LCA, the
+GSC sigma cause) and of docs/DICTIONARY_LEARNING.md's BCD ablation.
 
 The published settings of spec section 7 (5 x 5 bars, H = 10, amplitude 10, 90% of N for
 training) with fewer seeds than the doc's 10 (the 10-seed runs stay ``slow``: 11.5 minutes).
@@ -8,6 +9,7 @@ Dask LocalCluster check are tests/learning_rules/ tests marked ``gate`` through
 tests/gates/conftest.py; the LCA-on-devices claims are checked on the output of
 examples/sparse_coding_study.py (test_gates_examples.py).
 
+BCD SDL on ten-class digits: the line search removes the underfit (15 iterations, about 10 s).
 GSC's inflated sigma: one EM step from the truth, truncated against exact inference and ET's
 data truncation (test_gsc_sigma_inflation_is_the_truncation, about 10 s).
 
@@ -98,3 +100,24 @@ def test_gsc_sigma_inflation_is_the_truncation():
     assert abs(exact - noise) < 0.03
     assert published > 1.10
     assert cut < 1.07 and cut < published - 0.1
+
+
+def test_bcd_line_search_fixes_digits_underfit():
+    """docs/DICTIONARY_LEARNING.md, "BCD on ten-class digits: ablation": the W step 1/L of the
+    global bound is what keeps BCD underfitting (100 iterations: training accuracy 0.934, f 7403;
+    with the line search 0.994, f 1744). Small version: 15 iterations, seed 0,
+    training data (measured: f 7942 against 2998, training accuracy 0.927 against 0.997)."""
+    from threadpoolctl import threadpool_limits
+
+    from learning_rules.dictionary import SDL
+    from synapse_sim.data import load_dataset
+
+    ds = load_dataset("digits", seed=0)
+    X, y = ds.x_train, ds.y_train
+    kw = dict(link="multinomial", xi=1.0, nu=1e-2, max_iter=15, random_state=0, tol=0.0)
+    with threadpool_limits(limits=1, user_api="blas"):
+        base = SDL(16, **kw).fit(X, y)
+        ls = SDL(16, step="backtracking", **kw).fit(X, y)
+    assert np.all(np.diff(ls.objective_) <= 1e-10 * np.abs(ls.objective_[:-1]))
+    assert ls.objective_[-1] < 0.5 * base.objective_[-1]
+    assert ls.score(X, y) > base.score(X, y) + 0.04
