@@ -12,7 +12,8 @@ Psi = I, Sigma = 1, H' = 7, gamma = 4) on a subset of N points (default 1000, 90
   against the published truncation separates the truncation from everything else.
 - ``cont``: the published run (random start, annealing, truncated), then ``--steps`` more
   iterations with exact inference from its end point.
-- ``exact``: the published schedule (random start, T 4 -> 1 at 0.8) with exact inference.
+- ``exact``: the published schedule (random start, T 4 -> 1 at 0.8) with exact inference
+  (slow: not finished within 15 minutes on the loaded 2-core machine; not used by the doc).
 - ``cut``: ET's data truncation (``GSC(data_truncation=True)``): from the truth with ``c = 1``,
   and the published run with ``Ncut_factor`` 0 -> 1 at 2/3 as the linear models use.
 
