@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ._base import ETModel
-from ._kernels import gsc_estep
+from ._kernels_gsc import gsc_estep
 from .schedule import Schedule
 
 __all__ = ["GSC", "SIGMA_TYPES", "PSI_TYPES", "gsc_schedule"]
