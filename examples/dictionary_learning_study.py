@@ -244,9 +244,10 @@ def part_sklearn(seeds):
 
 
 # ---------------------------------------------------------------------- digits discrepancy
-def digits_disc(seed, n=500, noise=0.5, dataset="digits"):
+def digits_disc(seed, n=500, noise=0.5, dataset="digits", direction=False):
     """Section 7's semi-synthetic problem on 8 x 8 digits (20 feature atoms from 2s and 5s,
-    label atoms from 4s (+1) and 7s (-1))."""
+    label atoms from 4s (+1) and 7s (-1)); with ``direction`` also the label direction
+    ``W_label b_label`` in pixel space."""
     ds = load_dataset(dataset, seed=0)
     Xall = np.vstack([ds.x_train, ds.x_test])
     yall = np.concatenate([ds.y_train, ds.y_test])
@@ -263,7 +264,7 @@ def digits_disc(seed, n=500, noise=0.5, dataset="digits"):
     u = bl @ (Wl.T @ Xc)
     y = (rng.random(n) < 1 / (1 + np.exp(-(u - u.mean())))).astype(int)
     X = (Xc + noise * rng.standard_normal(Xc.shape)).T
-    return X, y
+    return (X, y, Wl @ bl) if direction else (X, y)
 
 
 def part_digits_disc(seeds, xis=(0.01, 0.1, 1.0, 5.0, 10.0), dataset="digits"):

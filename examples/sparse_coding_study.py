@@ -46,20 +46,26 @@ def _seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
+def _anneal(text: str) -> list[tuple]:
+    t0, end = text.split(":")
+    return [(0, float(t0)), (float(end), 1.0)]
+
+
 def _truth(name):
     cfg = BARS_SETTINGS[name]
     keys = {"dsc": ("values", "pi", "sigma"), "gsc": ("pi", "mu", "psi_sq", "sigma_sq")}
     return {k: cfg[k] for k in keys.get(name, ("pi", "sigma"))}
 
 
-def bars_run(name, seed, steps=None, n=None, weights=None):
-    """One bars run of ``name`` at the published setting (optionally shortened)."""
+def bars_run(name, seed, steps=None, n=None, weights=None, T=None):
+    """One bars run of ``name`` at the published setting (optionally shortened; ``T`` replaces
+    the temperature curve, e.g. ``[(0, 5.0), (0.8, 1.0)]``)."""
     cfg = BARS_SETTINGS[name]
     steps = cfg["steps"] if steps is None else steps
     N = cfg["N"] if n is None else n
     Y, _ = bars_data(name, {"W": W_BARS, **_truth(name)}, N, seed)
     Y = Y[: int(cfg["train_fraction"] * N)]
-    sched = Schedule(steps, T=cfg["T"], Ncut_factor=cfg["Ncut_factor"])
+    sched = Schedule(steps, T=cfg["T"] if T is None else T, Ncut_factor=cfg["Ncut_factor"])
     kw = {"values": cfg["values"]} if name == "dsc" else {}
     t0 = time.perf_counter()
     m = MODELS[name](
@@ -76,6 +82,7 @@ def bars_run(name, seed, steps=None, n=None, weights=None):
         "model": name,
         "seed": seed,
         "steps": steps,
+        "T": [list(p) for p in (cfg["T"] if T is None else T)],
         "N": N,
         "recovered": n_rec,
         "cost_max_recovered": float(costs[costs < 1.0].max()) if n_rec else None,
@@ -91,7 +98,7 @@ def part_recovery(args):
     rows = []
     for name in args.models:
         for seed in args.seeds:
-            r = bars_run(name, seed, args.steps, args.n)
+            r = bars_run(name, seed, args.steps, args.n, T=args.T)
             rows.append(r)
             print(json.dumps(r), flush=True)
     print("\n| model | N | steps | seeds | all 10 bars | mean bars | pi | sigma | s/run |")
@@ -206,6 +213,12 @@ def main(argv=None):
     p.add_argument("--seeds", type=_seeds, default=[0])
     p.add_argument("--steps", type=int, default=None, help="shorten the EM runs")
     p.add_argument("--n", type=int, default=None, help="number of points (default: published)")
+    p.add_argument(
+        "--T",
+        type=_anneal,
+        default=None,
+        help="temperature curve T0:END (T0 -> 1 at fraction END of the steps), e.g. 5:0.8",
+    )
     p.add_argument("--out", default="runs/sparse_study")
     args = p.parse_args(argv)
     fn = {"recovery": part_recovery, "timing": part_timing, "device": part_device}.get(
@@ -215,6 +228,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = args.part if args.part != "recovery" else "recovery_" + "_".join(args.models)
+    if args.T is not None:
+        tag += f"_T{args.T[0][1]:g}-{args.T[1][0]:g}"
     (out / f"{tag}.json").write_text(json.dumps(rows, indent=1))
 
 

@@ -126,19 +126,46 @@ def block_H(cfg, link, X, Y, Z, W, H, beta, Gamma, xi, radius):
     return trust_shrink(H0, H, radius)
 
 
+def _w_step(cfg, W, G, L):
+    """One projected proximal gradient step ``W - G / L`` (L1 prox, nonnegativity, ball)."""
+    V = W - G / L
+    if cfg.nonneg[1]:
+        V = np.maximum(V - cfg.l1[1] / L, 0.0)
+    elif cfg.l1[1] > 0:
+        V = prox_step(V, cfg.l1[1] / L, False)
+    return project_W(V, cfg.nonneg[1], cfg.constraint, cfg.w_max)
+
+
 def block_W(cfg, link, X, Y, Z, W, H, beta, Gamma, xi, radius, X_norm2):
-    """``inner_steps`` projected (proximal) gradient steps on W from ``W``."""
+    """``inner_steps`` projected (proximal) gradient steps on W from ``W``.
+
+    ``cfg.step == "lipschitz"`` (default): step ``1/L`` with the global bound ``L`` of
+    :func:`grad_W`. ``"backtracking"``: start from the bound of the reconstruction term alone
+    and double ``L`` until the sufficient-decrease condition of proximal gradient,
+    ``F(W+) <= F(W) + <G, W+ - W> + (L/2) ||W+ - W||^2`` (``F`` the smooth part), holds, at most
+    up to the global bound (where it always holds), so every step still decreases f.
+    """
     W0 = W
+    search = getattr(cfg, "step", "lipschitz") == "backtracking"
+    no_l1 = (0.0, 0.0, 0.0)
     for _ in range(cfg.inner_steps):
         G, L = grad_W(cfg.mode, link, X, Y, Z, W, H, beta, Gamma, xi, cfg.l2[1], X_norm2)
         if L <= 0:
             break
-        V = W - G / L
-        if cfg.nonneg[1]:
-            V = np.maximum(V - cfg.l1[1] / L, 0.0)
-        elif cfg.l1[1] > 0:
-            V = prox_step(V, cfg.l1[1] / L, False)
-        W = project_W(V, cfg.nonneg[1], cfg.constraint, cfg.w_max)
+        if not search:
+            W = _w_step(cfg, W, G, L)
+            continue
+        f0 = sdl_objective(cfg.mode, link, X, Y, Z, W, H, beta, Gamma, xi, 0.0, no_l1, cfg.l2)
+        Lt = 2.0 * xi * spectral_norm(H @ H.T) + 2.0 * cfg.l2[1]
+        Lt = L if Lt <= 0 else min(Lt, L)
+        while True:
+            Wn = _w_step(cfg, W, G, Lt)
+            d = Wn - W
+            f1 = sdl_objective(cfg.mode, link, X, Y, Z, Wn, H, beta, Gamma, xi, 0.0, no_l1, cfg.l2)
+            if Lt >= L or f1 <= f0 + float(np.sum(G * d)) + 0.5 * Lt * float(np.sum(d * d)):
+                break
+            Lt = min(2.0 * Lt, L)
+        W = Wn
     return trust_shrink(W0, W, radius)
 
 

@@ -9,34 +9,31 @@ low-rank projected gradient descent (LPGD, signed, ridge start).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from . import _sdl_core as core
 from ._common import (
-    LINK_CHOICES,
     Link,
-    check_choice,
-    check_int,
-    check_real,
-    check_triple,
     project_W,
     prox_step,
     resolve_link,
     ridge_link_fit,
     spectral_norm,
 )
-from ._device import check_device, make_array, write_target
+from ._device import make_array, write_target
+from ._sdl_params import (  # noqa: F401 (the choices stay importable from here)
+    CONSTRAINTS,
+    MODES,
+    PREDICT_CODES,
+    SOLVERS,
+    STEPS,
+    validate_params,
+)
 from .estimator import as_generator, check_data, check_fitted, check_labels
 
 __all__ = ["SupervisedDictionaryLearning", "SDL", "sparse_codes"]
-
-MODES = ("filter", "feature")
-SOLVERS = ("bcd", "lpgd")
-PREDICT_CODES = ("naive", "exhaustive")
-CONSTRAINTS = ("ball", "device")
 
 
 def sparse_codes(X, W, *, nonneg=False, l1=0.0, l2=0.0, max_iter=300, tol=1e-10):
@@ -78,13 +75,6 @@ def sparse_codes(X, W, *, nonneg=False, l1=0.0, l2=0.0, max_iter=300, tol=1e-10)
     return H
 
 
-class _Cfg:
-    """Validated parameters used by the solver loops."""
-
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-
-
 class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Supervised dictionary learning with auxiliary covariates (Lee, Lyu, Yao 2022).
 
@@ -120,6 +110,10 @@ class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstima
         Outer iterations of :meth:`fit`.
     inner_steps : int
         Gradient steps per block (BCD).
+    step : {"lipschitz", "backtracking"}
+        BCD W block: step ``1/L`` with the global Lipschitz bound (default), or a backtracking
+        line search from the reconstruction term's bound up to the global one (every step
+        still decreases f).
     trust_radius : None, float or (float, float or None)
         ``c`` or ``(c, b)`` of the trust region ``r_t = c (t+1)^-b / log(t+2)`` (BCD); ``b``
         defaults to 1; ``None`` (or ``b=None``) disables it.
@@ -183,6 +177,7 @@ class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstima
         l2=(0.0, 0.0, 0.0),
         max_iter=100,
         inner_steps=5,
+        step="lipschitz",
         trust_radius=None,
         init="random",
         predict_code="naive",
@@ -204,6 +199,7 @@ class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstima
         self.l2 = l2
         self.max_iter = max_iter
         self.inner_steps = inner_steps
+        self.step = step
         self.trust_radius = trust_radius
         self.init = init
         self.predict_code = predict_code
@@ -216,92 +212,7 @@ class SupervisedDictionaryLearning(ClassifierMixin, TransformerMixin, BaseEstima
 
     # ------------------------------------------------------------------ validation
     def _validate(self, p, n):
-        mode = check_choice("mode", self.mode, MODES)
-        solver = check_choice("solver", self.solver, SOLVERS)
-        check_choice("link", self.link, LINK_CHOICES)
-        r = check_int("n_components", self.n_components, lo=1)
-        if isinstance(self.xi, str):
-            if self.xi != "mle":
-                raise ValueError(f"xi must be a float >= 0 or 'mle', got {self.xi!r}")
-            if solver == "lpgd":
-                raise ValueError("xi='mle' is for solver='bcd'; solver='lpgd' needs a float xi > 0")
-            xi = "mle"
-        else:
-            xi = check_real("xi", self.xi, lo=0.0)
-        nu = check_real("nu", self.nu, lo=0.0)
-        nonneg = check_triple("nonneg", self.nonneg, "bool")
-        l1 = check_triple("l1", self.l1, "float")
-        l2 = check_triple("l2", self.l2, "float")
-        max_iter = check_int("max_iter", self.max_iter, lo=1)
-        inner = check_int("inner_steps", self.inner_steps, lo=1)
-        tol = check_real("tol", self.tol, lo=0.0)
-        check_choice("predict_code", self.predict_code, PREDICT_CODES)
-        constraint = check_choice("constraint", self.constraint, CONSTRAINTS)
-        if isinstance(self.threshold, str):
-            check_choice("threshold", self.threshold, ("youden",))
-        else:
-            check_real("threshold", self.threshold, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
-        tr = self.trust_radius
-        trust = None
-        if tr is not None:
-            if isinstance(tr, numbers.Real) and not isinstance(tr, bool):
-                trust = (check_real("trust_radius", tr, lo=0.0, lo_open=True), 1.0)
-            else:
-                try:
-                    c, b = tr
-                except (TypeError, ValueError):
-                    raise ValueError(
-                        f"trust_radius must be None, c > 0 or (c, b), got {tr!r}"
-                    ) from None
-                c = check_real("trust_radius[0]", c, lo=0.0, lo_open=True)
-                trust = None if b is None else (c, check_real("trust_radius[1]", b, lo=0.0))
-        if not (isinstance(self.init, str) and self.init == "random") and not isinstance(
-            self.init, dict
-        ):
-            raise ValueError(f"init must be 'random' or a dict of start arrays, got {self.init!r}")
-        if isinstance(self.init, dict):
-            bad = set(self.init) - {"W", "H", "beta", "Gamma"}
-            if bad:
-                raise ValueError(
-                    f"init dict keys must be among W, H, beta, Gamma, got {sorted(bad)}"
-                )
-        if solver == "lpgd":
-            if any(nonneg):
-                raise ValueError(
-                    f"solver='lpgd' is for signed problems: nonneg must be (False, False, False), "
-                    f"got {self.nonneg!r}"
-                )
-            if any(l1) or any(l2):
-                raise ValueError("solver='lpgd' takes no l1/l2 penalties (they must be zeros)")
-            if not xi > 0:
-                raise ValueError(f"solver='lpgd' needs xi > 0, got {self.xi!r}")
-            if r > min(p, n):
-                raise ValueError(
-                    f"n_components must be <= min(n_features, n_samples) = {min(p, n)} for "
-                    f"solver='lpgd', got {r}"
-                )
-            if self.device is not None:
-                raise ValueError(
-                    "device= is for solver='bcd' (LPGD works on float lifted variables)"
-                )
-        opts, w_max = check_device(self.device, self.device_options)
-        return _Cfg(
-            mode=mode,
-            solver=solver,
-            r=r,
-            xi=xi,
-            nu=nu,
-            nonneg=nonneg,
-            l1=l1,
-            l2=l2,
-            max_iter=max_iter,
-            inner_steps=inner,
-            tol=tol,
-            trust=trust,
-            constraint=constraint,
-            w_max=w_max,
-            opts=opts,
-        )
+        return validate_params(self, p, n)
 
     def _labels(self, y, n):
         y = check_labels(y, n, multilabel=self.link in ("auto", "logistic"))

@@ -10,8 +10,6 @@ or on a :class:`devices.DeviceArray`.
 
 from ._base import ETModel, StateSet
 from ._kernels import (
-    gsc_estep_numba,
-    gsc_estep_reference,
     log_joint_linear,
     log_joint_linear_numba,
     log_joint_linear_reference,
@@ -20,6 +18,7 @@ from ._kernels import (
     max_stats_numba,
     max_stats_reference,
 )
+from ._kernels_gsc import gsc_estep_numba, gsc_estep_reference
 from .bars import (
     BARS_SETTINGS,
     RECOVERY_THRESHOLD,

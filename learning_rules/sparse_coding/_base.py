@@ -14,18 +14,18 @@ set, the sufficient statistics of its M-step and the M-step itself.
 
 from __future__ import annotations
 
-import itertools
 import math
 from abc import ABC, abstractmethod
 
 import numpy as np
-from scipy.special import comb, logsumexp
+from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from devices import DeviceArray, DeviceModel
 
 from ..dictionary.estimator import as_generator, check_data, check_fitted
 from ._kernels import resolve_backend
+from ._states import StateSet, check_int, multi_cause_states, prior_mass
 from .schedule import Schedule, as_schedule
 
 __all__ = ["ETModel", "StateSet", "multi_cause_states", "prior_mass"]
@@ -37,158 +37,8 @@ _PI_MIN = 1e-5
 _SIGMA_MIN = 1e-6
 
 
-def multi_cause_states(h_prime: int, gamma: int, values=(1.0,)) -> np.ndarray:
-    """Every state with 2 to ``gamma`` non-zero entries over ``h_prime`` candidate positions.
-
-    Parameters
-    ----------
-    h_prime : int
-        Number of candidate positions.
-    gamma : int
-        Largest number of non-zero entries.
-    values : sequence of float
-        The non-zero values (every combination of them is listed).
-
-    Returns
-    -------
-    ndarray, shape (M, h_prime)
-        Ordered by number of causes, then by position combination, then by value combination.
-    """
-    rows = []
-    for g in range(2, gamma + 1):
-        for pos in itertools.combinations(range(h_prime), g):
-            for vals in itertools.product(values, repeat=g):
-                r = np.zeros(h_prime)
-                r[list(pos)] = vals
-                rows.append(r)
-    if not rows:
-        return np.zeros((0, h_prime))
-    return np.array(rows)
-
-
-def prior_mass(pi: float, H: int, gamma: int) -> tuple[float, float]:
-    """Prior mass ``A(pi, gamma)`` and activity ``B(pi, gamma)`` of states with <= gamma causes.
-
-    Parameters
-    ----------
-    pi : float
-        Probability that one latent is non-zero.
-    H : int
-        Number of latents.
-    gamma : int
-        Largest number of active latents kept by ET.
-
-    Returns
-    -------
-    A, B : float
-        ``A = sum_{g<=gamma} C(H,g) pi^g (1-pi)^(H-g)``, ``B = sum_{g<=gamma} g C(H,g) ...``.
-    """
-    g = np.arange(gamma + 1)
-    p = comb(H, g) * pi**g * (1.0 - pi) ** (H - g)
-    return float(p.sum()), float((g * p).sum())
-
-
-def check_int(name, value, lo, hi=None):
-    """``value`` as an int in ``[lo, hi]``, else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"{name} must be {rng}, got {value!r}")
-    return int(value)
-
-
 def _is_dask(Y) -> bool:
     return type(Y).__module__.split(".")[0] == "dask" and hasattr(Y, "to_delayed")
-
-
-class StateSet:
-    """The truncated state set of one ``(H, H', gamma, values)``.
-
-    State order (every point): the zero state, the singletons latent-major (``1 + h K' + k`` for
-    value ``values[k]``), then the ``M`` multi-cause states over the point's candidates.
-
-    Attributes
-    ----------
-    states : ndarray, shape (M, H')
-        Multi-cause states over the candidate positions.
-    outer : ndarray, shape (M, H'^2)
-        ``s s^T`` of every multi-cause state, flattened.
-    n_active : ndarray, shape (S,)
-        ``|s|`` of every state.
-    counts : ndarray, shape (S, 1 + K')
-        Number of zeros (column 0) and of each non-zero value per state.
-    """
-
-    def __init__(self, H: int, h_prime: int, gamma: int, values):
-        self.H, self.h_prime, self.gamma = int(H), int(h_prime), int(gamma)
-        self.values = np.asarray(values, dtype=np.float64)
-        K = len(self.values)
-        st = multi_cause_states(h_prime, gamma, self.values)
-        self.states = st
-        self.outer = (st[:, :, None] * st[:, None, :]).reshape(len(st), self.h_prime**2)
-        self.n_single = H * K
-        self.n_active = np.concatenate(
-            [[0.0], np.ones(H * K), np.count_nonzero(st, axis=1).astype(np.float64)]
-        )
-        S = len(self.n_active)
-        C = np.zeros((S, 1 + K))
-        for k in range(K):
-            C[1 + k : 1 + H * K : K, 1 + k] = 1.0
-            C[1 + H * K :, 1 + k] = np.count_nonzero(st == self.values[k], axis=1)
-        C[:, 0] = H - self.n_active
-        self.counts = C
-        self.n_states = S
-
-    # ---------------------------------------------------------------- moments over the set
-    def mean(self, q, cand):
-        """Per-point posterior mean ``<s>`` (N, H)."""
-        N = q.shape[0]
-        H, K = self.H, len(self.values)
-        Es = q[:, 1 : 1 + H * K].reshape(N, H, K) @ self.values
-        qm = q[:, 1 + H * K :]
-        if qm.shape[1]:
-            Es[np.arange(N)[:, None], cand] += qm @ self.states
-        return Es
-
-    def second_moment(self, q, cand):
-        """Sum over points of ``<s s^T>`` (H, H)."""
-        H, K = self.H, len(self.values)
-        N = q.shape[0]
-        qs = q[:, 1 : 1 + H * K].reshape(N, H, K)
-        Ess = np.diag((qs @ self.values**2).sum(axis=0))
-        qm = q[:, 1 + H * K :]
-        if qm.shape[1]:
-            local = qm @ self.outer
-            idx = cand[:, :, None] * H + cand[:, None, :]
-            Ess += np.bincount(idx.ravel(), weights=local.ravel(), minlength=H * H).reshape(H, H)
-        return Ess
-
-    def marginals(self, q, cand):
-        """``P(s_h != 0)`` per point (N, H)."""
-        N = q.shape[0]
-        H, K = self.H, len(self.values)
-        P = q[:, 1 : 1 + H * K].reshape(N, H, K).sum(axis=2)
-        qm = q[:, 1 + H * K :]
-        if qm.shape[1]:
-            P[np.arange(N)[:, None], cand] += qm @ (self.states != 0)
-        return P
-
-    def vectors(self, idx, cand):
-        """Full ``(N, k, H)`` state vectors of state indices ``idx`` (N, k)."""
-        N, k = idx.shape
-        H, K = self.H, len(self.values)
-        S = np.zeros((N, k, H))
-        single = (idx >= 1) & (idx < 1 + H * K)
-        j = np.where(single, idx - 1, 0)
-        hh, vv = j // K, j % K
-        n_i, k_i = np.nonzero(single)
-        S[n_i, k_i, hh[single]] = self.values[vv[single]]
-        multi = idx >= 1 + H * K
-        n_i, k_i = np.nonzero(multi)
-        local = self.states[idx[multi] - 1 - H * K]
-        S[n_i[:, None], k_i[:, None], cand[n_i]] = local
-        return S
 
 
 class ETModel(TransformerMixin, BaseEstimator, ABC):
@@ -446,10 +296,12 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
     def _check_fitted(self):
         check_fitted(self, "W_")
 
-    def _reset(self, Y0, D):
+    def _reset(self, Y0, D, init=None):
         self._validate()
         self._rng = as_generator(self.random_state)
         theta = self._init_params(Y0, self._rng)
+        if init is not None:
+            theta = self._start_from(theta, init)
         self.n_features_in_ = D
         self.n_reads_ = 0
         self.n_pulses_ = 0
@@ -600,7 +452,20 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
         Y = check_data(self, Y, reset=D is None, name="Y")
         return Y, Y
 
-    def fit(self, Y, y=None):
+    def _start_from(self, theta, init):
+        """``theta`` with the entries of ``init`` (same keys and shapes) put in its place."""
+        bad = sorted(set(init) - set(theta))
+        if bad:
+            raise ValueError(f"init has unknown keys {bad}; allowed: {sorted(theta)}")
+        theta = dict(theta)
+        for k, v in init.items():
+            v = np.asarray(v, dtype=np.float64)
+            if v.shape != np.shape(theta[k]):
+                raise ValueError(f"init[{k!r}] must have shape {np.shape(theta[k])}, got {v.shape}")
+            theta[k] = float(v) if v.ndim == 0 else v.copy()
+        return theta
+
+    def fit(self, Y, y=None, init=None):
         """Initialize (``standard_init``) and run the schedule's EM iterations.
 
         Parameters
@@ -611,13 +476,18 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
             current Dask scheduler runs them); the result equals the single-array run up to
             summation order. The initialization uses (at most) the first 100000 points.
         y : ignored
+        init : dict, optional
+            Start from these parameters instead of ``standard_init`` (keys as the fitted
+            attributes without the underscore, e.g. ``{"W": W, "pi": 0.2, "sigma": 2.0}``;
+            missing keys keep their ``standard_init`` value, which is still drawn so that the
+            random stream does not depend on ``init``).
 
         Returns
         -------
         self
         """
         Y, Y0 = self._prepare_input(Y)
-        self._reset(Y0, Y.shape[1])
+        self._reset(Y0, Y.shape[1], init)
         for _ in range(self._schedule.steps):
             self._em_step(Y)
         return self

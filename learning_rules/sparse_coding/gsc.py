@@ -4,7 +4,7 @@ Model [GSC]: ``s_h ~ Bernoulli(pi_h)`` (one ``pi_h`` per latent), slab ``z ~ N(m
 diagonal (default) or full ``Psi``, ``y = W (s * z) + N(0, Sigma)`` with ``Sigma`` scalar, diagonal
 or full. The slab is integrated out: ``p(y | s) = N(y; W_s mu_s, Sigma + W_s Psi_s W_s^T)``,
 evaluated per state through ``Lambda_s = W_s^T Sigma^-1 W_s + Psi_s^-1`` (Woodbury; no D x D inverse
-per state), and ``z_s | s, y ~ N(kappa_s, Lambda_s^-1)``. No data truncation (``A = 1``).
+per state), and ``z_s | s, y ~ N(kappa_s, Lambda_s^-1)``. No data truncation by default (``A = 1``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ._base import ETModel
-from ._kernels import gsc_estep
+from ._kernels_gsc import gsc_estep
 from .schedule import Schedule
 
 __all__ = ["GSC", "SIGMA_TYPES", "PSI_TYPES", "gsc_schedule"]
@@ -52,6 +52,13 @@ class GSC(ETModel):
         published schedule ``T`` 4 -> 1 at 0.8, 150 steps).
     learn : tuple of str, optional
         Subset of ``("W", "pi", "mu", "psi", "sigma")`` (default all).
+    data_truncation : bool
+        Apply ET's data truncation as the linear models do (keep the
+        ``floor(N (1 - (1 - A) c_t))`` points with the largest ``Z_n``, ``A`` the prior mass of
+        at most gamma causes at the mean ``pi_h``, ``c_t`` the schedule's ``Ncut_factor``, e.g.
+        ``Schedule(150, T=[(0, 4.0), (0.8, 1.0)], Ncut_factor=[(0, 0.0), (2 / 3, 1.0)])``).
+        Default False: the spec's GSC keeps every point [ref-code]. On the bars test the kept
+        points are what removes the inflated noise estimate (docs/SPARSE_CODING.md).
 
     Attributes
     ----------
@@ -74,7 +81,8 @@ class GSC(ETModel):
     ``[5e-5, 1 - 5e-5]``, ``mu_h = sum <s_h z_h> / sum <s_h>``,
     ``Psi_hh = sum <s_h (z_h - mu_h)^2> / sum <s_h>`` (with the new ``mu``), ``Sigma`` the
     expected residual covariance under the new ``W`` (trace / D, diagonal or full) plus 1e-5.
-    The truncated log-likelihood uses ``A = 1``.
+    The truncated log-likelihood uses ``A = 1`` (``A`` of the mean ``pi_h`` with
+    ``data_truncation=True``).
 
     Full ``Psi`` (``psi_type="full"``): a state uses the block ``Psi_s`` of its active latents,
     ``Lambda_s = W_s^T Sigma^-1 W_s + Psi_s^-1``; the M-step is the spec's pairwise form
@@ -110,6 +118,7 @@ class GSC(ETModel):
         pulse_options: dict | None = None,
         device=None,
         device_options: dict | None = None,
+        data_truncation: bool = False,
     ):
         super().__init__(
             n_components, h_prime=h_prime, gamma=gamma, schedule=schedule, n_iter=n_iter,
@@ -119,6 +128,7 @@ class GSC(ETModel):
         )  # fmt: skip
         self.sigma_sq_type = sigma_sq_type
         self.psi_type = psi_type
+        self.data_truncation = data_truncation
 
     def _validate_extra(self):
         if self.sigma_sq_type not in SIGMA_TYPES:
@@ -127,6 +137,8 @@ class GSC(ETModel):
             )
         if self.psi_type not in PSI_TYPES:
             raise ValueError(f"psi_type must be one of {PSI_TYPES}, got {self.psi_type!r}")
+        if not isinstance(self.data_truncation, (bool, np.bool_)):
+            raise ValueError(f"data_truncation must be a bool, got {self.data_truncation!r}")
 
     # ---------------------------------------------------------------- parameters
     def _theta(self):
@@ -178,6 +190,8 @@ class GSC(ETModel):
         return {"W": W, "pi": pi, "mu": mu, "psi_sq": psi_sq, "sigma_sq": sig}
 
     def _p_active(self, theta):
+        if self.data_truncation:
+            return float(np.mean(theta["pi"]))
         return None
 
     @staticmethod
