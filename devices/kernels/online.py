@@ -6,7 +6,8 @@ synapse, the refresh mask and the refresh itself (read, RESET, program-and-verif
 :func:`layer_step` does all of it for one layer and one presentation in a single numba call and
 computes exactly what :meth:`learning_rules.PulseRule.update` (with
 :meth:`devices.DeviceArray.refresh`) computes (the same per-device functions of
-:mod:`.numba_cpu`, the same counter-based random numbers, the same order of call bases), so a fused run equals the general one bit for bit.
+:mod:`.numba_cpu`, the same counter-based random numbers, the same order of call bases), so a
+fused run equals the general one bit for bit.
 
 Two shortcuts make it fast and change no result:
 
