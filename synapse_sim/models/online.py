@@ -176,8 +176,8 @@ class OnlineTrainer:
         acts = [x]
         zs = []
         a = x
-        # the expressions of MLP.forward / loss_and_delta / backward (2-D rows, the same BLAS
-        # calls), so the numbers are the general path's bit for bit
+        # the expressions of MLP.forward / loss_and_delta (2-D rows, the same BLAS calls), so the
+        # numbers are the general path's bit for bit; the backward pass is MLP.backward
         for i, layer in enumerate(layers):
             z = a @ layer.weight_cache().T
             zs.append(z)
@@ -190,13 +190,7 @@ class OnlineTrainer:
         diff = t - out  # MLP.loss_and_delta, loss "sse"
         loss = (diff * diff).sum(axis=1)
         d = -2.0 * diff * out * (1.0 - out)
-        deltas = [None] * n
-        deltas[-1] = d
-        for i in range(n - 2, -1, -1):
-            back = deltas[i + 1] @ layers[i + 1].weight_cache()
-            z, ai = zs[i], acts[i + 1]
-            grad = ai * (1.0 - ai) if net.activation == "sigmoid" else (z > 0).astype(z.dtype)
-            deltas[i] = back * grad
+        deltas = net.backward(acts, zs, d)
         pulses = refreshes = 0
         for li in range(n):
             p, r = self._update(li, acts[li][0], deltas[li][0], step)
