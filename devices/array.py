@@ -352,6 +352,11 @@ class DeviceArray:
             self._wcache = self._weights_from(self.G)
         return self._wcache
 
+    def weight_cache(self) -> np.ndarray:
+        """The noise-free weights ``(out, in)`` as cached between state changes: not a copy
+        (do not modify; fused update kernels keep it current in place)."""
+        return self._clean_weights()
+
     def _changed(self) -> None:
         self._wcache = None
 

@@ -44,6 +44,7 @@ import numpy as np
 from devices.validation import check_bool, check_choice, check_int, check_real
 from devices.xp import array_module
 
+from .refresh import REFRESH_POLICIES, hysteresis_mask, preemptive_mask
 from .weights import (
     ROUNDINGS,
     as_weight_array,
@@ -182,6 +183,13 @@ class PulseRule:
         Unidirectional: check for refreshes every this many updates.
     refresh_mode : {"ideal", "open_loop", "verify"}
         Programming used by a refresh.
+    refresh : {"threshold", "hysteresis", "preemptive"}
+        Unidirectional refresh trigger (:mod:`learning_rules.refresh`): the plain threshold (the
+        default), with hysteresis (the smaller device must also be ``refresh_margin`` above
+        Gmin), or hysteresis plus a refresh before an update that asks for more pulses than the
+        target device has left.
+    refresh_margin : float
+        Hysteresis margin in fractions of the range, in (0, ``refresh_threshold``).
     pulse_count : {"nominal", "state"}
         A1: ``state`` computes counts from each device's present conductance on the nominal
         curve (one read per update).
@@ -203,6 +211,8 @@ class PulseRule:
     refresh_threshold: float = 0.9
     refresh_every: int = 1
     refresh_mode: str = "verify"
+    refresh: str = "threshold"
+    refresh_margin: float = 0.1
     pulse_count: str = "nominal"
     state_cap: float | None = None
     lr_fit: bool = False
@@ -215,6 +225,7 @@ class PulseRule:
         check_choice("side", self.side, ("both", "plus"))
         check_choice("refresh_mode", self.refresh_mode, ("ideal", "open_loop", "verify"))
         check_choice("pulse_count", self.pulse_count, ("nominal", "state"))
+        check_choice("refresh", self.refresh, REFRESH_POLICIES)
         check_choice(
             "stochastic_method", self.stochastic_method, ("bidirectional", "unidirectional")
         )
@@ -223,6 +234,12 @@ class PulseRule:
             check_int("n_max", self.n_max, lo=1)
         check_real("refresh_threshold", self.refresh_threshold, lo=0.0, lo_open=True, hi=1.0)
         check_int("refresh_every", self.refresh_every, lo=1)
+        check_real("refresh_margin", self.refresh_margin, lo=0.0, lo_open=True)
+        if not self.refresh_margin < self.refresh_threshold:
+            raise ValueError(
+                f"refresh_margin must be below refresh_threshold ({self.refresh_threshold}), "
+                f"got {self.refresh_margin}"
+            )
         check_bool("lr_fit", self.lr_fit)
         if self.lr_fit and self.n_max is None:
             raise ValueError("lr_fit=True needs a finite n_max")
@@ -307,6 +324,9 @@ class PulseRule:
         if self.lr_fit:
             up, dn = w.nominal_step(self.method, self.side)
             dW = fit_request(dW, self.n_max, up, dn)
+        pre = 0
+        if self.refresh == "preemptive" and self.method == "unidirectional":
+            pre = self._preempt(w, dW)
         counting = dict(
             method=self.method,
             side=self.side,
@@ -320,7 +340,10 @@ class PulseRule:
             pulses = total_pulses(n_plus, n_minus)
             if pulses:
                 w.pulse(n_plus, n_minus)
-            return {"pulses": pulses, "refreshes": self._maybe_refresh(w, step, self.method)}
+            return {
+                "pulses": pulses,
+                "refreshes": pre + self._maybe_refresh(w, step, self.method),
+            }
         # counts, routing and writes in one pass (one fused kernel on device arrays)
         thr = (
             self.refresh_threshold
@@ -329,14 +352,32 @@ class PulseRule:
         )
         res = w.pulse_request(dW, refresh_threshold=thr, **counting)
         if res["needs_refresh"] is not None:
-            mask = res["needs_refresh"]
-            refreshed = int(w.refresh(mask, mode=self.refresh_mode)) if mask.any() else 0
+            refreshed = self._refresh(w, res["needs_refresh"])
         else:
             refreshed = self._maybe_refresh(w, step, self.method)
-        return {"pulses": res["pulses"], "refreshes": refreshed}
+        return {"pulses": res["pulses"], "refreshes": pre + refreshed}
+
+    def _refresh(self, w, mask) -> int:
+        """Refresh the pairs of a threshold ``mask`` that the trigger keeps."""
+        if not mask.any():
+            return 0
+        if self.refresh != "threshold":
+            mask = hysteresis_mask(w, mask, self.refresh_margin)
+            if not mask.any():
+                return 0
+        return int(w.refresh(mask, mode=self.refresh_mode))
+
+    def _preempt(self, w, dW) -> int:
+        """``refresh="preemptive"``: refresh pairs the update ``dW`` would run out of."""
+        if not hasattr(w, "conductances") or getattr(w, "mapping", None) != "differential":
+            return 0
+        mask = preemptive_mask(
+            w, dW, method=self.method, theta=self.theta, rounding=self.rounding,
+            n_max=self.n_max,
+        )  # fmt: skip
+        return int(w.refresh(mask, mode=self.refresh_mode)) if mask.any() else 0
 
     def _maybe_refresh(self, w, step, method) -> int:
         if method != "unidirectional" or (step + 1) % self.refresh_every:
             return 0
-        mask = w.needs_refresh(self.refresh_threshold)
-        return int(w.refresh(mask, mode=self.refresh_mode)) if mask.any() else 0
+        return self._refresh(w, w.needs_refresh(self.refresh_threshold))

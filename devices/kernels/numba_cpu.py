@@ -667,3 +667,13 @@ def verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, p
                            lut_dn, np.ascontiguousarray(prm_nom[:, 0]), float(c2c), frozen,
                            budget, cnt_up, cnt_dn, cnt_prog, cnt_reset))
 # fmt: on
+
+
+# Per-element helpers shared with the fused kernels of :mod:`devices.kernels.online` (public
+# names of the same jitted functions, so that module does not import private names).
+count_one = _count
+route_write = _route_write
+flag_refresh_one = _flag_refresh
+verify_one = _verify_one
+call_base_one = _call_base
+nominal_x_one = _nominal_x

@@ -1,0 +1,191 @@
+"""Batch-1 (online) training of the NeuroSim study's 400-100-10 network: microseconds per
+presentation, general path vs the fused path (:mod:`synapse_sim.models.online`) vs a plain torch
+batch-1 loop of the same network, in one run.
+
+Usage: python benchmarks/bench_online.py [--presentations 300] [--repeats 7] [--json OUT]
+
+Setup of ``synapse_sim.studies.experiments.NEUROSIM_REFERENCE`` (MNIST-5k, NeuroSim input format,
+sigmoid, squared error, lr 0.4 / 0.2, NeuroSim initial weights, batch 1): pcmo and ideal with the
+bidirectional rule, epiram and ag_a_si with the unidirectional rule (refresh after every step,
+write-verify), also with ``refresh="hysteresis"``. Each configuration trains ``--repeats`` blocks of
+``--presentations`` images (after a warm-up block that compiles the kernels), the paths and torch
+interleaved block by block so that they see the same machine load; reported are the medians over
+blocks of the wall time and of the process CPU time per presentation (on a shared machine the CPU
+time is the better measure of the work), and their ratios to the torch loop. BLAS and torch use
+one thread (as ``synapse-sim train`` does). The torch loop runs in a child process that has not
+loaded numba: in one process, torch ops right after numba's parallel-compiled kernels ran 10-50x
+slower here (thread pools of the two runtimes competing), which would flatter the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synapse_sim.data.datasets import load_dataset  # noqa: E402
+from synapse_sim.models.online import online_trainer  # noqa: E402
+from synapse_sim.studies.experiments import NEUROSIM_REFERENCE  # noqa: E402
+from synapse_sim.studies.train import (  # noqa: E402
+    MLP,
+    RunSpec,
+    build_layers,
+    initial_weights,
+    make_rule,
+)
+
+CONFIGS = (
+    ("pcmo", "bidirectional", {}),
+    ("ideal", "bidirectional", {}),
+    ("epiram", "unidirectional", {}),
+    ("ag_a_si", "unidirectional", {}),
+    ("epiram", "unidirectional", {"refresh": "hysteresis"}),
+    ("ag_a_si", "unidirectional", {"refresh": "hysteresis"}),
+)
+
+
+def _general(net, rule, lrs, x, y, eye, idx, step0):
+    """The general batch-1 loop of TrainStudy.execute (MLP methods, PulseRule.update)."""
+    for k, i in enumerate(idx):
+        ib = np.array([i])
+        acts, zs = net.forward(x[ib])
+        _, d_out = net.loss_and_delta(acts[-1], eye[y[ib]])
+        deltas = net.backward(acts, zs, d_out)
+        for li, layer in enumerate(net.layers):
+            rule.update(layer, acts[li], deltas[li], lrs[li], step=step0 + k)
+
+
+def _torch_loop(sizes, W0, lrs):
+    import torch
+
+    torch.set_num_threads(1)
+    Ws = [torch.tensor(W, dtype=torch.float64, requires_grad=True) for W in W0]
+
+    def run(x, y, idx):
+        xt = torch.from_numpy(x)
+        for i in idx:
+            a = xt[i : i + 1]
+            for W in Ws:
+                a = torch.sigmoid(a @ W.T)
+            t = torch.zeros(1, sizes[-1], dtype=torch.float64)
+            t[0, int(y[i])] = 1.0
+            loss = ((t - a) ** 2).sum()
+            for W in Ws:
+                W.grad = None
+            loss.backward()
+            with torch.no_grad():
+                for W, lr in zip(Ws, lrs, strict=True):
+                    W -= lr * W.grad
+                    W.clamp_(-1.0, 1.0)
+
+    return run
+
+
+def _torch_worker(conn, sizes, W0, lrs, x, y):
+    """Child process: time torch blocks on request (see the module docstring)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    run = _torch_loop(sizes, W0, lrs)
+    while True:
+        idx = conn.recv()
+        if idx is None:
+            return
+        conn.send(_timed(lambda idx=idx: run(x, y, idx)))
+
+
+def _timed(fn):
+    c = time.process_time()
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presentations", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    cfg = NEUROSIM_REFERENCE
+    data = load_dataset(cfg.dataset, seed=cfg.seed, neurosim=cfg.neurosim_input)
+    x, y = data.x_train, data.y_train
+    sizes = [x.shape[1], *cfg.hidden, data.n_classes]
+    W0 = initial_weights(sizes, cfg.init, np.random.default_rng([cfg.seed, 1]), cfg.w_max)
+    lrs = cfg.layer_lr(len(W0))
+    eye = np.eye(data.n_classes)
+    P, R = args.presentations, args.repeats
+    blocks = [np.random.default_rng(b).integers(0, x.shape[0], P) for b in range(R + 1)]
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    worker = ctx.Process(target=_torch_worker, args=(child, sizes, W0, lrs, x, y), daemon=True)
+    worker.start()
+
+    def torch_block(idx):
+        parent.send(idx)
+        return parent.recv()
+
+    rows = []
+    for dev, rl, opts in CONFIGS:
+        spec = RunSpec(device=dev, rule=rl, rule_options=opts)
+        rule = make_rule(spec, cfg)
+        net_g = MLP(build_layers(spec, cfg, W0))
+        net_f = MLP(build_layers(spec, cfg, W0))
+        fast = online_trainer(net_f, rule, lrs)
+        assert fast is not None, "the fused path must cover the benchmark configurations"
+        times = {"general": [], "fused": [], "torch": []}
+        for b, idx in enumerate(blocks):
+            tg = _timed(
+                lambda n=net_g, r=rule, i=idx, b=b: _general(n, r, lrs, x, y, eye, i, b * P)
+            )
+            tf = _timed(lambda f=fast, i=idx, b=b: f.epoch(x, y, eye, i, b * P))
+            tt = torch_block(idx)
+            if b == 0:
+                continue  # warm-up: compilation, caches
+            for k, t in (("general", tg), ("fused", tf), ("torch", tt)):
+                times[k].append(t)
+        same = all(
+            np.array_equal(a.G, b.G) for a, b in zip(net_g.layers, net_f.layers, strict=True)
+        )
+        row = {"device": dev, "rule": rl, **{f"option_{k}": v for k, v in opts.items()}}
+        for k, ts in times.items():
+            row[f"{k}_wall_us"] = 1e6 * statistics.median(t[0] for t in ts) / P
+            row[f"{k}_cpu_us"] = 1e6 * statistics.median(t[1] for t in ts) / P
+        for k in ("general", "fused"):
+            row[f"{k}_cpu_over_torch"] = row[f"{k}_cpu_us"] / row["torch_cpu_us"]
+        row["refreshes_per_presentation"] = sum(int(a.refreshes.sum()) for a in net_f.layers) / (
+            (R + 1) * P
+        )
+        row["fused_equals_general"] = bool(same)
+        rows.append(row)
+        lab = f"{dev}-{rl}" + (f" {opts}" if opts else "")
+        print(
+            f"{lab:42s} cpu us/pres: general {row['general_cpu_us']:7.1f}  fused "
+            f"{row['fused_cpu_us']:6.1f}  torch {row['torch_cpu_us']:6.1f}  "
+            f"(fused/torch x{row['fused_cpu_over_torch']:.2f}; wall general "
+            f"{row['general_wall_us']:.0f} fused {row['fused_wall_us']:.0f} torch "
+            f"{row['torch_wall_us']:.0f}; refreshes/pres {row['refreshes_per_presentation']:.2f};"
+            f" same state {same})",
+            flush=True,
+        )
+    parent.send(None)
+    worker.join(timeout=60)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

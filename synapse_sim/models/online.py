@@ -1,0 +1,233 @@
+"""Batch-1 (online) training steps of an :class:`~synapse_sim.models.mlp.MLP` on device arrays,
+fused per layer (:mod:`devices.kernels.online`).
+
+:func:`online_trainer` returns an :class:`OnlineTrainer` when every part of a run is covered, or
+``None`` (and :func:`why_not` says why) so that the caller keeps the general path. A trainer
+computes exactly what the general loop of :class:`synapse_sim.studies.train.TrainStudy` computes
+(``MLP.forward``, ``MLP.loss_and_delta``, ``MLP.backward``, then
+:meth:`learning_rules.PulseRule.update` per layer): the same numpy expressions for the network, one
+kernel call per layer for the update and its refreshes. The bit-for-bit equality is tested
+(``tests/synapse_sim/test_online_fast_path.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import devices
+from devices.kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL
+from devices.kernels import online as _kern
+
+__all__ = ["OnlineTrainer", "online_trainer", "why_not"]
+
+
+def why_not(net, rule) -> str | None:
+    """Why ``net`` trained with ``rule`` cannot use the fused batch-1 path (``None``: it can).
+
+    Parameters
+    ----------
+    net : MLP
+    rule : learning_rules.PulseRule
+
+    Returns
+    -------
+    str or None
+    """
+    if net.biases is not None:
+        return "biases"
+    if net.loss != "sse" or net.activation not in ("sigmoid", "relu"):
+        return f"loss {net.loss!r} / activation {net.activation!r}"
+    if rule.method not in ("bidirectional", "unidirectional"):
+        return f"rule method {rule.method!r}"
+    if rule.pulse_count != "nominal" or rule.lr_fit:
+        return "adaptive pulse counts (pulse_count='state' or lr_fit)"
+    if rule.method == "unidirectional":
+        if rule.refresh_every != 1:
+            return f"refresh_every={rule.refresh_every}"
+        if rule.refresh_mode not in ("verify", "ideal"):
+            return f"refresh_mode={rule.refresh_mode!r}"
+        if rule.refresh == "preemptive":
+            return "refresh='preemptive'"
+    for i, layer in enumerate(net.layers):
+        if not isinstance(layer, devices.DeviceArray):
+            return f"layer {i} is not a devices.DeviceArray"
+        if layer.backend != "numba":
+            return f"layer {i} backend {layer.backend!r}"
+        if layer.dac is not None or layer.adc is not None:
+            return f"layer {i} has DAC/ADC converters"
+        var = layer.variability
+        if var.read_sigma > 0 or var.reset_sigma > 0:
+            return f"layer {i} has read or RESET noise"
+        if rule.method == "unidirectional" and layer.mapping != "differential":
+            return f"layer {i} mapping {layer.mapping!r} with a unidirectional rule"
+    return None
+
+
+def online_trainer(net, rule, lrs) -> OnlineTrainer | None:
+    """An :class:`OnlineTrainer` for ``net``, ``rule`` and per-layer learning rates ``lrs``, or
+    ``None`` when :func:`why_not` names a setting the fused path does not cover."""
+    if why_not(net, rule) is not None:
+        return None
+    return OnlineTrainer(net, rule, lrs)
+
+
+class OnlineTrainer:
+    """Fused batch-1 presentations (see the module docstring; build with :func:`online_trainer`).
+
+    Parameters
+    ----------
+    net : MLP
+    rule : learning_rules.PulseRule
+    lrs : sequence of float
+        Learning rate of every layer.
+    """
+
+    def __init__(self, net, rule, lrs):
+        reason = why_not(net, rule)
+        if reason is not None:
+            raise ValueError(f"the fused batch-1 path does not cover this run: {reason}")
+        self.net, self.rule = net, rule
+        self.lrs = [float(v) for v in lrs]
+        self._consts = [
+            self._layer_consts(a, lr) for a, lr in zip(net.layers, self.lrs, strict=True)
+        ]
+        self._bufs = [_kern.make_buffers(*layer.shape) for layer in net.layers]
+
+    def _layer_consts(self, arr, lr) -> tuple:
+        rule = self.rule
+        dev = arr.device
+        if rule.method == "unidirectional":
+            route = ROUTE_UNIDIRECTIONAL
+        elif arr.mapping == "reference" or rule.side == "plus":
+            route = ROUTE_SINGLE
+        else:
+            route = ROUTE_PUSH_PULL
+        up, dn = arr.nominal_step(rule.method, rule.side)
+        uni = rule.method == "unidirectional"
+        pn, const_n, lut_n, _ = dev.kernel_params(1, None)
+        tol = 0.5 * arr.nominal_step("unidirectional")[0] if uni else 0.0
+        fp, ip = _kern.pack(
+            lr=lr,
+            step_up=up,
+            step_dn=dn,
+            theta=rule.theta,
+            c2c=arr.variability.c2c_sigma,
+            alpha=arr.alpha,
+            gref=-1.0 if arr.mapping == "differential" else arr.g_ref,
+            thr=rule.refresh_threshold if uni else 0.0,
+            half_step=0.5 / dev.levels("ltp"),
+            margin=rule.refresh_margin if (uni and rule.refresh == "hysteresis") else 0.0,
+            dg_nom=dev.dG,
+            w_max=arr.w_max,
+            tol_g=tol / arr.alpha,
+            n_max=0 if rule.n_max is None else rule.n_max,
+            stochastic=rule.rounding == "stochastic",
+            route=route,
+            fam=dev.family,
+            mode=_kern.REFRESH_IDEAL if rule.refresh_mode == "ideal" else _kern.REFRESH_VERIFY,
+            cap=2 * dev.levels("ltp"),
+            counter=0,
+        )
+        return fp, ip, np.ascontiguousarray(pn[:, 0]), const_n, lut_n
+
+    def _update(self, li, x, d, step) -> tuple[int, int]:
+        arr = self.net.layers[li]
+        fp, ip, pn, const_n, lut_n = self._consts[li]
+        ip[6] = arr.counter
+        W = arr.weight_cache().reshape(-1)
+        pulses, bad, refreshed = _kern.layer_step(
+            x, d, fp, ip, np.uint64(arr.key), arr.prm, arr.const, arr.lut_up, arr.lut_dn, arr.G,
+            arr.Gw, arr.tau, arr.frozen, arr.budget, arr.cnt_up, arr.cnt_dn, arr.cnt_prog,
+            arr.cnt_reset, W, arr.gmin_i, arr.gmax_i, pn, const_n, lut_n, arr.refreshes,
+            self._bufs[li],
+        )  # fmt: skip
+        if pulses < 0:  # a non-finite input or error: the general path raises as it does
+            st = self.rule.update(arr, x[None, :], d[None, :], self.lrs[li], step=step)
+            return st["pulses"], st["refreshes"]
+        arr.counter = int(ip[6])
+        if bad:
+            raise ValueError(
+                f"dW contains {bad} NaN or infinite values; those synapses were not updated"
+            )
+        return pulses, refreshed
+
+    def step(self, x, y, t, step: int = 0) -> tuple[int, float, int, int]:
+        """One presentation: forward, loss, backward and the update of every layer.
+
+        Parameters
+        ----------
+        x : numpy.ndarray, shape (1, in)
+            The input row.
+        y : int
+            Its label.
+        t : numpy.ndarray, shape (1, out)
+            Its target row.
+        step : int
+            Index of the presentation.
+
+        Returns
+        -------
+        (int, float, int, int)
+            Correct (0/1), loss, device pulses, refreshes.
+        """
+        net = self.net
+        layers = net.layers
+        n = len(layers)
+        acts = [x]
+        zs = []
+        a = x
+        # the expressions of MLP.forward / loss_and_delta (2-D rows, the same BLAS calls), so the
+        # numbers are the general path's bit for bit; the backward pass is MLP.backward
+        for i, layer in enumerate(layers):
+            z = a @ layer.weight_cache().T
+            zs.append(z)
+            if i < n - 1 and net.activation == "relu":
+                a = np.maximum(z, 0.0)
+            else:
+                a = 0.5 * (1.0 + np.tanh(0.5 * z))
+            acts.append(a)
+        out = acts[-1]
+        diff = t - out  # MLP.loss_and_delta, loss "sse"
+        loss = (diff * diff).sum(axis=1)
+        d = -2.0 * diff * out * (1.0 - out)
+        deltas = net.backward(acts, zs, d)
+        pulses = refreshes = 0
+        for li in range(n):
+            p, r = self._update(li, acts[li][0], deltas[li][0], step)
+            pulses += p
+            refreshes += r
+        return int(out[0].argmax() == y), loss, pulses, refreshes
+
+    def epoch(self, x, y, eye, order, step0: int = 0, bar=None) -> tuple[int, float, int, int]:
+        """Present ``x[order]`` one by one (the general loop's accumulation of the metrics).
+
+        Parameters
+        ----------
+        x : numpy.ndarray, shape (n, in)
+        y : numpy.ndarray of int, shape (n,)
+        eye : numpy.ndarray
+            Identity of the classes (targets are its rows).
+        order : numpy.ndarray of int
+            Presentation order.
+        step0 : int
+            Index of the first presentation.
+        bar : tqdm bar, optional
+            Advanced once per presentation.
+
+        Returns
+        -------
+        (int, float, int, int)
+            Correct, summed loss, pulses and refreshes over the epoch.
+        """
+        correct = 0
+        loss_sum = 0.0
+        pulses = refreshes = 0
+        for k, i in enumerate(order.tolist()):
+            c, loss, p, r = self.step(x[i : i + 1], int(y[i]), eye[y[i : i + 1]], step0 + k)
+            correct += c
+            loss_sum = loss_sum + loss.sum()
+            pulses += p
+            refreshes += r
+            if bar is not None:
+                bar.update(1)
+        return correct, float(loss_sum), pulses, refreshes
