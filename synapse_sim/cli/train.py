@@ -32,6 +32,11 @@ TRAIN_FIELDS = (
     "refresh_mode",
     "max_train",
     "backend",
+    "schedule",
+    "dac_bits",
+    "adc_bits",
+    "read",
+    "neurosim_compat",
 )
 
 
@@ -92,6 +97,32 @@ def add_train_options(p) -> None:
     )
     p.add_argument("--refresh-mode", default=None, help="ideal, open_loop or verify (default)")
     p.add_argument("--max-train", type=int, default=None, help="use only N training images")
+    p.add_argument(
+        "--schedule",
+        default=None,
+        metavar="SCHED",
+        help="epochs:E (shuffled epochs, as --epochs) or draws:BxN (B blocks of N random draws "
+        "with replacement, test after every block; NeuroSim: draws:125x8000)",
+    )
+    p.add_argument(
+        "--dac-bits", type=int, default=None, help="uniform DAC on [0, 1] at every array input"
+    )
+    p.add_argument(
+        "--adc-bits", type=int, default=None, help="NeuroSim's partial-sum ADC on the column sums"
+    )
+    p.add_argument(
+        "--read",
+        default=None,
+        help="forward read: weight (W x, default) or current (NeuroSim's: half W x on the "
+        "reference mapping)",
+    )
+    p.add_argument(
+        "--neurosim-compat",
+        action="store_true",
+        default=None,
+        help="train the device runs as NeuroSim's hardware does (1-bit hidden DAC, 8-bit "
+        "partial-sum ADC, current read, its pulse counts and initial programming)",
+    )
     add_backend_option(p)
     p.add_argument("--save-weights", action="store_true", help="store final weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

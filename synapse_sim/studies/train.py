@@ -30,6 +30,7 @@ from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve
 
 from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
+from . import compat
 from .base import RunContext, field_errors, run_study
 
 __all__ = [
@@ -138,6 +139,27 @@ class TrainConfig:
         Array backend of every device array (``auto``: numba on the CPU; ``cupy``: state and
         training on the GPU; ``cuda-sim``: the GPU code path under numba's CUDA simulator, for
         tests). The name is checked here; whether it can run is checked when training starts.
+    schedule : str or None
+        ``"epochs:E"`` (one shuffled pass per epoch; sets ``epochs`` and is stored as None) or
+        ``"draws:BxN"`` (``B`` blocks of ``N`` images drawn with replacement, the test set
+        evaluated after every block, metrics per block; NeuroSim: ``draws:125x8000``; sets
+        ``epochs = B``). None: ``epochs:<epochs>``. ``results.h5`` records the schedule that
+        ran (root config ``schedule``; :mod:`synapse_sim.studies.compat`).
+    dac_bits : int or None
+        A uniform DAC on ``[0, 1]`` at the input of every device array (forward read).
+    adc_bits : int or None
+        NeuroSim's partial-sum ADC on the column sums of every device array (forward read;
+        :class:`devices.converters.PartialSumADC`).
+    read : {"weight", "current"}
+        Forward read scale of the device arrays (``current``: column minus reference current,
+        half the weighted sum on the reference mapping; :mod:`devices.converters`).
+    neurosim_compat : bool
+        Train the device runs the way MLP+NeuroSim V3.0's hardware does (binarized inputs,
+        1-bit DAC, current-mode read, 8-bit partial-sum ADC, converters on the forward read
+        only, NeuroSim's pulse counts and initial programming; ``docs/NEUROSIM.md``). Needs
+        ``loss="sse"``, ``activation="sigmoid"``, ``rounding="nearest"``; sets
+        ``neurosim_input``, ``read``, and ``dac_bits=1`` / ``adc_bits=8`` unless given. The
+        software twin stays the float network (NeuroSim's software mode).
     """
 
     dataset: str = "mnist5k"
@@ -160,8 +182,15 @@ class TrainConfig:
     bl: int = 31
     max_train: int | None = None
     backend: str = "auto"
+    schedule: str | None = None
+    dac_bits: int | None = None
+    adc_bits: int | None = None
+    read: str = "weight"
+    neurosim_compat: bool = False
 
     def __post_init__(self):
+        for k, v in compat.compat_fields(self).items():
+            object.__setattr__(self, k, v)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if any(h < 1 for h in self.hidden):
             _err("hidden", self.hidden, "positive layer sizes")
@@ -196,8 +225,9 @@ class TrainConfig:
         return self.lr * n_layers if len(self.lr) == 1 else self.lr
 
     def to_dict(self) -> dict:
-        """Plain dict (JSON-able)."""
-        return dataclasses.asdict(self)
+        """Plain dict (JSON-able); the NeuroSim fields only where they are not the default
+        (so the recorded config of every other run is what it always was)."""
+        return compat.drop_defaults(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -310,8 +340,9 @@ def build_layers(spec: RunSpec, config: TrainConfig, W0):
             seed=_device_seed(config, i),
             w_max=config.w_max,
             backend=config.backend,
+            **compat.array_options(config, spec),
         )
-        arr.program(W, mode="ideal", form=form)
+        compat.program_initial(arr, W, form, config.neurosim_compat)
         layers.append(arr)
     return layers
 
@@ -453,6 +484,7 @@ class TrainStudy:
         """Root config of ``results.h5``."""
         return {
             "train": self.config.to_dict(),
+            **compat.schedule_record(self.config),
             "runs": [r.to_dict() for r in self.runs],
             "sizes": self.sizes,
             "backend": self.backend,
@@ -490,10 +522,13 @@ class TrainStudy:
                         "overrides": r.overrides,
                         "rule_options": r.rule_options,
                         "backend": backend,
+                        **compat.schedule_record(config),
                     },
                 )
         history, final, weights, arrays = {}, {}, {}, {}
-        n_batches = math.ceil(xtr.shape[0] / config.batch_size)
+        kind, _, per_block = compat.parse_schedule(compat.config_schedule(config))
+        n_seen = xtr.shape[0] if kind == "epochs" else per_block  # presentations per block
+        n_batches = math.ceil(n_seen / config.batch_size)
         for spec in self.runs:
             layers = build_layers(spec, config, W0)
             rule = (
@@ -513,7 +548,13 @@ class TrainStudy:
                 correct = 0
                 loss_sum = 0.0
                 pulses = refreshes = 0
-                order = list(batches(xtr.shape[0], config.batch_size, data_rng))
+                order = compat.block_orders(
+                    compat.config_schedule(config),
+                    xtr.shape[0],
+                    config.batch_size,
+                    data_rng,
+                    batches,
+                )
                 perm = to_device(np.concatenate(order), xp)  # one copy per epoch
                 start = 0
                 for idx in order:
@@ -539,8 +580,8 @@ class TrainStudy:
                 tl, _ = net.loss_and_delta(outp, eye[yte_d])
                 sat_hi, sat_lo = saturation(layers)
                 metrics = {
-                    "train_accuracy": correct / xtr.shape[0],
-                    "train_loss": loss_sum / xtr.shape[0],
+                    "train_accuracy": correct / n_seen,
+                    "train_loss": loss_sum / n_seen,
                     "test_accuracy": float(xp.mean(pred == yte_d)),
                     "test_loss": float(tl.mean()),
                     "pulses": float(pulses),
