@@ -653,8 +653,7 @@ class DeviceArray:
         if method != "bidirectional":
             raise ValueError(f"count='neurosim' needs method='bidirectional', got {method!r}")
         p_up, p_dn = self.device.levels("ltp"), self.device.levels("ltd")
-        k = _conv.neurosim_counts(dW, p_up, p_dn, up * p_up, theta)
-        return self._xp.where(k > 0, k * up, k * dn)
+        return _conv.neurosim_request(dW, p_up, p_dn, up, dn, theta)
 
     def pulse_update(
         self,

@@ -31,12 +31,23 @@ its source in ``docs/NEUROSIM.md``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import numba
+import numpy as np
 
 from .validation import check_choice, check_int
 from .xp import array_module
 
-__all__ = ["PartialSumADC", "READS", "CONVERTER_SCOPES", "COUNT_RULES", "neurosim_counts"]
+__all__ = [
+    "PartialSumADC",
+    "READS",
+    "CONVERTER_SCOPES",
+    "COUNT_RULES",
+    "neurosim_counts",
+    "neurosim_request",
+]
 
 #: Forward read scales of :class:`devices.DeviceArray` (``read=``).
 READS = ("weight", "current")
@@ -133,6 +144,36 @@ def neurosim_counts(dW, p_up: int, p_dn: int, w_range: float, theta: float = 0.5
     k = k + (r - k >= theta)
     k = xp.trunc((k / P) * P)
     return xp.where(dW > 0, k, -k)
+
+
+def neurosim_request(dW, p_up: int, p_dn: int, up: float, dn: float, theta: float = 0.5):
+    """``dW`` replaced by whole multiples of the nominal steps ``up`` / ``dn`` that round to
+    NeuroSim's counts (:func:`neurosim_counts` with ``w_range = up * p_up``). numpy arrays take
+    a numba kernel (equal to :func:`neurosim_counts`, tested), other array modules the array
+    code."""
+    if isinstance(dW, np.ndarray) and dW.dtype == np.float64:
+        out = np.empty_like(dW)
+        _neurosim_request_kernel(
+            np.ascontiguousarray(dW).ravel(), out.reshape(-1), float(p_up), float(p_dn),
+            float(up * p_up), float(up), float(dn), float(theta),
+        )  # fmt: skip
+        return out
+    xp = array_module(dW)
+    k = neurosim_counts(dW, p_up, p_dn, up * p_up, theta)
+    return xp.where(k > 0, k * up, k * dn)
+
+
+@numba.njit(cache=True)
+def _neurosim_request_kernel(dW, out, p_up, p_dn, w_range, up, dn, theta):
+    for i in range(dW.size):
+        d = dW[i]
+        P = p_up if d > 0 else p_dn
+        r = abs(d) / w_range * P
+        k = math.floor(r)
+        if r - k >= theta:
+            k += 1.0
+        k = float(int((k / P) * P))
+        out[i] = k * up if d > 0 else -k * dn
 
 
 def check_read(read: str) -> str:

@@ -1,7 +1,7 @@
 """``synapse-sim train``: an MLP on device presets beside its software twin.
 
-Options left out take the :class:`~synapse_sim.studies.train.TrainConfig` defaults, except
-``--neurosim-input``, which is on for 28 x 28 data (the command's NeuroSim setting).
+Options left out take the :class:`~synapse_sim.studies.train.TrainConfig` defaults (also
+``--neurosim-input``: on for every dataset but ``digits``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ TRAIN_FIELDS = (
     "refresh_mode",
     "max_train",
     "backend",
+    "neurosim_input",
     "schedule",
     "dac_bits",
     "adc_bits",
@@ -57,7 +58,7 @@ def add_train_options(p) -> None:
     p.add_argument(
         "--neurosim-input",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=None,
         help="NeuroSim input format: 20x20 crop, binarized (28x28 data only; "
         "default on, off for digits)",
     )
@@ -144,8 +145,6 @@ def train_config(args):
     from .common import option_error
 
     kw = given(args, TRAIN_FIELDS)
-    dataset = kw.get("dataset", TrainConfig.__dataclass_fields__["dataset"].default)
-    kw["neurosim_input"] = bool(args.neurosim_input) and not dataset.startswith("digits")
     try:
         return TrainConfig(**kw)
     except (ValueError, TypeError) as exc:

@@ -29,6 +29,7 @@ from devices.converters import PartialSumADC, check_read
 __all__ = [
     "SCHEDULE_KINDS",
     "parse_schedule",
+    "resolve_neurosim_input",
     "schedule_string",
     "block_orders",
     "config_schedule",
@@ -52,6 +53,14 @@ def _bad(name, value, allowed):
     exc = ValueError(f"{name} must be {allowed}, got {value!r}")
     exc.field = name
     return exc
+
+
+def resolve_neurosim_input(config) -> bool:
+    """``config.neurosim_input``, or its default when None: on for every dataset but
+    ``digits`` (8x8 images cannot be cropped to 20x20)."""
+    if config.neurosim_input is None:
+        return not str(config.dataset).startswith("digits")
+    return bool(config.neurosim_input)
 
 
 def parse_schedule(schedule: str) -> tuple[str, int, int | None]:

@@ -106,8 +106,10 @@ class TrainConfig:
     ----------
     dataset : str
         ``mnist5k``, ``digits`` or ``idx:PATH``.
-    neurosim_input : bool
+    neurosim_input : bool or None
         NeuroSim's input format (central 20x20 crop, binarized at 0.5); 28x28 data only.
+        None (default): on for every dataset except ``digits`` (8x8); recorded resolved
+        (:attr:`uses_neurosim_input`). ``synapse-sim train`` uses the same default.
     hidden : tuple of int
         Hidden layer sizes (NeuroSim reference: ``(100,)``).
     activation : {"sigmoid", "relu"}
@@ -163,7 +165,7 @@ class TrainConfig:
     """
 
     dataset: str = "mnist5k"
-    neurosim_input: bool = False
+    neurosim_input: bool | None = None
     hidden: tuple = (100,)
     activation: str = "sigmoid"
     loss: str = "sse"
@@ -224,10 +226,17 @@ class TrainConfig:
         """Learning rate of each of ``n_layers`` layers."""
         return self.lr * n_layers if len(self.lr) == 1 else self.lr
 
+    @property
+    def uses_neurosim_input(self) -> bool:
+        """Whether the data are read in NeuroSim's format (``neurosim_input`` resolved)."""
+        return compat.resolve_neurosim_input(self)
+
     def to_dict(self) -> dict:
-        """Plain dict (JSON-able); the NeuroSim fields only where they are not the default
-        (so the recorded config of every other run is what it always was)."""
-        return compat.drop_defaults(dataclasses.asdict(self))
+        """Plain dict (JSON-able); ``neurosim_input`` resolved, the NeuroSim fields only where
+        they are not the default (so the recorded config of other runs is what it was)."""
+        d = compat.drop_defaults(dataclasses.asdict(self))
+        d["neurosim_input"] = self.uses_neurosim_input
+        return d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -473,7 +482,7 @@ class TrainStudy:
         self.backend = resolve_backend(config.backend)
         if self.data is None:
             self.data = load_dataset(
-                config.dataset, seed=config.seed, neurosim=config.neurosim_input
+                config.dataset, seed=config.seed, neurosim=config.uses_neurosim_input
             )
         xtr = self.data.x_train
         if config.max_train is not None:

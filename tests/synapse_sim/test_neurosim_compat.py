@@ -134,6 +134,20 @@ def test_neurosim_counts_lose_a_pulse_exactly_where_the_cast_falls_short(P, lost
     assert np.array_equal(neurosim_counts(-k / P * 2.0, P, P, 2.0), -got)
 
 
+@pytest.mark.parametrize("P", [(97, 97), (64, 32), (100, 110)])
+def test_neurosim_request_kernel_equals_the_array_code(P):
+    from devices.converters import neurosim_request
+
+    p_up, p_dn = P
+    up, dn = 2.0 / p_up, 2.0 / p_dn
+    k = RNG.integers(-40, 41, size=(50, 60)).astype(float)
+    dW = np.where(k > 0, k * up, k * dn) + RNG.normal(0, 0.3, k.shape) * up
+    dW[0, :5] = [0.0, 0.5 * up, -0.5 * dn, 7 * up, 14 * up]
+    ref = neurosim_counts(dW, p_up, p_dn, 2.0)
+    got = neurosim_request(dW, p_up, p_dn, up, dn)
+    assert np.array_equal(got, np.where(ref > 0, ref * up, ref * dn))
+
+
 def test_count_neurosim_on_the_array_sends_neurosims_counts():
     P = 97
     dev = devices.LinearDevice(gmin=1e-6, gmax=2e-6, levels_ltp=P, levels_ltd=P)
@@ -259,3 +273,39 @@ def test_compat_trains_what_the_neurosim_like_loop_trains(ne):
 @pytest.mark.slow
 def test_compat_trains_what_the_neurosim_like_loop_trains_ag_a_si(ne):
     _compare_with_loop(ne, "ag_a_si", 2, 1000)
+
+
+@pytest.mark.parametrize(
+    "argv, kw",
+    [
+        ([], {}),
+        (["--dataset", "digits"], {"dataset": "digits"}),
+        (["--no-neurosim-input"], {"neurosim_input": False}),
+        (
+            ["--neurosim-input", "--dataset", "idx:/x"],
+            {"neurosim_input": True, "dataset": "idx:/x"},
+        ),
+    ],
+)
+def test_cli_and_config_share_the_neurosim_input_default(argv, kw):
+    """Issue #14 leftover: ``synapse-sim train`` and ``TrainConfig`` resolve the input format
+    the same way (on for 28x28 data, off for digits), from the config's one default."""
+    from synapse_sim.cli.app import build_parser
+    from synapse_sim.cli.train import train_config
+
+    cli = train_config(build_parser().parse_args(["train", *argv]))
+    api = TrainConfig(**kw)
+    assert cli.uses_neurosim_input == api.uses_neurosim_input
+    assert cli.to_dict()["neurosim_input"] == api.to_dict()["neurosim_input"]
+    assert (
+        TrainConfig().uses_neurosim_input and not TrainConfig(dataset="digits").uses_neurosim_input
+    )
+
+
+def test_demo_note_explains_the_ideal_gap():
+    from synapse_sim.cli.demo import ideal_note
+
+    h = {"software": {"test_accuracy": [0.8, 0.9]}, "ideal-bidirectional": {"test_accuracy": [0.8]}}
+    note = ideal_note(h)
+    assert "10.0 points below software" in note and "1/1024" in note and "stochastic" in note
+    assert ideal_note({"software": h["software"]}) == ""
