@@ -167,6 +167,9 @@ def neurosim_request(dW, p_up: int, p_dn: int, up: float, dn: float, theta: floa
 def _neurosim_request_kernel(dW, out, p_up, p_dn, w_range, up, dn, theta):
     for i in range(dW.size):
         d = dW[i]
+        if d == 0.0:  # most of a layer's requests on binary inputs
+            out[i] = 0.0
+            continue
         P = p_up if d > 0 else p_dn
         r = abs(d) / w_range * P
         k = math.floor(r)
