@@ -35,6 +35,7 @@ __all__ = [
     "config_schedule",
     "drop_defaults",
     "schedule_record",
+    "schedule_words",
     "CONFIG_DEFAULTS",
     "compat_fields",
     "array_options",
@@ -112,6 +113,16 @@ def schedule_record(config) -> dict:
     """What ``results.h5`` records of the schedule: ``{"schedule": "draws:BxN"}`` for a draws
     schedule, nothing for the epoch schedule (recorded as ``epochs``)."""
     return {} if config.schedule is None else {"schedule": config.schedule}
+
+
+def schedule_words(train_cfg: dict) -> str:
+    """The schedule of a recorded train config in words (``"5 epochs"``, ``"10 blocks of 8000
+    random draws"``)."""
+    sched = train_cfg.get("schedule")
+    if not sched:
+        return f"{train_cfg.get('epochs')} epochs"
+    _, blocks, draws = parse_schedule(sched)
+    return f"{blocks} blocks of {draws} random draws"
 
 
 def block_orders(schedule: str, n: int, batch_size: int, rng: np.random.Generator, batches):

@@ -636,7 +636,7 @@ def markdown_report(results_path) -> str:
     cfg = res["config"].get("train", {})
     head = (
         f"Dataset `{cfg.get('dataset')}`, network {res['config'].get('sizes')}, "
-        f"{cfg.get('epochs')} epochs, batch {cfg.get('batch_size')}, lr {cfg.get('lr')}, "
+        f"{compat.schedule_words(cfg)}, batch {cfg.get('batch_size')}, lr {cfg.get('lr')}, "
         f"seed {res['seed']}.\n\n"
     )
     return head + format_table(recs) + "\n"

@@ -309,3 +309,10 @@ def test_demo_note_explains_the_ideal_gap():
     note = ideal_note(h)
     assert "10.0 points below software" in note and "1/1024" in note and "stochastic" in note
     assert ideal_note({"software": h["software"]}) == ""
+
+
+def test_schedule_words_of_the_report_header():
+    assert compat.schedule_words({"epochs": 5}) == "5 epochs"
+    assert compat.schedule_words({"epochs": 10, "schedule": "draws:10x8000"}) == (
+        "10 blocks of 8000 random draws"
+    )
