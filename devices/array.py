@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from . import _rng, backends
+from . import converters as _conv
 from .kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL
 from .kernels import reference as _ref
 from .models import DeviceModel
@@ -95,8 +96,26 @@ class DeviceArray:
         path on a CPU). All backends draw the same random numbers.
     w_max : float
         Weight range ``[-w_max, w_max]`` (default 1, the NeuroSim V3.0 range).
-    dac, adc : UniformQuantizer, optional
-        Converters on the array inputs and on the column outputs of every read.
+    dac : UniformQuantizer, optional
+        Converter on the array inputs of every read (e.g. ``UniformQuantizer(bits=1, lo=0,
+        hi=1)``: NeuroSim's 1-bit hidden activation, ``a >= 0.5 -> 1``).
+    adc : UniformQuantizer or PartialSumADC, optional
+        Converter on the column outputs of every read: a uniform quantizer of the result, or
+        NeuroSim's partial-sum ADC (:class:`devices.converters.PartialSumADC`: the column and
+        reference currents each truncated to whole steps of the column's full range).
+    read : {"weight", "current"}
+        Scale of the forward read (:mod:`devices.converters`): ``W x``, or the column current
+        minus the reference current in units of one device's range, ``w_max * sum x (I -
+        I_ref) / (Imax - Imin)``; with ``mapping="reference"`` (NeuroSim's one device plus a
+        mid-range reference) that is ``0.5 W x``, with ``"differential"`` it is ``W x``. The
+        backward read :meth:`rmatmul` is always in weight units.
+    converters : {"both", "forward"}
+        Reads the DAC and ADC act on: both, or :meth:`matmul` only (:meth:`rmatmul` then uses
+        the weights as read cell by cell, as NeuroSim's backpropagation does).
+    count : {"exact", "neurosim"}
+        Pulse counts of :meth:`pulse_request`: exact rounding of ``|dW| / step``, or NeuroSim's
+        (:func:`devices.converters.neurosim_counts`: the same rounding followed by the float
+        cast that loses a pulse for some level counts; needs ``rounding="nearest"``).
     trains : {"host", "device"}
         Random pulse trains of :meth:`pulse_update`: ``"host"`` draws them with the array's
         numpy generator (the same trains on every backend; on the GPU backend the
@@ -122,8 +141,11 @@ class DeviceArray:
         backend: str = "auto",
         w_max: float = 1.0,
         dac: UniformQuantizer | None = None,
-        adc: UniformQuantizer | None = None,
+        adc: UniformQuantizer | _conv.PartialSumADC | None = None,
         trains: str = "host",
+        read: str = "weight",
+        converters: str = "both",
+        count: str = "exact",
     ):
         if not isinstance(device, DeviceModel):
             raise TypeError(
@@ -143,10 +165,18 @@ class DeviceArray:
         self.device = device
         self.variability = device.variability
         self.w_max = check_real("w_max", w_max, lo=0.0, lo_open=True)
-        for nm, q in (("dac", dac), ("adc", adc)):
-            if q is not None and not isinstance(q, UniformQuantizer):
-                raise TypeError(f"{nm} must be a devices.UniformQuantizer or None, got {q!r}")
+        if dac is not None and not isinstance(dac, UniformQuantizer):
+            raise TypeError(f"dac must be a devices.UniformQuantizer or None, got {dac!r}")
+        if adc is not None and not isinstance(adc, (UniformQuantizer, _conv.PartialSumADC)):
+            raise TypeError(
+                f"adc must be a devices.UniformQuantizer, a devices.converters.PartialSumADC or "
+                f"None, "
+                f"got {adc!r}"
+            )
         self.dac, self.adc = dac, adc
+        self.read = check_choice("read", read, _conv.READS)
+        self.converters = check_choice("converters", converters, _conv.CONVERTER_SCOPES)
+        self.count = check_choice("count", count, _conv.COUNT_RULES)
         self.trains = check_choice("trains", trains, TRAINS)
         self.backend = _resolve_backend(backend)
         self._k = backends.kernels(self.backend)
@@ -414,6 +444,15 @@ class DeviceArray:
     def _read_product(self, v, transpose: bool) -> np.ndarray:
         """One array read: DAC on ``v``, ``v W^T`` (or ``v W``), ADC on the result."""
         self.array_reads["backward" if transpose else "forward"] += 1 if v.ndim == 1 else v.shape[0]
+        if transpose and self.converters == "forward":
+            W = (
+                self._clean_weights()
+                if self.variability.read_sigma <= 0
+                else self._weights_from(self._read_G())
+            )
+            return v @ W
+        if not transpose and (self.read == "current" or isinstance(self.adc, _conv.PartialSumADC)):
+            return self._column_read(v)
         if self.dac is not None:
             v = self.dac(v, self._rng)
         W = (
@@ -423,6 +462,25 @@ class DeviceArray:
         )
         y = v @ W if transpose else v @ W.T
         return self.adc(y, self._rng) if self.adc is not None else y
+
+    def _column_read(self, v) -> np.ndarray:
+        """Forward read through the column currents (``read="current"`` and/or a
+        :class:`~devices.converters.PartialSumADC`; :mod:`devices.converters`)."""
+        if self.dac is not None:
+            v = self.dac(v, self._rng)
+        gain = self.w_max if self.read == "current" else self.alpha * self.device.dG
+        if not isinstance(self.adc, _conv.PartialSumADC):
+            W = self._clean_weights() if self.variability.read_sigma <= 0 else self.weights(True)
+            y = (v @ W.T) * (gain / (self.alpha * self.device.dG))
+            return self.adc(y, self._rng) if self.adc is not None else y
+        Gv = self._view(self._read_G())
+        i_col = v @ Gv[0].T
+        if self.mapping == "differential":
+            i_ref = v @ Gv[1].T
+        else:
+            i_ref = v.sum(axis=-1, keepdims=True) * self.g_ref
+        y = self.adc.digitize(i_col, i_ref, rows=self.in_features, i_range=self.device.dG)
+        return gain * y
 
     # ------------------------------------------------------------------ writes
     def _check_counts(self, name, n):
@@ -561,6 +619,9 @@ class DeviceArray:
         theta = check_real("theta", theta, lo=0.0, hi=1.0, lo_open=True)
         nm = 0 if n_max is None else check_int("n_max", n_max, lo=1)
         up, dn = self.nominal_step(method, side)
+        if self.count == "neurosim":
+            dW = self._neurosim_request(dW, method, rounding, theta, up, dn)
+            theta = 0.5
         if method == "unidirectional":
             route = ROUTE_UNIDIRECTIONAL
         elif self.mapping == "reference" or side == "plus":
@@ -613,6 +674,16 @@ class DeviceArray:
                 f"dW contains {bad} NaN or infinite values; those synapses were not updated"
             )
         return {"pulses": pulses, "needs_refresh": need.reshape(self.shape) if thr > 0 else None}
+
+    def _neurosim_request(self, dW, method, rounding, theta, up, dn):
+        """``dW`` replaced by whole multiples of the step that round to NeuroSim's counts
+        (``count="neurosim"``, :func:`devices.converters.neurosim_counts`)."""
+        if rounding != "nearest":
+            raise ValueError(f"count='neurosim' needs rounding='nearest', got {rounding!r}")
+        if method != "bidirectional":
+            raise ValueError(f"count='neurosim' needs method='bidirectional', got {method!r}")
+        p_up, p_dn = self.device.levels("ltp"), self.device.levels("ltd")
+        return _conv.neurosim_request(dW, p_up, p_dn, up, dn, theta)
 
     def pulse_update(
         self,

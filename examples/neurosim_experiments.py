@@ -329,12 +329,13 @@ def initial_weights(seed, sizes=(400, 100, 10)):
     ]
 
 
-def run_nslike(preset, cfg: NSConfig, data, *, presentations, every, seed, curve=None):
-    """Train the NeuroSim-like loop; return test accuracies at every ``every`` presentations."""
+def run_nslike(preset, cfg: NSConfig, data, *, presentations, every, seed, curve=None, W0=None):
+    """Train the NeuroSim-like loop; return test accuracies at every ``every`` presentations
+    (``W0``: initial weights, default :func:`initial_weights` of ``seed``)."""
     curve = curve or Curve.of(preset)
     if preset in FEFET_CELLS:  # a FeFET cell has no access resistance in the read path
         cfg = dataclasses.replace(cfg, access_ohm=0.0)
-    W0 = initial_weights(seed)
+    W0 = initial_weights(seed) if W0 is None else W0
     noise = np.random.default_rng([seed, 4])
     layers = [NSLayer(W, curve, cfg, noise) for W in W0]
     Xtr, ytr = data.x_train, data.y_train
@@ -365,7 +366,7 @@ def run_nslike(preset, cfg: NSConfig, data, *, presentations, every, seed, curve
         pulses[1] += layers[1].update(-lr2 * np.outer(s2, a1))
         if (t + 1) % every == 0:
             accs.append(ns_accuracy(layers, cfg, data.x_test, data.y_test))
-    return {"acc": accs, "pulses": pulses, "sat": (sat0, saturated())}
+    return {"acc": accs, "pulses": pulses, "sat": (sat0, saturated()), "W": [ly.W for ly in layers]}
 
 
 def run_ours(preset, data, *, presentations, seed, overrides=None):

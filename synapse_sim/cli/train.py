@@ -1,7 +1,7 @@
 """``synapse-sim train``: an MLP on device presets beside its software twin.
 
-Options left out take the :class:`~synapse_sim.studies.train.TrainConfig` defaults, except
-``--neurosim-input``, which is on for 28 x 28 data (the command's NeuroSim setting).
+Options left out take the :class:`~synapse_sim.studies.train.TrainConfig` defaults (also
+``--neurosim-input``: on for every dataset but ``digits``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ TRAIN_FIELDS = (
     "max_train",
     "backend",
     "weight_noise",
+    "neurosim_input",
+    "schedule",
+    "dac_bits",
+    "adc_bits",
+    "read",
+    "neurosim_compat",
 )
 
 
@@ -53,7 +59,7 @@ def add_train_options(p) -> None:
     p.add_argument(
         "--neurosim-input",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=None,
         help="NeuroSim input format: 20x20 crop, binarized (28x28 data only; "
         "default on, off for digits)",
     )
@@ -93,6 +99,32 @@ def add_train_options(p) -> None:
     )
     p.add_argument("--refresh-mode", default=None, help="ideal, open_loop or verify (default)")
     p.add_argument("--max-train", type=int, default=None, help="use only N training images")
+    p.add_argument(
+        "--schedule",
+        default=None,
+        metavar="SCHED",
+        help="epochs:E (shuffled epochs, as --epochs) or draws:BxN (B blocks of N random draws "
+        "with replacement, test after every block; NeuroSim: draws:125x8000)",
+    )
+    p.add_argument(
+        "--dac-bits", type=int, default=None, help="uniform DAC on [0, 1] at every array input"
+    )
+    p.add_argument(
+        "--adc-bits", type=int, default=None, help="NeuroSim's partial-sum ADC on the column sums"
+    )
+    p.add_argument(
+        "--read",
+        default=None,
+        help="forward read: weight (W x, default) or current (NeuroSim's: half W x on the "
+        "reference mapping)",
+    )
+    p.add_argument(
+        "--neurosim-compat",
+        action="store_true",
+        default=None,
+        help="train the device runs as NeuroSim's hardware does (1-bit hidden DAC, 8-bit "
+        "partial-sum ADC, current read, its pulse counts and initial programming)",
+    )
     add_backend_option(p)
     p.add_argument(
         "--weight-noise",
@@ -122,8 +154,6 @@ def train_config(args):
     from .common import option_error
 
     kw = given(args, TRAIN_FIELDS)
-    dataset = kw.get("dataset", TrainConfig.__dataclass_fields__["dataset"].default)
-    kw["neurosim_input"] = bool(args.neurosim_input) and not dataset.startswith("digits")
     try:
         return TrainConfig(**kw)
     except (ValueError, TypeError) as exc:

@@ -55,6 +55,10 @@ def why_not(net, rule) -> str | None:
             return f"layer {i} backend {layer.backend!r}"
         if layer.dac is not None or layer.adc is not None:
             return f"layer {i} has DAC/ADC converters"
+        if getattr(layer, "read", "weight") != "weight":
+            return f"layer {i} read={layer.read!r}"
+        if getattr(layer, "count", "exact") != "exact":
+            return f"layer {i} count={layer.count!r}"
         var = layer.variability
         if var.read_sigma > 0 or var.reset_sigma > 0:
             return f"layer {i} has read or RESET noise"

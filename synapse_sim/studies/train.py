@@ -36,6 +36,7 @@ from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
 from ..models.noisy import noisy_layers
 from ..models.online import online_trainer
+from . import compat
 from .base import RunContext, field_errors, run_study
 from .checkpoint import restore_checkpoint, resume_point, run_checkpoint, write_epoch
 from .energy import ENERGY_METRICS, EnergyTracker, energy_table, resolve_energy
@@ -115,8 +116,10 @@ class TrainConfig:
     ----------
     dataset : str
         ``mnist5k``, ``digits`` or ``idx:PATH``.
-    neurosim_input : bool
+    neurosim_input : bool or None
         NeuroSim's input format (central 20x20 crop, binarized at 0.5); 28x28 data only.
+        None (default): on for every dataset except ``digits`` (8x8); recorded resolved
+        (:attr:`uses_neurosim_input`). ``synapse-sim train`` uses the same default.
     hidden : tuple of int
         Hidden layer sizes (NeuroSim reference: ``(100,)``).
     activation : {"sigmoid", "relu"}
@@ -153,10 +156,31 @@ class TrainConfig:
         training step see Gaussian weight noise of this standard deviation relative to the
         layer's largest weight (:class:`synapse_sim.models.noisy.NoisyWeights`); test accuracy
         is measured without it. 0 (default): off (and left out of the recorded config).
+    schedule : str or None
+        ``"epochs:E"`` (one shuffled pass per epoch; sets ``epochs`` and is stored as None) or
+        ``"draws:BxN"`` (``B`` blocks of ``N`` images drawn with replacement, the test set
+        evaluated after every block, metrics per block; NeuroSim: ``draws:125x8000``; sets
+        ``epochs = B``). None: ``epochs:<epochs>``. ``results.h5`` records the schedule that
+        ran (root config ``schedule``; :mod:`synapse_sim.studies.compat`).
+    dac_bits : int or None
+        A uniform DAC on ``[0, 1]`` at the input of every device array (forward read).
+    adc_bits : int or None
+        NeuroSim's partial-sum ADC on the column sums of every device array (forward read;
+        :class:`devices.converters.PartialSumADC`).
+    read : {"weight", "current"}
+        Forward read scale of the device arrays (``current``: column minus reference current,
+        half the weighted sum on the reference mapping; :mod:`devices.converters`).
+    neurosim_compat : bool
+        Train the device runs the way MLP+NeuroSim V3.0's hardware does (binarized inputs,
+        1-bit DAC, current-mode read, 8-bit partial-sum ADC, converters on the forward read
+        only, NeuroSim's pulse counts and initial programming; ``docs/NEUROSIM.md``). Needs
+        ``loss="sse"``, ``activation="sigmoid"``, ``rounding="nearest"``; sets
+        ``neurosim_input``, ``read``, and ``dac_bits=1`` / ``adc_bits=8`` unless given. The
+        software twin stays the float network (NeuroSim's software mode).
     """
 
     dataset: str = "mnist5k"
-    neurosim_input: bool = False
+    neurosim_input: bool | None = None
     hidden: tuple = (100,)
     activation: str = "sigmoid"
     loss: str = "sse"
@@ -176,8 +200,15 @@ class TrainConfig:
     max_train: int | None = None
     backend: str = "auto"
     weight_noise: float = 0.0
+    schedule: str | None = None
+    dac_bits: int | None = None
+    adc_bits: int | None = None
+    read: str = "weight"
+    neurosim_compat: bool = False
 
     def __post_init__(self):
+        for k, v in compat.compat_fields(self).items():
+            object.__setattr__(self, k, v)
         hidden = self.hidden
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
             _err("hidden", hidden, "a list of positive layer sizes, e.g. [100] or [256, 128]")
@@ -223,11 +254,19 @@ class TrainConfig:
         """Learning rate of each of ``n_layers`` layers."""
         return self.lr * n_layers if len(self.lr) == 1 else self.lr
 
+    @property
+    def uses_neurosim_input(self) -> bool:
+        """Whether the data are read in NeuroSim's format (``neurosim_input`` resolved)."""
+        return compat.resolve_neurosim_input(self)
+
     def to_dict(self) -> dict:
-        """Plain dict (JSON-able); ``weight_noise`` only when it is on."""
-        d = dataclasses.asdict(self)
+        """Plain dict (JSON-able); ``neurosim_input`` resolved, ``weight_noise`` and the NeuroSim
+        fields only where they are not the default (so the recorded config of other runs is what
+        it was)."""
+        d = compat.drop_defaults(dataclasses.asdict(self))
         if not d["weight_noise"]:
             d.pop("weight_noise")
+        d["neurosim_input"] = self.uses_neurosim_input
         return d
 
 
@@ -363,8 +402,9 @@ def build_layers(spec: RunSpec, config: TrainConfig, W0):
             seed=_device_seed(config, i),
             w_max=config.w_max,
             backend=config.backend,
+            **compat.array_options(config, spec),
         )
-        arr.program(W, mode="ideal", form=form)
+        compat.program_initial(arr, W, form, config.neurosim_compat)
         layers.append(arr)
     return layers
 
@@ -541,7 +581,7 @@ class TrainStudy:
         self.backend = resolve_backend(config.backend)
         if self.data is None:
             self.data = load_dataset(
-                config.dataset, seed=config.seed, neurosim=config.neurosim_input
+                config.dataset, seed=config.seed, neurosim=config.uses_neurosim_input
             )
         xtr = self.data.x_train
         if config.max_train is not None:
@@ -554,6 +594,7 @@ class TrainStudy:
         return {
             **energy,
             "train": self.config.to_dict(),
+            **compat.schedule_record(self.config),
             "runs": [r.to_dict() for r in self.runs],
             "sizes": self.sizes,
             "backend": self.backend,
@@ -595,11 +636,14 @@ class TrainStudy:
                         "overrides": r.overrides,
                         "rule_options": r.rule_options,
                         "backend": backend,
+                        **compat.schedule_record(config),
                     },
                     replace=True,
                 )
         history, final, weights, arrays = {}, {}, {}, {}
-        n_batches = math.ceil(xtr.shape[0] / config.batch_size)
+        kind, _, per_block = compat.parse_schedule(compat.config_schedule(config))
+        n_seen = xtr.shape[0] if kind == "epochs" else per_block  # presentations per block
+        n_batches = math.ceil(n_seen / config.batch_size)
         for spec in self.runs:
             layers = build_layers(spec, config, W0)
             rule = (
@@ -643,7 +687,13 @@ class TrainStudy:
                 correct = 0
                 loss_sum = 0.0
                 pulses = refreshes = 0
-                order = list(batches(xtr.shape[0], config.batch_size, data_rng))
+                order = compat.block_orders(
+                    compat.config_schedule(config),
+                    xtr.shape[0],
+                    config.batch_size,
+                    data_rng,
+                    batches,
+                )
                 perm = to_device(np.concatenate(order), xp)  # one copy per epoch
                 if fast is not None:
                     correct, loss_sum, pulses, refreshes = fast.epoch(
@@ -675,7 +725,7 @@ class TrainStudy:
                 tl, _ = net.loss_and_delta(outp, eye[yte_d])
                 metrics = epoch_metrics(
                     layers,
-                    xtr.shape[0],
+                    n_seen,
                     correct,
                     loss_sum,
                     xp.mean(pred == yte_d),
@@ -729,7 +779,7 @@ def markdown_report(results_path) -> str:
     cfg = res["config"].get("train", {})
     head = (
         f"Dataset `{cfg.get('dataset')}`, network {res['config'].get('sizes')}, "
-        f"{cfg.get('epochs')} epochs, batch {cfg.get('batch_size')}, lr {cfg.get('lr')}, "
+        f"{compat.schedule_words(cfg)}, batch {cfg.get('batch_size')}, lr {cfg.get('lr')}, "
         f"seed {res['seed']}.\n\n"
     )
     return head + format_table(recs) + "\n" + _energy_section(res)

@@ -151,7 +151,8 @@ def test_short_run_is_reproducible_and_learns(ne):
     kw = dict(presentations=600, every=300, seed=5)
     a = ne.run_nslike("epiram", ne.NEUROSIM, data, **kw)
     b = ne.run_nslike("epiram", ne.NEUROSIM, data, **kw)
-    assert a == b
+    assert (a["acc"], a["pulses"], a["sat"]) == (b["acc"], b["pulses"], b["sat"])
+    assert all(np.array_equal(u, v) for u, v in zip(a["W"], b["W"], strict=True))
     assert a["acc"][-1] > 0.3
 
 

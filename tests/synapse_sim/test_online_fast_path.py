@@ -130,6 +130,8 @@ def _net(**array_kw):
         ({}, PulseRule.named("unidirectional", refresh="preemptive"), "preemptive"),
         ({}, PulseRule.named("unidirectional", refresh_every=2), "refresh_every"),
         ({"backend": "numpy"}, PulseRule(), "backend"),
+        ({"read": "current"}, PulseRule(), "read='current'"),
+        ({"count": "neurosim"}, PulseRule(), "count='neurosim'"),
     ],
 )
 def test_uncovered_settings_keep_the_general_path(net_kw, rule, reason):
