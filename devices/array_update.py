@@ -257,12 +257,10 @@ class PulseUpdates:
         nw = (bl + 63) // 64
         used = int(BL.max()) if B else 1  # bits past the longest train are all zero
         u = self._rng.random((B, n, used), dtype=np.float32)
-        bits = u < p[:, :, None].astype(np.float32)
-        bits &= np.arange(used)[None, None, :] < BL[:, None, None]
-        if used < bl:
-            bits = np.concatenate([bits, np.zeros((B, n, bl - used), dtype=bool)], axis=2)
-        pad = nw * 64 - bl
-        if pad:
-            bits = np.concatenate([bits, np.zeros((B, n, pad), dtype=bool)], axis=2)
+        # bits past ``used`` stay zero: compare straight into the padded buffer (no copies)
+        bits = np.zeros((B, n, nw * 64), dtype=bool)
+        np.less(u, p[:, :, None].astype(np.float32), out=bits[:, :, :used])
+        if B and int(BL.min()) < used:
+            bits[:, :, :used] &= np.arange(used)[None, None, :] < BL[:, None, None]
         packed = np.packbits(bits, axis=2, bitorder="little")
         return np.ascontiguousarray(packed).view(np.uint64).reshape(B, n, nw)
