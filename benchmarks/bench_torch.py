@@ -53,9 +53,9 @@ class _plain_array_calls:
     """Context: the bridge's array work run without its BLAS limit (the old behaviour)."""
 
     def __enter__(self):
-        from synapse_sim.nn import layers, optim
+        from synapse_sim.nn import optim, tensors
 
-        self.mods, self.old = (layers, optim), layers.run_array_work
+        self.mods, self.old = (tensors, optim), tensors.run_array_work
         for m in self.mods:
             m.run_array_work = lambda fn, *a: fn(*a)
         return self

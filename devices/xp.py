@@ -97,24 +97,13 @@ def from_dlpack(obj, xp):
 
 def uniform(xp, base: int, j):
     """Counter-based uniforms in (0, 1), :func:`devices._rng.uniform_np` over ``xp``."""
-    j = xp.asarray(j, dtype=xp.uint64)
-    with np.errstate(over="ignore"):
-        z = xp.uint64(base) + j * xp.uint64(_rng.PHI2)
-        z = z ^ (z >> xp.uint64(30))
-        z = z * xp.uint64(_rng.M1)
-        z = z ^ (z >> xp.uint64(27))
-        z = z * xp.uint64(_rng.M2)
-        h = z ^ (z >> xp.uint64(31))
-    return ((h >> xp.uint64(11)).astype(xp.float64) + 0.5) * _rng.INV53
+    return _rng.uniform_xp(xp, base, j)
 
 
 def normal(xp, base: int, idx):
     """Counter-based standard normals for device indices ``idx``, :func:`devices._rng.normal_np`
     over ``xp`` (the same numbers)."""
-    idx = xp.asarray(idx, dtype=xp.uint64)
-    u1 = uniform(xp, base, idx * xp.uint64(2))
-    u2 = uniform(xp, base, idx * xp.uint64(2) + xp.uint64(1))
-    return xp.sqrt(-2.0 * xp.log(u1)) * xp.cos(_rng.TWO_PI * u2)
+    return _rng.normal_xp(xp, base, idx)
 
 
 def pulse_trains(xp, p, BL, bl: int, base: int):

@@ -28,10 +28,11 @@ concrete type anywhere in a rule:
     fractions saturated high and low.
 
 The pulse semantics every implementation shares are here too: :func:`pulse_counts` (rounding
-with the dead zone) and :func:`route` / :func:`route_counts` (which device of a synapse receives
-which pulses: coded once). :func:`as_weight_array` is the one place where an object that lacks
-part of the protocol (a :class:`devices.DeviceArray` today lacks ``state_counts`` and ``add``) is
-wrapped in its adapter; rules call it on entry.
+with the dead zone) and, re-exported from :mod:`devices.routing` where they are coded once,
+:func:`route` / :func:`route_counts` (which device of a synapse receives which pulses).
+:func:`as_weight_array` is the one place where an object that lacks part of the protocol (a
+:class:`devices.DeviceArray` today lacks ``state_counts`` and ``add``) is wrapped in its adapter;
+rules call it on entry.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from devices.routing import ROUTES, route, route_counts
 from devices.validation import check_real
 from devices.xp import array_module, asnumpy, is_cupy_array, to_device
 
@@ -58,8 +60,6 @@ __all__ = [
 
 #: Pulse-count roundings.
 ROUNDINGS = ("nearest", "stochastic")
-#: How a synapse's signed count reaches its devices (see :func:`route`).
-ROUTES = ("unidirectional", "single", "push_pull")
 
 
 # ---------------------------------------------------------------------------- pulse semantics
@@ -115,44 +115,6 @@ def _signed_counts(dW, up, dn, *, theta, rounding, n_max, rng):
     r = xp.where(dW >= 0, dW / up, -dW / dn)
     n = pulse_counts(r, theta=theta, rounding=rounding, n_max=n_max, rng=rng)
     return xp.where(dW >= 0, n, -n)
-
-
-def route(method: str, mapping: str, side: str = "both") -> str:
-    """Which devices of a synapse receive its signed count ``n``.
-
-    ``unidirectional``: LTP only, on G+ for ``n > 0`` and on G- for ``n < 0`` (differential
-    pairs; float weights take it as plain signed steps). ``push_pull``: ``+n`` on G+ and ``-n``
-    on G- (bidirectional, both sides of a differential pair). ``single``: ``n`` on one device
-    (the reference mapping, G+ only with ``side="plus"``, and float weights).
-
-    Raises
-    ------
-    ValueError
-        ``unidirectional`` on the reference mapping.
-    """
-    if method == "unidirectional":
-        if mapping not in ("differential", "float"):
-            raise ValueError("rule 'unidirectional' needs mapping='differential'")
-        return "unidirectional"
-    if mapping == "differential" and side == "both":
-        return "push_pull"
-    return "single"
-
-
-def route_counts(n, method: str, mapping: str, side: str = "both"):
-    """Signed per-synapse counts -> ``(n_plus, n_minus)`` for :meth:`WeightArray.pulse`.
-
-    ``unidirectional`` returns only non-negative counts (LTP on G+ for ``n > 0``, on G- for
-    ``n < 0``); ``push_pull`` returns ``(n, -n)``; ``single`` returns ``(n, None)``
-    (:func:`route`).
-    """
-    how = route(method, mapping, side)
-    if how == "unidirectional":
-        xp = array_module(n)
-        return xp.maximum(n, 0), xp.maximum(-n, 0)
-    if how == "push_pull":
-        return n, -n
-    return n, None
 
 
 def total_pulses(n_plus, n_minus) -> int:

@@ -58,6 +58,8 @@ def _device_twin(name: str):
 
 _mix = _device_twin("_mix")
 _uniform = _device_twin("_uniform")
+_open_unit = _device_twin("_open_unit")
+_normal_slow = _device_twin("_normal_slow")
 _normal = _device_twin("_normal")
 _call_base = _device_twin("_call_base")
 _clip = _device_twin("_clip")

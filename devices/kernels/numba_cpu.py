@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 from numba.core.errors import NumbaPerformanceWarning
 
-from .._rng import INV53, M1, M2, PHI, PHI2, TWO_PI
+from .._rng import INV53, M1, M2, PHI, PHI2, PHI2X2, ZIG_F, ZIG_LAYERS, ZIG_R, ZIG_X
 
 warnings.filterwarnings(
     "ignore",
@@ -27,6 +27,12 @@ _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _ONE = np.uint64(1)
 _TWO = np.uint64(2)
+_S8 = np.uint64(8)
+_PHI = np.uint64(PHI)
+_PHI2X2 = np.uint64(PHI2X2)
+_ZMASK = np.uint64(ZIG_LAYERS - 1)
+_ZX = ZIG_X  # global arrays: frozen into the compiled code as constants
+_ZF = ZIG_F
 _LIN_K = 1e-8
 
 
@@ -46,11 +52,47 @@ def _uniform(base, j):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _open_unit(h):
+    return (float(h >> _S11) + 0.5) * INV53
+
+
+@njit(cache=True, error_model="numpy")
+def _normal_slow(s, h, x, lay):
+    """Rare branch of :func:`_normal` (about 1% of draws): wedge test or tail, then restarts."""
+    k = _ONE
+    while True:
+        if lay == 0:  # the exact tail beyond r
+            while True:
+                t = -math.log(_open_unit(_mix(s + k * _PHI))) / ZIG_R
+                y = -math.log(_open_unit(_mix(s + (k + _ONE) * _PHI)))
+                k += _TWO
+                if y + y > t * t:
+                    break
+            x = ZIG_R + t
+            break
+        u = _open_unit(_mix(s + k * _PHI))
+        k += _ONE
+        if _ZF[lay] + u * (_ZF[lay + 1] - _ZF[lay]) < math.exp(-0.5 * x * x):
+            break
+        h = _mix(s + k * _PHI)
+        k += _ONE
+        lay = np.int64(h & _ZMASK)
+        x = float(h >> _S11) * INV53 * _ZX[lay]
+        if x < _ZX[lay + 1]:
+            break
+    return -x if (h >> _S8) & _ONE else x
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _normal(base, i):
-    j = np.uint64(i) * _TWO
-    u1 = _uniform(base, j)
-    u2 = _uniform(base, j + _ONE)
-    return math.sqrt(-2.0 * math.log(u1)) * math.cos(TWO_PI * u2)
+    """Standard normal of device ``i`` (ziggurat, :func:`devices._rng.normal_xp`)."""
+    s = base + np.uint64(i) * _PHI2X2
+    h = _mix(s)
+    lay = np.int64(h & _ZMASK)
+    x = float(h >> _S11) * INV53 * _ZX[lay]
+    if x < _ZX[lay + 1]:
+        return -x if (h >> _S8) & _ONE else x
+    return _normal_slow(s, h, x, lay)
 
 
 @njit(cache=True, inline="always", error_model="numpy")

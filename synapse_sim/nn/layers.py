@@ -35,256 +35,40 @@ import torch.nn.functional as F
 from torch import nn
 
 import devices
-from devices.xp import GPU_BACKENDS, asnumpy
+from devices.xp import asnumpy
 
-__all__ = ["DeviceLinear", "DeviceConv2d", "DeviceLayer", "array_to_tensor", "tensor_to_array"]
-
-_TORCH_DEVICE_NAMES = ("cpu", "cuda", "mps", "meta", "xpu")
-_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def gpu_message(where: str, what) -> str:
-    return (
-        f"{where} got {what}; this layer's array runs on the CPU (numpy/numba kernels): move "
-        "the inputs to the CPU (.cpu()), or build the layer with backend='cupy' to use the GPU "
-        "backend (cupy arrays, CUDA tensors through DLPack; docs/GPU.md)"
-    )
-
-
-def tensor_to_array(t: torch.Tensor, xp):
-    """A float64, C-contiguous ``xp`` array sharing memory with ``t`` through DLPack.
-
-    No copy when ``t`` is already float64 and contiguous (otherwise one cast/copy on ``t``'s
-    own device). ``xp`` is numpy for CPU tensors and cupy for CUDA tensors.
-
-    Parameters
-    ----------
-    t : torch.Tensor
-        A floating-point tensor.
-    xp : module
-        numpy or cupy.
-    """
-    if not t.is_floating_point():
-        raise TypeError(f"tensor_to_array needs a floating-point tensor, got dtype {t.dtype}")
-    t = t.detach()
-    if t.dtype != torch.float64:
-        t = t.to(torch.float64)
-    return xp.from_dlpack(t.contiguous())
-
-
-def array_to_tensor(a, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """A torch tensor sharing memory with the array ``a`` (numpy or cupy) through DLPack,
-    cast to ``dtype`` when given (a copy only then)."""
-    t = torch.from_dlpack(a)
-    return t if dtype is None or t.dtype == dtype else t.to(dtype)
-
-
-#: torch device type of the tensors a GPU-backend layer takes.
-_GPU_TENSOR_DEVICE = "cuda"
-
-
-def _on_gpu(layer) -> bool:
-    return layer.array.backend in GPU_BACKENDS
-
-
-def _to_array(t: torch.Tensor, layer, where: str):
-    """Input of the layer's array: a numpy array for the CPU backends, a cupy view (DLPack)
-    of a CUDA tensor for the GPU backend."""
-    if not _on_gpu(layer):
-        return _to_numpy(t, where)
-    if t.device.type != _GPU_TENSOR_DEVICE:
-        raise TypeError(
-            f"{where} got a tensor on device {str(t.device)!r}, but this layer's array is on "
-            "the GPU (backend='cupy'): move the inputs to CUDA (.cuda())"
-        )
-    return tensor_to_array(t, layer.array._xp)
-
-
-def _from_array(a, layer, dtype: torch.dtype) -> torch.Tensor:
-    """Output of the layer's array as a tensor of ``dtype`` (CPU, or CUDA via DLPack)."""
-    if not _on_gpu(layer):
-        return torch.from_numpy(a).to(dtype)
-    return array_to_tensor(a, dtype)
-
-
-def _to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
-    """A float64 numpy view (or copy) of a CPU tensor."""
-    if t.device.type != "cpu":
-        raise TypeError(gpu_message(where, f"a tensor on device {str(t.device)!r}"))
-    if not (t.is_floating_point()):
-        raise TypeError(f"{where} needs a floating-point tensor, got dtype {t.dtype}")
-    t = t.detach()
-    if t.dtype not in (torch.float32, torch.float64):  # bfloat16 / float16 have no numpy twin
-        t = t.to(torch.float64)
-    try:
-        a = t.numpy()
-    except RuntimeError as e:  # a functorch-wrapped tensor has no storage
-        raise NotImplementedError(_FUNC_MESSAGE.format(where=where)) from e
-    return np.ascontiguousarray(a, dtype=np.float64)
-
-
-_FUNC_MESSAGE = (
-    "{where}: torch.func transforms other than vmap (grad, jacrev, jacfwd, jvp, ...) are "
-    "not supported: the layer reads a physical device array outside torch and its weights "
-    "are not torch parameters; use loss.backward() or torch.autograd.grad (first derivatives)"
+from .tensors import (
+    GPU_TENSOR_DEVICE,
+    ArrayMatmul,
+    array_to_tensor,
+    gpu_message,
+    layer_output,
+    numpy_to_tensor,
+    on_gpu,
+    resolve_device,
+    run_array_work,
+    tensor_to_array,
+    tensor_to_numpy,
+    tensor_to_numpy_like,
 )
 
+__all__ = [
+    "DeviceLinear",
+    "DeviceConv2d",
+    "DeviceLayer",
+    "array_to_tensor",
+    "tensor_to_array",
+    "gpu_message",
+    "resolve_device",
+    "run_array_work",
+]
 
-def resolve_device(device, overrides: dict, where: str) -> devices.DeviceModel:
-    """A preset name (with overrides) or a model, with a clear error for torch devices."""
-    if isinstance(device, torch.device) or (
-        isinstance(device, str) and device.split(":")[0] in _TORCH_DEVICE_NAMES
-    ):
-        if str(device).startswith("cuda"):
-            raise TypeError(
-                f"{where} got device={str(device)!r}; device names the synapse device (a preset "
-                "such as 'ideal' or 'epiram'), not a torch device: to run on the GPU pass "
-                "backend='cupy' (the GPU backend: cupy arrays, CUDA tensors through DLPack; "
-                "docs/GPU.md)"
-            )
-        raise TypeError(
-            f"{where}: device names the synapse device (a preset of devices.names() such as "
-            f"'ideal' or 'epiram', or a devices model), not a torch device; got {device!r}"
-        )
-    if isinstance(device, devices.DeviceModel):
-        if overrides:
-            raise TypeError(
-                f"{where}: device overrides ({', '.join(overrides)}) need a preset name; "
-                "apply them to a model with dataclasses.replace / with_variability"
-            )
-        return device
-    if not isinstance(device, str):
-        raise TypeError(
-            f"{where}: device must be a preset name or a devices.DeviceModel, got {device!r}"
-        )
-    return devices.get(device, **overrides)
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
-
-def _np_to_tensor(a: np.ndarray) -> torch.Tensor:
-    a = np.array(a, order="C", copy=True)  # (ascontiguousarray would make 0-d arrays 1-d)
-    if a.dtype == np.uint64:  # torch stores uint64 poorly: keep the bits as int64
-        a = a.view(np.int64)
-    return torch.from_numpy(a)
-
-
-def _tensor_to_np(t, like: np.ndarray) -> np.ndarray:
-    a = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
-    if a.shape != like.shape:
-        return a  # DeviceArray.load_state_dict reports the shape mismatch
-    if a.dtype != like.dtype and a.dtype.itemsize == like.dtype.itemsize and a.dtype.kind in "iu":
-        return a.view(like.dtype)
-    return a.astype(like.dtype, copy=False)
-
-
-class _ArrayThreads:
-    """Runs the array work of the bridge (reads and updates) without starting a thread fight.
-
-    A converted model's step interleaves small torch ops with small array reads (numpy
-    products, OpenBLAS) and numba kernels (OpenMP). Each of these runtimes keeps its own worker
-    threads spinning for a while after a call; with two or three spinning pools on a few cores
-    the main thread loses its core, and plain torch ops beside the reads slow down several
-    times. The products of one step are small (a batch of rows times one layer), so BLAS gains
-    nothing from threads there: the bridge runs them with BLAS at one thread (no OpenBLAS
-    spinners; the count is restored after each call). Single-thread products also make a
-    seeded run independent of the machine's core count.
-
-    numba's OpenMP threading layer sets the OpenMP thread count of the calling thread when it
-    starts its pool, which resets ``torch.set_num_threads``. The pool is started once, on the
-    first use, and torch's count restored then (not checked on every call).
-    """
-
-    def __init__(self):
-        self._blas: list | None = None
-
-    def _start(self) -> None:
-        from threadpoolctl import ThreadpoolController
-
-        blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
-        # the array reads are numpy products: numpy's BLAS is the one to hold at one thread
-        # (other copies, such as scipy's, stay as they are; all of them if none is numpy's)
-        mine = [c for c in blas if "numpy" in str(getattr(c, "filepath", ""))]
-        self._blas = mine or blas
-        import numba
-
-        n = torch.get_num_threads()
-        numba.get_num_threads()  # starts numba's pool now, not inside a later layer call
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(n)
-
-    def __call__(self, fn, *args):
-        if self._blas is None:
-            self._start()
-        old = [(c, c.num_threads) for c in self._blas]
-        old = [(c, n) for c, n in old if n != 1]
-        for c, _ in old:
-            c.set_num_threads(1)
-        try:
-            return fn(*args)
-        finally:
-            for c, n in old:
-                c.set_num_threads(n)
-
-
-#: ``run_array_work(fn, *args)``: call ``fn(*args)`` (array reads, rule updates) with BLAS at
-#: one thread; see :class:`_ArrayThreads`.
-run_array_work = _ArrayThreads()
 
 _TOKEN = "stash_token"
 #: Stashed backward passes at which a layer warns that nothing consumes them.
 _STASH_WARN = 1000
-
-
-class _ArrayMatmul(torch.autograd.Function):
-    """``y = array.matmul(x)``; backward: ``dx = array.rmatmul(g)`` and ``(x, g)`` stashed.
-
-    ``token`` is the layer's :attr:`DeviceLayer.stash_token`: its gradient counts the backward
-    passes whose rows were accumulated (see :meth:`DeviceLayer.take_stash`). The function is
-    once differentiable (the weight is not a torch parameter, so second derivatives cannot be
-    formed) and supports ``torch.func.vmap`` (the mapped rows are one batched read).
-    """
-
-    @staticmethod
-    def forward(x2d, token, layer):  # noqa: D102
-        xn = _to_array(x2d, layer, type(layer).__name__)
-        layer.__dict__["_last_read"] = xn  # (nn.Module.__setattr__ is slow)
-        return _from_array(run_array_work(layer.array.matmul, xn), layer, x2d.dtype)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):  # noqa: D102
-        x2d, token, layer = inputs
-        ctx.layer = layer
-        ctx.xn = layer.__dict__.pop("_last_read", None)
-        ctx.dtype = x2d.dtype
-        ctx.token_like = (token.dtype, token.device)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):  # noqa: D102
-        layer = ctx.layer
-        gn = _to_array(grad, layer, type(layer).__name__)
-        gx = gt = None
-        if ctx.needs_input_grad[1]:
-            layer._pending.append((ctx.xn, gn))
-            gt = torch.ones(1, dtype=ctx.token_like[0], device=ctx.token_like[1])
-        if ctx.needs_input_grad[0]:
-            gx = _from_array(run_array_work(layer.array.rmatmul, gn), layer, ctx.dtype)
-        return gx, gt, None
-
-    @staticmethod
-    def jvp(ctx, *tangents):  # noqa: D102
-        raise NotImplementedError(_FUNC_MESSAGE.format(where=type(ctx.layer).__name__))
-
-    @staticmethod
-    def vmap(info, in_dims, x2d, token, layer):  # noqa: D102
-        x_dim, t_dim, _ = in_dims
-        if t_dim is not None:
-            raise ValueError(f"{type(layer).__name__}: vmap over the stash token is not supported")
-        if x_dim is None:
-            return _ArrayMatmul.apply(x2d, token, layer), None
-        x = x2d.movedim(x_dim, 0)
-        b = x.shape[0]
-        y = _ArrayMatmul.apply(x.reshape(-1, x.shape[-1]), token, layer)
-        return y.reshape(b, -1, y.shape[-1]), 0
 
 
 def _drop_token_key(module, state_dict, prefix, local_metadata) -> None:
@@ -402,7 +186,7 @@ class DeviceLayer(nn.Module, abc.ABC):
         Read-only: it is not a parameter and writing to it does not change the devices; use
         :meth:`program`.
         """
-        return _from_array(self._matrix_to_weight(self.array.weights()), self, torch.float64)
+        return layer_output(self._matrix_to_weight(self.array.weights()), self, torch.float64)
 
     @property
     @abc.abstractmethod
@@ -422,9 +206,9 @@ class DeviceLayer(nn.Module, abc.ABC):
             Clip weights outside ``[-w_max, w_max]`` instead of raising ``ValueError``.
         """
         if isinstance(weight, torch.Tensor):
-            if weight.device.type == _GPU_TENSOR_DEVICE and _on_gpu(self):
+            if weight.device.type == GPU_TENSOR_DEVICE and on_gpu(self):
                 weight = weight.detach().cpu()  # programming validates on the host
-            weight = _to_numpy(weight, f"{type(self).__name__}.program")
+            weight = tensor_to_numpy(weight, f"{type(self).__name__}.program")
         w = np.asarray(asnumpy(weight), dtype=np.float64)
         if w.shape != tuple(self.weight_shape):
             raise ValueError(
@@ -444,7 +228,7 @@ class DeviceLayer(nn.Module, abc.ABC):
 
     # ------------------------------------------------------------------ autograd glue
     def _apply_array(self, x2d: torch.Tensor) -> torch.Tensor:
-        if x2d.device.type != "cpu" and not _on_gpu(self):
+        if x2d.device.type != "cpu" and not on_gpu(self):
             raise TypeError(gpu_message(type(self).__name__, f"a tensor on {str(x2d.device)!r}"))
         if self._pending and torch.is_grad_enabled():
             # rows of a backward pass that did not accumulate gradients (torch.autograd.grad)
@@ -455,7 +239,7 @@ class DeviceLayer(nn.Module, abc.ABC):
                 functools.partial(_on_token_grad, weakref.ref(self))
             )
             self.__dict__["_token_hooked"] = token
-        return _ArrayMatmul.apply(x2d, token, self)
+        return ArrayMatmul.apply(x2d, token, self)
 
     def _confirm_pending(self, token) -> None:
         """The backward passes stashed since the last accumulation reached ``token.grad``.
@@ -530,7 +314,7 @@ class DeviceLayer(nn.Module, abc.ABC):
 
     def get_extra_state(self) -> dict:
         """The device state as tensors (no pickled objects; see :meth:`set_extra_state`)."""
-        st = {k: _np_to_tensor(v) for k, v in self.array.state_dict().items()}
+        st = {k: numpy_to_tensor(v) for k, v in self.array.state_dict().items()}
         st["meta"] = json.dumps(self._meta(), sort_keys=True)
         return st
 
@@ -559,7 +343,9 @@ class DeviceLayer(nn.Module, abc.ABC):
         missing = [k for k in ref if k not in state and k not in devices.array.OPTIONAL_STATE_KEYS]
         if missing:
             raise ValueError(f"{type(self).__name__} state_dict lacks {', '.join(missing)}")
-        self.array.load_state_dict({k: _tensor_to_np(state[k], ref[k]) for k in ref if k in state})
+        self.array.load_state_dict(
+            {k: tensor_to_numpy_like(state[k], ref[k]) for k in ref if k in state}
+        )
         self.clear_stash()
 
     def _extra_repr_device(self) -> str:
@@ -610,9 +396,10 @@ class DeviceLinear(DeviceLayer):
     device : str or devices.DeviceModel
         The synapse device: a preset name of :func:`devices.names` (``"ideal"``,
         ``"epiram"``, ...) or a model. Not a torch device (``backend`` picks CPU or GPU).
-    mapping : {"reference", "differential"}
-        One device against a mid-range reference, or a differential pair (the unidirectional
-        and adaptive rules need ``differential``).
+    mapping : {"differential", "reference"}
+        A differential pair (the default, as for :class:`devices.DeviceArray`; the
+        unidirectional and adaptive rules need it), or one device against a mid-range reference
+        (:func:`synapse_sim.convert` picks the rule's own default mapping).
     form : {"one_sided", "centered"}
         Programming form of the differential pair (see :meth:`devices.DeviceArray.program`).
     w_max : float
@@ -644,7 +431,7 @@ class DeviceLinear(DeviceLayer):
         bias: bool = True,
         *,
         device="ideal",
-        mapping: str = "reference",
+        mapping: str = "differential",
         form: str = "one_sided",
         w_max: float = 1.0,
         seed: int | None = 0,
@@ -751,7 +538,7 @@ class DeviceConv2d(DeviceLayer):
         padding_mode: str = "zeros",
         *,
         device="ideal",
-        mapping: str = "reference",
+        mapping: str = "differential",
         form: str = "one_sided",
         w_max: float = 1.0,
         seed: int | None = 0,

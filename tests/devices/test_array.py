@@ -807,3 +807,27 @@ def test_pickle_and_deepcopy_round_trip(backend, how, mapping):
     b.pulse(np.full(b.shape, 5))
     np.testing.assert_array_equal(a.weights(), w)
     assert not np.array_equal(b.weights(), w)
+
+
+@pytest.mark.parametrize("bl", [1, 31, 64, 100])
+def test_draw_bits_is_the_bernoulli_definition(bl):
+    """Bit t of train (b, r) is set iff t < BL[b] and u[b, r, t] < p[b, r] (float32 uniforms of
+    the array's generator, drawn up to the longest train); later bits and words are zero."""
+    arr = devices.DeviceArray((3, 5), devices.get("ideal"), seed=2)
+    rng = np.random.default_rng(0)
+    p = rng.random((4, 7))
+    BL = np.array([bl, max(1, bl // 2), 1, bl])
+    twin = np.random.default_rng()
+    twin.bit_generator.state = arr._rng.bit_generator.state
+    words = arr._draw_bits(p, BL, bl)
+    nw = (bl + 63) // 64
+    assert words.shape == (4, 7, nw) and words.dtype == np.uint64
+    u = twin.random((4, 7, int(BL.max())), dtype=np.float32)
+    t = np.arange(nw * 64)
+    bits = (words[:, :, t // 64] >> (t % 64).astype(np.uint64)) & np.uint64(1)
+    want = np.zeros((4, 7, nw * 64), dtype=np.uint64)
+    used = int(BL.max())
+    want[:, :, :used] = (u < p[:, :, None].astype(np.float32)) & (
+        np.arange(used) < BL[:, None, None]
+    )
+    np.testing.assert_array_equal(bits, want)

@@ -175,15 +175,16 @@ def test_dlpack_helpers_share_memory():
 
 def test_layer_gpu_route_through_dlpack_matches_cpu_route(monkeypatch):
     torch = pytest.importorskip("torch")
-    from synapse_sim.nn import layers
+    from synapse_sim.nn import layers, tensors
 
     torch.manual_seed(0)
     x = torch.rand(5, 6, dtype=torch.float64)
     runs = []
     for gpu_route in (False, True):
         if gpu_route:
-            monkeypatch.setattr(layers, "GPU_BACKENDS", ("numba",))
-            monkeypatch.setattr(layers, "_GPU_TENSOR_DEVICE", "cpu")
+            monkeypatch.setattr(tensors, "GPU_BACKENDS", ("numba",))
+            monkeypatch.setattr(tensors, "GPU_TENSOR_DEVICE", "cpu")
+            monkeypatch.setattr(layers, "GPU_TENSOR_DEVICE", "cpu")
         torch.manual_seed(1)  # the initial weights come from torch's generator
         lin = layers.DeviceLinear(6, 3, device="ideal", seed=4, backend="numba", read_sigma=0.02)
         xi = x.clone().requires_grad_(True)
