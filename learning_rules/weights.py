@@ -286,8 +286,20 @@ class FloatWeights:
         return self._asarray("d", d) @ self.W
 
     def add(self, dW) -> None:
-        """Software update ``W <- clip(W + dW)``."""
-        self.W = self._clip(self.W + dW)
+        """Software update ``W <- clip(W + dW)``.
+
+        Raises
+        ------
+        ValueError
+            If ``dW`` holds NaN or infinite values (the weights are left unchanged).
+        """
+        W = self.W + dW
+        if not bool(self._xp.isfinite(W).all()):
+            bad = int((~self._xp.isfinite(W)).sum())
+            raise ValueError(
+                f"dW holds {bad} NaN or infinite value(s); the weights are left unchanged"
+            )
+        self.W = self._clip(W)
 
     def pulse(self, n_plus, n_minus=None) -> None:
         """Ideal pulses: ``W += step * (n_plus - n_minus)`` (then clipped)."""

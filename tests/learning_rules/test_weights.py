@@ -174,3 +174,21 @@ def test_float_weights_bad_arguments():
         FloatWeights(np.zeros((2, 2)), step=-1.0)
     with pytest.raises(TypeError, match="step"):
         FloatWeights(np.zeros((2, 2)), step="big")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_weights_refuse_non_finite_updates_and_stay_unchanged(bad):
+    from learning_rules import FloatWeights
+
+    w = FloatWeights(np.linspace(-0.5, 0.5, 12).reshape(3, 4))
+    before = w.weights().copy()
+    dW = np.zeros((3, 4))
+    dW[1, 2] = bad
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        w.add(dW)
+    np.testing.assert_array_equal(w.weights(), before)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        w.pulse(np.full((3, 4), np.nan))
+    np.testing.assert_array_equal(w.weights(), before)
+    w.add(np.full((3, 4), 0.1))  # a finite update still applies
+    np.testing.assert_allclose(w.weights(), np.clip(before + 0.1, -1, 1))
