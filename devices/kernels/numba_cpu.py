@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
 from numba.core.errors import NumbaPerformanceWarning
 
 from .._rng import INV53, M1, M2, PHI, PHI2, PHI2X2, ZIG_F, ZIG_LAYERS, ZIG_R, ZIG_X
+from .cache import drop_stale_cache
+
+# the ziggurat tables of devices/_rng.py are compiled in as constants
+drop_stale_cache(__file__, str(Path(__file__).parent.parent / "_rng.py"))
 
 warnings.filterwarnings(
     "ignore",

@@ -26,10 +26,12 @@ these and uses the general path otherwise.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from numba import njit
 
+from .cache import drop_stale_cache
 from .numba_cpu import (
     call_base_one,
     count_one,
@@ -38,6 +40,10 @@ from .numba_cpu import (
     route_write,
     verify_one,
 )
+
+# this module's kernels inline the per-device functions of numba_cpu.py (and its tables)
+_HERE = Path(__file__).parent
+drop_stale_cache(__file__, str(_HERE / "numba_cpu.py"), str(_HERE.parent / "_rng.py"))
 
 __all__ = [
     "layer_step",
