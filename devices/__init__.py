@@ -10,6 +10,7 @@ cupy.
 """
 
 from .array import MAPPINGS, METHODS, PROGRAM_MODES, DeviceArray
+from .converters import PartialSumADC
 from .fitting import FitResult, fit, fit_csv
 from .models import DeviceModel, ExpDevice, LinearDevice, LUTDevice, StepDevice
 from .nl import a_from_nl, nl_from_a, normalized_response
@@ -59,6 +60,7 @@ __all__ = [
     "names",
     "published",
     "UniformQuantizer",
+    "PartialSumADC",
     "Quantizer",
     "Uniform",
     "LSQ",

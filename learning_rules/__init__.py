@@ -19,6 +19,7 @@ from .pulse_bp import (
     resolve_mapping,
     route_counts,
 )
+from .refresh import REFRESH_POLICIES, refreshes_by_weight
 from .weights import DeviceWeights, FloatWeights, WeightArray, as_weight_array, route
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "pulse_counts",
     "route",
     "route_counts",
+    "REFRESH_POLICIES",
+    "refreshes_by_weight",
     "fit_request",
     "FloatWeights",
     "DeviceWeights",
