@@ -62,6 +62,11 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--no-software", action="store_true", help="skip the software model")
     p.add_argument("--save-weights", action="store_true", help="store final weights")
+    p.add_argument(
+        "--energy",
+        action="store_true",
+        help="record device-level energy and latency per epoch (docs/ENERGY.md)",
+    )
     p.add_argument("--out", default="runs/compare", metavar="DIR", help="output folder")
     add_overwrite_option(p, resume=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -84,7 +89,7 @@ def run(args) -> int:
         raise option_error(exc, OPTIONS) from None
     resolve_backend(config.backend)  # an unavailable GPU fails before the output folder exists
     out = output_dir(args.out, "--out")
-    study = CompareStudy(config, save_weights=args.save_weights)
+    study = CompareStudy(config, save_weights=args.save_weights, energy=args.energy or None)
     return report(
         run_study(study, out=out, progress=show_progress(args.quiet), mode=write_mode(args))
     )

@@ -24,6 +24,7 @@ from devices.validation import did_you_mean
 from ..data.datasets import batches, load_dataset
 from .base import RunContext, field_errors, run_study
 from .checkpoint import restore_torch_checkpoint, resume_point, torch_checkpoint, write_epoch
+from .energy import ENERGY_METRICS, EnergyTracker, resolve_energy
 from .train import (
     BACKENDS,
     TRAIN_METRICS,
@@ -230,6 +231,7 @@ def compare(
     plots: bool = True,
     threads: int | None = 1,
     backend: str = "auto",
+    energy=None,
 ):
     """Train a torch model in software and on device presets side by side.
 
@@ -278,6 +280,9 @@ def compare(
         software one too) and the data go to CUDA and the device arrays' state to cupy
         (``docs/GPU.md``); it needs torch with CUDA. ``cuda-sim`` runs the GPU code path on a
         CPU under numba's CUDA simulator (tests).
+    energy : None, bool, devices.energy.EnergyModel or dict
+        Record device-level energy and latency of the device layers per epoch (``True``: the
+        default :class:`devices.energy.EnergyModel`; ``docs/ENERGY.md``).
 
     Returns
     -------
@@ -302,7 +307,7 @@ def compare(
         max_train=max_train,
         backend=backend,
     )
-    study = CompareStudy(config, save_weights=save_weights, plots=plots)
+    study = CompareStudy(config, save_weights=save_weights, plots=plots, energy=energy)
     return run_study(study, out=out, progress=progress, threads=threads)
 
 
@@ -318,13 +323,26 @@ class CompareStudy:
         With a results file, store each run's checkpoint (model, optimizer and data-order
         states) with every epoch, so that a killed run resumes bit for bit
         (``run_study(mode="resume")``, ``--resume``).
+    energy : None, bool, devices.energy.EnergyModel or dict
+        Record device-level energy and latency of the device layers per epoch (as
+        :func:`synapse_sim.train` does; ``docs/ENERGY.md``). A resumed run meters the epochs it
+        runs; its final energy totals cover those epochs only.
     """
 
     kind = "compare"
     uses_torch = True
 
-    def __init__(self, config: CompareConfig, *, save_weights=False, plots=True, checkpoints=True):
+    def __init__(
+        self,
+        config: CompareConfig,
+        *,
+        save_weights=False,
+        plots=True,
+        checkpoints=True,
+        energy=None,
+    ):
         self.config = config
+        self.energy = resolve_energy(energy)
         self.save_weights = save_weights
         self.plots = plots
         self.checkpoints = bool(checkpoints)
@@ -352,7 +370,9 @@ class CompareStudy:
     def results_config(self) -> dict:
         """Root config of ``results.h5`` (the layout of :func:`synapse_sim.train`)."""
         cfg = self.config
+        energy = {} if self.energy is None else {"energy": self.energy.to_dict()}
         return {
+            **energy,
             "train": {
                 "model": cfg.model,
                 "dataset": cfg.dataset,
@@ -436,8 +456,12 @@ class CompareStudy:
             rngs = {"data": np.random.default_rng([seed, 2])}
             data_rng = rngs["data"]
             hist = {k: [] for k in TRAIN_METRICS}
+            if self.energy is not None and EnergyTracker(layers, self.energy).active:
+                hist.update({k: [] for k in ENERGY_METRICS})
             restore = partial(restore_torch_checkpoint, model=net, optimizer=opt, rngs=rngs)
             first, _ = resume_point(writer, label, resumed, hist, restore)
+            # metered from the (restored) state on
+            meter = EnergyTracker(layers, self.energy) if self.energy is not None else None
             bar = ctx.bar(cfg.epochs * n_batches, label)
             bar.update(first * n_batches)
             for _epoch in range(first, cfg.epochs):
@@ -471,6 +495,8 @@ class CompareStudy:
                     refreshes,
                     elapsed,
                 )
+                if meter is not None:
+                    metrics.update(meter.epoch())
                 for k, v in metrics.items():
                     hist[k].append(v)
                 if writer is not None:  # the epoch and its checkpoint, atomically
@@ -483,6 +509,8 @@ class CompareStudy:
             ]
             history[label] = hist
             final[label] = final_stats(layers)
+            if meter is not None and meter.active:
+                final[label]["energy"] = meter.final()
             weights[label] = mats
             arrays[label] = layers if layers else [FloatWeights(W, w_max=None) for W in mats]
             if writer is not None and label not in writer.completed:

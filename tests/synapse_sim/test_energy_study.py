@@ -150,3 +150,44 @@ def test_torch_layer_loads_a_state_saved_before_reads_were_counted():
     old = {k: v for k, v in st.items() if k not in devices.array.OPTIONAL_STATE_KEYS}
     other.set_extra_state(old)
     assert other.array.read_counts()["total"] == 0
+
+
+def test_compare_records_energy_of_the_device_layers(tmp_path):
+    pytest.importorskip("torch")
+    from synapse_sim.studies.compare import compare
+
+    kw = dict(
+        model="mlp",
+        dataset="digits",
+        devices=["epiram"],
+        rules=["bidirectional"],
+        epochs=2,
+        batch_size=16,
+        lr=2.0,
+        max_train=64,
+        seed=1,
+        progress=False,
+    )
+    res = compare(**kw, out=tmp_path, energy=True)
+    h = res.history["epiram-bidirectional"]
+    assert set(ENERGY_METRICS) <= set(h)
+    assert not set(ENERGY_METRICS) & set(res.history["software"])
+    assert all(v > 0 for v in h["energy_write_J"]) and all(v > 0 for v in h["energy_read_J"])
+    tot = res.final["epiram-bidirectional"]["energy"]
+    assert tot["energy"] == pytest.approx(sum(h["energy_J"]), rel=1e-12)
+    assert tot["reads"] == sum(h["device_reads"])
+    # metered from after programming: at most every read the arrays ever counted
+    assert (
+        0
+        < tot["reads"]
+        <= sum(a.read_counts()["total"] for a in res.arrays["epiram-bidirectional"])
+    )
+    f = read_results(tmp_path / "results.h5")
+    assert f["config"]["energy"] == EnergyModel().to_dict()
+    np.testing.assert_allclose(
+        f["runs"]["epiram-bidirectional"]["metrics"]["energy_J"], h["energy_J"], rtol=0
+    )
+    # without energy the same run records none, and its training numbers are the same
+    plain = compare(**kw)
+    assert "energy" not in plain.final["epiram-bidirectional"]
+    assert plain.history["epiram-bidirectional"]["test_accuracy"] == h["test_accuracy"]
