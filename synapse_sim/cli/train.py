@@ -33,6 +33,8 @@ TRAIN_FIELDS = (
     "max_train",
     "backend",
     "weight_noise",
+    "refresh",
+    "refresh_margin",
     "neurosim_input",
     "schedule",
     "dac_bits",
@@ -98,6 +100,18 @@ def add_train_options(p) -> None:
         help="unidirectional refresh threshold (default 0.9)",
     )
     p.add_argument("--refresh-mode", default=None, help="ideal, open_loop or verify (default)")
+    p.add_argument(
+        "--refresh",
+        default=None,
+        help="refresh policy of unidirectional rules: threshold (default), hysteresis or "
+        "preemptive (docs/REFRESH.md)",
+    )
+    p.add_argument(
+        "--refresh-margin",
+        type=float,
+        default=None,
+        help="hysteresis margin of --refresh hysteresis/preemptive (default 0.1)",
+    )
     p.add_argument("--max-train", type=int, default=None, help="use only N training images")
     p.add_argument(
         "--schedule",

@@ -30,7 +30,14 @@ from devices import backends
 from devices.fitting import model_from_dict, model_to_dict, with_overrides
 from devices.validation import did_you_mean
 from devices.xp import asnumpy, get_xp, to_device
-from learning_rules import RULES, FloatWeights, PulseRule, program_form, resolve_mapping
+from learning_rules import (
+    REFRESH_POLICIES,
+    RULES,
+    FloatWeights,
+    PulseRule,
+    program_form,
+    resolve_mapping,
+)
 
 from ..data.datasets import Dataset, batches, load_dataset
 from ..models.mlp import ACTIVATIONS, INITS, LOSSES, MLP, initial_weights
@@ -143,6 +150,13 @@ class TrainConfig:
     n_max : int or None
     refresh_threshold : float
     refresh_mode : {"ideal", "open_loop", "verify"}
+    refresh : {"threshold", "hysteresis", "preemptive"}
+        Refresh policy of unidirectional rules (:class:`learning_rules.PulseRule`,
+        ``docs/REFRESH.md``); the default is the spec's trigger. Recorded only when not the
+        default.
+    refresh_margin : float
+        Hysteresis margin of ``hysteresis`` / ``preemptive`` (fraction of the range, below
+        ``refresh_threshold``). Recorded only when not the default.
     bl : int
         Stochastic pulse-train length.
     max_train : int or None
@@ -196,6 +210,8 @@ class TrainConfig:
     n_max: int | None = None
     refresh_threshold: float = 0.9
     refresh_mode: str = "verify"
+    refresh: str = "threshold"
+    refresh_margin: float = 0.1
     bl: int = 31
     max_train: int | None = None
     backend: str = "auto"
@@ -244,6 +260,18 @@ class TrainConfig:
             _err("max_train", self.max_train, "None or an integer >= 1")
         if not self.w_max > 0:
             _err("w_max", self.w_max, "> 0")
+        if self.refresh not in REFRESH_POLICIES:
+            _err("refresh", self.refresh, f"one of {REFRESH_POLICIES}")
+        rm, allowed = (
+            self.refresh_margin,
+            f"a number in (0, {self.refresh_threshold}) (below refresh_threshold)",
+        )
+        if (
+            isinstance(rm, bool)
+            or not isinstance(rm, (int, float))
+            or not 0 < rm < self.refresh_threshold
+        ):
+            _err("refresh_margin", rm, allowed)
         if not (isinstance(self.weight_noise, (int, float)) and 0 <= self.weight_noise < 10):
             _err("weight_noise", self.weight_noise, "a number in [0, 10)")
         if not isinstance(self.backend, str) or self.backend not in BACKENDS:
@@ -266,6 +294,9 @@ class TrainConfig:
         d = compat.drop_defaults(dataclasses.asdict(self))
         if not d["weight_noise"]:
             d.pop("weight_noise")
+        for k, default in (("refresh", "threshold"), ("refresh_margin", 0.1)):
+            if d[k] == default:  # recorded only when set (older records stay as they were)
+                d.pop(k)
         d["neurosim_input"] = self.uses_neurosim_input
         return d
 
@@ -416,6 +447,8 @@ def make_rule(spec: RunSpec, config: TrainConfig) -> PulseRule:
         "theta": config.theta,
         "refresh_threshold": config.refresh_threshold,
         "refresh_mode": config.refresh_mode,
+        "refresh": config.refresh,
+        "refresh_margin": config.refresh_margin,
         "bl": config.bl,
     }
     if config.n_max is not None:
