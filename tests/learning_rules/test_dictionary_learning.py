@@ -192,6 +192,7 @@ def test_step_is_validated():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,mode,link,nonneg", D1_CASES)
+@pytest.mark.gate  # D1: BCD never increases f, 10 seeds (make gates)
 def test_d1_bcd_monotone_10_seeds(name, mode, link, nonneg):
     for seed in range(10):
         for trust in (None, (5.0, 1.0)):
@@ -299,12 +300,14 @@ def test_d2_planted_subspace_short(solver):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["nmf", "xi10", "xi1"])
+@pytest.mark.gate  # D2 P-NMF: matched cosine >= 0.95 (make gates)
 def test_d2_planted_nmf_10_seeds(which):
     assert sum(_d2_nmf(s, which) >= 0.95 for s in range(10)) >= 9
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("solver", ["lpgd", "bcd"])
+@pytest.mark.gate  # D2 P-sub: principal angle <= 5 deg (make gates)
 def test_d2_planted_subspace_10_seeds(solver):
     assert sum(_d2_sub(s, solver) <= 5.0 for s in range(10)) >= 9
 
@@ -331,6 +334,7 @@ def test_d3_supervision_pays_short():
 
 
 @pytest.mark.slow
+@pytest.mark.gate  # D3 P-disc: SDL 0.84 against MF-LR 0.49 (make gates)
 def test_d3_supervision_pays_10_seeds():
     _d3_gate(range(10))
 
@@ -353,6 +357,7 @@ def _eval_dict(X, D, alpha):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("r,alpha", [(8, 0.05), (16, 0.1), (32, 0.5)])
+@pytest.mark.gate  # D4: online DL vs scikit-learn's batch DL (make gates)
 def test_d4_online_dl_matches_sklearn(r, alpha):
     from sklearn.decomposition import DictionaryLearning
 
@@ -385,6 +390,7 @@ def test_d4_nmf_vs_sklearn_short():
 
 
 @pytest.mark.slow
+@pytest.mark.gate  # D4: NMF vs scikit-learn's NMF (make gates)
 def test_d4_nmf_vs_sklearn_10_seeds():
     for seed in range(10):
         assert _d4_nmf(seed) <= 1.05
@@ -499,6 +505,7 @@ def test_d5_large_xi_is_pca(seed):
 
 
 @pytest.mark.slow
+@pytest.mark.gate  # D5: xi -> infinity gives PCA (make gates)
 def test_d5_large_xi_is_pca_5_seeds():
     for seed in range(5):
         test_d5_large_xi_is_pca(seed)
@@ -576,6 +583,7 @@ def test_d6_ideal_device_short():
 
 
 @pytest.mark.slow
+@pytest.mark.gate  # D6: the ideal device equals float BCD (make gates)
 def test_d6_ideal_device_5_seeds():
     for seed in range(5):
         _d6(seed)

@@ -282,6 +282,7 @@ def test_em_truncated_no_large_decrease():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
+@pytest.mark.gate  # SC2: exact TSC EM is monotone, seeds 0-4 (make gates)
 def test_tsc_em_monotone_exact_published(seed):
     """SC2 (TSC): gamma = H' = H = 6, T = 1, all parameters, 100 iterations."""
     W = 10.0 * bars_dictionary(6)
@@ -293,6 +294,7 @@ def test_tsc_em_monotone_exact_published(seed):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
+@pytest.mark.gate  # SC2: BSC EM monotone at the published sizes (make gates)
 def test_em_monotone_published_sizes(seed):
     Y = _bars6_data(seed, n=900)
     m = BSC(6, h_prime=6, gamma=6, n_iter=100, anneal=False, random_state=seed).fit(Y)

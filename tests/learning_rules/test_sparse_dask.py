@@ -93,6 +93,7 @@ def test_dask_bad_input():
 
 
 @pytest.mark.slow
+@pytest.mark.gate  # SC5: EM on a Dask LocalCluster == serial (make gates)
 def test_dask_distributed_local_cluster():
     """With a ``dask.distributed`` client active the chunks run on its workers (processes)."""
     distributed = pytest.importorskip("distributed")

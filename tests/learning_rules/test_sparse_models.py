@@ -514,6 +514,7 @@ def test_dsc_em_monotone_exact():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
+@pytest.mark.gate  # SC2: exact DSC EM is monotone, seeds 0-4 (make gates)
 def test_dsc_em_monotone_exact_published(seed):
     Y = _dsc6_data(seed, n=900)
     m = DSC(6, h_prime=6, gamma=6, n_iter=100, anneal=False, random_state=seed).fit(Y)
@@ -666,6 +667,7 @@ def test_device_parameter_equals_weights_array():
 
 
 @pytest.mark.slow
+@pytest.mark.gate  # SC8: ideal device == float, seeds 0-4 (make gates)
 def test_device_em_ideal_equals_float_published():
     """SC8: published setting, seeds 0-4: same recovered bars, sigma within 2%."""
     for seed in range(5):
