@@ -43,7 +43,7 @@ def _same_files(a: dict, b: dict, epochs: int) -> None:
         assert ra["complete"] and rb["complete"]
         assert set(ra["metrics"]) == set(rb["metrics"])
         for k, v in ra["metrics"].items():
-            if k != "epoch_time":
+            if k not in ("epoch_time", "task_time"):  # wall-clock times
                 assert np.array_equal(v, rb["metrics"][k]), (label, k)
         assert set(ra["weights"] or {}) == set(rb["weights"] or {})
         for k in ra["weights"] or {}:
@@ -137,4 +137,93 @@ def test_qat_cli_has_resume(tmp_path, capsys):
     from synapse_sim.cli.app import main
 
     assert main(["qat", "--resume", "--overwrite", "--out", str(tmp_path)]) == 2
+    assert "--overwrite: not allowed with argument --resume" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- continual
+
+from synapse_sim.studies import continual  # noqa: E402
+from synapse_sim.studies.continual import ContinualConfig, ContinualStudy  # noqa: E402
+
+
+def _continual(**kw) -> ContinualConfig:
+    base = dict(
+        benchmark="permuted",
+        dataset="digits",
+        n_tasks=3,
+        max_per_task=120,
+        hidden=(10,),
+        epochs_per_task=1,
+        biases=True,
+        seed=2,
+    )
+    return ContinualConfig(**{**base, **kw})
+
+
+def _same_continual_result(a, b) -> None:
+    assert a.accuracy_matrix.tobytes() == b.accuracy_matrix.tobytes()
+    assert repr(a.metrics) == repr(b.metrics)
+    for k in a.history:
+        if k != "task_time":
+            assert a.history[k] == b.history[k], k
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        assert np.asarray(la.weights()).tobytes() == np.asarray(lb.weights()).tobytes()
+    for sa, sb in zip(a.opt_states, b.opt_states, strict=True):
+        assert set(sa) == set(sb)
+        for k in sa:
+            assert (
+                np.array_equal(sa[k], sb[k]) and np.asarray(sa[k]).dtype == np.asarray(sb[k]).dtype
+            ), k
+
+
+@pytest.mark.parametrize(
+    "kw,task",
+    [
+        ({"optimizer": "classp"}, 2),
+        ({"optimizer": "ewc", "lam": 10.0}, 3),
+        ({"optimizer": "si"}, 2),
+        pytest.param({"optimizer": "classp", "device": "epiram"}, 3, marks=pytest.mark.slow),
+        pytest.param({"optimizer": "adam"}, 3, marks=pytest.mark.slow),
+    ],
+    ids=["classp", "ewc", "si", "classp-epiram", "adam"],
+)
+def test_continual_resume_after_crash_is_bit_identical(tmp_path, monkeypatch, kw, task):
+    cfg = _continual(**kw)
+    full, part = tmp_path / "full", tmp_path / "part"
+    full_res = run_study(ContinualStudy(cfg), out=full, outputs=False)
+    label = ContinualStudy(cfg).label
+    with monkeypatch.context() as m:
+        _crash_at(m, continual, label, task)
+        with pytest.raises(Crash):
+            run_study(ContinualStudy(cfg), out=part, outputs=False)
+    got = read_results(part / "results.h5")
+    assert not got["complete"] and got["runs"][label]["epochs_done"] == task - 1
+    with h5py.File(part / "results.h5", "r") as f:
+        assert int(f["runs"][label]["checkpoint/epoch"][()]) == task - 1
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_study(ContinualStudy(cfg), out=part, mode="new", outputs=False)
+    res = run_study(ContinualStudy(cfg), out=part, mode="resume", outputs=False)
+    a, b = read_results(full / "results.h5"), read_results(part / "results.h5")
+    _same_files(a, b, cfg.n_tasks)
+    _same_continual_result(full_res, res)
+    _no_checkpoints(part / "results.h5")
+
+
+def test_continual_resume_refuses_another_config(tmp_path, monkeypatch):
+    cfg = _continual(optimizer="si")
+    with monkeypatch.context() as m:
+        _crash_at(m, continual, ContinualStudy(cfg).label, 2)
+        with pytest.raises(Crash):
+            run_study(ContinualStudy(cfg), out=tmp_path, outputs=False)
+    before = (tmp_path / "results.h5").read_bytes()
+    other = _continual(optimizer="si", si_c=0.5)
+    with pytest.raises(ResumeMismatchError, match=r"different configuration.*si_c"):
+        run_study(ContinualStudy(other), out=tmp_path, mode="resume", outputs=False)
+    assert (tmp_path / "results.h5").read_bytes() == before
+
+
+def test_continual_cli_has_resume(tmp_path, capsys):
+    from synapse_sim.cli.app import main
+
+    assert main(["continual", "--resume", "--overwrite", "--out", str(tmp_path)]) == 2
     assert "--overwrite: not allowed with argument --resume" in capsys.readouterr().err
