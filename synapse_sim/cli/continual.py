@@ -115,7 +115,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--max-per-task", type=int, default=None, help="training images per task")
     p.add_argument("--n-max", type=int, default=None, help="device pulse cap (default 31)")
-    add_output_options(p, out="runs/continual")
+    add_output_options(p, out="runs/continual", resume=True)
     p.set_defaults(func=run)
 
 

@@ -94,7 +94,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32)")
     add_hidden_option(p, "128")
     p.add_argument("--no-float", action="store_true", help="skip the float baseline")
-    add_output_options(p, out="runs/qat")
+    add_output_options(p, out="runs/qat", resume=True)
     p.set_defaults(func=run, cga=None)
 
 

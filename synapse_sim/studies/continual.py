@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ from ..data.tasks import BENCHMARKS, SCENARIOS, Task, make_tasks, mnist_to_8x8
 from ..models.mlp import MLP, initial_weights
 from .accuracy_matrix import continual_metrics, plot_accuracy_matrix
 from .base import RunContext, field_errors, run_study
+from .checkpoint import restore_checkpoint, resume_point, run_checkpoint, write_epoch
 from .train import RunSpec, TrainConfig, build_layers
 
 __all__ = [
@@ -496,16 +498,22 @@ class ContinualStudy:
         Run label (default ``<optimizer>-<device>``).
     tasks : list of Task, optional
         Use these tasks instead of :meth:`ContinualConfig.load_tasks`.
+    checkpoints : bool
+        With a results file, store a checkpoint (weights or device state, biases, optimizer
+        states with their CLASSP/EWC/SI accumulators, data order, accuracy matrix so far) after
+        every task, so that a killed run resumes bit for bit from its last finished task
+        (``run_study(mode="resume")``, ``--resume``).
     """
 
     kind = "continual"
     uses_torch = False
 
-    def __init__(self, config: ContinualConfig, *, label=None, tasks=None):
+    def __init__(self, config: ContinualConfig, *, label=None, tasks=None, checkpoints=True):
         self.config = config
         self.label = label or f"{config.optimizer}-{config.device}"
         self.tasks = tasks
         self.seed = config.seed
+        self.checkpoints = bool(checkpoints)
 
     def prepare(self) -> None:
         """Load the tasks (a missing dataset fails before any file is written)."""
@@ -518,7 +526,7 @@ class ContinualStudy:
 
     def execute(self, ctx: RunContext) -> ContinualResult:
         """Train through the tasks (see :func:`run_continual`)."""
-        return _run(self.config, self.tasks, len(self.tasks), self.label, ctx)
+        return _run(self.config, self.tasks, len(self.tasks), self.label, ctx, self.checkpoints)
 
     def save_outputs(self, result: ContinualResult, out: Path) -> list[Path]:
         """``accuracy_matrix_<label>.png``."""
@@ -544,8 +552,19 @@ def _evaluate(net: MLP, task: Task) -> float:
     return int(np.sum(pred == task.y_test)) / max(task.x_test.shape[0], 1)
 
 
-def _run(cfg, tasks, T, label, ctx: RunContext):
+def _typed_state(saved, template: dict) -> dict:
+    """An optimizer state read from a checkpoint, as arrays of the dtypes of ``template``
+    (a fresh state of the same optimizer; 0-d entries come back from the file as scalars)."""
+    return {
+        k: np.array(v, dtype=np.asarray(template[k]).dtype if k in template else None)
+        for k, v in saved.items()
+    }
+
+
+def _run(cfg, tasks, T, label, ctx: RunContext, checkpoints: bool = True):
     writer = ctx.writer
+    # a run found in a resumed file continues from its checkpoint (or starts again)
+    resumed = set(writer.labels) if writer is not None else set()
     n_out = tasks[0].n_outputs
     sizes = [tasks[0].x_train.shape[1], *cfg.hidden, n_out]
     w_init = math.inf if cfg.w_max is None else cfg.w_max
@@ -563,7 +582,7 @@ def _run(cfg, tasks, T, label, ctx: RunContext):
     opt0 = cfg.optimizer_for(0)
     states = [opt0.init_state(W.shape) for W in W0]
     bstates = [opt0.init_state(b.shape) for b in (net.biases or [])]
-    if writer is not None:
+    if writer is not None and not (label in resumed and writer.checkpoint(label)):
         writer.add_run(
             label,
             device=cfg.device,
@@ -573,6 +592,7 @@ def _run(cfg, tasks, T, label, ctx: RunContext):
             else ",".join(cfg.task_data or [t.name for t in tasks]),
             epochs=T,
             config={"optimizer": opt0.to_dict()},
+            replace=True,
         )
     R = np.full((T, T), np.nan)
     history = {
@@ -590,12 +610,43 @@ def _run(cfg, tasks, T, label, ctx: RunContext):
     }
     total_pulses = total_refreshes = 0
     written = [np.zeros(W.shape, dtype=bool) for W in W0]
-    n_steps = sum(
+    task_steps = [
         math.ceil(t.x_train.shape[0] / cfg.batch_size) * cfg.epochs_for(k)
         for k, t in enumerate(tasks)
-    )
-    bar = ctx.bar(n_steps, label)
+    ]
+    rngs = {"data": data_rng}
+
+    def snapshot(done: int) -> dict:
+        ckpt = run_checkpoint(done, 0, layers, rngs)
+        ckpt["continual"] = {
+            "accuracy_matrix": R.copy(),
+            "states": {f"s{i}": dict(st) for i, st in enumerate(states + bstates)},
+            "biases": {f"b{i}": b for i, b in enumerate(net.biases or [])},
+            "written": {f"w{i}": w for i, w in enumerate(written)},
+            "total_pulses": np.int64(total_pulses),
+            "total_refreshes": np.int64(total_refreshes),
+        }
+        return ckpt
+
+    def restore(ckpt) -> tuple[int, int]:
+        nonlocal total_pulses, total_refreshes
+        done, step = restore_checkpoint(ckpt, layers, rngs)
+        c = ckpt["continual"]
+        R[...] = c["accuracy_matrix"]
+        allst = [_typed_state(c["states"][f"s{i}"], st) for i, st in enumerate(states + bstates)]
+        states[:], bstates[:] = allst[: len(states)], allst[len(states) :]
+        for i in range(len(net.biases or [])):
+            net.biases[i] = np.array(c["biases"][f"b{i}"], dtype=np.float64)
+        written[:] = [np.array(c["written"][f"w{i}"], dtype=bool) for i in range(len(written))]
+        total_pulses, total_refreshes = int(c["total_pulses"]), int(c["total_refreshes"])
+        return done, step
+
+    first, _ = resume_point(writer, label, resumed, history, restore)
+    bar = ctx.bar(sum(task_steps), label)
+    bar.update(sum(task_steps[:first]))
     for k, task in enumerate(tasks):
+        if k < first:
+            continue
         opt = cfg.optimizer_for(k)
         needs_w = isinstance(opt, (EWC, SI))
         dev_opt = (
@@ -686,9 +737,12 @@ def _run(cfg, tasks, T, label, ctx: RunContext):
         }
         for key, v in metrics.items():
             history[key].append(v)
-        if writer is not None:
-            writer.append_epoch(
-                label, **metrics, **{f"accuracy_task{j}": float(R[k, j]) for j in range(T)}
+        if writer is not None:  # the task and its checkpoint, atomically
+            write_epoch(
+                writer,
+                label,
+                {**metrics, **{f"accuracy_task{j}": float(R[k, j]) for j in range(T)}},
+                partial(snapshot, k + 1) if checkpoints else None,
             )
     bar.close()
     met = continual_metrics(R)
@@ -705,7 +759,7 @@ def _run(cfg, tasks, T, label, ctx: RunContext):
             sum(w.sum() for w in written) / sum(w.size for w in written)
         )
         final["total_refreshes_rule"] = int(total_refreshes)
-    if writer is not None:
+    if writer is not None and label not in writer.completed:
         writer.set_final(label, final)
         writer.mark_complete(label)
     return ContinualResult(R, met, history, final, layers, net=net, opt_states=states + bstates)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,14 @@ from learning_rules.quantization import OscillationTracker
 from ..data.datasets import batches
 from ..data.datasets import load_split as _load_split_data
 from .base import RunContext, field_errors, run_study
+from .checkpoint import (
+    load_object_state,
+    object_state,
+    restore_torch_checkpoint,
+    resume_point,
+    torch_checkpoint,
+    write_epoch,
+)
 from .qat_report import QATResult, plot_oscillation, qat_label, qat_table, save_qat_outputs
 
 __all__ = [
@@ -468,14 +477,19 @@ class QATStudy:
     Parameters
     ----------
     config : QATConfig
+    checkpoints : bool
+        With a results file, store each run's checkpoint (model, Adam, oscillation tracker,
+        data order, per-step series) with every epoch, so that a killed study resumes bit for
+        bit (``run_study(mode="resume")``, ``--resume``).
     """
 
     kind = "qat"
     uses_torch = True
 
-    def __init__(self, config: QATConfig):
+    def __init__(self, config: QATConfig, *, checkpoints: bool = True):
         self.config = config
         self.seed = config.seed
+        self.checkpoints = bool(checkpoints)
 
     def prepare(self) -> None:
         """Load the split, build the tensors, the list of runs and the settings."""
@@ -530,8 +544,22 @@ class QATStudy:
     def execute(self, ctx: RunContext) -> QATResult:
         """Train every configuration (see :func:`run_qat`)."""
         result = QATResult(settings=self.settings)
+        writer = ctx.writer
+        # runs found in a resumed file continue from their checkpoint (or start again)
+        resumed = set(writer.labels) if writer is not None else set()
         for b, q, c in ctx.bar(desc="qat", unit="run", iterable=self.runs):
-            _train_one(b, q, c, self.tensors, self.sizes, self.settings, ctx.writer, result)
+            _train_one(
+                b,
+                q,
+                c,
+                self.tensors,
+                self.sizes,
+                self.settings,
+                writer,
+                result,
+                resumed=resumed,
+                checkpoints=self.checkpoints,
+            )
         result.table = qat_table(result.records)
         return result
 
@@ -544,7 +572,23 @@ class QATStudy:
         return files
 
 
-def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
+#: Per-step series of a QAT run (``QATResult.steps``).
+STEP_SERIES = ("oscillating_fraction", "events", "flips", "frozen_fraction", "lr")
+#: Per-epoch metrics of every run, then those of the quantized runs.
+EPOCH_METRICS = (
+    "train_accuracy",
+    "train_loss",
+    "test_accuracy",
+    "test_loss",
+    "lr",
+    "frozen_fraction",
+)
+QUANT_METRICS = ("oscillating_fraction", "oscillation_events", "flips")
+
+
+def _train_one(
+    b, q, c, data, sizes, settings, writer, result, *, resumed=frozenset(), checkpoints=True
+) -> None:
     import torch
 
     from .qat_model import QATMLP, evaluate, train_step
@@ -555,7 +599,7 @@ def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
     model = QATMLP(sizes, q, b if b is not None else 4, seed=settings["seed"], act_bits=act_bits)
     model.init_activation_steps(X[:ACT_INIT_SAMPLES])
     label = qat_label(model.bits if q is not None else None, q, c, act_bits)
-    if writer is not None:
+    if writer is not None and not (label in resumed and writer.checkpoint(label)):
         writer.add_run(
             label,
             device=q or "float",
@@ -568,6 +612,7 @@ def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
                 "cga": c,
                 "act_bits": act_bits if act_bits is not None else FLOAT_BITS,
             },
+            replace=True,
         )
     opt = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     tracker = OscillationTracker(settings["momentum"], settings["tau"])
@@ -575,11 +620,37 @@ def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
         tracker.update(model.codes())
     rng = np.random.default_rng([settings["seed"], 1])
     cosine_steps = (epochs - cga_epochs) * settings["steps_per_epoch"]
-    per_step = {k: [] for k in ("oscillating_fraction", "events", "flips", "frozen_fraction", "lr")}
-    history: dict[str, list[float]] = {}
-    step = 0
-    anneal_events = anneal_flips = 0
-    for epoch in range(epochs):
+    per_step = {k: [] for k in STEP_SERIES}
+    keys = EPOCH_METRICS + (QUANT_METRICS if model.quantized else ())
+    history: dict[str, list[float]] = {k: [] for k in keys}
+    rngs = {"data": rng}
+    counters = {"step": 0, "anneal_events": 0, "anneal_flips": 0}
+
+    def state() -> dict:
+        extra = {
+            **{k: np.int64(v) for k, v in counters.items()},
+            "per_step": {k: np.asarray(v, dtype=np.float64) for k, v in per_step.items()},
+        }
+        if model.quantized:
+            extra["tracker"] = object_state(tracker)
+        return extra
+
+    def snapshot(epoch_done: int) -> dict:
+        return torch_checkpoint(epoch_done, model, opt, rngs, step=counters["step"], extra=state())
+
+    def restore(ckpt) -> tuple[int, int]:
+        first, _ = restore_torch_checkpoint(ckpt, model, opt, rngs)
+        extra = ckpt["extra"]
+        counters.update({k: int(extra[k]) for k in counters})
+        for k in STEP_SERIES:
+            per_step[k] = np.asarray(extra["per_step"][k], dtype=np.float64).tolist()
+        if model.quantized:
+            load_object_state(tracker, extra["tracker"])
+        return first, counters["step"]
+
+    first, step = resume_point(writer, label, resumed, history, restore)
+    anneal_events, anneal_flips = counters["anneal_events"], counters["anneal_flips"]
+    for epoch in range(first, epochs):
         anneal = epoch >= epochs - cga_epochs
         ep_events = ep_flips = 0
         frozen_sum = 0.0
@@ -628,9 +699,12 @@ def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
                 flips=float(ep_flips),
             )
         for k, v in metrics.items():
-            history.setdefault(k, []).append(v)
-        if writer is not None:
-            writer.append_epoch(label, **metrics)
+            history[k].append(v)
+        if writer is not None:  # the epoch and its checkpoint, atomically
+            counters.update(step=step, anneal_events=anneal_events, anneal_flips=anneal_flips)
+            write_epoch(
+                writer, label, metrics, partial(snapshot, epoch + 1) if checkpoints else None
+            )
     steps = {k: np.asarray(v, dtype=np.float64) for k, v in per_step.items()}
     osc = tracker.oscillating_fraction() if model.quantized else math.nan
     record = {
@@ -651,7 +725,7 @@ def _train_one(b, q, c, data, sizes, settings, writer, result) -> None:
     result.records.append(record)
     result.history[label] = history
     result.steps[label] = steps
-    if writer is not None:
+    if writer is not None and label not in writer.completed:
         final = dict(record)
         del final["label"]
         final["oscillating_fraction_per_step"] = steps["oscillating_fraction"]
