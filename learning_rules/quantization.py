@@ -94,6 +94,50 @@ class OscillationTracker:
         self._prev = None
         self._last_dir = None
 
+    def state_dict(self) -> dict:
+        """The tracker's whole state (numbers and array copies; enough to continue bit for bit
+        with :meth:`load_state_dict`). Arrays not yet created (before the first update) are left
+        out."""
+        st = {
+            "momentum": self.momentum,
+            "tau": self.tau,
+            "last_flips": self.last_flips,
+            "last_events": self.last_events,
+            "steps": self.steps,
+        }
+        arrays = {
+            "frequency": self.frequency,
+            "flips": self.flips,
+            "events": self.events,
+            "prev": self._prev,
+            "last_dir": self._last_dir,
+        }
+        st.update({k: v.copy() for k, v in arrays.items() if v is not None})
+        return st
+
+    def load_state_dict(self, state) -> None:
+        """Restore a state from :meth:`state_dict` (values may come back from a file as numpy
+        scalars or arrays; each is given the type the tracker uses).
+
+        Parameters
+        ----------
+        state : mapping
+        """
+        missing = {"momentum", "tau", "last_flips", "last_events", "steps"} - set(state)
+        if missing:
+            raise ValueError(f"tracker state lacks {sorted(missing)}")
+        self.reset()
+        self.momentum = check_real("momentum", float(np.asarray(state["momentum"])), lo=0.0)
+        self.tau = check_real("tau", float(np.asarray(state["tau"])), lo=0.0)
+        for k in ("last_flips", "last_events", "steps"):
+            setattr(self, k, int(np.asarray(state[k])))
+        if "prev" in state:
+            self._prev = np.array(state["prev"])
+            self._last_dir = np.array(state["last_dir"], dtype=np.int8)
+            self.frequency = np.array(state["frequency"], dtype=np.float64)
+            self.flips = np.array(state["flips"], dtype=np.int64)
+            self.events = np.array(state["events"], dtype=np.int64)
+
     def update(self, q_int) -> OscillationTracker:
         """Record the codes after one optimizer step.
 

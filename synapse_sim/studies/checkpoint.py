@@ -27,8 +27,6 @@ __all__ = [
     "restore_torch_checkpoint",
     "rng_state",
     "set_rng_state",
-    "object_state",
-    "load_object_state",
     "layers_state",
     "load_layers_state",
     "run_checkpoint",
@@ -51,40 +49,6 @@ def set_rng_state(rng: np.random.Generator, state) -> None:
             f"{kind!r}"
         )
     rng.bit_generator.state = st
-
-
-def object_state(obj) -> dict[str, Any]:
-    """The instance attributes of ``obj`` that are set (not None): numbers and numpy arrays
-    (copies), for objects whose whole state is their attributes (e.g.
-    :class:`learning_rules.quantization.OscillationTracker`)."""
-    out = {}
-    for k, v in vars(obj).items():
-        if v is None:
-            continue
-        if isinstance(v, np.ndarray):
-            v = v.copy()
-        elif not isinstance(v, bool | int | float | np.generic):
-            raise TypeError(f"cannot checkpoint attribute {k!r} of type {type(v).__name__}")
-        out[k] = v
-    return out
-
-
-def load_object_state(obj, state: Mapping[str, Any]) -> None:
-    """Set the attributes of ``obj`` from :func:`object_state` output; an array keeps the dtype
-    it was stored with, a scalar becomes the Python type of the attribute it replaces."""
-    attrs = vars(obj)
-    unknown = set(state) - set(attrs)
-    if unknown:
-        raise ValueError(
-            f"checkpoint holds attributes {sorted(unknown)} that {type(obj).__name__} lacks"
-        )
-    for k, v in state.items():
-        if isinstance(v, np.ndarray) and v.ndim > 0:
-            attrs[k] = np.array(v)
-        else:
-            v = v.item() if isinstance(v, np.ndarray | np.generic) else v
-            old = attrs[k]
-            attrs[k] = type(old)(v) if isinstance(old, bool | int | float) else v
 
 
 def layers_state(layers: Sequence) -> dict[str, dict[str, Any]]:

@@ -63,8 +63,6 @@ from ..data.datasets import batches
 from ..data.datasets import load_split as _load_split_data
 from .base import RunContext, field_errors, run_study
 from .checkpoint import (
-    load_object_state,
-    object_state,
     restore_torch_checkpoint,
     resume_point,
     torch_checkpoint,
@@ -632,7 +630,7 @@ def _train_one(
             "per_step": {k: np.asarray(v, dtype=np.float64) for k, v in per_step.items()},
         }
         if model.quantized:
-            extra["tracker"] = object_state(tracker)
+            extra["tracker"] = tracker.state_dict()
         return extra
 
     def snapshot(epoch_done: int) -> dict:
@@ -645,7 +643,7 @@ def _train_one(
         for k in STEP_SERIES:
             per_step[k] = np.asarray(extra["per_step"][k], dtype=np.float64).tolist()
         if model.quantized:
-            load_object_state(tracker, extra["tracker"])
+            tracker.load_state_dict(extra["tracker"])
         return first, counters["step"]
 
     first, step = resume_point(writer, label, resumed, history, restore)
