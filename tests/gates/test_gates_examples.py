@@ -80,17 +80,19 @@ def test_sparse_coding_study(tmp_path):
 
 def test_sparse_coding_study_lca_claims(tmp_path):
     """docs/SPARSE_CODING.md "LCA on device presets": on the ideal device the codes equal the
-    float ones; read-verify programming keeps LCA within 1-6% of the float codes on the three
-    non-ideal presets; open-loop programming moves them more (8-21%)."""
-    _run("sparse_coding_study.py", "--part", "lca", "--out", tmp_path)
+    float ones; read-verify programming keeps LCA within a few percent of the float codes on the
+    three non-ideal presets (median over 5 device instances); open-loop programming moves them
+    more. The statistic is a max over codes, so one device's draw can move it (taox_hfox seed 0:
+    0.196, seeds 1-4: 0.001-0.067): the claim is about the median."""
+    _run("sparse_coding_study.py", "--part", "lca", "--seeds", "0-4", "--out", tmp_path)
     rows = {r["weights"]: r for r in json.loads((tmp_path / "lca.json").read_text())}
-    # measured (the doc's table): ideal 0.000; verify 0.011 / 0.003 / 0.061; open loop
-    # 0.171 / 0.076 / 0.209 (ag_a_si / epiram / taox_hfox)
+    # measured (the doc's table, medians over seeds 0-4): verify 0.046 / 0.003 / 0.054, open
+    # loop 0.399 / 0.164 / 0.461 (ag_a_si / epiram / taox_hfox)
     assert rows["ideal (verify)"]["dcode"] < 1e-3 and rows["ideal (open_loop)"]["dcode"] < 1e-3
     for preset in ("ag_a_si", "epiram", "taox_hfox"):
         verify, open_loop = rows[f"{preset} (verify)"], rows[f"{preset} (open_loop)"]
         assert verify["dcode"] <= 0.08, (preset, verify)
-        assert open_loop["dcode"] > verify["dcode"], (preset, verify, open_loop)
+        assert open_loop["dcode"] > 2 * verify["dcode"], (preset, verify, open_loop)
 
 
 def test_dictionary_learning_study_device_claims(tmp_path):
