@@ -23,6 +23,7 @@ from .variability import FLAT_KEYS, CycleToCycle, DeviceToDevice, Variability
 __all__ = [
     "names",
     "get",
+    "apply_overrides",
     "info",
     "published",
     "short_citation",
@@ -126,7 +127,25 @@ def get(name: str, **overrides) -> DeviceModel:
     DeviceModel
     """
     check_choice("device preset", name, names())
-    model = _base(name)
+    return apply_overrides(_base(name), overrides, f"override for preset {name!r}")
+
+
+def apply_overrides(model: DeviceModel, overrides: dict, what: str = "device override"):
+    """``model`` with model fields and flat variability keys (:data:`FLAT_KEYS`) replaced.
+
+    Parameters
+    ----------
+    model : DeviceModel
+    overrides : dict
+        Model fields (``p_ltp``, ``nl_ltp`` ...) and variability keys (``c2c_sigma`` ...).
+    what : str
+        How an unknown key is named in the error.
+
+    Raises
+    ------
+    ValueError
+        An unknown key (with the keys allowed and a close match) or a bad value.
+    """
     if not overrides:
         return model
     fields = {f.name for f in dataclasses.fields(model) if f.init}
@@ -135,7 +154,7 @@ def get(name: str, **overrides) -> DeviceModel:
     unknown = [k for k in var_kw if k not in FLAT_KEYS and k != "reset_sigma"]
     if unknown:
         allowed = sorted((fields - {"name", "citation"}) | set(FLAT_KEYS) | {"reset_sigma"})
-        check_choice(f"override for preset {name!r}", unknown[0], allowed)
+        check_choice(what, unknown[0], allowed)
     if var_kw:
         base_var = model_kw.pop("variability", model.variability)
         model_kw["variability"] = base_var.replace(**var_kw)

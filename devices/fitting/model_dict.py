@@ -19,8 +19,9 @@ import typing
 from collections.abc import Mapping
 
 from ..models import DeviceModel, ExpDevice, LinearDevice, LUTDevice, StepDevice
+from ..presets import apply_overrides
 from ..validation import check_choice
-from ..variability import FLAT_KEYS, Variability
+from ..variability import Variability
 
 __all__ = ["model_to_dict", "model_from_dict", "with_overrides", "load_model", "MODEL_FAMILIES"]
 
@@ -103,19 +104,7 @@ def with_overrides(model: DeviceModel, **overrides) -> DeviceModel:
     """
     if not isinstance(model, DeviceModel):
         raise TypeError(f"model must be a devices model, got {model!r}")
-    if not overrides:
-        return model
-    fields = {f.name for f in dataclasses.fields(model) if f.init}
-    model_kw = {k: v for k, v in overrides.items() if k in fields}
-    var_kw = {k: v for k, v in overrides.items() if k not in fields}
-    unknown = [k for k in var_kw if k not in FLAT_KEYS and k != "reset_sigma"]
-    if unknown:
-        allowed = sorted((fields - {"name", "citation"}) | set(FLAT_KEYS) | {"reset_sigma"})
-        check_choice("device override", unknown[0], allowed)
-    if var_kw:
-        base = model_kw.pop("variability", model.variability)
-        model_kw["variability"] = base.replace(**var_kw)
-    return dataclasses.replace(model, **model_kw)
+    return apply_overrides(model, overrides)
 
 
 def load_model(path) -> DeviceModel:
