@@ -29,14 +29,17 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "infer",
         help="program a trained network onto devices and follow its accuracy as they drift",
-        description="Program the weights of a train results file (saved with --save-weights) "
+        description="Program the weights of a train or compare (--model mlp) results file "
+        "(saved with --save-weights) "
         "onto device arrays of a preset, then measure test accuracy at times after programming "
         "with programming noise, drift and read noise (devices.inference), over several device "
         "instances, with and without global drift compensation. Writes results.h5, "
         "inference.png and results.md to --out.",
     )
     p.add_argument(
-        "source", help="results.h5 of `synapse-sim train --save-weights` (or its folder)"
+        "source",
+        help="results.h5 of `synapse-sim train --save-weights` or `synapse-sim compare "
+        "--model mlp --save-weights` (or its folder)",
     )
     p.add_argument("--run", default=None, help="run label in SOURCE (default software)")
     p.add_argument("--device", default=None, help="device preset (default gst_pcm)")

@@ -36,10 +36,12 @@ from .train import (
     write_final,
 )
 
-__all__ = ["compare", "build_model", "MODELS", "CompareConfig", "CompareStudy"]
+__all__ = ["compare", "build_model", "MODELS", "MODEL_ACTIVATIONS", "CompareConfig", "CompareStudy"]
 
 #: Models of :func:`compare`.
 MODELS = ("cnn", "mlp")
+#: The activation after each hidden layer of each model of :func:`build_model`.
+MODEL_ACTIVATIONS = {"cnn": "relu", "mlp": "relu"}
 
 
 def build_model(name: str, image_shape, n_classes: int = 10, *, seed: int = 0):
@@ -268,7 +270,8 @@ def compare(
     progress : bool, optional
         tqdm bar (default: when stderr is a terminal).
     save_weights : bool
-        Store the final weight matrices in the results file.
+        Store the final weight matrices (``layer<i>``) and biases (``bias<i>``) in the results
+        file (``synapse-sim infer`` programs an ``mlp`` run from them).
     plots : bool
         Write the PNG figures (with ``out``).
     threads : int or None
@@ -507,6 +510,7 @@ class CompareStudy:
                 m.weight.detach().cpu().to(torch.float64).reshape(m.weight.shape[0], -1).numpy()
                 for m in _weight_layers(net)
             ]
+            biases = [_bias(m) for m in _weight_layers(net)]
             history[label] = hist
             final[label] = final_stats(layers)
             if meter is not None and meter.active:
@@ -514,12 +518,21 @@ class CompareStudy:
             weights[label] = mats
             arrays[label] = layers if layers else [FloatWeights(W, w_max=None) for W in mats]
             if writer is not None and label not in writer.completed:
-                write_final(writer, label, final[label], mats, self.save_weights)
+                write_final(writer, label, final[label], mats, self.save_weights, biases)
         return TrainResult(history, final, weights, arrays, None)
 
     def save_outputs(self, result: TrainResult, out: Path) -> list[Path]:
         """PNG figures (when :attr:`plots`) and ``results.md``."""
         return save_report(result, out, plots=self.plots)
+
+
+def _bias(layer) -> np.ndarray:
+    """The digital bias of a weight layer as float64 (zeros when it has none)."""
+    import torch
+
+    if layer.bias is None:
+        return np.zeros(layer.weight.shape[0])
+    return layer.bias.detach().cpu().to(torch.float64).numpy()
 
 
 def _evaluate(net, x, y, chunk: int = 1000):

@@ -9,8 +9,9 @@ measures test accuracy, once as read and once with global drift compensation (a 
 of each array with an all-ones input right after programming and again at each time; the ratio
 rescales the array's outputs, as aihwkit's ``GlobalDriftCompensation`` and Joshi et al. 2020 do).
 
-The network comes from a ``train`` results file with saved weights
-(:meth:`Network.from_results`) or from a torch ``nn.Sequential`` MLP (:meth:`Network.from_torch`).
+The network (:class:`~synapse_sim.studies.infer_network.Network`) comes from a ``train`` or
+``compare`` (``mlp``) results file with saved weights (:meth:`Network.from_results`) or from a
+torch MLP, plain or converted with :func:`synapse_sim.nn.convert` (:meth:`Network.from_torch`).
 Each layer's weights are divided by their largest magnitude before programming (the device
 range holds ``[-1, 1]``) and the outputs multiplied back (``weight_scaling="max"``).
 
@@ -36,6 +37,7 @@ from devices.inference import ProgrammedArray, inference_model
 from devices.validation import check_choice, check_int, check_real, did_you_mean
 
 from .base import RunContext, field_errors, run_study
+from .infer_network import Network
 
 __all__ = [
     "DEFAULT_TIMES",
@@ -55,7 +57,6 @@ __all__ = [
 DEFAULT_TIMES = (1.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0)
 _UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0,
           "mo": 30 * 86400.0, "y": 365 * 86400.0}  # fmt: skip
-ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
 PROGRAM_MODES = devices.PROGRAM_MODES
 WEIGHT_SCALINGS = ("max", "none")
 
@@ -88,158 +89,6 @@ def format_time(t: float) -> str:
     return f"{t:.3g} s"
 
 
-def _act(name: str, z: np.ndarray) -> np.ndarray:
-    if name == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * z))
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "tanh":
-        return np.tanh(z)
-    return z
-
-
-@dataclass(frozen=True)
-class Network:
-    """A feed-forward network of weight matrices, evaluated in numpy.
-
-    Parameters
-    ----------
-    weights : tuple of numpy.ndarray
-        ``(out, in)`` matrices, input layer first (shapes chain).
-    biases : tuple of numpy.ndarray or None
-        One vector per layer (digital, not on devices), or None.
-    activations : tuple of str
-        Activation after each hidden layer (``sigmoid``, ``relu``, ``tanh``, ``identity``);
-        the output layer's activation is monotone and left out (the prediction is the argmax).
-    """
-
-    weights: tuple
-    biases: tuple | None = None
-    activations: tuple = ()
-
-    def __post_init__(self):
-        Ws = tuple(np.asarray(W, dtype=np.float64) for W in self.weights)
-        if not Ws:
-            raise ValueError("weights must hold at least one matrix")
-        for i, W in enumerate(Ws):
-            if W.ndim != 2:
-                raise ValueError(f"weights[{i}] must be a 2-D (out, in) matrix, got {W.shape}")
-            if not np.all(np.isfinite(W)):
-                raise ValueError(f"weights[{i}] contains NaN or infinite values")
-            if i and W.shape[1] != Ws[i - 1].shape[0]:
-                raise ValueError(
-                    f"weights[{i}] has {W.shape[1]} inputs but weights[{i - 1}] has "
-                    f"{Ws[i - 1].shape[0]} outputs"
-                )
-        object.__setattr__(self, "weights", Ws)
-        if self.biases is not None:
-            bs = tuple(np.asarray(b, dtype=np.float64).reshape(-1) for b in self.biases)
-            if len(bs) != len(Ws) or any(b.size != W.shape[0] for b, W in zip(bs, Ws, strict=True)):
-                raise ValueError("biases must hold one vector of length out per layer")
-            object.__setattr__(self, "biases", bs)
-        acts = self.activations
-        if isinstance(acts, str):
-            acts = (acts,) * (len(Ws) - 1)
-        acts = tuple(acts)
-        if len(acts) != len(Ws) - 1:
-            raise ValueError(
-                f"activations must name one activation per hidden layer ({len(Ws) - 1}), "
-                f"got {acts!r}"
-            )
-        for a in acts:
-            check_choice("activation", a, ACTIVATIONS)
-        object.__setattr__(self, "activations", acts)
-
-    def logits(self, x, weights=None, scales=None) -> np.ndarray:
-        """Output pre-activations of ``x`` with ``weights`` (default: the network's own), each
-        layer's product multiplied by ``scales[i]`` (default 1) before its bias."""
-        Ws = self.weights if weights is None else weights
-        a = np.asarray(x, dtype=np.float64)
-        n = len(Ws)
-        for i, W in enumerate(Ws):
-            z = a @ W.T
-            if scales is not None:
-                z = z * scales[i]
-            if self.biases is not None:
-                z = z + self.biases[i]
-            a = _act(self.activations[i], z) if i < n - 1 else z
-        return a
-
-    def accuracy(self, x, y, weights=None, scales=None) -> float:
-        """Fraction of ``x`` classified as ``y``."""
-        return float(np.mean(self.logits(x, weights, scales).argmax(axis=1) == np.asarray(y)))
-
-    @classmethod
-    def from_torch(cls, model) -> Network:
-        """The network of a torch MLP: ``nn.Linear`` layers with ``nn.ReLU`` / ``nn.Sigmoid`` /
-        ``nn.Tanh`` between them (``nn.Flatten``, ``nn.Dropout``, ``nn.Identity`` are skipped).
-        """
-        from torch import nn
-
-        Ws, bs, acts, pending = [], [], [], None
-        names = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
-        leaves = [m for m in model.modules() if not list(m.children())]
-        for m in leaves:
-            if isinstance(m, nn.Linear):
-                if Ws:
-                    acts.append(pending or "identity")
-                pending = None
-                Ws.append(m.weight.detach().cpu().double().numpy())
-                b = m.bias
-                bs.append(
-                    np.zeros(m.out_features) if b is None else b.detach().cpu().double().numpy()
-                )
-            elif type(m) in names:
-                pending = names[type(m)]
-            elif isinstance(m, (nn.Flatten, nn.Dropout, nn.Identity, nn.Softmax, nn.LogSoftmax)):
-                continue
-            else:
-                raise TypeError(
-                    f"Network.from_torch takes MLPs of nn.Linear and ReLU/Sigmoid/Tanh layers; "
-                    f"got a {type(m).__name__}"
-                )
-        if not Ws:
-            raise ValueError("the torch model has no nn.Linear layer")
-        return cls(tuple(Ws), tuple(bs), tuple(acts))
-
-    @classmethod
-    def from_results(cls, path, run: str | None = None) -> tuple[Network, dict]:
-        """The network of run ``run`` of a ``train`` results file with saved weights
-        (``--save-weights``), and the training config (``config["train"]`` of the file) and
-        the run label.
-
-        Default run: ``software`` when it has weights, else the first run that has.
-        """
-        from ..results.store import read_results
-
-        res = read_results(path)
-        if res["kind"] != "train":
-            raise ValueError(
-                f"source {str(path)!r} is a {res['kind']!r} results file; infer reads 'train' "
-                "files with saved weights (compare files store no biases: load the torch model "
-                "and use Network.from_torch)"
-            )
-        runs = res["runs"]
-        with_w = [lab for lab, r in runs.items() if r["weights"]]
-        if not with_w:
-            raise ValueError(
-                f"no run of {str(path)!r} stores weights; train with --save-weights "
-                "(save_weights=True)"
-            )
-        if run is None:
-            run = "software" if "software" in with_w else with_w[0]
-        if run not in with_w:
-            raise ValueError(
-                f"run must be one of {', '.join(map(repr, with_w))} (runs with weights), "
-                f"got {run!r}{did_you_mean(run, with_w)}"
-            )
-        w = runs[run]["weights"]
-        Ws = tuple(w[k] for k in sorted(w, key=lambda k: int(k.removeprefix("layer"))))
-        cfg = dict(res["config"].get("train", {}))
-        act = cfg.get("activation", "sigmoid")
-        return cls(Ws, None, (act,) * (len(Ws) - 1)), {"train": cfg, "run": run}
-
-
 @dataclass(frozen=True, kw_only=True)
 class InferConfig:
     """An inference-over-time experiment.
@@ -247,7 +96,8 @@ class InferConfig:
     Parameters
     ----------
     source : str or None
-        A ``train`` results file with saved weights (None when a :class:`Network` is given).
+        A ``train`` or ``compare`` results file with saved weights (None when a
+        :class:`Network` is given).
     run : str or None
         Run of ``source`` (default ``software``, else the first run with weights).
     device : str
@@ -397,7 +247,9 @@ class InferStudy:
         if not isinstance(config, InferConfig):
             raise TypeError(f"config must be an InferConfig, got {type(config).__name__}")
         if network is None and config.source is None:
-            raise ValueError("give a network or InferConfig(source=...) (a train results file)")
+            raise ValueError(
+                "give a network or InferConfig(source=...) (a train or compare results file)"
+            )
         if network is not None and not isinstance(network, Network):
             raise TypeError(f"network must be a Network, got {type(network).__name__}")
         self.config = config
