@@ -61,7 +61,9 @@ def add_parser(subparsers) -> None:
         "with CUDA) or cuda-sim (tests; needs NUMBA_ENABLE_CUDASIM=1); default auto",
     )
     p.add_argument("--no-software", action="store_true", help="skip the software model")
-    p.add_argument("--save-weights", action="store_true", help="store final weights")
+    p.add_argument(
+        "--save-weights", action="store_true", help="store final weights and biases (for infer)"
+    )
     p.add_argument(
         "--energy",
         action="store_true",

@@ -51,8 +51,14 @@ def test_compare_run_infers_exactly_like_software(compare_run, digits, run):
     assert abs(sw - recorded) <= 1.0 / len(digits.y_test) + 1e-12
     assert sw > 0.5
     inf = infer(
-        InferConfig(source=str(path), run=run, device="ideal", noise="none", instances=2,
-                    times=(1.0, 3.15e7)),  # fmt: skip
+        InferConfig(
+            source=str(path),
+            run=run,
+            device="ideal",
+            noise="none",
+            instances=2,
+            times=(1.0, 3.15e7),
+        ),  # fmt: skip
         progress=False,
     )
     assert inf.software_accuracy == sw
@@ -63,8 +69,8 @@ def test_compare_run_infers_exactly_like_software(compare_run, digits, run):
 
 def test_cli_infer_reads_a_compare_file(compare_run, tmp_path, capsys):
     out = tmp_path / "inf"
-    rc = main(["infer", str(compare_run), "--device", "ideal", "--noise", "none",
-               "--instances", "1", "--times", "1s", "1y", "--out", str(out), "--quiet"])  # fmt: skip
+    args = ["--device", "ideal", "--noise", "none", "--instances", "1", "--times", "1s", "1y"]
+    rc = main(["infer", str(compare_run), *args, "--out", str(out), "--quiet"])
     assert rc == 0
     capsys.readouterr()
     res = read_results(out / "results.h5")
@@ -134,25 +140,42 @@ def test_converted_torch_model_infers_exactly_like_software(digits, act):
 @pytest.mark.parametrize(
     ("model", "match"),
     [
-        (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 10)),
-         r"layer '0' is a Conv2d: convolution and pooling layers are not supported"),
-        (lambda: convert(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(),
-                                       nn.Linear(72, 10))),
-         r"layer '0' is a DeviceConv2d: convolution"),
+        (
+            lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 10)),
+            r"layer '0' is a Conv2d: convolution and pooling layers are not supported",
+        ),
+        (
+            lambda: convert(
+                nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(72, 10))
+            ),
+            r"layer '0' is a DeviceConv2d: convolution",
+        ),
         (lambda: nn.Sequential(nn.Linear(4, 4), nn.MaxPool1d(2)), r"'1' is a MaxPool1d"),
-        (lambda: nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU(), nn.Linear(4, 2)),
-         r"layer '1' is a LeakyReLU: Network.from_torch takes MLPs"),
-        (lambda: nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)),
-         r"'1' is a BatchNorm1d"),
-        (lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Tanh(), nn.Linear(4, 2)),
-         r"layer '2' is a Tanh: two activations in a row"),
+        (
+            lambda: nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU(), nn.Linear(4, 2)),
+            r"layer '1' is a LeakyReLU: Network.from_torch takes MLPs",
+        ),
+        (
+            lambda: nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)),
+            r"'1' is a BatchNorm1d",
+        ),
+        (
+            lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Tanh(), nn.Linear(4, 2)),
+            r"layer '2' is a Tanh: two activations in a row",
+        ),
         (lambda: nn.Sequential(nn.ReLU(), nn.Linear(4, 2)), r"'0' is a ReLU: an activation before"),
-        (lambda: nn.Sequential(nn.Linear(4, 4), nn.Softmax(1), nn.Linear(4, 2)),
-         r"'1' is a Softmax: a softmax between linear layers"),
-        (lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2), nn.ReLU()),
-         r"layer '3' is a ReLU: after the last linear layer \('2'\)"),
-        (lambda: nn.Sequential(nn.Sequential(nn.Linear(4, 4)), nn.TransformerEncoderLayer(4, 1)),
-         r"module '1' is a TransformerEncoderLayer with sub-modules"),
+        (
+            lambda: nn.Sequential(nn.Linear(4, 4), nn.Softmax(1), nn.Linear(4, 2)),
+            r"'1' is a Softmax: a softmax between linear layers",
+        ),
+        (
+            lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2), nn.ReLU()),
+            r"layer '3' is a ReLU: after the last linear layer \('2'\)",
+        ),
+        (
+            lambda: nn.Sequential(nn.Sequential(nn.Linear(4, 4)), nn.TransformerEncoderLayer(4, 1)),
+            r"module '1' is a TransformerEncoderLayer with sub-modules",
+        ),
         (lambda: nn.Sequential(nn.Flatten()), "no nn.Linear or DeviceLinear layer"),
     ],  # fmt: skip
 )
