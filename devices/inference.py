@@ -272,6 +272,10 @@ class ProgrammedArray:
     model : InferenceNoise
     rng : numpy.random.Generator
         Draws the programming noise and the drift exponents now, the read noise later.
+    dac : devices.UniformQuantizer, optional
+        Input converter of :meth:`product` (as ``DeviceArray(dac=...)``).
+    adc : devices.UniformQuantizer or devices.converters.PartialSumADC, optional
+        Output converter of :meth:`product` (as ``DeviceArray(adc=...)``).
 
     Notes
     -----
@@ -279,11 +283,23 @@ class ProgrammedArray:
     drift. The weight mapping is the array's (``alpha``, differential or reference).
     """
 
-    def __init__(self, array, model: InferenceNoise, rng: np.random.Generator):
+    def __init__(
+        self, array, model: InferenceNoise, rng: np.random.Generator, *, dac=None, adc=None
+    ):
+        from .converters import PartialSumADC
+        from .quantizers import UniformQuantizer
         from .xp import asnumpy
 
         if not isinstance(model, InferenceNoise):
             raise TypeError(f"model must be a devices.inference.InferenceNoise, got {model!r}")
+        if dac is not None and not isinstance(dac, UniformQuantizer):
+            raise TypeError(f"dac must be a devices.UniformQuantizer or None, got {dac!r}")
+        if adc is not None and not isinstance(adc, (UniformQuantizer, PartialSumADC)):
+            raise TypeError(
+                f"adc must be a devices.UniformQuantizer, a devices.converters.PartialSumADC or "
+                f"None, got {adc!r}"
+            )
+        self.dac, self.adc = dac, adc
         self.model = model
         self.rng = rng
         self.mapping = array.mapping
@@ -321,10 +337,42 @@ class ProgrammedArray:
 
     def weights(self, t: float, *, noise: bool = True) -> np.ndarray:
         """Weight matrix ``(out, in)`` read ``t`` seconds after programming."""
-        G = self.conductances(t, noise=noise).reshape(self.k, *self.shape)
+        return self._weights_of(self.conductances(t, noise=noise))
+
+    def _weights_of(self, G) -> np.ndarray:
+        G = np.asarray(G).reshape(self.k, *self.shape)
         if self.mapping == "differential":
             return self.alpha * (G[0] - G[1])
         return self.alpha * (G[0] - self.g_ref)
+
+    def product(self, G, x) -> np.ndarray:
+        """Forward read ``x W^T`` (weight units) of the conductances ``G`` (one read of
+        :meth:`conductances`) through the converters: the DAC on ``x``, then the ADC on the
+        column sums; a :class:`~devices.converters.PartialSumADC` digitizes the column and
+        reference currents as ``DeviceArray.matmul`` does. Without converters, ``x @ W.T``.
+
+        Parameters
+        ----------
+        G : numpy.ndarray
+            Flat conductances (:meth:`conductances`).
+        x : numpy.ndarray, shape (batch, in)
+        """
+        from .converters import PartialSumADC
+
+        v = np.asarray(x, dtype=np.float64)
+        if self.dac is not None:
+            v = self.dac(v, self.rng)
+        if isinstance(self.adc, PartialSumADC):
+            Gv = np.asarray(G).reshape(self.k, *self.shape)
+            i_col = v @ Gv[0].T
+            if self.mapping == "differential":
+                i_ref = v @ Gv[1].T
+            else:
+                i_ref = v.sum(axis=-1, keepdims=True) * self.g_ref
+            y = self.adc.digitize(i_col, i_ref, rows=self.shape[1], i_range=self.dG)
+            return self.alpha * self.dG * y
+        y = v @ self._weights_of(G).T
+        return y if self.adc is None else self.adc(y, self.rng)
 
     def reference_read(self, t: float) -> float:
         """Global drift compensation reference: ``sum |W_read 1|``, the summed magnitude of the

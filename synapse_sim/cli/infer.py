@@ -64,6 +64,18 @@ def add_parser(subparsers) -> None:
         "--instances", type=int_at_least(1), default=None, help="device instances (default 10)"
     )
     p.add_argument("--max-test", type=int_at_least(1), default=None, help="first N test images")
+    p.add_argument(
+        "--dac-bits",
+        type=int,
+        default=None,
+        help="uniform DAC on [0, 1] at every layer input (as train --dac-bits)",
+    )
+    p.add_argument(
+        "--adc-bits",
+        type=int,
+        default=None,
+        help="NeuroSim's partial-sum ADC on every layer's column currents (as train --adc-bits)",
+    )
     p.add_argument("--seed", type=int_at_least(0), default=None, help="seed (default 0)")
     p.add_argument("--out", default="runs/infer", metavar="DIR", help="output folder")
     add_overwrite_option(p)
@@ -83,11 +95,8 @@ def run(args) -> int:
         src = src / "results.h5"
     if not src.exists():
         raise FileNotFoundError(f"source: no results file at '{src}'")
-    kw = {
-        k: getattr(args, k)
-        for k in ("run", "device", "program", "mapping", "noise", "instances", "max_test", "seed")
-        if getattr(args, k) is not None
-    }
+    names = "run device program mapping noise instances max_test dac_bits adc_bits seed".split()
+    kw = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.times is not None:
         kw["times"] = tuple(args.times)
     try:

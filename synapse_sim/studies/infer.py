@@ -28,11 +28,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 import devices
+from devices.converters import PartialSumADC
 from devices.inference import ProgrammedArray, inference_model
 from devices.validation import check_choice, check_int, check_real, did_you_mean
 
@@ -125,6 +127,12 @@ class InferConfig:
         Test data (default: the source's training dataset).
     max_test : int or None
         Use only the first ``max_test`` test samples.
+    dac_bits : int or None
+        A uniform DAC on ``[0, 1]`` at every layer's input (inputs outside are clipped), as
+        ``train --dac-bits``; None: analog inputs.
+    adc_bits : int or None
+        NeuroSim's partial-sum ADC (:class:`devices.converters.PartialSumADC`) on every
+        layer's column currents, as ``train --adc-bits``; None: analog outputs.
     seed : int
         Seed of every device draw and read.
     """
@@ -143,6 +151,8 @@ class InferConfig:
     weight_scaling: str = "max"
     dataset: str | None = None
     max_test: int | None = None
+    dac_bits: int | None = None
+    adc_bits: int | None = None
     seed: int = 0
 
     def __post_init__(self):
@@ -176,6 +186,10 @@ class InferConfig:
         with field_errors("max_test"):
             if self.max_test is not None:
                 check_int("max_test", self.max_test, lo=1)
+        for name in ("dac_bits", "adc_bits"):
+            with field_errors(name):
+                if getattr(self, name) is not None:
+                    check_int(name, getattr(self, name), lo=1, hi=16)
         with field_errors("seed"):
             check_int("seed", self.seed, lo=0)
 
@@ -285,6 +299,11 @@ class InferStudy:
             )
         self.model = devices.get(cfg.device, **cfg.overrides)
         self.noise = inference_model(cfg.noise, **cfg.noise_overrides)
+        self.converters = {}
+        if cfg.dac_bits is not None:
+            self.converters["dac"] = devices.UniformQuantizer(bits=cfg.dac_bits, lo=0.0, hi=1.0)
+        if cfg.adc_bits is not None:
+            self.converters["adc"] = PartialSumADC(bits=cfg.adc_bits)
 
     def results_config(self) -> dict:
         """Root config of ``results.h5``."""
@@ -313,7 +332,7 @@ class InferStudy:
             )
             arr.program(W / s, mode=cfg.program)
             rng = np.random.default_rng([cfg.seed, 17, instance, li])
-            states.append(ProgrammedArray(arr, self.noise, rng))
+            states.append(ProgrammedArray(arr, self.noise, rng, **self.converters))
             scales.append(s)
         return states, scales
 
@@ -332,13 +351,16 @@ class InferStudy:
             states, scales = self.program(i)
             ref0 = [st.reference_read(cfg.calibration_time) for st in states]
             for j, t in enumerate(times):
-                Wt = [st.weights(t) for st in states]
-                acc[0, i, j] = net.accuracy(x, y, Wt, scales)
+                if self.converters:  # one read of the conductances, the products converted
+                    Wt, prods = None, [partial(st.product, st.conductances(t)) for st in states]
+                else:
+                    Wt, prods = [st.weights(t) for st in states], None
+                acc[0, i, j] = net.accuracy(x, y, Wt, scales, prods)
                 gdc = []
                 for st, r0, s in zip(states, ref0, scales, strict=True):
                     r = st.reference_read(t)
                     gdc.append(s * (r0 / r if r > 0 else 1.0))
-                acc[1, i, j] = net.accuracy(x, y, Wt, gdc)
+                acc[1, i, j] = net.accuracy(x, y, Wt, gdc, prods)
                 bar.update(1)
         bar.close()
         labels = self.labels()

@@ -127,14 +127,17 @@ class Network:
             check_choice("activation", a, ACTIVATIONS)
         object.__setattr__(self, "activations", acts)
 
-    def logits(self, x, weights=None, scales=None) -> np.ndarray:
+    def logits(self, x, weights=None, scales=None, products=None) -> np.ndarray:
         """Output pre-activations of ``x`` with ``weights`` (default: the network's own), each
-        layer's product multiplied by ``scales[i]`` (default 1) before its bias."""
+        layer's product multiplied by ``scales[i]`` (default 1) before its bias.
+        ``products[i]``, when given, computes layer ``i``'s product of its input instead
+        (an array read through converters, :meth:`devices.inference.ProgrammedArray.product`).
+        """
         Ws = self.weights if weights is None else weights
         a = np.asarray(x, dtype=np.float64)
         n = len(Ws)
         for i, W in enumerate(Ws):
-            z = a @ W.T
+            z = a @ W.T if products is None else products[i](a)
             if scales is not None:
                 z = z * scales[i]
             if self.biases is not None:
@@ -142,9 +145,10 @@ class Network:
             a = _act(self.activations[i], z) if i < n - 1 else z
         return a
 
-    def accuracy(self, x, y, weights=None, scales=None) -> float:
-        """Fraction of ``x`` classified as ``y``."""
-        return float(np.mean(self.logits(x, weights, scales).argmax(axis=1) == np.asarray(y)))
+    def accuracy(self, x, y, weights=None, scales=None, products=None) -> float:
+        """Fraction of ``x`` classified as ``y`` (arguments as :meth:`logits`)."""
+        z = self.logits(x, weights, scales, products)
+        return float(np.mean(z.argmax(axis=1) == np.asarray(y)))
 
     @classmethod
     def from_torch(cls, model) -> Network:
@@ -155,7 +159,8 @@ class Network:
         between them. ``nn.Flatten``, ``nn.Dropout`` and ``nn.Identity`` are skipped; a
         Sigmoid, Tanh, Softmax or LogSoftmax after the last layer is dropped (it keeps the
         argmax). A converted layer's DAC/ADC and read noise are not taken over: inference
-        reads with the devices of :class:`~synapse_sim.studies.infer.InferConfig`.
+        reads with the devices and converters of
+        :class:`~synapse_sim.studies.infer.InferConfig`.
 
         Raises
         ------

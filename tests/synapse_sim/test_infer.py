@@ -188,3 +188,46 @@ def test_device_programming_modes_land_near_software(trained, digits, program):
     assert np.all(acc > 0.5)
     if program == "verify":
         assert np.all(acc > res.software_accuracy - 0.02)
+
+
+@pytest.mark.parametrize("mapping", ["differential", "reference"])
+@pytest.mark.parametrize("adc", ["partial_sum", "uniform"])
+def test_converted_product_equals_the_array_read(mapping, adc):
+    """ProgrammedArray.product through a DAC and an ADC reads what DeviceArray.matmul reads
+    with the same converters (ideal device, no inference noise: the same conductances)."""
+    import devices
+    from devices.converters import PartialSumADC
+    from devices.inference import ProgrammedArray, inference_model
+
+    rng = np.random.default_rng(4)
+    W = rng.uniform(-1, 1, (6, 20))
+    x = rng.uniform(0, 1, (30, 20))
+    conv = {
+        "dac": devices.UniformQuantizer(bits=3, lo=0.0, hi=1.0),
+        "adc": PartialSumADC(bits=5)
+        if adc == "partial_sum"
+        else devices.UniformQuantizer(bits=5, lo=-4.0, hi=4.0),
+    }
+    arr = devices.DeviceArray(W.shape, devices.get("ideal"), mapping=mapping, seed=0, **conv)
+    arr.program(W)
+    pa = ProgrammedArray(arr, inference_model("none"), np.random.default_rng(0), **conv)
+    y = pa.product(pa.conductances(1.0), x)
+    ref = arr.matmul(x)
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-12)
+    assert not np.allclose(y, x @ arr.weights().T)  # the converters did act
+
+
+def test_converters_in_inference_reads(trained, digits):
+    """16-bit converters leave the ideal device at the software accuracy (to 2 test images);
+    a 2-bit ADC costs accuracy; without converters nothing changes (exact test above)."""
+    sw = trained.accuracy(digits.x_test, digits.y_test)
+    base = {"device": "ideal", "noise": "none", "instances": 1, "times": (1.0,)}
+    fine = InferConfig(**base, dac_bits=16, adc_bits=16)
+    for acc in infer(fine, network=trained, data=digits, progress=False).accuracy.values():
+        assert abs(acc[0, 0] - sw) <= 2 / len(digits.y_test)
+    coarse = infer(InferConfig(**base, adc_bits=2), network=trained, data=digits, progress=False)
+    assert coarse.accuracy["ideal-ideal"][0, 0] < sw - 0.05
+    with pytest.raises(ValueError, match="dac_bits must be >= 1"):
+        InferConfig(dac_bits=0)
+    with pytest.raises(ValueError, match="adc_bits must be <= 16"):
+        InferConfig(adc_bits=17)

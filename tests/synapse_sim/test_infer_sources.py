@@ -79,6 +79,14 @@ def test_cli_infer_reads_a_compare_file(compare_run, tmp_path, capsys):
     np.testing.assert_array_equal(
         run["metrics"]["test_accuracy"], [run["final"]["software_accuracy"]] * 2
     )
+    # converters: recorded in the config; a bad width is one error line naming the option
+    conv = ["--dac-bits", "8", "--adc-bits", "10", "--out", str(tmp_path / "c"), "--quiet"]
+    assert main(["infer", str(compare_run), *args, *conv]) == 0
+    cfg = read_results(tmp_path / "c" / "results.h5")["config"]["infer"]
+    assert (cfg["dac_bits"], cfg["adc_bits"]) == (8, 10)
+    capsys.readouterr()
+    assert main(["infer", str(compare_run), "--adc-bits", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "--adc-bits: adc_bits must be >= 1" in capsys.readouterr().err
 
 
 def test_compare_cnn_and_files_without_biases_are_refused(tmp_path):
