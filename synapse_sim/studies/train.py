@@ -795,15 +795,11 @@ class TrainStudy:
         return save_report(result, out, plots=self.plots)
 
 
-def write_final(
-    writer, label: str, final: dict, weights: list, save_weights: bool, biases=None
-) -> None:
+def write_final(writer, label: str, final: dict, weights: list, save_weights: bool, biases=()):
     """Final statistics (and, when ``save_weights``, the weight matrices as ``layer<i>`` and
-    the ``biases``, when given, as ``bias<i>``) of run ``label``, which is then marked
-    complete."""
+    any ``biases`` as ``bias<i>``) of run ``label``, which is then marked complete."""
     w = {f"layer{i}": W for i, W in enumerate(weights)} if save_weights else None
-    if w is not None and biases is not None:
-        w.update({f"bias{i}": b for i, b in enumerate(biases)})
+    w = w if w is None else {**w, **{f"bias{i}": b for i, b in enumerate(biases)}}
     writer.set_final(label, final, weights=w)
     writer.mark_complete(label)
 
