@@ -109,14 +109,20 @@ def test_compare_cnn_and_files_without_biases_are_refused(tmp_path):
         infer(InferConfig(source=str(old)), progress=False)
 
 
-def _fit(model, digits, steps=150):
-    x = torch.from_numpy(digits.x_train).float()
-    y = torch.from_numpy(digits.y_train)
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    for _ in range(steps):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+def _fit(model, digits, steps=60):
+    """Full-batch SGD on 400 training images, one torch thread (tiny matrices)."""
+    x = torch.from_numpy(digits.x_train[:400]).float()
+    y = torch.from_numpy(digits.y_train[:400])
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
     return model
 
 
