@@ -15,6 +15,8 @@ __all__ = [
     "add_hidden_option",
     "add_output_options",
     "write_mode",
+    "given",
+    "given_fields",
     "make_config",
     "run_into_out",
     "print_records",
@@ -71,6 +73,27 @@ def add_output_options(parser, *, out: str, resume: bool = False) -> None:
     parser.add_argument("--out", default=out, metavar="DIR", help="output folder")
     add_overwrite_option(parser, resume=resume)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def given(args, fields) -> dict:
+    """``field -> value`` of the options among ``fields`` that were given (not None; a list
+    becomes a tuple)."""
+    out = {}
+    for name in fields:
+        v = getattr(args, name, None)
+        if v is not None:
+            out[name] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def given_fields(args, cls, exclude: Iterable[str] = ()) -> dict:
+    """:func:`given` over the fields of the config dataclass ``cls`` (the option ``--a-b`` sets
+    field ``a_b``), leaving out ``exclude`` (options of a field's name that mean something
+    else and are turned into the field by the command itself)."""
+    import dataclasses
+
+    skip = set(exclude)
+    return given(args, [f.name for f in dataclasses.fields(cls) if f.name not in skip])
 
 
 def make_config(cls, kw: Mapping, options: Mapping[str, str]):

@@ -13,12 +13,12 @@ from .common import (
     add_hidden_option,
     add_output_options,
     fmt,
+    given_fields,
     make_config,
     print_records,
     results_kind,
     run_into_out,
 )
-from .train import given
 
 __all__ = ["add_parser", "run", "is_continual_file", "show_continual"]
 
@@ -121,47 +121,15 @@ def add_parser(subparsers) -> None:
 
 #: ContinualConfig field -> option (where it is not the field's name with dashes).
 OPTIONS = {"n_tasks": "tasks"}
-#: ContinualConfig fields with an option of their name (``--a-b`` for ``a_b``).
-FIELDS = (
-    "benchmark",
-    "scenario",
-    "dataset",
-    "task_data",
-    "optimizer",
-    "device",
-    "pulse_step",
-    "epochs_per_task",
-    "epochs_first_task",
-    "batch_size",
-    "hidden",
-    "lr",
-    "lr_after",
-    "threshold",
-    "eps",
-    "p",
-    "accumulator",
-    "lam",
-    "fisher",
-    "si_c",
-    "si_xi",
-    "split",
-    "split_seed",
-    "test_fraction",
-    "max_per_task",
-    "n_max",
-    "seed",
-)
 
 
 def run(args) -> int:
     """Run ``synapse-sim continual``."""
     from ..studies.continual import ContinualConfig, ContinualStudy
 
-    kw = given(args, FIELDS)
+    kw = given_fields(args, ContinualConfig)  # --tasks is n_tasks: named in OPTIONS
     if args.tasks is not None:
         kw["n_tasks"] = args.tasks
-    if args.biases:
-        kw["biases"] = True
     if args.no_clip:
         kw["w_max"] = None
     cfg = make_config(ContinualConfig, kw, OPTIONS)

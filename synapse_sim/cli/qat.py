@@ -12,12 +12,12 @@ from .common import (
     add_hidden_option,
     add_output_options,
     fmt,
+    given_fields,
     make_config,
     print_records,
     results_kind,
     run_into_out,
 )
-from .train import given
 
 __all__ = ["add_parser", "run", "is_qat_file", "qat_records", "show_qat"]
 
@@ -102,28 +102,13 @@ _CGA = {"both": (False, True), "cga": (True,), "no-cga": (False,)}
 
 #: QATConfig field -> option (where it is not the field's name with dashes).
 OPTIONS = {"quantizers": "quantizer", "float_baseline": "no-float"}
-#: QATConfig fields with an option of their name.
-FIELDS = (
-    "dataset",
-    "bits",
-    "epochs",
-    "seed",
-    "hidden",
-    "batch_size",
-    "lr",
-    "lr_min",
-    "cga_epochs",
-    "boundary_range",
-    "act_bits",
-    "split_seed",
-)
 
 
 def run(args) -> int:
     """Run ``synapse-sim qat``."""
     from ..studies.qat import QUANTIZERS, QATConfig, QATStudy
 
-    kw = given(args, FIELDS)
+    kw = given_fields(args, QATConfig, exclude=("cga",))  # --cga/--no-cga/--both: below
     quantizers = [q.lower() for q in args.quantizer] if args.quantizer else []
     if args.device_levels:
         quantizers = (quantizers or list(QUANTIZERS)) + [f"levels:{n}" for n in args.device_levels]

@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 
 from .argtypes import int_at_least
-from .common import add_overwrite_option, output_dir, print_written, show_progress, write_mode
+from .common import (
+    add_overwrite_option,
+    given,
+    output_dir,
+    print_written,
+    show_progress,
+    write_mode,
+)
 
 __all__ = ["add_parser", "run", "add_train_options", "add_backend_option", "train_config"]
 
@@ -150,16 +157,6 @@ def add_train_options(p) -> None:
     )
     p.add_argument("--save-weights", action="store_true", help="store final weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def given(args, fields) -> dict:
-    """``field -> value`` of the options among ``fields`` that were given (not None)."""
-    out = {}
-    for name in fields:
-        v = getattr(args, name, None)
-        if v is not None:
-            out[name] = tuple(v) if isinstance(v, list) else v
-    return out
 
 
 def train_config(args):

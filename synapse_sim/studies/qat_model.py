@@ -25,7 +25,7 @@ from ..nn.quant import (
     statsq_fake_quant,
     uniform_fake_quant,
 )
-from .qat import FLOAT_BITS, QUANTIZERS, device_level_grid, parse_levels
+from .qat_config import FLOAT_BITS, QUANTIZERS, device_level_grid, parse_levels
 
 __all__ = ["QuantLinear", "QATMLP", "train_step", "evaluate"]
 

@@ -116,12 +116,15 @@ def test_sweep_spec_hidden_int_names_key_value_and_form():
 
 
 def test_continual_tasks_limit_is_checked_before_building(monkeypatch):
+    import sys
+
     from synapse_sim.studies import continual
 
     def no_build(*a, **k):  # pragma: no cover - the check must come first
         raise AssertionError("tasks were built")
 
-    monkeypatch.setattr(continual, "make_tasks", no_build)
+    for module in {continual, sys.modules[continual.ContinualConfig.__module__]}:
+        monkeypatch.setattr(module, "make_tasks", no_build)
     with pytest.raises(ValueError, match=r"n_tasks must be between 1 and 100 .*'permuted'.*100000"):
         continual.ContinualConfig(benchmark="permuted", n_tasks=100000)
     assert continual.ContinualConfig(benchmark="permuted", n_tasks=100).n_tasks == 100

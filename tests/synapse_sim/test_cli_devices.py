@@ -208,3 +208,20 @@ def test_progress_bar_only_on_a_terminal(quiet, stdout_tty, stderr_tty, shown, m
     bar = progress_bar([1, 2], quiet=quiet, desc="test")
     assert bar.disable is (not shown)
     bar.close()
+
+
+def test_given_fields_takes_the_options_named_like_config_fields():
+    """``continual``/``qat`` pass every given option named like a config field, nothing else:
+    an option left out keeps the config default, an excluded one is left to the command."""
+    from synapse_sim.cli.common import given_fields
+    from synapse_sim.studies.continual import ContinualConfig
+    from synapse_sim.studies.qat import QATConfig
+
+    parser = build_parser()
+    args = parser.parse_args(["continual", "--lr-after", "0.2", "--si-c", "0.5", "--tasks", "3"])
+    kw = given_fields(args, ContinualConfig)
+    assert kw == {"lr_after": 0.2, "si_c": 0.5, "biases": False}  # --tasks is n_tasks
+    assert ContinualConfig(**kw) == ContinualConfig(lr_after=0.2, si_c=0.5)
+    args = parser.parse_args(["qat", "--no-cga", "--bits", "2", "--bits", "3", "--seed", "4"])
+    assert given_fields(args, QATConfig, exclude=("cga",)) == {"bits": (2, 3), "seed": 4}
+    assert given_fields(args, QATConfig)["cga"] == "no-cga"  # why qat excludes it
