@@ -155,3 +155,25 @@ def axis_values(source: str, key: str, value) -> tuple:
             fail(source, where, f"duplicate value {v!r}")
         out.append(v)
     return tuple(out)
+
+
+def axis_parts(
+    source: str, key: str, seen: dict, refused: Mapping[str, str], fixed: Mapping[str, str]
+) -> list[str]:
+    """The parameters axis ``key`` sets (``"a+b"`` -> ``["a", "b"]``), checked.
+
+    No empty name, none of ``refused`` (name -> why), none set by an earlier axis (``seen``:
+    name -> axis, updated here), none fixed elsewhere in the spec (``fixed``: name -> where).
+    """
+    parts = key.split("+")
+    if any(not p for p in parts):
+        fail(source, f"axes.{key}", "bad axis name (use 'a+b' to set two parameters)")
+    for p in parts:
+        if p in refused:
+            fail(source, f"axes.{key}", f"{p!r} cannot be an axis: {refused[p]}")
+        if p in seen:
+            fail(source, f"axes.{key}", f"parameter {p!r} is already set by axes.{seen[p]}")
+        if p in fixed:
+            fail(source, f"axes.{key}", f"parameter {p!r} is also fixed in {fixed[p]}")
+        seen[p] = key
+    return parts

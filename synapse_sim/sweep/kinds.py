@@ -18,7 +18,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
-from .axes import axis_values, check_plan_size, fail, suggest
+from .axes import axis_parts, axis_values, check_plan_size, fail, suggest
 
 #: Study kinds a sweep runs (``[sweep] study``).
 SWEEP_STUDIES = ("train", "bars", "lca")
@@ -84,23 +84,15 @@ def parse_study(study: str, source: str, table: Mapping, ax: Mapping, n_instance
         fail(source, f"{study}.{where}" if where else study, str(exc))
     axes: dict[str, tuple] = {}
     seen: dict[str, str] = {}
+    seeds = "seeds come from sweep.instances / sweep.device_seeds"
+    refused = {
+        "seed": seeds,
+        "device_seed": seeds,
+        "overrides": "device parameters are axes by their own names",
+    }
+    fixed = {k: f"[{study}]" for k in (*table, *base.overrides)}
     for key, value in ax.items():
-        parts = key.split("+")
-        if any(not p for p in parts):
-            fail(source, f"axes.{key}", "bad axis name (use 'a+b' to set two parameters)")
-        for p in parts:
-            if p in ("seed", "device_seed", "overrides"):
-                fail(
-                    source,
-                    f"axes.{key}",
-                    f"{p!r} cannot be an axis: seeds come from sweep.instances / "
-                    "sweep.device_seeds, device parameters are axes by their own names",
-                )
-            if p in seen:
-                fail(source, f"axes.{key}", f"parameter {p!r} is already set by axes.{seen[p]}")
-            if p in table or p in base.overrides:
-                fail(source, f"axes.{key}", f"parameter {p!r} is also fixed in [{study}]")
-            seen[p] = key
+        axis_parts(source, key, seen, refused, fixed)
         axes[key] = axis_values(source, key, value)
         check_plan_size(source, "axes", math.prod(len(v) for v in axes.values()) * n_instances)
     for key, values in axes.items():  # every value on its own names its axis

@@ -21,6 +21,7 @@ from .axes import (
     MAX_AXIS_VALUES,  # noqa: F401 (re-exported)
     MAX_RUNS,  # noqa: F401 (re-exported)
     SpecError,
+    axis_parts,
     axis_values,
     check_plan_size,
     fail,
@@ -409,34 +410,20 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
     # [axes]
     axes: dict[str, tuple] = {}
     seen: dict[str, str] = {}
+    instances = "instances come from sweep.instances / sweep.device_seeds"
+    refused = {
+        "seed": instances,
+        "device_seed": instances,
+        "backend": "it says where runs train, not what they compute (set train.backend, or "
+        "--backend)",
+    }
+    fixed = {
+        **{k: "[run]" for k in _RUN_AXES if k in rn},
+        **{k: "[train]" for k in tr},
+        **{k: "run.overrides" for k in run["overrides"]},
+    }
     for key, value in ax.items():
-        parts = key.split("+")
-        if any(not p for p in parts):
-            fail(source, f"axes.{key}", "bad axis name (use 'a+b' to set two parameters)")
-        for p in parts:
-            if p in ("seed", "device_seed"):
-                fail(
-                    source,
-                    f"axes.{key}",
-                    f"{p!r} cannot be an axis: instances come from "
-                    "sweep.instances / sweep.device_seeds",
-                )
-            if p == "backend":
-                fail(
-                    source,
-                    f"axes.{key}",
-                    "'backend' cannot be an axis: it says where runs train, not what they "
-                    "compute (set train.backend, or --backend)",
-                )
-            if p in seen:
-                fail(source, f"axes.{key}", f"parameter {p!r} is already set by axes.{seen[p]}")
-            if p in run["overrides"]:
-                fail(source, f"axes.{key}", f"parameter {p!r} is also fixed in run.overrides")
-            if p in tr:
-                fail(source, f"axes.{key}", f"parameter {p!r} is also fixed in [train]")
-            if p in _RUN_AXES and p in rn:
-                fail(source, f"axes.{key}", f"parameter {p!r} is also fixed in [run]")
-            seen[p] = key
+        axis_parts(source, key, seen, refused, fixed)
         axes[key] = axis_values(source, key, value)
         check_plan_size(
             source, "axes", math.prod(len(v) for v in axes.values()) * len(device_seeds) + 1
