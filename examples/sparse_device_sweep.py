@@ -20,7 +20,7 @@ from synapse_sim.sweep import aggregate, load_spec, read_sweep, run_sweep
 from synapse_sim.sweep.aggregate import sweep_report
 
 SPECS = Path(__file__).with_name("sparse_device_sweep")
-PARTS = ("levels", "coarse", "nl", "d2d", "lca")
+PARTS = ("levels", "coarse", "nl", "presets", "d2d", "lca")
 
 
 def full_recoveries(res) -> dict:

@@ -95,10 +95,11 @@ def parse_study(study: str, source: str, table: Mapping, ax: Mapping, n_instance
         axis_parts(source, key, seen, refused, fixed)
         axes[key] = axis_values(source, key, value)
         check_plan_size(source, "axes", math.prod(len(v) for v in axes.values()) * n_instances)
-    for key, values in axes.items():  # every value on its own names its axis
+    first = {k: vs[0] for k, vs in axes.items()}
+    for key, values in axes.items():  # every value (with the other axes' first) names its axis
         for v in values:
             try:
-                point_config(base, [key], {key: v}, 0)
+                point_config(base, axes, {**first, key: v}, 0)
             except (TypeError, ValueError) as exc:
                 odd = [p for p in key.split("+") if p not in fields]
                 hint = (

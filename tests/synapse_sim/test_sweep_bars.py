@@ -162,3 +162,16 @@ def test_lca_sweep_ideal_device_equals_float(tmp_path):
     direct = lca_point(LCAConfig(device="epiram", n_points=20, n_steps=50, seed=1))
     assert epiram["code_diff_values"][1] == direct["code_diff"]
     assert "max code diff" in format_sweep_table(rows)
+
+
+def test_bars_device_axis_with_a_rule_axis_and_no_base_device():
+    """A rule other than bidirectional needs a device: valid when the device is itself an axis."""
+    spec = parse_spec({"sweep": {"study": "bars", "software": False}, "bars": {},
+                       "axes": {"device": ["ideal", "epiram"],
+                                "rule": ["bidirectional", "unidirectional"]}})  # fmt: skip
+    assert [(t.train["device"], t.train["rule"]) for t in spec.tasks()] == [
+        ("ideal", "bidirectional"), ("ideal", "unidirectional"),
+        ("epiram", "bidirectional"), ("epiram", "unidirectional"),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="axes.rule: rule 'unidirectional' needs a device"):
+        parse_spec({"sweep": {"study": "bars"}, "axes": {"rule": ["unidirectional"]}})
