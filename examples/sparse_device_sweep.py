@@ -23,10 +23,24 @@ SPECS = Path(__file__).with_name("sparse_device_sweep")
 PARTS = ("levels", "coarse", "nl", "presets", "d2d", "lca")
 
 
-def full_recoveries(res) -> dict:
-    """Point -> number of seeds with all 10 bars (bars sweeps)."""
-    rows = aggregate(res, metrics=("recovered_bars",))
-    return {r["point"]: sum(v == 10 for v in r["recovered_bars_values"]) for r in rows}
+def bars_table(res) -> str:
+    """Markdown table of a bars sweep: mean ± std over the seeds, and the seeds with all bars."""
+    rows = aggregate(res)
+    axes = res["config"]["axis_names"]
+    head = [*axes, "recovered bars", "all 10", "sigma", "pulses", "refreshes"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [str(r["params"].get(k, "float")) for k in axes]
+        full = sum(v == 10 for v in r["recovered_bars_values"])
+        cells += [
+            f"{r['recovered_bars_mean']:.1f} ± {r['recovered_bars_std']:.1f}",
+            f"{full}/{r['n']}",
+            f"{r['sigma_mean']:.2f} ± {r['sigma_std']:.2f}",
+            f"{r['pulses_mean']:.0f}",
+            f"{r['refreshes_mean']:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
@@ -50,13 +64,10 @@ def main(argv=None):
             progress=None,
         )
         res = read_sweep(out / part)
-        block = f"### {part}\n\n" + sweep_report(res)
         if spec.study == "bars":
-            full = full_recoveries(res)
-            block += "\nseeds with all 10 bars per point: " + ", ".join(
-                f"{'software' if k is None else k}: {v}/{spec.n_instances}" for k, v in full.items()
-            )
-            block += "\n"
+            block = f"### {part}\n\n" + bars_table(res)
+        else:
+            block = f"### {part}\n\n" + sweep_report(res)
         block += f"\n({time.perf_counter() - t0:.0f} s wall, {args.workers} worker(s))\n"
         print(block, flush=True)
         text.append(block)
