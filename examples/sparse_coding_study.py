@@ -31,10 +31,9 @@ from learning_rules.sparse_coding import (
     Schedule,
     bars_data,
     bars_dictionary,
-    lca,
-    lca_dictionary,
     match_fields,
 )
+from synapse_sim.studies.lca_device import LCAConfig, lca_point
 
 W_BARS = 10.0 * bars_dictionary(10)
 
@@ -176,37 +175,27 @@ def part_lca(args):
     """LCA codes (non-negative threshold 0.5) of bars images (pi 0.2, noise 0.2) with the unit-norm
     bars dictionary: float against presets programmed with read-verify and open loop, over the
     device instances ``--seeds`` (the max code difference is a max statistic: one device's draw
-    can move it, so the table reports the median over instances and the spread)."""
-    Phi = bars_dictionary(10) / np.sqrt(5.0)
-    Y, _ = bars_data("bsc", {"W": bars_dictionary(10), "pi": 0.2, "sigma": 0.2}, 200, 0)
-    lam = 0.5
-    a_f = lca(Y, Phi, lam, n_steps=200, threshold="nonneg")
-
-    def stats(a):
-        err = np.linalg.norm(Y - a @ Phi.T, axis=1) / np.linalg.norm(Y, axis=1)
-        return float(np.mean(err)), float(np.mean(a != 0))
-
-    rows = [{"weights": "float", "rel_error": stats(a_f)[0], "active": stats(a_f)[1], "dcode": 0.0}]
+    can move it, so the table reports the median over instances and the spread). One
+    measurement is :func:`synapse_sim.studies.lca_device.lca_point`."""
+    rows = []
     for name in ("ideal", "ag_a_si", "epiram", "taox_hfox"):
         for mode in ("verify", "open_loop"):
-            per = []
-            for seed in args.seeds:
-                arr = lca_dictionary(Phi, devices.get(name), seed=seed, mode=mode)
-                a_d = lca(Y, arr, lam, n_steps=200, threshold="nonneg")
-                e, s = stats(a_d)
-                dcode = float(np.max(np.abs(a_d - a_f)) / np.max(np.abs(a_f)))
-                w_err = float(np.max(np.abs(arr.weights() - Phi)))
-                per.append((e, s, dcode, w_err))
-            e, s, dcode, w_err = (float(np.median(c)) for c in zip(*per, strict=True))
+            per = [
+                lca_point(LCAConfig(device=name, program=mode, seed=seed)) for seed in args.seeds
+            ]
+            if not rows:
+                rows.append({"weights": "float", "rel_error": per[0]["rel_error_float"],
+                             "active": per[0]["active_float"], "dcode": 0.0})  # fmt: skip
+            med = {k: float(np.median([r[k] for r in per])) for k in per[0]}
             rows.append(
                 {
                     "weights": f"{name} ({mode})",
                     "seeds": list(args.seeds),
-                    "rel_error": e,
-                    "active": s,
-                    "dcode": dcode,
-                    "dcode_per_seed": [p[2] for p in per],
-                    "w_error": w_err,
+                    "rel_error": med["rel_error"],
+                    "active": med["active"],
+                    "dcode": med["code_diff"],
+                    "dcode_per_seed": [r["code_diff"] for r in per],
+                    "w_error": med["w_error"],
                 }
             )
     print(f"\nmedians over device seeds {list(args.seeds)}")

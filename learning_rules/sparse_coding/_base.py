@@ -22,6 +22,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from devices import DeviceArray, DeviceModel
+from devices.validation import check_choice
 
 from ..dictionary.estimator import as_generator, check_data, check_fitted
 from ._kernels import resolve_backend
@@ -32,6 +33,8 @@ __all__ = ["ETModel", "StateSet", "multi_cause_states", "prior_mass"]
 
 #: Keys of ``device_options`` (keyword arguments of :class:`devices.DeviceArray`).
 ARRAY_KEYS = ("mapping", "variability", "seed", "backend", "w_max", "dac", "adc")
+#: Keys of ``pulse_options`` (``pulse_request`` arguments and the refresh programming mode).
+PULSE_KEYS = ("method", "side", "theta", "n_max", "rounding", "refresh_threshold", "refresh_mode")
 
 _PI_MIN = 1e-5
 _SIGMA_MIN = 1e-6
@@ -75,7 +78,11 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
     eta : float
         Fraction of the M-step change requested from the device (``0 < eta <= 1``).
     pulse_options : dict, optional
-        Keyword arguments of ``pulse_request`` (``method``, ``theta``, ``n_max``, ``rounding``).
+        Keyword arguments of ``pulse_request`` (``method``, ``side``, ``theta``, ``n_max``,
+        ``rounding``, ``refresh_threshold``) and ``refresh_mode`` (``"verify"`` by default).
+        ``method="unidirectional"`` refreshes (:meth:`devices.DeviceArray.refresh`) the pairs
+        that pass ``refresh_threshold`` (default 0.9, as :class:`learning_rules.PulseRule`)
+        after each write; ``n_refreshes_`` counts the refreshed pairs.
     device : devices.DeviceModel, optional
         Like ``weights``, but the estimator builds the ``(n_features, n_components)`` array
         itself in :meth:`fit` (so it fits data of any width and leaves the caller's objects
@@ -259,6 +266,8 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
         po = {} if self.pulse_options is None else self.pulse_options
         if not isinstance(po, dict):
             raise ValueError(f"pulse_options must be a dict or None, got {po!r}")
+        for key in po:
+            check_choice("pulse_options key", key, PULSE_KEYS)
         self._H, self._hp, self._gamma = H, hp, g
         self._schedule, self._learn, self._backend = schedule, set(learn), backend
         self._ss = StateSet(H, hp, g, self._nonzero_values())
@@ -305,6 +314,7 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
         self.n_features_in_ = D
         self.n_reads_ = 0
         self.n_pulses_ = 0
+        self.n_refreshes_ = 0
         self._array = self.weights
         if self.device is not None:
             self._array = DeviceArray((D, self._H), self.device, **(self.device_options or {}))
@@ -388,8 +398,7 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
         new.pop("_T", None)
         if self._array is not None and "W" in self._learn:
             dW = float(self.eta) * (new["W"] - theta["W"])
-            res = self._array.pulse_request(dW, **(self.pulse_options or {}))
-            self.n_pulses_ += int(res["pulses"])
+            self._write(dW)
             new["W"] = self._array.weights(noise=False)
         elif self._array is not None:
             new["W"] = self._array.weights(noise=False)
@@ -406,6 +415,19 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
             h[k].append(val)
         self.n_iter_ = t + 1
         self._publish()
+
+    def _write(self, dW):
+        """Request ``dW`` as pulses; with the unidirectional method (or a ``refresh_threshold``)
+        refresh the flagged pairs."""
+        opts = dict(self.pulse_options or {})
+        mode = opts.pop("refresh_mode", "verify")
+        if opts.get("method") == "unidirectional":
+            opts.setdefault("refresh_threshold", 0.9)
+        res = self._array.pulse_request(dW, **opts)
+        self.n_pulses_ += int(res["pulses"])
+        mask = res["needs_refresh"]
+        if mask is not None and mask.any():
+            self.n_refreshes_ += int(self._array.refresh(mask, mode=mode))
 
     def _em_dask(self, Y, theta, beta, ap, v):
         """One E-step over the chunks of a Dask array; sums the statistics on the driver."""

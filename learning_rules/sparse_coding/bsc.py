@@ -242,8 +242,9 @@ class BSC(LinearET):
         ``T`` and ``Ncut_factor`` used at each iteration.
     n_iter_ : int
         EM iterations done.
-    n_reads_, n_pulses_ : int
-        Full reads of and pulses sent to ``weights`` (0 without a device array).
+    n_reads_, n_pulses_, n_refreshes_ : int
+        Full reads of, pulses sent to and pairs refreshed on ``weights`` (0 without a device
+        array).
 
     Examples
     --------

@@ -11,7 +11,8 @@ final ``recovered_bars``, ``pi`` (scalar, or the vector of DSC/GSC), ``sigma``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,21 @@ from devices.validation import check_choice, check_int
 
 from .base import RunContext, field_errors, run_study
 
-__all__ = ["BARS_MODELS", "BARS_W_RANGE", "BarsConfig", "BarsStudy", "run_bars"]
+__all__ = [
+    "BARS_MODELS",
+    "BARS_RULES",
+    "BARS_W_RANGE",
+    "BarsConfig",
+    "BarsStudy",
+    "bars_point",
+    "run_bars",
+]
 
 #: Models the bars test can run.
 BARS_MODELS = ("bsc", "tsc", "dsc", "mca", "mmca", "gsc")
+
+#: Update methods of the dictionary on a device array (``pulse_request`` ``method``).
+BARS_RULES = ("bidirectional", "unidirectional")
 
 #: Weight range of the device array in the bars test (1.6 x the bar amplitude, spec section 9).
 BARS_W_RANGE = 16.0
@@ -44,12 +56,20 @@ class BarsConfig:
     device : str or None
         Device preset: ``W`` lives on a differential array of that preset with weight range
         ``[-16, 16]`` (spec section 9; full EM step, nominal pulse rule). None: float weights.
+    rule : {"bidirectional", "unidirectional"}
+        Update method of the array (unidirectional: pairs past 0.9 of the range are refreshed
+        with read-verify, as :class:`learning_rules.PulseRule` does). Needs ``device``.
+    overrides : dict
+        Device parameters replaced on the preset (``levels_ltp``, ``nl_ltp``, ``c2c_sigma``,
+        ``sigma_gmax``, ...; :func:`devices.get`). Needs ``device``.
     """
 
     model: str = "bsc"
     seed: int = 0
     iterations: int | None = None
     device: str | None = None
+    rule: str = "bidirectional"
+    overrides: dict = field(default_factory=dict)
 
     def __post_init__(self):
         with field_errors("model"):
@@ -65,6 +85,33 @@ class BarsConfig:
 
             with field_errors("device"):
                 check_choice("device", self.device, devices.names())
+        with field_errors("rule"):
+            check_choice("rule", self.rule, BARS_RULES)
+        with field_errors("overrides"):
+            if not isinstance(self.overrides, dict):
+                raise TypeError(f"overrides must be a dict, got {self.overrides!r}")
+        if self.device is None and (self.overrides or self.rule != "bidirectional"):
+            bad = "overrides" if self.overrides else "rule"
+            with field_errors(bad):
+                raise ValueError(
+                    f"{bad} {getattr(self, bad)!r} needs a device (float weights have no device "
+                    "parameters and no pulse rule)"
+                )
+        if self.device is not None and self.overrides:
+            with field_errors("overrides"):
+                self.device_model()
+
+    def device_model(self):
+        """The device model of the array (the preset with ``overrides``), or None."""
+        if self.device is None:
+            return None
+        import devices
+
+        return devices.get(self.device, **self.overrides)
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def run_bars(
@@ -101,6 +148,23 @@ def run_bars(
     """
     config = BarsConfig(model=model, seed=seed, iterations=iterations, device=device)
     return run_study(BarsStudy(config), out=Path(out), progress=progress, threads=None, mode=mode)
+
+
+def bars_point(config: BarsConfig) -> dict:
+    """Run one bars test in memory (no files; what a sweep runs per point and instance).
+
+    Returns
+    -------
+    dict
+        What :func:`run_bars` returns, without ``files``.
+    """
+    from .base import RunContext
+
+    study = BarsStudy(config)
+    study.prepare()
+    result = study.execute(RunContext(writer=None, progress=False))
+    result.pop("files")
+    return result
 
 
 def _p_active(est, model):
@@ -149,7 +213,10 @@ class BarsStudy:
             import devices
 
             arr = devices.DeviceArray(
-                (W_gt.shape[0], cfg["H"]), devices.get(device), w_max=BARS_W_RANGE, seed=seed
+                (W_gt.shape[0], cfg["H"]),
+                self.config.device_model(),
+                w_max=BARS_W_RANGE,
+                seed=seed,
             )
         self.est = MODELS[model](
             cfg["H"],
@@ -158,6 +225,7 @@ class BarsStudy:
             schedule=schedule,
             random_state=seed,
             weights=arr,
+            pulse_options=None if arr is None else {"method": self.config.rule},
             **kwargs,
         )
         self.params = params
@@ -165,6 +233,11 @@ class BarsStudy:
     def results_config(self) -> dict:
         """Root config of ``results.h5`` (also the run's config)."""
         cfg, model = self.settings, self.config.model
+        extra = {}  # written only when set (files of the default run stay as they were)
+        if self.config.rule != "bidirectional":
+            extra["rule"] = self.config.rule
+        if self.config.overrides:
+            extra["overrides"] = dict(self.config.overrides)
         return {
             "model": model,
             "H": cfg["H"],
@@ -178,6 +251,7 @@ class BarsStudy:
             "steps": self.steps,
             "device": self.config.device or "float",
             "schedule": {"T": cfg["T"], "Ncut_factor": cfg["Ncut_factor"]},
+            **extra,
         }
 
     def execute(self, ctx: RunContext) -> dict:
@@ -195,8 +269,12 @@ class BarsStudy:
                 epochs=self.steps,
                 config=self.results_config(),
             )
+        pulses, refreshes = [], []
         for _ in ctx.bar(desc=f"{model} bars", unit="it", iterable=range(self.steps)):
+            before = (getattr(est, "n_pulses_", 0), getattr(est, "n_refreshes_", 0))
             est.partial_fit(self.Y_train)
+            pulses.append(int(est.n_pulses_ - before[0]))
+            refreshes.append(int(est.n_refreshes_ - before[1]))
             if w is not None:
                 w.append_epoch(
                     model,
@@ -236,6 +314,13 @@ class BarsStudy:
             "matched_costs": costs.tolist(),
             "test_score": test_score,
             "pulses": int(est.n_pulses_),
+            "refreshes": int(est.n_refreshes_),
+            "history": {
+                "log_likelihood": est.log_likelihood_.tolist(),
+                "sigma": est.sigma_history_.tolist(),
+                "pulses": pulses,
+                "refreshes": refreshes,
+            },
             "files": [],
         }
 

@@ -1,8 +1,9 @@
 """Device-variability sweeps: Monte Carlo over device instances and parameters.
 
-Modules: :mod:`.spec` (the spec and its plan), :mod:`.executors` (serial, local processes,
-Dask), :mod:`.run` (:func:`run_sweep`, resume), :mod:`.aggregate` (records, tables),
-:mod:`.plots`.
+Modules: :mod:`.spec` (the spec and its plan), :mod:`.axes` (ranges, limits, spec errors),
+:mod:`.kinds` (the ``bars`` and ``lca`` study kinds), :mod:`.executors` (serial, local
+processes, Dask), :mod:`.run` (:func:`run_sweep`, resume), :mod:`.aggregate` (records,
+tables), :mod:`.plots`.
 
 A sweep spec (a TOML file or a dict) names a base experiment (:class:`TrainConfig` fields), the
 fixed parts of every device run (preset, rule, mapping, fixed overrides), the **axes** (any
@@ -49,6 +50,31 @@ Spec format
     [axes]                  # grid product of the axes
     sigma_nl = { start = 0.0, stop = 2.0, num = 3 }      # linear range, both ends included
     "levels_ltp+levels_ltd" = [16, 32, 64]               # one axis setting both parameters
+
+Sparse-coding sweeps
+--------------------
+``study = "bars"`` in ``[sweep]`` makes every run a bars test of sparse coding
+(:class:`~synapse_sim.studies.bars.BarsConfig`, base fields in ``[bars]``) and
+``study = "lca"`` an LCA measurement on a device array
+(:class:`~synapse_sim.studies.lca_device.LCAConfig`, ``[lca]``); axes are config fields or
+device parameters, instance ``k`` sets the config's ``seed``, and the aggregated metrics are the
+recovered bars (``bars``) or the code error (``lca``). Same executors, file and resume
+(:mod:`.kinds`; ``examples/sparse_device_sweep/``):
+
+.. code-block:: toml
+
+    [sweep]
+    study = "bars"
+    instances = 5                       # seeds 0..4 (data, initialization, device array)
+
+    [bars]                              # BarsConfig fields
+    model = "bsc"
+    device = "ideal"
+    overrides = { c2c_sigma = 0.0 }
+
+    [axes]
+    "levels_ltp+levels_ltd" = [16, 64, 256]
+    rule = ["bidirectional", "unidirectional"]
 
 GPUs
 ----

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .spec import is_number
-
-_METRICS = ("final_test_accuracy", "pulses", "refreshes")
+from .axes import is_number
+from .kinds import STUDY_METRICS
 
 
 # ---------------------------------------------------------------------------- reading
@@ -72,6 +71,7 @@ def sweep_records(source) -> list[dict]:
     by_label = {r["label"]: r for r in done}
     records = []
     seeds = cfg.get("device_seeds", [])
+    study = cfg.get("study", "train")
     for label in cfg.get("labels", []):
         run = res["runs"].get(label)
         if run is not None:
@@ -84,12 +84,12 @@ def sweep_records(source) -> list[dict]:
                 extra.get("seed"),
             )
         else:
-            software = label == "software"
+            software = label.startswith("software")
             point = None if software else int(label[1:].split("-")[0])
-            instance = None if software else int(label.split("-i")[1])
+            instance = int(label.split("-i")[1]) if "-i" in label else None
             params = {} if software else cfg["points"][point]
-            dseed = None if software else seeds[instance]
-            tseed = cfg["train"].get("seed")
+            dseed = None if instance is None else seeds[instance]
+            tseed = cfg["train"].get("seed") if study == "train" else dseed
             rec = {
                 "label": label,
                 "device": "software" if software else None,
@@ -109,7 +109,7 @@ def sweep_records(source) -> list[dict]:
             point=point,
             instance=instance,
             params=params,
-            seed=dseed if point is not None else tseed,
+            seed=dseed if point is not None or study != "train" else tseed,
             train_seed=tseed,
             complete=run is not None,
         )
@@ -126,7 +126,7 @@ def _stats(values: list) -> tuple:
     return mean, std
 
 
-def aggregate(source, metrics=_METRICS) -> list[dict]:
+def aggregate(source, metrics=None) -> list[dict]:
     """Mean and standard deviation over device instances, one dict per point.
 
     Parameters
@@ -134,8 +134,11 @@ def aggregate(source, metrics=_METRICS) -> list[dict]:
     source : path or dict
         ``sweep.h5``, its folder, what :func:`read_sweep` returns, or a list of
         :func:`sweep_records`.
-    metrics : sequence of str
-        Record keys to aggregate (default final test accuracy, pulses, refreshes).
+    metrics : sequence of str, optional
+        Record keys to aggregate (default per study kind, :data:`~.kinds.STUDY_METRICS`:
+        final test accuracy, pulses and refreshes of ``train``; recovered bars, sigma, pulses
+        and refreshes of ``bars``; reconstruction error, active fraction and code difference
+        of ``lca``).
 
     Returns
     -------
@@ -146,6 +149,8 @@ def aggregate(source, metrics=_METRICS) -> list[dict]:
         value per complete instance, in instance order). The software twin, if present, comes
         first with ``point`` None.
     """
+    if metrics is None:
+        metrics = STUDY_METRICS[_study(source)]
     records = source if isinstance(source, list) else sweep_records(source)
     groups: dict = {}
     for rec in records:
@@ -162,6 +167,36 @@ def aggregate(source, metrics=_METRICS) -> list[dict]:
     return out
 
 
+def _study(source) -> str:
+    """Study kind of a sweep (a list of records: from its metrics)."""
+    if isinstance(source, list):
+        keys = {k for r in source for k in r}
+        return next((s for s in ("bars", "lca") if STUDY_METRICS[s][0] in keys), "train")
+    res = source if isinstance(source, Mapping) else read_sweep(source)
+    return res["config"].get("study", "train")
+
+
+#: Columns of :func:`format_sweep_table` per study kind: (metric, header, scale, format).
+_COLUMNS = {
+    "train": (
+        ("final_test_accuracy", "final test acc (%)", 100, "{:.2f}"),
+        ("pulses", "pulses", 1, "{:.4g}"),
+        ("refreshes", "refreshes", 1, "{:.4g}"),
+    ),
+    "bars": (
+        ("recovered_bars", "recovered bars", 1, "{:.1f}"),
+        ("sigma", "sigma", 1, "{:.2f}"),
+        ("pulses", "pulses", 1, "{:.4g}"),
+        ("refreshes", "refreshes", 1, "{:.4g}"),
+    ),
+    "lca": (
+        ("rel_error", "rel. reconstruction error", 1, "{:.4f}"),
+        ("active", "active fraction", 1, "{:.3f}"),
+        ("code_diff", "max code diff / max", 1, "{:.3f}"),
+    ),
+}
+
+
 def _pm(mean, std, scale=1.0, fmt="{:.2f}") -> str:
     if mean is None:
         return "-"
@@ -169,14 +204,24 @@ def _pm(mean, std, scale=1.0, fmt="{:.2f}") -> str:
     return text if std is None else f"{text} ± {fmt.format(std * scale)}"
 
 
-def format_sweep_table(rows: list[dict]) -> str:
-    """Markdown table of :func:`aggregate` rows (accuracy in percent, mean ± std)."""
+def format_sweep_table(rows: list[dict], study: str | None = None) -> str:
+    """Markdown table of :func:`aggregate` rows (mean ± std; accuracy in percent).
+
+    ``study`` picks the columns (``train``, ``bars`` or ``lca``; :data:`~.kinds.STUDY_METRICS`;
+    default: the kind whose first metric the rows hold).
+    """
+    if study is None:
+        study = next(
+            (k for k in ("bars", "lca") if any(f"{STUDY_METRICS[k][0]}_mean" in r for r in rows)),
+            "train",
+        )
     axes = []
     for r in rows:
         for k in r["params"]:
             if k not in axes:
                 axes.append(k)
-    header = ["point", *axes, "n", "final test acc (%)", "pulses", "refreshes"]
+    columns = _COLUMNS[study]
+    header = ["point", *axes, "n", *(c[1] for c in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---:"] * len(header)) + "|"]
     for r in rows:
         cells = ["software" if r["point"] is None else str(r["point"])]
@@ -189,9 +234,8 @@ def format_sweep_table(rows: list[dict]) -> str:
             for k in axes
         ]
         cells.append(f"{r['n']}/{r['n_planned']}")
-        cells.append(_pm(r.get("final_test_accuracy_mean"), r.get("final_test_accuracy_std"), 100))
-        cells.append(_pm(r.get("pulses_mean"), r.get("pulses_std"), fmt="{:.4g}"))
-        cells.append(_pm(r.get("refreshes_mean"), r.get("refreshes_std"), fmt="{:.4g}"))
+        for m, _, scale, fmt in columns:
+            cells.append(_pm(r.get(f"{m}_mean"), r.get(f"{m}_std"), scale, fmt))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -201,13 +245,22 @@ def sweep_report(source) -> str:
     res = source if isinstance(source, Mapping) else read_sweep(source)
     cfg = res["config"]
     tr = cfg.get("train", {})
+    study = cfg.get("study", "train")
     rows = aggregate(res)
     done = sum(r["n"] for r in rows)
     total = sum(r["n_planned"] for r in rows)
+    if study == "train":
+        what = (
+            f"device instances, dataset `{tr.get('dataset')}`, hidden {tr.get('hidden')}, "
+            f"{tr.get('epochs')} epochs, seed {res.get('seed')}"
+        )
+    else:
+        swept = {p for k in cfg.get("axis_names", []) for p in k.split("+")}
+        fixed = ", ".join(f"{k} {v!r}" for k, v in tr.items() if k not in swept | {"seed"} and v)
+        what = f"seeds, study `{study}` ({fixed})"
     head = (
         f"Sweep `{cfg.get('name')}`: {len(cfg.get('points', []))} points x "
-        f"{len(cfg.get('device_seeds', []))} device instances, dataset `{tr.get('dataset')}`, "
-        f"hidden {tr.get('hidden')}, {tr.get('epochs')} epochs, seed {res.get('seed')}; "
+        f"{len(cfg.get('device_seeds', []))} {what}; "
         f"{done}/{total} runs done{'' if res.get('complete') else ' (incomplete)'}.\n\n"
     )
-    return head + format_sweep_table(rows)
+    return head + format_sweep_table(rows, study)

@@ -23,6 +23,7 @@ import numpy as np
 
 from devices import backends
 
+from .kinds import run_config_task
 from .spec import SweepTask, gpu_worker_env
 
 #: Environment of a worker process that shares the machine with other workers: one thread for
@@ -53,7 +54,8 @@ def _limit_threads() -> None:
 
 
 def run_task(task, limit_threads: bool = False) -> dict:
-    """Train one run of a sweep and return its results as plain data.
+    """Run one run of a sweep (a training run, or a ``bars`` / ``lca`` run) and return its
+    results as plain data.
 
     Runs in a worker process (or in the calling process for the serial executor). The result
     depends only on ``task``: every seed comes from the spec.
@@ -78,6 +80,8 @@ def run_task(task, limit_threads: bool = False) -> dict:
         _limit_threads()
     if isinstance(task, SweepTask):
         task = task.to_dict()
+    if task.get("study", "train") != "train":
+        return run_config_task(task)
     config = TrainConfig(**task["train"])
     rs = RunSpec(**task["run"])
     backend = resolve_backend(config.backend)

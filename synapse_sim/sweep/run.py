@@ -111,6 +111,11 @@ def run_sweep(
     """
     t0 = time.perf_counter()
     spec = as_spec(spec)
+    if spec.study != "train" and (backend is not None or gpus is not None):
+        raise ValueError(
+            f"backend and gpus choose where training runs; a {spec.study!r} sweep runs on the "
+            f"CPU, got backend={backend!r}, gpus={gpus!r}"
+        )
     if backend is not None:
         spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, backend=backend))
     gpus = check_gpus("gpus", gpus) if gpus is not None else spec.gpus
@@ -137,7 +142,7 @@ def run_sweep(
                 f"{spec.train.backend!r}"
             )
         gpu_worker_env(gpus, workers)  # workers >= len(gpus)
-    if not remote:
+    if not remote and spec.study == "train":
         from ..studies.train import resolve_backend
 
         resolve_backend(spec.train.backend)  # e.g. no GPU here: say so before writing
@@ -160,12 +165,14 @@ def run_sweep(
         "device_seeds": list(spec.device_seeds),
         "software": spec.software,
         "save_weights": spec.save_weights,
-        "backend": spec.train.backend,
+        "backend": getattr(spec.train, "backend", None),
         "gpus": list(gpus) if gpus else None,
         "points": spec.points(),
         "labels": [t.label for t in tasks],
         "plan_hash": spec.plan_hash(),
     }
+    if spec.study != "train":
+        config["study"] = spec.study  # train files keep their layout
     labels = {t.label for t in tasks}
     writer = None
     done: set[str] = set()
@@ -245,21 +252,22 @@ def _open_writer(path, config, spec, tasks, mode) -> ResultsWriter:
 
 def _add_result(writer: ResultsWriter, result: dict, task) -> None:
     """Add one finished run (what :func:`run_task` returned) to the sweep file, atomically."""
-    extra = {
-        "point": task.point,
-        "instance": task.instance,
-        "params": task.params,
-        "seed": task.train["seed"],
-        "device_seed": task.train["device_seed"],
-        "mapping": task.run["mapping"],
-        "overrides": task.run["overrides"],
-        "rule_options": task.run["rule_options"],
-        "train": task.train,
-        "backend": result.get("backend"),
-    }
-    if result.get("cuda_visible_devices") is not None:
-        extra["cuda_visible_devices"] = result["cuda_visible_devices"]
-    ds = task.train["device_seed"]
+    if task.study != "train":
+        seed = task.train["seed"]
+        extra = {
+            "point": task.point,
+            "instance": task.instance,
+            "params": task.params,
+            "seed": seed,
+            "device_seed": seed,
+            "overrides": task.train["overrides"],
+            "study": task.study,
+            "train": task.train,
+        }
+        ds = seed
+    else:
+        extra = _train_extra(task, result)
+        ds = task.train["device_seed"]
     writer.write_run(
         task.label,
         device=result["device"],
@@ -277,3 +285,22 @@ def _add_result(writer: ResultsWriter, result: dict, task) -> None:
             "device_seed": -1 if ds is None else ds,
         },
     )
+
+
+def _train_extra(task, result) -> dict:
+    """The run config of a training run in the sweep file."""
+    extra = {
+        "point": task.point,
+        "instance": task.instance,
+        "params": task.params,
+        "seed": task.train["seed"],
+        "device_seed": task.train["device_seed"],
+        "mapping": task.run["mapping"],
+        "overrides": task.run["overrides"],
+        "rule_options": task.run["rule_options"],
+        "train": task.train,
+        "backend": result.get("backend"),
+    }
+    if result.get("cuda_visible_devices") is not None:
+        extra["cuda_visible_devices"] = result["cuda_visible_devices"]
+    return extra

@@ -17,14 +17,22 @@ import numpy as np
 
 from devices.fitting import model_from_dict, model_to_dict, with_overrides
 
-#: Most values one axis may take (a longer range is refused before it is built).
-MAX_AXIS_VALUES = 10_000
-#: Most runs one sweep may plan (points x instances + the software twin), checked before the
-#: plan is expanded or validated point by point.
-MAX_RUNS = 100_000
+from .axes import (
+    MAX_AXIS_VALUES,  # noqa: F401 (re-exported)
+    MAX_RUNS,  # noqa: F401 (re-exported)
+    SpecError,
+    axis_parts,
+    axis_values,
+    check_plan_size,
+    fail,
+    is_number,  # noqa: F401 (re-exported)
+    suggest,
+)
+from .kinds import SWEEP_STUDIES, check_points, parse_study, point_config, software_config
 
-_SECTIONS = ("sweep", "train", "run", "axes")
+_SECTIONS = ("sweep", "train", "run", "bars", "lca", "axes")
 _SWEEP_KEYS = (
+    "study",
     "name",
     "instances",
     "first_device_seed",
@@ -35,28 +43,12 @@ _SWEEP_KEYS = (
 )
 _RUN_KEYS = ("device", "rule", "mapping", "overrides", "rule_options")
 _RUN_AXES = ("device", "rule", "mapping")
-_RANGE_KEYS = ("start", "stop", "num", "step", "scale")
 
 
 def _train_fields() -> tuple[str, ...]:
     from ..studies.train import TrainConfig
 
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "device_seed")
-
-
-def _suggest(key: str, valid) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, list(valid), n=2)
-    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-
-
-class _SpecError(ValueError):
-    pass
-
-
-def _fail(source: str, key: str, message: str):
-    raise _SpecError(f"sweep spec {source}: {key}: {message}")
 
 
 def check_gpus(name: str, gpus) -> tuple:
@@ -108,124 +100,6 @@ def gpu_worker_env(gpus, workers: int | None = None) -> list[dict]:
     return [{"CUDA_VISIBLE_DEVICES": str(gpus[k % len(gpus)])} for k in range(int(workers))]
 
 
-def is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-
-
-def _tidy(v: float) -> float:
-    """Round away float noise of ranges (``0.30000000000000004`` -> ``0.3``)."""
-    return float(f"{float(v):.12g}")
-
-
-def _range_values(source: str, key: str, table: Mapping) -> list:
-    unknown = [k for k in table if k not in _RANGE_KEYS and k != "values"]
-    if unknown:
-        _fail(
-            source,
-            f"{key}.{unknown[0]}",
-            f"unknown range key; a range is {{values = [...]}}, {{start, stop, num[, scale]}} "
-            f"or {{start, stop, step}}{_suggest(unknown[0], (*_RANGE_KEYS, 'values'))}",
-        )
-    if "values" in table:
-        if len(table) != 1:
-            _fail(source, key, "'values' cannot be combined with start/stop/num/step")
-        values = table["values"]
-        if not isinstance(values, list):
-            _fail(source, f"{key}.values", f"must be a list, got {values!r}")
-        _check_axis_size(source, f"{key}.values", len(values))
-        return list(values)
-    for k in ("start", "stop"):
-        if k not in table:
-            _fail(source, key, f"a range needs '{k}' (got keys {sorted(table)})")
-        if not is_number(table[k]) or not math.isfinite(table[k]):
-            _fail(source, f"{key}.{k}", f"must be a finite number, got {table[k]!r}")
-    start, stop = table["start"], table["stop"]
-    if ("num" in table) == ("step" in table):
-        _fail(source, key, "a range needs exactly one of 'num' and 'step'")
-    scale = table.get("scale", "linear")
-    if scale not in ("linear", "log"):
-        _fail(source, f"{key}.scale", f"must be 'linear' or 'log', got {scale!r}")
-    if "num" in table:
-        num = table["num"]
-        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-            _fail(source, f"{key}.num", f"must be an integer >= 1, got {num!r}")
-        _check_axis_size(source, f"{key}.num", num)
-        if num == 1 and start != stop:
-            _fail(source, f"{key}.num", "num = 1 needs start == stop")
-        if scale == "log":
-            if start <= 0 or stop <= 0:
-                _fail(source, key, f"a log range needs start, stop > 0, got {start!r}, {stop!r}")
-            raw = np.geomspace(start, stop, num)
-        else:
-            raw = np.linspace(start, stop, num)
-        ints = isinstance(start, int) and isinstance(stop, int)
-    else:
-        step = table["step"]
-        if scale != "linear":
-            _fail(source, f"{key}.scale", "'step' ranges are linear; use 'num' for a log range")
-        if not is_number(step) or not math.isfinite(step) or step == 0:
-            _fail(source, f"{key}.step", f"must be a finite non-zero number, got {step!r}")
-        if (stop - start) * step < 0:
-            _fail(source, f"{key}.step", f"step {step!r} does not go from {start!r} to {stop!r}")
-        span = (stop - start) / step
-        _check_axis_size(source, f"{key}.step", span + 1 if math.isfinite(span) else math.inf)
-        n = int(math.floor(span + 1e-9)) + 1
-        raw = start + step * np.arange(n)
-        ints = all(isinstance(v, int) for v in (start, stop, step))
-    if ints and all(float(v).is_integer() for v in raw):
-        return [int(round(v)) for v in raw]
-    return [_tidy(v) for v in raw]
-
-
-def _check_axis_size(source: str, key: str, n: float) -> None:
-    if n > MAX_AXIS_VALUES:
-        _fail(
-            source,
-            key,
-            f"gives {n:.4g} values; an axis takes at most {MAX_AXIS_VALUES:,} "
-            "(sweep.MAX_AXIS_VALUES): use fewer points or a coarser step",
-        )
-
-
-def _check_plan_size(source: str, key: str, n_runs: float) -> None:
-    if n_runs > MAX_RUNS:
-        _fail(
-            source,
-            key,
-            f"plans {n_runs:.4g} runs; a sweep takes at most {MAX_RUNS:,} (sweep.MAX_RUNS): "
-            "use fewer axis values or instances, or split it into several sweeps",
-        )
-
-
-def _axis_values(source: str, key: str, value) -> tuple:
-    where = f"axes.{key}"
-    if isinstance(value, Mapping):
-        values = _range_values(source, where, value)
-    elif isinstance(value, list):
-        values = list(value)
-    else:
-        _fail(
-            source,
-            where,
-            f"must be a list or a range table ({{values = [...]}} or {{start, stop, num}}), "
-            f"got {value!r}",
-        )
-    if not values:
-        _fail(source, where, "empty axis: give at least one value")
-    out = []
-    for v in values:
-        if isinstance(v, list):
-            v = tuple(v)
-        if isinstance(v, Mapping) or v is None:
-            _fail(source, where, f"values must be numbers, strings or lists, got {v!r}")
-        if isinstance(v, float) and not math.isfinite(v):
-            _fail(source, where, f"values must be finite, got {v!r}")
-        if v in out:
-            _fail(source, where, f"duplicate value {v!r}")
-        out.append(v)
-    return tuple(out)
-
-
 @dataclass(frozen=True)
 class SweepTask:
     """One training run of a sweep (a point x a device instance, or the software twin).
@@ -246,6 +120,9 @@ class SweepTask:
         :class:`RunSpec` fields of the run.
     save_weights : bool
         Return (and store) the final weights.
+    study : {"train", "bars", "lca"}
+        Study kind; for ``bars`` and ``lca``, ``train`` holds the fields of the study's config
+        (:mod:`synapse_sim.sweep.kinds`) and ``run`` is empty.
     """
 
     label: str
@@ -255,6 +132,7 @@ class SweepTask:
     train: dict
     run: dict
     save_weights: bool = False
+    study: str = "train"
 
     def to_dict(self) -> dict:
         """Plain dict (JSON-able)."""
@@ -267,8 +145,8 @@ class SweepSpec:
 
     Attributes
     ----------
-    train : TrainConfig
-        The base experiment.
+    train : TrainConfig, BarsConfig or LCAConfig
+        The base experiment (the config of the study kind).
     run : dict
         Fixed ``device`` (a preset name, or a device model such as a fitted one), ``rule``,
         ``mapping``, ``overrides`` and ``rule_options``.
@@ -287,6 +165,8 @@ class SweepSpec:
         Where the spec came from (file path or ``<dict>``), for messages.
     raw : dict
         The spec as given (JSON-able), stored in the file.
+    study : {"train", "bars", "lca"}
+        Study kind of every run (:mod:`synapse_sim.sweep.kinds`).
     """
 
     train: Any
@@ -299,6 +179,7 @@ class SweepSpec:
     name: str = "sweep"
     source: str = "<dict>"
     raw: dict = field(default_factory=dict, compare=False)
+    study: str = "train"
 
     @property
     def n_points(self) -> int:
@@ -327,6 +208,8 @@ class SweepSpec:
         plan = []
         for t in self.tasks():
             d = t.to_dict()
+            if d["study"] == "train":
+                del d["study"]  # the plans of train sweeps hash as before the study kinds
             d["train"] = {k: v for k, v in d["train"].items() if k != "backend"}
             plan.append(d)
         blob = json.dumps(plan, sort_keys=True, default=_jsonable)
@@ -399,17 +282,17 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
     from ..studies.train import RunSpec, TrainConfig, make_rule
 
     if not isinstance(spec, Mapping):
-        raise _SpecError(f"sweep spec {source}: must be a table/dict, got {type(spec).__name__}")
+        raise SpecError(f"sweep spec {source}: must be a table/dict, got {type(spec).__name__}")
     for key in spec:
         if key not in _SECTIONS:
-            _fail(
+            fail(
                 source,
                 key,
-                f"unknown section; sections are {', '.join(_SECTIONS)}{_suggest(key, _SECTIONS)}",
+                f"unknown section; sections are {', '.join(_SECTIONS)}{suggest(key, _SECTIONS)}",
             )
     for key in _SECTIONS:
         if key in spec and not isinstance(spec[key], Mapping):
-            _fail(source, key, f"must be a table, got {spec[key]!r}")
+            fail(source, key, f"must be a table, got {spec[key]!r}")
     sw = dict(spec.get("sweep", {}))
     tr = dict(spec.get("train", {}))
     rn = dict(spec.get("run", {}))
@@ -418,13 +301,13 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
     # [sweep]
     for key in sw:
         if key not in _SWEEP_KEYS:
-            _fail(
+            fail(
                 source,
                 f"sweep.{key}",
-                f"unknown key; valid keys: {', '.join(_SWEEP_KEYS)}{_suggest(key, _SWEEP_KEYS)}",
+                f"unknown key; valid keys: {', '.join(_SWEEP_KEYS)}{suggest(key, _SWEEP_KEYS)}",
             )
     if "device_seeds" in sw and ("instances" in sw or "first_device_seed" in sw):
-        _fail(
+        fail(
             source,
             "sweep.device_seeds",
             "give either device_seeds or instances (with first_device_seed), not both",
@@ -436,72 +319,86 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
             or not seeds
             or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)
         ):
-            _fail(
+            fail(
                 source,
                 "sweep.device_seeds",
                 f"must be a non-empty list of integers >= 0, got {seeds!r}",
             )
-        _check_plan_size(source, "sweep.device_seeds", len(seeds))
+        check_plan_size(source, "sweep.device_seeds", len(seeds))
         if len(set(seeds)) != len(seeds):
-            _fail(source, "sweep.device_seeds", f"seeds must be distinct, got {seeds!r}")
+            fail(source, "sweep.device_seeds", f"seeds must be distinct, got {seeds!r}")
         device_seeds = tuple(seeds)
     else:
         n = sw.get("instances", 1)
         first = sw.get("first_device_seed", 0)
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            _fail(source, "sweep.instances", f"must be an integer >= 1, got {n!r}")
-        _check_plan_size(source, "sweep.instances", n)
+            fail(source, "sweep.instances", f"must be an integer >= 1, got {n!r}")
+        check_plan_size(source, "sweep.instances", n)
         if not isinstance(first, int) or isinstance(first, bool) or first < 0:
-            _fail(source, "sweep.first_device_seed", f"must be an integer >= 0, got {first!r}")
+            fail(source, "sweep.first_device_seed", f"must be an integer >= 0, got {first!r}")
         device_seeds = tuple(range(first, first + n))
     for key in ("software", "save_weights"):
         if key in sw and not isinstance(sw[key], bool):
-            _fail(source, f"sweep.{key}", f"must be true or false, got {sw[key]!r}")
+            fail(source, f"sweep.{key}", f"must be true or false, got {sw[key]!r}")
     gpus = None
     if "gpus" in sw:
         try:
             gpus = check_gpus("gpus", sw["gpus"])
         except ValueError as exc:
-            _fail(source, "sweep.gpus", str(exc).removeprefix("gpus "))
+            fail(source, "sweep.gpus", str(exc).removeprefix("gpus "))
     name = sw.get("name", "sweep")
     if not isinstance(name, str) or not name:
-        _fail(source, "sweep.name", f"must be a non-empty string, got {name!r}")
+        fail(source, "sweep.name", f"must be a non-empty string, got {name!r}")
+    study = sw.get("study", "train")
+    if study not in SWEEP_STUDIES:
+        fail(
+            source,
+            "sweep.study",
+            f"must be one of {', '.join(SWEEP_STUDIES)}, got {study!r}"
+            f"{suggest(str(study), SWEEP_STUDIES)}",
+        )
+    own = ("train", "run") if study == "train" else (study,)
+    for key in ("train", "run", "bars", "lca"):
+        if key in spec and key not in own:
+            fail(source, key, f"section [{key}] does not belong to sweep.study = {study!r}")
+    if study != "train":
+        return _parse_config_sweep(spec, sw, ax, study, source, device_seeds, gpus, name)
 
     # [train]
     train_fields = _train_fields()
     for key in tr:
         if key == "device_seed":
-            _fail(
+            fail(
                 source,
                 "train.device_seed",
                 "device seeds come from sweep.instances / sweep.device_seeds",
             )
         if key not in train_fields:
-            _fail(source, f"train.{key}", f"unknown TrainConfig field{_suggest(key, train_fields)}")
+            fail(source, f"train.{key}", f"unknown TrainConfig field{suggest(key, train_fields)}")
     try:
         base = TrainConfig(**tr)
     except (TypeError, ValueError) as exc:
         bad = next((k for k in tr if k in str(exc)), None)
-        _fail(source, f"train.{bad}" if bad else "train", str(exc))
+        fail(source, f"train.{bad}" if bad else "train", str(exc))
 
     # [run]
     for key in rn:
         if key not in _RUN_KEYS:
-            _fail(
+            fail(
                 source,
                 f"run.{key}",
-                f"unknown key; valid keys: {', '.join(_RUN_KEYS)}{_suggest(key, _RUN_KEYS)}",
+                f"unknown key; valid keys: {', '.join(_RUN_KEYS)}{suggest(key, _RUN_KEYS)}",
             )
     for key in ("overrides", "rule_options"):
         if key in rn and not isinstance(rn[key], Mapping):
-            _fail(source, f"run.{key}", f"must be a table, got {rn[key]!r}")
+            fail(source, f"run.{key}", f"must be a table, got {rn[key]!r}")
     device = rn.get("device")
     if isinstance(device, devices.DeviceModel | Mapping):
         # a device model (e.g. a fitted one), kept as devices.fitting.model_to_dict writes it
         try:
             device = model_to_dict(_device(device))
         except (TypeError, ValueError) as exc:
-            _fail(source, "run.device", str(exc))
+            fail(source, "run.device", str(exc))
     run = {
         "device": device,
         "rule": rn.get("rule", "bidirectional"),
@@ -513,42 +410,28 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
     # [axes]
     axes: dict[str, tuple] = {}
     seen: dict[str, str] = {}
+    instances = "instances come from sweep.instances / sweep.device_seeds"
+    refused = {
+        "seed": instances,
+        "device_seed": instances,
+        "backend": "it says where runs train, not what they compute (set train.backend, or "
+        "--backend)",
+    }
+    fixed = {
+        **{k: "[run]" for k in _RUN_AXES if k in rn},
+        **{k: "[train]" for k in tr},
+        **{k: "run.overrides" for k in run["overrides"]},
+    }
     for key, value in ax.items():
-        parts = key.split("+")
-        if any(not p for p in parts):
-            _fail(source, f"axes.{key}", "bad axis name (use 'a+b' to set two parameters)")
-        for p in parts:
-            if p in ("seed", "device_seed"):
-                _fail(
-                    source,
-                    f"axes.{key}",
-                    f"{p!r} cannot be an axis: instances come from "
-                    "sweep.instances / sweep.device_seeds",
-                )
-            if p == "backend":
-                _fail(
-                    source,
-                    f"axes.{key}",
-                    "'backend' cannot be an axis: it says where runs train, not what they "
-                    "compute (set train.backend, or --backend)",
-                )
-            if p in seen:
-                _fail(source, f"axes.{key}", f"parameter {p!r} is already set by axes.{seen[p]}")
-            if p in run["overrides"]:
-                _fail(source, f"axes.{key}", f"parameter {p!r} is also fixed in run.overrides")
-            if p in tr:
-                _fail(source, f"axes.{key}", f"parameter {p!r} is also fixed in [train]")
-            if p in _RUN_AXES and p in rn:
-                _fail(source, f"axes.{key}", f"parameter {p!r} is also fixed in [run]")
-            seen[p] = key
-        axes[key] = _axis_values(source, key, value)
-        _check_plan_size(
+        axis_parts(source, key, seen, refused, fixed)
+        axes[key] = axis_values(source, key, value)
+        check_plan_size(
             source, "axes", math.prod(len(v) for v in axes.values()) * len(device_seeds) + 1
         )
 
     devs = list(axes.get("device", ())) or ([run["device"]] if run["device"] else [])
     if not devs:
-        _fail(source, "run.device", "name a device preset (run.device or axes.device)")
+        fail(source, "run.device", "name a device preset (run.device or axes.device)")
     for key in ("device", "rule", "mapping"):
         values = [v for k, vs in axes.items() if key in k.split("+") for v in vs]
         allowed = {
@@ -561,17 +444,17 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
             if key == "device" and isinstance(v, Mapping):
                 continue  # a device model (e.g. a fitted one) instead of a preset name
             if v not in allowed:
-                _fail(
+                fail(
                     source,
                     where,
-                    f"must be one of {', '.join(allowed)}, got {v!r}{_suggest(str(v), allowed)}",
+                    f"must be one of {', '.join(allowed)}, got {v!r}{suggest(str(v), allowed)}",
                 )
     for key, value in run["overrides"].items():
         for d in devs:
             try:
                 _device(d, **{key: value})
             except (TypeError, ValueError) as exc:
-                _fail(source, f"run.overrides.{key}", str(exc))
+                fail(source, f"run.overrides.{key}", str(exc))
     # every axis value on its own: names the key of a parameter the device does not accept
     for key, values in axes.items():
         for v in values:
@@ -580,12 +463,12 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
                 try:
                     TrainConfig(**{**base.to_dict(), **train_kw})
                 except (TypeError, ValueError) as exc:
-                    _fail(source, f"axes.{key}", str(exc))
+                    fail(source, f"axes.{key}", str(exc))
             for d in devs:
                 try:
                     _device(d, **dev_kw)
                 except (TypeError, ValueError) as exc:
-                    _fail(source, f"axes.{key}", f"device {d!r}: {exc}")
+                    fail(source, f"axes.{key}", f"device {d!r}: {exc}")
     out = SweepSpec(
         train=base,
         run=run,
@@ -614,7 +497,31 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
         except (TypeError, ValueError) as exc:
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
             key = "run.rule_options" if run["rule_options"] and "rule" not in str(exc) else "axes"
-            _fail(source, key, f"point {i} ({shown}): {exc}")
+            fail(source, key, f"point {i} ({shown}): {exc}")
+    return out
+
+
+def _parse_config_sweep(spec, sw, ax, study, source, device_seeds, gpus, name) -> SweepSpec:
+    """The rest of :func:`parse_spec` for the ``bars`` and ``lca`` study kinds."""
+    software = sw.get("software", study == "bars")
+    if software and study == "lca":
+        fail(source, "sweep.software", "study 'lca' compares with float codes in every run")
+    if gpus is not None:
+        fail(source, "sweep.gpus", f"study {study!r} runs on the CPU")
+    base, axes = parse_study(study, source, spec.get(study, {}), ax, len(device_seeds))
+    out = SweepSpec(
+        train=base,
+        run={},
+        axes=axes,
+        device_seeds=device_seeds,
+        software=software,
+        save_weights=sw.get("save_weights", False),
+        name=name,
+        source=source,
+        raw=json.loads(json.dumps(dict(spec), default=_jsonable)),
+        study=study,
+    )
+    check_points(out)
     return out
 
 
@@ -644,9 +551,9 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise _SpecError(f"sweep spec {path}: invalid TOML: {exc}") from None
+        raise SpecError(f"sweep spec {path}: invalid TOML: {exc}") from None
     except UnicodeDecodeError:
-        raise _SpecError(
+        raise SpecError(
             f"sweep spec {path}: not a TOML text file (not valid UTF-8; is it a binary file?)"
         ) from None
     return parse_spec(data, source=str(path))
@@ -678,6 +585,8 @@ def expand(spec) -> list[SweepTask]:
     from ..studies.train import RunSpec, TrainConfig
 
     spec = as_spec(spec)
+    if spec.study != "train":
+        return _config_tasks(spec)
     base = spec.train.to_dict()
     tasks = []
     if spec.software:
@@ -716,4 +625,33 @@ def expand(spec) -> list[SweepTask]:
                     save_weights=spec.save_weights,
                 )
             )
+    return tasks
+
+
+def _config_tasks(spec: SweepSpec) -> list[SweepTask]:
+    """:func:`expand` for the ``bars`` and ``lca`` kinds: each instance sets the config's seed."""
+    width = max(4, len(str(spec.n_points - 1)))
+    iwidth = max(2, len(str(spec.n_instances - 1)))
+    tasks = []
+
+    def task(label, point, k, params, cfg):
+        return SweepTask(
+            label=label,
+            point=point,
+            instance=k,
+            params=dict(params),
+            train=cfg.to_dict(),
+            run={},
+            save_weights=spec.save_weights,
+            study=spec.study,
+        )
+
+    if spec.software:
+        for k, ds in enumerate(spec.device_seeds):
+            cfg = software_config(spec.train, ds)
+            tasks.append(task(f"software-i{k:0{iwidth}d}", None, k, {}, cfg))
+    for i, params in enumerate(spec.points()):
+        for k, ds in enumerate(spec.device_seeds):
+            cfg = point_config(spec.train, spec.axes, params, ds)
+            tasks.append(task(f"p{i:0{width}d}-i{k:0{iwidth}d}", i, k, params, cfg))
     return tasks
