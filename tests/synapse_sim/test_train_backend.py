@@ -55,6 +55,7 @@ def _passed(r, at_least: int) -> None:
     assert "skipped" not in r.stdout.splitlines()[-1], r.stdout[-800:]
 
 
+@pytest.mark.gate  # ~50 s on 2 cores (a subprocess under the CUDA simulator): `make gates`
 def test_cuda_sim_training_equals_cpu_backends():
     """The MLP trainer with backend='cuda-sim' equals numba bit for bit and numpy to rounding for
     the bidirectional (both mappings), unidirectional, stochastic and adaptive rules, the
