@@ -290,6 +290,10 @@ _PARALLEL_MIN_UPDATE = 1 << 22   # samples x devices per pulse-train update
 
 
 # ----------------------------------------------------------------------------- write
+# The jitted entry points take the two records (devices/kernels/records.py) and unpack them
+# once. The host functions hand them over as plain tuples (same fields, same order): numba's
+# dispatcher types a plain tuple of arrays from its fast fingerprint, a NamedTuple through
+# Python-level typing (about 2 microseconds more per call).
 @njit(cache=True, parallel=True, error_model="numpy")
 def _write_par(st, pa, n, base, prog):
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
@@ -314,7 +318,7 @@ def _write_ser(st, pa, n, base, prog):
 def write(state, params, n, base, prog):
     """Apply signed pulse counts ``n`` to the devices of ``state`` in place (see module docs)."""
     kern = _write_par if state.G.size >= _PARALLEL_MIN else _write_ser
-    kern(state, params, n, np.uint64(base), bool(prog))
+    kern(tuple(state), tuple(params), n, np.uint64(base), bool(prog))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see _SERIAL_NOTE
@@ -329,7 +333,7 @@ def _write_sparse_ser(st, pa, idx, counts, base, prog):
 
 def write_sparse(state, params, idx, counts, base, prog):
     """:func:`write` for the devices ``idx`` (unique) only, with their counts."""
-    _write_sparse_ser(state, params, np.asarray(idx, dtype=np.int64),
+    _write_sparse_ser(tuple(state), tuple(params), np.asarray(idx, dtype=np.int64),
                       np.asarray(counts, dtype=np.int64), np.uint64(base), bool(prog))
 
 
@@ -506,8 +510,8 @@ def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, ro
     rows = _tile_rows(n_in, n_out)
     par = state.G.size * xbits.shape[0] >= _PARALLEL_MIN_UPDATE and n_out > rows
     kern = _update_par if par else _update_ser
-    return int(kern(state, params, np.asarray(bases, dtype=np.uint64), xbits, dbits, xneg, dneg,
-                    n_out, n_in, route, W, float(alpha), float(gref), rows))
+    return int(kern(tuple(state), tuple(params), np.asarray(bases, dtype=np.uint64), xbits, dbits,
+                    xneg, dneg, n_out, n_in, route, W, float(alpha), float(gref), rows))
 
 
 # ----------------------------------------------------------------------------- requests
@@ -597,8 +601,9 @@ def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic,
                   base_r, thr, half_step, dg_nom, need, W, alpha, gref):
     """Requested weight changes -> rounded pulse counts -> routed writes, in one pass."""
     kern = _request_par if state.G.size >= _PARALLEL_MIN else _request_ser
-    sent, bad = kern(state, params, dW, float(step_up), float(step_dn), float(theta), int(n_max),
-                     bool(stochastic), int(route), np.uint64(base), np.uint64(base_r),
+    sent, bad = kern(tuple(state), tuple(params), dW, float(step_up), float(step_dn),
+                     float(theta), int(n_max), bool(stochastic), int(route), np.uint64(base),
+                     np.uint64(base_r),
                      float(thr), float(half_step), float(dg_nom), need, W, float(alpha),
                      float(gref))
     return int(sent), int(bad)
@@ -704,7 +709,7 @@ def _verify_ser(st, pa, idx, target, x_t, tol_g, cap, read_sigma, key, c0, pn):
 
 def verify(state, params, idx, target, x_t, tol_g, cap, read_sigma, key, c0, prm_nom):
     """Program-and-verify devices ``idx`` toward ``target`` (see the reference docstring)."""
-    return int(_verify_ser(state, params, np.asarray(idx, dtype=np.int64),
+    return int(_verify_ser(tuple(state), tuple(params), np.asarray(idx, dtype=np.int64),
                            np.asarray(target, dtype=np.float64),
                            np.asarray(x_t, dtype=np.float64), float(tol_g), int(cap),
                            float(read_sigma), np.uint64(key), int(c0),
