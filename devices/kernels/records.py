@@ -35,6 +35,10 @@ STATE_DTYPES = {
     "cnt_reset": np.int64,
 }
 
+#: Fields that may also be float32 (all three together, following ``G``): an experiment with a
+#: compact state (tests/devices/test_float32_state.py); a DeviceArray keeps float64.
+CONDUCTANCE_FIELDS = ("G", "Gw", "tau")
+
 #: Family codes a :class:`DeviceParams` may hold (see :mod:`devices.kernels`).
 FAMILIES = (0, 1, 2)
 
@@ -83,7 +87,9 @@ class DeviceState(NamedTuple):
     ``G`` conductance, ``Gw`` conductance when last written (drift starts from it), ``tau``
     time since that write, ``frozen`` (uint8: stuck or worn out), ``budget`` endurance budget
     in pulses (``inf``: none), ``cnt_up`` / ``cnt_dn`` potentiation / depression pulses,
-    ``cnt_prog`` programming pulses, ``cnt_reset`` RESETs.
+    ``cnt_prog`` programming pulses, ``cnt_reset`` RESETs. ``G``, ``Gw`` and ``tau`` are float64,
+    or all three float32 (:data:`CONDUCTANCE_FIELDS`; the kernels compute in float64 and round
+    on store).
     """
 
     G: Any
@@ -100,10 +106,13 @@ class DeviceState(NamedTuple):
     def make(cls, **fields) -> DeviceState:
         """A checked record from keyword fields (all required; see the module docs)."""
         _check_keys(cls, fields)
+        want = dict(STATE_DTYPES)
+        if getattr(fields["G"], "dtype", None) == np.float32:
+            want.update(dict.fromkeys(CONDUCTANCE_FIELDS, np.float32))
         n = None
         for name in cls._fields:
             a = fields[name]
-            _check_array(cls.__name__, name, a, STATE_DTYPES[name], (n,))
+            _check_array(cls.__name__, name, a, want[name], (n,))
             n = a.shape[0] if n is None else n
         seen: dict[int, str] = {}
         for name in cls._fields:
