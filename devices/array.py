@@ -19,7 +19,7 @@ from . import _rng, backends
 from . import converters as _conv
 from .array_program import FORMS, PROGRAM_MODES, Programming
 from .array_update import METHODS, SIDES, PulseUpdates
-from .kernels.records import DeviceParams, DeviceState
+from .kernels.records import DeviceParams, DeviceState, field_property
 from .models import DeviceModel
 from .quantizers import UniformQuantizer
 from .validation import check_choice, check_int, check_real
@@ -58,20 +58,6 @@ OPTIONAL_STATE_KEYS = ("cnt_read", "read_counts")
 #: vector: ``forward`` matmul, ``backward`` rmatmul, ``other`` noisy weight/conductance reads)
 #: and per-device reads of subsets (``verify`` rounds of write-verify, ``refresh`` reads).
 READ_KINDS = ("forward", "backward", "other", "verify", "refresh")
-
-
-def _record_field(record: str, name: str) -> property:
-    """Attribute ``name`` of the array read from and written to its record ``record``
-    (``state`` or ``params``); an assignment rebuilds the record, checked."""
-
-    def get(self):
-        return getattr(getattr(self, record), name)
-
-    def put(self, value):
-        rec = getattr(self, record)
-        setattr(self, record, type(rec).make(**{**rec._asdict(), name: value}))
-
-    return property(get, put, doc=f"``{record}.{name}`` (:mod:`devices.kernels.records`).")
 
 
 def _resolve_backend(backend: str) -> str:
@@ -195,20 +181,20 @@ class DeviceArray(PulseUpdates, Programming):
         self._init_state()
 
     # the kernels' records own these arrays; the attributes read and write the records
-    G = _record_field("state", "G")
-    Gw = _record_field("state", "Gw")
-    tau = _record_field("state", "tau")
-    frozen = _record_field("state", "frozen")
-    budget = _record_field("state", "budget")
-    cnt_up = _record_field("state", "cnt_up")
-    cnt_dn = _record_field("state", "cnt_dn")
-    cnt_prog = _record_field("state", "cnt_prog")
-    cnt_reset = _record_field("state", "cnt_reset")
-    prm = _record_field("params", "prm")
-    const = _record_field("params", "const")
-    lut_up = _record_field("params", "lut_up")
-    lut_dn = _record_field("params", "lut_dn")
-    gmin_i = _record_field("params", "gmin")
+    G = field_property("state", "G")
+    Gw = field_property("state", "Gw")
+    tau = field_property("state", "tau")
+    frozen = field_property("state", "frozen")
+    budget = field_property("state", "budget")
+    cnt_up = field_property("state", "cnt_up")
+    cnt_dn = field_property("state", "cnt_dn")
+    cnt_prog = field_property("state", "cnt_prog")
+    cnt_reset = field_property("state", "cnt_reset")
+    prm = field_property("params", "prm")
+    const = field_property("params", "const")
+    lut_up = field_property("params", "lut_up")
+    lut_dn = field_property("params", "lut_dn")
+    gmin_i = field_property("params", "gmin")
 
     # ------------------------------------------------------------------ construction
     @property

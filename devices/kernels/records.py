@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["DeviceState", "DeviceParams", "STATE_DTYPES", "FAMILIES"]
+__all__ = ["DeviceState", "DeviceParams", "STATE_DTYPES", "FAMILIES", "field_property"]
 
 #: dtype of each :class:`DeviceState` field (every field is one entry per device).
 STATE_DTYPES = {
@@ -175,3 +175,18 @@ class DeviceParams(NamedTuple):
     def with_c2c(self, c2c: float) -> DeviceParams:
         """The same parameters with another cycle-to-cycle noise."""
         return DeviceParams.make(**{**self._asdict(), "c2c": c2c})
+
+
+def field_property(record: str, name: str) -> property:
+    """A property of an owner object (:class:`devices.DeviceArray`) that reads field ``name`` of
+    its record attribute ``record`` (``"state"`` or ``"params"``); an assignment rebuilds the
+    record through ``make`` (checked; a refused value leaves the record as it was)."""
+
+    def get(self):
+        return getattr(getattr(self, record), name)
+
+    def put(self, value):
+        rec = getattr(self, record)
+        setattr(self, record, type(rec).make(**{**rec._asdict(), name: value}))
+
+    return property(get, put, doc=f"``{record}.{name}`` (:mod:`devices.kernels.records`).")
