@@ -19,6 +19,7 @@ from . import _rng, backends
 from . import converters as _conv
 from .array_program import FORMS, PROGRAM_MODES, Programming
 from .array_update import METHODS, SIDES, PulseUpdates
+from .kernels.records import DeviceParams, DeviceState, field_property
 from .models import DeviceModel
 from .quantizers import UniformQuantizer
 from .validation import check_choice, check_int, check_real
@@ -179,6 +180,22 @@ class DeviceArray(PulseUpdates, Programming):
         self._rng = np.random.default_rng(seed)
         self._init_state()
 
+    # the kernels' records own these arrays; the attributes read and write the records
+    G = field_property("state", "G")
+    Gw = field_property("state", "Gw")
+    tau = field_property("state", "tau")
+    frozen = field_property("state", "frozen")
+    budget = field_property("state", "budget")
+    cnt_up = field_property("state", "cnt_up")
+    cnt_dn = field_property("state", "cnt_dn")
+    cnt_prog = field_property("state", "cnt_prog")
+    cnt_reset = field_property("state", "cnt_reset")
+    prm = field_property("params", "prm")
+    const = field_property("params", "const")
+    lut_up = field_property("params", "lut_up")
+    lut_dn = field_property("params", "lut_dn")
+    gmin_i = field_property("params", "gmin")
+
     # ------------------------------------------------------------------ construction
     @property
     def _xp(self):
@@ -205,11 +222,14 @@ class DeviceArray(PulseUpdates, Programming):
         n = self.n_devices
         var = self.variability
         dev = self.device
-        self.prm, self.const, self.lut_up, self.lut_dn = dev.kernel_params(n, rng)
+        prm, const, lut_up, lut_dn = dev.kernel_params(n, rng)
+        gmin, self.gmax_i = self._bounds(prm, const)
+        self.params = DeviceParams.make(
+            fam=dev.family, prm=prm, const=const, lut_up=lut_up, lut_dn=lut_dn,
+            c2c=var.c2c_sigma, gmin=gmin,
+        )  # fmt: skip
         self.key = int(rng.integers(0, 2**63, dtype=np.int64)) * 2 + int(rng.integers(0, 2))
         self.counter = 0
-        self.gmin_i = self.prm[0] if dev.family != 1 else self._step_gbounds()[0]
-        self.gmax_i = self.prm[1] if dev.family != 1 else self._step_gbounds()[1]
         # stuck devices
         self.stuck = np.zeros(n, dtype=np.uint8)
         G = self.gmin_i.copy()
@@ -228,15 +248,15 @@ class DeviceArray(PulseUpdates, Programming):
             self.stuck[lo] = 1
             self.stuck[hi] = 2
             self.stuck[rnd] = 3
-        self.frozen = (self.stuck > 0).astype(np.uint8)
+        frozen = (self.stuck > 0).astype(np.uint8)
         # endurance budgets
         if var.endurance is not None and math.isfinite(var.endurance.n50):
             e = var.endurance
-            self.budget = np.maximum(
+            budget = np.maximum(
                 1.0, np.round(np.exp(math.log(e.n50) + e.sigma * rng.standard_normal(n)))
             )
         else:
-            self.budget = np.full(n, np.inf)
+            budget = np.full(n, np.inf)
         # drift exponents (normal truncated at 0 by redrawing)
         self.nu = np.zeros(n)
         self.t0 = 1.0
@@ -250,13 +270,11 @@ class DeviceArray(PulseUpdates, Programming):
                     break
                 nu[neg] = d.nu + d.sigma_nu * rng.standard_normal(int(neg.sum()))
             self.nu = np.maximum(nu, 0.0)
-        self.G = G
-        self.Gw = G.copy()
-        self.tau = np.zeros(n)
-        self.cnt_up = np.zeros(n, dtype=np.int64)
-        self.cnt_dn = np.zeros(n, dtype=np.int64)
-        self.cnt_prog = np.zeros(n, dtype=np.int64)
-        self.cnt_reset = np.zeros(n, dtype=np.int64)
+        counters = ("cnt_up", "cnt_dn", "cnt_prog", "cnt_reset")
+        counts = {k: np.zeros(n, dtype=np.int64) for k in counters}
+        self.state = DeviceState.make(
+            G=G, Gw=G.copy(), tau=np.zeros(n), frozen=frozen, budget=budget, **counts
+        )
         self.refreshes = np.zeros(self.out_features * self.in_features, dtype=np.int64)
         # reads: whole-array reads (input vectors) by kind, per-device reads of subsets
         self.cnt_read = np.zeros(n, dtype=np.int64)
@@ -272,13 +290,16 @@ class DeviceArray(PulseUpdates, Programming):
         if xp is not np:
             for k in _STATE_KEYS:
                 setattr(self, k, to_device(getattr(self, k), xp))
-        self.gmin_i = self.prm[0] if self.device.family != 1 else self._step_gbounds()[0]
-        self.gmax_i = self.prm[1] if self.device.family != 1 else self._step_gbounds()[1]
+        self.gmin_i, self.gmax_i = self._bounds(self.prm, self.const)
 
-    def _step_gbounds(self):
-        gmin_n, gmax_n, bmin_n, bmax_n = self.const
+    def _bounds(self, prm, const):
+        """Per-device conductance bounds ``(gmin, gmax)``: the parameter rows, or for step
+        models the bounds ``b_min``, ``b_max`` mapped to conductance."""
+        if self.device.family != 1:
+            return prm[0], prm[1]
+        gmin_n, gmax_n, bmin_n, bmax_n = const
         scale = (gmax_n - gmin_n) / (bmax_n - bmin_n)
-        return gmin_n + (self.prm[0] - bmin_n) * scale, gmin_n + (self.prm[1] - bmin_n) * scale
+        return gmin_n + (prm[0] - bmin_n) * scale, gmin_n + (prm[1] - bmin_n) * scale
 
     # ------------------------------------------------------------------ mapping constants
     @property
@@ -498,35 +519,14 @@ class DeviceArray(PulseUpdates, Programming):
 
     def _write(self, n_flat, prog=False):
         self._changed()
-        self._k.write(
-            self.G,
-            self.Gw,
-            self.tau,
-            n_flat,
-            self.device.family,
-            self.prm,
-            self.const,
-            self.lut_up,
-            self.lut_dn,
-            float(self.variability.c2c_sigma),
-            np.uint64(self._next_base()),
-            self.frozen,
-            self.budget,
-            self.cnt_up,
-            self.cnt_dn,
-            self.cnt_prog,
-            self.cnt_reset,
-            bool(prog),
-        )
+        self._k.write(self.state, self.params, n_flat, np.uint64(self._next_base()), bool(prog))
 
     def _write_sparse(self, idx, counts, prog=False):
         """Write ``counts`` pulses to the devices ``idx`` (unique) and update the weight cache
         of their synapses."""
         self._k.write_sparse(
-            self.G, self.Gw, self.tau, idx, counts, self.device.family, self.prm, self.const,
-            self.lut_up, self.lut_dn, float(self.variability.c2c_sigma),
-            np.uint64(self._next_base()), self.frozen, self.budget, self.cnt_up, self.cnt_dn,
-            self.cnt_prog, self.cnt_reset, bool(prog))  # fmt: skip
+            self.state, self.params, idx, counts, np.uint64(self._next_base()), bool(prog)
+        )
         self._touch(idx)
 
     def _touch(self, idx):
@@ -679,6 +679,14 @@ class DeviceArray(PulseUpdates, Programming):
         return st
 
     def __setstate__(self, state: dict) -> None:
+        if "state" not in state:  # pickled before the records: fields were plain attributes
+            state = dict(state)
+            state["state"] = DeviceState.make(**{k: state.pop(k) for k in DeviceState._fields})
+            pa = {k: state.pop(k) for k in ("prm", "const", "lut_up", "lut_dn")}
+            state["params"] = DeviceParams.make(
+                **pa, fam=state["device"].family, c2c=state["variability"].c2c_sigma,
+                gmin=state.pop("gmin_i"),
+            )  # fmt: skip
         self.__dict__.update(state)
         self._k = backends.kernels(_resolve_backend(self.backend))
 

@@ -166,10 +166,8 @@ class Programming:
         pn = self.device._nominal()[0]  # nominal parameters, shape (8, 1)
         c0 = self.counter
         W = self._k.verify(
-            self.G, self.Gw, self.tau, idx, target, x_t, tol_g, 2 * self.device.levels("ltp"),
-            float(self.variability.read_sigma), np.uint64(self.key), c0, self.device.family,
-            self.prm, self.const, self.lut_up, self.lut_dn, pn, float(self.variability.c2c_sigma),
-            self.frozen, self.budget, self.cnt_up, self.cnt_dn, self.cnt_prog, self.cnt_reset,
+            self.state, self.params, idx, target, x_t, tol_g, 2 * self.device.levels("ltp"),
+            float(self.variability.read_sigma), np.uint64(self.key), c0, pn,
         )  # fmt: skip
         self.counter = c0 + W * (1 + s) + s
         # every programmed device is read once per verify round (W trains, one last read)

@@ -89,39 +89,11 @@ class PulseUpdates:
         base = self._next_base()
         base_r = self._next_base()
         pulses, bad = self._k.pulse_request(
-            self.G,
-            self.Gw,
-            self.tau,
-            xp.ascontiguousarray(dW).ravel(),
-            up,
-            dn,
-            theta,
-            nm,
-            rounding == "stochastic",
-            route,
-            self.device.family,
-            self.prm,
-            self.const,
-            self.lut_up,
-            self.lut_dn,
-            float(self.variability.c2c_sigma),
-            base,
-            base_r,
-            self.frozen,
-            self.budget,
-            self.cnt_up,
-            self.cnt_dn,
-            self.cnt_prog,
-            self.cnt_reset,
-            thr,
-            0.5 / self.device.levels("ltp"),
-            self.gmin_i,
-            self.device.dG,
-            need,
-            W.reshape(-1),
-            self.alpha,
+            self.state, self.params, xp.ascontiguousarray(dW).ravel(), up, dn, theta, nm,
+            rounding == "stochastic", route, base, base_r, thr,
+            0.5 / self.device.levels("ltp"), self.device.dG, need, W.reshape(-1), self.alpha,
             self._gref_code(),
-        )
+        )  # fmt: skip
         if bad:
             raise ValueError(
                 f"dW contains {bad} NaN or infinite values; those synapses were not updated"
@@ -236,33 +208,10 @@ class PulseUpdates:
             BL = asnumpy(BL)
         W = self._clean_weights()  # kept current by the kernel
         total = self._k.pulse_update(
-            self.G,
-            self.Gw,
-            self.tau,
-            self.device.family,
-            self.prm,
-            self.const,
-            self.lut_up,
-            self.lut_dn,
-            float(self.variability.c2c_sigma),
-            bases,
-            self.frozen,
-            self.budget,
-            self.cnt_up,
-            self.cnt_dn,
-            self.cnt_prog,
-            self.cnt_reset,
-            xbits,
-            dbits,
-            xp.ascontiguousarray(x2 < 0),
-            xp.ascontiguousarray(d2 < 0),
-            self.out_features,
-            self.in_features,
-            route,
-            W.reshape(-1),
-            self.alpha,
-            self._gref_code(),
-        )
+            self.state, self.params, bases, xbits, dbits, xp.ascontiguousarray(x2 < 0),
+            xp.ascontiguousarray(d2 < 0), self.out_features, self.in_features, route,
+            W.reshape(-1), self.alpha, self._gref_code(),
+        )  # fmt: skip
         return {"coincidences": int(total), "clipped": clipped, "bl": BL}
 
     def _draw_bits(self, p, BL, bl):

@@ -1,27 +1,26 @@
 """Kernels that apply pulses and read device arrays, one module per backend.
 
-Every backend module exposes the same functions with the same signatures:
+Every backend module exposes the same functions with the same signatures. The device state and
+the device parameters travel as two records (:mod:`.records`): ``state``, a
+:class:`~.records.DeviceState` (``G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+cnt_reset``, changed in place), and ``params``, a :class:`~.records.DeviceParams` (``fam, prm,
+const, lut_up, lut_dn, c2c, gmin``); a :class:`devices.DeviceArray` owns one of each.
 
-``write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
-cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)``
+``write(state, params, n, base, prog)``
     Apply signed pulse counts ``n`` (one per device, flat arrays) in place.
-``write_sparse(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
-budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)``
+``write_sparse(state, params, idx, counts, base, prog)``
     ``write`` restricted to the devices ``idx`` (programming and refresh touch few devices).
-``verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
-lut_up, lut_dn, prm_nom, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)``
+``verify(state, params, idx, target, x_t, tol_g, cap, read_sigma, key, c0, prm_nom)``
     Program-and-verify loop of :meth:`devices.DeviceArray.program` (reads and trains per device,
     with call bases derived from the array key and counter); returns the longest train count.
 ``read_noisy(G, sigma, base, out)``
     ``out = G * (1 + sigma * xi)`` with one counter-based normal per device.
-``pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,
-cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
+``pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
 gref)``
     Stochastic pulse-train update: coincidence counts of bit-packed trains, routed to the devices
     and written sample after sample; returns the total number of coincidences.
-``pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
-const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref)``
+``pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic, route, base,
+base_r, thr, half_step, dg_nom, need, W, alpha, gref)``
     Requested weight changes to rounded, routed pulse counts and writes in one pass (the pulse
     backprop hot path); flags written pairs that need a refresh; returns ``(device pulses,
     non-finite requests skipped)``.

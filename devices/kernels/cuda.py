@@ -29,6 +29,7 @@ from numba import config as _nb_config
 from numba import cuda
 
 from . import numba_cpu as _cpu
+from .records import DeviceParams, DeviceState
 
 #: True when the kernels run under the numba CUDA simulator (numpy arrays, Python threads).
 SIMULATOR = bool(_nb_config.ENABLE_CUDASIM)
@@ -107,9 +108,12 @@ def _weight(s, N, G, alpha, gref):
 
 
 # ----------------------------------------------------------------------------- kernels
+# Every update kernel starts with the fields of the two records, in their order
+# (DeviceState._fields, then DeviceParams._fields): the host wrappers below unpack the records
+# there (``*state, *params``), and _check_record_order() verifies the order at import.
 @cuda.jit
-def _k_write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
-             cnt_dn, cnt_prog, cnt_reset, prog):  # fmt: skip
+def _k_write(G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, fam, prm, const,
+             lut_up, lut_dn, c2c, gmin, n, base, prog):  # fmt: skip
     i = cuda.grid(1)
     if i < G.size and n[i] != 0:
         _write_one(i, n[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
@@ -117,8 +121,8 @@ def _k_write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, 
 
 
 @cuda.jit
-def _k_write_sparse(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
-                    budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):  # fmt: skip
+def _k_write_sparse(G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, fam, prm,
+                    const, lut_up, lut_dn, c2c, gmin, idx, counts, base, prog):  # fmt: skip
     k = cuda.grid(1)
     if k < idx.size and counts[k] != 0:
         _write_one(idx[k], counts[k], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
@@ -133,9 +137,9 @@ def _k_read(G, sigma, base, out):
 
 
 @cuda.jit
-def _k_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
-              cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_in, N, route, W, alpha,
-              gref, tot):  # fmt: skip
+def _k_update(G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, fam, prm, const,
+              lut_up, lut_dn, c2c, gmin, bases, xbits, dbits, xneg, dneg, n_in, N, route, W,
+              alpha, gref, tot):  # fmt: skip
     """One thread per synapse: the samples one after another (the device state is per synapse,
     so threads never share a device)."""
     s = cuda.grid(1)
@@ -160,10 +164,9 @@ def _k_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, b
 
 
 @cuda.jit
-def _k_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
-               const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-               cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref,
-               tot):  # fmt: skip
+def _k_request(G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, fam, prm, const,
+               lut_up, lut_dn, c2c, gmin, dW, step_up, step_dn, theta, n_max, stochastic, route,
+               base, base_r, thr, half_step, dg_nom, need, W, alpha, gref, tot):  # fmt: skip
     s = cuda.grid(1)
     N = dW.size
     if s >= N:
@@ -179,14 +182,14 @@ def _k_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route
                                 const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
                                 cnt_dn, cnt_prog, cnt_reset)  # fmt: skip
             cuda.atomic.add(tot, 0, sent)
-            if thr > 0.0 and _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step):
+            if thr > 0.0 and _flag_refresh(s, N, G, gmin, dg_nom, thr, half_step):
                 need[s] = True
     W[s] = _weight(s, N, G, alpha, gref)
 
 
 @cuda.jit
-def _k_verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
-              lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+def _k_verify(G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, fam, prm, const,
+              lut_up, lut_dn, c2c, gmin, idx, target, x_t, tol_g, cap, read_sigma, key, c0, pn,
               tot):  # fmt: skip
     k = cuda.grid(1)
     if k >= idx.size:
@@ -262,28 +265,28 @@ def _scalars(tot):
     return tot if isinstance(tot, np.ndarray) else tot.get()
 
 
-def write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
-          cnt_dn, cnt_prog, cnt_reset, prog):  # fmt: skip
-    """Apply signed pulse counts ``n`` to flat device arrays in place (see module docs)."""
-    if G.size == 0:
+def _record_args(state, params):
+    """The kernels' leading arguments: the fields of both records, scalars typed."""
+    pa = params._replace(fam=int(params.fam), c2c=float(params.c2c))
+    return (*state, *pa)
+
+
+def write(state, params, n, base, prog):
+    """Apply signed pulse counts ``n`` to the devices of ``state`` in place (see module docs)."""
+    if state.G.size == 0:
         return
-    _launch(_k_write, G.size,
-        G, Gw, tau, n, int(fam), prm, const, lut_up, lut_dn, float(c2c), np.uint64(base), frozen,
-        budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, bool(prog),
-    )  # fmt: skip
+    _launch(_k_write, state.G.size, *_record_args(state, params), n, np.uint64(base), bool(prog))
 
 
-def write_sparse(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
-                 budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):  # fmt: skip
+def write_sparse(state, params, idx, counts, base, prog):
     """:func:`write` for the devices ``idx`` (unique) only, with their counts."""
+    G = state.G
     idx = _like(G, idx, np.int64)
     if idx.size == 0:
         return
     counts = _like(G, counts, np.int64)
-    _launch(_k_write_sparse, idx.size,
-        G, Gw, tau, idx, counts, int(fam), prm, const, lut_up, lut_dn, float(c2c),
-        np.uint64(base), frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, bool(prog),
-    )  # fmt: skip
+    _launch(_k_write_sparse, idx.size, *_record_args(state, params), idx, counts,
+            np.uint64(base), bool(prog))  # fmt: skip
 
 
 def read_noisy(G, sigma, base, out):
@@ -293,53 +296,46 @@ def read_noisy(G, sigma, base, out):
     _launch(_k_read, G.size, G, float(sigma), np.uint64(base), out)
 
 
-def pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,
-                 cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in,
-                 route, W, alpha, gref):  # fmt: skip
+def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
+                 gref):  # fmt: skip
     """Stochastic pulse-train update, one sample after another (see module docs)."""
+    G = state.G
     N = int(n_out) * int(n_in)
     tot = _like(G, np.zeros(1), np.int64)
     if N == 0:
         return 0
-    _launch(_k_update, N,
-        G, Gw, tau, int(fam), prm, const, lut_up, lut_dn, float(c2c), _like(G, bases, np.uint64),
-        frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg,
-        int(n_in), N, int(route), W, float(alpha), float(gref), tot,
+    _launch(_k_update, N, *_record_args(state, params),
+        _like(G, bases, np.uint64), xbits, dbits, xneg, dneg, int(n_in), N, int(route), W,
+        float(alpha), float(gref), tot,
     )  # fmt: skip
     return int(_scalars(tot)[0])
 
 
-def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
-                  const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha,
-                  gref):  # fmt: skip
+def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic, route, base,
+                  base_r, thr, half_step, dg_nom, need, W, alpha, gref):  # fmt: skip
     """Requested weight changes -> rounded pulse counts -> routed writes, in one pass."""
-    tot = _like(G, np.zeros(2), np.int64)
+    tot = _like(state.G, np.zeros(2), np.int64)
     if dW.size:
-        _launch(_k_request, dW.size,
-            G, Gw, tau, dW, float(step_up), float(step_dn), float(theta), int(n_max),
-            bool(stochastic), int(route), int(fam), prm, const, lut_up, lut_dn, float(c2c),
-            np.uint64(base), np.uint64(base_r), frozen, budget, cnt_up, cnt_dn, cnt_prog,
-            cnt_reset, float(thr), float(half_step), gmin_dev, float(dg_nom), need, W,
-            float(alpha), float(gref), tot,
+        _launch(_k_request, dW.size, *_record_args(state, params),
+            dW, float(step_up), float(step_dn), float(theta), int(n_max), bool(stochastic),
+            int(route), np.uint64(base), np.uint64(base_r), float(thr), float(half_step),
+            float(dg_nom), need, W, float(alpha), float(gref), tot,
         )  # fmt: skip
     res = _scalars(tot)
     return int(res[0]), int(res[1])
 
 
-def verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
-           lut_up, lut_dn, prm_nom, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
-           cnt_reset):  # fmt: skip
+def verify(state, params, idx, target, x_t, tol_g, cap, read_sigma, key, c0, prm_nom):
     """Program-and-verify devices ``idx`` toward ``target`` (see the reference docstring)."""
+    G = state.G
     idx = _like(G, idx, np.int64)
     if idx.size == 0:
         return 0
     tot = _like(G, np.zeros(1), np.int64)
     pn = _like(G, prm_nom[:, 0], np.float64)
-    _launch(_k_verify, idx.size,
-        G, Gw, tau, idx, _like(G, target, np.float64), _like(G, x_t, np.float64), float(tol_g),
-        int(cap), float(read_sigma), np.uint64(key), int(c0), int(fam), prm, const, lut_up,
-        lut_dn, pn, float(c2c), frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, tot,
+    _launch(_k_verify, idx.size, *_record_args(state, params),
+        idx, _like(G, target, np.float64), _like(G, x_t, np.float64), float(tol_g), int(cap),
+        float(read_sigma), np.uint64(key), int(c0), pn, tot,
     )  # fmt: skip
     return int(_scalars(tot)[0])
 
@@ -356,3 +352,20 @@ def pulse_trains(p, BL, bl, base):
         _launch(_k_trains, B * n, _like(p, p, np.float64), _like(p, BL, np.int64),
                 np.uint64(base), nw, out)  # fmt: skip
     return out
+
+
+def _check_record_order():
+    """Each update kernel's leading parameters are the record fields in record order, so the
+    host wrappers' ``*state, *params`` lands every field where the kernel reads it."""
+    want = (*DeviceState._fields, *DeviceParams._fields)
+    for kern in (_k_write, _k_write_sparse, _k_update, _k_request, _k_verify):
+        code = kern.py_func.__code__
+        got = code.co_varnames[: code.co_argcount][: len(want)]
+        if got != want:
+            raise RuntimeError(
+                f"{code.co_name} takes {got} before its own arguments, expected the record "
+                f"fields {want}"
+            )
+
+
+_check_record_order()

@@ -290,9 +290,14 @@ _PARALLEL_MIN_UPDATE = 1 << 22   # samples x devices per pulse-train update
 
 
 # ----------------------------------------------------------------------------- write
+# The jitted entry points take the two records (devices/kernels/records.py) and unpack them
+# once. The host functions hand them over as plain tuples (same fields, same order): numba's
+# dispatcher types a plain tuple of arrays from its fast fingerprint, a NamedTuple through
+# Python-level typing (about 2 microseconds more per call).
 @njit(cache=True, parallel=True, error_model="numpy")
-def _write_par(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
-               cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+def _write_par(st, pa, n, base, prog):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     for ip in prange(G.size):
         i = np.int64(ip)
         if n[i] != 0:
@@ -301,38 +306,35 @@ def _write_par(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
-def _write_ser(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
-               cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+def _write_ser(st, pa, n, base, prog):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     for i in range(G.size):
         if n[i] != 0:
             _write_one(i, n[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
                        budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)
 
 
-def write(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
-          cnt_dn, cnt_prog, cnt_reset, prog):
-    """Apply signed pulse counts ``n`` to flat device arrays in place (see module docs)."""
-    kern = _write_par if G.size >= _PARALLEL_MIN else _write_ser
-    kern(G, Gw, tau, n, fam, prm, const, lut_up, lut_dn, c2c, np.uint64(base), frozen, budget,
-         cnt_up, cnt_dn, cnt_prog, cnt_reset, bool(prog))
+def write(state, params, n, base, prog):
+    """Apply signed pulse counts ``n`` to the devices of ``state`` in place (see module docs)."""
+    kern = _write_par if state.G.size >= _PARALLEL_MIN else _write_ser
+    kern(tuple(state), tuple(params), n, np.uint64(base), bool(prog))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see _SERIAL_NOTE
-def _write_sparse_ser(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base,
-                      frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+def _write_sparse_ser(st, pa, idx, counts, base, prog):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     for k in range(idx.size):
         if counts[k] != 0:
             _write_one(idx[k], counts[k], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
                        frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)
 
 
-def write_sparse(G, Gw, tau, idx, counts, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
-                 budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+def write_sparse(state, params, idx, counts, base, prog):
     """:func:`write` for the devices ``idx`` (unique) only, with their counts."""
-    _write_sparse_ser(G, Gw, tau, np.asarray(idx, dtype=np.int64),
-                      np.asarray(counts, dtype=np.int64), fam, prm, const, lut_up, lut_dn, c2c,
-                      np.uint64(base), frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                      bool(prog))
+    _write_sparse_ser(tuple(state), tuple(params), np.asarray(idx, dtype=np.int64),
+                      np.asarray(counts, dtype=np.int64), np.uint64(base), bool(prog))
 
 
 # ----------------------------------------------------------------------------- read
@@ -472,9 +474,10 @@ def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, 
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
-                cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
-                alpha, gref, rows):
+def _update_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
+                rows):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     nzx, ms = _compact_all(xbits, n_in)
     n_tiles = (n_out + rows - 1) // rows
     tot = np.zeros(n_tiles, dtype=np.int64)
@@ -487,9 +490,10 @@ def _update_par(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen,
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
-def _update_ser(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget, cnt_up,
-                cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
-                alpha, gref, rows):
+def _update_ser(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
+                rows):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     nzx, ms = _compact_all(xbits, n_in)
     total = 0
     for t in range((n_out + rows - 1) // rows):
@@ -499,18 +503,15 @@ def _update_ser(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen,
     return total
 
 
-def pulse_update(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases, frozen, budget,
-                 cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in,
-                 route, W, alpha, gref):
+def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
+                 gref):
     """Stochastic pulse-train update: the samples in order on each synapse, cache-blocked over
     tiles of rows (see module docs)."""
     rows = _tile_rows(n_in, n_out)
-    par = G.size * xbits.shape[0] >= _PARALLEL_MIN_UPDATE and n_out > rows
+    par = state.G.size * xbits.shape[0] >= _PARALLEL_MIN_UPDATE and n_out > rows
     kern = _update_par if par else _update_ser
-    return int(kern(G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                    np.asarray(bases, dtype=np.uint64), frozen, budget, cnt_up, cnt_dn, cnt_prog,
-                    cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W, float(alpha),
-                    float(gref), rows))
+    return int(kern(tuple(state), tuple(params), np.asarray(bases, dtype=np.uint64), xbits, dbits,
+                    xneg, dneg, n_out, n_in, route, W, float(alpha), float(gref), rows))
 
 
 # ----------------------------------------------------------------------------- requests
@@ -541,9 +542,10 @@ def _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _request_par(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
-                 const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-                 cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
+def _request_par(st, pa, dW, step_up, step_dn, theta, n_max, stochastic, route, base, base_r,
+                 thr, half_step, dg_nom, need, W, alpha, gref):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     N = dW.size
     sent = np.zeros(N, dtype=np.int64)
     bad = 0
@@ -563,14 +565,15 @@ def _request_par(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, rou
                                const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn,
                                cnt_prog, cnt_reset, W, alpha, gref)
         if thr > 0.0:
-            need[s] = _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step)
+            need[s] = _flag_refresh(s, N, G, gmin, dg_nom, thr, half_step)
     return sent.sum(), bad
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
-def _request_ser(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
-                 const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-                 cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
+def _request_ser(st, pa, dW, step_up, step_dn, theta, n_max, stochastic, route, base, base_r,
+                 thr, half_step, dg_nom, need, W, alpha, gref):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     N = dW.size
     total = 0
     bad = 0
@@ -590,20 +593,19 @@ def _request_ser(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, rou
                               const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn,
                               cnt_prog, cnt_reset, W, alpha, gref)
         if thr > 0.0:
-            need[s] = _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step)
+            need[s] = _flag_refresh(s, N, G, gmin, dg_nom, thr, half_step)
     return total, bad
 
 
-def pulse_request(G, Gw, tau, dW, step_up, step_dn, theta, n_max, stochastic, route, fam, prm,
-                  const, lut_up, lut_dn, c2c, base, base_r, frozen, budget, cnt_up, cnt_dn,
-                  cnt_prog, cnt_reset, thr, half_step, gmin_dev, dg_nom, need, W, alpha, gref):
+def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic, route, base,
+                  base_r, thr, half_step, dg_nom, need, W, alpha, gref):
     """Requested weight changes -> rounded pulse counts -> routed writes, in one pass."""
-    kern = _request_par if G.size >= _PARALLEL_MIN else _request_ser
-    sent, bad = kern(G, Gw, tau, dW, float(step_up), float(step_dn), float(theta), int(n_max),
-                     bool(stochastic), int(route), fam, prm, const, lut_up, lut_dn, float(c2c),
-                     np.uint64(base), np.uint64(base_r), frozen, budget, cnt_up, cnt_dn,
-                     cnt_prog, cnt_reset, float(thr), float(half_step), gmin_dev, float(dg_nom),
-                     need, W, float(alpha), float(gref))
+    kern = _request_par if state.G.size >= _PARALLEL_MIN else _request_ser
+    sent, bad = kern(tuple(state), tuple(params), dW, float(step_up), float(step_dn),
+                     float(theta), int(n_max), bool(stochastic), int(route), np.uint64(base),
+                     np.uint64(base_r),
+                     float(thr), float(half_step), float(dg_nom), need, W, float(alpha),
+                     float(gref))
     return int(sent), int(bad)
 # ----------------------------------------------------------------------------- verify
 _MASK_PHI = np.uint64(PHI)
@@ -692,8 +694,9 @@ def _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see _SERIAL_NOTE
-def _verify_ser(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
-                lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+def _verify_ser(st, pa, idx, target, x_t, tol_g, cap, read_sigma, key, c0, pn):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     W = 0
     for k in range(idx.size):
         w = _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam,
@@ -704,15 +707,13 @@ def _verify_ser(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, f
     return W
 
 
-def verify(G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm, const,
-           lut_up, lut_dn, prm_nom, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+def verify(state, params, idx, target, x_t, tol_g, cap, read_sigma, key, c0, prm_nom):
     """Program-and-verify devices ``idx`` toward ``target`` (see the reference docstring)."""
-    return int(_verify_ser(G, Gw, tau, np.asarray(idx, dtype=np.int64),
+    return int(_verify_ser(tuple(state), tuple(params), np.asarray(idx, dtype=np.int64),
                            np.asarray(target, dtype=np.float64),
                            np.asarray(x_t, dtype=np.float64), float(tol_g), int(cap),
-                           float(read_sigma), np.uint64(key), int(c0), fam, prm, const, lut_up,
-                           lut_dn, np.ascontiguousarray(prm_nom[:, 0]), float(c2c), frozen,
-                           budget, cnt_up, cnt_dn, cnt_prog, cnt_reset))
+                           float(read_sigma), np.uint64(key), int(c0),
+                           np.ascontiguousarray(prm_nom[:, 0])))
 # fmt: on
 
 

@@ -172,99 +172,44 @@ def _apply(fam, G, m, prm, const, lut_up, lut_dn, c2c, xi):
 
 
 # ----------------------------------------------------------------------------- kernels
-def write(
-    G,
-    Gw,
-    tau,
-    n,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    c2c,
-    base,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-    prog,
-):
-    """Apply signed pulse counts ``n`` to flat device arrays in place (see module docs)."""
+def write(state, params, n, base, prog):
+    """Apply signed pulse counts ``n`` to the devices of ``state`` in place (see module docs)."""
     idx = np.flatnonzero(n)
     if idx.size == 0:
         return
+    st = state
     m = n[idx]
     am = np.abs(m)
-    used = cnt_up[idx] + cnt_dn[idx] + cnt_prog[idx] + cnt_reset[idx]
+    used = st.cnt_up[idx] + st.cnt_dn[idx] + st.cnt_prog[idx] + st.cnt_reset[idx]
     if prog:
-        cnt_prog[idx] += am
+        st.cnt_prog[idx] += am
     else:
-        cnt_up[idx] += np.where(m > 0, am, 0)
-        cnt_dn[idx] += np.where(m < 0, am, 0)
-    remaining = budget[idx] - used
-    alive = (frozen[idx] == 0) & (remaining > 0)
+        st.cnt_up[idx] += np.where(m > 0, am, 0)
+        st.cnt_dn[idx] += np.where(m < 0, am, 0)
+    remaining = st.budget[idx] - used
+    alive = (st.frozen[idx] == 0) & (remaining > 0)
     # endurance: apply only what is left of the budget, then freeze
     m_eff = np.where(am > remaining, np.sign(m) * np.floor(np.maximum(remaining, 0.0)), m)
     m_eff = m_eff.astype(np.int64)
-    newly_frozen = (frozen[idx] == 0) & (used + am >= budget[idx])
+    newly_frozen = (st.frozen[idx] == 0) & (used + am >= st.budget[idx])
     sel = alive & (m_eff != 0)
     if np.any(sel):
         j = idx[sel]
-        xi = normal_np(base, j) if c2c > 0 else None
-        G1 = _apply(fam, G[j], m_eff[sel], prm[:, j], const, lut_up, lut_dn, c2c, xi)
-        G[j] = G1
-        Gw[j] = G1
-        tau[j] = 0.0
-    frozen[idx[newly_frozen]] = 1
+        pa = params
+        xi = normal_np(base, j) if pa.c2c > 0 else None
+        G1 = _apply(pa.fam, st.G[j], m_eff[sel], pa.prm[:, j], pa.const, pa.lut_up, pa.lut_dn,
+                    pa.c2c, xi)  # fmt: skip
+        st.G[j] = G1
+        st.Gw[j] = G1
+        st.tau[j] = 0.0
+    st.frozen[idx[newly_frozen]] = 1
 
 
-def write_sparse(
-    G,
-    Gw,
-    tau,
-    idx,
-    counts,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    c2c,
-    base,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-    prog,
-):
+def write_sparse(state, params, idx, counts, base, prog):
     """:func:`write` for the devices ``idx`` (unique) only, with their counts."""
-    n = np.zeros(G.size, dtype=np.int64)
+    n = np.zeros(state.G.size, dtype=np.int64)
     n[idx] = counts
-    write(
-        G,
-        Gw,
-        tau,
-        n,
-        fam,
-        prm,
-        const,
-        lut_up,
-        lut_dn,
-        c2c,
-        base,
-        frozen,
-        budget,
-        cnt_up,
-        cnt_dn,
-        cnt_prog,
-        cnt_reset,
-        prog,
-    )
+    write(state, params, n, base, prog)
 
 
 def read_noisy(G, sigma, base, out):
@@ -284,34 +229,8 @@ def coincidences(xbits, dbits):
     return popcount64(both).sum(axis=-1)
 
 
-def pulse_update(
-    G,
-    Gw,
-    tau,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    c2c,
-    bases,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-    xbits,
-    dbits,
-    xneg,
-    dneg,
-    n_out,
-    n_in,
-    route,
-    W,
-    alpha,
-    gref,
-):
+def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
+                 gref):  # fmt: skip
     """Stochastic pulse-train update, one sample after another (see module docs)."""
     N = n_out * n_in
     total = 0
@@ -319,28 +238,9 @@ def pulse_update(
         c = coincidences(xbits[b], dbits[b])
         total += int(c.sum())
         s = np.where(dneg[b][:, None] != xneg[b][None, :], 1, -1)
-        n, _ = _route(np.ravel(s * c), route, G.size)
-        write(
-            G,
-            Gw,
-            tau,
-            n,
-            fam,
-            prm,
-            const,
-            lut_up,
-            lut_dn,
-            c2c,
-            int(bases[b]),
-            frozen,
-            budget,
-            cnt_up,
-            cnt_dn,
-            cnt_prog,
-            cnt_reset,
-            False,
-        )
-    _refresh_cache(G, N, W, alpha, gref)
+        n, _ = _route(np.ravel(s * c), route, state.G.size)
+        write(state, params, n, int(bases[b]), False)
+    _refresh_cache(state.G, N, W, alpha, gref)
     return total
 
 
@@ -391,40 +291,8 @@ def curve(fam, x, up, prm, const, lut_up, lut_dn):
     return gmin + (gmax - gmin) * _lut_fwd(x, table)
 
 
-def pulse_request(
-    G,
-    Gw,
-    tau,
-    dW,
-    step_up,
-    step_dn,
-    theta,
-    n_max,
-    stochastic,
-    route,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    c2c,
-    base,
-    base_r,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-    thr,
-    half_step,
-    gmin_dev,
-    dg_nom,
-    need,
-    W,
-    alpha,
-    gref,
-):
+def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic, route, base,
+                  base_r, thr, half_step, dg_nom, need, W, alpha, gref):  # fmt: skip
     """Requested weight changes -> rounded pulse counts -> routed writes, in one pass.
 
     ``dW`` is flat (one entry per synapse). Counts: ``r = |dW| / step`` (step of the sign's
@@ -432,7 +300,7 @@ def pulse_request(
     probability ``frac(r)`` from the counter RNG with ``base_r``), capped at ``n_max`` (0: no
     cap). Route as in :func:`pulse_update`. With ``thr > 0`` (differential arrays), ``need[s]``
     is set for written pairs whose larger device reaches ``thr`` while the other is above
-    ``half_step`` above its own Gmin (``gmin_dev``, per device; normalized by the nominal range
+    ``half_step`` above its own Gmin (``params.gmin``; normalized by the nominal range
     ``dg_nom``). The cached weights ``W`` are kept current (``alpha``, ``gref`` as in
     :func:`_refresh_cache`). Non-finite requests are skipped and counted. Returns
     ``(device pulses, non-finite requests)``.
@@ -453,63 +321,20 @@ def pulse_request(
     if n_max > 0:
         n = np.minimum(n, n_max)
     n[dW == 0] = 0
-    full, mult = _route(np.where(dW > 0, n, -n), route, G.size)
-    write(
-        G,
-        Gw,
-        tau,
-        full,
-        fam,
-        prm,
-        const,
-        lut_up,
-        lut_dn,
-        c2c,
-        base,
-        frozen,
-        budget,
-        cnt_up,
-        cnt_dn,
-        cnt_prog,
-        cnt_reset,
-        False,
-    )
+    full, mult = _route(np.where(dW > 0, n, -n), route, state.G.size)
+    write(state, params, full, base, False)
+    G, gmin = state.G, params.gmin
     if thr > 0:
         touched = n > 0
-        gp = (G[:N] - gmin_dev[:N]) / dg_nom
-        gm = (G[N:] - gmin_dev[N:]) / dg_nom
+        gp = (G[:N] - gmin[:N]) / dg_nom
+        gm = (G[N:] - gmin[N:]) / dg_nom
         hit = touched & (np.maximum(gp, gm) >= thr) & (np.minimum(gp, gm) > half_step)
         need[hit] = True
     _refresh_cache(G, N, W, alpha, gref)
     return int(n.sum()) * mult, bad
 
 
-def verify(
-    G,
-    Gw,
-    tau,
-    idx,
-    target,
-    x_t,
-    tol_g,
-    cap,
-    read_sigma,
-    key,
-    c0,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    prm_nom,
-    c2c,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-):
+def verify(state, params, idx, target, x_t, tol_g, cap, read_sigma, key, c0, prm_nom):
     """Program-and-verify devices ``idx`` (already RESET) toward conductances ``target``.
 
     Per device, iteration ``t``: read (read noise with the call base of counter
@@ -526,6 +351,8 @@ def verify(
     s = 1 if read_sigma > 0 else 0
     key, c0 = int(key), int(c0)  # Python ints: 64-bit wrap-around without numpy warnings
     used = np.zeros(idx.size, dtype=np.int64)
+    G, frozen = state.G, state.frozen
+    fam, const, lut_up, lut_dn = params.fam, params.const, params.lut_up, params.lut_dn
     active = frozen[idx] == 0
     W = 0
     for t in range(4 * cap + 8):
@@ -542,27 +369,7 @@ def verify(
         active = go
         if not go.any():
             break
-        write_sparse(
-            G,
-            Gw,
-            tau,
-            idx[go],
-            chunk[go],
-            fam,
-            prm,
-            const,
-            lut_up,
-            lut_dn,
-            c2c,
-            call_base(key, c0 + t * (1 + s) + s),
-            frozen,
-            budget,
-            cnt_up,
-            cnt_dn,
-            cnt_prog,
-            cnt_reset,
-            True,
-        )
+        write_sparse(state, params, idx[go], chunk[go], call_base(key, c0 + t * (1 + s) + s), True)
         used[go] += chunk[go]
         active &= frozen[idx] == 0
         W = t + 1

@@ -34,19 +34,18 @@ def main(cc=(9, 0)) -> int:
     def A(dt, nd=1):
         return t.Array(dt, nd, "C")
 
-    dev = (i8, A(f8, 2), A(f8), A(f8), A(f8))  # fam, prm, const, lut_up, lut_dn
-    cnt = (A(u1), A(f8), A(i8), A(i8), A(i8), A(i8))  # frozen, budget, counters
-    state = (A(f8), A(f8), A(f8))  # G, Gw, tau
+    # the records' fields, in record order: DeviceState then DeviceParams
+    state = (A(f8), A(f8), A(f8), A(u1), A(f8), A(i8), A(i8), A(i8), A(i8))
+    params = (i8, A(f8, 2), A(f8), A(f8), A(f8), f8, A(f8))
+    rec = (*state, *params)
     sigs = {
-        "_k_write": (*state, A(i8), *dev, f8, u8, *cnt, b1),
-        "_k_write_sparse": (*state, A(i8), A(i8), *dev, f8, u8, *cnt, b1),
+        "_k_write": (*rec, A(i8), u8, b1),
+        "_k_write_sparse": (*rec, A(i8), A(i8), u8, b1),
         "_k_read": (A(f8), f8, u8, A(f8)),
+        # bases, xbits, dbits, xneg, dneg, n_in, N, route, W, alpha, gref, tot
         "_k_update": (
-            *state,
-            *dev,
-            f8,
+            *rec,
             A(u8),
-            *cnt,
             A(u8, 3),
             A(u8, 3),
             A(b1, 2),
@@ -58,9 +57,11 @@ def main(cc=(9, 0)) -> int:
             f8,
             f8,
             A(i8),
-        ),  # fmt: skip
+        ),
+        # dW, step_up, step_dn, theta, n_max, stochastic, route, base, base_r, thr, half_step,
+        # dg_nom, need, W, alpha, gref, tot
         "_k_request": (
-            *state,
+            *rec,
             A(f8),
             f8,
             f8,
@@ -68,37 +69,19 @@ def main(cc=(9, 0)) -> int:
             i8,
             b1,
             i8,
-            *dev,
-            f8,
             u8,
             u8,
-            *cnt,
             f8,
             f8,
-            A(f8),
             f8,
             A(b1),
             A(f8),
             f8,
             f8,
             A(i8),
-        ),  # fmt: skip
-        "_k_verify": (
-            *state,
-            A(i8),
-            A(f8),
-            A(f8),
-            f8,
-            i8,
-            f8,
-            u8,
-            i8,
-            *dev,
-            A(f8),
-            f8,
-            *cnt,
-            A(i8),
-        ),  # fmt: skip
+        ),
+        # idx, target, x_t, tol_g, cap, read_sigma, key, c0, pn, tot
+        "_k_verify": (*rec, A(i8), A(f8), A(f8), f8, i8, f8, u8, i8, A(f8), A(i8)),
         "_k_trains": (A(f8, 2), A(i8), u8, i8, A(u8, 3)),
     }
     for name, sig in sigs.items():

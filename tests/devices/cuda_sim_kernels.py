@@ -20,6 +20,7 @@ from kernel_cases import (
     State,
     call_update,
     call_write,
+    check_counters_land_in_their_fields,
     draw_trains,
     family_device,
     seed_of,
@@ -77,8 +78,7 @@ def test_cuda_write_sparse_equals_reference(family, lut_device):
     base = np.uint64(_rng.call_base(5, 5))
     a, b = s0.copy(), s0.copy()
     for mod, s in ((ref, a), (cu, b)):
-        mod.write_sparse(s.G, s.Gw, s.tau, idx, counts, *s.dev_args(), 0.02, base,
-                         *s.cnt_args(), True)  # fmt: skip
+        mod.write_sparse(*s.records(0.02), idx, counts, base, True)
     a.assert_equal(b)
     untouched = np.setdiff1d(np.arange(s0.G.size), idx)
     np.testing.assert_array_equal(b.G[untouched], s0.G[untouched])
@@ -148,9 +148,8 @@ def test_cuda_pulse_request_equals_reference(family, route, k, stochastic, n_max
     for mod, s in ((ref, a := s0.copy()), (cu, b := s0.copy())):
         need = np.zeros(s0.N, dtype=bool)
         res[mod] = mod.pulse_request(
-            s.G, s.Gw, s.tau, dW, step, 1.3 * step, 0.5, n_max, stochastic, route,
-            *s.dev_args(), 0.02, np.uint64(11), np.uint64(12), *s.cnt_args(), thr,
-            0.5 / 32, s.gmin_i, dev.dG, need, s.W, s.alpha, s.gref,
+            *s.records(0.02), dW, step, 1.3 * step, 0.5, n_max, stochastic, route,
+            np.uint64(11), np.uint64(12), thr, 0.5 / 32, dev.dG, need, s.W, s.alpha, s.gref,
         )  # fmt: skip
         needs[mod] = need
     assert res[ref] == res[cu]
@@ -179,12 +178,18 @@ def test_cuda_verify_equals_reference(family, read_sigma, lut_device):
     out = {}
     for mod, s in ((ref, a := s0.copy()), (cu, b := s0.copy())):
         out[mod] = mod.verify(
-            s.G, s.Gw, s.tau, idx, target, x_t, tol_g, 2 * dev.levels("ltp"), read_sigma,
-            np.uint64(0x1234ABCD), 17, *s.dev_args(), pn, 0.01, *s.cnt_args(),
+            *s.records(0.01), idx, target, x_t, tol_g, 2 * dev.levels("ltp"), read_sigma,
+            np.uint64(0x1234ABCD), 17, pn,
         )  # fmt: skip
     assert out[ref] == out[cu] > 1
     a.assert_equal(b)
     assert (b.cnt_prog > s0.cnt_prog).any()
+
+
+def test_cuda_counters_land_in_their_fields():
+    """Up pulses only in cnt_up, down only in cnt_dn, programming only in cnt_prog (the host
+    wrappers unpack the records into the kernels' leading parameters)."""
+    check_counters_land_in_their_fields(cuda_mod())
 
 
 # ------------------------------------------------------------------------------------ trains

@@ -13,6 +13,7 @@ import zlib
 import numpy as np
 
 import devices
+from devices.kernels.records import DeviceParams, DeviceState
 
 RTOL = 1e-12
 
@@ -97,23 +98,22 @@ class State:
         for k in ("tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "cnt_reset"):
             np.testing.assert_array_equal(getattr(self, k), getattr(other, k), err_msg=k)
 
-    def dev_args(self):
-        """The device-model arguments of every kernel, in kernel order."""
-        return (self.fam, self.prm, self.const, self.lut_up, self.lut_dn)
-
-    def cnt_args(self):
-        """The freeze/endurance/counter arguments of every kernel, in kernel order."""
-        return (self.frozen, self.budget, self.cnt_up, self.cnt_dn, self.cnt_prog, self.cnt_reset)
+    def records(self, c2c):
+        """The kernels' two records over this state's arrays (writes land in them)."""
+        st = DeviceState.make(**{k: getattr(self, k) for k in DeviceState._fields})
+        pa = DeviceParams.make(fam=self.fam, prm=self.prm, const=self.const, lut_up=self.lut_up,
+                               lut_dn=self.lut_dn, c2c=c2c, gmin=self.gmin_i)  # fmt: skip
+        return st, pa
 
 
 def call_write(mod, s, n, c2c, base, prog):
-    mod.write(s.G, s.Gw, s.tau, n, *s.dev_args(), c2c, base, *s.cnt_args(), prog)
+    mod.write(*s.records(c2c), n, base, prog)
 
 
 def call_update(mod, s, c2c, bases, xbits, dbits, xneg, dneg, n_out, n_in, route):
     return mod.pulse_update(
-        s.G, s.Gw, s.tau, *s.dev_args(), c2c, bases, *s.cnt_args(), xbits, dbits, xneg, dneg,
-        n_out, n_in, route, s.W, s.alpha, s.gref,
+        *s.records(c2c), bases, xbits, dbits, xneg, dneg, n_out, n_in, route, s.W, s.alpha,
+        s.gref,
     )  # fmt: skip
 
 
@@ -129,3 +129,73 @@ def draw_trains(rng, arr, B, n_out, n_in, bl):
     xneg = rng.random((B, n_in)) < 0.5
     dneg = rng.random((B, n_out)) < 0.5
     return xbits, dbits, xneg, dneg
+
+
+def check_counters_land_in_their_fields(mod):
+    """Through kernel module ``mod``: potentiation counts only in ``cnt_up``, depression only in
+    ``cnt_dn``, programming only in ``cnt_prog`` (write, pulse_request, pulse_update, verify),
+    each by exactly the pulses sent."""
+    dev = devices.get("ideal", levels_ltp=64, levels_ltd=64)
+    rng = np.random.default_rng(11)
+    n_out, n_in = 4, 5
+    s = State(dev, (n_out, n_in), 2, seed=1, rng=rng)
+    s.frozen[:] = 0
+    s.budget[:] = np.inf
+    s.G[:] = dev.gmin + 0.5 * dev.dG
+    fields = ("cnt_up", "cnt_dn", "cnt_prog", "cnt_reset")
+    for k in fields:
+        getattr(s, k)[:] = 0
+
+    def deltas(before):
+        return {k: getattr(s, k) - before[k] for k in fields}
+
+    def snap():
+        return {k: getattr(s, k).copy() for k in fields}
+
+    def only(d, field, want):
+        for k in fields:
+            np.testing.assert_array_equal(d[k], want if k == field else 0, err_msg=k)
+
+    n = rng.integers(0, 6, s.G.size).astype(np.int64)
+    n[0] = 3  # at least one pulse
+    for sign, prog, field in ((1, False, "cnt_up"), (-1, False, "cnt_dn"), (1, True, "cnt_prog")):
+        before = snap()
+        call_write(mod, s, sign * n, 0.0, np.uint64(5), prog)
+        only(deltas(before), field, n)
+    # pulse_request: positive requests on G+ only (route 0)
+    N = n_out * n_in
+    step = 1.0 / 64
+    before = snap()
+    need = np.zeros(N, dtype=bool)
+    sent, bad = mod.pulse_request(*s.records(0.0), np.full(N, 2.0 * step), step, step, 0.5, 0,
+                                  False, 0, np.uint64(1), np.uint64(2), 0.0, 0.5 / 64, dev.dG,
+                                  need, s.W, s.alpha, s.gref)  # fmt: skip
+    d = deltas(before)
+    assert (sent, bad) == (2 * N, 0)
+    only(d, "cnt_up", np.r_[np.full(N, 2), np.zeros(N, dtype=np.int64)])
+    # pulse_update: every coincidence potentiates (signs differ), push-pull: G- depresses
+    arr = devices.DeviceArray((n_out, n_in), dev, seed=1, backend="numpy")
+    xbits, dbits, _, _ = draw_trains(rng, arr, 3, n_out, n_in, 31)
+    xneg = np.zeros((3, n_in), dtype=bool)
+    dneg = np.ones((3, n_out), dtype=bool)
+    before = snap()
+    total = call_update(mod, s, 0.0, np.arange(3, dtype=np.uint64), xbits, dbits, xneg, dneg,
+                        n_out, n_in, 1)  # fmt: skip
+    d = deltas(before)
+    assert total > 0
+    assert d["cnt_up"][:N].sum() == total and d["cnt_dn"][N:].sum() == total
+    np.testing.assert_array_equal(d["cnt_up"][:N], d["cnt_dn"][N:])
+    assert not d["cnt_up"][N:].any() and not d["cnt_dn"][:N].any()
+    assert not d["cnt_prog"].any() and not d["cnt_reset"].any()
+    # verify: programming pulses only
+    idx = np.arange(0, N, 3)
+    s.G[idx] = s.gmin_i[idx]
+    target = dev.gmin + 0.6 * dev.dG
+    x_t = np.full(idx.size, dev.pulses(np.array([target]), "ltp")[0])
+    before = snap()
+    mod.verify(*s.records(0.0), idx, np.full(idx.size, target), x_t, 1e-3 * dev.dG, 128, 0.0,
+               np.uint64(3), 0, dev._nominal()[0])  # fmt: skip
+    d = deltas(before)
+    assert d["cnt_prog"][idx].min() > 0
+    assert not d["cnt_prog"][np.setdiff1d(np.arange(s.G.size), idx)].any()
+    assert not d["cnt_up"].any() and not d["cnt_dn"].any() and not d["cnt_reset"].any()

@@ -136,8 +136,8 @@ def _untiled_update(s, c2c, bases, xbits, dbits, xneg, dneg, n_out, n_in, route)
     """The pre-tiling pulse_update: every sample on the whole array, one sample after another
     (one tile of all rows, serial)."""
     return nb._update_ser(
-        s.G, s.Gw, s.tau, *s.dev_args(), c2c, bases, *s.cnt_args(), xbits, dbits, xneg, dneg,
-        n_out, n_in, route, s.W, s.alpha, s.gref, n_out,
+        *s.records(c2c), bases, xbits, dbits, xneg, dneg, n_out, n_in, route, s.W, s.alpha,
+        s.gref, n_out,
     )  # fmt: skip
 
 
