@@ -25,36 +25,42 @@ from synapse_sim.sweep import run_sweep, sweep_records
 
 HERE = Path(__file__).parent
 SPREAD = "sigma_gmin+sigma_gmax"
-#: name -> (TOML file, axes that replace the file's device/sigma axes or None); in run order
+#: name -> (TOML file, axes that replace the file's device/sigma axes or None, [sweep] changes);
+#: in run order
 SWEEPS = {
-    "e3": ("e3_d2d.toml", None),
-    "e5_base": ("e5_baseline.toml", None),
-    "e5_a1": ("e5_adaptive.toml", None),
+    "e3": ("e3_d2d.toml", None, {}),
+    "e5_base": ("e5_baseline.toml", None, {}),
+    "e5_a1": ("e5_adaptive.toml", None, {}),
     # the rest of the spec's E3 grid, cut: the sigma_nl axis at no spread, the spread axis at
     # sigma_nl = 0 (not their product)
-    "e3_nl_more": ("e3_d2d.toml", {"device": ["ag_a_si", "epiram"], "sigma_nl": [0.5, 2.0]}),
-    "e3_spread": ("e3_d2d.toml", {"device": ["ag_a_si", "epiram"], SPREAD: [0.1, 0.2]}),
-    "e3_epiram": ("e3_d2d.toml", {"device": ["epiram"], "sigma_nl": [0.0, 1.0]}),
+    "e3_nl_more": ("e3_d2d.toml", {"device": ["ag_a_si", "epiram"], "sigma_nl": [0.5, 2.0]}, {}),
+    "e3_spread": ("e3_d2d.toml", {"device": ["ag_a_si", "epiram"], SPREAD: [0.1, 0.2]}, {}),
+    "e3_epiram": ("e3_d2d.toml", {"device": ["epiram"], "sigma_nl": [0.0, 1.0]}, {}),
+    # X4 with 10 more device instances (device_seed 5..14) of e3_d2d.toml's points
+    "e3_x4_more": ("e3_d2d.toml", None, {"instances": 10, "first_device_seed": 5}),
 }
 RULES = ("bidirectional", "unidirectional", "adaptive")
 
 
 def spec_of(name: str) -> dict:
     """The sweep spec (dict) of ``name`` in :data:`SWEEPS`."""
-    toml, axes = SWEEPS[name]
+    toml, axes, sweep = SWEEPS[name]
     with open(HERE / toml, "rb") as f:
         spec = tomllib.load(f)
-    if axes is not None:
+    spec["sweep"].update(sweep)
+    if axes is not None or sweep:
         spec["sweep"]["name"] = name
+    if axes is not None:
         spec["run"].pop("device", None)
         rest = {k: v for k, v in spec["axes"].items() if k not in ("sigma_nl", SPREAD)}
         spec["axes"] = {**rest, **{k: {"values": v} for k, v in axes.items()}}
     return spec
 
 
-def _acc(out: Path, *names: str) -> dict:
+def _acc(out: Path, *names: str, concat: bool = False) -> dict:
     """``(device, rule, sigma_nl, spread) -> final test accuracies (%) in instance order`` of
-    the finished sweeps among ``names`` (a point run twice is taken once)."""
+    the finished sweeps among ``names``: a point run twice is taken once, or with ``concat``
+    (sweeps of other device seeds) its instances are appended in the order of ``names``."""
     acc: dict = {}
     for name in names:
         if not (out / name / "sweep.h5").exists():
@@ -67,7 +73,11 @@ def _acc(out: Path, *names: str) -> dict:
             p = r["params"]
             key = (r["device"], r["rule"], p.get("sigma_nl", 0.0), p.get(SPREAD, 0.0))
             got.setdefault(key, []).append(100 * r["final_test_accuracy"])
-        acc = {**got, **acc}
+        if concat:
+            for k, v in got.items():
+                acc[k] = acc.get(k, []) + v
+        else:
+            acc = {**got, **acc}
     return {k: np.asarray(v) for k, v in acc.items()}
 
 
@@ -77,24 +87,23 @@ def _pm(a) -> str:
 
 
 def e3_table(out: Path) -> str:
-    acc = _acc(out, "e3")
+    acc = _acc(out, "e3", "e3_x4_more", concat=True)
     lines = [
-        "| rule | sigma_nl = 0 | sigma_nl = 1 | drop (0 -> 1) | drop - bidirectional's |",
-        "|---|---:|---:|---:|---:|",
+        "| rule | instances | sigma_nl = 0 | sigma_nl = 1 | drop (0 -> 1) "
+        "| drop - bidirectional's |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     drop = {}
     for rule in RULES:
         a0, a1 = acc.get(("ag_a_si", rule, 0.0, 0.0)), acc.get(("ag_a_si", rule, 1.0, 0.0))
         if a0 is None or a1 is None or len(a0) != len(a1):
-            lines.append(f"| {rule} | not run | | | |")
+            lines.append(f"| {rule} | not run | | | | |")
             continue
         drop[rule] = a0 - a1  # paired by device instance (same device_seed)
-        rel = (
-            ""
-            if rule == "bidirectional" or "bidirectional" not in drop
-            else (f"{drop[rule].mean() - drop['bidirectional'].mean():+.1f}")
-        )
-        lines.append(f"| {rule} | {_pm(a0)} | {_pm(a1)} | {_pm(drop[rule])} | {rel} |")
+        rel = ""
+        if rule != "bidirectional" and "bidirectional" in drop:
+            rel = _pm(drop[rule] - drop["bidirectional"])  # same device seeds, paired
+        lines.append(f"| {rule} | {a0.size} | {_pm(a0)} | {_pm(a1)} | {_pm(drop[rule])} | {rel} |")
     if len(drop) == 3:
         ok = all(drop[r].mean() <= drop["bidirectional"].mean() + 1.0 for r in RULES[1:])
         lines.append(
@@ -148,7 +157,7 @@ def main(argv=None):
     if not args.report:
         for name in args.only or SWEEPS:
             run_sweep(spec_of(name), args.out / name, workers=args.workers, resume=True)
-    print("E3 / X4: ag_a_si, final test accuracy (%), mean ± std over 5 device instances\n")
+    print("E3 / X4: ag_a_si, final test accuracy (%), mean ± std over the device instances\n")
     print(e3_table(args.out))
     print("\nE3 grid: final test accuracy (%), mean ± std over 5 device instances ('-': not run)\n")
     print(grid_table(args.out))
