@@ -25,8 +25,9 @@ from synapse_sim.sweep import run_sweep, sweep_records
 
 HERE = Path(__file__).parent
 SPREAD = "sigma_gmin+sigma_gmax"
-#: name -> (TOML file, axes that replace the file's device/sigma axes or None, [sweep] changes);
-#: in run order
+KNOBS = {"n_max": [4, 16, 64], "theta": [0.25, 0.75], "refresh_threshold": [0.8, 0.95]}
+#: name -> (TOML file, axes that replace the file's axes but its rule or None, changes to its
+#: sections); in run order
 SWEEPS = {
     "e3": ("e3_d2d.toml", None, {}),
     "e5_base": ("e5_baseline.toml", None, {}),
@@ -37,18 +38,29 @@ SWEEPS = {
     "e3_spread": ("e3_d2d.toml", {"device": ["ag_a_si", "epiram"], SPREAD: [0.1, 0.2]}, {}),
     "e3_epiram": ("e3_d2d.toml", {"device": ["epiram"], "sigma_nl": [0.0, 1.0]}, {}),
     # X4 with 10 more device instances (device_seed 5..14) of e3_d2d.toml's points
-    "e3_x4_more": ("e3_d2d.toml", None, {"instances": 10, "first_device_seed": 5}),
+    "e3_x4_more": ("e3_d2d.toml", None, {"sweep": {"instances": 10, "first_device_seed": 5}}),
+    # E5's other knobs, one at a time, on the named adaptive rule (n_max 16, theta 0.5,
+    # refresh threshold 0.9 by default)
+    **{
+        f"e5_{knob}": (
+            "e5_baseline.toml",
+            {"device": ["ag_a_si", "pcmo"], knob: values},
+            {"run": {"rule": "adaptive"}},
+        )
+        for knob, values in KNOBS.items()
+    },
 }
 RULES = ("bidirectional", "unidirectional", "adaptive")
 
 
 def spec_of(name: str) -> dict:
     """The sweep spec (dict) of ``name`` in :data:`SWEEPS`."""
-    toml, axes, sweep = SWEEPS[name]
+    toml, axes, changes = SWEEPS[name]
     with open(HERE / toml, "rb") as f:
         spec = tomllib.load(f)
-    spec["sweep"].update(sweep)
-    if axes is not None or sweep:
+    for section, values in changes.items():
+        spec[section].update(values)
+    if axes is not None or changes:
         spec["sweep"]["name"] = name
     if axes is not None:
         spec["run"].pop("device", None)
@@ -147,6 +159,22 @@ def e5_table(out: Path) -> str:
     return "\n".join(lines)
 
 
+def knob_table(out: Path) -> str:
+    """The adaptive rule with one knob changed (E5), rows preset x knob value."""
+    lines = ["| preset | knob | value | accuracy | n |", "|---|---|---:|---:|---:|"]
+    for knob in KNOBS:
+        if not (out / f"e5_{knob}" / "sweep.h5").exists():
+            continue
+        acc: dict = {}
+        for r in sweep_records(out / f"e5_{knob}"):
+            if r.get("complete") and r.get("device") != "software":
+                key = (r["device"], r["params"][knob])
+                acc.setdefault(key, []).append(100 * r["final_test_accuracy"])
+        for (dev, value), a in sorted(acc.items()):
+            lines.append(f"| {dev} | {knob} | {value:g} | {_pm(a)} | {len(a)} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/e3e5"))
@@ -163,6 +191,10 @@ def main(argv=None):
     print(grid_table(args.out))
     print("\nE5 / X9: final test accuracy (%), mean ± std over 5 device seeds\n")
     print(e5_table(args.out))
+    print(
+        "\nE5 knobs of the adaptive rule: final test accuracy (%), mean ± std over device seeds\n"
+    )
+    print(knob_table(args.out))
 
 
 if __name__ == "__main__":
