@@ -7,6 +7,10 @@
 * E5 / X9 (``examples/e5_baseline.toml``, ``examples/e5_adaptive.toml``): the unidirectional rule
   with and without A1 (``pulse_count="state"``) on ag_a_si, pcmo and hzo_fefet, 5 device seeds.
   X9: A1 raises accuracy on pcmo and hzo_fefet and may lower it on ag_a_si.
+* The rest of the E3 grid, cut (the ``sigma_nl`` axis at no spread, the Gmin/Gmax spread axis at
+  ``sigma_nl = 0``, on ag_a_si and epiram), 10 more device instances for X4, and the adaptive
+  rule's other knobs (``n_max``, ``theta``, ``refresh_threshold``, one at a time) on ag_a_si and
+  pcmo: :data:`SWEEPS` derives these from the TOML files.
 
 ``python examples/e3_e5_study.py --out runs/e3e5 --workers 2`` runs what is missing (resumable)
 and prints the markdown tables of docs/REPRODUCTION.md ("E3 / X4 and E5 / X9");
