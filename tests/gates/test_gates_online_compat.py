@@ -68,3 +68,35 @@ def test_compat_epiram_through_the_fused_path_keeps_its_accuracy(data, monkeypat
         accs.append(res.history["epiram-bidirectional"]["test_accuracy"][-1])
     assert built == [True, True, True]
     assert np.mean(accs) >= 0.74 and min(accs) >= 0.68, accs
+
+
+def test_e4_example_writes_its_table(tmp_path):
+    """``examples/neurosim_e4.py`` end to end in a tiny configuration (three presets, one rule,
+    compat off and on, 2 x 200 draws), then ``--report`` from the finished sweep."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    args = [
+        sys.executable, str(root / "examples" / "neurosim_e4.py"), "--out", str(tmp_path),
+        "--presets", "epiram", "ag_a_si", "pcmo", "--rules", "bidirectional",
+        "--schedule", "draws:2x200", "--seeds", "0", "--workers", "1", "--last", "1",
+    ]  # fmt: skip
+    for extra in ([], ["--report"]):
+        proc = subprocess.run(
+            args + extra, cwd=root, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (tmp_path / "e4_table.md").read_text()
+    assert table.strip() == proc.stdout.strip()
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    body = {r.split(" | ")[0][2:]: r for r in rows}
+    for p in ("epiram", "ag_a_si", "pcmo"):
+        cells = body[p].strip("| ").split(" | ")
+        assert len(cells) == 5 and cells[3] != "-" and cells[4] != "-", body[p]
+    assert "taox_hfox" in body and body["taox_hfox"].count(" - ") >= 1  # not run: no value
+    rho = body["Spearman rho of the drops, 8 presets (7 V3.0)"].strip("| ").split(" | ")
+    assert len(rho) == 5 and all("(" in c for c in rho[3:])  # both correlations per column
