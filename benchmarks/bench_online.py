@@ -3,13 +3,17 @@ presentation, general path vs the fused path (:mod:`synapse_sim.models.online`) 
 batch-1 loop of the same network, in one run.
 
 Usage: python benchmarks/bench_online.py [--presentations 300] [--repeats 7] [--json OUT]
+[--only SUBSTRING]
 
 Setup of ``synapse_sim.studies.experiments.NEUROSIM_REFERENCE`` (MNIST-5k, NeuroSim input format,
 sigmoid, squared error, lr 0.4 / 0.2, NeuroSim initial weights, batch 1): pcmo and ideal with the
 bidirectional rule, epiram and ag_a_si with the unidirectional rule (refresh after every step,
-write-verify), also with ``refresh="hysteresis"``. Each configuration trains ``--repeats`` blocks of
-``--presentations`` images (after a warm-up block that compiles the kernels), the paths and torch
-interleaved block by block so that they see the same machine load; reported are the medians over
+write-verify), also with ``refresh="hysteresis"``, and epiram and ag_a_si with both rules and
+``neurosim_compat=True`` (the settings of ``synapse-sim train --neurosim-compat``). Each
+configuration trains ``--repeats`` blocks of ``--presentations`` images (after a warm-up block
+that compiles the kernels), the paths and torch interleaved block by block so that they see the
+same machine load (a configuration the fused path does not cover is timed on the general path
+only); reported are the medians over
 blocks of the wall time and of the process CPU time per presentation (on a shared machine the CPU
 time is the better measure of the work), and their ratios to the torch loop. BLAS and torch use
 one thread (as ``synapse-sim train`` does). The torch loop runs in a child process that has not
@@ -42,12 +46,18 @@ from synapse_sim.studies.train import (  # noqa: E402
 )
 
 CONFIGS = (
-    ("pcmo", "bidirectional", {}),
-    ("ideal", "bidirectional", {}),
-    ("epiram", "unidirectional", {}),
-    ("ag_a_si", "unidirectional", {}),
-    ("epiram", "unidirectional", {"refresh": "hysteresis"}),
-    ("ag_a_si", "unidirectional", {"refresh": "hysteresis"}),
+    ("pcmo", "bidirectional", {}, False),
+    ("ideal", "bidirectional", {}, False),
+    ("epiram", "unidirectional", {}, False),
+    ("ag_a_si", "unidirectional", {}, False),
+    ("epiram", "unidirectional", {"refresh": "hysteresis"}, False),
+    ("ag_a_si", "unidirectional", {"refresh": "hysteresis"}, False),
+    # neurosim_compat (``train --neurosim-compat``): 1-bit DAC, current read, 8-bit partial-sum
+    # ADC on the forward read, NeuroSim's pulse counts (bidirectional), its initial programming
+    ("epiram", "bidirectional", {}, True),
+    ("ag_a_si", "bidirectional", {}, True),
+    ("epiram", "unidirectional", {}, True),
+    ("ag_a_si", "unidirectional", {}, True),
 )
 
 
@@ -113,6 +123,9 @@ def main(argv=None):
     ap.add_argument("--presentations", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--only", default=None, help="run the configurations whose label contains this text"
+    )
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -126,6 +139,7 @@ def main(argv=None):
     eye = np.eye(data.n_classes)
     P, R = args.presentations, args.repeats
     blocks = [np.random.default_rng(b).integers(0, x.shape[0], P) for b in range(R + 1)]
+    import dataclasses
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
@@ -138,46 +152,61 @@ def main(argv=None):
         return parent.recv()
 
     rows = []
-    for dev, rl, opts in CONFIGS:
+    for dev, rl, opts, neurosim in CONFIGS:
+        lab = f"{dev}-{rl}" + (f" {opts}" if opts else "") + (" compat" if neurosim else "")
+        if args.only is not None and args.only not in lab:
+            continue
+        rc = dataclasses.replace(cfg, neurosim_compat=True) if neurosim else cfg
         spec = RunSpec(device=dev, rule=rl, rule_options=opts)
-        rule = make_rule(spec, cfg)
-        net_g = MLP(build_layers(spec, cfg, W0))
-        net_f = MLP(build_layers(spec, cfg, W0))
+        rule = make_rule(spec, rc)
+        net_g = MLP(build_layers(spec, rc, W0))
+        net_f = MLP(build_layers(spec, rc, W0))
         fast = online_trainer(net_f, rule, lrs)
-        assert fast is not None, "the fused path must cover the benchmark configurations"
-        times = {"general": [], "fused": [], "torch": []}
+        # a configuration the fused path does not cover is timed on the general path only
+        paths = ("general", "fused", "torch") if fast is not None else ("general", "torch")
+        times = {k: [] for k in paths}
         for b, idx in enumerate(blocks):
-            tg = _timed(
-                lambda n=net_g, r=rule, i=idx, b=b: _general(n, r, lrs, x, y, eye, i, b * P)
-            )
-            tf = _timed(lambda f=fast, i=idx, b=b: f.epoch(x, y, eye, i, b * P))
-            tt = torch_block(idx)
+            t = {
+                "general": _timed(
+                    lambda n=net_g, r=rule, i=idx, b=b: _general(n, r, lrs, x, y, eye, i, b * P)
+                )
+            }
+            if fast is not None:
+                t["fused"] = _timed(lambda f=fast, i=idx, b=b: f.epoch(x, y, eye, i, b * P))
+            t["torch"] = torch_block(idx)
             if b == 0:
                 continue  # warm-up: compilation, caches
-            for k, t in (("general", tg), ("fused", tf), ("torch", tt)):
-                times[k].append(t)
-        same = all(
+            for k in paths:
+                times[k].append(t[k])
+        same = fast is not None and all(
             np.array_equal(a.G, b.G) for a, b in zip(net_g.layers, net_f.layers, strict=True)
         )
         row = {"device": dev, "rule": rl, **{f"option_{k}": v for k, v in opts.items()}}
-        for k, ts in times.items():
-            row[f"{k}_wall_us"] = 1e6 * statistics.median(t[0] for t in ts) / P
-            row[f"{k}_cpu_us"] = 1e6 * statistics.median(t[1] for t in ts) / P
+        row["neurosim_compat"] = neurosim
+        for k in ("general", "fused", "torch"):
+            ts = times.get(k)
+            row[f"{k}_wall_us"] = 1e6 * statistics.median(t[0] for t in ts) / P if ts else None
+            row[f"{k}_cpu_us"] = 1e6 * statistics.median(t[1] for t in ts) / P if ts else None
         for k in ("general", "fused"):
-            row[f"{k}_cpu_over_torch"] = row[f"{k}_cpu_us"] / row["torch_cpu_us"]
-        row["refreshes_per_presentation"] = sum(int(a.refreshes.sum()) for a in net_f.layers) / (
+            c = row[f"{k}_cpu_us"]
+            row[f"{k}_cpu_over_torch"] = None if c is None else c / row["torch_cpu_us"]
+        net_r = net_f if fast is not None else net_g
+        row["refreshes_per_presentation"] = sum(int(a.refreshes.sum()) for a in net_r.layers) / (
             (R + 1) * P
         )
-        row["fused_equals_general"] = bool(same)
+        row["fused_equals_general"] = bool(same) if fast is not None else None
         rows.append(row)
-        lab = f"{dev}-{rl}" + (f" {opts}" if opts else "")
+        fused = (
+            f"fused {row['fused_cpu_us']:6.1f}  (fused/torch x{row['fused_cpu_over_torch']:.2f},"
+            f" wall {row['fused_wall_us']:.0f})"
+            if fast is not None
+            else "fused    -  (not covered)"
+        )
         print(
-            f"{lab:42s} cpu us/pres: general {row['general_cpu_us']:7.1f}  fused "
-            f"{row['fused_cpu_us']:6.1f}  torch {row['torch_cpu_us']:6.1f}  "
-            f"(fused/torch x{row['fused_cpu_over_torch']:.2f}; wall general "
-            f"{row['general_wall_us']:.0f} fused {row['fused_wall_us']:.0f} torch "
-            f"{row['torch_wall_us']:.0f}; refreshes/pres {row['refreshes_per_presentation']:.2f};"
-            f" same state {same})",
+            f"{lab:48s} cpu us/pres: general {row['general_cpu_us']:7.1f} (wall "
+            f"{row['general_wall_us']:.0f})  {fused}  torch {row['torch_cpu_us']:6.1f} (wall "
+            f"{row['torch_wall_us']:.0f}); refreshes/pres {row['refreshes_per_presentation']:.2f};"
+            f" same state {same if fast is not None else '-'}",
             flush=True,
         )
     parent.send(None)

@@ -47,6 +47,7 @@ __all__ = [
     "COUNT_RULES",
     "neurosim_counts",
     "neurosim_request",
+    "neurosim_request_one",
 ]
 
 #: Forward read scales of :class:`devices.DeviceArray` (``read=``).
@@ -163,20 +164,26 @@ def neurosim_request(dW, p_up: int, p_dn: int, up: float, dn: float, theta: floa
     return xp.where(k > 0, k * up, k * dn)
 
 
+@numba.njit(cache=True, inline="always")
+def neurosim_request_one(d, p_up, p_dn, w_range, up, dn, theta):
+    """One request ``d`` replaced as :func:`neurosim_request` does (a jitted scalar function,
+    also compiled into the fused batch-1 kernel of :mod:`devices.kernels.online`; ``p_up``,
+    ``p_dn`` as floats, ``w_range = up * p_up``)."""
+    if d == 0.0:  # most of a layer's requests on binary inputs
+        return 0.0
+    P = p_up if d > 0 else p_dn
+    r = abs(d) / w_range * P
+    k = math.floor(r)
+    if r - k >= theta:
+        k += 1.0
+    k = float(int((k / P) * P))
+    return k * up if d > 0 else -k * dn
+
+
 @numba.njit(cache=True)
 def _neurosim_request_kernel(dW, out, p_up, p_dn, w_range, up, dn, theta):
     for i in range(dW.size):
-        d = dW[i]
-        if d == 0.0:  # most of a layer's requests on binary inputs
-            out[i] = 0.0
-            continue
-        P = p_up if d > 0 else p_dn
-        r = abs(d) / w_range * P
-        k = math.floor(r)
-        if r - k >= theta:
-            k += 1.0
-        k = float(int((k / P) * P))
-        out[i] = k * up if d > 0 else -k * dn
+        out[i] = neurosim_request_one(dW[i], p_up, p_dn, w_range, up, dn, theta)
 
 
 def check_read(read: str) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from ..converters import neurosim_request_one
 from .cache import drop_stale_cache
 from .numba_cpu import (
     call_base_one,
@@ -41,13 +42,17 @@ from .numba_cpu import (
     verify_one,
 )
 
-# this module's kernels inline the per-device functions of numba_cpu.py (and its tables)
+# this module's kernels inline the per-device functions of numba_cpu.py (and its tables) and
+# NeuroSim's pulse count of converters.py
 _HERE = Path(__file__).parent
-drop_stale_cache(__file__, str(_HERE / "numba_cpu.py"), str(_HERE.parent / "_rng.py"))
+_DEPS = ("kernels/numba_cpu.py", "_rng.py", "converters.py")
+drop_stale_cache(__file__, *(str(_HERE.parent / d) for d in _DEPS))
 
 __all__ = [
     "layer_step",
     "make_buffers",
+    "quantize_row",
+    "partial_sums",
     "pack",
     "FP_SLOTS",
     "IP_SLOTS",
@@ -58,6 +63,9 @@ __all__ = [
 #: Refresh programming codes of :func:`layer_step`.
 REFRESH_VERIFY = 0
 REFRESH_IDEAL = 1
+#: Pulse-count rules of :func:`layer_step` (``DeviceArray(count=...)``).
+COUNT_EXACT = 0
+COUNT_NEUROSIM = 1
 
 
 # fmt: off
@@ -68,8 +76,10 @@ def _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, froze
     neg_lr, step_up, step_dn, theta, c2c = -fp[0], fp[1], fp[2], fp[3], fp[4]
     alpha, gref, thr, half_step, margin = fp[5], fp[6], fp[7], fp[8], fp[9]
     dg_nom, w_max, tol_g = fp[10], fp[11], fp[12]
+    p_up, p_dn, w_range = fp[13], fp[14], fp[15]
     n_max, stochastic, route, fam = ip[0], ip[1] != 0, ip[2], ip[3]
     mode, cap, counter = ip[4], ip[5], ip[6]
+    neurosim = ip[7] == 1
     n_out = d.size
     n_in = x.size
     N = n_out * n_in
@@ -93,6 +103,17 @@ def _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, froze
             if abs(x[i]) > xmax:
                 xmax = abs(x[i])
     skip = 0.0 if stochastic else theta * min(step_up, step_dn)
+    theta_n = theta
+    if neurosim:
+        # NeuroSim's count (its own rounding at theta of r = |v| P / w_range, then the cast)
+        # turns the request into a whole number of steps, which the exact rule then rounds at
+        # one half; no pulse while r < theta, i.e. below theta w_range / max(P) (with a margin
+        # for rounding errors of r)
+        theta_n = 0.5
+        skip = theta * w_range / max(p_up, p_dn) * (1.0 - 1e-9)
+        for j in range(n_out):  # an overflowing request: the general path decides (no writes)
+            if not math.isfinite(abs(neg_lr * d[j]) * xmax):
+                return -1, 0, 0
     total = 0
     bad = 0
     nf = 0
@@ -109,7 +130,11 @@ def _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, froze
             if not math.isfinite(v):
                 bad += 1
                 continue
-            n = count_one(v, s, step_up, step_dn, theta, n_max, stochastic, base_r)
+            if neurosim:
+                v = neurosim_request_one(v, p_up, p_dn, w_range, step_up, step_dn, theta)
+                if v == 0.0:
+                    continue
+            n = count_one(v, s, step_up, step_dn, theta_n, n_max, stochastic, base_r)
             if n == 0:
                 continue
             total += route_write(s, N, 1 if v > 0.0 else -1, n, route, G, Gw, tau, fam, prm,
@@ -188,8 +213,8 @@ def _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, froze
 
 #: Slots of the packed scalars of :func:`layer_step`.
 FP_SLOTS = ("lr", "step_up", "step_dn", "theta", "c2c", "alpha", "gref", "thr", "half_step",
-            "margin", "dg_nom", "w_max", "tol_g")  # fmt: skip
-IP_SLOTS = ("n_max", "stochastic", "route", "fam", "mode", "cap", "counter")
+            "margin", "dg_nom", "w_max", "tol_g", "p_up", "p_dn", "w_range")  # fmt: skip
+IP_SLOTS = ("n_max", "stochastic", "route", "fam", "mode", "cap", "counter", "count")
 
 
 def pack(**values) -> tuple[np.ndarray, np.ndarray]:
@@ -215,9 +240,13 @@ def layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, frozen
         Packed scalars (:func:`pack`): learning rate, nominal steps, dead zone, c2c, mapping
         (``alpha``, ``gref < 0``: differential pair), refresh threshold (0: none), half a
         nominal LTP step, hysteresis margin (0: the plain trigger), nominal range, weight range,
-        verify tolerance in siemens; cap ``n_max`` (0: none), stochastic rounding, route, family,
-        refresh programming (:data:`REFRESH_VERIFY` / :data:`REFRESH_IDEAL`), verify pulse cap and
-        the array's call counter (advanced in place as ``DeviceArray._next_base`` would).
+        verify tolerance in siemens, the branches' level counts and ``step_up * p_up`` (for
+        NeuroSim's counts); cap ``n_max`` (0: none), stochastic rounding, route, family,
+        refresh programming (:data:`REFRESH_VERIFY` / :data:`REFRESH_IDEAL`), verify pulse cap,
+        the array's call counter (advanced in place as ``DeviceArray._next_base`` would) and the
+        count rule (:data:`COUNT_EXACT`; :data:`COUNT_NEUROSIM`: the request replaced by
+        :func:`devices.converters.neurosim_request_one` first, as ``DeviceArray(count=
+        "neurosim")`` does).
     key : numpy.uint64
         The array's random key.
     prm, const, lut_up, lut_dn
@@ -244,6 +273,67 @@ def layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, frozen
     return _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, frozen, budget,
                        cnt_up, cnt_dn, cnt_prog, cnt_reset, W, gmin_i, gmax_i, pn, const_n, lut_n,
                        refreshes, nz, flagged, buf_i, buf_t, buf_x)  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy")
+def _quantize_row(a, lo, hi, step, qmax, out):
+    exact = True
+    total = 0.0
+    for i in range(a.size):
+        x = a[i]
+        if x != x:
+            return -1, 0.0
+        c = x if x > lo else lo  # numpy's clip: max then min, in its comparison order
+        c = c if c < hi else hi
+        r = np.floor((c - lo) / step + 0.5)
+        r = r if r > 0.0 else 0.0
+        r = r if r < qmax else qmax
+        v = lo + step * r
+        out[i] = v
+        if exact and (v != np.floor(v) or abs(v) > 2.0**40):
+            exact = False
+        total += v
+    return (1 if exact and a.size <= 4096 else 0), total
+
+
+def quantize_row(a, lo: float, hi: float, step: float, qmax: float, out) -> tuple[int, float]:
+    """A deterministic :class:`devices.UniformQuantizer` (``lo``, ``hi``, ``step``, ``qmax =
+    2**bits - 1``) of the row ``a`` into ``out``, with the same float operations (so the same
+    numbers).
+
+    Returns
+    -------
+    (int, float)
+        ``-1`` when ``a`` holds a NaN (nothing usable: the quantizer itself raises), ``1`` when
+        every output is a whole number (then the returned sum is exact, whatever the order of
+        summation), else ``0``; and the sum of the outputs.
+    """
+    return _quantize_row(a, lo, hi, step, qmax, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _partial_sums(i_col, i_ref, step, ratio, gain, out):
+    one = i_ref.size == 1
+    for j in range(i_col.size):
+        r = i_ref[0] if one else i_ref[j]
+        out[j] = gain * ((np.floor(i_col[j] / step) - np.floor(r / step)) * ratio)
+
+
+def partial_sums(i_col, i_ref, step: float, ratio: float, gain: float, out) -> None:
+    """``out = gain * ((floor(i_col / step) - floor(i_ref / step)) * ratio)``: the digitized
+    column read of :meth:`devices.converters.PartialSumADC.digitize` (``ratio = step /
+    i_range``) times the read gain, with its float operations.
+
+    Parameters
+    ----------
+    i_col : numpy.ndarray, shape (out,)
+        Column currents.
+    i_ref : numpy.ndarray, shape (out,) or (1,)
+        Reference currents (one value: the same for every column).
+    step, ratio, gain : float
+    out : numpy.ndarray, shape (out,)
+    """
+    _partial_sums(i_col, i_ref, step, ratio, gain, out)
 
 
 def make_buffers(n_out: int, n_in: int) -> tuple:

@@ -8,6 +8,14 @@ computes exactly what the general loop of :class:`synapse_sim.studies.train.Trai
 :meth:`learning_rules.PulseRule.update` per layer): the same numpy expressions for the network, one
 kernel call per layer for the update and its refreshes. The bit-for-bit equality is tested
 (``tests/synapse_sim/test_online_fast_path.py``).
+
+The arrays' forward-read settings of ``neurosim_compat`` are covered too (``synapse-sim train
+--neurosim-compat``, :mod:`devices.converters`): a deterministic DAC, the current read, the
+partial-sum ADC or a deterministic uniform ADC, and NeuroSim's pulse counts (``count=
+"neurosim"``). The read keeps :meth:`devices.DeviceArray.matmul`'s BLAS products (the column
+sums) and does the converters around them in small kernels with the same float operations
+(:func:`devices.kernels.online.quantize_row`, :func:`devices.kernels.online.partial_sums`); the
+backward read is :meth:`devices.DeviceArray.rmatmul` itself.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 import devices
+from devices.converters import PartialSumADC
 from devices.kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL
 from devices.kernels import online as _kern
 
@@ -41,6 +50,10 @@ def why_not(net, rule) -> str | None:
         return f"rule method {rule.method!r}"
     if rule.pulse_count != "nominal" or rule.lr_fit:
         return "adaptive pulse counts (pulse_count='state' or lr_fit)"
+    if rule.method != "bidirectional" or rule.rounding != "nearest":
+        neurosim = [getattr(a, "count", "exact") == "neurosim" for a in net.layers]
+        if any(neurosim):  # the general path refuses these
+            return f"count='neurosim' with a {rule.method} rule and {rule.rounding} rounding"
     if rule.method == "unidirectional":
         if rule.refresh_every != 1:
             return f"refresh_every={rule.refresh_every}"
@@ -53,12 +66,10 @@ def why_not(net, rule) -> str | None:
             return f"layer {i} is not a devices.DeviceArray"
         if layer.backend != "numba":
             return f"layer {i} backend {layer.backend!r}"
-        if layer.dac is not None or layer.adc is not None:
-            return f"layer {i} has DAC/ADC converters"
-        if getattr(layer, "read", "weight") != "weight":
-            return f"layer {i} read={layer.read!r}"
-        if getattr(layer, "count", "exact") != "exact":
-            return f"layer {i} count={layer.count!r}"
+        for name in ("dac", "adc"):
+            conv = getattr(layer, name)
+            if getattr(conv, "stochastic", False):
+                return f"layer {i} has a stochastic {name.upper()}"
         var = layer.variability
         if var.read_sigma > 0 or var.reset_sigma > 0:
             return f"layer {i} has read or RESET noise"
@@ -73,6 +84,22 @@ def online_trainer(net, rule, lrs) -> OnlineTrainer | None:
     if why_not(net, rule) is not None:
         return None
     return OnlineTrainer(net, rule, lrs)
+
+
+def _read_consts(arr):
+    """Constants of the forward read of ``arr`` in :meth:`OnlineTrainer._read` (``None``: the
+    plain read ``W x``), computed with the expressions of ``DeviceArray`` (the same floats)."""
+    dac, adc = arr.dac, arr.adc
+    if dac is None and adc is None and arr.read == "weight":
+        return None
+    dq = None if dac is None else (dac.lo, dac.hi, dac.step, float(2**dac.bits - 1))
+    dG = arr.device.dG
+    if isinstance(adc, PartialSumADC):
+        gain = arr.w_max if arr.read == "current" else arr.alpha * dG
+        step = adc.step(arr.in_features, dG)
+        return dq, (step, step / dG, gain), None
+    scale = arr.w_max / (arr.alpha * dG) if arr.read == "current" else None
+    return dq, None, scale
 
 
 class OnlineTrainer:
@@ -96,6 +123,7 @@ class OnlineTrainer:
             self._layer_consts(a, lr) for a, lr in zip(net.layers, self.lrs, strict=True)
         ]
         self._bufs = [_kern.make_buffers(*layer.shape) for layer in net.layers]
+        self._reads = [_read_consts(layer) for layer in net.layers]
 
     def _layer_consts(self, arr, lr) -> tuple:
         rule = self.rule
@@ -110,6 +138,7 @@ class OnlineTrainer:
         uni = rule.method == "unidirectional"
         pn, const_n, lut_n, _ = dev.kernel_params(1, None)
         tol = 0.5 * arr.nominal_step("unidirectional")[0] if uni else 0.0
+        p_up, p_dn = dev.levels("ltp"), dev.levels("ltd")
         fp, ip = _kern.pack(
             lr=lr,
             step_up=up,
@@ -131,10 +160,33 @@ class OnlineTrainer:
             mode=_kern.REFRESH_IDEAL if rule.refresh_mode == "ideal" else _kern.REFRESH_VERIFY,
             cap=2 * dev.levels("ltp"),
             counter=0,
+            p_up=p_up,
+            p_dn=p_dn,
+            w_range=up * p_up,
+            count=_kern.COUNT_NEUROSIM if arr.count == "neurosim" else _kern.COUNT_EXACT,
         )
         return fp, ip, np.ascontiguousarray(pn[:, 0]), const_n, lut_n
 
-    def _update(self, li, x, d, step) -> tuple[int, int]:
+    def update_layer(self, li: int, x, d, step: int = 0) -> tuple[int, int]:
+        """The update of layer ``li`` for one presentation (what :meth:`learning_rules.PulseRule.
+        update` does at batch 1), in one kernel call.
+
+        Parameters
+        ----------
+        li : int
+            Layer index.
+        x : numpy.ndarray, shape (in,)
+            The layer's input (float64, contiguous).
+        d : numpy.ndarray, shape (out,)
+            The error of its output.
+        step : int
+            Index of the presentation.
+
+        Returns
+        -------
+        (int, int)
+            Device pulses sent, pairs refreshed.
+        """
         arr = self.net.layers[li]
         fp, ip, pn, const_n, lut_n = self._consts[li]
         ip[6] = arr.counter
@@ -154,6 +206,48 @@ class OnlineTrainer:
                 f"dW contains {bad} NaN or infinite values; those synapses were not updated"
             )
         return pulses, refreshed
+
+    def _read(self, li, a):
+        """Forward read of layer ``li`` for the row ``a`` (shape (1, in)): what
+        :meth:`devices.DeviceArray.matmul` computes."""
+        layer = self.net.layers[li]
+        rc = self._reads[li]
+        if rc is None:
+            return a @ layer.weight_cache().T
+        dac, psum, scale = rc
+        exact, vsum = 0, 0.0
+        v = a
+        if dac is not None:
+            v = np.empty(a.shape)
+            exact, vsum = _kern.quantize_row(a[0], *dac, v[0])
+            if exact < 0:  # NaN: the array raises as it does on the general path
+                return layer.matmul(a)
+        if psum is None:
+            y = v @ layer.weight_cache().T
+            if scale is not None:  # current read without a partial-sum ADC
+                y = y * scale
+            return layer.adc(y) if layer.adc is not None else y
+        step, ratio, gain = psum
+        Gv = layer.G.reshape(layer.n_per_synapse, *layer.shape)
+        i_col = v @ Gv[0].T
+        if layer.mapping == "differential":
+            i_ref = (v @ Gv[1].T)[0]
+        elif exact:  # a sum of whole numbers: exact in any order
+            i_ref = np.array([vsum * layer.g_ref])
+        else:
+            i_ref = (v.sum(axis=-1, keepdims=True) * layer.g_ref)[0]
+        z = np.empty(i_col.shape)
+        _kern.partial_sums(i_col[0], i_ref, step, ratio, gain, z[0])
+        return z
+
+    def _back_read(self, li, d):
+        """Backward read of layer ``li`` (:meth:`devices.DeviceArray.rmatmul` of the row ``d``):
+        the weights as read cell by cell unless converters act on it too."""
+        layer = self.net.layers[li]
+        if layer.converters == "forward" or (layer.dac is None and layer.adc is None):
+            layer.array_reads["backward"] += 1
+            return d @ layer.weight_cache()
+        return layer.rmatmul(d)
 
     def step(self, x, y, t, step: int = 0) -> tuple[int, float, int, int]:
         """One presentation: forward, loss, backward and the update of every layer.
@@ -180,10 +274,10 @@ class OnlineTrainer:
         acts = [x]
         zs = []
         a = x
-        # the expressions of MLP.forward / loss_and_delta (2-D rows, the same BLAS calls), so the
-        # numbers are the general path's bit for bit; the backward pass is MLP.backward
-        for i, layer in enumerate(layers):
-            z = a @ layer.weight_cache().T
+        # the expressions of MLP.forward / loss_and_delta / backward (2-D rows, the same BLAS
+        # calls), so the numbers are the general path's bit for bit
+        for i in range(n):
+            z = self._read(i, a)
             zs.append(z)
             if i < n - 1 and net.activation == "relu":
                 a = np.maximum(z, 0.0)
@@ -194,10 +288,18 @@ class OnlineTrainer:
         diff = t - out  # MLP.loss_and_delta, loss "sse"
         loss = (diff * diff).sum(axis=1)
         d = -2.0 * diff * out * (1.0 - out)
-        deltas = net.backward(acts, zs, d)
+        deltas = [None] * n  # MLP.backward
+        deltas[-1] = d
+        for i in range(n - 2, -1, -1):
+            back = self._back_read(i + 1, deltas[i + 1])
+            if net.activation == "sigmoid":
+                a = acts[i + 1]
+                deltas[i] = back * (a * (1.0 - a))
+            else:
+                deltas[i] = back * (zs[i] > 0).astype(zs[i].dtype)
         pulses = refreshes = 0
         for li in range(n):
-            p, r = self._update(li, acts[li][0], deltas[li][0], step)
+            p, r = self.update_layer(li, acts[li][0], deltas[li][0], step)
             pulses += p
             refreshes += r
         return int(out[0].argmax() == y), loss, pulses, refreshes

@@ -69,19 +69,19 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("device", "rule", "opts", "spec_kw"), CASES)
-def test_fused_equals_general_bit_for_bit(data, device, rule, opts, spec_kw):
-    spec = RunSpec(device=device, rule=rule, rule_options=opts, **spec_kw)
-    sizes = [data.x_train.shape[1], *CFG.hidden, data.n_classes]
-    W0 = initial_weights(sizes, CFG.init, np.random.default_rng([3, 1]), CFG.w_max)
-    lrs = CFG.layer_lr(len(W0))
-    r = make_rule(spec, CFG)
-    net_ref = MLP(build_layers(spec, CFG, W0))
-    net_new = MLP(build_layers(spec, CFG, W0))
+def _assert_equal_runs(data, spec, cfg, seed, n=300):
+    """Train two copies of a network ``n`` presentations, the general loop and the fused path;
+    assert the same metrics and the same array state bit for bit. Returns the metrics."""
+    sizes = [data.x_train.shape[1], *cfg.hidden, data.n_classes]
+    W0 = initial_weights(sizes, cfg.init, np.random.default_rng([seed, 1]), cfg.w_max)
+    lrs = cfg.layer_lr(len(W0))
+    r = make_rule(spec, cfg)
+    net_ref = MLP(build_layers(spec, cfg, W0))
+    net_new = MLP(build_layers(spec, cfg, W0))
     fast = online_trainer(net_new, r, lrs)
     assert fast is not None, why_not(net_new, r)
     eye = np.eye(data.n_classes)
-    order = np.random.default_rng(5).integers(0, data.x_train.shape[0], 300)
+    order = np.random.default_rng(seed + 2).integers(0, data.x_train.shape[0], n)
     x, y = data.x_train, data.y_train
     ref = _reference_loop(net_ref, r, lrs, x, y, eye, order, np.random.default_rng(0))
     new = fast.epoch(x, y, eye, order)
@@ -94,6 +94,108 @@ def test_fused_equals_general_bit_for_bit(data, device, rule, opts, spec_kw):
         np.testing.assert_array_equal(w_new, w_ref)
         for k in s_ref:
             np.testing.assert_array_equal(s_new[k], s_ref[k], err_msg=k)
+    return ref
+
+
+@pytest.mark.parametrize(("device", "rule", "opts", "spec_kw"), CASES)
+def test_fused_equals_general_bit_for_bit(data, device, rule, opts, spec_kw):
+    spec = RunSpec(device=device, rule=rule, rule_options=opts, **spec_kw)
+    _assert_equal_runs(data, spec, CFG, seed=3)
+
+
+#: ``neurosim_compat`` (``train --neurosim-compat``: 1-bit DAC, current read, 8-bit partial-sum
+#: ADC on the forward read, NeuroSim's counts with the bidirectional rule), seeds of the initial
+#: weights and the presentation order
+COMPAT_CASES = [
+    ("epiram", "bidirectional", 3),
+    ("epiram", "unidirectional", 4),
+    ("ag_a_si", "bidirectional", 5),
+    ("ag_a_si", "unidirectional", 6),
+]
+
+
+@pytest.mark.parametrize(("device", "rule", "seed"), COMPAT_CASES)
+def test_fused_equals_general_with_neurosim_compat(data, device, rule, seed):
+    cfg = dataclasses.replace(CFG, neurosim_compat=True)
+    spec = RunSpec(device=device, rule=rule)
+    correct, _, _, refreshes = _assert_equal_runs(data, spec, cfg, seed)
+    assert correct > 0
+    if rule == "unidirectional":
+        assert refreshes > 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"dac_bits": 2, "adc_bits": 6},  # multi-bit DAC (inputs not whole numbers), weight read
+        {"read": "current"},  # the current read without converters
+        {"read": "current", "adc_bits": 8, "n_max": 2},  # analog inputs into the ADC, a cap
+    ],
+)
+def test_fused_equals_general_with_array_converters(data, fields):
+    cfg = dataclasses.replace(CFG, **fields)
+    for spec in (RunSpec(device="pcmo"), RunSpec(device="epiram", rule="unidirectional")):
+        _assert_equal_runs(data, spec, cfg, seed=7, n=150)
+
+
+def test_uniform_adc_on_both_reads_matches_general():
+    """A deterministic uniform ADC and DAC acting on the forward and the backward read
+    (``converters="both"``), one device per synapse, NeuroSim counts, on a small network."""
+    kw = {
+        "dac": devices.UniformQuantizer(bits=3, lo=0.0, hi=1.0),
+        "adc": devices.UniformQuantizer(bits=6, lo=-4.0, hi=4.0),
+        "mapping": "reference",
+        "count": "neurosim",
+    }
+    nets = [_net(**kw), _net(**kw)]
+    rule = PulseRule()
+    fast = online_trainer(nets[1], rule, (0.5, 0.5))
+    assert fast is not None, why_not(nets[1], rule)
+    rng = np.random.default_rng(1)
+    x = rng.random((40, 6))
+    y = rng.integers(0, 3, 40)
+    eye = np.eye(3)
+    order = np.arange(40)
+    ref = _reference_loop(nets[0], rule, (0.5, 0.5), x, y, eye, order, np.random.default_rng(0))
+    assert fast.epoch(x, y, eye, order) == ref
+    assert ref[2] > 0
+    for a, b in zip(nets[0].layers, nets[1].layers, strict=True):
+        np.testing.assert_array_equal(a.G, b.G)
+        assert a.counter == b.counter
+
+
+def test_neurosim_counts_at_the_dead_zone_edge():
+    """Requests on and next to the rounding boundaries of NeuroSim's count (half a step, one and
+    a half steps, the cast's lost pulse) give the general path's pulses in the fused kernel."""
+    dev = devices.get("ideal", levels_ltp=97, levels_ltd=97, c2c_sigma=0.0)
+    W0 = np.zeros((4, 8))
+    arrs = []
+    for _ in range(2):
+        a = devices.DeviceArray(W0.shape, dev, mapping="reference", count="neurosim", seed=2)
+        a.program(W0, mode="ideal")
+        arrs.append(a)
+    up = arrs[0].nominal_step()[0]
+    edges = []
+    for k in (0.5, 1.5, 7.0, 14.0, 25.0):
+        v = k * up
+        edges += [v, np.nextafter(v, 0.0), np.nextafter(v, 1.0)]
+    req = np.array(edges[:32] + [0.0] * (32 - len(edges[:32])))
+    sign = np.where(np.arange(32) % 2 == 0, 1.0, -1.0)
+    dW = (req * sign).reshape(4, 8)
+    rule = PulseRule()
+    # the general path: the request itself; the fused path, column by column: x = e_i, lr = 1,
+    # d = -dW[:, i] (no noise: the call bases do not matter)
+    ref = arrs[0].pulse_request(dW)
+    net = MLP([arrs[1]])
+    fast = online_trainer(net, rule, (1.0,))
+    total = 0
+    for i in range(8):
+        x = np.zeros(8)
+        x[i] = 1.0
+        p, _ = fast.update_layer(0, x, -dW[:, i].copy())
+        total += p
+    assert total == ref["pulses"] > 0
+    np.testing.assert_array_equal(arrs[1].G, arrs[0].G)
 
 
 def test_unidirectional_cases_refresh(data):
@@ -111,9 +213,10 @@ def test_unidirectional_cases_refresh(data):
 def _net(**array_kw):
     W0 = initial_weights([6, 4, 3], "neurosim", np.random.default_rng(0))
     dev = array_kw.pop("device", devices.get("pcmo"))
+    mapping = array_kw.pop("mapping", "differential")
     layers = []
     for W in W0:
-        a = devices.DeviceArray(W.shape, dev, mapping="differential", seed=1, **array_kw)
+        a = devices.DeviceArray(W.shape, dev, mapping=mapping, seed=1, **array_kw)
         a.program(W)
         layers.append(a)
     return MLP(layers)
@@ -122,16 +225,24 @@ def _net(**array_kw):
 @pytest.mark.parametrize(
     ("net_kw", "rule", "reason"),
     [
-        ({"adc": devices.UniformQuantizer(bits=8, lo=-10.0, hi=10.0)}, PulseRule(), "DAC/ADC"),
-        ({"dac": devices.UniformQuantizer(bits=1, lo=0.0, hi=1.0)}, PulseRule(), "DAC/ADC"),
+        (
+            {"adc": devices.UniformQuantizer(bits=8, lo=-10.0, hi=10.0, stochastic=True)},
+            PulseRule(),
+            "stochastic ADC",
+        ),
+        (
+            {"dac": devices.UniformQuantizer(bits=2, lo=0.0, hi=1.0, stochastic=True)},
+            PulseRule(),
+            "stochastic DAC",
+        ),
         ({"device": devices.get("pcmo", read_sigma=0.02)}, PulseRule(), "read"),
         ({}, PulseRule.named("adaptive"), "adaptive"),
         ({}, PulseRule.named("stochastic"), "stochastic"),
         ({}, PulseRule.named("unidirectional", refresh="preemptive"), "preemptive"),
         ({}, PulseRule.named("unidirectional", refresh_every=2), "refresh_every"),
         ({"backend": "numpy"}, PulseRule(), "backend"),
-        ({"read": "current"}, PulseRule(), "read='current'"),
-        ({"count": "neurosim"}, PulseRule(), "count='neurosim'"),
+        ({"count": "neurosim"}, PulseRule.named("unidirectional"), "count='neurosim'"),
+        ({"count": "neurosim"}, PulseRule(rounding="stochastic"), "count='neurosim'"),
     ],
 )
 def test_uncovered_settings_keep_the_general_path(net_kw, rule, reason):
@@ -156,3 +267,40 @@ def test_train_uses_the_fused_path_and_matches_general(data, monkeypatch):
                 assert fused.history[label][k] == v, (label, k)
         for a, b in zip(general.weights[label], fused.weights[label], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("bits", "lo", "hi"), [(1, 0.0, 1.0), (3, 0.0, 1.0), (4, -2.0, 3.0)])
+def test_quantize_row_equals_the_quantizer(bits, lo, hi):
+    from devices.kernels.online import quantize_row
+
+    q = devices.UniformQuantizer(bits=bits, lo=lo, hi=hi)
+    rng = np.random.default_rng(bits)
+    edges = q.lo + q.step * (np.arange(2**bits) + 0.5)  # rounding boundaries and their ulps
+    a = np.concatenate(
+        [rng.uniform(lo - 1, hi + 1, 200), edges, np.nextafter(edges, -np.inf),
+         np.nextafter(edges, np.inf), [lo, hi, -0.0, 0.0, np.inf, -np.inf]]
+    )  # fmt: skip
+    out = np.empty_like(a)
+    status, total = quantize_row(a, q.lo, q.hi, q.step, float(2**bits - 1), out)
+    ref = q(a)
+    np.testing.assert_array_equal(out, ref)
+    assert status == (1 if np.all(ref == np.round(ref)) else 0)
+    if status == 1:
+        assert total == ref.sum()
+    assert quantize_row(np.array([0.2, np.nan]), lo, hi, q.step, 1.0, np.empty(2))[0] == -1
+
+
+def test_partial_sums_equal_the_adc():
+    from devices.converters import PartialSumADC
+    from devices.kernels.online import partial_sums
+
+    adc = PartialSumADC(bits=8)
+    rng = np.random.default_rng(0)
+    rows, i_range = 400, 3.7e-6
+    step = adc.step(rows, i_range)
+    i_col = np.concatenate([rng.uniform(0, rows * i_range, 300), step * np.arange(5.0)])
+    for i_ref in (rng.uniform(0, rows * i_range, i_col.size), np.array([0.3 * rows * i_range])):
+        out = np.empty_like(i_col)
+        partial_sums(i_col, i_ref, step, step / i_range, 1.5, out)
+        ref = 1.5 * adc.digitize(i_col, i_ref, rows=rows, i_range=i_range)
+        np.testing.assert_array_equal(out, ref)

@@ -1,0 +1,48 @@
+"""The E4 table of ``examples/neurosim_e4.py``: its rank correlation and its sweep spec."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def e4():
+    spec = importlib.util.spec_from_file_location(
+        "neurosim_e4", ROOT / "examples" / "neurosim_e4.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_spearman_matches_scipy_with_ties(e4):
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = rng.integers(0, 5, 8).astype(float)  # ties
+        b = rng.normal(size=8)
+        if np.unique(a).size > 1:
+            assert e4.spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+    x = np.arange(8.0)
+    assert e4.spearman(x, x**3) == pytest.approx(1.0)
+    assert e4.spearman(x, -x) == pytest.approx(-1.0)
+    assert np.isnan(e4.spearman(x, np.ones(8)))
+
+
+def test_sweep_spec_is_valid_and_plans_every_run(e4):
+    from synapse_sim.sweep import expand, parse_spec
+
+    spec = parse_spec(e4.sweep_spec("draws:3x100", 1, e4.PRESETS, e4.RULES, [False, True]))
+    tasks = expand(spec)
+    assert len(tasks) == 8 * 2 * 2 + 1  # points and the software twin
+    kinds = {(t.run["device"], t.run["rule"], t.train.get("neurosim_compat")) for t in tasks[1:]}
+    assert len(kinds) == 32
+    assert all(t.train["schedule"] == "draws:3x100" and t.train["seed"] == 1 for t in tasks)
+    assert e4.NEUROSIM_SOFTWARE - e4.NEUROSIM_PUBLISHED["epiram"] == pytest.approx(4.5)
