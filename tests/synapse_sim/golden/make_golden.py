@@ -18,8 +18,9 @@ c018045 (before the splits of issue #14 and the kernel records) with::
 
 Regenerate only when a result changes on purpose (physics, a deliberate default), and say so
 in the commit message. Bit for bit the numbers hold on one machine and backend (numba on the CPU,
-one BLAS thread); another CPU or BLAS build rounds differently in the last bits (the SHA-256
-digests are kept for a same-machine comparison, the test does not compare them).
+one BLAS thread); another CPU or BLAS build rounds differently in the last bits. ``main`` writes
+:func:`machine` to ``golden/recorded_on.json``: where it matches, the test compares bit for bit
+(floats exactly, SHA-256 digests too), elsewhere floats to 1e-9 relative.
 """
 
 from __future__ import annotations
@@ -405,6 +406,21 @@ STUDIES = {
 }
 
 
+def machine() -> dict:
+    """What decides the last bits of a result on this machine: the BLAS build and the kernels it
+    picked for this CPU, and the CPU numba compiles for. Written beside the goldens
+    (``recorded_on.json``); the test compares bit for bit where it matches, to 1e-9 elsewhere."""
+    import llvmlite.binding as llvm
+    from threadpoolctl import threadpool_info
+
+    blas = sorted(  # numpy's own BLAS (scipy's copy is listed only once scipy is imported)
+        f"{d.get('internal_api')} {d.get('version')} {d.get('architecture')}"
+        for d in threadpool_info()
+        if d.get("user_api") == "blas" and "numpy" in str(d.get("filepath", ""))
+    )
+    return {"blas": blas, "cpu": llvm.get_host_cpu_name(), "numpy": np.__version__}
+
+
 def golden_path(name: str) -> Path:
     """The JSON file of study ``name``."""
     return GOLDEN / f"studies_{name}.json"
@@ -414,6 +430,7 @@ def main(names=None) -> None:
     """Record the golden files of ``names`` (default: every study)."""
     import time
 
+    (GOLDEN / "recorded_on.json").write_text(json.dumps(machine(), indent=1) + "\n")
     for name in names or STUDIES:
         t0 = time.perf_counter()
         rec = STUDIES[name]()
