@@ -70,16 +70,17 @@ COUNT_NEUROSIM = 1
 
 # fmt: off
 @njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see numba_cpu._SERIAL_NOTE
-def _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, frozen, budget,
-                cnt_up, cnt_dn, cnt_prog, cnt_reset, W, gmin_i, gmax_i, pn, const_n, lut_n,
-                refreshes, nz, flagged, buf_i, buf_t, buf_x):
-    neg_lr, step_up, step_dn, theta, c2c = -fp[0], fp[1], fp[2], fp[3], fp[4]
-    alpha, gref, thr, half_step, margin = fp[5], fp[6], fp[7], fp[8], fp[9]
-    dg_nom, w_max, tol_g = fp[10], fp[11], fp[12]
-    p_up, p_dn, w_range = fp[13], fp[14], fp[15]
-    n_max, stochastic, route, fam = ip[0], ip[1] != 0, ip[2], ip[3]
-    mode, cap, counter = ip[4], ip[5], ip[6]
-    neurosim = ip[7] == 1
+def _layer_step(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refreshes, nz, flagged,
+                buf_i, buf_t, buf_x):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin_i = pa
+    neg_lr, step_up, step_dn, theta = -fp[0], fp[1], fp[2], fp[3]
+    alpha, gref, thr, half_step, margin = fp[4], fp[5], fp[6], fp[7], fp[8]
+    dg_nom, w_max, tol_g = fp[9], fp[10], fp[11]
+    p_up, p_dn, w_range = fp[12], fp[13], fp[14]
+    n_max, stochastic, route = ip[0], ip[1] != 0, ip[2]
+    mode, cap, counter = ip[3], ip[4], ip[5]
+    neurosim = ip[6] == 1
     n_out = d.size
     n_in = x.size
     N = n_out * n_in
@@ -93,7 +94,7 @@ def _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, froze
     base = call_base_one(key, counter)
     base_r = call_base_one(key, counter + 1)
     counter += 2
-    ip[6] = counter
+    ip[5] = counter
     k_nz = 0
     xmax = 0.0
     for i in range(n_in):
@@ -202,7 +203,7 @@ def _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, froze
                             frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
             if wk > wmax:
                 wmax = wk
-        ip[6] = counter + wmax
+        ip[5] = counter + wmax
     for k in range(nf):
         s = flagged[k]
         refreshes[s] += 1
@@ -212,9 +213,9 @@ def _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, froze
 
 
 #: Slots of the packed scalars of :func:`layer_step`.
-FP_SLOTS = ("lr", "step_up", "step_dn", "theta", "c2c", "alpha", "gref", "thr", "half_step",
-            "margin", "dg_nom", "w_max", "tol_g", "p_up", "p_dn", "w_range")  # fmt: skip
-IP_SLOTS = ("n_max", "stochastic", "route", "fam", "mode", "cap", "counter", "count")
+FP_SLOTS = ("lr", "step_up", "step_dn", "theta", "alpha", "gref", "thr", "half_step", "margin",
+            "dg_nom", "w_max", "tol_g", "p_up", "p_dn", "w_range")  # fmt: skip
+IP_SLOTS = ("n_max", "stochastic", "route", "mode", "cap", "counter", "count")
 
 
 def pack(**values) -> tuple[np.ndarray, np.ndarray]:
@@ -225,9 +226,8 @@ def pack(**values) -> tuple[np.ndarray, np.ndarray]:
     return fp, ip
 
 
-def layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, frozen, budget,
-               cnt_up, cnt_dn, cnt_prog, cnt_reset, W, gmin_i, gmax_i, pn, const_n, lut_n,
-               refreshes, buffers):  # fmt: skip
+def layer_step(x, d, fp, ip, key, state, params, W, gmax_i, pn, const_n, lut_n, refreshes,
+               buffers):  # fmt: skip
     """One layer's batch-1 update: ``dW = -lr d^T x`` to pulses, writes and refreshes.
 
     Parameters
@@ -237,29 +237,32 @@ def layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, frozen
     d : numpy.ndarray, shape (out,)
         Error of the layer output.
     fp, ip : numpy.ndarray
-        Packed scalars (:func:`pack`): learning rate, nominal steps, dead zone, c2c, mapping
+        Packed scalars (:func:`pack`): learning rate, nominal steps, dead zone, mapping
         (``alpha``, ``gref < 0``: differential pair), refresh threshold (0: none), half a
         nominal LTP step, hysteresis margin (0: the plain trigger), nominal range, weight range,
         verify tolerance in siemens, the branches' level counts and ``step_up * p_up`` (for
-        NeuroSim's counts); cap ``n_max`` (0: none), stochastic rounding, route, family,
-        refresh programming (:data:`REFRESH_VERIFY` / :data:`REFRESH_IDEAL`), verify pulse cap,
-        the array's call counter (advanced in place as ``DeviceArray._next_base`` would) and the
+        NeuroSim's counts); cap ``n_max`` (0: none), stochastic rounding, route, refresh
+        programming (:data:`REFRESH_VERIFY` / :data:`REFRESH_IDEAL`), verify pulse cap, the
+        array's call counter (advanced in place as ``DeviceArray._next_base`` would) and the
         count rule (:data:`COUNT_EXACT`; :data:`COUNT_NEUROSIM`: the request replaced by
         :func:`devices.converters.neurosim_request_one` first, as ``DeviceArray(count=
         "neurosim")`` does).
     key : numpy.uint64
         The array's random key.
-    prm, const, lut_up, lut_dn
-        Device parameters (``DeviceArray`` state).
-    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, refreshes
-        Array state, updated in place.
+    state : DeviceState
+        The array's state record (``DeviceArray.state``, :mod:`.records`), updated in place.
+    params : DeviceParams
+        The array's parameter record (``DeviceArray.params``): family, parameter rows,
+        constants, tables, cycle-to-cycle noise and the per-device lower bound.
     W : numpy.ndarray
         Flat cached weights, kept current.
-    gmin_i, gmax_i : numpy.ndarray
-        Per-device bounds.
+    gmax_i : numpy.ndarray
+        Per-device upper bounds.
     pn, const_n, lut_n : numpy.ndarray
         Nominal device parameters (shape (8,)), constants and LTP table
         (``DeviceModel.kernel_params(1, None)``), for the verify targets' pulse coordinates.
+    refreshes : numpy.ndarray
+        Refresh count per synapse, updated in place.
     buffers : tuple of numpy.ndarray
         Scratch space from :func:`make_buffers` (reused across calls).
 
@@ -270,9 +273,9 @@ def layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, frozen
         non-finite requests skipped, pairs refreshed.
     """
     nz, flagged, buf_i, buf_t, buf_x = buffers
-    return _layer_step(x, d, fp, ip, key, prm, const, lut_up, lut_dn, G, Gw, tau, frozen, budget,
-                       cnt_up, cnt_dn, cnt_prog, cnt_reset, W, gmin_i, gmax_i, pn, const_n, lut_n,
-                       refreshes, nz, flagged, buf_i, buf_t, buf_x)  # fmt: skip
+    # the records go in as plain tuples (see numba_cpu: cheaper to type than a NamedTuple)
+    return _layer_step(x, d, fp, ip, key, tuple(state), tuple(params), W, gmax_i, pn, const_n,
+                       lut_n, refreshes, nz, flagged, buf_i, buf_t, buf_x)  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy")

@@ -5,9 +5,10 @@ freeze flag and its pulse counters, and reads its endurance budget (:class:`Devi
 reads the family, the per-device parameter rows, the family constants, the look-up tables, the
 cycle-to-cycle noise and the per-device lower bound (:class:`DeviceParams`). Both are typed
 ``NamedTuple``\\ s of flat arrays (and scalars): numba's nopython mode takes them as arguments
-and unpacks them (:mod:`.numba_cpu`), the numpy reference reads them by name, and the CUDA host
-wrappers unpack them at the launch (:mod:`.cuda`; the CUDA kernels' parameters are checked
-against these field lists when that module is imported). The field order is defined here, once.
+and unpacks them (:mod:`.numba_cpu`, and the fused batch-1 kernel of :mod:`.online`), the numpy
+reference reads them by name, and the CUDA host wrappers unpack them at the launch
+(:mod:`.cuda`; the CUDA kernels' parameters are checked against these field lists when that
+module is imported). The field order is defined here, once.
 
 Build records with :meth:`DeviceState.make` and :meth:`DeviceParams.make` (keyword arguments
 only, so two counters cannot trade places): they refuse a missing or unknown field, a wrong

@@ -29,6 +29,8 @@ from devices.kernels import online as _kern
 
 __all__ = ["OnlineTrainer", "online_trainer", "why_not"]
 
+_IP_COUNTER = _kern.IP_SLOTS.index("counter")
+
 
 def why_not(net, rule) -> str | None:
     """Why ``net`` trained with ``rule`` cannot use the fused batch-1 path (``None``: it can).
@@ -144,7 +146,6 @@ class OnlineTrainer:
             step_up=up,
             step_dn=dn,
             theta=rule.theta,
-            c2c=arr.variability.c2c_sigma,
             alpha=arr.alpha,
             gref=-1.0 if arr.mapping == "differential" else arr.g_ref,
             thr=rule.refresh_threshold if uni else 0.0,
@@ -156,7 +157,6 @@ class OnlineTrainer:
             n_max=0 if rule.n_max is None else rule.n_max,
             stochastic=rule.rounding == "stochastic",
             route=route,
-            fam=dev.family,
             mode=_kern.REFRESH_IDEAL if rule.refresh_mode == "ideal" else _kern.REFRESH_VERIFY,
             cap=2 * dev.levels("ltp"),
             counter=0,
@@ -189,18 +189,16 @@ class OnlineTrainer:
         """
         arr = self.net.layers[li]
         fp, ip, pn, const_n, lut_n = self._consts[li]
-        ip[6] = arr.counter
+        ip[_IP_COUNTER] = arr.counter
         W = arr.weight_cache().reshape(-1)
         pulses, bad, refreshed = _kern.layer_step(
-            x, d, fp, ip, np.uint64(arr.key), arr.prm, arr.const, arr.lut_up, arr.lut_dn, arr.G,
-            arr.Gw, arr.tau, arr.frozen, arr.budget, arr.cnt_up, arr.cnt_dn, arr.cnt_prog,
-            arr.cnt_reset, W, arr.gmin_i, arr.gmax_i, pn, const_n, lut_n, arr.refreshes,
-            self._bufs[li],
+            x, d, fp, ip, np.uint64(arr.key), arr.state, arr.params, W, arr.gmax_i, pn, const_n,
+            lut_n, arr.refreshes, self._bufs[li],
         )  # fmt: skip
         if pulses < 0:  # a non-finite input or error: the general path raises as it does
             st = self.rule.update(arr, x[None, :], d[None, :], self.lrs[li], step=step)
             return st["pulses"], st["refreshes"]
-        arr.counter = int(ip[6])
+        arr.counter = int(ip[_IP_COUNTER])
         if bad:
             raise ValueError(
                 f"dW contains {bad} NaN or infinite values; those synapses were not updated"
