@@ -152,17 +152,23 @@ def test_show_missing_file(tmp_path, capsys):
 def test_interrupted_training_is_marked_incomplete(tmp_path, monkeypatch, capsys):
     """A run that dies mid-way leaves a readable file that says it is not complete."""
     import synapse_sim.studies.train as tr
+    from synapse_sim.models.online import OnlineTrainer
 
     calls = {"n": 0}
-    orig = tr.MLP.backward
 
-    def dying_backward(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] > 450:  # software: 2 epochs x 200 samples, then epiram dies
-            raise KeyboardInterrupt
-        return orig(self, *a, **k)
+    def dying(orig):
+        def call(self, *a, **k):
+            calls["n"] += 1
+            if calls["n"] > 450:  # software: 2 epochs x 200 samples, then epiram dies
+                raise KeyboardInterrupt
+            return orig(self, *a, **k)
 
-    monkeypatch.setattr(tr.MLP, "backward", dying_backward)
+        return call
+
+    # the software twin steps through MLP.backward, batch-1 device runs through the fused
+    # OnlineTrainer.step (which does its own backward pass): count presentations on both
+    monkeypatch.setattr(tr.MLP, "backward", dying(tr.MLP.backward))
+    monkeypatch.setattr(OnlineTrainer, "step", dying(OnlineTrainer.step))
     out = tmp_path / "dead"
     rc = main(["train", *TINY, "--device", "epiram", "--out", str(out)])
     assert rc == 130
