@@ -492,12 +492,7 @@ class DeviceArray(PulseUpdates, Programming):
             y = (v @ W.T) * (gain / (self.alpha * self.device.dG))
             return self.adc(y, self._rng) if self.adc is not None else y
         Gv = self._view(self._read_G())
-        i_col = v @ Gv[0].T
-        if self.mapping == "differential":
-            i_ref = v @ Gv[1].T
-        else:
-            i_ref = v.sum(axis=-1, keepdims=True) * self.g_ref
-        y = self.adc.digitize(i_col, i_ref, rows=self.in_features, i_range=self.device.dG)
+        y = self.adc.read(v, Gv, mapping=self.mapping, g_ref=self.g_ref, i_range=self.device.dG)
         return gain * y
 
     # ------------------------------------------------------------------ writes

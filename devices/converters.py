@@ -74,7 +74,7 @@ class PartialSumADC:
     >>> adc = PartialSumADC(bits=8)
     >>> i_col = np.array([30.0]); i_ref = np.array([25.0])  # currents in units of Imax - Imin
     >>> float(adc.digitize(i_col, i_ref, rows=100, i_range=1.0)[0])  # doctest: +ELLIPSIS
-    4.70...
+    5.09...
     """
 
     bits: int
@@ -113,6 +113,35 @@ class PartialSumADC:
         step = self.step(rows, i_range)
         digits = xp.floor(i_col / step) - xp.floor(i_ref / step)
         return digits * (step / i_range)
+
+    def read(self, v, G, *, mapping: str, g_ref: float, i_range: float):
+        """The digitized column read of inputs ``v`` on conductances ``G``: the column currents
+        ``v G+^T`` against the reference currents (``v G-^T`` on a differential pair, else
+        ``g_ref`` per active row), through :meth:`digitize` over all rows.
+
+        Parameters
+        ----------
+        v : array, shape (batch, in)
+            Inputs (after any DAC).
+        G : array, shape (k, out, in)
+            Conductances of the array's ``k`` devices per synapse (``k = 2``: differential).
+        mapping : str
+            ``"differential"`` or one device per synapse against ``g_ref``.
+        g_ref, i_range : float
+            Reference conductance; one device's range ``Gmax - Gmin``.
+
+        Returns
+        -------
+        array, shape (batch, out)
+            ``(i_col - i_ref) / i_range`` digitized (what a read of weight range 1 per device
+            gives; multiply by the array's gain).
+        """
+        i_col = v @ G[0].T
+        if mapping == "differential":
+            i_ref = v @ G[1].T
+        else:
+            i_ref = v.sum(axis=-1, keepdims=True) * g_ref
+        return self.digitize(i_col, i_ref, rows=G.shape[-1], i_range=i_range)
 
 
 def neurosim_counts(dW, p_up: int, p_dn: int, w_range: float, theta: float = 0.5):

@@ -364,12 +364,7 @@ class ProgrammedArray:
             v = self.dac(v, self.rng)
         if isinstance(self.adc, PartialSumADC):
             Gv = np.asarray(G).reshape(self.k, *self.shape)
-            i_col = v @ Gv[0].T
-            if self.mapping == "differential":
-                i_ref = v @ Gv[1].T
-            else:
-                i_ref = v.sum(axis=-1, keepdims=True) * self.g_ref
-            y = self.adc.digitize(i_col, i_ref, rows=self.shape[1], i_range=self.dG)
+            y = self.adc.read(v, Gv, mapping=self.mapping, g_ref=self.g_ref, i_range=self.dG)
             return self.alpha * self.dG * y
         y = v @ self._weights_of(G).T
         return y if self.adc is None else self.adc(y, self.rng)

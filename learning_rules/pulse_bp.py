@@ -59,6 +59,7 @@ __all__ = [
     "RULES",
     "ROUNDINGS",
     "DEFAULT_MAPPING",
+    "DEFAULT_REFRESH_THRESHOLD",
     "default_mapping",
     "resolve_mapping",
     "program_form",
@@ -68,6 +69,9 @@ __all__ = [
 ]
 
 RULES = ("software", "bidirectional", "unidirectional", "stochastic", "adaptive")
+#: Fraction of the range above which the unidirectional rule refreshes a pair (the default of
+#: ``PulseRule.refresh_threshold``; the sparse-coding dictionary arrays use it too).
+DEFAULT_REFRESH_THRESHOLD = 0.9
 _METHODS = ("software", "bidirectional", "unidirectional", "stochastic")
 _DEVICE_MAPPINGS = ("reference", "differential")
 
@@ -208,7 +212,7 @@ class PulseRule:
     theta: float = 0.5
     n_max: int | None = None
     side: str = "both"
-    refresh_threshold: float = 0.9
+    refresh_threshold: float = DEFAULT_REFRESH_THRESHOLD
     refresh_every: int = 1
     refresh_mode: str = "verify"
     refresh: str = "threshold"

@@ -25,6 +25,7 @@ from devices import DeviceArray, DeviceModel
 from devices.validation import check_choice
 
 from ..dictionary.estimator import as_generator, check_data, check_fitted
+from ..pulse_bp import DEFAULT_REFRESH_THRESHOLD
 from ._kernels import resolve_backend
 from ._states import StateSet, check_int, multi_cause_states, prior_mass
 from .schedule import Schedule, as_schedule
@@ -422,7 +423,7 @@ class ETModel(TransformerMixin, BaseEstimator, ABC):
         opts = dict(self.pulse_options or {})
         mode = opts.pop("refresh_mode", "verify")
         if opts.get("method") == "unidirectional":
-            opts.setdefault("refresh_threshold", 0.9)
+            opts.setdefault("refresh_threshold", DEFAULT_REFRESH_THRESHOLD)
         res = self._array.pulse_request(dW, **opts)
         self.n_pulses_ += int(res["pulses"])
         mask = res["needs_refresh"]
