@@ -452,21 +452,229 @@ def _compact_all(xbits, n_in):
     return nzx, ms
 
 
+# ----------------------------------------------------------------------------- linear lanes
+# The dense case of the pulse-train update on step devices without a slope (family 1 with
+# gam = 0 on every device of a tile: constant_step and the like, aihwkit's own tile benchmark):
+# a row (one output j, one sample) is written as passes over its contiguous run of synapses that
+# LLVM turns into SIMD code (coincidences, normals, the write arithmetic with selects, the weight
+# cache), instead of one branchy scalar write per coincidence. Lanes the passes cannot finish
+# (the ziggurat's rare slow draw, a frozen device, an endurance budget that runs out) are left
+# untouched and written by the scalar :func:`_write_one` afterwards; every device receives the
+# same pulses from the same draws in the same sample order, so results are bit for bit those of
+# the scalar path (tests/devices/test_kernel_lanes.py). Rows with few coincidences take the
+# scalar writes (fewer lanes to do than a full pass).
+_DENSE_LANES = 4                 # vector passes when nonzero lanes * this >= lanes in the row
+
+
+@njit(cache=True, error_model="numpy")
+def _lane_counts(xb0, d0, xn, dn, cnt, sgnv):
+    """Coincidences and signs of one row (one-word trains); returns (total, nonzero lanes)."""
+    tot = 0
+    nnz = 0
+    for i in range(cnt.shape[0]):
+        c = _popcount(xb0[i] & d0)
+        cnt[i] = c
+        sgnv[i] = 1 if dn != xn[i] else -1
+        tot += c
+        nnz += c != 0
+    return tot, nnz
+
+
+@njit(cache=True, error_model="numpy")
+def _lane_counts_words(xb, db, xn, dn, cnt, sgnv):
+    """:func:`_lane_counts` for trains of several words."""
+    tot = 0
+    nnz = 0
+    for i in range(cnt.shape[0]):
+        c = 0
+        for w in range(db.shape[0]):
+            c += _popcount(xb[i, w] & db[w])
+        cnt[i] = c
+        sgnv[i] = 1 if dn != xn[i] else -1
+        tot += c
+        nnz += c != 0
+    return tot, nnz
+
+
+@njit(cache=True, error_model="numpy")
+def _lane_side(route, q, cnt, sgnv, m):
+    """Signed device pulses of side ``q`` (0: the synapse's device, 1: its partner) per lane."""
+    for i in range(cnt.shape[0]):
+        c = cnt[i]
+        sg = sgnv[i]
+        if route == 0:
+            v = sg * c
+        elif route == 1:
+            v = sg * c if q == 0 else -sg * c
+        else:
+            v = (c if sg > 0 else 0) if q == 0 else (c if sg < 0 else 0)
+        m[i] = v
+
+
+@njit(cache=True, error_model="numpy")
+def _lane_normals(base, off, m, z, ok):
+    """The fast-path ziggurat draw of :func:`_normal` for devices ``off + i``; ``ok[i]`` is
+    False where a written lane needs the slow path (the scalar write redraws it exactly)."""
+    for i in range(m.shape[0]):
+        h = _mix(base + np.uint64(off + i) * _PHI2X2)
+        lay = np.int64(h & _ZMASK)
+        x = float(h >> _S11) * INV53 * _ZX[lay]
+        ok[i] = (x < _ZX[lay + 1]) | (m[i] == 0)
+        z[i] = -x if (h >> _S8) & _ONE else x
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lane_step(m, G0, bmin, bmax, dw_up, dw_dn, c2c, z, const):
+    """Family 1 with ``gam = 0`` (``_apply_one``'s ``r == 1`` branch, the same operations):
+    the new conductance after ``m != 0`` pulses; ``abs(1 + gam u0) = 1`` drops out exactly."""
+    gmin_n = const[0]
+    gmax_n = const[1]
+    bmin_n = const[2]
+    bmax_n = const[3]
+    am = float(abs(m))
+    up = m > 0
+    u0 = _clip(bmin_n + (G0 - gmin_n) / (gmax_n - gmin_n) * (bmax_n - bmin_n), bmin, bmax)
+    dw = dw_up if up else dw_dn
+    un = u0 + (1.0 if up else -1.0) * am * dw
+    if c2c > 0.0:
+        un += c2c * dw * math.sqrt(am) * z
+    un = _clip(un, bmin, bmax)
+    return gmin_n + (un - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
+
+
+@njit(cache=True, error_model="numpy")
+def _lane_write(unlimited, m, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c, frozen, budget,
+                cnt_up, cnt_dn, cnt_prog, cnt_reset, fix):
+    """:func:`_write_one` over a contiguous run of devices (views, lane ``i`` = device ``i``)
+    for the lanes it can finish; marks the others in ``fix`` and returns their number.
+    ``unlimited``: every budget of the run is infinite (the budget test is then
+    ``frozen == 0``)."""
+    nfix = 0
+    for i in range(m.shape[0]):
+        mi = m[i]
+        am = abs(mi)
+        if unlimited:
+            simple = frozen[i] == 0
+        else:
+            used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
+            simple = (frozen[i] == 0) & (used + am < budget[i]) & (not (am > budget[i] - used))
+        G0 = G[i]
+        G1 = _lane_step(mi, G0, p0[i], p1[i], p2[i], p3[i], c2c, z[i], const)
+        act = am != 0
+        wr = act & simple & ok[i]
+        f = act & (not wr)
+        fix[i] = f
+        nfix += f
+        G[i] = G1 if wr else G0
+        Gw[i] = G1 if wr else Gw[i]
+        tau[i] = 0.0 if wr else tau[i]
+        cnt_up[i] += am if (wr & (mi > 0)) else 0
+        cnt_dn[i] += am if (wr & (mi < 0)) else 0
+    return nfix
+
+
+@njit(cache=True, error_model="numpy")
+def _lanes_linear(t, rows, n_out, n_in, route, prm, budget):
+    """(linear, unlimited) for tile ``t``: every device it writes is a step model without a
+    slope (``prm[4] = prm[5] = 0``); every budget is infinite."""
+    N = n_out * n_in
+    j0 = t * rows
+    j1 = min(j0 + rows, n_out)
+    lin = True
+    unl = True
+    for q in range(1 if route == 0 else 2):
+        for k in range(q * N + j0 * n_in, q * N + j1 * n_in):
+            lin &= (prm[4, k] == 0.0) & (prm[5, k] == 0.0)
+            unl &= budget[k] == np.inf
+    return lin, unl
+
+
+@njit(cache=True, error_model="numpy")
+def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, G, Gw, tau, fam, prm, const, lut_up,
+               lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
+               gref, cnt, sgnv, m, z, ok, fix):
+    """One row (output ``j``, one sample) of a linear tile; returns its coincidences."""
+    row_empty = True
+    for w in range(db.shape[0]):
+        if db[w] != 0:
+            row_empty = False
+    if row_empty:
+        return 0
+    if db.shape[0] == 1:
+        tot, nnz = _lane_counts(xb[:, 0], db[0], xn, dn, cnt, sgnv)
+    else:
+        tot, nnz = _lane_counts_words(xb, db, xn, dn, cnt, sgnv)
+    if tot == 0:
+        return 0
+    s0 = j * n_in
+    if nnz * _DENSE_LANES < n_in:  # few coincidences: the scalar writes
+        for i in range(n_in):
+            if cnt[i] != 0:
+                _route_write(s0 + i, N, sgnv[i], cnt[i], route, G, Gw, tau, fam, prm, const,
+                             lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                             cnt_reset, W, alpha, gref)
+        return tot
+    for q in range(1 if route == 0 else 2):
+        a = q * N + s0
+        e = a + n_in
+        _lane_side(route, q, cnt, sgnv, m)
+        if c2c > 0.0:
+            _lane_normals(base, a, m, z, ok)
+        nfix = _lane_write(unlimited, m, z, ok, G[a:e], Gw[a:e], tau[a:e], prm[0, a:e],
+                           prm[1, a:e], prm[2, a:e], prm[3, a:e], const, c2c, frozen[a:e],
+                           budget[a:e], cnt_up[a:e], cnt_dn[a:e], cnt_prog[a:e], cnt_reset[a:e],
+                           fix)
+        if nfix:
+            for i in range(n_in):
+                if fix[i]:
+                    _write_one(a + i, m[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                               base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
+    Wr = W[s0:s0 + n_in]
+    Gp = G[s0:s0 + n_in]
+    if gref < 0.0:
+        Gm = G[N + s0:N + s0 + n_in]
+        for i in range(n_in):
+            Wr[i] = alpha * (Gp[i] - Gm[i]) if cnt[i] != 0 else Wr[i]
+    else:
+        for i in range(n_in):
+            Wr[i] = alpha * (Gp[i] - gref) if cnt[i] != 0 else Wr[i]
+    return tot
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
                  frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg,
                  n_out, n_in, route, W, alpha, gref):
-    """All samples of the batch, in order, on the rows of tile ``t``; returns its coincidences."""
+    """All samples of the batch, in order, on the rows of tile ``t``; returns its coincidences.
+    Linear step tiles go lane by lane (:func:`_row_lanes`) for samples with many active
+    inputs, the rest synapse by synapse (:func:`_update_row`)."""
     N = n_out * n_in
     j0 = t * rows
     j1 = min(j0 + rows, n_out)
+    lanes, unlimited = False, False
+    if fam == 1:
+        lanes, unlimited = _lanes_linear(t, rows, n_out, n_in, route, prm, budget)
+    k = n_in if lanes else 0
+    cnt = np.empty(k, dtype=np.int64)
+    sgnv = np.empty(k, dtype=np.int64)
+    m = np.empty(k, dtype=np.int64)
+    z = np.zeros(k, dtype=np.float64)
+    ok = np.ones(k, dtype=np.bool_)
+    fix = np.empty(k, dtype=np.bool_)
     acc = 0
     for b in range(xbits.shape[0]):
-        m = ms[b]
-        if m == 0:
+        mb = ms[b]
+        if mb == 0:
+            continue
+        if lanes and mb * _DENSE_LANES >= n_in:
+            for j in range(j0, j1):
+                acc += _row_lanes(j, xbits[b], dbits[b, j], xneg[b], dneg[b, j], n_in, N, route,
+                                  unlimited, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                                  bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                                  W, alpha, gref, cnt, sgnv, m, z, ok, fix)
             continue
         for j in range(j0, j1):
-            acc += _update_row(j, m, nzx[b], xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
+            acc += _update_row(j, mb, nzx[b], xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
                                route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
                                bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W,
                                alpha, gref)

@@ -1,0 +1,156 @@
+"""The lane-by-lane (SIMD) path of the numba pulse-train update for step devices without a slope
+(``devices/kernels/numba_cpu.py``, "linear lanes"): bit for bit the numpy reference and the
+scalar path, on every route, with cycle-to-cycle noise (including the ziggurat's slow draws),
+frozen devices and endurance budgets that run out during the batch; and it is taken only where
+it applies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kernel_cases import State, call_update, seed_of
+
+import devices
+from devices import _rng
+from devices.kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL
+from devices.kernels import numba_cpu as nb
+from devices.kernels import reference as ref
+
+FIELDS = ("G", "Gw", "W", "tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "cnt_reset")
+ROUTES = [(ROUTE_SINGLE, 1), (ROUTE_SINGLE, 2), (ROUTE_PUSH_PULL, 2), (ROUTE_UNIDIRECTIONAL, 2)]
+
+
+def _dense_trains(rng, B, n_out, n_in, bl, p_in=0.9):
+    """Trains in which most lanes of a row coincide (the lanes path) except two sparse samples
+    (the scalar path inside a linear tile) and one empty sample."""
+    BL = np.full(B, bl)
+    arr = devices.DeviceArray((n_out, n_in), devices.get("constant_step"), backend="numpy")
+    px = rng.uniform(0.3, 1.0, (B, n_in)) * (rng.random((B, n_in)) < p_in)
+    pd = rng.uniform(0.3, 1.0, (B, n_out))
+    px[1] = 0.0
+    px[2] = 0.0
+    px[2, :3] = 0.5  # a few active inputs: below the dense threshold
+    pd[3] *= 0.02  # sparse coincidences in every row of this sample
+    xbits = arr._draw_bits(px, BL, bl)
+    dbits = arr._draw_bits(pd, BL, bl)
+    xneg = rng.random((B, n_in)) < 0.5
+    dneg = rng.random((B, n_out)) < 0.5
+    return xbits, dbits, xneg, dneg
+
+
+def _run_both(dev, route, k, bl, c2c, seed, budgets=True, n_out=6, n_in=40, B=8):
+    rng = np.random.default_rng(seed)
+    s0 = State(dev, (n_out, n_in), k, seed=5, rng=rng)
+    if not budgets:
+        s0.budget[:] = np.inf
+    xbits, dbits, xneg, dneg = _dense_trains(rng, B, n_out, n_in, bl)
+    bases = np.array([_rng.call_base(11, b) for b in range(B)], dtype=np.uint64)
+    a, b = s0.copy(), s0.copy()
+    ta = call_update(ref, a, c2c, bases, xbits, dbits, xneg, dneg, n_out, n_in, route)
+    tb = call_update(nb, b, c2c, bases, xbits, dbits, xneg, dneg, n_out, n_in, route)
+    return s0, a, b, ta, tb
+
+
+@pytest.mark.parametrize("budgets", [True, False])
+@pytest.mark.parametrize("c2c", [0.0, 0.3])
+@pytest.mark.parametrize("bl", [31, 100])
+@pytest.mark.parametrize(("route", "k"), ROUTES)
+def test_lanes_equal_reference_bit_for_bit(route, k, bl, c2c, budgets):
+    """constant_step (family 1, no slope): every state field equals the numpy reference exactly
+    (the operations are +, -, *, / and sqrt in the same order), for one- and two-word trains,
+    with and without noise, with frozen devices and budgets (30% of the devices have 1-39
+    pulses left) or none."""
+    dev = devices.get("constant_step")
+    s0, a, b, ta, tb = _run_both(dev, route, k, bl, c2c, seed_of(route, k, bl, c2c, budgets),
+                                 budgets=budgets)  # fmt: skip
+    assert ta == tb > 0
+    for key in FIELDS:
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key), err_msg=key)
+    # the work happened: devices were written, and budgets froze some during the batch
+    grew = b.cnt_up + b.cnt_dn > s0.cnt_up + s0.cnt_dn
+    N = grew.size // k
+    assert (grew[:N] | grew[N:]).mean() > 0.5 if k == 2 else grew.mean() > 0.5
+    if budgets:
+        assert (b.frozen > s0.frozen).any()
+
+
+def test_lane_path_is_taken_and_sees_slow_draws():
+    """The case above takes the lanes: the tile is linear, and the dense rows have enough
+    coinciding lanes; some written lanes need the ziggurat's slow draw (the scalar fix-up)."""
+    dev = devices.get("constant_step")
+    rng = np.random.default_rng(3)
+    n_out, n_in, B, bl = 6, 40, 8, 31
+    s0 = State(dev, (n_out, n_in), 2, seed=5, rng=rng)
+    xbits, dbits, xneg, dneg = _dense_trains(rng, B, n_out, n_in, bl)
+    lin, unl = nb._lanes_linear(0, n_out, n_out, n_in, ROUTE_PUSH_PULL, s0.prm, s0.budget)
+    assert lin and not unl
+    s0.budget[:] = np.inf
+    assert nb._lanes_linear(0, n_out, n_out, n_in, ROUTE_PUSH_PULL, s0.prm, s0.budget) == (
+        True,
+        True,
+    )
+    cnt = np.empty(n_in, dtype=np.int64)
+    sg = np.empty(n_in, dtype=np.int64)
+    dense = 0
+    for b in range(B):
+        for j in range(n_out):
+            tot, nnz = nb._lane_counts(xbits[b, :, 0], dbits[b, j, 0], xneg[b], dneg[b, j], cnt, sg)
+            assert tot == int(ref.coincidences(xbits[b], dbits[b])[j].sum())
+            dense += nnz * nb._DENSE_LANES >= n_in
+    assert 20 <= dense < B * n_out  # both paths occur
+    # slow draws among the written lanes of one row
+    m = np.ones(4000, dtype=np.int64)
+    z, ok = np.empty(4000), np.empty(4000, dtype=np.bool_)
+    base = _rng.call_base(11, 0)
+    nb._lane_normals(np.uint64(base), 0, m, z, ok)
+    assert 10 < (~ok).sum() < 100  # about 1% of the ziggurat's draws
+    want = _rng.normal_np(base, np.arange(4000))
+    np.testing.assert_array_equal(z[ok], want[ok])
+
+
+@pytest.mark.parametrize("family", ["soft_bounds", "linear_step", "exp_d2d"])
+def test_lanes_only_for_step_devices_without_slope(family):
+    """A tile with any slope (soft_bounds, linear_step) or another family keeps the scalar
+    path; the mixed case (one device of the tile given a slope) too, and stays exact."""
+    from kernel_cases import family_device
+
+    dev = family_device(family, None) if family != "exp_d2d" else devices.get("ag_a_si")
+    rng = np.random.default_rng(1)
+    s0 = State(dev, (4, 40), 2, seed=5, rng=rng)
+    if dev.family == 1:
+        assert not nb._lanes_linear(0, 4, 4, 40, ROUTE_PUSH_PULL, s0.prm, s0.budget)[0]
+    step = devices.get("constant_step")
+    s1 = State(step, (4, 40), 2, seed=5, rng=rng)
+    s1.prm[4, 17] = 0.3  # one device of the tile with a slope
+    assert not nb._lanes_linear(0, 4, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget)[0]
+    # the partner side is checked too
+    s1.prm[4, 17] = 0.0
+    s1.prm[5, 160 + 5] = -0.2
+    assert not nb._lanes_linear(0, 4, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget)[0]
+    assert nb._lanes_linear(0, 4, 4, 40, ROUTE_SINGLE, s1.prm, s1.budget)[0]
+
+
+def test_array_update_unchanged_by_thread_count_and_tiling(monkeypatch):
+    """A 64 x 300 constant_step array, aihwkit's dense setting: the parallel run over tiles of
+    one row equals the serial run of one tile bit for bit, and the numpy backend."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (12, 300))
+    d = rng.uniform(-1, 1, (12, 64))
+    w0 = rng.uniform(-0.1, 0.1, (64, 300))
+    out = {}
+    for name, tile, par, backend in (
+        ("serial", 1 << 40, 1 << 62, "numba"),
+        ("parallel", 1, 0, "numba"),
+        ("numpy", None, None, "numpy"),
+    ):
+        if tile is not None:
+            monkeypatch.setattr(nb, "_TILE_BYTES", tile)
+            monkeypatch.setattr(nb, "_PARALLEL_MIN_UPDATE", par)
+        arr = devices.DeviceArray((64, 300), devices.get("constant_step"), seed=2, backend=backend)
+        arr.program(w0)
+        info = arr.pulse_update(x, d, 0.01, 31, bl_management=False, update_management=False)
+        out[name] = (arr.weights(), np.asarray(arr.G).copy(), info["coincidences"])
+    for name in ("parallel", "numpy"):
+        np.testing.assert_array_equal(out[name][1], out["serial"][1], err_msg=name)
+        np.testing.assert_array_equal(out[name][0], out["serial"][0], err_msg=name)
+        assert out[name][2] == out["serial"][2]
