@@ -463,7 +463,7 @@ def _compact_all(xbits, n_in):
 # same pulses from the same draws in the same sample order, so results are bit for bit those of
 # the scalar path (tests/devices/test_kernel_lanes.py). Rows with few coincidences take the
 # scalar writes (fewer lanes to do than a full pass).
-_DENSE_LANES = 4                 # vector passes when nonzero lanes * this >= lanes in the row
+_DENSE_LANES = 16                # vector passes when nonzero lanes * this >= lanes in the row
 
 
 @njit(cache=True, error_model="numpy")
@@ -542,34 +542,45 @@ def _lane_step(m, G0, bmin, bmax, dw_up, dw_dn, c2c, z, const):
     return gmin_n + (un - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _lane_store(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c, cnt_up,
+                cnt_dn, fix):
+    """Lane ``i`` of :func:`_lane_write`: write it if it can be finished here (``simple``, a
+    fast draw), else leave it and mark it in ``fix``; returns the mark."""
+    G0 = G[i]
+    G1 = _lane_step(mi, G0, p0[i], p1[i], p2[i], p3[i], c2c, z[i], const)
+    wr = (am != 0) & simple & ok[i]
+    f = (am != 0) & (not wr)
+    fix[i] = f
+    G[i] = G1 if wr else G0
+    Gw[i] = G1 if wr else Gw[i]
+    tau[i] = 0.0 if wr else tau[i]
+    cnt_up[i] += am if (wr & (mi > 0)) else 0
+    cnt_dn[i] += am if (wr & (mi < 0)) else 0
+    return f
+
+
 @njit(cache=True, error_model="numpy")
 def _lane_write(unlimited, m, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c, frozen, budget,
                 cnt_up, cnt_dn, cnt_prog, cnt_reset, fix):
     """:func:`_write_one` over a contiguous run of devices (views, lane ``i`` = device ``i``)
     for the lanes it can finish; marks the others in ``fix`` and returns their number.
     ``unlimited``: every budget of the run is infinite (the budget test is then
-    ``frozen == 0``)."""
+    ``frozen == 0``). One loop per case, so that each is a plain loop LLVM vectorizes."""
     nfix = 0
-    for i in range(m.shape[0]):
-        mi = m[i]
-        am = abs(mi)
-        if unlimited:
-            simple = frozen[i] == 0
-        else:
+    if unlimited:
+        for i in range(m.shape[0]):
+            mi = m[i]
+            nfix += _lane_store(i, mi, abs(mi), frozen[i] == 0, z, ok, G, Gw, tau, p0, p1, p2,
+                                p3, const, c2c, cnt_up, cnt_dn, fix)
+    else:
+        for i in range(m.shape[0]):
+            mi = m[i]
+            am = abs(mi)
             used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
             simple = (frozen[i] == 0) & (used + am < budget[i]) & (not (am > budget[i] - used))
-        G0 = G[i]
-        G1 = _lane_step(mi, G0, p0[i], p1[i], p2[i], p3[i], c2c, z[i], const)
-        act = am != 0
-        wr = act & simple & ok[i]
-        f = act & (not wr)
-        fix[i] = f
-        nfix += f
-        G[i] = G1 if wr else G0
-        Gw[i] = G1 if wr else Gw[i]
-        tau[i] = 0.0 if wr else tau[i]
-        cnt_up[i] += am if (wr & (mi > 0)) else 0
-        cnt_dn[i] += am if (wr & (mi < 0)) else 0
+            nfix += _lane_store(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c,
+                                cnt_up, cnt_dn, fix)
     return nfix
 
 
