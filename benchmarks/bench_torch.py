@@ -25,6 +25,16 @@ and the median of the others is reported. torch and BLAS run one thread (as in t
    now avoids), the array work alone (the same reads and rule updates on the same arrays,
    no torch), process CPU time per step (spinning threads show up there), and one epoch of
    the MNIST-5k training set (4,000 images, 400 steps) in software and converted.
+
+4. ``--only threads`` (issue 15, numba's pool and torch's thread count): fresh child processes,
+   each a user loop that sets ``torch.set_num_threads(1)``, runs a numba device-array update
+   (a 256 x 784 ``constant_step`` array, as the numpy trainer would) and then plain torch
+   steps of the MLP. In one kind of child numba's pool is started directly
+   (``numba.get_num_threads()``, what any first parallel numba call did before the package kept
+   the OpenMP counts), in the other the device array starts it
+   (:func:`devices.threads.start_numba_threads`). Children alternate, ``--rounds`` of each;
+   reported: torch's thread count after the numba work and the torch step before and after it
+   (median wall and CPU ms per step).
 """
 
 from __future__ import annotations
@@ -172,12 +182,99 @@ def _mlp_step_rows(rounds: int, steps: int, epoch: bool) -> list[dict]:
     return rows
 
 
+def _threads_child(mode: str, steps: int, conn) -> None:
+    """One child of section 4: torch steps before and after numba work (``mode``: how
+    numba's pool starts, ``"numba"`` directly or ``"package"`` by the device array)."""
+    import time
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    import devices
+
+    torch.set_num_threads(1)
+    torch.get_num_threads()  # torch applies the count to its OpenMP runtime now
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
+    )
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    X, Y = torch.rand(1000, 784), torch.randint(0, 10, (1000,))
+
+    def steps_ms():
+        wall, c0 = [], time.process_time()
+        for i in range(steps):
+            s = (10 * i) % 990
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            F.cross_entropy(net(X[s : s + 10]), Y[s : s + 10]).backward()
+            opt.step()
+            wall.append(time.perf_counter() - t0)
+        return 1e3 * statistics.median(wall), 1e3 * (time.process_time() - c0) / steps
+
+    steps_ms()  # warm-up
+    before = steps_ms()
+    if mode == "numba":
+        import numba
+
+        numba.get_num_threads()
+    a = devices.DeviceArray((256, 784), devices.get("constant_step"), seed=0, backend="numba")
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        a.pulse_update(rng.random((10, 784)), rng.random((10, 256)) - 0.5, 0.05)
+    threads = torch.get_num_threads()
+    after = steps_ms()
+    conn.send({"mode": mode, "torch_threads": threads, "before": before, "after": after})
+    conn.close()
+
+
+def _threads_rows(rounds: int, steps: int) -> list[dict]:
+    """Section 4 of the module docs: children of both kinds, alternating."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    got = {"numba": [], "package": []}
+    for _ in range(rounds):
+        for mode in got:
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_threads_child, args=(mode, steps, child))
+            p.start()
+            got[mode].append(parent.recv())
+            p.join()
+    labels = {
+        "numba": "numba's pool started directly (before)",
+        "package": "numba's pool started by the package (now)",
+    }
+
+    def med(res, key, i):
+        return statistics.median(r[key][i] for r in res)
+
+    rows = []
+    for mode, res in got.items():
+        rows.append(
+            {
+                "bench": "threads",
+                "label": labels[mode],
+                "torch_threads_after": sorted({r["torch_threads"] for r in res}),
+                "step_ms_before": med(res, "before", 0),
+                "cpu_ms_before": med(res, "before", 1),
+                "step_ms_after": med(res, "after", 0),
+                "cpu_ms_after": med(res, "after", 1),
+            }
+        )
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--dataset", default="mnist5k")
     ap.add_argument("--device", default="epiram", help="nonlinear preset (default epiram)")
-    ap.add_argument("--only", choices=["step", "epochs"], default=None, help="one section")
+    ap.add_argument(
+        "--only", choices=["step", "epochs", "threads"], default=None, help="one section"
+    )
     ap.add_argument("--rounds", type=int, default=5, help="step section: interleaved rounds")
     ap.add_argument("--steps", type=int, default=20, help="step section: steps per round")
     ap.add_argument("--no-epoch", action="store_true", help="step section: skip the epochs")
@@ -195,6 +292,17 @@ def main(argv=None):
         f"torch threads {torch.get_num_threads()}"
     )
     rows = []
+    if args.only == "threads":
+        rows = _threads_rows(args.rounds, args.steps)
+        for r in rows:
+            print(
+                f"{r['label']:44s} torch threads after {r['torch_threads_after']}  torch step "
+                f"before {r['step_ms_before']:6.2f} ms (cpu {r['cpu_ms_before']:6.2f})  after "
+                f"{r['step_ms_after']:6.2f} ms (cpu {r['cpu_ms_after']:6.2f})"
+            )
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return rows
     if args.only != "epochs":
         rows += _mlp_step_rows(args.rounds, args.steps, not args.no_epoch)
         for r in rows:
