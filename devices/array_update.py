@@ -228,16 +228,42 @@ class PulseUpdates:
         B, n = p.shape
         nw = (bl + 63) // 64
         used = int(BL.max()) if B else 1  # bits past the longest train are all zero
-        k = uniform24(self._rng, (B, n, used))
-        # u = k 2^-24 < p32  <=>  k < ceil(p32 2^24) (exact: p32 2^24 is a float32 <= 2^24)
-        thr = np.ceil(p.astype(np.float32) * np.float32(1 << 24)).astype(np.uint32)
-        # bits past ``used`` stay zero: compare straight into the padded buffer (no copies)
-        bits = np.zeros((B, n, nw * 64), dtype=bool)
-        np.less(k, thr[:, :, None], out=bits[:, :, :used])
+        p32 = p.astype(np.float32)
+        # the bytes that hold the trains' bits (later bytes and words stay zero): compare
+        # straight into a buffer of whole bytes
+        nbytes = (used + 7) // 8
+        bits = np.zeros((B, n, 8 * nbytes), dtype=bool)
+        if B * n * used < _RAW_MIN:  # few numbers: the float uniforms themselves
+            u = self._rng.random((B, n, used), dtype=np.float32)
+            np.less(u, p32[:, :, None], out=bits[:, :, :used])
+        else:
+            # u = k 2^-24 < p32  <=>  k < ceil(p32 2^24) (exact: p32 2^24 is a float32 <= 2^24)
+            thr = np.ceil(p32 * np.float32(1 << 24)).astype(np.uint32)
+            # samples in blocks of at most _DRAW_BLOCK numbers: the block's integers stay in
+            # the cache and in reused memory (a fresh buffer of a whole batch costs page faults)
+            step = max(1, _DRAW_BLOCK // (n * used))
+            for b0 in range(0, B, step):
+                b1 = min(B, b0 + step)
+                k = uniform24(self._rng, (b1 - b0, n, used))
+                np.less(k, thr[b0:b1, :, None], out=bits[b0:b1, :, :used])
         if B and int(BL.min()) < used:
             bits[:, :, :used] &= np.arange(used)[None, None, :] < BL[:, None, None]
-        packed = np.packbits(bits, axis=2, bitorder="little")
-        return np.ascontiguousarray(packed).view(np.uint64).reshape(B, n, nw)
+        words = np.zeros((B, n, 8 * nw), dtype=np.uint8)
+        if sys.byteorder == "little":
+            # 8 bools (bytes 0/1) read as one uint64; the multiply gathers byte i into bit i
+            # of the top byte (np.packbits with bitorder="little", without its per-row loop)
+            words[:, :, :nbytes] = (bits.view(np.uint64) * _PACK8) >> np.uint64(56)
+        else:  # pragma: no cover - big-endian machines
+            words[:, :, :nbytes] = np.packbits(bits, axis=2, bitorder="little")
+        return words.view(np.uint64).reshape(B, n, nw)
+
+
+#: Multiplier that packs the 8 bytes (0 or 1) of a little-endian uint64 into its top byte.
+_PACK8 = np.uint64(0x0102040810204080)
+#: Numbers drawn per block by ``_draw_bits`` (uint32: 256 KiB).
+_DRAW_BLOCK = 1 << 16
+#: Below this many numbers :func:`uniform24` takes ``rng.random`` (the same numbers).
+_RAW_MIN = 4096
 
 
 def uniform24(rng: np.random.Generator, shape) -> np.ndarray:
@@ -253,7 +279,7 @@ def uniform24(rng: np.random.Generator, shape) -> np.ndarray:
     shape = tuple(int(s) for s in shape)
     count = int(np.prod(shape))
     bg = rng.bit_generator
-    if type(bg) is not np.random.PCG64 or sys.byteorder != "little" or count == 0:
+    if type(bg) is not np.random.PCG64 or sys.byteorder != "little" or count < _RAW_MIN:
         u = rng.random(shape, dtype=np.float32)
         return (u * np.float32(1 << 24)).astype(np.uint32)
     state = bg.state

@@ -21,7 +21,9 @@ def _twins(seed, before):
 
 
 @pytest.mark.parametrize("before", [0, 1, 2, 3])
-@pytest.mark.parametrize("shape", [(1,), (2,), (3, 5), (4, 7, 31), (2, 3, 64), (0, 4), (1, 1, 1)])
+@pytest.mark.parametrize(
+    "shape", [(1,), (2,), (3, 5), (4, 7, 31), (2, 3, 64), (0, 4), (1, 1, 1), (9, 999), (3, 1001, 7)]
+)
 def test_same_numbers_and_state_as_random(before, shape):
     a, b = _twins(7, before)
     want = a.random(shape, dtype=np.float32)
@@ -55,7 +57,17 @@ def test_other_bit_generators_take_random():
 
 
 @pytest.mark.parametrize("odd", [False, True])
-def test_pulse_update_bits_match_the_float_definition(odd):
+@pytest.mark.parametrize(
+    "B,n,bls",
+    [
+        (3, 9, (31, 5, 17)),  # few numbers: the float uniforms themselves
+        (4, 700, (31, 31, 12, 31)),  # integers, two blocks of samples (3 + 1)
+        (3, 3001, (31, 1, 30)),  # one sample per block, odd counts per block
+        (2, 1200, (3, 2)),  # short trains: one byte of bits
+        (2, 300, (100, 64)),  # two words per train
+    ],
+)
+def test_draw_bits_match_the_float_definition(odd, B, n, bls):
     """The array's trains equal the trains of the float comparison, with the generator left
     where the float draws leave it (also after an odd number of earlier draws)."""
     arr = devices.DeviceArray((6, 9), devices.get("constant_step"), seed=4)
@@ -63,12 +75,20 @@ def test_pulse_update_bits_match_the_float_definition(odd):
         arr._rng.random(1, dtype=np.float32)
     twin = np.random.default_rng()
     twin.bit_generator.state = arr._rng.bit_generator.state
-    p = np.random.default_rng(1).random((3, 9))
+    p = np.random.default_rng(1).random((B, n))
     p[0, :3] = (0.0, 1.0, np.nextafter(np.float32(0.5), np.float32(0)))
-    BL = np.array([31, 5, 17])
-    words = arr._draw_bits(p, BL, 31)
-    u = twin.random((3, 9, 31), dtype=np.float32)
-    want = (u < p[:, :, None].astype(np.float32)) & (np.arange(31) < BL[:, None, None])
-    got = (words[:, :, 0:1] >> np.arange(31, dtype=np.uint64)) & np.uint64(1)
+    BL = np.array(bls)
+    bl = max(31, int(BL.max()))
+    words = arr._draw_bits(p, BL, bl)
+    nw = (bl + 63) // 64
+    assert words.shape == (B, n, nw) and words.dtype == np.uint64
+    used = int(BL.max())
+    u = twin.random((B, n, used), dtype=np.float32)
+    want = np.zeros((B, n, 64 * nw), dtype=bool)
+    want[:, :, :used] = (u < p[:, :, None].astype(np.float32)) & (
+        np.arange(used) < BL[:, None, None]
+    )
+    t = np.arange(64 * nw)
+    got = (words[:, :, t // 64] >> (t % 64).astype(np.uint64)) & np.uint64(1)
     np.testing.assert_array_equal(got.astype(bool), want)
     assert arr._rng.bit_generator.state == twin.bit_generator.state
