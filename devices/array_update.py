@@ -246,8 +246,6 @@ class PulseUpdates:
                 b1 = min(B, b0 + step)
                 k = uniform24(self._rng, (b1 - b0, n, used))
                 np.less(k, thr[b0:b1, :, None], out=bits[b0:b1, :, :used])
-        if B and int(BL.min()) < used:
-            bits[:, :, :used] &= np.arange(used)[None, None, :] < BL[:, None, None]
         words = np.zeros((B, n, 8 * nw), dtype=np.uint8)
         if sys.byteorder == "little":
             # 8 bools (bytes 0/1) read as one uint64; the multiply gathers byte i into bit i
@@ -255,11 +253,19 @@ class PulseUpdates:
             words[:, :, :nbytes] = (bits.view(np.uint64) * _PACK8) >> np.uint64(56)
         else:  # pragma: no cover - big-endian machines
             words[:, :, :nbytes] = np.packbits(bits, axis=2, bitorder="little")
-        return words.view(np.uint64).reshape(B, n, nw)
+        words = words.view(np.uint64).reshape(B, n, nw)
+        if B and int(BL.min()) < used:
+            # bits at and past a sample's own train length BL[b] are cleared word by word
+            m = np.clip(BL[:, None] - 64 * np.arange(nw), 0, 64).astype(np.uint64)
+            full = m == 64
+            keep = np.where(full, _ALL64, (np.uint64(1) << np.where(full, 0, m)) - np.uint64(1))
+            words &= keep[:, None, :]
+        return words
 
 
 #: Multiplier that packs the 8 bytes (0 or 1) of a little-endian uint64 into its top byte.
 _PACK8 = np.uint64(0x0102040810204080)
+_ALL64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 #: Numbers drawn per block by ``_draw_bits`` (uint32: 256 KiB).
 _DRAW_BLOCK = 1 << 16
 #: Below this many numbers :func:`uniform24` takes ``rng.random`` (the same numbers).
