@@ -110,6 +110,7 @@ def test_device_array_keeps_torch_threads():
     assert out["counts"] == out["after"]  # no OpenMP runtime's count moved
 
 
+@pytest.mark.gate  # issue 15's acceptance: a fresh process with torch and the bridge (~10 s)
 def test_converted_step_keeps_torch_threads_and_results():
     out = _run(
         "import json, numpy as np, torch\n"
