@@ -9,6 +9,7 @@ short, and is not used alone: it reads the array's state, kernels and helpers.
 from __future__ import annotations
 
 import functools
+import sys
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .routing import route_code
 from .validation import check_choice, check_int, check_real
 from .xp import asnumpy, pulse_trains, to_device
 
-__all__ = ["PulseUpdates", "METHODS", "SIDES"]
+__all__ = ["PulseUpdates", "METHODS", "SIDES", "uniform24"]
 
 #: Update methods that route signed pulse counts to the devices.
 METHODS = ("bidirectional", "unidirectional")
@@ -169,8 +170,10 @@ class PulseUpdates:
         up, dn = self.nominal_step(method, side)
         dw = 0.5 * (up + dn)
         B = x2.shape[0]
-        xm = xp.max(xp.abs(x2), axis=1)
-        dm = xp.max(xp.abs(d2), axis=1)
+        ax = xp.abs(x2)
+        ad = xp.abs(d2)
+        xm = xp.max(ax, axis=1)
+        dm = xp.max(ad, axis=1)
         active = (xm > 0) & (dm > 0)
         xm_s = xp.where(active, xm, 1.0)
         dm_s = xp.where(active, dm, 1.0)
@@ -184,13 +187,13 @@ class PulseUpdates:
             fd = C * xp.sqrt(xm_s / dm_s)
         else:
             fx = fd = C
-        px_raw = fx[:, None] * xp.abs(x2)
-        pd_raw = fd[:, None] * xp.abs(d2)
-        clipped = int(
-            xp.sum((px_raw > 1) & active[:, None]) + xp.sum((pd_raw > 1) & active[:, None])
-        )
-        px = xp.where(active[:, None], xp.minimum(px_raw, 1.0), 0.0)
-        pd = xp.where(active[:, None], xp.minimum(pd_raw, 1.0), 0.0)
+        # inactive samples (x or d all zero) get probability 0: a zero factor on their rows
+        # (the products of the active rows, their clipping and their minimum are unchanged)
+        px = xp.multiply(xp.where(active, fx, 0.0)[:, None], ax, out=ax)
+        pd = xp.multiply(xp.where(active, fd, 0.0)[:, None], ad, out=ad)
+        clipped = int(xp.count_nonzero(px > 1)) + int(xp.count_nonzero(pd > 1))
+        xp.minimum(px, 1.0, out=px)
+        xp.minimum(pd, 1.0, out=pd)
         if self.trains == "host":
             # drawn with the array's generator (the same bits on every backend; on a GPU this
             # moves batch x (in + out) probabilities down and the packed trains up)
@@ -215,15 +218,93 @@ class PulseUpdates:
         return {"coincidences": int(total), "clipped": clipped, "bl": BL}
 
     def _draw_bits(self, p, BL, bl):
-        """Bernoulli trains, bit-packed into uint64 words: shape (batch, n, ceil(bl/64))."""
+        """Bernoulli trains, bit-packed into uint64 words: shape (batch, n, ceil(bl/64)).
+
+        Bit ``t`` of train ``(b, r)`` is set iff ``t < BL[b]`` and ``u[b, r, t] < p[b, r]``
+        (as float32) for ``u = rng.random((batch, n, max(BL)), dtype=float32)`` of the array's
+        generator; the uniforms are drawn as their 24-bit integers (:func:`uniform24`), the
+        same numbers and the same generator state afterwards.
+        """
         B, n = p.shape
         nw = (bl + 63) // 64
         used = int(BL.max()) if B else 1  # bits past the longest train are all zero
-        u = self._rng.random((B, n, used), dtype=np.float32)
-        # bits past ``used`` stay zero: compare straight into the padded buffer (no copies)
-        bits = np.zeros((B, n, nw * 64), dtype=bool)
-        np.less(u, p[:, :, None].astype(np.float32), out=bits[:, :, :used])
+        p32 = p.astype(np.float32)
+        # the bytes that hold the trains' bits (later bytes and words stay zero): compare
+        # straight into a buffer of whole bytes
+        nbytes = (used + 7) // 8
+        bits = np.zeros((B, n, 8 * nbytes), dtype=bool)
+        if B * n * used < _RAW_MIN:  # few numbers: the float uniforms themselves
+            u = self._rng.random((B, n, used), dtype=np.float32)
+            np.less(u, p32[:, :, None], out=bits[:, :, :used])
+        else:
+            # u = k 2^-24 < p32  <=>  k < ceil(p32 2^24) (exact: p32 2^24 is a float32 <= 2^24)
+            thr = np.ceil(p32 * np.float32(1 << 24)).astype(np.uint32)
+            # samples in blocks of at most _DRAW_BLOCK numbers: the block's integers stay in
+            # the cache and in reused memory (a fresh buffer of a whole batch costs page faults)
+            step = max(1, _DRAW_BLOCK // (n * used))
+            for b0 in range(0, B, step):
+                b1 = min(B, b0 + step)
+                k = uniform24(self._rng, (b1 - b0, n, used))
+                np.less(k, thr[b0:b1, :, None], out=bits[b0:b1, :, :used])
+        words = np.zeros((B, n, 8 * nw), dtype=np.uint8)
+        if sys.byteorder == "little":
+            # 8 bools (bytes 0/1) read as one uint64; the multiply gathers byte i into bit i
+            # of the top byte (np.packbits with bitorder="little", without its per-row loop)
+            words[:, :, :nbytes] = (bits.view(np.uint64) * _PACK8) >> np.uint64(56)
+        else:  # pragma: no cover - big-endian machines
+            words[:, :, :nbytes] = np.packbits(bits, axis=2, bitorder="little")
+        words = words.view(np.uint64).reshape(B, n, nw)
         if B and int(BL.min()) < used:
-            bits[:, :, :used] &= np.arange(used)[None, None, :] < BL[:, None, None]
-        packed = np.packbits(bits, axis=2, bitorder="little")
-        return np.ascontiguousarray(packed).view(np.uint64).reshape(B, n, nw)
+            # bits at and past a sample's own train length BL[b] are cleared word by word
+            m = np.clip(BL[:, None] - 64 * np.arange(nw), 0, 64).astype(np.uint64)
+            full = m == 64
+            keep = np.where(full, _ALL64, (np.uint64(1) << np.where(full, 0, m)) - np.uint64(1))
+            words &= keep[:, None, :]
+        return words
+
+
+#: Multiplier that packs the 8 bytes (0 or 1) of a little-endian uint64 into its top byte.
+_PACK8 = np.uint64(0x0102040810204080)
+_ALL64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+#: Numbers drawn per block by ``_draw_bits`` (uint32: 256 KiB).
+_DRAW_BLOCK = 1 << 16
+#: Below this many numbers :func:`uniform24` takes ``rng.random`` (the same numbers).
+_RAW_MIN = 4096
+
+
+def uniform24(rng: np.random.Generator, shape) -> np.ndarray:
+    """``rng.random(shape, dtype=np.float32) * 2**24`` as uint32 integers, drawn faster.
+
+    numpy's float32 uniform is ``(next_uint32 >> 8) 2^-24``; for PCG64 (the generator of
+    ``default_rng``) ``next_uint32`` hands out the low and then the high half of each 64-bit
+    output, keeping a pending half in the generator state. This reads the 64-bit outputs in one
+    block (``random_raw``) and keeps that pending half exactly as numpy does, so the numbers and
+    the generator state afterwards are those of ``rng.random``; other bit generators (and
+    big-endian machines) take ``rng.random`` itself.
+    """
+    shape = tuple(int(s) for s in shape)
+    count = int(np.prod(shape))
+    bg = rng.bit_generator
+    if type(bg) is not np.random.PCG64 or sys.byteorder != "little" or count < _RAW_MIN:
+        u = rng.random(shape, dtype=np.float32)
+        return (u * np.float32(1 << 24)).astype(np.uint32)
+    state = bg.state
+    pending = int(state["has_uint32"])
+    fresh = count - pending  # 32-bit halves to take from new 64-bit outputs
+    raw = bg.random_raw((fresh + 1) // 2).view(np.uint32)  # low half first on little-endian
+    if pending:
+        out = np.empty(count, dtype=np.uint32)
+        out[0] = state["uinteger"]
+        out[1:] = raw[:fresh]
+    else:
+        out = raw[:fresh]
+    if fresh or pending:
+        # numpy's state afterwards: a half pending when ``fresh`` is odd, and ``uinteger``
+        # holding the high half of the last 64-bit output drawn (also once it was used)
+        state = bg.state
+        state["has_uint32"] = fresh % 2
+        if fresh:
+            state["uinteger"] = int(raw[-1])
+        bg.state = state
+    np.right_shift(out, 8, out=out)
+    return out.reshape(shape)

@@ -120,9 +120,17 @@ def resolve(backend, allowed=ARRAY_BACKENDS, *, name: str = "backend") -> str:
 
 
 def kernels(backend: str):
-    """Kernel module (``devices.kernels``) of a resolved array backend."""
+    """Kernel module (``devices.kernels``) of a resolved array backend.
+
+    The numba backend starts numba's thread pool here, once, keeping the process's OpenMP
+    thread counts (:func:`devices.threads.start_numba_threads`: torch's among them).
+    """
     from .kernels import get_kernels
 
+    if backend == "numba":
+        from .threads import start_numba_threads
+
+        start_numba_threads()
     return get_kernels(_KERNEL_MODULE[backend])
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 import devices
+from devices.threads import start_numba_threads
 from devices.xp import GPU_BACKENDS
 
 __all__ = [
@@ -191,8 +192,10 @@ class ArrayThreads:
     seeded run independent of the machine's core count.
 
     numba's OpenMP threading layer sets the OpenMP thread count of the calling thread when it
-    starts its pool, which resets ``torch.set_num_threads``. The pool is started once, on the
-    first use, and torch's count restored then (not checked on every call).
+    starts its pool, which resets ``torch.set_num_threads`` (numba's calls reach torch's
+    ``libgomp``). The pool is started once, on the first use, by
+    :func:`devices.threads.start_numba_threads`, which puts torch's count back (as device
+    arrays do when they load the numba kernels).
     """
 
     def __init__(self):
@@ -206,12 +209,7 @@ class ArrayThreads:
         # (other copies, such as scipy's, stay as they are; all of them if none is numpy's)
         mine = [c for c in blas if "numpy" in str(getattr(c, "filepath", ""))]
         self._blas = mine or blas
-        import numba
-
-        n = torch.get_num_threads()
-        numba.get_num_threads()  # starts numba's pool now, not inside a later layer call
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(n)
+        start_numba_threads()  # now, not inside a later layer call; keeps torch's count
 
     def __call__(self, fn, *args):
         if self._blas is None:
