@@ -464,6 +464,7 @@ def _compact_all(xbits, n_in):
 # the scalar path (tests/devices/test_kernel_lanes.py). Rows with few coincidences take the
 # scalar writes (fewer lanes to do than a full pass).
 _DENSE_LANES = 16                # vector passes when nonzero lanes * this >= lanes in the row
+_DENSE_SAMPLE = 4                # lanes considered when active inputs * this >= inputs
 
 
 @njit(cache=True, error_model="numpy")
@@ -585,32 +586,32 @@ def _lane_write(unlimited, m, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c, fro
 
 
 @njit(cache=True, error_model="numpy")
-def _lanes_linear(t, rows, n_out, n_in, route, prm, budget):
-    """(linear, unlimited) for tile ``t``: every device it writes is a step model without a
-    slope (``prm[4] = prm[5] = 0``); every budget is infinite."""
-    N = n_out * n_in
-    j0 = t * rows
-    j1 = min(j0 + rows, n_out)
-    lin = True
+def _lane_mode(fam, ms, n_out, n_in, route, prm, budget):
+    """The lane mode of one update: 1 (lanes) when the devices are step models without a slope
+    (family 1, ``prm[4] = prm[5] = 0`` on every device the route writes) and some sample has at
+    least 1/``_DENSE_SAMPLE`` of its inputs active, 2 if moreover every budget of those devices
+    is infinite, else 0. Decided once per call (a scan of the parameter rows), and only for
+    batches that can use it: a sparse batch pays nothing."""
+    dense = False
+    if fam == 1:
+        for b in range(ms.shape[0]):
+            dense |= ms[b] * _DENSE_SAMPLE >= n_in
+    if not dense:
+        return 0
+    flat = True
     unl = True
-    for q in range(1 if route == 0 else 2):
-        for k in range(q * N + j0 * n_in, q * N + j1 * n_in):
-            lin &= (prm[4, k] == 0.0) & (prm[5, k] == 0.0)
-            unl &= budget[k] == np.inf
-    return lin, unl
+    for k in range(n_out * n_in * (1 if route == 0 else 2)):
+        flat &= (prm[4, k] == 0.0) & (prm[5, k] == 0.0)
+        unl &= budget[k] == np.inf
+    return (2 if unl else 1) if flat else 0
 
 
 @njit(cache=True, error_model="numpy")
 def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, G, Gw, tau, fam, prm, const, lut_up,
                lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
                gref, cnt, sgnv, m, z, ok, fix):
-    """One row (output ``j``, one sample) of a linear tile; returns its coincidences."""
-    row_empty = True
-    for w in range(db.shape[0]):
-        if db[w] != 0:
-            row_empty = False
-    if row_empty:
-        return 0
+    """One row (output ``j``, one sample, a train with pulses) of a linear tile; returns its
+    coincidences."""
     if db.shape[0] == 1:
         tot, nnz = _lane_counts(xb[:, 0], db[0], xn, dn, cnt, sgnv)
     else:
@@ -652,40 +653,70 @@ def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, G, Gw, tau, fam, pr
     return tot
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
-                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg,
-                 n_out, n_in, route, W, alpha, gref):
-    """All samples of the batch, in order, on the rows of tile ``t``; returns its coincidences.
-    Linear step tiles go lane by lane (:func:`_row_lanes`) for samples with many active
-    inputs, the rest synapse by synapse (:func:`_update_row`)."""
+@njit(cache=True, error_model="numpy")
+def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
+                frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg,
+                n_out, n_in, route, W, alpha, gref, unlimited):
+    """:func:`_update_tile` for a tile of step devices without a slope: samples with many
+    active inputs lane by lane (:func:`_row_lanes`), the others synapse by synapse. Not inlined:
+    its work arrays, inlined into the ``parallel=True`` kernels, became parallel regions."""
     N = n_out * n_in
     j0 = t * rows
     j1 = min(j0 + rows, n_out)
-    lanes, unlimited = False, False
-    if fam == 1:
-        lanes, unlimited = _lanes_linear(t, rows, n_out, n_in, route, prm, budget)
-    k = n_in if lanes else 0
-    cnt = np.empty(k, dtype=np.int64)
-    sgnv = np.empty(k, dtype=np.int64)
-    m = np.empty(k, dtype=np.int64)
-    z = np.zeros(k, dtype=np.float64)
-    ok = np.ones(k, dtype=np.bool_)
-    fix = np.empty(k, dtype=np.bool_)
+    cnt = np.empty(n_in, dtype=np.int64)
+    sgnv = np.empty(n_in, dtype=np.int64)
+    m = np.empty(n_in, dtype=np.int64)
+    z = np.zeros(n_in, dtype=np.float64)
+    ok = np.ones(n_in, dtype=np.bool_)
+    fix = np.empty(n_in, dtype=np.bool_)
     acc = 0
     for b in range(xbits.shape[0]):
         mb = ms[b]
         if mb == 0:
             continue
-        if lanes and mb * _DENSE_LANES >= n_in:
-            for j in range(j0, j1):
+        for j in range(j0, j1):
+            if mb * _DENSE_LANES >= n_in:
+                row_empty = True
+                for w in range(dbits.shape[2]):
+                    if dbits[b, j, w] != 0:
+                        row_empty = False
+                if row_empty:  # before the call: most rows of a sparse batch are empty
+                    continue
                 acc += _row_lanes(j, xbits[b], dbits[b, j], xneg[b], dneg[b, j], n_in, N, route,
                                   unlimited, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
                                   bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
                                   W, alpha, gref, cnt, sgnv, m, z, ok, fix)
+            else:
+                acc += _update_row(j, mb, nzx[b], xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
+                                   route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                                   bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                                   W, alpha, gref)
+    return acc
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
+                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, trains, n_out, n_in, route,
+                 W, alpha, gref, mode):
+    """All samples of the batch, in order, on the rows of tile ``t``; returns its coincidences.
+    ``trains`` is ``(xbits, dbits, xneg, dneg)`` (one argument: numba inlines no function of
+    more than 30); ``mode`` (:func:`_lane_mode`): 0 synapse by synapse (:func:`_update_row`),
+    1 lanes (:func:`_tile_lanes`), 2 lanes with every budget infinite."""
+    xbits, dbits, xneg, dneg = trains
+    if mode > 0:
+        return _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                           bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits,
+                           dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref, mode == 2)
+    N = n_out * n_in
+    j0 = t * rows
+    j1 = min(j0 + rows, n_out)
+    acc = 0
+    for b in range(xbits.shape[0]):
+        m = ms[b]
+        if m == 0:
             continue
         for j in range(j0, j1):
-            acc += _update_row(j, mb, nzx[b], xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
+            acc += _update_row(j, m, nzx[b], xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
                                route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
                                bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W,
                                alpha, gref)
@@ -698,13 +729,15 @@ def _update_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, 
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     nzx, ms = _compact_all(xbits, n_in)
+    mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
     n_tiles = (n_out + rows - 1) // rows
     tot = np.zeros(n_tiles, dtype=np.int64)
     for tp in prange(n_tiles):
         t = np.int64(tp)  # parfor indices may be unsigned; keep index arithmetic signed
         tot[t] = _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
                               c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                              xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref)
+                              (xbits, dbits, xneg, dneg), n_out, n_in, route, W, alpha, gref,
+                              mode)
     return tot.sum()
 
 
@@ -714,11 +747,13 @@ def _update_ser(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, 
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     nzx, ms = _compact_all(xbits, n_in)
+    mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
     total = 0
     for t in range((n_out + rows - 1) // rows):
         total += _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
                               c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                              xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref)
+                              (xbits, dbits, xneg, dneg), n_out, n_in, route, W, alpha, gref,
+                              mode)
     return total
 
 

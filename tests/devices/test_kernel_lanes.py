@@ -17,6 +17,7 @@ from devices.kernels import numba_cpu as nb
 from devices.kernels import reference as ref
 
 FIELDS = ("G", "Gw", "W", "tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "cnt_reset")
+ALL = np.full(3, 40, dtype=np.int64)  # three samples with every input active
 ROUTES = [(ROUTE_SINGLE, 1), (ROUTE_SINGLE, 2), (ROUTE_PUSH_PULL, 2), (ROUTE_UNIDIRECTIONAL, 2)]
 
 
@@ -82,13 +83,15 @@ def test_lane_path_is_taken_and_sees_slow_draws():
     n_out, n_in, B, bl = 6, 40, 8, 31
     s0 = State(dev, (n_out, n_in), 2, seed=5, rng=rng)
     xbits, dbits, xneg, dneg = _dense_trains(rng, B, n_out, n_in, bl)
-    lin, unl = nb._lanes_linear(0, n_out, n_out, n_in, ROUTE_PUSH_PULL, s0.prm, s0.budget)
-    assert lin and not unl
+    _, ms = nb._compact_all(xbits, n_in)
+    mode = nb._lane_mode
+    assert mode(1, ms, n_out, n_in, ROUTE_PUSH_PULL, s0.prm, s0.budget) == 1
     s0.budget[:] = np.inf
-    assert nb._lanes_linear(0, n_out, n_out, n_in, ROUTE_PUSH_PULL, s0.prm, s0.budget) == (
-        True,
-        True,
-    )
+    assert mode(1, ms, n_out, n_in, ROUTE_PUSH_PULL, s0.prm, s0.budget) == 2
+    # a batch without a sample of enough active inputs, or another family: no lanes
+    few = np.full_like(ms, (n_in - 1) // nb._DENSE_SAMPLE)
+    assert mode(1, few, n_out, n_in, ROUTE_PUSH_PULL, s0.prm, s0.budget) == 0
+    assert mode(0, ms, n_out, n_in, ROUTE_PUSH_PULL, s0.prm, s0.budget) == 0
     cnt = np.empty(n_in, dtype=np.int64)
     sg = np.empty(n_in, dtype=np.int64)
     dense = 0
@@ -118,16 +121,16 @@ def test_lanes_only_for_step_devices_without_slope(family):
     rng = np.random.default_rng(1)
     s0 = State(dev, (4, 40), 2, seed=5, rng=rng)
     if dev.family == 1:
-        assert not nb._lanes_linear(0, 4, 4, 40, ROUTE_PUSH_PULL, s0.prm, s0.budget)[0]
+        assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s0.prm, s0.budget) == 0
     step = devices.get("constant_step")
     s1 = State(step, (4, 40), 2, seed=5, rng=rng)
     s1.prm[4, 17] = 0.3  # one device of the tile with a slope
-    assert not nb._lanes_linear(0, 4, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget)[0]
+    assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget) == 0
     # the partner side is checked too
     s1.prm[4, 17] = 0.0
     s1.prm[5, 160 + 5] = -0.2
-    assert not nb._lanes_linear(0, 4, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget)[0]
-    assert nb._lanes_linear(0, 4, 4, 40, ROUTE_SINGLE, s1.prm, s1.budget)[0]
+    assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget) == 0
+    assert nb._lane_mode(1, ALL, 4, 40, ROUTE_SINGLE, s1.prm, s1.budget) > 0
 
 
 def test_array_update_unchanged_by_thread_count_and_tiling(monkeypatch):
