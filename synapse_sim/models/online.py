@@ -121,11 +121,15 @@ class OnlineTrainer:
             raise ValueError(f"the fused batch-1 path does not cover this run: {reason}")
         self.net, self.rule = net, rule
         self.lrs = [float(v) for v in lrs]
-        self._consts = [
-            self._layer_consts(a, lr) for a, lr in zip(net.layers, self.lrs, strict=True)
-        ]
-        self._bufs = [_kern.make_buffers(*layer.shape) for layer in net.layers]
+        packed = [self._layer_consts(a, lr) for a, lr in zip(net.layers, self.lrs, strict=True)]
+        self._fpk = np.stack([fp for fp, _, _ in packed])
+        self._ipk = np.stack([ip for _, ip, _ in packed])
+        self._luts = [lut for _, _, lut in packed]
+        self._keys = np.zeros(len(net.layers), dtype=np.uint64)
+        self._bufs = _kern.make_buffers([layer.shape for layer in net.layers])
         self._reads = [_read_consts(layer) for layer in net.layers]
+        self._packs = [None] * len(net.layers)
+        self._args = None
 
     def _layer_consts(self, arr, lr) -> tuple:
         rule = self.rule
@@ -142,6 +146,8 @@ class OnlineTrainer:
         tol = 0.5 * arr.nominal_step("unidirectional")[0] if uni else 0.0
         p_up, p_dn = dev.levels("ltp"), dev.levels("ltd")
         fp, ip = _kern.pack(
+            pn[:, 0],
+            const_n,
             lr=lr,
             step_up=up,
             step_dn=dn,
@@ -165,11 +171,72 @@ class OnlineTrainer:
             w_range=up * p_up,
             count=_kern.COUNT_NEUROSIM if arr.count == "neurosim" else _kern.COUNT_EXACT,
         )
-        return fp, ip, np.ascontiguousarray(pn[:, 0]), const_n, lut_n
+        return fp, ip, lut_n
+
+    def _kernel_layers(self) -> tuple:
+        """Every layer's tuple for :func:`devices.kernels.online.step_layers`, rebuilt for a
+        layer whose records, weight cache or refresh counts are no longer the objects packed
+        (a restored checkpoint, a write through the general path); the keys refreshed."""
+        changed = False
+        for li, arr in enumerate(self.net.layers):
+            wc = arr.weight_cache()
+            pk = self._packs[li]
+            if (
+                pk is None
+                or pk[0] is not arr.state
+                or pk[1] is not arr.params
+                or pk[2] is not wc
+                or pk[3] is not arr.refreshes
+                or pk[4] is not arr.gmax_i
+            ):
+                # the records go in as plain tuples (see numba_cpu: cheaper to type than a
+                # NamedTuple)
+                k = (tuple(arr.state), tuple(arr.params), wc.reshape(-1), arr.gmax_i,
+                     self._luts[li], arr.refreshes)  # fmt: skip
+                self._packs[li] = (arr.state, arr.params, wc, arr.refreshes, arr.gmax_i, k)
+                changed = True
+            self._keys[li] = arr.key
+        if changed:
+            self._args = _kern.kernel_args(
+                tuple(pk[5] for pk in self._packs), self._fpk, self._ipk, self._keys, self._bufs
+            )
+        return self._args
+
+    def _update(self, lo: int, hi: int, xs, ds, step: int) -> tuple[int, int]:
+        """Updates of layers ``lo .. hi - 1`` for one presentation (what :meth:`learning_rules.
+        PulseRule.update` does at batch 1 for each), one kernel call for all of them; a layer
+        with a non-finite input or error takes the general path (which raises as it does)."""
+        layers = self.net.layers
+        pulses = refreshes = 0
+        while lo < hi:
+            args = self._kernel_layers()
+            ipk = self._ipk
+            for li in range(lo, hi):
+                ipk[li, _IP_COUNTER] = layers[li].counter
+            stop, p, r, p_stop, bad = _kern.step_layers(args, lo, hi, xs, ds)
+            # the counters of the layers completed, and of a layer stopped by non-finite
+            # requests (its other synapses were written)
+            for li in range(lo, stop + 1 if stop < hi and p_stop >= 0 else stop):
+                layers[li].counter = int(ipk[li, _IP_COUNTER])
+            pulses += p
+            refreshes += r
+            if stop == hi:
+                break
+            if p_stop >= 0:
+                raise ValueError(
+                    f"dW contains {bad} NaN or infinite values; those synapses were not updated"
+                )
+            st = self.rule.update(
+                layers[stop], xs[stop][None, :], ds[stop][None, :], self.lrs[stop], step=step
+            )
+            pulses += st["pulses"]
+            refreshes += st["refreshes"]
+            lo = stop + 1
+        return pulses, refreshes
 
     def update_layer(self, li: int, x, d, step: int = 0) -> tuple[int, int]:
-        """The update of layer ``li`` for one presentation (what :meth:`learning_rules.PulseRule.
-        update` does at batch 1), in one kernel call.
+        """The update of layer ``li`` alone for one presentation (what
+        :meth:`learning_rules.PulseRule.update` does at batch 1).
 
         Parameters
         ----------
@@ -187,23 +254,11 @@ class OnlineTrainer:
         (int, int)
             Device pulses sent, pairs refreshed.
         """
-        arr = self.net.layers[li]
-        fp, ip, pn, const_n, lut_n = self._consts[li]
-        ip[_IP_COUNTER] = arr.counter
-        W = arr.weight_cache().reshape(-1)
-        pulses, bad, refreshed = _kern.layer_step(
-            x, d, fp, ip, np.uint64(arr.key), arr.state, arr.params, W, arr.gmax_i, pn, const_n,
-            lut_n, arr.refreshes, self._bufs[li],
-        )  # fmt: skip
-        if pulses < 0:  # a non-finite input or error: the general path raises as it does
-            st = self.rule.update(arr, x[None, :], d[None, :], self.lrs[li], step=step)
-            return st["pulses"], st["refreshes"]
-        arr.counter = int(ip[_IP_COUNTER])
-        if bad:
-            raise ValueError(
-                f"dW contains {bad} NaN or infinite values; those synapses were not updated"
-            )
-        return pulses, refreshed
+        empty = self._bufs[1][:0]  # the other layers' rows: not read
+        n = len(self.net.layers)
+        xs = tuple(x if i == li else empty for i in range(n))
+        ds = tuple(d if i == li else empty for i in range(n))
+        return self._update(li, li + 1, xs, ds, step)
 
     def _read(self, li, a):
         """Forward read of layer ``li`` for the row ``a`` (shape (1, in)): what
@@ -295,11 +350,9 @@ class OnlineTrainer:
                 deltas[i] = back * (a * (1.0 - a))
             else:
                 deltas[i] = back * (zs[i] > 0).astype(zs[i].dtype)
-        pulses = refreshes = 0
-        for li in range(n):
-            p, r = self.update_layer(li, acts[li][0], deltas[li][0], step)
-            pulses += p
-            refreshes += r
+        xs = tuple(a[0] for a in acts[:-1])
+        ds = tuple(d[0] for d in deltas)
+        pulses, refreshes = self._update(0, n, xs, ds, step)
         return int(out[0].argmax() == y), loss, pulses, refreshes
 
     def epoch(self, x, y, eye, order, step0: int = 0, bar=None) -> tuple[int, float, int, int]:
