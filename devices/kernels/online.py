@@ -54,6 +54,9 @@ __all__ = [
     "kernel_args",
     "KernelArgs",
     "make_buffers",
+    "logistic_from_tanh",
+    "sse_output",
+    "sigmoid_delta",
     "quantize_row",
     "partial_sums",
     "pack",
@@ -404,6 +407,54 @@ def partial_sums(i_col, i_ref, step: float, ratio: float, gain: float, out) -> N
     out : numpy.ndarray, shape (out,)
     """
     _partial_sums(i_col, i_ref, step, ratio, gain, out)
+
+
+# Element-wise parts of a sigmoid network's batch-1 step (synapse_sim.models.online), with the
+# float operations of its numpy expressions in the same order (numba does not contract them).
+@njit(cache=True, error_model="numpy")
+def _logistic_from_tanh(t, out):
+    for i in range(t.size):
+        out[i] = 0.5 * (1.0 + t[i])
+
+
+def logistic_from_tanh(t, out) -> None:
+    """``out = 0.5 * (1.0 + t)``: the logistic ``0.5 * (1 + tanh(z / 2))`` once ``t =
+    tanh(0.5 * z)`` is known (numpy computes ``tanh``)."""
+    _logistic_from_tanh(t, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _sse_output(t, target, label, out, sq, d):
+    best = 0
+    for i in range(t.size):
+        a = 0.5 * (1.0 + t[i])
+        out[i] = a
+        diff = target[i] - a
+        sq[i] = diff * diff
+        d[i] = -2.0 * diff * a * (1.0 - a)
+        # numpy's argmax: the first maximum, or the first NaN
+        if out[best] == out[best] and (a != a or a > out[best]):
+            best = i
+    return 1 if best == label else 0
+
+
+def sse_output(t, target, label: int, out, sq, d) -> int:
+    """The output layer of a sigmoid network with squared error, from ``t = tanh(0.5 z)``:
+    ``out = 0.5 (1 + t)``, ``sq = (target - out)^2`` and the delta ``d = -2 (target - out)
+    out (1 - out)`` (the expressions of ``MLP.loss_and_delta``); returns 1 when ``argmax(out)``
+    (numpy's) is ``label``, else 0."""
+    return _sse_output(t, target, label, out, sq, d)
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_delta(back, a, out):
+    for i in range(a.size):
+        out[i] = back[i] * (a[i] * (1.0 - a[i]))
+
+
+def sigmoid_delta(back, a, out) -> None:
+    """``out = back * (a * (1 - a))``: a sigmoid layer's delta (``MLP.backward``)."""
+    _sigmoid_delta(back, a, out)
 
 
 def make_buffers(shapes) -> tuple:

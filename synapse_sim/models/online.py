@@ -130,6 +130,10 @@ class OnlineTrainer:
         self._reads = [_read_consts(layer) for layer in net.layers]
         self._packs = [None] * len(net.layers)
         self._args = None
+        # sigmoid steps: layer outputs, squared error, output delta, hidden deltas
+        outs = [np.empty((1, layer.shape[0])) for layer in net.layers]
+        self._glue = (outs, np.empty_like(outs[-1]), np.empty_like(outs[-1]),
+                      [np.empty_like(o) for o in outs[:-1]])  # fmt: skip
 
     def _layer_consts(self, arr, lr) -> tuple:
         rule = self.rule
@@ -322,8 +326,12 @@ class OnlineTrainer:
             Correct (0/1), loss, device pulses, refreshes.
         """
         net = self.net
-        layers = net.layers
-        n = len(layers)
+        n = len(net.layers)
+        x0 = x[0]
+        if x0.dtype != np.float64 or not x0.flags.c_contiguous:  # the kernel's rows: float64
+            x0 = np.ascontiguousarray(x0, dtype=np.float64)
+        if net.activation == "sigmoid":
+            return self._sigmoid_step(x, x0, y, t, step)
         acts = [x]
         zs = []
         a = x
@@ -332,10 +340,7 @@ class OnlineTrainer:
         for i in range(n):
             z = self._read(i, a)
             zs.append(z)
-            if i < n - 1 and net.activation == "relu":
-                a = np.maximum(z, 0.0)
-            else:
-                a = 0.5 * (1.0 + np.tanh(0.5 * z))
+            a = np.maximum(z, 0.0) if i < n - 1 else 0.5 * (1.0 + np.tanh(0.5 * z))
             acts.append(a)
         out = acts[-1]
         diff = t - out  # MLP.loss_and_delta, loss "sse"
@@ -345,15 +350,37 @@ class OnlineTrainer:
         deltas[-1] = d
         for i in range(n - 2, -1, -1):
             back = self._back_read(i + 1, deltas[i + 1])
-            if net.activation == "sigmoid":
-                a = acts[i + 1]
-                deltas[i] = back * (a * (1.0 - a))
-            else:
-                deltas[i] = back * (zs[i] > 0).astype(zs[i].dtype)
-        xs = tuple(a[0] for a in acts[:-1])
+            deltas[i] = back * (zs[i] > 0).astype(zs[i].dtype)
+        xs = (x0,) + tuple(a[0] for a in acts[1:-1])
         ds = tuple(d[0] for d in deltas)
         pulses, refreshes = self._update(0, n, xs, ds, step)
         return int(out[0].argmax() == y), loss, pulses, refreshes
+
+    def _sigmoid_step(self, x, x0, y, t, step):
+        """:meth:`step` of a sigmoid network: the same numbers, with the element-wise parts
+        (the logistic from ``tanh(z / 2)``, the error, the squared error, the output and hidden
+        deltas) in small kernels that write into buffers kept from one presentation to the
+        next; numpy does the products and ``tanh`` (its SIMD ``tanh`` is not libm's)."""
+        n = len(self.net.layers)
+        acts, sq, d_out, hidden = self._glue
+        a = x
+        for i in range(n):
+            z = self._read(i, a)  # a new array: worked on in place
+            np.multiply(z, 0.5, out=z)
+            np.tanh(z, out=z)
+            a = acts[i]
+            if i < n - 1:
+                _kern.logistic_from_tanh(z[0], a[0])
+        correct = _kern.sse_output(z[0], t[0], y, a[0], sq[0], d_out[0])
+        loss = sq.sum(axis=1)  # MLP.loss_and_delta: sum(diff * diff, axis=1)
+        deltas = hidden + [d_out]
+        for i in range(n - 2, -1, -1):
+            back = self._back_read(i + 1, deltas[i + 1])
+            _kern.sigmoid_delta(back[0], acts[i][0], deltas[i][0])
+        xs = (x0,) + tuple(a[0] for a in acts[:-1])
+        ds = tuple(d[0] for d in deltas)
+        pulses, refreshes = self._update(0, n, xs, ds, step)
+        return correct, loss, pulses, refreshes
 
     def epoch(self, x, y, eye, order, step0: int = 0, bar=None) -> tuple[int, float, int, int]:
         """Present ``x[order]`` one by one (the general loop's accumulation of the metrics).
