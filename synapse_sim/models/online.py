@@ -193,17 +193,17 @@ class OnlineTrainer:
                 or pk[3] is not arr.refreshes
                 or pk[4] is not arr.gmax_i
             ):
-                # the records go in as plain tuples (see numba_cpu: cheaper to type than a
-                # NamedTuple)
-                k = (tuple(arr.state), tuple(arr.params), wc.reshape(-1), arr.gmax_i,
-                     self._luts[li], arr.refreshes)  # fmt: skip
-                self._packs[li] = (arr.state, arr.params, wc, arr.refreshes, arr.gmax_i, k)
+                self._packs[li] = (arr.state, arr.params, wc, arr.refreshes, arr.gmax_i)
                 changed = True
             self._keys[li] = arr.key
         if changed:
-            self._args = _kern.kernel_args(
-                tuple(pk[5] for pk in self._packs), self._fpk, self._ipk, self._keys, self._bufs
+            layers = _kern.layer_tuples(
+                [
+                    (st, pa, wc.reshape(-1), gmax_i, lut, refr)
+                    for (st, pa, wc, refr, gmax_i), lut in zip(self._packs, self._luts, strict=True)
+                ]
             )
+            self._args = _kern.kernel_args(layers, self._fpk, self._ipk, self._keys, self._bufs)
         return self._args
 
     def _update(self, lo: int, hi: int, xs, ds, step: int) -> tuple[int, int]:
