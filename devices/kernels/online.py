@@ -1,4 +1,5 @@
-"""Fused batch-1 update of one layer: request, rounding, routing, writes and refresh in one call.
+"""Fused batch-1 update of every layer of one presentation: request, rounding, routing, writes
+and refresh in one call.
 
 The online (batch-1) pulse-backprop loop spends most of its time in Python between small numpy
 operations: the ``(out, in)`` request ``dW = -lr d^T x``, the pulse-request kernel over every
@@ -9,13 +10,24 @@ computes exactly what :meth:`learning_rules.PulseRule.update` (with
 :mod:`.numba_cpu`, the same counter-based random numbers, the same order of call bases), so a
 fused run equals the general one bit for bit.
 
-Two shortcuts make it fast and change no result:
+Shortcuts that make it fast and change no result:
 
 * ``dW[j, i] = (-lr d[j]) x[i]`` is one product (the general path's ``(out, 1) @ (1, in)`` matmul
   has a single term per element), formed where it is used instead of stored.
 * With nearest rounding a request below ``theta`` nominal steps sends no pulse; a row whose largest
   request ``|(-lr d[j])| max|x|`` is below that never sends one (rounding is monotone), and a zero
   input never does, so only rows that can write and nonzero inputs are visited.
+* The arguments that stay the same from one presentation to the next (every layer's records,
+  cached weights, packed scalars, scratch space) are held in one numba object
+  (:class:`KernelArgs`, built once per run by :func:`kernel_args`): numba's dispatch unboxes
+  each array argument on every call (about 0.1 us each; some thirty per layer).
+* Per-device constants that hold one value per row (no device-to-device variation, no endurance
+  limit) are read through stride-0 views (:func:`layer_tuples`): one cache line instead of one
+  per device.
+
+The element-wise parts of a sigmoid network's step (:func:`logistic_from_tanh`,
+:func:`sse_output`, :func:`sigmoid_delta`) are small kernels with the float operations of the
+numpy expressions they replace, in the same order.
 
 Covered: bidirectional and unidirectional routing with nominal pulse counts, nearest or
 stochastic rounding, refresh after every step (``refresh_every=1``) with ``verify`` or ``ideal``
@@ -131,21 +143,36 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
         a = neg_lr * d[j]
         if a == 0.0 or abs(a) * xmax < skip:
             continue
+        # with nearest rounding a row's pulses depend on the input value only (binarized
+        # inputs: one value): the request and its count are formed once per run of equal inputs
+        known = False
+        last_x = 0.0
+        what = 0  # 0: no pulse, 1: a non-finite request, 2: n pulses of the sign of v
+        v = 0.0
+        n = 0
         for q in range(k_nz):
             i = nz[q]
             s = j * n_in + i
-            v = a * x[i]
-            if abs(v) < skip or v == 0.0:
+            if stochastic or not known or x[i] != last_x:
+                known = True
+                last_x = x[i]
+                v = a * x[i]
+                what = 0
+                if not (abs(v) < skip or v == 0.0):
+                    if not math.isfinite(v):
+                        what = 1
+                    else:
+                        if neurosim:
+                            v = neurosim_request_one(v, p_up, p_dn, w_range, step_up, step_dn,
+                                                     theta)
+                        if v != 0.0:
+                            n = count_one(v, s, step_up, step_dn, theta_n, n_max, stochastic,
+                                          base_r)
+                            what = 2 if n != 0 else 0
+            if what == 0:
                 continue
-            if not math.isfinite(v):
+            if what == 1:
                 bad += 1
-                continue
-            if neurosim:
-                v = neurosim_request_one(v, p_up, p_dn, w_range, step_up, step_dn, theta)
-                if v == 0.0:
-                    continue
-            n = count_one(v, s, step_up, step_dn, theta_n, n_max, stochastic, base_r)
-            if n == 0:
                 continue
             total += route_write(s, N, 1 if v > 0.0 else -1, n, route, G, Gw, tau, fam, prm,
                                  const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
@@ -158,7 +185,7 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
                         continue
                 flagged[nf] = s
                 nf += 1
-    if nf == 0:
+    if nf == 0 or bad > 0:  # non-finite requests: the general path raises before its refresh
         return total, bad, 0
     # refresh (DeviceArray.refresh): read w, targets of the one-sided form, RESET, program
     for k in range(nf):

@@ -330,7 +330,7 @@ class OnlineTrainer:
         x0 = x[0]
         if x0.dtype != np.float64 or not x0.flags.c_contiguous:  # the kernel's rows: float64
             x0 = np.ascontiguousarray(x0, dtype=np.float64)
-        if net.activation == "sigmoid":
+        if net.activation == "sigmoid" and t.shape == self._glue[1].shape:
             return self._sigmoid_step(x, x0, y, t, step)
         acts = [x]
         zs = []
@@ -406,8 +406,11 @@ class OnlineTrainer:
         correct = 0
         loss_sum = 0.0
         pulses = refreshes = 0
+        n_cls = eye.shape[0]
         for k, i in enumerate(order.tolist()):
-            c, loss, p, r = self.step(x[i : i + 1], int(y[i]), eye[y[i : i + 1]], step0 + k)
+            yi = int(y[i])
+            t = eye[yi : yi + 1] if 0 <= yi < n_cls else eye[y[i : i + 1]]  # the same row
+            c, loss, p, r = self.step(x[i : i + 1], yi, t, step0 + k)
             correct += c
             loss_sum = loss_sum + loss.sum()
             pulses += p
