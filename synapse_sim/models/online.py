@@ -340,7 +340,10 @@ class OnlineTrainer:
         for i in range(n):
             z = self._read(i, a)
             zs.append(z)
-            a = np.maximum(z, 0.0) if i < n - 1 else 0.5 * (1.0 + np.tanh(0.5 * z))
+            if i < n - 1 and net.activation == "relu":
+                a = np.maximum(z, 0.0)
+            else:
+                a = 0.5 * (1.0 + np.tanh(0.5 * z))
             acts.append(a)
         out = acts[-1]
         diff = t - out  # MLP.loss_and_delta, loss "sse"
@@ -350,7 +353,11 @@ class OnlineTrainer:
         deltas[-1] = d
         for i in range(n - 2, -1, -1):
             back = self._back_read(i + 1, deltas[i + 1])
-            deltas[i] = back * (zs[i] > 0).astype(zs[i].dtype)
+            if net.activation == "sigmoid":
+                a = acts[i + 1]
+                deltas[i] = back * (a * (1.0 - a))
+            else:
+                deltas[i] = back * (zs[i] > 0).astype(zs[i].dtype)
         xs = (x0,) + tuple(a[0] for a in acts[1:-1])
         ds = tuple(d[0] for d in deltas)
         pulses, refreshes = self._update(0, n, xs, ds, step)

@@ -405,3 +405,27 @@ def test_layer_tuples_pass_uniform_constants_as_one_value_per_row():
     pa = a.params._replace(gmin=g)
     out = layer_tuples([(a.state, pa, a.weights().reshape(-1), a.gmax_i, a.lut_up, a.refreshes)])
     assert out[0][1][6] is g
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_numpy_step_matches_general(activation):
+    """The plain numpy step (a ReLU network; a sigmoid network given 1-D targets, which skips
+    the element-wise kernels) equals the general loop bit for bit."""
+    nets = [_net(), _net()]
+    for net in nets:
+        net.activation = activation
+    rule = PulseRule()
+    fast = online_trainer(nets[1], rule, (0.5, 0.5))
+    rng = np.random.default_rng(2)
+    x = rng.random((40, 6))
+    y = rng.integers(0, 3, 40)
+    eye = np.eye(3)
+    ref = _reference_loop(nets[0], rule, (0.5, 0.5), x, y, eye, np.arange(40), None)
+    correct, loss_sum, pulses = 0, 0.0, 0
+    for k in range(40):
+        c, loss, p, _ = fast.step(x[k : k + 1], int(y[k]), eye[y[k]], k)  # 1-D target row
+        correct, loss_sum, pulses = correct + c, loss_sum + loss.sum(), pulses + p
+    assert (correct, float(loss_sum), pulses) == ref[:3]
+    assert pulses > 0
+    for a, b in zip(nets[0].layers, nets[1].layers, strict=True):
+        _arrays_equal(a, b)
