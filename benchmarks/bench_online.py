@@ -15,7 +15,8 @@ that compiles the kernels), the paths and torch interleaved block by block so th
 same machine load (a configuration the fused path does not cover is timed on the general path
 only); reported are the medians over
 blocks of the wall time and of the process CPU time per presentation (on a shared machine the CPU
-time is the better measure of the work), and their ratios to the torch loop. BLAS and torch use
+time is the better measure of the work), their ratios to the torch loop, and the load average
+(printed at the start and after each configuration, recorded per row). BLAS and torch use
 one thread (as ``synapse-sim train`` does). The torch loop runs in a child process that has not
 loaded numba: in one process, torch ops right after numba's parallel-compiled kernels ran 10-50x
 slower here (thread pools of the two runtimes competing), which would flatter the simulator.
@@ -151,6 +152,10 @@ def main(argv=None):
         parent.send(idx)
         return parent.recv()
 
+    import os
+
+    load0 = os.getloadavg()[0]
+    print(f"load average at the start {load0:.1f} on {os.cpu_count()} cores", flush=True)
     rows = []
     for dev, rl, opts, neurosim in CONFIGS:
         lab = f"{dev}-{rl}" + (f" {opts}" if opts else "") + (" compat" if neurosim else "")
@@ -195,6 +200,7 @@ def main(argv=None):
             (R + 1) * P
         )
         row["fused_equals_general"] = bool(same) if fast is not None else None
+        row["load_average"] = os.getloadavg()[0]
         rows.append(row)
         fused = (
             f"fused {row['fused_cpu_us']:6.1f}  (fused/torch x{row['fused_cpu_over_torch']:.2f},"
@@ -206,7 +212,7 @@ def main(argv=None):
             f"{lab:48s} cpu us/pres: general {row['general_cpu_us']:7.1f} (wall "
             f"{row['general_wall_us']:.0f})  {fused}  torch {row['torch_cpu_us']:6.1f} (wall "
             f"{row['torch_wall_us']:.0f}); refreshes/pres {row['refreshes_per_presentation']:.2f};"
-            f" same state {same if fast is not None else '-'}",
+            f" same state {same if fast is not None else '-'}; load {row['load_average']:.1f}",
             flush=True,
         )
     parent.send(None)

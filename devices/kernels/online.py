@@ -1,21 +1,33 @@
-"""Fused batch-1 update of one layer: request, rounding, routing, writes and refresh in one call.
+"""Fused batch-1 update of every layer of one presentation: request, rounding, routing, writes
+and refresh in one call.
 
 The online (batch-1) pulse-backprop loop spends most of its time in Python between small numpy
 operations: the ``(out, in)`` request ``dW = -lr d^T x``, the pulse-request kernel over every
 synapse, the refresh mask and the refresh itself (read, RESET, program-and-verify).
-:func:`layer_step` does all of it for one layer and one presentation in a single numba call and
+:func:`step_layers` does all of it for every layer of one presentation in a single numba call and
 computes exactly what :meth:`learning_rules.PulseRule.update` (with
 :meth:`devices.DeviceArray.refresh`) computes (the same per-device functions of
 :mod:`.numba_cpu`, the same counter-based random numbers, the same order of call bases), so a
 fused run equals the general one bit for bit.
 
-Two shortcuts make it fast and change no result:
+Shortcuts that make it fast and change no result:
 
 * ``dW[j, i] = (-lr d[j]) x[i]`` is one product (the general path's ``(out, 1) @ (1, in)`` matmul
   has a single term per element), formed where it is used instead of stored.
 * With nearest rounding a request below ``theta`` nominal steps sends no pulse; a row whose largest
   request ``|(-lr d[j])| max|x|`` is below that never sends one (rounding is monotone), and a zero
   input never does, so only rows that can write and nonzero inputs are visited.
+* The arguments that stay the same from one presentation to the next (every layer's records,
+  cached weights, packed scalars, scratch space) are held in one numba object
+  (:class:`KernelArgs`, built once per run by :func:`kernel_args`): numba's dispatch unboxes
+  each array argument on every call (about 0.1 us each; some thirty per layer).
+* Per-device constants that hold one value per row (no device-to-device variation, no endurance
+  limit) are read through stride-0 views (:func:`layer_tuples`): one cache line instead of one
+  per device.
+
+The element-wise parts of a sigmoid network's step (:func:`logistic_from_tanh`,
+:func:`sse_output`, :func:`sigmoid_delta`) are small kernels with the float operations of the
+numpy expressions they replace, in the same order.
 
 Covered: bidirectional and unidirectional routing with nominal pulse counts, nearest or
 stochastic rounding, refresh after every step (``refresh_every=1``) with ``verify`` or ``ideal``
@@ -29,7 +41,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.experimental import structref
 
 from ..converters import neurosim_request_one
 from .cache import drop_stale_cache
@@ -49,8 +62,14 @@ _DEPS = ("kernels/numba_cpu.py", "_rng.py", "converters.py")
 drop_stale_cache(__file__, *(str(_HERE.parent / d) for d in _DEPS))
 
 __all__ = [
-    "layer_step",
+    "step_layers",
+    "kernel_args",
+    "layer_tuples",
+    "KernelArgs",
     "make_buffers",
+    "logistic_from_tanh",
+    "sse_output",
+    "sigmoid_delta",
     "quantize_row",
     "partial_sums",
     "pack",
@@ -60,18 +79,20 @@ __all__ = [
     "REFRESH_IDEAL",
 ]
 
-#: Refresh programming codes of :func:`layer_step`.
+#: Refresh programming codes of :func:`step_layers`.
 REFRESH_VERIFY = 0
 REFRESH_IDEAL = 1
-#: Pulse-count rules of :func:`layer_step` (``DeviceArray(count=...)``).
+#: Pulse-count rules of :func:`step_layers` (``DeviceArray(count=...)``).
 COUNT_EXACT = 0
 COUNT_NEUROSIM = 1
 
 
 # fmt: off
-@njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see numba_cpu._SERIAL_NOTE
-def _layer_step(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refreshes, nz, flagged,
+@njit(cache=True, inline="always", error_model="numpy")
+def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refreshes, nz, flagged,
                 buf_i, buf_t, buf_x):
+    """One layer's update (see :func:`step_layers`); returns (pulses, non-finite requests,
+    pairs refreshed), pulses -1 when ``x`` or ``d`` is not finite (nothing changed)."""
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin_i = pa
     neg_lr, step_up, step_dn, theta = -fp[0], fp[1], fp[2], fp[3]
@@ -122,21 +143,36 @@ def _layer_step(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
         a = neg_lr * d[j]
         if a == 0.0 or abs(a) * xmax < skip:
             continue
+        # with nearest rounding a row's pulses depend on the input value only (binarized
+        # inputs: one value): the request and its count are formed once per run of equal inputs
+        known = False
+        last_x = 0.0
+        what = 0  # 0: no pulse, 1: a non-finite request, 2: n pulses of the sign of v
+        v = 0.0
+        n = 0
         for q in range(k_nz):
             i = nz[q]
             s = j * n_in + i
-            v = a * x[i]
-            if abs(v) < skip or v == 0.0:
+            if stochastic or not known or x[i] != last_x:
+                known = True
+                last_x = x[i]
+                v = a * x[i]
+                what = 0
+                if not (abs(v) < skip or v == 0.0):
+                    if not math.isfinite(v):
+                        what = 1
+                    else:
+                        if neurosim:
+                            v = neurosim_request_one(v, p_up, p_dn, w_range, step_up, step_dn,
+                                                     theta)
+                        if v != 0.0:
+                            n = count_one(v, s, step_up, step_dn, theta_n, n_max, stochastic,
+                                          base_r)
+                            what = 2 if n != 0 else 0
+            if what == 0:
                 continue
-            if not math.isfinite(v):
+            if what == 1:
                 bad += 1
-                continue
-            if neurosim:
-                v = neurosim_request_one(v, p_up, p_dn, w_range, step_up, step_dn, theta)
-                if v == 0.0:
-                    continue
-            n = count_one(v, s, step_up, step_dn, theta_n, n_max, stochastic, base_r)
-            if n == 0:
                 continue
             total += route_write(s, N, 1 if v > 0.0 else -1, n, route, G, Gw, tau, fam, prm,
                                  const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
@@ -149,7 +185,7 @@ def _layer_step(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
                         continue
                 flagged[nf] = s
                 nf += 1
-    if nf == 0:
+    if nf == 0 or bad > 0:  # non-finite requests: the general path raises before its refresh
         return total, bad, 0
     # refresh (DeviceArray.refresh): read w, targets of the one-sided form, RESET, program
     for k in range(nf):
@@ -209,73 +245,184 @@ def _layer_step(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
         refreshes[s] += 1
         W[s] = alpha * (G[s] - G[N + s])
     return total, bad, nf
+
+
+@structref.register
+class _ArgsType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class KernelArgs(structref.StructRefProxy):
+    """The arguments of :func:`step_layers` that stay the same from one presentation to the
+    next (built by :func:`kernel_args`): held in one numba object, so a call unboxes one
+    argument instead of some twenty arrays per layer (numba's dispatch costs about 0.1 us per
+    array)."""
+
+
+structref.define_proxy(KernelArgs, _ArgsType, ["layers", "fpk", "ipk", "keys", "ibuf", "fbuf"])
+
+
+@njit(cache=True)
+def _make_args(layers, fpk, ipk, keys, ibuf, fbuf):
+    return KernelArgs(layers, fpk, ipk, keys, ibuf, fbuf)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see numba_cpu._SERIAL_NOTE
+def _step_layers(args, lo, hi, xs, ds):
+    layers = args.layers
+    fpk = args.fpk
+    ipk = args.ipk
+    keys = args.keys
+    ibuf = args.ibuf
+    fbuf = args.fbuf
+    pulses = 0
+    refreshed = 0
+    for li in range(lo, hi):
+        st, pa, W, gmax_i, lut_n, refreshes = layers[li]
+        x = xs[li]
+        d = ds[li]
+        n_in = x.size
+        N = d.size * n_in
+        fp = fpk[li]
+        total, bad, nf = _layer_body(
+            x, d, fp, ipk[li], keys[li], st, pa, W, gmax_i, fp[_NF:_NF + 8],
+            fp[_NF + 8:_NF + 12], lut_n, refreshes, ibuf[:n_in], ibuf[n_in:n_in + N],
+            ibuf[n_in + N:n_in + 3 * N], fbuf[:2 * N], fbuf[2 * N:4 * N])
+        if total < 0 or bad > 0:
+            return li, pulses, refreshed, total, bad
+        pulses += total
+        refreshed += nf
+    return hi, pulses, refreshed, 0, 0
 # fmt: on
 
 
-#: Slots of the packed scalars of :func:`layer_step`.
+#: Slots of the packed scalars of one layer (a row of ``fpk`` / ``ipk`` of :func:`step_layers`);
+#: a row of ``fpk`` continues with the nominal device parameters (8) and constants (4).
 FP_SLOTS = ("lr", "step_up", "step_dn", "theta", "alpha", "gref", "thr", "half_step", "margin",
             "dg_nom", "w_max", "tol_g", "p_up", "p_dn", "w_range")  # fmt: skip
 IP_SLOTS = ("n_max", "stochastic", "route", "mode", "cap", "counter", "count")
+_NF = len(FP_SLOTS)
 
 
-def pack(**values) -> tuple[np.ndarray, np.ndarray]:
-    """The packed scalars ``(fp, ip)`` of :func:`layer_step` from keyword values named as in
-    :data:`FP_SLOTS` and :data:`IP_SLOTS` (all required)."""
-    fp = np.array([float(values[k]) for k in FP_SLOTS])
+def pack(pn, const_n, **values) -> tuple[np.ndarray, np.ndarray]:
+    """The packed scalars ``(fp, ip)`` of one layer (rows of ``fpk``, ``ipk`` of
+    :func:`step_layers`) from keyword values named as in :data:`FP_SLOTS` and :data:`IP_SLOTS`
+    (all required), the nominal device parameters ``pn`` (8) and constants ``const_n`` (4)."""
+    fp = np.array([float(values[k]) for k in FP_SLOTS] + [float(v) for v in pn]
+                  + [float(v) for v in const_n])  # fmt: skip
+    if fp.size != _NF + 12:
+        raise ValueError(f"pn and const_n must hold 8 and 4 values, got {len(pn)}, {len(const_n)}")
     ip = np.array([int(values[k]) for k in IP_SLOTS], dtype=np.int64)
     return fp, ip
 
 
-def layer_step(x, d, fp, ip, key, state, params, W, gmax_i, pn, const_n, lut_n, refreshes,
-               buffers):  # fmt: skip
-    """One layer's batch-1 update: ``dW = -lr d^T x`` to pulses, writes and refreshes.
+def _one_per_row(a) -> bool:
+    """Every row of ``a`` (float64; 1-D: all of it) holds a single value, bit for bit."""
+    if a.dtype != np.float64 or a.shape[-1] == 0 or not a.flags.c_contiguous:
+        return False
+    bits = a.view(np.uint64)
+    return bool(np.all(bits == bits[..., :1]))
+
+
+def _per_row_view(a):
+    """``a`` read through a view whose last axis has stride 0 (its first column repeated): the
+    same numbers as ``a`` where :func:`_one_per_row`, from one cache line per row."""
+    return np.lib.stride_tricks.as_strided(a, shape=a.shape, strides=a.strides[:-1] + (0,))
+
+
+def layer_tuples(layers) -> tuple:
+    """The per-layer tuples of :func:`kernel_args` from ``(state, params, W, gmax_i, lut_n,
+    refreshes)`` per layer (records as :mod:`.records` ``NamedTuple`` s).
+
+    The per-device constants the kernel only reads (the endurance budget, the parameter rows,
+    the lower and upper bounds) go in as stride-0 views when they hold one value per row in
+    every layer (no device-to-device variation, no endurance limit): the same numbers, read
+    from one cache line instead of one per device (a device write touches some fifteen arrays;
+    this takes a quarter of the fused update's time off on the NeuroSim study's presets). The
+    arrays are constants of a ``DeviceArray`` (a new record or new bounds replace them, which
+    the caller detects by identity); they must not be changed in place while the views are
+    used. The kernel needs every layer's tuple of the same numba types, hence all layers
+    or none.
+    """
+    layers = list(layers)
+    fields = {
+        "budget": [st.budget for st, *_ in layers],
+        "prm": [pa.prm for _, pa, *_ in layers],
+        "gmin": [pa.gmin for _, pa, *_ in layers],
+        "gmax": [lay[3] for lay in layers],
+    }
+    flat = {k: all(_one_per_row(a) for a in v) for k, v in fields.items()}
+
+    def pick(name, a):
+        return _per_row_view(a) if flat[name] else a
+
+    out = []
+    for st, pa, W, gmax_i, lut_n, refreshes in layers:
+        # the records go in as plain tuples (see numba_cpu: cheaper to type than a NamedTuple)
+        st = tuple(st._replace(budget=pick("budget", st.budget)))
+        pa = tuple(pa._replace(prm=pick("prm", pa.prm), gmin=pick("gmin", pa.gmin)))
+        out.append((st, pa, W, pick("gmax", gmax_i), lut_n, refreshes))
+    return tuple(out)
+
+
+def kernel_args(layers, fpk, ipk, keys, buffers) -> KernelArgs:
+    """The per-run arguments of :func:`step_layers`, held by reference (no copies: the kernel
+    updates the arrays given here, and changes made to them here reach the kernel).
 
     Parameters
     ----------
-    x : numpy.ndarray, shape (in,)
-        Layer input (float64, contiguous).
-    d : numpy.ndarray, shape (out,)
-        Error of the layer output.
-    fp, ip : numpy.ndarray
-        Packed scalars (:func:`pack`): learning rate, nominal steps, dead zone, mapping
+    layers : tuple
+        Per layer ``(state, params, W, gmax_i, lut_n, refreshes)`` (from :func:`layer_tuples`),
+        every layer's tuple of the same types: the array's state and parameter records as plain
+        tuples (``tuple(DeviceArray.state)``, :mod:`.records`; updated in place), its flat cached
+        weights (kept current), per-device upper bounds, the nominal LTP table
+        (``DeviceModel.kernel_params(1, None)``, for the verify targets' pulse coordinates) and
+        its refresh count per synapse (updated in place).
+    fpk, ipk : numpy.ndarray, shape (layers, ...)
+        Rows of packed scalars (:func:`pack`): learning rate, nominal steps, dead zone, mapping
         (``alpha``, ``gref < 0``: differential pair), refresh threshold (0: none), half a
         nominal LTP step, hysteresis margin (0: the plain trigger), nominal range, weight range,
         verify tolerance in siemens, the branches' level counts and ``step_up * p_up`` (for
-        NeuroSim's counts); cap ``n_max`` (0: none), stochastic rounding, route, refresh
-        programming (:data:`REFRESH_VERIFY` / :data:`REFRESH_IDEAL`), verify pulse cap, the
-        array's call counter (advanced in place as ``DeviceArray._next_base`` would) and the
-        count rule (:data:`COUNT_EXACT`; :data:`COUNT_NEUROSIM`: the request replaced by
+        NeuroSim's counts), nominal device parameters and constants; cap ``n_max`` (0: none),
+        stochastic rounding, route, refresh programming (:data:`REFRESH_VERIFY` /
+        :data:`REFRESH_IDEAL`), verify pulse cap, the array's call counter (advanced in place as
+        ``DeviceArray._next_base`` would) and the count rule (:data:`COUNT_EXACT`;
+        :data:`COUNT_NEUROSIM`: the request replaced by
         :func:`devices.converters.neurosim_request_one` first, as ``DeviceArray(count=
         "neurosim")`` does).
-    key : numpy.uint64
-        The array's random key.
-    state : DeviceState
-        The array's state record (``DeviceArray.state``, :mod:`.records`), updated in place.
-    params : DeviceParams
-        The array's parameter record (``DeviceArray.params``): family, parameter rows,
-        constants, tables, cycle-to-cycle noise and the per-device lower bound.
-    W : numpy.ndarray
-        Flat cached weights, kept current.
-    gmax_i : numpy.ndarray
-        Per-device upper bounds.
-    pn, const_n, lut_n : numpy.ndarray
-        Nominal device parameters (shape (8,)), constants and LTP table
-        (``DeviceModel.kernel_params(1, None)``), for the verify targets' pulse coordinates.
-    refreshes : numpy.ndarray
-        Refresh count per synapse, updated in place.
+    keys : numpy.ndarray of uint64
+        The arrays' random keys.
     buffers : tuple of numpy.ndarray
-        Scratch space from :func:`make_buffers` (reused across calls).
+        Scratch space from :func:`make_buffers`.
+    """
+    ibuf, fbuf = buffers
+    return _make_args(layers, fpk, ipk, keys, ibuf, fbuf)
+
+
+def step_layers(args: KernelArgs, lo: int, hi: int, xs, ds) -> tuple:
+    """Batch-1 updates ``dW = -lr d^T x`` of layers ``lo .. hi - 1`` in one call: requests to
+    pulses, writes and refreshes, layer after layer.
+
+    Parameters
+    ----------
+    args : KernelArgs
+        From :func:`kernel_args`.
+    lo, hi : int
+        First layer and one past the last.
+    xs, ds : tuple of numpy.ndarray
+        Per layer (all of them; only ``lo .. hi - 1`` are read) its input (float64,
+        contiguous) and the error of its output.
 
     Returns
     -------
-    (int, int, int)
-        Device pulses sent (``-1`` when ``x`` or ``d`` is not finite: nothing was changed),
-        non-finite requests skipped, pairs refreshed.
+    (int, int, int, int, int)
+        The first layer not completed (``hi``: all were), device pulses sent and pairs refreshed
+        by the completed layers, and for a layer not completed its pulses (``-1``: ``x`` or
+        ``d`` is not finite, nothing changed) and its non-finite requests skipped (its other
+        synapses were updated).
     """
-    nz, flagged, buf_i, buf_t, buf_x = buffers
-    # the records go in as plain tuples (see numba_cpu: cheaper to type than a NamedTuple)
-    return _layer_step(x, d, fp, ip, key, tuple(state), tuple(params), W, gmax_i, pn, const_n,
-                       lut_n, refreshes, nz, flagged, buf_i, buf_t, buf_x)  # fmt: skip
+    return _step_layers(args, lo, hi, xs, ds)
 
 
 @njit(cache=True, error_model="numpy")
@@ -339,13 +486,56 @@ def partial_sums(i_col, i_ref, step: float, ratio: float, gain: float, out) -> N
     _partial_sums(i_col, i_ref, step, ratio, gain, out)
 
 
-def make_buffers(n_out: int, n_in: int) -> tuple:
-    """Scratch arrays of :func:`layer_step` for an ``(n_out, n_in)`` layer."""
-    N = n_out * n_in
-    return (
-        np.empty(n_in, dtype=np.int64),
-        np.empty(N, dtype=np.int64),
-        np.empty(2 * N, dtype=np.int64),
-        np.empty(2 * N),
-        np.empty(2 * N),
-    )
+# Element-wise parts of a sigmoid network's batch-1 step (synapse_sim.models.online), with the
+# float operations of its numpy expressions in the same order (numba does not contract them).
+@njit(cache=True, error_model="numpy")
+def _logistic_from_tanh(t, out):
+    for i in range(t.size):
+        out[i] = 0.5 * (1.0 + t[i])
+
+
+def logistic_from_tanh(t, out) -> None:
+    """``out = 0.5 * (1.0 + t)``: the logistic ``0.5 * (1 + tanh(z / 2))`` once ``t =
+    tanh(0.5 * z)`` is known (numpy computes ``tanh``)."""
+    _logistic_from_tanh(t, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _sse_output(t, target, label, out, sq, d):
+    best = 0
+    for i in range(t.size):
+        a = 0.5 * (1.0 + t[i])
+        out[i] = a
+        diff = target[i] - a
+        sq[i] = diff * diff
+        d[i] = -2.0 * diff * a * (1.0 - a)
+        # numpy's argmax: the first maximum, or the first NaN
+        if out[best] == out[best] and (a != a or a > out[best]):
+            best = i
+    return 1 if best == label else 0
+
+
+def sse_output(t, target, label: int, out, sq, d) -> int:
+    """The output layer of a sigmoid network with squared error, from ``t = tanh(0.5 z)``:
+    ``out = 0.5 (1 + t)``, ``sq = (target - out)^2`` and the delta ``d = -2 (target - out)
+    out (1 - out)`` (the expressions of ``MLP.loss_and_delta``); returns 1 when ``argmax(out)``
+    (numpy's) is ``label``, else 0."""
+    return _sse_output(t, target, label, out, sq, d)
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_delta(back, a, out):
+    for i in range(a.size):
+        out[i] = back[i] * (a[i] * (1.0 - a[i]))
+
+
+def sigmoid_delta(back, a, out) -> None:
+    """``out = back * (a * (1 - a))``: a sigmoid layer's delta (``MLP.backward``)."""
+    _sigmoid_delta(back, a, out)
+
+
+def make_buffers(shapes) -> tuple:
+    """Scratch arrays of :func:`step_layers` for layers of the given ``(out, in)`` shapes."""
+    n_i = max(i + 3 * o * i for o, i in shapes)
+    n_f = max(4 * o * i for o, i in shapes)
+    return np.empty(n_i, dtype=np.int64), np.empty(n_f)

@@ -121,11 +121,19 @@ class OnlineTrainer:
             raise ValueError(f"the fused batch-1 path does not cover this run: {reason}")
         self.net, self.rule = net, rule
         self.lrs = [float(v) for v in lrs]
-        self._consts = [
-            self._layer_consts(a, lr) for a, lr in zip(net.layers, self.lrs, strict=True)
-        ]
-        self._bufs = [_kern.make_buffers(*layer.shape) for layer in net.layers]
+        packed = [self._layer_consts(a, lr) for a, lr in zip(net.layers, self.lrs, strict=True)]
+        self._fpk = np.stack([fp for fp, _, _ in packed])
+        self._ipk = np.stack([ip for _, ip, _ in packed])
+        self._luts = [lut for _, _, lut in packed]
+        self._keys = np.zeros(len(net.layers), dtype=np.uint64)
+        self._bufs = _kern.make_buffers([layer.shape for layer in net.layers])
         self._reads = [_read_consts(layer) for layer in net.layers]
+        self._packs = [None] * len(net.layers)
+        self._args = None
+        # sigmoid steps: layer outputs, squared error, output delta, hidden deltas
+        outs = [np.empty((1, layer.shape[0])) for layer in net.layers]
+        self._glue = (outs, np.empty_like(outs[-1]), np.empty_like(outs[-1]),
+                      [np.empty_like(o) for o in outs[:-1]])  # fmt: skip
 
     def _layer_consts(self, arr, lr) -> tuple:
         rule = self.rule
@@ -142,6 +150,8 @@ class OnlineTrainer:
         tol = 0.5 * arr.nominal_step("unidirectional")[0] if uni else 0.0
         p_up, p_dn = dev.levels("ltp"), dev.levels("ltd")
         fp, ip = _kern.pack(
+            pn[:, 0],
+            const_n,
             lr=lr,
             step_up=up,
             step_dn=dn,
@@ -165,11 +175,72 @@ class OnlineTrainer:
             w_range=up * p_up,
             count=_kern.COUNT_NEUROSIM if arr.count == "neurosim" else _kern.COUNT_EXACT,
         )
-        return fp, ip, np.ascontiguousarray(pn[:, 0]), const_n, lut_n
+        return fp, ip, lut_n
+
+    def _kernel_layers(self) -> tuple:
+        """Every layer's tuple for :func:`devices.kernels.online.step_layers`, rebuilt for a
+        layer whose records, weight cache or refresh counts are no longer the objects packed
+        (a restored checkpoint, a write through the general path); the keys refreshed."""
+        changed = False
+        for li, arr in enumerate(self.net.layers):
+            wc = arr.weight_cache()
+            pk = self._packs[li]
+            if (
+                pk is None
+                or pk[0] is not arr.state
+                or pk[1] is not arr.params
+                or pk[2] is not wc
+                or pk[3] is not arr.refreshes
+                or pk[4] is not arr.gmax_i
+            ):
+                self._packs[li] = (arr.state, arr.params, wc, arr.refreshes, arr.gmax_i)
+                changed = True
+            self._keys[li] = arr.key
+        if changed:
+            layers = _kern.layer_tuples(
+                [
+                    (st, pa, wc.reshape(-1), gmax_i, lut, refr)
+                    for (st, pa, wc, refr, gmax_i), lut in zip(self._packs, self._luts, strict=True)
+                ]
+            )
+            self._args = _kern.kernel_args(layers, self._fpk, self._ipk, self._keys, self._bufs)
+        return self._args
+
+    def _update(self, lo: int, hi: int, xs, ds, step: int) -> tuple[int, int]:
+        """Updates of layers ``lo .. hi - 1`` for one presentation (what :meth:`learning_rules.
+        PulseRule.update` does at batch 1 for each), one kernel call for all of them; a layer
+        with a non-finite input or error takes the general path (which raises as it does)."""
+        layers = self.net.layers
+        pulses = refreshes = 0
+        while lo < hi:
+            args = self._kernel_layers()
+            ipk = self._ipk
+            for li in range(lo, hi):
+                ipk[li, _IP_COUNTER] = layers[li].counter
+            stop, p, r, p_stop, bad = _kern.step_layers(args, lo, hi, xs, ds)
+            # the counters of the layers completed, and of a layer stopped by non-finite
+            # requests (its other synapses were written)
+            for li in range(lo, stop + 1 if stop < hi and p_stop >= 0 else stop):
+                layers[li].counter = int(ipk[li, _IP_COUNTER])
+            pulses += p
+            refreshes += r
+            if stop == hi:
+                break
+            if p_stop >= 0:
+                raise ValueError(
+                    f"dW contains {bad} NaN or infinite values; those synapses were not updated"
+                )
+            st = self.rule.update(
+                layers[stop], xs[stop][None, :], ds[stop][None, :], self.lrs[stop], step=step
+            )
+            pulses += st["pulses"]
+            refreshes += st["refreshes"]
+            lo = stop + 1
+        return pulses, refreshes
 
     def update_layer(self, li: int, x, d, step: int = 0) -> tuple[int, int]:
-        """The update of layer ``li`` for one presentation (what :meth:`learning_rules.PulseRule.
-        update` does at batch 1), in one kernel call.
+        """The update of layer ``li`` alone for one presentation (what
+        :meth:`learning_rules.PulseRule.update` does at batch 1).
 
         Parameters
         ----------
@@ -187,23 +258,11 @@ class OnlineTrainer:
         (int, int)
             Device pulses sent, pairs refreshed.
         """
-        arr = self.net.layers[li]
-        fp, ip, pn, const_n, lut_n = self._consts[li]
-        ip[_IP_COUNTER] = arr.counter
-        W = arr.weight_cache().reshape(-1)
-        pulses, bad, refreshed = _kern.layer_step(
-            x, d, fp, ip, np.uint64(arr.key), arr.state, arr.params, W, arr.gmax_i, pn, const_n,
-            lut_n, arr.refreshes, self._bufs[li],
-        )  # fmt: skip
-        if pulses < 0:  # a non-finite input or error: the general path raises as it does
-            st = self.rule.update(arr, x[None, :], d[None, :], self.lrs[li], step=step)
-            return st["pulses"], st["refreshes"]
-        arr.counter = int(ip[_IP_COUNTER])
-        if bad:
-            raise ValueError(
-                f"dW contains {bad} NaN or infinite values; those synapses were not updated"
-            )
-        return pulses, refreshed
+        empty = self._bufs[1][:0]  # the other layers' rows: not read
+        n = len(self.net.layers)
+        xs = tuple(x if i == li else empty for i in range(n))
+        ds = tuple(d if i == li else empty for i in range(n))
+        return self._update(li, li + 1, xs, ds, step)
 
     def _read(self, li, a):
         """Forward read of layer ``li`` for the row ``a`` (shape (1, in)): what
@@ -267,8 +326,12 @@ class OnlineTrainer:
             Correct (0/1), loss, device pulses, refreshes.
         """
         net = self.net
-        layers = net.layers
-        n = len(layers)
+        n = len(net.layers)
+        x0 = x[0]
+        if x0.dtype != np.float64 or not x0.flags.c_contiguous:  # the kernel's rows: float64
+            x0 = np.ascontiguousarray(x0, dtype=np.float64)
+        if net.activation == "sigmoid" and t.shape == self._glue[1].shape:
+            return self._sigmoid_step(x, x0, y, t, step)
         acts = [x]
         zs = []
         a = x
@@ -295,12 +358,36 @@ class OnlineTrainer:
                 deltas[i] = back * (a * (1.0 - a))
             else:
                 deltas[i] = back * (zs[i] > 0).astype(zs[i].dtype)
-        pulses = refreshes = 0
-        for li in range(n):
-            p, r = self.update_layer(li, acts[li][0], deltas[li][0], step)
-            pulses += p
-            refreshes += r
+        xs = (x0,) + tuple(a[0] for a in acts[1:-1])
+        ds = tuple(d[0] for d in deltas)
+        pulses, refreshes = self._update(0, n, xs, ds, step)
         return int(out[0].argmax() == y), loss, pulses, refreshes
+
+    def _sigmoid_step(self, x, x0, y, t, step):
+        """:meth:`step` of a sigmoid network: the same numbers, with the element-wise parts
+        (the logistic from ``tanh(z / 2)``, the error, the squared error, the output and hidden
+        deltas) in small kernels that write into buffers kept from one presentation to the
+        next; numpy does the products and ``tanh`` (its SIMD ``tanh`` is not libm's)."""
+        n = len(self.net.layers)
+        acts, sq, d_out, hidden = self._glue
+        a = x
+        for i in range(n):
+            z = self._read(i, a)  # a new array: worked on in place
+            np.multiply(z, 0.5, out=z)
+            np.tanh(z, out=z)
+            a = acts[i]
+            if i < n - 1:
+                _kern.logistic_from_tanh(z[0], a[0])
+        correct = _kern.sse_output(z[0], t[0], y, a[0], sq[0], d_out[0])
+        loss = sq.sum(axis=1)  # MLP.loss_and_delta: sum(diff * diff, axis=1)
+        deltas = hidden + [d_out]
+        for i in range(n - 2, -1, -1):
+            back = self._back_read(i + 1, deltas[i + 1])
+            _kern.sigmoid_delta(back[0], acts[i][0], deltas[i][0])
+        xs = (x0,) + tuple(a[0] for a in acts[:-1])
+        ds = tuple(d[0] for d in deltas)
+        pulses, refreshes = self._update(0, n, xs, ds, step)
+        return correct, loss, pulses, refreshes
 
     def epoch(self, x, y, eye, order, step0: int = 0, bar=None) -> tuple[int, float, int, int]:
         """Present ``x[order]`` one by one (the general loop's accumulation of the metrics).
@@ -326,8 +413,11 @@ class OnlineTrainer:
         correct = 0
         loss_sum = 0.0
         pulses = refreshes = 0
+        n_cls = eye.shape[0]
         for k, i in enumerate(order.tolist()):
-            c, loss, p, r = self.step(x[i : i + 1], int(y[i]), eye[y[i : i + 1]], step0 + k)
+            yi = int(y[i])
+            t = eye[yi : yi + 1] if 0 <= yi < n_cls else eye[y[i : i + 1]]  # the same row
+            c, loss, p, r = self.step(x[i : i + 1], yi, t, step0 + k)
             correct += c
             loss_sum = loss_sum + loss.sum()
             pulses += p

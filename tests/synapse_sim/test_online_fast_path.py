@@ -304,3 +304,128 @@ def test_partial_sums_equal_the_adc():
         partial_sums(i_col, i_ref, step, step / i_range, 1.5, out)
         ref = 1.5 * adc.digitize(i_col, i_ref, rows=rows, i_range=i_range)
         np.testing.assert_array_equal(out, ref)
+
+
+def _two_nets(**array_kw):
+    nets = [_net(**array_kw), _net(**array_kw)]
+    return nets, PulseRule.named("unidirectional")
+
+
+def _arrays_equal(a, b):
+    for k in ("G", "Gw", "tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "refreshes"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+    assert a.counter == b.counter
+
+
+@pytest.mark.parametrize("bad_layer", [0, 1])
+def test_non_finite_error_stops_where_the_general_path_stops(bad_layer):
+    """One kernel call updates every layer; a NaN in one layer's error raises as the general
+    path does (``PulseRule.update`` refuses it), after the layers before it were updated and
+    before any layer after it."""
+    nets, rule = _two_nets()
+    fast = online_trainer(nets[1], rule, (0.5, 0.5))
+    rng = np.random.default_rng(3)
+    xs = (rng.random(6), rng.random(4))
+    ds = [rng.normal(0.0, 2.0, 4), rng.normal(0.0, 2.0, 3)]
+    ds[bad_layer][1] = np.nan
+    with pytest.raises(ValueError) as general:
+        for li, layer in enumerate(nets[0].layers):
+            rule.update(layer, xs[li][None, :], ds[li][None, :], 0.5, step=0)
+    with pytest.raises(ValueError) as fused:
+        fast._update(0, 2, xs, tuple(ds), 0)
+    assert str(fused.value) == str(general.value)
+    for a, b in zip(nets[0].layers, nets[1].layers, strict=True):
+        _arrays_equal(a, b)
+    if bad_layer == 1:  # the first layer was written
+        assert nets[1].layers[0].cnt_up.sum() + nets[1].layers[0].cnt_dn.sum() > 0
+
+
+def test_overflowing_requests_raise_after_the_other_synapses():
+    """A request that overflows (finite x and error, infinite product) is skipped and reported
+    as the general path reports it; the layer's other synapses are written, later layers not."""
+    nets, rule = _two_nets()
+    fast = online_trainer(nets[1], rule, (0.5, 0.5))
+    xs = (np.array([1.0, 0.0, 1e300, 0.5, 1.0, 0.2]), np.full(4, 0.5))
+    ds = (np.array([1e10, 0.0, 0.0, 0.0]), np.array([0.5, -0.5, 0.2]))
+    with pytest.raises(ValueError) as general:
+        for li, layer in enumerate(nets[0].layers):
+            rule.update(layer, xs[li][None, :], ds[li][None, :], 0.5, step=0)
+    with pytest.raises(ValueError) as fused:
+        fast._update(0, 2, xs, ds, 0)
+    assert str(fused.value) == str(general.value)
+    for a, b in zip(nets[0].layers, nets[1].layers, strict=True):
+        _arrays_equal(a, b)
+
+
+def test_replaced_state_is_picked_up():
+    """The kernel's arguments are packed once and kept; a layer whose state is replaced (a
+    restored checkpoint) is packed again, so the fused path keeps equal to the general one."""
+    nets, rule = _two_nets()
+    fast = online_trainer(nets[1], rule, (0.5, 0.5))
+    rng = np.random.default_rng(5)
+    x = rng.random((30, 6))
+    y = rng.integers(0, 3, 30)
+    eye = np.eye(3)
+    _reference_loop(nets[0], rule, (0.5, 0.5), x, y, eye, np.arange(15), None)
+    fast.epoch(x, y, eye, np.arange(15))
+    saved = [a.state_dict() for a in nets[0].layers]
+    _reference_loop(nets[0], rule, (0.5, 0.5), x, y, eye, np.arange(15, 30), None)
+    for a, st in zip(nets[1].layers, saved, strict=True):  # a different state object, same values
+        a.load_state_dict(st)
+    fast.epoch(x, y, eye, np.arange(15, 30), 15)
+    for a, b in zip(nets[0].layers, nets[1].layers, strict=True):
+        _arrays_equal(a, b)
+
+
+def test_layer_tuples_pass_uniform_constants_as_one_value_per_row():
+    from devices.kernels.online import layer_tuples
+
+    plain = _net()  # no variability: one value per row
+    varied = _net(device=devices.get("pcmo", sigma_nl=0.5, sigma_gmin=0.1))
+    for net in (plain, varied):
+        raw = [(a.state, a.params, a.weights().reshape(-1), a.gmax_i, a.lut_up, a.refreshes)
+               for a in net.layers]  # fmt: skip
+        out = layer_tuples(raw)
+        for (st, pa, *_), (tst, tpa, _, gmax, *_) in zip(raw, out, strict=True):
+            budget, prm, gmin = tst[4], tpa[1], tpa[6]
+            np.testing.assert_array_equal(prm, pa.prm)  # the same numbers either way
+            np.testing.assert_array_equal(budget, st.budget)
+            np.testing.assert_array_equal(gmin, pa.gmin)
+            assert tst[0] is st.G and tst[5] is st.cnt_up  # written fields: the arrays
+            uniform = net is plain  # the varied device spreads the NL and Gmin, not Gmax
+            assert (prm.strides[-1] == 0) == uniform
+            assert (gmin.strides[-1] == 0) == uniform
+            assert gmax.strides[-1] == 0
+            assert budget.strides[-1] == 0  # no endurance limit in either
+    # -0.0 and 0.0 compare equal but are different numbers: not collapsed
+    a = plain.layers[0]
+    g = a.params.gmin.copy()
+    g[:] = 0.0
+    g[3] = -0.0
+    pa = a.params._replace(gmin=g)
+    out = layer_tuples([(a.state, pa, a.weights().reshape(-1), a.gmax_i, a.lut_up, a.refreshes)])
+    assert out[0][1][6] is g
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_numpy_step_matches_general(activation):
+    """The plain numpy step (a ReLU network; a sigmoid network given 1-D targets, which skips
+    the element-wise kernels) equals the general loop bit for bit."""
+    nets = [_net(), _net()]
+    for net in nets:
+        net.activation = activation
+    rule = PulseRule()
+    fast = online_trainer(nets[1], rule, (0.5, 0.5))
+    rng = np.random.default_rng(2)
+    x = rng.random((40, 6))
+    y = rng.integers(0, 3, 40)
+    eye = np.eye(3)
+    ref = _reference_loop(nets[0], rule, (0.5, 0.5), x, y, eye, np.arange(40), None)
+    correct, loss_sum, pulses = 0, 0.0, 0
+    for k in range(40):
+        c, loss, p, _ = fast.step(x[k : k + 1], int(y[k]), eye[y[k]], k)  # 1-D target row
+        correct, loss_sum, pulses = correct + c, loss_sum + loss.sum(), pulses + p
+    assert (correct, float(loss_sum), pulses) == ref[:3]
+    assert pulses > 0
+    for a, b in zip(nets[0].layers, nets[1].layers, strict=True):
+        _arrays_equal(a, b)
