@@ -246,6 +246,20 @@ def _write_one(
     prog,
 ):
     am = abs(m)
+    if budget[i] == math.inf:  # no endurance limit (the common case): count and write
+        if prog:
+            cnt_prog[i] += am
+        elif m > 0:
+            cnt_up[i] += am
+        else:
+            cnt_dn[i] += am
+        if frozen[i] != 0 or m == 0:
+            return
+        G1 = _apply_one(fam, G[i], m, i, prm, const, lut_up, lut_dn, c2c, base)
+        G[i] = G1
+        Gw[i] = G1
+        tau[i] = 0.0
+        return
     used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
     if prog:
         cnt_prog[i] += am
