@@ -21,9 +21,6 @@ Shortcuts that make it fast and change no result:
   cached weights, packed scalars, scratch space) are held in one numba object
   (:class:`KernelArgs`, built once per run by :func:`kernel_args`): numba's dispatch unboxes
   each array argument on every call (about 0.1 us each; some thirty per layer).
-* Per-device constants that hold one value per row (no device-to-device variation, no endurance
-  limit) are read through stride-0 views (:func:`layer_tuples`): one cache line instead of one
-  per device.
 
 The element-wise parts of a sigmoid network's step (:func:`logistic_from_tanh`,
 :func:`sse_output`, :func:`sigmoid_delta`) are small kernels with the float operations of the
@@ -317,53 +314,21 @@ def pack(pn, const_n, **values) -> tuple[np.ndarray, np.ndarray]:
     return fp, ip
 
 
-def _one_per_row(a) -> bool:
-    """Every row of ``a`` (float64; 1-D: all of it) holds a single value, bit for bit."""
-    if a.dtype != np.float64 or a.shape[-1] == 0 or not a.flags.c_contiguous:
-        return False
-    bits = a.view(np.uint64)
-    return bool(np.all(bits == bits[..., :1]))
-
-
-def _per_row_view(a):
-    """``a`` read through a view whose last axis has stride 0 (its first column repeated): the
-    same numbers as ``a`` where :func:`_one_per_row`, from one cache line per row."""
-    return np.lib.stride_tricks.as_strided(a, shape=a.shape, strides=a.strides[:-1] + (0,))
-
-
 def layer_tuples(layers) -> tuple:
     """The per-layer tuples of :func:`kernel_args` from ``(state, params, W, gmax_i, lut_n,
-    refreshes)`` per layer (records as :mod:`.records` ``NamedTuple`` s).
+    refreshes)`` per layer (records as :mod:`.records` ``NamedTuple`` s), the arrays themselves.
 
-    The per-device constants the kernel only reads (the endurance budget, the parameter rows,
-    the lower and upper bounds) go in as stride-0 views when they hold one value per row in
-    every layer (no device-to-device variation, no endurance limit): the same numbers, read
-    from one cache line instead of one per device (a device write touches some fifteen arrays;
-    this takes a quarter of the fused update's time off on the NeuroSim study's presets). The
-    arrays are constants of a ``DeviceArray`` (a new record or new bounds replace them, which
-    the caller detects by identity); they must not be changed in place while the views are
-    used. The kernel needs every layer's tuple of the same numba types, hence all layers
-    or none.
+    Every array goes in as it is (C-contiguous), so the kernel has one numba type per network
+    shape whatever the devices: a variant that passed uniform per-device constants as stride-0
+    views (a quarter faster on presets without device-to-device variation) gave those arrays
+    another layout, and every combination of uniform and varied fields compiled the kernel
+    anew (minutes each on 2 cores).
     """
-    layers = list(layers)
-    fields = {
-        "budget": [st.budget for st, *_ in layers],
-        "prm": [pa.prm for _, pa, *_ in layers],
-        "gmin": [pa.gmin for _, pa, *_ in layers],
-        "gmax": [lay[3] for lay in layers],
-    }
-    flat = {k: all(_one_per_row(a) for a in v) for k, v in fields.items()}
-
-    def pick(name, a):
-        return _per_row_view(a) if flat[name] else a
-
-    out = []
-    for st, pa, W, gmax_i, lut_n, refreshes in layers:
-        # the records go in as plain tuples (see numba_cpu: cheaper to type than a NamedTuple)
-        st = tuple(st._replace(budget=pick("budget", st.budget)))
-        pa = tuple(pa._replace(prm=pick("prm", pa.prm), gmin=pick("gmin", pa.gmin)))
-        out.append((st, pa, W, pick("gmax", gmax_i), lut_n, refreshes))
-    return tuple(out)
+    # the records go in as plain tuples (see numba_cpu: cheaper to type than a NamedTuple)
+    return tuple(
+        (tuple(st), tuple(pa), W, gmax_i, lut_n, refreshes)
+        for st, pa, W, gmax_i, lut_n, refreshes in layers
+    )
 
 
 def kernel_args(layers, fpk, ipk, keys, buffers) -> KernelArgs:
