@@ -246,21 +246,8 @@ def _write_one(
     prog,
 ):
     am = abs(m)
-    if budget[i] == math.inf:  # no endurance limit (the common case): count and write
-        if prog:
-            cnt_prog[i] += am
-        elif m > 0:
-            cnt_up[i] += am
-        else:
-            cnt_dn[i] += am
-        if frozen[i] != 0 or m == 0:
-            return
-        G1 = _apply_one(fam, G[i], m, i, prm, const, lut_up, lut_dn, c2c, base)
-        G[i] = G1
-        Gw[i] = G1
-        tau[i] = 0.0
-        return
-    used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
+    limited = budget[i] != math.inf  # an endurance limit (else the counters are not read)
+    used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i] if limited else 0
     if prog:
         cnt_prog[i] += am
     elif m > 0:
@@ -269,16 +256,17 @@ def _write_one(
         cnt_dn[i] += am
     if frozen[i] != 0:
         return
-    remaining = budget[i] - used
-    if remaining <= 0.0:
-        frozen[i] = 1
-        return
     m_eff = m
-    if am > remaining:
-        r = int(math.floor(remaining))
-        m_eff = r if m > 0 else -r
-    if used + am >= budget[i]:
-        frozen[i] = 1
+    if limited:
+        remaining = budget[i] - used
+        if remaining <= 0.0:
+            frozen[i] = 1
+            return
+        if am > remaining:
+            r = int(math.floor(remaining))
+            m_eff = r if m > 0 else -r
+        if used + am >= budget[i]:
+            frozen[i] = 1
     if m_eff == 0:
         return
     G1 = _apply_one(fam, G[i], m_eff, i, prm, const, lut_up, lut_dn, c2c, base)
