@@ -404,25 +404,28 @@ def _compact(xb, nzx):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _update_row(j, m, nzx, xb, db, xneg_b, dneg_b, n_in, N, route, G, Gw, tau, fam, prm, const,
-                lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                W, alpha, gref):
+def _update_row(b, j, m, nzx, xbits, dbits, xneg, dneg, n_in, N, route, G, Gw, tau, fam, prm,
+                const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                cnt_reset, W, alpha, gref):
+    """Row ``j`` of sample ``b``, synapse by synapse (the rows ``nzx[b, :m]`` with a pulse).
+    Indexes the batch arrays in place: a view per (row, sample) costs reference counting, and
+    most rows of a sparse batch are empty."""
     acc = 0
     row_empty = True
-    for w in range(db.shape[1]):
-        if db[j, w] != 0:
+    for w in range(dbits.shape[2]):
+        if dbits[b, j, w] != 0:
             row_empty = False
     if row_empty:
         return 0
     for t in range(m):
-        i = nzx[t]
+        i = nzx[b, t]
         c = 0
-        for w in range(xb.shape[1]):
-            c += _popcount(xb[i, w] & db[j, w])
+        for w in range(xbits.shape[2]):
+            c += _popcount(xbits[b, i, w] & dbits[b, j, w])
         if c == 0:
             continue
         acc += c
-        sgn = 1 if dneg_b[j] != xneg_b[i] else -1
+        sgn = 1 if dneg[b, j] != xneg[b, i] else -1
         _route_write(j * n_in + i, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
                      c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
                      gref)
@@ -444,14 +447,29 @@ def _tile_rows(n_in, n_out):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _compact_all(xbits, n_in):
-    """Per sample, the rows whose train has any pulse (``nzx[b, :ms[b]]``); returns
-    ``(nzx, ms)``."""
-    nzx = np.empty((xbits.shape[0], n_in), dtype=np.int64)
-    ms = np.empty(xbits.shape[0], dtype=np.int64)
-    for b in range(xbits.shape[0]):
-        ms[b] = _compact(xbits[b], nzx[b])
-    return nzx, ms
+def _compact_all(bits, n):
+    """Per sample, the (increasing) indices of the trains with any pulse (``nz[b, :ms[b]]``);
+    returns ``(nz, ms)``. Used for the inputs (only those rows can coincide) and the errors
+    (a tile visits only the output rows with a pulse)."""
+    nz = np.empty((bits.shape[0], n), dtype=np.int64)
+    ms = np.empty(bits.shape[0], dtype=np.int64)
+    for b in range(bits.shape[0]):
+        ms[b] = _compact(bits[b], nz[b])
+    return nz, ms
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _first_at_least(nz, b, m, v):
+    """The first position k < m with ``nz[b, k] >= v`` (``nz[b, :m]`` increasing), else m."""
+    lo = 0
+    hi = m
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if nz[b, mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 # ----------------------------------------------------------------------------- linear lanes
@@ -689,10 +707,10 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
                                   bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
                                   W, alpha, gref, cnt, sgnv, m, z, ok, fix)
             else:
-                acc += _update_row(j, mb, nzx[b], xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
-                                   route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                                   bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                                   W, alpha, gref)
+                acc += _update_row(b, j, mb, nzx, xbits, dbits, xneg, dneg, n_in, N, route, G,
+                                   Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases[b],
+                                   frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
+                                   gref)
     return acc
 
 
@@ -701,10 +719,11 @@ def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, 
                  frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, trains, n_out, n_in, route,
                  W, alpha, gref, mode):
     """All samples of the batch, in order, on the rows of tile ``t``; returns its coincidences.
-    ``trains`` is ``(xbits, dbits, xneg, dneg)`` (one argument: numba inlines no function of
-    more than 30); ``mode`` (:func:`_lane_mode`): 0 synapse by synapse (:func:`_update_row`),
-    1 lanes (:func:`_tile_lanes`), 2 lanes with every budget infinite."""
-    xbits, dbits, xneg, dneg = trains
+    ``trains`` is ``(xbits, dbits, xneg, dneg, nzd, md)`` (one argument: numba inlines no
+    function of more than 30; ``nzd[b, :md[b]]`` are the output rows of sample ``b`` with a
+    pulse); ``mode`` (:func:`_lane_mode`): 0 synapse by synapse (:func:`_update_row`, only the
+    rows with a pulse), 1 lanes (:func:`_tile_lanes`), 2 lanes with every budget infinite."""
+    xbits, dbits, xneg, dneg, nzd, md = trains
     if mode > 0:
         return _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
                            bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits,
@@ -717,11 +736,13 @@ def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, 
         m = ms[b]
         if m == 0:
             continue
-        for j in range(j0, j1):
-            acc += _update_row(j, m, nzx[b], xbits[b], dbits[b], xneg[b], dneg[b], n_in, N,
-                               route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                               bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W,
-                               alpha, gref)
+        k = _first_at_least(nzd, b, md[b], j0)
+        while k < md[b] and nzd[b, k] < j1:
+            acc += _update_row(b, nzd[b, k], m, nzx, xbits, dbits, xneg, dneg, n_in, N, route,
+                               G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases[b],
+                               frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
+                               gref)
+            k += 1
     return acc
 
 
@@ -731,6 +752,7 @@ def _update_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, 
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     nzx, ms = _compact_all(xbits, n_in)
+    nzd, md = _compact_all(dbits, n_out)
     mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
     n_tiles = (n_out + rows - 1) // rows
     tot = np.zeros(n_tiles, dtype=np.int64)
@@ -738,8 +760,8 @@ def _update_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, 
         t = np.int64(tp)  # parfor indices may be unsigned; keep index arithmetic signed
         tot[t] = _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
                               c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                              (xbits, dbits, xneg, dneg), n_out, n_in, route, W, alpha, gref,
-                              mode)
+                              (xbits, dbits, xneg, dneg, nzd, md), n_out, n_in, route, W, alpha,
+                              gref, mode)
     return tot.sum()
 
 
@@ -749,13 +771,14 @@ def _update_ser(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, 
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     nzx, ms = _compact_all(xbits, n_in)
+    nzd, md = _compact_all(dbits, n_out)
     mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
     total = 0
     for t in range((n_out + rows - 1) // rows):
         total += _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
                               c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                              (xbits, dbits, xneg, dneg), n_out, n_in, route, W, alpha, gref,
-                              mode)
+                              (xbits, dbits, xneg, dneg, nzd, md), n_out, n_in, route, W, alpha,
+                              gref, mode)
     return total
 
 
