@@ -74,6 +74,13 @@ def call_base(key: int, counter: int) -> int:
     return mix_int(key ^ ((counter * PHI) & MASK64))
 
 
+def call_bases(key: int, counter: int, n: int) -> np.ndarray:
+    """``[call_base(key, counter + b) for b in range(n)]`` as a uint64 array (one numpy pass)."""
+    c = (np.arange(n, dtype=np.uint64) + np.uint64(counter & MASK64)) * np.uint64(PHI)
+    with np.errstate(over="ignore"):
+        return _mix_xp(np, np.uint64(key & MASK64) ^ c)
+
+
 def _mix_xp(xp, z):
     z = z ^ (z >> xp.uint64(30))
     z = z * xp.uint64(M1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 
+import numba
 import numpy as np
 
 from . import _rng
@@ -200,9 +201,7 @@ class PulseUpdates:
             BL = asnumpy(BL)
             xbits = to_device(self._draw_bits(asnumpy(px), BL, bl), xp)
             dbits = to_device(self._draw_bits(asnumpy(pd), BL, bl), xp)
-        bases = np.array(
-            [_rng.call_base(self.key, self.counter + b) for b in range(B)], dtype=np.uint64
-        )
+        bases = _rng.call_bases(self.key, self.counter, B)
         self.counter += B
         if self.trains == "device":
             draw = getattr(self._k, "pulse_trains", None) or functools.partial(pulse_trains, xp)
@@ -222,30 +221,35 @@ class PulseUpdates:
 
         Bit ``t`` of train ``(b, r)`` is set iff ``t < BL[b]`` and ``u[b, r, t] < p[b, r]``
         (as float32) for ``u = rng.random((batch, n, max(BL)), dtype=float32)`` of the array's
-        generator; the uniforms are drawn as their 24-bit integers (:func:`uniform24`), the
-        same numbers and the same generator state afterwards.
+        generator: up to ``_FUSED_MAX`` numbers in one compiled pass (:func:`_draw_words`),
+        more as blocks of their 24-bit integers (:func:`uniform24`); either way the same
+        numbers and the same generator state afterwards.
         """
         B, n = p.shape
         nw = (bl + 63) // 64
         used = int(BL.max()) if B else 1  # bits past the longest train are all zero
+        if B * n * used <= _FUSED_MAX:
+            # few numbers (the training regime: short trains, small layers): one compiled pass
+            # that draws each uniform from the same generator and sets its bit, without the
+            # intermediate arrays of the block path below (same bits, same generator state)
+            words = np.zeros((B, n, nw), dtype=np.uint64)
+            _draw_words(self._rng, np.ascontiguousarray(p, dtype=np.float64),
+                        np.ascontiguousarray(BL, dtype=np.int64), used, words)  # fmt: skip
+            return words
         p32 = p.astype(np.float32)
         # the bytes that hold the trains' bits (later bytes and words stay zero): compare
         # straight into a buffer of whole bytes
         nbytes = (used + 7) // 8
         bits = np.zeros((B, n, 8 * nbytes), dtype=bool)
-        if B * n * used < _RAW_MIN:  # few numbers: the float uniforms themselves
-            u = self._rng.random((B, n, used), dtype=np.float32)
-            np.less(u, p32[:, :, None], out=bits[:, :, :used])
-        else:
-            # u = k 2^-24 < p32  <=>  k < ceil(p32 2^24) (exact: p32 2^24 is a float32 <= 2^24)
-            thr = np.ceil(p32 * np.float32(1 << 24)).astype(np.uint32)
-            # samples in blocks of at most _DRAW_BLOCK numbers: the block's integers stay in
-            # the cache and in reused memory (a fresh buffer of a whole batch costs page faults)
-            step = max(1, _DRAW_BLOCK // (n * used))
-            for b0 in range(0, B, step):
-                b1 = min(B, b0 + step)
-                k = uniform24(self._rng, (b1 - b0, n, used))
-                np.less(k, thr[b0:b1, :, None], out=bits[b0:b1, :, :used])
+        # u = k 2^-24 < p32  <=>  k < ceil(p32 2^24) (exact: p32 2^24 is a float32 <= 2^24)
+        thr = np.ceil(p32 * np.float32(1 << 24)).astype(np.uint32)
+        # samples in blocks of at most _DRAW_BLOCK numbers: the block's integers stay in the
+        # cache and in reused memory (a fresh buffer of a whole batch costs page faults)
+        step = max(1, _DRAW_BLOCK // (n * used))
+        for b0 in range(0, B, step):
+            b1 = min(B, b0 + step)
+            k = uniform24(self._rng, (b1 - b0, n, used))
+            np.less(k, thr[b0:b1, :, None], out=bits[b0:b1, :, :used])
         words = np.zeros((B, n, 8 * nw), dtype=np.uint8)
         if sys.byteorder == "little":
             # 8 bools (bytes 0/1) read as one uint64; the multiply gathers byte i into bit i
@@ -263,9 +267,29 @@ class PulseUpdates:
         return words
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _draw_words(rng, p, BL, used, words):
+    """The trains of :meth:`PulseUpdates._draw_bits`, bit by bit: ``u = rng.random(float32)``
+    for every (sample, train, t < used) in C order (numba's generator is numpy's: the same
+    numbers, the same state afterwards), bit ``t`` set iff ``t < BL[b]`` and ``u < p`` (float32).
+    """
+    for b in range(p.shape[0]):
+        lb = BL[b]
+        for r in range(p.shape[1]):
+            pr = np.float32(p[b, r])
+            for t in range(used):
+                u = rng.random(dtype=np.float32)
+                if t < lb and u < pr:
+                    words[b, r, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+
+
 #: Multiplier that packs the 8 bytes (0 or 1) of a little-endian uint64 into its top byte.
 _PACK8 = np.uint64(0x0102040810204080)
 _ALL64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+#: Up to this many numbers ``_draw_bits`` draws and packs them in one compiled pass
+#: (:func:`_draw_words`, about 2.5 ns a number); above it the block path (raw 64-bit outputs,
+#: about 1 ns a number, with a fixed cost of some ten numpy calls).
+_FUSED_MAX = 1 << 15
 #: Numbers drawn per block by ``_draw_bits`` (uint32: 256 KiB).
 _DRAW_BLOCK = 1 << 16
 #: Below this many numbers :func:`uniform24` takes ``rng.random`` (the same numbers).

@@ -16,9 +16,12 @@ Usage::
 
     python examples/neurosim_e4.py --schedule draws:125x8000 --seeds 0 1 2 --out runs/e4
     python examples/neurosim_e4.py --out runs/e4 --report       # the table of finished runs
+    python examples/neurosim_e4.py --out runs/e4 --report --merge runs/e4_uni runs/e4_off
 
 A finished sweep is not run again (``resume``); ``<out>/seed<S>/sweep.h5`` holds the runs and
-``<out>/e4_table.md`` the table.
+``<out>/e4_table.md`` the table. ``--merge DIR ...`` adds the finished runs of other output
+directories to the table (columns run apart, e.g. one rule or one compat setting at a time); a
+configuration found twice, or software twins of one seed that differ, is refused.
 """
 
 from __future__ import annotations
@@ -96,19 +99,26 @@ def spearman(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def collect(out: Path, last: int) -> tuple[dict, dict, dict]:
-    """Accuracies (percent, mean of the last ``last`` evaluations) of every finished run.
+def collect(out: Path, last: int, merge=()) -> tuple[dict, dict, dict]:
+    """Accuracies (percent, mean of the last ``last`` evaluations) of every finished run under
+    ``out`` and the directories ``merge``.
 
     Returns
     -------
     (runs, software, info)
         ``runs[(preset, rule, compat)]`` and ``software`` map seed -> accuracy; ``info`` holds
         the schedule and the evaluations per run.
+
+    Raises
+    ------
+    SystemExit
+        A run appears in two directories, or one seed's software twins differ between them.
     """
     from synapse_sim.sweep import sweep_records
 
     runs, software, info = {}, {}, {}
-    for path in sorted(out.glob("seed*/sweep.h5")):
+    paths = [p for d in (out, *merge) for p in sorted(Path(d).glob("seed*/sweep.h5"))]
+    for path in paths:
         seed = int(path.parent.name[4:])
         for rec in sweep_records(path):
             if not rec["complete"]:
@@ -117,17 +127,24 @@ def collect(out: Path, last: int) -> tuple[dict, dict, dict]:
             value = 100.0 * float(acc[-last:].mean())
             info.setdefault("evaluations", set()).add(acc.size)
             if rec["point"] is None:
+                if seed in software and software[seed] != value:
+                    raise SystemExit(
+                        f"{path}: the software twin of seed {seed} reads {value:.2f}%, another "
+                        f"directory's {software[seed]:.2f}%: not the same setup"
+                    )
                 software[seed] = value
                 continue
             p = rec["params"]
             key = (p["device"], p["rule"], bool(p["neurosim_compat"]))
+            if seed in runs.get(key, {}):
+                raise SystemExit(f"{path}: {key} seed {seed} is also in another directory")
             runs.setdefault(key, {})[seed] = value
     return runs, software, info
 
 
-def report(out: Path, last: int, schedule: str | None = None) -> str:
-    """The markdown E4 table of the finished runs under ``out``."""
-    runs, software, info = collect(out, last)
+def report(out: Path, last: int, schedule: str | None = None, merge=()) -> str:
+    """The markdown E4 table of the finished runs under ``out`` (and ``merge``)."""
+    runs, software, info = collect(out, last, merge)
     if not software:
         raise SystemExit(f"no finished sweep under {out}")
     sw = float(np.mean(list(software.values())))
@@ -197,6 +214,10 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--last", type=int, default=5, help="evaluations averaged at the end")
     ap.add_argument("--report", action="store_true", help="only write the table")
+    ap.add_argument(
+        "--merge", type=Path, nargs="+", default=[],
+        help="more output directories whose finished runs join the table",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     if not args.report:
         from synapse_sim.sweep import run_sweep
@@ -208,7 +229,7 @@ def main(argv=None) -> int:
             resume = (dest / "sweep.h5").exists()
             res = run_sweep(spec, dest, workers=args.workers, resume=resume, progress=False)
             print(f"seed {seed}: {res.path} ({res.elapsed:.0f} s)", file=sys.stderr, flush=True)
-    table = report(args.out, args.last, args.schedule)
+    table = report(args.out, args.last, args.schedule, args.merge)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "e4_table.md").write_text(table + "\n")
     print(table)

@@ -1,8 +1,9 @@
 """The sparse path of the numba pulse-train update (``devices/kernels/numba_cpu.py``): a tile
 visits only the output rows of each sample that have a pulse (found by a search in the sample's
 list of active rows), indexing the batch arrays in place. Bit for bit the numpy reference, in the
-serial and the parallel twin (and exactly the same kernel run as one tile), on arrays of many one-row tiles where active rows fall on the first,
-the last and scattered rows, and samples have no active row or no active input."""
+serial and the parallel twin (and exactly the same kernel run as one tile), on arrays of many
+one-row tiles where active rows fall on the first, the last and scattered rows, and samples have
+no active row or no active input."""
 
 from __future__ import annotations
 

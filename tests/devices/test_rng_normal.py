@@ -100,3 +100,14 @@ def test_numba_normal_equals_numpy_bit_for_bit(draws):
     tail = np.flatnonzero(np.abs(draws) > _rng.ZIG_R).astype(np.int64)
     assert tail.size > 100
     np.testing.assert_array_equal(_nb_normals(np.uint64(base), tail), draws[tail])
+
+
+@pytest.mark.parametrize("key", [0, 3, 2**63 + 11, 2**64 - 1])
+@pytest.mark.parametrize("counter", [0, 5, 2**63, 2**64 - 3])
+def test_call_bases_equal_call_base(key, counter):
+    """The vectorized per-call bases of a batch (``call_bases``) are the scalar ``call_base``
+    of each counter, including counters that wrap around 2**64."""
+    got = _rng.call_bases(key, counter, 7)
+    want = [_rng.call_base(key, (counter + b) & _rng.MASK64) for b in range(7)]
+    assert got.dtype == np.uint64
+    assert [int(v) for v in got] == want

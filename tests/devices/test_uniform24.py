@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import devices
+from devices import array_update
 from devices.array_update import uniform24
 
 
@@ -56,6 +57,7 @@ def test_other_bit_generators_take_random():
     np.testing.assert_equal(a.bit_generator.state, b.bit_generator.state)
 
 
+@pytest.mark.parametrize("path", ["fused", "blocks"])
 @pytest.mark.parametrize("odd", [False, True])
 @pytest.mark.parametrize(
     "B,n,bls",
@@ -67,9 +69,11 @@ def test_other_bit_generators_take_random():
         (2, 300, (100, 64)),  # two words per train
     ],
 )
-def test_draw_bits_match_the_float_definition(odd, B, n, bls):
+def test_draw_bits_match_the_float_definition(odd, B, n, bls, path, monkeypatch):
     """The array's trains equal the trains of the float comparison, with the generator left
-    where the float draws leave it (also after an odd number of earlier draws)."""
+    where the float draws leave it (also after an odd number of earlier draws), on both paths:
+    the compiled bit-by-bit pass (few numbers) and the blocks of raw integers."""
+    monkeypatch.setattr(array_update, "_FUSED_MAX", 1 << 40 if path == "fused" else -1)
     arr = devices.DeviceArray((6, 9), devices.get("constant_step"), seed=4)
     if odd:
         arr._rng.random(1, dtype=np.float32)

@@ -46,3 +46,44 @@ def test_sweep_spec_is_valid_and_plans_every_run(e4):
     assert len(kinds) == 32
     assert all(t.train["schedule"] == "draws:3x100" and t.train["seed"] == 1 for t in tasks)
     assert e4.NEUROSIM_SOFTWARE - e4.NEUROSIM_PUBLISHED["epiram"] == pytest.approx(4.5)
+
+
+def _fake_dirs(tmp_path, monkeypatch, recs_by_dir):
+    """Output directories with a seed0/sweep.h5 each, read through a stand-in for
+    ``sweep_records`` that returns ``recs_by_dir[dir name]``."""
+    import synapse_sim.sweep as sweep
+
+    dirs = []
+    for name in recs_by_dir:
+        d = tmp_path / name / "seed0"
+        d.mkdir(parents=True)
+        (d / "sweep.h5").write_bytes(b"")
+        dirs.append(tmp_path / name)
+    monkeypatch.setattr(sweep, "sweep_records", lambda p: recs_by_dir[Path(p).parents[1].name])
+    return dirs
+
+
+def _rec(acc, device=None, rule=None, compat=None):
+    if device is None:
+        return {"complete": True, "test_accuracy": [acc], "point": None, "params": {}}
+    params = {"device": device, "rule": rule, "neurosim_compat": compat}
+    return {"complete": True, "test_accuracy": [acc], "point": 0, "params": params}
+
+
+def test_report_merges_directories_and_refuses_clashes(e4, tmp_path, monkeypatch):
+    a, b = _fake_dirs(tmp_path, monkeypatch, {
+        "bid": [_rec(0.9), _rec(0.8, "epiram", "bidirectional", True)],
+        "uni": [_rec(0.9), _rec(0.7, "epiram", "unidirectional", True)],
+    })  # fmt: skip
+    runs, software, _ = e4.collect(a, 1, [b])
+    assert software == {0: pytest.approx(90.0)}
+    assert runs[("epiram", "bidirectional", True)] == {0: pytest.approx(80.0)}
+    assert runs[("epiram", "unidirectional", True)] == {0: pytest.approx(70.0)}
+    table = e4.report(a, 1, merge=[b])
+    assert "bid. compat" in table and "uni. compat" in table
+    # the same run in two directories, or twins of one seed that differ: refused
+    with pytest.raises(SystemExit, match="also in another directory"):
+        e4.collect(a, 1, [a])
+    c, d = _fake_dirs(tmp_path, monkeypatch, {"x": [_rec(0.9)], "y": [_rec(0.91)]})
+    with pytest.raises(SystemExit, match="software twin of seed 0"):
+        e4.collect(c, 1, [d])
