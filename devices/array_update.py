@@ -289,7 +289,7 @@ _ALL64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 #: Up to this many numbers ``_draw_bits`` draws and packs them in one compiled pass
 #: (:func:`_draw_words`, about 2.5 ns a number); above it the block path (raw 64-bit outputs,
 #: about 1 ns a number, with a fixed cost of some ten numpy calls).
-_FUSED_MAX = 1 << 15
+_FUSED_MAX = 1 << 14
 #: Numbers drawn per block by ``_draw_bits`` (uint32: 256 KiB).
 _DRAW_BLOCK = 1 << 16
 #: Below this many numbers :func:`uniform24` takes ``rng.random`` (the same numbers).
