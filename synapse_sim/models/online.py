@@ -129,6 +129,10 @@ class OnlineTrainer:
         self._bufs = _kern.make_buffers([layer.shape for layer in net.layers])
         self._reads = [_read_consts(layer) for layer in net.layers]
         self._packs = [None] * len(net.layers)
+        # per layer: the DAC output row (with its 1-D view) and the conductance views of the
+        # partial-sum read (with the G they view), kept from one step to the next
+        self._dac_out = [None] * len(net.layers)
+        self._g_views = [None] * len(net.layers)
         self._args = None
         # sigmoid steps: layer outputs, squared error, output delta, hidden deltas
         outs = [np.empty((1, layer.shape[0])) for layer in net.layers]
@@ -279,8 +283,12 @@ class OnlineTrainer:
         exact, vsum = 0, 0.0
         v = a
         if dac is not None:
-            v = np.empty(a.shape)
-            exact, vsum = _kern.quantize_row(a[0], *dac, v[0])
+            buf = self._dac_out[li]
+            if buf is None or buf[0].shape != a.shape:
+                out = np.empty(a.shape)
+                buf = self._dac_out[li] = (out, out[0])
+            v = buf[0]  # only read below, within this call
+            exact, vsum = _kern.quantize_row(a[0], *dac, buf[1])
             if exact < 0:  # NaN: the array raises as it does on the general path
                 return layer.matmul(a)
         if psum is None:
@@ -289,10 +297,15 @@ class OnlineTrainer:
                 y = y * scale
             return layer.adc(y) if layer.adc is not None else y
         step, ratio, gain = psum
-        Gv = layer.G.reshape(layer.n_per_synapse, *layer.shape)
-        i_col = v @ Gv[0].T
-        if layer.mapping == "differential":
-            i_ref = (v @ Gv[1].T)[0]
+        G = layer.G
+        gv = self._g_views[li]
+        if gv is None or gv[0] is not G or not G.flags.c_contiguous:
+            Gv = G.reshape(layer.n_per_synapse, *layer.shape)  # a view of the state's G
+            diff = layer.mapping == "differential"
+            gv = self._g_views[li] = (G, Gv[0].T, Gv[1].T if diff else None)
+        i_col = v @ gv[1]
+        if gv[2] is not None:  # differential pair
+            i_ref = (v @ gv[2])[0]
         elif exact:  # a sum of whole numbers: exact in any order
             i_ref = np.array([vsum * layer.g_ref])
         else:
