@@ -952,13 +952,15 @@ def _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0
         if s == 1:
             Gr = Gr * (1.0 + read_sigma * _normal(_call_base(key, c0 + t * (1 + s)), i))
         err = abs(Gr - target[k])
+        if not (live and err > tol_g):  # done (the curve points below change nothing)
+            break
         x_r = _nominal_x(fam, Gr, pn, const, lut_up)
         rem = x_t[k] - x_r
         chunk = int(math.floor(rem / 2.0)) if rem >= 4.0 else 1
         if chunk > cap - used:
             chunk = cap - used
         nxt = _nominal_G(fam, x_r + chunk, pn, const, lut_up)
-        if not (live and err > tol_g and abs(nxt - target[k]) < err and chunk > 0):
+        if not (abs(nxt - target[k]) < err and chunk > 0):
             break
         if reuse:  # _write_one of chunk > 0 programming pulses on a live, unlimited device
             cnt_prog[i] += chunk

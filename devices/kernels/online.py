@@ -211,9 +211,11 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
             G[i] = g if g < gx else gx
             Gw[i] = G[i]
             tau[i] = 0.0
-            used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
-            if used >= budget[col_one(budget, i)]:
-                frozen[i] = 1
+            cap_i = budget[col_one(budget, i)]
+            if cap_i != math.inf:  # else never reached: the counters are not read
+                used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
+                if used >= cap_i:
+                    frozen[i] = 1
     if mode == 1:  # ideal: set the conductances
         for k in range(2 * nf):
             i = buf_i[k]
