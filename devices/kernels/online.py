@@ -21,6 +21,8 @@ Shortcuts that make it fast and change no result:
   cached weights, packed scalars, scratch space) are held in one numba object
   (:class:`KernelArgs`, built once per run by :func:`kernel_args`): numba's dispatch unboxes
   each array argument on every call (about 0.1 us each; some thirty per layer).
+* Per-device constants that hold one value on every device (no device-to-device variation) go
+  in as one entry (:func:`compact_uniform`): the same values from one cache line.
 
 The element-wise parts of a sigmoid network's step (:func:`logistic_from_tanh`,
 :func:`sse_output`, :func:`sigmoid_delta`) are small kernels with the float operations of the
