@@ -158,22 +158,33 @@ def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _col(a, i):
+    """Index of device ``i`` in a per-device constant ``a`` (the last axis runs over devices):
+    ``i``, or 0 when ``a`` holds one entry for every device (the fused batch-1 kernel passes
+    constants that are the same on every device so, :func:`devices.kernels.online.
+    compact_uniform`: one cache line instead of one per device and row)."""
+    return 0 if a.shape[-1] == 1 else i
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
-    """New conductance of device i after m (nonzero) signed pulses."""
+    """New conductance of device i after m (nonzero) signed pulses (``prm`` with one column: the
+    parameters of every device, see :func:`_col`)."""
     am = float(abs(m))
     up = m > 0
+    j = _col(prm, i)
     if fam == 0:
-        gmin = prm[0, i]
-        gmax = prm[1, i]
+        gmin = prm[0, j]
+        gmax = prm[1, j]
         dG = gmax - gmin
         if up:
-            k = prm[2, i]
-            P = prm[4, i]
-            e = prm[6, i]
+            k = prm[2, j]
+            P = prm[4, j]
+            e = prm[6, j]
         else:
-            k = prm[3, i]
-            P = prm[5, i]
-            e = prm[7, i]
+            k = prm[3, j]
+            P = prm[5, j]
+            e = prm[7, j]
         g = _clip((G - gmin) / dG, 0.0, 1.0)
         x0 = P * _exp_inv(g, k, e)
         x1 = _clip(x0 + m, 0.0, P)
@@ -182,8 +193,8 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
             G1 += c2c * dG * math.sqrt(am) * _normal(base, i)
         return _clip(G1, gmin, gmax)
     if fam == 1:
-        bmin = prm[0, i]
-        bmax = prm[1, i]
+        bmin = prm[0, j]
+        bmax = prm[1, j]
         gmin_n = const[0]
         gmax_n = const[1]
         bmin_n = const[2]
@@ -191,12 +202,12 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
         u0 = _clip(bmin_n + (G - gmin_n) / (gmax_n - gmin_n) * (bmax_n - bmin_n), bmin, bmax)
         if up:
             s = 1.0
-            dw = prm[2, i]
-            gam = prm[4, i]
+            dw = prm[2, j]
+            gam = prm[4, j]
         else:
             s = -1.0
-            dw = prm[3, i]
-            gam = prm[5, i]
+            dw = prm[3, j]
+            gam = prm[5, j]
         r = 1.0 + s * dw * gam
         if abs(r - 1.0) < 1e-15:
             un = u0 + s * am * dw
@@ -209,8 +220,8 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
                 un += _step_noise(am, u0, r, rm, dw, gam, c2c, _normal(base, i))
         un = _clip(un, bmin, bmax)
         return gmin_n + (un - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
-    gmin = prm[0, i]
-    gmax = prm[1, i]
+    gmin = prm[0, j]
+    gmax = prm[1, j]
     dG = gmax - gmin
     g = _clip((G - gmin) / dG, 0.0, 1.0)
     table = lut_up if up else lut_dn
@@ -246,7 +257,8 @@ def _write_one(
     prog,
 ):
     am = abs(m)
-    limited = budget[i] != math.inf  # an endurance limit (else the counters are not read)
+    cap = budget[_col(budget, i)]
+    limited = cap != math.inf  # an endurance limit (else the counters are not read)
     used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i] if limited else 0
     if prog:
         cnt_prog[i] += am
@@ -258,14 +270,14 @@ def _write_one(
         return
     m_eff = m
     if limited:
-        remaining = budget[i] - used
+        remaining = cap - used
         if remaining <= 0.0:
             frozen[i] = 1
             return
         if am > remaining:
             r = int(math.floor(remaining))
             m_eff = r if m > 0 else -r
-        if used + am >= budget[i]:
+        if used + am >= cap:
             frozen[i] = 1
     if m_eff == 0:
         return
@@ -813,8 +825,8 @@ def _count(v, s, step_up, step_dn, theta, n_max, stochastic, base_r):
 def _flag_refresh(s, N, G, gmin_dev, dg_nom, thr, half_step):
     """Pair ``s`` needs a refresh: larger device at ``thr`` of the range while the other is
     more than half a nominal step above its own Gmin."""
-    gp = (G[s] - gmin_dev[s]) / dg_nom
-    gm = (G[N + s] - gmin_dev[N + s]) / dg_nom
+    gp = (G[s] - gmin_dev[_col(gmin_dev, s)]) / dg_nom
+    gm = (G[N + s] - gmin_dev[_col(gmin_dev, N + s)]) / dg_nom
     hi = gp if gp > gm else gm
     lo = gm if gp > gm else gp
     return hi >= thr and lo > half_step
@@ -950,22 +962,45 @@ def _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0
     used = 0
     live = frozen[i] == 0
     w = 0
+    # an exponential-model device with the nominal parameters and no endurance limit, read
+    # without noise: its write of ``chunk`` pulses from the reading lands, before the noise, on
+    # ``nxt`` (the same float operations as _apply_one's, on the same values), so the write
+    # reuses it instead of computing the curve again (a log and an exp per step)
+    j = _col(prm, i)
+    reuse = (fam == 0 and s == 0 and budget[_col(budget, i)] == math.inf
+             and prm[0, j] == pn[0] and prm[1, j] == pn[1] and prm[2, j] == pn[2]
+             and prm[4, j] == pn[4] and prm[6, j] == pn[6])
     for t in range(4 * cap + 8):
         Gr = G[i]
         if s == 1:
             Gr = Gr * (1.0 + read_sigma * _normal(_call_base(key, c0 + t * (1 + s)), i))
         err = abs(Gr - target[k])
+        if not (live and err > tol_g):  # done (the curve points below change nothing)
+            break
         x_r = _nominal_x(fam, Gr, pn, const, lut_up)
         rem = x_t[k] - x_r
         chunk = int(math.floor(rem / 2.0)) if rem >= 4.0 else 1
         if chunk > cap - used:
             chunk = cap - used
         nxt = _nominal_G(fam, x_r + chunk, pn, const, lut_up)
-        if not (live and err > tol_g and abs(nxt - target[k]) < err and chunk > 0):
+        if not (abs(nxt - target[k]) < err and chunk > 0):
             break
-        _write_one(i, chunk, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                   _call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
-                   cnt_prog, cnt_reset, True)
+        if reuse:  # _write_one of chunk > 0 programming pulses on a live, unlimited device
+            cnt_prog[i] += chunk
+            gmin = prm[0, j]
+            gmax = prm[1, j]
+            G1 = nxt
+            if c2c > 0.0:
+                G1 += (c2c * (gmax - gmin) * math.sqrt(float(chunk))
+                       * _normal(_call_base(key, c0 + t), i))
+            G1 = _clip(G1, gmin, gmax)
+            G[i] = G1
+            Gw[i] = G1
+            tau[i] = 0.0
+        else:
+            _write_one(i, chunk, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                       _call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
+                       cnt_prog, cnt_reset, True)
         used += chunk
         w = t + 1
         live = frozen[i] == 0
@@ -1004,3 +1039,4 @@ flag_refresh_one = _flag_refresh
 verify_one = _verify_one
 call_base_one = _call_base
 nominal_x_one = _nominal_x
+col_one = _col

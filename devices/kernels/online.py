@@ -21,6 +21,8 @@ Shortcuts that make it fast and change no result:
   cached weights, packed scalars, scratch space) are held in one numba object
   (:class:`KernelArgs`, built once per run by :func:`kernel_args`): numba's dispatch unboxes
   each array argument on every call (about 0.1 us each; some thirty per layer).
+* Per-device constants that hold one value on every device (no device-to-device variation) go
+  in as one entry (:func:`compact_uniform`): the same values from one cache line.
 
 The element-wise parts of a sigmoid network's step (:func:`logistic_from_tanh`,
 :func:`sse_output`, :func:`sigmoid_delta`) are small kernels with the float operations of the
@@ -45,6 +47,7 @@ from ..converters import neurosim_request_one
 from .cache import drop_stale_cache
 from .numba_cpu import (
     call_base_one,
+    col_one,
     count_one,
     flag_refresh_one,
     nominal_x_one,
@@ -62,6 +65,7 @@ __all__ = [
     "step_layers",
     "kernel_args",
     "layer_tuples",
+    "compact_uniform",
     "KernelArgs",
     "make_buffers",
     "logistic_from_tanh",
@@ -176,8 +180,8 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
                                  cnt_dn, cnt_prog, cnt_reset, W, alpha, gref)
             if thr > 0.0 and flag_refresh_one(s, N, G, gmin_i, dg_nom, thr, half_step):
                 if margin > 0.0:
-                    gp = (G[s] - gmin_i[s]) / dg_nom
-                    gm = (G[N + s] - gmin_i[N + s]) / dg_nom
+                    gp = (G[s] - gmin_i[col_one(gmin_i, s)]) / dg_nom
+                    gm = (G[N + s] - gmin_i[col_one(gmin_i, N + s)]) / dg_nom
                     if (gp if gp < gm else gm) < margin:
                         continue
                 flagged[nf] = s
@@ -192,8 +196,10 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
         sp = s
         sm = N + s
         aw = abs(w) / alpha
-        act_p = max(gmin_i[sp], gmin_i[sm] + aw)
-        act_m = max(gmin_i[sm], gmin_i[sp] + aw)
+        gmin_p = gmin_i[col_one(gmin_i, sp)]
+        gmin_m = gmin_i[col_one(gmin_i, sm)]
+        act_p = max(gmin_p, gmin_m + aw)
+        act_m = max(gmin_m, gmin_p + aw)
         buf_i[k] = sp
         buf_i[nf + k] = sm
         buf_t[k] = act_p if w >= 0 else act_m - aw
@@ -202,19 +208,24 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
         i = buf_i[k]
         cnt_reset[i] += 1
         if frozen[i] == 0:
-            g = gmin_i[i]
-            G[i] = g if g < gmax_i[i] else gmax_i[i]
+            g = gmin_i[col_one(gmin_i, i)]
+            gx = gmax_i[col_one(gmax_i, i)]
+            G[i] = g if g < gx else gx
             Gw[i] = G[i]
             tau[i] = 0.0
-            used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
-            if used >= budget[i]:
-                frozen[i] = 1
+            cap_i = budget[col_one(budget, i)]
+            if cap_i != math.inf:  # else never reached: the counters are not read
+                used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
+                if used >= cap_i:
+                    frozen[i] = 1
     if mode == 1:  # ideal: set the conductances
         for k in range(2 * nf):
             i = buf_i[k]
             if frozen[i] == 0:
                 t = buf_t[k]
-                G[i] = gmin_i[i] if t < gmin_i[i] else (gmax_i[i] if t > gmax_i[i] else t)
+                g = gmin_i[col_one(gmin_i, i)]
+                gx = gmax_i[col_one(gmax_i, i)]
+                G[i] = g if t < g else (gx if t > gx else t)
                 Gw[i] = G[i]
                 tau[i] = 0.0
     else:  # verify: devices whose target lies above Gmin, toward it
@@ -222,7 +233,7 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
         capf = float(cap)
         for k in range(2 * nf):
             i = buf_i[k]
-            if buf_t[k] > gmin_i[i] + 1e-12 * dg_nom:
+            if buf_t[k] > gmin_i[col_one(gmin_i, i)] + 1e-12 * dg_nom:
                 buf_i[m] = i
                 buf_t[m] = buf_t[k]
                 # the nominal LTP coordinate of the target (DeviceModel.pulses), at most cap
@@ -329,6 +340,38 @@ def layer_tuples(layers) -> tuple:
         (tuple(st), tuple(pa), W, gmax_i, lut_n, refreshes)
         for st, pa, W, gmax_i, lut_n, refreshes in layers
     )
+
+
+def compact_uniform(state, params, gmax_i) -> tuple:
+    """``(state, params, gmax_i)`` of one array for :func:`layer_tuples`, with each read-only
+    per-device constant that holds the same value on every device (``params.prm`` row by row,
+    ``params.gmin``, ``state.budget``, ``gmax_i``: a device without device-to-device variation
+    or endurance spread) replaced by a one-entry copy (``prm``: one column). The kernel reads
+    such an array at entry 0 for every device (:func:`devices.kernels.numba_cpu._col`): one
+    cache line instead of one per device and row (some 5 MB of ``prm`` on the 400-100-10
+    network), the same values, so the same results. The copies have the numba types of the
+    arrays they replace (C-contiguous, writable), so the kernel is not compiled again; the
+    kernel never writes them.
+
+    Parameters
+    ----------
+    state, params : NamedTuple
+        The array's records (:mod:`.records`).
+    gmax_i : numpy.ndarray
+        Per-device upper bounds.
+
+    Returns
+    -------
+    (state, params, gmax_i)
+        The records (``_replace`` d where compacted) and the bounds.
+    """
+
+    def one(a):
+        return a[..., :1].copy() if a.shape[-1] > 1 and bool(np.all(a == a[..., :1])) else a
+
+    state = state._replace(budget=one(state.budget))
+    params = params._replace(prm=one(params.prm), gmin=one(params.gmin))
+    return state, params, one(gmax_i)
 
 
 def kernel_args(layers, fpk, ipk, keys, buffers) -> KernelArgs:

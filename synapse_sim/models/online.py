@@ -129,11 +129,20 @@ class OnlineTrainer:
         self._bufs = _kern.make_buffers([layer.shape for layer in net.layers])
         self._reads = [_read_consts(layer) for layer in net.layers]
         self._packs = [None] * len(net.layers)
+        # per layer: the DAC output row (with its 1-D view) and the conductance views of the
+        # partial-sum read (with the G they view), kept from one step to the next
+        self._dac_out = [None] * len(net.layers)
+        self._g_views = [None] * len(net.layers)
         self._args = None
         # sigmoid steps: layer outputs, squared error, output delta, hidden deltas
         outs = [np.empty((1, layer.shape[0])) for layer in net.layers]
         self._glue = (outs, np.empty_like(outs[-1]), np.empty_like(outs[-1]),
                       [np.empty_like(o) for o in outs[:-1]])  # fmt: skip
+        # their rows (1-D views, the kernels' arguments), made once instead of per step
+        outs, sq, d_out, hidden = self._glue
+        self._rows = ([o[0] for o in outs], sq[0], d_out[0], [h[0] for h in hidden],
+                      tuple(o[0] for o in outs[:-1]),
+                      tuple(d[0] for d in [*hidden, d_out]))  # fmt: skip
 
     def _layer_consts(self, arr, lr) -> tuple:
         rule = self.rule
@@ -197,12 +206,11 @@ class OnlineTrainer:
                 changed = True
             self._keys[li] = arr.key
         if changed:
-            layers = _kern.layer_tuples(
-                [
-                    (st, pa, wc.reshape(-1), gmax_i, lut, refr)
-                    for (st, pa, wc, refr, gmax_i), lut in zip(self._packs, self._luts, strict=True)
-                ]
-            )
+            raw = []
+            for (st, pa, wc, refr, gmax_i), lut in zip(self._packs, self._luts, strict=True):
+                st, pa, gmax_i = _kern.compact_uniform(st, pa, gmax_i)
+                raw.append((st, pa, wc.reshape(-1), gmax_i, lut, refr))
+            layers = _kern.layer_tuples(raw)
             self._args = _kern.kernel_args(layers, self._fpk, self._ipk, self._keys, self._bufs)
         return self._args
 
@@ -275,8 +283,12 @@ class OnlineTrainer:
         exact, vsum = 0, 0.0
         v = a
         if dac is not None:
-            v = np.empty(a.shape)
-            exact, vsum = _kern.quantize_row(a[0], *dac, v[0])
+            buf = self._dac_out[li]
+            if buf is None or buf[0].shape != a.shape:
+                out = np.empty(a.shape)
+                buf = self._dac_out[li] = (out, out[0])
+            v = buf[0]  # only read below, within this call
+            exact, vsum = _kern.quantize_row(a[0], *dac, buf[1])
             if exact < 0:  # NaN: the array raises as it does on the general path
                 return layer.matmul(a)
         if psum is None:
@@ -285,10 +297,15 @@ class OnlineTrainer:
                 y = y * scale
             return layer.adc(y) if layer.adc is not None else y
         step, ratio, gain = psum
-        Gv = layer.G.reshape(layer.n_per_synapse, *layer.shape)
-        i_col = v @ Gv[0].T
-        if layer.mapping == "differential":
-            i_ref = (v @ Gv[1].T)[0]
+        G = layer.G
+        gv = self._g_views[li]
+        if gv is None or gv[0] is not G or not G.flags.c_contiguous:
+            Gv = G.reshape(layer.n_per_synapse, *layer.shape)  # a view of the state's G
+            diff = layer.mapping == "differential"
+            gv = self._g_views[li] = (G, Gv[0].T, Gv[1].T if diff else None)
+        i_col = v @ gv[1]
+        if gv[2] is not None:  # differential pair
+            i_ref = (v @ gv[2])[0]
         elif exact:  # a sum of whole numbers: exact in any order
             i_ref = np.array([vsum * layer.g_ref])
         else:
@@ -370,6 +387,7 @@ class OnlineTrainer:
         next; numpy does the products and ``tanh`` (its SIMD ``tanh`` is not libm's)."""
         n = len(self.net.layers)
         acts, sq, d_out, hidden = self._glue
+        act_r, sq_r, d_out_r, hidden_r, xs_tail, ds = self._rows
         a = x
         for i in range(n):
             z = self._read(i, a)  # a new array: worked on in place
@@ -377,16 +395,15 @@ class OnlineTrainer:
             np.tanh(z, out=z)
             a = acts[i]
             if i < n - 1:
-                _kern.logistic_from_tanh(z[0], a[0])
-        correct = _kern.sse_output(z[0], t[0], y, a[0], sq[0], d_out[0])
+                _kern.logistic_from_tanh(z[0], act_r[i])
+        correct = _kern.sse_output(z[0], t[0], y, act_r[n - 1], sq_r, d_out_r)
         loss = sq.sum(axis=1)  # MLP.loss_and_delta: sum(diff * diff, axis=1)
-        deltas = hidden + [d_out]
+        d = d_out
         for i in range(n - 2, -1, -1):
-            back = self._back_read(i + 1, deltas[i + 1])
-            _kern.sigmoid_delta(back[0], acts[i][0], deltas[i][0])
-        xs = (x0,) + tuple(a[0] for a in acts[:-1])
-        ds = tuple(d[0] for d in deltas)
-        pulses, refreshes = self._update(0, n, xs, ds, step)
+            back = self._back_read(i + 1, d)
+            _kern.sigmoid_delta(back[0], act_r[i], hidden_r[i])
+            d = hidden[i]
+        pulses, refreshes = self._update(0, n, (x0, *xs_tail), ds, step)
         return correct, loss, pulses, refreshes
 
     def epoch(self, x, y, eye, order, step0: int = 0, bar=None) -> tuple[int, float, int, int]:
@@ -419,7 +436,8 @@ class OnlineTrainer:
             t = eye[yi : yi + 1] if 0 <= yi < n_cls else eye[y[i : i + 1]]  # the same row
             c, loss, p, r = self.step(x[i : i + 1], yi, t, step0 + k)
             correct += c
-            loss_sum = loss_sum + loss.sum()
+            # the sum of a one-element array is that element
+            loss_sum = loss_sum + (loss[0] if loss.shape == (1,) else loss.sum())
             pulses += p
             refreshes += r
             if bar is not None:

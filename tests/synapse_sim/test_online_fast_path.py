@@ -403,6 +403,32 @@ def test_one_kernel_type_for_uniform_and_varied_devices():
     assert types[0] == types[1]
 
 
+def test_uniform_constants_go_in_as_one_entry_of_the_same_type():
+    """compact_uniform passes a per-device constant that is the same on every device as one
+    entry (one column of ``prm``) with the numba type of the array it replaces, so the kernel
+    is not compiled again; varied constants go in as they are. (The runs above, fused against
+    general, cover its results.)"""
+    from numba import typeof
+
+    from devices.kernels.online import compact_uniform
+
+    plain = _net()
+    varied = _net(device=devices.get("pcmo", sigma_nl=0.5, sigma_gmin=0.1))
+    for net, uniform in ((plain, True), (varied, False)):
+        for a in net.layers:
+            st, pa, gmax_i = compact_uniform(a.state, a.params, a.gmax_i)
+            pairs = ((st.budget, a.state.budget), (pa.prm, a.params.prm),
+                     (pa.gmin, a.params.gmin), (gmax_i, a.gmax_i))  # fmt: skip
+            for new, old in pairs:
+                assert typeof(new) == typeof(old)
+                if uniform:
+                    assert new.shape == old.shape[:-1] + (1,)
+                    assert np.array_equal(new[..., 0], old[..., 0])
+            assert st.G is a.state.G and pa.lut_up is a.params.lut_up
+            if not uniform:
+                assert pa.prm is a.params.prm and pa.gmin is a.params.gmin
+
+
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 def test_numpy_step_matches_general(activation):
     """The plain numpy step (a ReLU network; a sigmoid network given 1-D targets, which skips
