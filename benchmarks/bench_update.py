@@ -23,6 +23,11 @@ Usage: python benchmarks/bench_update.py [--sizes 512 1024] [--repeats 5] [--qui
   batch 100, BL 31, x and d ~ U[-1, 1], lr 0.01, no BL or update management, weights
   U[-0.1, 0.1], constant_step and soft_bounds, ns per (sample x weight) including the drawing of
   the trains; plus the same at BL 1 with the same pulse probabilities (lr scaled by 1/31).
+- ``--sparse``: the torch bridge's regime (the MNIST MLP's first layer at batch 10): 784 inputs,
+  ``--sizes`` output rows (default 256 1024 4096), batch 10, BL 1, in every sample 30 active
+  inputs and 10 active error rows (probability 1: exactly 300 coincidences per sample), on a
+  differential constant_step array: microseconds per call and per coincidence, the host side
+  (train drawing) included. Most rows of such a batch have no pulse.
 """
 
 from __future__ import annotations
@@ -133,6 +138,40 @@ def dense_rows(sizes, repeats, backend="numba"):
     return rows
 
 
+def sparse_rows(sizes, repeats, n_in=784, batch=10, nx=30, nd=10):
+    """The ``--sparse`` benchmark (module docs): per size, median microseconds per call."""
+    import time
+
+    rows = []
+    for n_out in sizes:
+        arr = devices.DeviceArray((n_out, n_in), devices.get("constant_step"),
+                                  mapping="differential", seed=0)  # fmt: skip
+        rng = np.random.default_rng(1)
+        calls = []
+        for _ in range(repeats + 1):
+            x = np.zeros((batch, n_in))
+            d = np.zeros((batch, n_out))
+            for b in range(batch):
+                x[b, rng.choice(n_in, nx, replace=False)] = rng.choice((-1.0, 1.0), nx)
+                d[b, rng.choice(n_out, nd, replace=False)] = rng.choice((-1.0, 1.0), nd)
+            calls.append((x, d))
+        times = []
+        for k, (x, d) in enumerate(calls):
+            t0 = time.process_time()
+            info = arr.pulse_update(x, d, 1.0, bl=1, bl_management=False,
+                                    update_management=False)  # fmt: skip
+            if k:  # the first call compiles / warms up
+                times.append(time.process_time() - t0)
+        us = 1e6 * float(np.median(times))
+        coinc = info["coincidences"]
+        rows.append({"op": "pulse_update_sparse", "size": n_out, "n_in": n_in, "batch": batch,
+                     "us_per_call_cpu": us, "coincidences": coinc,
+                     "ns_per_coincidence": 1e3 * us / coinc})  # fmt: skip
+        print(f"sparse  {n_out:5d} x {n_in}  batch {batch}  cpu {us:8.1f} us/call  "
+              f"{coinc} coincidences  {1e3 * us / coinc:6.1f} ns/coincidence")  # fmt: skip
+    return rows
+
+
 def _gpu_rows(backend, sizes, repeats, batch=100, bl=31):
     """pulse() and pulse_update() on a CUDA backend (cupy, or cuda-sim for a smoke run)."""
     from devices.xp import get_xp
@@ -206,6 +245,11 @@ def main(argv=None):
         action="store_true",
         help="only aihwkit's tile benchmark (issue 15): 512 and 1024, batch 100, BL 31 and BL 1",
     )
+    ap.add_argument(
+        "--sparse",
+        action="store_true",
+        help="only the torch bridge's sparse regime: 784 inputs, batch 10, 300 coincidences",
+    )
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument(
         "--backend",
@@ -223,6 +267,11 @@ def main(argv=None):
         sizes = args.sizes or ([4096] if args.backend == "cupy" else [16])
         print(f"# {why}, numpy {np.__version__}")
         rows = _gpu_rows(args.backend, sizes, args.repeats)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return rows
+    if args.sparse:
+        rows = sparse_rows(args.sizes or [256, 1024, 4096], args.repeats)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
         return rows
