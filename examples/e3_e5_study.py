@@ -7,8 +7,9 @@
 * E5 / X9 (``examples/e5_baseline.toml``, ``examples/e5_adaptive.toml``): the unidirectional rule
   with and without A1 (``pulse_count="state"``) on ag_a_si, pcmo and hzo_fefet, 5 device seeds.
   X9: A1 raises accuracy on pcmo and hzo_fefet and may lower it on ag_a_si.
-* The rest of the E3 grid, cut (the ``sigma_nl`` axis at no spread, the Gmin/Gmax spread axis at
-  ``sigma_nl = 0``, on ag_a_si and epiram), 10 more device instances for X4, and the adaptive
+* The rest of the E3 grid (the ``sigma_nl`` axis at no spread, the Gmin/Gmax spread axis at
+  ``sigma_nl = 0``, and their product: the spec's 4 x 3 grid, on ag_a_si and epiram), 10 more
+  device instances for X4, and the adaptive
   rule's other knobs (``n_max``, ``theta``, ``refresh_threshold``, one at a time) on ag_a_si and
   pcmo: :data:`SWEEPS` derives these from the TOML files.
 
@@ -41,6 +42,12 @@ SWEEPS = {
     "e3_nl_more": ("e3_d2d.toml", {"device": ["ag_a_si", "epiram"], "sigma_nl": [0.5, 2.0]}, {}),
     "e3_spread": ("e3_d2d.toml", {"device": ["ag_a_si", "epiram"], SPREAD: [0.1, 0.2]}, {}),
     "e3_epiram": ("e3_d2d.toml", {"device": ["epiram"], "sigma_nl": [0.0, 1.0]}, {}),
+    # the product of the two axes (with the sweeps above: the spec's full 4 x 3 grid)
+    "e3_product": (
+        "e3_d2d.toml",
+        {"device": ["ag_a_si", "epiram"], "sigma_nl": [0.5, 1.0, 2.0], SPREAD: [0.1, 0.2]},
+        {},
+    ),
     # X4 with 10 more device instances (device_seed 5..14) of e3_d2d.toml's points
     "e3_x4_more": ("e3_d2d.toml", None, {"sweep": {"instances": 10, "first_device_seed": 5}}),
     # E5's other knobs, one at a time, on the named adaptive rule (n_max 16, theta 0.5,
@@ -143,6 +150,23 @@ def grid_table(out: Path) -> str:
     return "\n".join(lines)
 
 
+def product_table(out: Path) -> str:
+    """The spec's full E3 grid: rows device x rule x Gmin/Gmax spread, columns sigma_nl."""
+    acc = _acc(out, "e3", "e3_nl_more", "e3_spread", "e3_epiram", "e3_product")
+    nls = (0.0, 0.5, 1.0, 2.0)
+    lines = [
+        "| device | rule | spread | " + " | ".join(f"sigma_nl {s:g}" for s in nls) + " |",
+        "|---|---|---:|" + "---:|" * len(nls),
+    ]
+    for dev in ("ag_a_si", "epiram"):
+        for rule in RULES:
+            for g in (0.0, 0.1, 0.2):
+                cells = [_pm(acc[(dev, rule, s, g)][:5]) if (dev, rule, s, g) in acc else "-"
+                         for s in nls]  # fmt: skip
+                lines.append(f"| {dev} | {rule} | {g:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def e5_table(out: Path) -> str:
     base, a1 = _acc(out, "e5_base"), _acc(out, "e5_a1")
     lines = [
@@ -193,6 +217,9 @@ def main(argv=None):
     print(e3_table(args.out))
     print("\nE3 grid: final test accuracy (%), mean ± std over 5 device instances ('-': not run)\n")
     print(grid_table(args.out))
+    print("\nE3 full grid (sigma_nl x Gmin/Gmax spread): final test accuracy (%), mean ± std over")
+    print("the first 5 device instances ('-': not run)\n")
+    print(product_table(args.out))
     print("\nE5 / X9: final test accuracy (%), mean ± std over 5 device seeds\n")
     print(e5_table(args.out))
     print(
