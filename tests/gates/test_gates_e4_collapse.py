@@ -14,8 +14,9 @@ step; stochastic ends above 70% and at least 25 points above nearest.
 
 from __future__ import annotations
 
-import importlib.util
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -26,12 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def e4c():
-    spec = importlib.util.spec_from_file_location(
-        "e4_collapse", ROOT / "examples" / "e4_collapse.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The example script's functions (``runpy``: its ``main`` is not run)."""
+    return SimpleNamespace(**runpy.run_path(str(ROOT / "examples" / "e4_collapse.py")))
 
 
 def test_pcmo_unidirectional_compat_freezes_in_the_dead_zone(e4c):

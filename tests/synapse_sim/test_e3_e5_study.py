@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def e3():
-    spec = importlib.util.spec_from_file_location(
-        "e3_e5_study", ROOT / "examples" / "e3_e5_study.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def e3(load_example):
+    return load_example("e3_e5_study")
 
 
 def test_e3_sweeps_cover_the_full_grid_once(e3):

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def e4():
-    spec = importlib.util.spec_from_file_location(
-        "neurosim_e4", ROOT / "examples" / "neurosim_e4.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def e4(load_example):
+    return load_example("neurosim_e4")
 
 
 def test_spearman_matches_scipy_with_ties(e4):
