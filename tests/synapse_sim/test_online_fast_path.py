@@ -375,7 +375,11 @@ def test_replaced_state_is_picked_up():
     _reference_loop(nets[0], rule, (0.5, 0.5), x, y, eye, np.arange(15, 30), None)
     for a, st in zip(nets[1].layers, saved, strict=True):  # a different state object, same values
         a.load_state_dict(st)
+    before = [a.G.copy() for a in nets[1].layers]
     fast.epoch(x, y, eye, np.arange(15, 30), 15)
+    # the second half trained the replaced state (not a stale packed copy) ...
+    assert any(not np.array_equal(g, a.G) for g, a in zip(before, nets[1].layers, strict=True))
+    # ... exactly as the general path did
     for a, b in zip(nets[0].layers, nets[1].layers, strict=True):
         _arrays_equal(a, b)
 
