@@ -116,7 +116,10 @@ def _exp_fwd(u, k, e):
 def _exp_inv(g, k, e):
     if abs(k) < _LIN_K:
         return g
-    return -math.log1p(g * e) / k
+    y = g * e
+    if y == 0.0:  # log1p(+-0) is +-0 exactly: a device at Gmin costs no library call
+        return -y / k
+    return -math.log1p(y) / k
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -167,6 +170,41 @@ def _col(a, i):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _exp_branch(prm, j, up):
+    """``(k, P, e)`` of the ``up`` (or down) branch of an exponential-model device with
+    parameter column ``j``."""
+    if up:
+        return prm[2, j], prm[4, j], prm[6, j]
+    return prm[3, j], prm[5, j], prm[7, j]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _exp_start(G, prm, j, up):
+    """Pulse coordinate of conductance ``G`` on the ``up`` (or down) branch of an
+    exponential-model device with parameter column ``j`` (the first half of a write)."""
+    gmin = prm[0, j]
+    dG = prm[1, j] - gmin
+    k, P, e = _exp_branch(prm, j, up)
+    g = _clip((G - gmin) / dG, 0.0, 1.0)
+    return P * _exp_inv(g, k, e)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _exp_land(x0, m, i, prm, j, c2c, base):
+    """Conductance of exponential-model device ``i`` after ``m`` (nonzero) signed pulses from
+    coordinate ``x0`` (:func:`_exp_start`), with its cycle-to-cycle noise (the second half)."""
+    gmin = prm[0, j]
+    gmax = prm[1, j]
+    dG = gmax - gmin
+    k, P, e = _exp_branch(prm, j, m > 0)
+    x1 = _clip(x0 + m, 0.0, P)
+    G1 = gmin + dG * _exp_fwd(x1 / P, k, e)
+    if c2c > 0.0:
+        G1 += c2c * dG * math.sqrt(float(abs(m))) * _normal(base, i)
+    return _clip(G1, gmin, gmax)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
     """New conductance of device i after m (nonzero) signed pulses (``prm`` with one column: the
     parameters of every device, see :func:`_col`)."""
@@ -174,24 +212,7 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
     up = m > 0
     j = _col(prm, i)
     if fam == 0:
-        gmin = prm[0, j]
-        gmax = prm[1, j]
-        dG = gmax - gmin
-        if up:
-            k = prm[2, j]
-            P = prm[4, j]
-            e = prm[6, j]
-        else:
-            k = prm[3, j]
-            P = prm[5, j]
-            e = prm[7, j]
-        g = _clip((G - gmin) / dG, 0.0, 1.0)
-        x0 = P * _exp_inv(g, k, e)
-        x1 = _clip(x0 + m, 0.0, P)
-        G1 = gmin + dG * _exp_fwd(x1 / P, k, e)
-        if c2c > 0.0:
-            G1 += c2c * dG * math.sqrt(am) * _normal(base, i)
-        return _clip(G1, gmin, gmax)
+        return _exp_land(_exp_start(G, prm, j, up), m, i, prm, j, c2c, base)
     if fam == 1:
         bmin = prm[0, j]
         bmax = prm[1, j]
@@ -235,27 +256,9 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _write_one(
-    i,
-    m,
-    G,
-    Gw,
-    tau,
-    fam,
-    prm,
-    const,
-    lut_up,
-    lut_dn,
-    c2c,
-    base,
-    frozen,
-    budget,
-    cnt_up,
-    cnt_dn,
-    cnt_prog,
-    cnt_reset,
-    prog,
-):
+def _write_book(i, m, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):
+    """The bookkeeping of a write of ``m`` signed pulses to device ``i`` (pulse counters,
+    endurance limit, freezing): returns the pulses to apply, 0 for none."""
     am = abs(m)
     cap = budget[_col(budget, i)]
     limited = cap != math.inf  # an endurance limit (else the counters are not read)
@@ -267,24 +270,70 @@ def _write_one(
     else:
         cnt_dn[i] += am
     if frozen[i] != 0:
-        return
+        return 0
     m_eff = m
     if limited:
         remaining = cap - used
         if remaining <= 0.0:
             frozen[i] = 1
-            return
+            return 0
         if am > remaining:
             r = int(math.floor(remaining))
             m_eff = r if m > 0 else -r
         if used + am >= cap:
             frozen[i] = 1
+    return m_eff
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _write_one(i, m, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen, budget,
+               cnt_up, cnt_dn, cnt_prog, cnt_reset, prog):  # fmt: skip
+    m_eff = _write_book(i, m, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, prog)
     if m_eff == 0:
         return
     G1 = _apply_one(fam, G[i], m_eff, i, prm, const, lut_up, lut_dn, c2c, base)
     G[i] = G1
     Gw[i] = G1
     tau[i] = 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _write_many(ne, tgt, ms, xs, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+                budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):  # fmt: skip
+    """:func:`_write_one` of ``ms[e]`` pulses to device ``tgt[e]`` for ``e < ne``, every device
+    listed at most once (``ms`` is overwritten with the pulses applied, ``xs`` is scratch).
+
+    The same float operations on the same values as one :func:`_write_one` after the other (the
+    devices are independent and the noise is indexed by device), so the same results; an
+    exponential-model device's write is split in two passes (its coordinate, ``log1p``; its
+    landing, ``expm1``) whose iterations do not depend on each other, so the processor overlaps
+    the library calls of successive devices instead of waiting for each one's chain of
+    divisions and calls (a write is latency-bound on its own)."""
+    for e in range(ne):
+        ms[e] = _write_book(tgt[e], ms[e], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                            False)  # fmt: skip
+    if fam == 0:
+        for e in range(ne):
+            if ms[e] != 0:
+                i = tgt[e]
+                xs[e] = _exp_start(G[i], prm, _col(prm, i), ms[e] > 0)
+        for e in range(ne):
+            m = ms[e]
+            if m != 0:
+                i = tgt[e]
+                G1 = _exp_land(xs[e], m, i, prm, _col(prm, i), c2c, base)
+                G[i] = G1
+                Gw[i] = G1
+                tau[i] = 0.0
+        return
+    for e in range(ne):
+        m = ms[e]
+        if m != 0:
+            i = tgt[e]
+            G1 = _apply_one(fam, G[i], m, i, prm, const, lut_up, lut_dn, c2c, base)
+            G[i] = G1
+            Gw[i] = G1
+            tau[i] = 0.0
 
 
 # fmt: off
@@ -372,6 +421,17 @@ def read_noisy(G, sigma, base, out):
 
 # ----------------------------------------------------------------------------- routing
 @njit(cache=True, inline="always", error_model="numpy")
+def _route_target(s, N, sgn, c, route, q):
+    """Device and signed pulses of the ``q``-th write (``q < 2`` for push-pull, else 0) of
+    ``sgn * c`` pulses of synapse ``s`` routed as in :func:`_route_write`."""
+    if route == 0:
+        return s, sgn * c
+    if route == 1:
+        return (s, sgn * c) if q == 0 else (N + s, -sgn * c)
+    return (s if sgn > 0 else N + s), c
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
                  frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha, gref):
     """Route ``sgn * c`` pulses of synapse ``s``: one device (0), push-pull (1) or the
@@ -379,12 +439,7 @@ def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_d
     (``gref < 0``: differential pair). Returns the device pulses sent."""
     nq = 2 if route == 1 else 1
     for q in range(nq):
-        if route == 0:
-            tgt, mq = s, sgn * c
-        elif route == 1:
-            tgt, mq = (s, sgn * c) if q == 0 else (N + s, -sgn * c)
-        else:
-            tgt, mq = (s if sgn > 0 else N + s), c
+        tgt, mq = _route_target(s, N, sgn, c, route, q)
         _write_one(tgt, mq, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
                    budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
     W[s] = alpha * (G[s] - (G[N + s] if gref < 0.0 else gref))
@@ -953,72 +1008,147 @@ def _nominal_G(fam, x, pn, const, lut_up):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _verify_reuse(i, fam, read_sigma, prm, pn, budget):
+    """An exponential-model device with the nominal parameters and no endurance limit, read
+    without noise: its write of ``chunk`` pulses from the reading lands, before the noise, on
+    the curve point the verify step has just computed (the same float operations as
+    :func:`_apply_one`'s, on the same values), so the write reuses it instead of computing the
+    curve again (a log and an exp per step)."""
+    j = _col(prm, i)
+    return (fam == 0 and not read_sigma > 0.0 and budget[_col(budget, i)] == math.inf
+            and prm[0, j] == pn[0] and prm[1, j] == pn[1] and prm[2, j] == pn[2]
+            and prm[4, j] == pn[4] and prm[6, j] == pn[6])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _verify_look(k, t, G, idx, target, tol_g, read_sigma, key, c0, fam, pn, const, lut_up,
+                 frozen):
+    """Step ``t`` of the program-and-verify of the ``k``-th listed device, its read: returns
+    (go on, error of the reading, pulse coordinate of the reading); a frozen device, or one
+    read within ``tol_g`` of its target, is done (the coordinate is then not computed)."""
+    s = 1 if read_sigma > 0.0 else 0
+    i = idx[k]
+    Gr = G[i]
+    if s == 1:
+        Gr = Gr * (1.0 + read_sigma * _normal(_call_base(key, c0 + t * (1 + s)), i))
+    err = abs(Gr - target[k])
+    if not (frozen[i] == 0 and err > tol_g):
+        return False, err, 0.0
+    return True, err, _nominal_x(fam, Gr, pn, const, lut_up)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _verify_go(k, t, err, x_r, used, G, Gw, tau, idx, target, x_t, cap, read_sigma, key, c0,
+               fam, prm, const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn,
+               cnt_prog, cnt_reset):
+    """Step ``t`` of the program-and-verify of the ``k``-th listed device, its write (after
+    :func:`_verify_look`; ``used`` pulses so far): half the remaining nominal pulses (one below
+    four), if that brings the nominal curve closer to the target. Returns the pulses sent, -1
+    when the device is done."""
+    s = 1 if read_sigma > 0.0 else 0
+    i = idx[k]
+    rem = x_t[k] - x_r
+    chunk = int(math.floor(rem / 2.0)) if rem >= 4.0 else 1
+    if chunk > cap - used:
+        chunk = cap - used
+    nxt = _nominal_G(fam, x_r + chunk, pn, const, lut_up)
+    if not (abs(nxt - target[k]) < err and chunk > 0):
+        return -1
+    if _verify_reuse(i, fam, read_sigma, prm, pn, budget):
+        # _write_one of chunk > 0 programming pulses on a live, unlimited device
+        cnt_prog[i] += chunk
+        j = _col(prm, i)
+        gmin = prm[0, j]
+        gmax = prm[1, j]
+        G1 = nxt
+        if c2c > 0.0:
+            G1 += (c2c * (gmax - gmin) * math.sqrt(float(chunk))
+                   * _normal(_call_base(key, c0 + t), i))
+        G1 = _clip(G1, gmin, gmax)
+        G[i] = G1
+        Gw[i] = G1
+        tau[i] = 0.0
+    else:
+        _write_one(i, chunk, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                   _call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
+                   cnt_prog, cnt_reset, True)
+    return chunk
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm,
                 const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
                 cnt_reset):
     """Program-and-verify of the k-th listed device; returns its number of write steps."""
-    s = 1 if read_sigma > 0.0 else 0
-    i = idx[k]
     used = 0
-    live = frozen[i] == 0
     w = 0
-    # an exponential-model device with the nominal parameters and no endurance limit, read
-    # without noise: its write of ``chunk`` pulses from the reading lands, before the noise, on
-    # ``nxt`` (the same float operations as _apply_one's, on the same values), so the write
-    # reuses it instead of computing the curve again (a log and an exp per step)
-    j = _col(prm, i)
-    reuse = (fam == 0 and s == 0 and budget[_col(budget, i)] == math.inf
-             and prm[0, j] == pn[0] and prm[1, j] == pn[1] and prm[2, j] == pn[2]
-             and prm[4, j] == pn[4] and prm[6, j] == pn[6])
     for t in range(4 * cap + 8):
-        Gr = G[i]
-        if s == 1:
-            Gr = Gr * (1.0 + read_sigma * _normal(_call_base(key, c0 + t * (1 + s)), i))
-        err = abs(Gr - target[k])
-        if not (live and err > tol_g):  # done (the curve points below change nothing)
+        go, err, x_r = _verify_look(k, t, G, idx, target, tol_g, read_sigma, key, c0, fam, pn,
+                                    const, lut_up, frozen)
+        if not go:
             break
-        x_r = _nominal_x(fam, Gr, pn, const, lut_up)
-        rem = x_t[k] - x_r
-        chunk = int(math.floor(rem / 2.0)) if rem >= 4.0 else 1
-        if chunk > cap - used:
-            chunk = cap - used
-        nxt = _nominal_G(fam, x_r + chunk, pn, const, lut_up)
-        if not (abs(nxt - target[k]) < err and chunk > 0):
+        chunk = _verify_go(k, t, err, x_r, used, G, Gw, tau, idx, target, x_t, cap, read_sigma,
+                           key, c0, fam, prm, const, lut_up, lut_dn, pn, c2c, frozen, budget,
+                           cnt_up, cnt_dn, cnt_prog, cnt_reset)
+        if chunk < 0:
             break
-        if reuse:  # _write_one of chunk > 0 programming pulses on a live, unlimited device
-            cnt_prog[i] += chunk
-            gmin = prm[0, j]
-            gmax = prm[1, j]
-            G1 = nxt
-            if c2c > 0.0:
-                G1 += (c2c * (gmax - gmin) * math.sqrt(float(chunk))
-                       * _normal(_call_base(key, c0 + t), i))
-            G1 = _clip(G1, gmin, gmax)
-            G[i] = G1
-            Gw[i] = G1
-            tau[i] = 0.0
-        else:
-            _write_one(i, chunk, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                       _call_base(key, c0 + t * (1 + s) + s), frozen, budget, cnt_up, cnt_dn,
-                       cnt_prog, cnt_reset, True)
         used += chunk
         w = t + 1
-        live = frozen[i] == 0
     return w
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _verify_many(m, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm,
+                 const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                 cnt_reset, used, act, errs, xrs):
+    """:func:`_verify_one` of the first ``m`` listed devices (distinct), step by step across
+    the devices instead of device after device: the same steps on the same values (the devices
+    are independent, their noise indexed by device and step), so the same results, in passes
+    whose iterations do not depend on each other (the reads with their ``log1p``, then the
+    writes with their ``expm1``), which the processor overlaps. Returns the longest sequence
+    of write steps. ``used``, ``act`` (int) and ``errs``, ``xrs`` (float) are scratch of at
+    least ``m`` entries."""
+    for k in range(m):
+        act[k] = k
+        used[k] = 0
+    na = m
+    wmax = 0
+    for t in range(4 * cap + 8):
+        if na == 0:
+            break
+        nb = 0
+        for q in range(na):  # the reads; the devices still going move to the front
+            k = act[q]
+            go, err, x_r = _verify_look(k, t, G, idx, target, tol_g, read_sigma, key, c0, fam,
+                                        pn, const, lut_up, frozen)
+            if go:
+                act[nb] = k
+                errs[nb] = err
+                xrs[nb] = x_r
+                nb += 1
+        na = 0
+        for q in range(nb):  # the writes
+            k = act[q]
+            chunk = _verify_go(k, t, errs[q], xrs[q], used[k], G, Gw, tau, idx, target, x_t,
+                               cap, read_sigma, key, c0, fam, prm, const, lut_up, lut_dn, pn,
+                               c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+            if chunk >= 0:
+                used[k] += chunk
+                act[na] = k
+                na += 1
+                wmax = t + 1
+    return wmax
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see _SERIAL_NOTE
 def _verify_ser(st, pa, idx, target, x_t, tol_g, cap, read_sigma, key, c0, pn):
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
-    W = 0
-    for k in range(idx.size):
-        w = _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam,
+    m = idx.size
+    return _verify_many(m, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam,
                         prm, const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn,
-                        cnt_prog, cnt_reset)
-        if w > W:
-            W = w
-    return W
+                        cnt_prog, cnt_reset, np.empty(m, np.int64), np.empty(m, np.int64),
+                        np.empty(m), np.empty(m))
 
 
 def verify(state, params, idx, target, x_t, tol_g, cap, read_sigma, key, c0, prm_nom):
@@ -1034,9 +1164,10 @@ def verify(state, params, idx, target, x_t, tol_g, cap, read_sigma, key, c0, prm
 # Per-element helpers shared with the fused kernels of :mod:`devices.kernels.online` (public
 # names of the same jitted functions, so that module does not import private names).
 count_one = _count
-route_write = _route_write
+write_many = _write_many
+route_target = _route_target
 flag_refresh_one = _flag_refresh
-verify_one = _verify_one
+verify_many = _verify_many
 call_base_one = _call_base
 nominal_x_one = _nominal_x
 col_one = _col

@@ -51,8 +51,9 @@ from .numba_cpu import (
     count_one,
     flag_refresh_one,
     nominal_x_one,
-    route_write,
-    verify_one,
+    route_target,
+    verify_many,
+    write_many,
 )
 
 # this module's kernels inline the per-device functions of numba_cpu.py (and its tables) and
@@ -91,7 +92,7 @@ COUNT_NEUROSIM = 1
 # fmt: off
 @njit(cache=True, inline="always", error_model="numpy")
 def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refreshes, nz, flagged,
-                buf_i, buf_t, buf_x):
+                buf_i, buf_m, buf_a, buf_t, buf_x, buf_e, buf_r):
     """One layer's update (see :func:`step_layers`); returns (pulses, non-finite requests,
     pairs refreshed), pulses -1 when ``x`` or ``d`` is not finite (nothing changed)."""
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
@@ -140,6 +141,9 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
     total = 0
     bad = 0
     nf = 0
+    nw = 0  # synapses written
+    ne = 0  # device writes listed
+    nq = 2 if route == 1 else 1
     for j in range(n_out):
         a = neg_lr * d[j]
         if a == 0.0 or abs(a) * xmax < skip:
@@ -175,17 +179,30 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
             if what == 1:
                 bad += 1
                 continue
-            total += route_write(s, N, 1 if v > 0.0 else -1, n, route, G, Gw, tau, fam, prm,
-                                 const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
-                                 cnt_dn, cnt_prog, cnt_reset, W, alpha, gref)
-            if thr > 0.0 and flag_refresh_one(s, N, G, gmin_i, dg_nom, thr, half_step):
-                if margin > 0.0:
-                    gp = (G[s] - gmin_i[col_one(gmin_i, s)]) / dg_nom
-                    gm = (G[N + s] - gmin_i[col_one(gmin_i, N + s)]) / dg_nom
-                    if (gp if gp < gm else gm) < margin:
-                        continue
-                flagged[nf] = s
-                nf += 1
+            # listed here, written below all at once (the same writes: each device at most
+            # once per presentation, its noise indexed by device)
+            sgn = 1 if v > 0.0 else -1
+            for q in range(nq):
+                buf_i[ne], buf_m[ne] = route_target(s, N, sgn, n, route, q)
+                ne += 1
+            flagged[nw] = s
+            nw += 1
+            total += n * nq
+    write_many(ne, buf_i, buf_m, buf_x, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
+               frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+    # the cached weights and the refresh flags of the synapses written, in the order written
+    # (the list of flagged pairs overwrites the list written, never ahead of it)
+    for k in range(nw):
+        s = flagged[k]
+        W[s] = alpha * (G[s] - (G[N + s] if gref < 0.0 else gref))
+        if thr > 0.0 and flag_refresh_one(s, N, G, gmin_i, dg_nom, thr, half_step):
+            if margin > 0.0:
+                gp = (G[s] - gmin_i[col_one(gmin_i, s)]) / dg_nom
+                gm = (G[N + s] - gmin_i[col_one(gmin_i, N + s)]) / dg_nom
+                if (gp if gp < gm else gm) < margin:
+                    continue
+            flagged[nf] = s
+            nf += 1
     if nf == 0 or bad > 0:  # non-finite requests: the general path raises before its refresh
         return total, bad, 0
     # refresh (DeviceArray.refresh): read w, targets of the one-sided form, RESET, program
@@ -240,13 +257,9 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
                 xt = nominal_x_one(fam, buf_t[k], pn, const_n, lut_n)
                 buf_x[m] = xt if xt < capf else capf
                 m += 1
-        wmax = 0
-        for k in range(m):
-            wk = verify_one(k, G, Gw, tau, buf_i[:m], buf_t[:m], buf_x[:m], tol_g, cap, 0.0,
-                            key, counter, fam, prm, const, lut_up, lut_dn, pn, c2c,
-                            frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
-            if wk > wmax:
-                wmax = wk
+        wmax = verify_many(m, G, Gw, tau, buf_i, buf_t, buf_x, tol_g, cap, 0.0, key, counter,
+                           fam, prm, const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up,
+                           cnt_dn, cnt_prog, cnt_reset, buf_m, buf_a, buf_e, buf_r)
         ip[5] = counter + wmax
     for k in range(nf):
         s = flagged[k]
@@ -268,17 +281,21 @@ class KernelArgs(structref.StructRefProxy):
     array)."""
 
 
-structref.define_proxy(KernelArgs, _ArgsType, ["layers", "fpk", "ipk", "keys", "ibuf", "fbuf"])
+structref.define_proxy(
+    KernelArgs, _ArgsType, ["layers", "fpk", "ipk", "keys", "ibuf", "fbuf", "xs", "ds"]
+)
 
 
 @njit(cache=True)
-def _make_args(layers, fpk, ipk, keys, ibuf, fbuf):
-    return KernelArgs(layers, fpk, ipk, keys, ibuf, fbuf)
+def _make_args(layers, fpk, ipk, keys, ibuf, fbuf, xs, ds):
+    return KernelArgs(layers, fpk, ipk, keys, ibuf, fbuf, xs, ds)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see numba_cpu._SERIAL_NOTE
-def _step_layers(args, lo, hi, xs, ds):
+def _step_layers(args, lo, hi):
     layers = args.layers
+    xs = args.xs
+    ds = args.ds
     fpk = args.fpk
     ipk = args.ipk
     keys = args.keys
@@ -296,7 +313,9 @@ def _step_layers(args, lo, hi, xs, ds):
         total, bad, nf = _layer_body(
             x, d, fp, ipk[li], keys[li], st, pa, W, gmax_i, fp[_NF:_NF + 8],
             fp[_NF + 8:_NF + 12], lut_n, refreshes, ibuf[:n_in], ibuf[n_in:n_in + N],
-            ibuf[n_in + N:n_in + 3 * N], fbuf[:2 * N], fbuf[2 * N:4 * N])
+            ibuf[n_in + N:n_in + 3 * N], ibuf[n_in + 3 * N:n_in + 5 * N],
+            ibuf[n_in + 5 * N:n_in + 7 * N], fbuf[:2 * N], fbuf[2 * N:4 * N],
+            fbuf[4 * N:6 * N], fbuf[6 * N:8 * N])
         if total < 0 or bad > 0:
             return li, pulses, refreshed, total, bad
         pulses += total
@@ -374,7 +393,7 @@ def compact_uniform(state, params, gmax_i) -> tuple:
     return state, params, one(gmax_i)
 
 
-def kernel_args(layers, fpk, ipk, keys, buffers) -> KernelArgs:
+def kernel_args(layers, fpk, ipk, keys, buffers, rows) -> KernelArgs:
     """The per-run arguments of :func:`step_layers`, held by reference (no copies: the kernel
     updates the arrays given here, and changes made to them here reach the kernel).
 
@@ -403,12 +422,19 @@ def kernel_args(layers, fpk, ipk, keys, buffers) -> KernelArgs:
         The arrays' random keys.
     buffers : tuple of numpy.ndarray
         Scratch space from :func:`make_buffers`.
+    rows : (tuple, tuple) of numpy.ndarray
+        Per layer its input row and the error row of its output (float64, contiguous, of the
+        layer's sizes), which :func:`step_layers` reads: the caller writes each presentation's
+        rows into these arrays. (Held here rather than passed with each call: numba's dispatch
+        types an array argument that comes with a ``StructRef`` through Python, about 0.4 us
+        each.)
     """
     ibuf, fbuf = buffers
-    return _make_args(layers, fpk, ipk, keys, ibuf, fbuf)
+    xs, ds = rows
+    return _make_args(layers, fpk, ipk, keys, ibuf, fbuf, tuple(xs), tuple(ds))
 
 
-def step_layers(args: KernelArgs, lo: int, hi: int, xs, ds) -> tuple:
+def step_layers(args: KernelArgs, lo: int, hi: int) -> tuple:
     """Batch-1 updates ``dW = -lr d^T x`` of layers ``lo .. hi - 1`` in one call: requests to
     pulses, writes and refreshes, layer after layer.
 
@@ -417,10 +443,8 @@ def step_layers(args: KernelArgs, lo: int, hi: int, xs, ds) -> tuple:
     args : KernelArgs
         From :func:`kernel_args`.
     lo, hi : int
-        First layer and one past the last.
-    xs, ds : tuple of numpy.ndarray
-        Per layer (all of them; only ``lo .. hi - 1`` are read) its input (float64,
-        contiguous) and the error of its output.
+        First layer and one past the last; each reads its rows of ``args`` (the ``rows`` of
+        :func:`kernel_args`).
 
     Returns
     -------
@@ -430,7 +454,7 @@ def step_layers(args: KernelArgs, lo: int, hi: int, xs, ds) -> tuple:
         ``d`` is not finite, nothing changed) and its non-finite requests skipped (its other
         synapses were updated).
     """
-    return _step_layers(args, lo, hi, xs, ds)
+    return _step_layers(args, lo, hi)
 
 
 @njit(cache=True, error_model="numpy")
@@ -544,6 +568,6 @@ def sigmoid_delta(back, a, out) -> None:
 
 def make_buffers(shapes) -> tuple:
     """Scratch arrays of :func:`step_layers` for layers of the given ``(out, in)`` shapes."""
-    n_i = max(i + 3 * o * i for o, i in shapes)
-    n_f = max(4 * o * i for o, i in shapes)
+    n_i = max(i + 7 * o * i for o, i in shapes)
+    n_f = max(8 * o * i for o, i in shapes)
     return np.empty(n_i, dtype=np.int64), np.empty(n_f)

@@ -143,6 +143,10 @@ class OnlineTrainer:
         self._rows = ([o[0] for o in outs], sq[0], d_out[0], [h[0] for h in hidden],
                       tuple(o[0] for o in outs[:-1]),
                       tuple(d[0] for d in [*hidden, d_out]))  # fmt: skip
+        # the rows the kernel reads (held by its arguments): the input row, then the hidden
+        # activations and the deltas, the sigmoid step's own rows (written in place)
+        self._xin = (np.empty(net.layers[0].shape[1]), *self._rows[4])
+        self._din = self._rows[5]
 
     def _layer_consts(self, arr, lr) -> tuple:
         rule = self.rule
@@ -211,7 +215,9 @@ class OnlineTrainer:
                 st, pa, gmax_i = _kern.compact_uniform(st, pa, gmax_i)
                 raw.append((st, pa, wc.reshape(-1), gmax_i, lut, refr))
             layers = _kern.layer_tuples(raw)
-            self._args = _kern.kernel_args(layers, self._fpk, self._ipk, self._keys, self._bufs)
+            self._args = _kern.kernel_args(
+                layers, self._fpk, self._ipk, self._keys, self._bufs, (self._xin, self._din)
+            )
         return self._args
 
     def _update(self, lo: int, hi: int, xs, ds, step: int) -> tuple[int, int]:
@@ -219,13 +225,21 @@ class OnlineTrainer:
         PulseRule.update` does at batch 1 for each), one kernel call for all of them; a layer
         with a non-finite input or error takes the general path (which raises as it does)."""
         layers = self.net.layers
+        for li in range(lo, hi):  # the rows the kernel reads
+            for name, row, buf in (("x", xs[li], self._xin[li]), ("d", ds[li], self._din[li])):
+                if row is not buf:
+                    if row.shape != buf.shape:
+                        raise ValueError(
+                            f"layer {li}: {name} has shape {row.shape}; the layer takes {buf.shape}"
+                        )
+                    np.copyto(buf, row)
         pulses = refreshes = 0
         while lo < hi:
             args = self._kernel_layers()
             ipk = self._ipk
             for li in range(lo, hi):
                 ipk[li, _IP_COUNTER] = layers[li].counter
-            stop, p, r, p_stop, bad = _kern.step_layers(args, lo, hi, xs, ds)
+            stop, p, r, p_stop, bad = _kern.step_layers(args, lo, hi)
             # the counters of the layers completed, and of a layer stopped by non-finite
             # requests (its other synapses were written)
             for li in range(lo, stop + 1 if stop < hi and p_stop >= 0 else stop):

@@ -455,3 +455,16 @@ def test_numpy_step_matches_general(activation):
     assert pulses > 0
     for a, b in zip(nets[0].layers, nets[1].layers, strict=True):
         _arrays_equal(a, b)
+
+
+def test_rows_of_the_wrong_size_are_refused():
+    """The kernel reads each layer's rows from buffers of the layer's sizes; a row of another
+    size is refused with the layer, the row and the size it takes, before anything is written."""
+    nets, rule = _two_nets()
+    fast = online_trainer(nets[1], rule, (0.5, 0.5))
+    before = nets[1].layers[0].G.copy()
+    with pytest.raises(ValueError, match=r"layer 0: x has shape \(5,\); the layer takes \(6,\)"):
+        fast._update(0, 2, (np.ones(5), np.ones(4)), (np.ones(4), np.ones(3)), 0)
+    with pytest.raises(ValueError, match=r"layer 1: d has shape \(2,\); the layer takes \(3,\)"):
+        fast.update_layer(1, np.ones(4), np.ones(2))
+    assert np.array_equal(nets[1].layers[0].G, before)
