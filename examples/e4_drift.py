@@ -70,7 +70,8 @@ class Variant:
     #: programming without the Gmin offset, which compat gives the reference mapping only:
     #: every weight lowered by 2 w_max Gmin / (Gmax - Gmin)) or "plain" (the weights as drawn)
     init: str = "rule"
-    #: the overrides act on this layer only (0: hidden, 1: output; None: every layer)
+    #: the overrides and rule options act on this layer only (0: hidden, 1: output; None: every
+    #: layer); per-layer rule options train on the general path
     only_layer: int | None = None
 
 
@@ -85,6 +86,10 @@ VARIANTS = (
             overrides=(("nl_ltp", 0.0), ("nl_ltd", 0.0)), only_layer=0),
     Variant("linear_output", "linear device in the output array only",
             overrides=(("nl_ltp", 0.0), ("nl_ltd", 0.0)), only_layer=1),
+    Variant("stochastic_hidden", "rounding='stochastic' in the hidden array only",
+            rule_options=(("rounding", "stochastic"),), only_layer=0),
+    Variant("stochastic_output", "rounding='stochastic' in the output array only",
+            rule_options=(("rounding", "stochastic"),), only_layer=1),
     Variant("no_c2c", "c2c noise off", overrides=(("c2c_sigma", 0.0),)),
     Variant("refresh_ideal", "refresh_mode='ideal' (exact re-programming)",
             config=(("refresh_mode", "ideal"),)),
@@ -114,8 +119,11 @@ def setup(preset: str, seed: int, blocks: int, v: Variant):
         init="neurosim", seed=seed, schedule=f"draws:{blocks}x{DRAWS}",
         neurosim_compat=True, **dict(v.config),
     )  # fmt: skip
-    spec = RunSpec(device=preset, rule=v.rule, rule_options=dict(v.rule_options))
-    changed = dataclasses.replace(spec, overrides=dict(v.overrides))
+    opts = dict(v.rule_options) if v.only_layer is None else {}
+    spec = RunSpec(device=preset, rule=v.rule, rule_options=opts)
+    changed = dataclasses.replace(
+        spec, overrides=dict(v.overrides), rule_options=dict(v.rule_options)
+    )
     data = load_dataset("mnist5k", seed=seed, neurosim=True)
     sizes = [data.x_train.shape[1], *cfg.hidden, data.n_classes]
     W0 = initial_weights(sizes, cfg.init, np.random.default_rng([seed, 1]), cfg.w_max)
@@ -127,6 +135,8 @@ def setup(preset: str, seed: int, blocks: int, v: Variant):
             for i, (a, p) in enumerate(zip(layers, plain, strict=True))
         ]
     rule = make_rule(spec, cfg)
+    if v.only_layer is not None and v.rule_options:  # one rule per layer (the general path)
+        rule = [make_rule(changed if i == v.only_layer else spec, cfg) for i in range(len(W0))]
     if v.init != "rule":
         for arr, W in zip(layers, W0, strict=True):
             shift = 2.0 * arr.w_max * arr.device.gmin / arr.device.dG
@@ -168,7 +178,8 @@ def run(preset: str, seed: int, blocks: int, v: Variant) -> dict:
     cfg, _, data, net, rule = setup(preset, seed, blocks, v)
     lrs = cfg.layer_lr(len(net.layers))
     eye = np.eye(data.n_classes)
-    fast = online_trainer(net, rule, lrs)
+    rules = rule if isinstance(rule, list) else [rule] * len(net.layers)
+    fast = None if isinstance(rule, list) else online_trainer(net, rule, lrs)
     data_rng = np.random.default_rng([seed, 2])
     round_rng = np.random.default_rng([seed, 3])
     sched = compat.config_schedule(cfg)
@@ -183,7 +194,9 @@ def run(preset: str, seed: int, blocks: int, v: Variant) -> dict:
             _, d_out = net.loss_and_delta(acts[-1], eye[ytr[i : i + 1]])
             deltas = net.backward(acts, zs, d_out)
             for li, layer in enumerate(net.layers):
-                st = rule.update(layer, acts[li], deltas[li], lrs[li], rng=round_rng, step=step + k)
+                st = rules[li].update(
+                    layer, acts[li], deltas[li], lrs[li], rng=round_rng, step=step + k
+                )
                 pulses += st["pulses"]
         return float(pulses)
 
@@ -227,7 +240,8 @@ def ledger(preset: str, seed: int, blocks: int, v: Variant | None = None, layer:
     v = VARIANTS[0] if v is None else v
     cfg, _, data, net, rule = setup(preset, seed, blocks, v)
     if (
-        rule.method != "unidirectional"
+        isinstance(rule, list)
+        or rule.method != "unidirectional"
         or rule.refresh != "threshold"
         or rule.pulse_count != "nominal"
     ):
@@ -320,8 +334,8 @@ def z2_table(results: list[dict]) -> str:
     head = (
         "| preset | seed | change from the collapsing run | "
         + " | ".join(f"z2 @{_count(m)}" for m in marks)
-        + " | target / other z2, last | mean W2, last | active hidden, last | output refreshes"
-        " | acc. last (%) | pulses, last block |"
+        + " | target / other z2, last | mean W2, block 1 / last | active hidden, start / last "
+        "| output refreshes | acc. last (%) | pulses, last block |"
     )
     lines = [head, "|---|---:|---|" + "---:|" * (len(marks) + 6)]
     for r in results:
@@ -330,7 +344,8 @@ def z2_table(results: list[dict]) -> str:
         e = r["blocks"][-1]
         lines.append(
             f"| {r['preset']} | {r['seed']} | {r['change']} | {z} | {e['z2_target']:+.2f} / "
-            f"{e['z2_other']:+.2f} | {e['w2_mean']:+.3f} | {e['hidden_active']:.1f} | "
+            f"{e['z2_other']:+.2f} | {r['blocks'][0]['w2_mean']:+.3f} / {e['w2_mean']:+.3f} | "
+            f"{t[0]['hidden_active']:.0f} / {e['hidden_active']:.0f} | "
             f"{e['refreshes_out']} | {100 * e['test_accuracy']:.1f} | {e['pulses']:.3g} |"
         )
     return "\n".join(lines)
@@ -363,15 +378,17 @@ def ledger_table(led: dict) -> str:
 
 def seed_table(results: list[dict]) -> str:
     """Per preset and variant over seeds: the last block's test accuracy and target / other
-    z2 (means, and the accuracy of each seed)."""
+    z2 (means, and the accuracy of each seed), the mean z2 after 100 presentations, and the
+    active hidden units at the end of each seed's run."""
     groups: dict = {}
     for r in results:
         groups.setdefault((r["preset"], r["variant"], r["change"]), []).append(r)
     head = (
         "| preset | change from the collapsing run | seeds | acc. last (%), per seed | "
-        "mean acc. | target z2, last (mean) | other z2, last (mean) | z2 @100 (mean) |"
+        "mean acc. | target z2, last (mean) | other z2, last (mean) | z2 @100 (mean) | "
+        "active hidden, last, per seed |"
     )
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for (preset, _, change), rs in groups.items():
         rs = sorted(rs, key=lambda r: r["seed"])
         acc = [100 * r["blocks"][-1]["test_accuracy"] for r in rs]
@@ -379,9 +396,10 @@ def seed_table(results: list[dict]) -> str:
         oth = np.mean([r["blocks"][-1]["z2_other"] for r in rs])
         z100 = np.mean([trajectory(r)[100]["z2_mean"] for r in rs])
         seeds = ", ".join(str(r["seed"]) for r in rs)
+        hid = " / ".join(f"{r['blocks'][-1]['hidden_active']:.0f}" for r in rs)
         lines.append(
             f"| {preset} | {change} | {seeds} | {' / '.join(f'{a:.1f}' for a in acc)} | "
-            f"{np.mean(acc):.1f} | {tgt:+.2f} | {oth:+.2f} | {z100:+.2f} |"
+            f"{np.mean(acc):.1f} | {tgt:+.2f} | {oth:+.2f} | {z100:+.2f} | {hid} |"
         )
     return "\n".join(lines)
 
