@@ -312,6 +312,14 @@ def ledger(preset: str, seed: int, blocks: int, v: Variant | None = None, layer:
             "layer": layer, "rows": rows}  # fmt: skip
 
 
+def _in_order(results: list[dict]) -> list[dict]:
+    """``results`` by preset (:data:`CASES`), seed and variant (:data:`VARIANTS`) order."""
+    presets = [p for p, _ in CASES]
+    names = [v.name for v in VARIANTS]
+    return sorted(results, key=lambda r: (presets.index(r["preset"]), r["seed"],
+                                          names.index(r["variant"])))  # fmt: skip
+
+
 def trajectory(r: dict) -> dict:
     """``{presentations: probe}`` of a run (the early probes and one per block)."""
     out = {e["presented"]: e for e in r["early"]}
@@ -338,7 +346,7 @@ def z2_table(results: list[dict]) -> str:
         "| output refreshes | acc. last (%) | pulses, last block |"
     )
     lines = [head, "|---|---:|---|" + "---:|" * (len(marks) + 6)]
-    for r in results:
+    for r in _in_order(results):
         t = trajectory(r)
         z = " | ".join(f"{t[m]['z2_mean']:+.2f}" for m in marks)
         e = r["blocks"][-1]
@@ -381,7 +389,7 @@ def seed_table(results: list[dict]) -> str:
     z2 (means, and the accuracy of each seed), the mean z2 after 100 presentations, and the
     active hidden units at the end of each seed's run."""
     groups: dict = {}
-    for r in results:
+    for r in _in_order(results):
         groups.setdefault((r["preset"], r["variant"], r["change"]), []).append(r)
     head = (
         "| preset | change from the collapsing run | seeds | acc. last (%), per seed | "
