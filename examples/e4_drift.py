@@ -225,7 +225,8 @@ LEDGER_CUTS = (100, 1000)
 LEDGER_BOOKS = (("base", 1), ("linear_output", 1), ("base", 0))
 LEDGER_KEYS = (
     "req_up", "req_dn", "n_up", "n_dn", "real_up", "real_dn", "g_up", "g_dn", "refresh_dw",
-    "refreshes", "refresh_neg", "refresh_lo",
+    "refreshes", "refresh_neg", "refresh_lo", "n_up_neg", "n_dn_neg", "real_up_neg",
+    "real_dn_neg", "n_up_pos", "n_dn_pos", "real_up_pos", "real_dn_pos",
 )  # fmt: skip
 
 
@@ -288,6 +289,11 @@ def ledger(preset: str, seed: int, blocks: int, v: Variant | None = None, layer:
             b["n_dn"] += sent[dn].sum()
             b["real_up"] += (w1 - w0)[up].sum() / step_w
             b["real_dn"] += -(w1 - w0)[dn].sum() / step_w
+            for sign, pairs in (("neg", w0 < 0), ("pos", w0 > 0)):  # by the weight's sign
+                b[f"n_up_{sign}"] += sent[up & pairs].sum()
+                b[f"n_dn_{sign}"] += sent[dn & pairs].sum()
+                b[f"real_up_{sign}"] += (w1 - w0)[up & pairs].sum() / step_w
+                b[f"real_dn_{sign}"] += -(w1 - w0)[dn & pairs].sum() / step_w
             b["g_up"] += (sent * g0[0])[up].sum()
             b["g_dn"] += (sent * g0[1])[dn].sum()
             mask = res["needs_refresh"]
@@ -359,24 +365,33 @@ def z2_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _ratio(b: dict, num: str, den: str) -> str:
+    return f"{b[num] / b[den]:.2f}" if b.get(den) else "-"
+
+
 def ledger_table(led: dict) -> str:
     """The output layer's books per segment (in nominal steps, summed over the segment)."""
     head = (
         "| presentations | requested up / down (steps) | sent up / down (pulses) | realized "
         "up / down (steps) | realized per pulse up / down | g of the pulsed device, G+ / G- | "
-        "refreshes (of w < 0) | refresh dw (steps) | z2 target / other |"
+        "per pulse up / down, w < 0 | per pulse up / down, w > 0 | refreshes (of w < 0) | "
+        "refresh dw (steps) | z2 target / other |"
     )
     array = "output" if led["layer"] == 1 else "hidden"
     lines = [f"{led['preset']} seed {led['seed']}, {led['change']}, the {array} array:", "", head,
-             "|" + "---:|" * 9]  # fmt: skip
+             "|" + "---:|" * 11]  # fmt: skip
     lo = 0
     for b in led["rows"]:
         pu = b["real_up"] / b["n_up"] if b["n_up"] else float("nan")
         pd = b["real_dn"] / b["n_dn"] if b["n_dn"] else float("nan")
+        sg = " | ".join(
+            f"{_ratio(b, 'real_up_' + k, 'n_up_' + k)} / {_ratio(b, 'real_dn_' + k, 'n_dn_' + k)}"
+            for k in ("neg", "pos")
+        )
         lines.append(
             f"| {_count(lo)}-{_count(b['presented'])} | {b['req_up']:.3g} / {b['req_dn']:.3g} | "
             f"{b['n_up']:.3g} / {b['n_dn']:.3g} | {b['real_up']:.3g} / {b['real_dn']:.3g} | "
-            f"{pu:.2f} / {pd:.2f} | {b['g_up']:.2f} / {b['g_dn']:.2f} | "
+            f"{pu:.2f} / {pd:.2f} | {b['g_up']:.2f} / {b['g_dn']:.2f} | {sg} | "
             f"{b['refreshes']:.3g} ({b['refresh_neg']:.3g}) | {b['refresh_dw']:+.0f} | "
             f"{b['z2_target']:+.2f} / {b['z2_other']:+.2f} |"
         )
