@@ -66,6 +66,9 @@ class Variant:
     rule_options: tuple = ()
     config: tuple = ()
     float_twin: str = ""  # "deadzone": float weights, the rule's rounding; "sgd": float SGD
+    #: float dead-zone twin: a pulse toward zero realizes this many times a pulse away from it
+    #: (mean 1 step), the nonlinear pair's pull measured by the books (1: none)
+    pull: float = 1.0
     #: initial weights: "rule" (as train() programs them), "shifted" (NeuroSim's initial
     #: programming without the Gmin offset, which compat gives the reference mapping only:
     #: every weight lowered by 2 w_max Gmin / (Gmax - Gmin)) or "plain" (the weights as drawn)
@@ -101,12 +104,37 @@ VARIANTS = (
             "rule's (NeuroSim's write without the Gmin offset)", init="shifted"),
     Variant("float_deadzone", "float weights (no device, no converters) with the dead zone "
             "of the device step", float_twin="deadzone"),
+    Variant("float_deadzone_pull", "float weights with the dead zone and the nonlinear pair's "
+            "pull toward zero (pulse toward zero / away as measured: pcmo 1.40, hzo_fefet 1.22; "
+            "one change from 'float_deadzone')", float_twin="deadzone", pull=-1.0),
     Variant("float_sgd", "float weights, float SGD (the software twin; no dead zone)",
             float_twin="sgd"),
     Variant("bidirectional_plain", "rule 'bidirectional' with the initial weights as drawn "
             "(no Gmin shift; one change from 'bidirectional')", rule="bidirectional",
             init="plain"),
 )  # fmt: skip
+
+#: The books' pull toward zero of the nonlinear output array after the first 1,000
+#: presentations (realized step of a pulse toward zero over one away from it; ``--ledger``).
+PULL = {"pcmo": 1.40, "hzo_fefet": 1.22}
+
+
+class PulledWeights(FloatWeights):
+    """Float weights whose pulse toward zero realizes ``pull`` times a pulse away from zero
+    (the two averaging one ``step``): the nonlinear pair's pull without its device."""
+
+    def __init__(self, W, *, pull: float = 1.0, **kw):
+        super().__init__(W, **kw)
+        self.toward = 2.0 * pull / (1.0 + pull)
+        self.away = 2.0 / (1.0 + pull)
+
+    def pulse(self, n_plus, n_minus=None) -> None:
+        n = np.asarray(n_plus, dtype=float)
+        if n_minus is not None:
+            n = n - np.asarray(n_minus, dtype=float)
+        toward = n * self.W < 0
+        self.add(self.step * n * np.where(toward, self.toward, self.away))
+
 
 #: (preset, seed): the collapsing runs of the E4 table.
 CASES = (("pcmo", 1), ("hzo_fefet", 2))
@@ -145,7 +173,11 @@ def setup(preset: str, seed: int, blocks: int, v: Variant):
     if v.float_twin:
         # the device run's steps on float weights: only the dead zone's quantization is left
         steps = [a.nominal_step(spec.rule)[0] for a in layers]
-        layers = [FloatWeights(W, w_max=cfg.w_max, step=s) for W, s in zip(W0, steps, strict=True)]
+        pull = PULL[preset] if v.pull < 0 else v.pull
+        layers = [
+            PulledWeights(W, w_max=cfg.w_max, step=s, pull=pull)
+            for W, s in zip(W0, steps, strict=True)
+        ]
         rule = (
             PulseRule.named("bidirectional", rounding=rule.rounding, theta=rule.theta)
             if v.float_twin == "deadzone"
