@@ -391,10 +391,15 @@ def variance_parts(a) -> dict:
 
 def variance_table(out: Path) -> str:
     """Where the spread of each cell comes from (:func:`variance_parts`)."""
-    cells = []
+    cells, first, same = [], {}, []
     for name in CLAIMS:
         for (dev, rule, params), a in seeded_acc(out, name).items():
             what = ", ".join(f"{k} {v:g}" for k, v in params) or "-"
+            label = f"{name} {dev} {rule} {what}".removesuffix(" -")
+            if a.tobytes() in first:  # the same runs, bit for bit, as an earlier cell
+                same.append(f"{label} = {first[a.tobytes()]}")
+                continue
+            first[a.tobytes()] = label
             cells.append((name, dev, rule, what, a))
     keys = ("all", "train", "device", "resid", "train_comp", "device_comp")
     lines = [
@@ -421,6 +426,8 @@ def variance_table(out: Path) -> str:
             f"seed {med['device_comp']:.1f}. The training-seed means spread more in "
             f"{sum(v['train'] > v['device'] for v in parts)} of {len(parts)} cells."
         )
+    if same:
+        lines.append("\nLeft out, the same 25 accuracies as a cell above: " + "; ".join(same) + ".")
     return "\n".join(lines)
 
 
