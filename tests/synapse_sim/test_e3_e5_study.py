@@ -93,3 +93,28 @@ def test_seeded_e3_sweeps_cover_the_full_grid_with_every_seed_pair(e3):
     assert set(seen) == _grid(e3)
     want = sorted((s, d) for s in e3.TRAIN_SEEDS for d in range(5))
     assert all(sorted(v) == want for v in seen.values())
+
+
+def test_seeded_acc_tables_by_training_and_device_seed(e3, tmp_path):
+    """seeded_acc puts run (training seed s, instance k) at [s, k] of its cell's table, and
+    leaves out a cell with a run missing."""
+    import h5py
+
+    from synapse_sim.sweep import run_sweep, sweep_records
+
+    spec = {
+        "sweep": {"instances": 2, "software": False},
+        "train": {"dataset": "digits", "hidden": [8], "epochs": 1, "max_train": 100},
+        "run": {"device": "ag_a_si"},
+        "axes": {"rule": ["bidirectional", "unidirectional"], "seed": [0, 1]},
+    }
+    res = run_sweep(spec, tmp_path / "s", progress=False)
+    acc = e3.seeded_acc(tmp_path, "s")
+    assert set(acc) == {("ag_a_si", r, ()) for r in ("bidirectional", "unidirectional")}
+    for r in sweep_records(res.path):
+        a = acc[("ag_a_si", r["rule"], ())]
+        assert a.shape == (2, 2)
+        assert a[r["params"]["seed"], r["instance"]] == 100 * r["final_test_accuracy"]
+    with h5py.File(res.path, "r+") as f:
+        del f["runs/p0003-i01"]  # unidirectional, training seed 1, instance 1
+    assert set(e3.seeded_acc(tmp_path, "s")) == {("ag_a_si", "bidirectional", ())}
