@@ -431,15 +431,46 @@ def variance_table(out: Path) -> str:
     return "\n".join(lines)
 
 
-def product_seeds_table(out: Path) -> str:
-    """The spec's full E3 grid with every (training seed, device seed) pair: rows device x
-    rule x Gmin/Gmax spread, columns sigma_nl."""
+def _grid_seeds(out: Path) -> dict:
+    """``(device, rule, sigma_nl, spread) -> (training seed x device seed) accuracies`` of the
+    E3 grid's ``*_seeds`` sweeps."""
     acc: dict = {}
     for name in ("x4_seeds", *(n for n in SEEDED if n.startswith("e3_"))):
         for (dev, rule, params), a in seeded_acc(out, name).items():
             p = dict(params)
             acc[(dev, rule, p.get("sigma_nl", 0.0), p.get(SPREAD, 0.0))] = a
-    return _product_table(acc)
+    return acc
+
+
+def product_seeds_table(out: Path) -> str:
+    """The spec's full E3 grid with every (training seed, device seed) pair: rows device x
+    rule x Gmin/Gmax spread, columns sigma_nl."""
+    return _product_table(_grid_seeds(out))
+
+
+def grid_effects_table(out: Path) -> str:
+    """The E3 grid's two axes, per device and rule, paired by both seeds: spread 0.1 and 0.2
+    against none (averaged over the four sigma_nl), and sigma_nl 2 against 0 (averaged over
+    the three spreads); mean (SE over all runs / from the training seeds' means)."""
+    acc = _grid_seeds(out)
+    nls, spreads = (0.0, 0.5, 1.0, 2.0), (0.0, 0.1, 0.2)
+
+    def effect(dev, rule, pairs):
+        if any((dev, rule, *c) not in acc for pair in pairs for c in pair):
+            return "-"
+        d = np.mean([acc[(dev, rule, *b)] - acc[(dev, rule, *a)] for a, b in pairs], axis=0)
+        return _diff(d)
+
+    lines = [
+        "| device | rule | spread 0.1 - none | spread 0.2 - none | sigma_nl 2 - 0 |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for dev in ("ag_a_si", "epiram"):
+        for rule in RULES:
+            cells = [effect(dev, rule, [((s, 0.0), (s, g)) for s in nls]) for g in spreads[1:]]
+            cells.append(effect(dev, rule, [((0.0, g), (2.0, g)) for g in spreads]))
+            lines.append(f"| {dev} | {rule} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def seed0_check(out: Path) -> str:
@@ -508,6 +539,8 @@ def main(argv=None):
     if any((args.out / name / "sweep.h5").exists() for name in SEEDED if name.startswith("e3_")):
         print(f"\nE3 full grid with {n}: final test accuracy (%), mean ± std ('-': not run)\n")
         print(product_seeds_table(args.out))
+        print(f"\nE3 grid's axes with {n}: change in points, paired by both seeds ({se})\n")
+        print(grid_effects_table(args.out))
     print(f"\nTraining seed or device seed: spread of each cell ({n})\n")
     print(variance_table(args.out))
     check = seed0_check(args.out)

@@ -118,3 +118,23 @@ def test_seeded_acc_tables_by_training_and_device_seed(e3, tmp_path):
     with h5py.File(res.path, "r+") as f:
         del f["runs/p0003-i01"]  # unidirectional, training seed 1, instance 1
     assert set(e3.seeded_acc(tmp_path, "s")) == {("ag_a_si", "bidirectional", ())}
+
+
+def test_grid_effects_are_paired_differences_averaged_over_the_other_axis(e3, monkeypatch):
+    """A grid whose cells are a per-(training seed, device seed) base plus an effect of the
+    spread and one of sigma_nl gives those effects exactly, with zero standard error."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(70, 8, (5, 5))
+    spread_fx, nl_fx = {0.0: 0.0, 0.1: -2.0, 0.2: -6.0}, {0.0: 0.0, 0.5: 1.0, 1.0: 0.0, 2.0: 3.0}
+    acc = {
+        (dev, rule, s, g): base + spread_fx[g] + nl_fx[s]
+        for dev, rule, s, g in _grid(e3)
+        if (dev, rule) != ("epiram", "adaptive")  # one row not run
+    }
+    monkeypatch.setattr(e3, "_grid_seeds", lambda out: acc)
+    lines = e3.grid_effects_table(None).splitlines()
+    assert (
+        lines[2]
+        == "| ag_a_si | bidirectional | -2.0 (0.0 / 0.0) | -6.0 (0.0 / 0.0) | +3.0 (0.0 / 0.0) |"
+    )
+    assert lines[-1] == "| epiram | adaptive | - | - | - |"
