@@ -193,7 +193,11 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 _err(name, v, "an integer >= 1")
-        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, (int, np.integer))
+            or self.seed < 0
+        ):
             _err("seed", self.seed, "an integer >= 0")
         ds = self.device_seed
         if ds is not None and (isinstance(ds, bool) or not isinstance(ds, (int, np.integer))):

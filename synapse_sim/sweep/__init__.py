@@ -50,6 +50,8 @@ Spec format
     [axes]                  # grid product of the axes
     sigma_nl = { start = 0.0, stop = 2.0, num = 3 }      # linear range, both ends included
     "levels_ltp+levels_ltd" = [16, 32, 64]               # one axis setting both parameters
+    # seed = [0, 1, 2]      # the training seed (initial weights, data order) as an axis: each
+                            # point x instance pairs one training seed with one device seed
 
 Sparse-coding sweeps
 --------------------

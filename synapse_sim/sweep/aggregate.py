@@ -89,7 +89,7 @@ def sweep_records(source) -> list[dict]:
             instance = int(label.split("-i")[1]) if "-i" in label else None
             params = {} if software else cfg["points"][point]
             dseed = None if instance is None else seeds[instance]
-            tseed = cfg["train"].get("seed") if study == "train" else dseed
+            tseed = params.get("seed", cfg["train"].get("seed")) if study == "train" else dseed
             rec = {
                 "label": label,
                 "device": "software" if software else None,
@@ -249,13 +249,14 @@ def sweep_report(source) -> str:
     rows = aggregate(res)
     done = sum(r["n"] for r in rows)
     total = sum(r["n_planned"] for r in rows)
+    swept = {p for k in cfg.get("axis_names", []) for p in k.split("+")}
     if study == "train":
+        seed = "training seed from axis `seed`" if "seed" in swept else f"seed {res.get('seed')}"
         what = (
             f"device instances, dataset `{tr.get('dataset')}`, hidden {tr.get('hidden')}, "
-            f"{tr.get('epochs')} epochs, seed {res.get('seed')}"
+            f"{tr.get('epochs')} epochs, {seed}"
         )
     else:
-        swept = {p for k in cfg.get("axis_names", []) for p in k.split("+")}
         fixed = ", ".join(f"{k} {v!r}" for k, v in tr.items() if k not in swept | {"seed"} and v)
         what = f"seeds, study `{study}` ({fixed})"
     head = (

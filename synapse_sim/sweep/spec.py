@@ -410,10 +410,10 @@ def parse_spec(spec: Mapping, source: str = "<dict>") -> SweepSpec:
     # [axes]
     axes: dict[str, tuple] = {}
     seen: dict[str, str] = {}
-    instances = "instances come from sweep.instances / sweep.device_seeds"
+    # ``seed`` (the training seed: initial weights, data order) may be an axis; the device
+    # seeds stay the instances'
     refused = {
-        "seed": instances,
-        "device_seed": instances,
+        "device_seed": "device seeds come from sweep.instances / sweep.device_seeds",
         "backend": "it says where runs train, not what they compute (set train.backend, or "
         "--backend)",
     }
@@ -580,7 +580,8 @@ def expand(spec) -> list[SweepTask]:
     -------
     list of SweepTask
         In canonical order. Instance ``k`` of every point uses ``device_seeds[k]`` (common
-        random numbers across points); the training seed is ``train.seed`` everywhere.
+        random numbers across points); the training seed is the point's ``seed`` where
+        ``seed`` is an axis, else ``train.seed`` (the software twin always uses ``train.seed``).
     """
     from ..studies.train import RunSpec, TrainConfig
 

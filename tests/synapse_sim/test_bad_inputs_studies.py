@@ -95,6 +95,10 @@ def test_train_config_device_seed_and_hidden_name_the_field():
     with pytest.raises(ValueError, match=r"hidden must be a list of positive integer"):
         TrainConfig(hidden=(8.5,))
     assert TrainConfig(device_seed=np.int64(3), hidden=[np.int32(4)]).hidden == (4,)
+    for bad in (True, -1, 1.5):  # a bool is no seed (as for device_seed)
+        with pytest.raises(ValueError, match=rf"seed must be an integer >= 0, got {bad!r}"):
+            TrainConfig(seed=bad)
+    assert TrainConfig(seed=np.int64(2)).seed == 2
 
 
 def test_cli_device_seed_negative_is_a_one_line_error(tmp_path, capsys):

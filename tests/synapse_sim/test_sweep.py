@@ -30,6 +30,7 @@ from synapse_sim.sweep import (
     run_sweep,
     sweep_records,
 )
+from synapse_sim.sweep.aggregate import sweep_report
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_TRAIN = {"dataset": "digits", "hidden": [8], "epochs": 2, "max_train": 150}
@@ -139,6 +140,42 @@ def test_example_spec_is_valid():
     assert any("levels" in k for k in spec.axes)
 
 
+def test_training_seed_axis_pairs_training_and_device_seeds(tmp_path):
+    """``seed`` as an axis: every (training seed, device seed) pair runs once, and the run of
+    training seed s is bit for bit the run of a sweep with ``train.seed = s``; records of runs
+    not yet in the file name their point's training seed."""
+    spec = {
+        "sweep": {"instances": 2, "software": False},
+        "train": TINY_TRAIN,
+        "run": {"device": "ag_a_si"},
+        "axes": {"seed": [0, 3]},
+    }
+    tasks = expand(spec)
+    assert [(t.train["seed"], t.train["device_seed"]) for t in tasks] == [
+        (0, 0),
+        (0, 1),
+        (3, 0),
+        (3, 1),
+    ]
+    res = run_sweep(spec, tmp_path / "axis", progress=False)
+    one = {**spec, "train": {**TINY_TRAIN, "seed": 3}, "axes": {}}
+    assert [t.train for t in expand(one)] == [t.train for t in tasks[2:]]
+    ref = run_sweep(one, tmp_path / "fixed", progress=False)
+    got, want = _content(res.path)["runs"], _content(ref.path)["runs"]
+    for k in (0, 1):
+        a, b = got[f"p0001-i{k:02d}"], want[f"p0000-i{k:02d}"]
+        assert (a["metrics"], a["final"]) == (b["metrics"], b["final"])
+    assert got["p0000-i00"]["metrics"] != got["p0001-i00"]["metrics"]
+    recs = sweep_records(res.path)
+    assert [(r["train_seed"], r["seed"]) for r in recs] == [(0, 0), (0, 1), (3, 0), (3, 1)]
+    assert "training seed from axis `seed`" in sweep_report(res.path)
+    assert "seed 3" in sweep_report(ref.path)
+    with h5py.File(res.path, "r+") as f:
+        del f["runs/p0001-i01"]
+    miss = sweep_records(res.path)[-1]
+    assert miss["complete"] is False and (miss["train_seed"], miss["seed"]) == (3, 1)
+
+
 # ---------------------------------------------------------------------------- malformed specs
 BASE_TOML = """
 [train]
@@ -168,7 +205,11 @@ BAD_SPECS = [
     ("[axes]\nlevels_ltp = [2.5]\n", "axes.levels_ltp"),
     ("[axes]\ndevice = ['ag_a_si', 'nope']\n", "axes.device"),
     ("[axes]\nrule = ['backprop']\n", "axes.rule"),
-    ("[axes]\nseed = [1, 2]\n", "axes.seed"),
+    ("[axes]\nseed = [-1]\n", "axes.seed"),
+    ("[axes]\nseed = [1.5]\n", "axes.seed"),
+    ("[axes]\nseed = [true]\n", "axes.seed"),
+    ("[axes]\nseed = ['0']\n", "axes.seed"),
+    ("[axes]\ndevice_seed = [1, 2]\n", "axes.device_seed"),
     ("[axes]\nepochs = [0]\n", "axes.epochs"),
     ("[axes]\nbackend = ['numpy', 'numba']\n", "axes.backend"),
     ("[sweep]\ngpus = [0, 0]\n", "sweep.gpus"),
@@ -202,6 +243,7 @@ def test_malformed_spec_rejected_naming_key(tmp_path, capsys, extra, key):
         ("[run]\ndevice = 'ag_a_si'\ncolor = 1\n", "run.color"),
         ("[run]\ndevice = 'ag_a_si'\noverrides = {foo = 1}\n", "run.overrides.foo"),
         ("[run\ndevice = 1\n", "invalid TOML"),
+        ("[train]\nseed = 0\n[run]\ndevice = 'ag_a_si'\n[axes]\nseed = [1, 2]\n", "axes.seed"),
     ],
 )
 def test_malformed_spec_other_sections(tmp_path, text, key):
