@@ -71,6 +71,7 @@ __all__ = [
     "make_buffers",
     "logistic_from_tanh",
     "sse_output",
+    "row_sum",
     "sigmoid_delta",
     "quantize_row",
     "partial_sums",
@@ -532,6 +533,90 @@ def logistic_from_tanh(t, out) -> None:
     _logistic_from_tanh(t, out)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _pairwise_leaf(a, lo, n):
+    """numpy's sum of a contiguous run of at most 128 terms: a plain loop below 8 terms, else
+    eight running sums combined as a tree, then the rest one by one."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pairwise_sum(a, lo, n):
+    """``a[lo:lo + n].sum()`` as numpy forms it (its pairwise summation: runs of more than 128
+    terms split in two halves, the first a multiple of 8, and summed as first + second), so the
+    same number (added to numpy's starting +0.0, which turns a sum of -0.0 into +0.0); the
+    halves walked with an explicit stack (a recursive numba function cannot be cached)."""
+    if n <= 128:
+        return 0.0 + _pairwise_leaf(a, lo, n)
+    los = np.empty(130, np.int64)
+    ns = np.empty(130, np.int64)
+    stage = np.zeros(130, np.int64)
+    vals = np.empty(130)
+    sp = 0
+    vp = 0
+    los[0] = lo
+    ns[0] = n
+    while sp >= 0:
+        m = ns[sp]
+        if m <= 128:
+            vals[vp] = _pairwise_leaf(a, los[sp], m)
+            vp += 1
+            sp -= 1
+            continue
+        n2 = m // 2
+        n2 -= n2 % 8
+        if stage[sp] == 0:  # the first half
+            stage[sp] = 1
+            los[sp + 1] = los[sp]
+            ns[sp + 1] = n2
+        elif stage[sp] == 1:  # the second half
+            stage[sp] = 2
+            los[sp + 1] = los[sp] + n2
+            ns[sp + 1] = m - n2
+        else:  # both summed: first + second
+            vals[vp - 2] = vals[vp - 2] + vals[vp - 1]
+            vp -= 1
+            stage[sp] = 0
+            sp -= 1
+            continue
+        sp += 1
+        stage[sp] = 0
+    return 0.0 + vals[0]
+
+
+@njit(cache=True, error_model="numpy")
+def _row_sum(a):
+    return _pairwise_sum(a, 0, a.size)
+
+
+def row_sum(a) -> float:
+    """``a.sum()`` of a contiguous float64 row, the same number as numpy's (its pairwise
+    summation); for tests of :func:`sse_output`'s loss."""
+    return float(_row_sum(a))
+
+
 @njit(cache=True, error_model="numpy")
 def _sse_output(t, target, label, out, sq, d):
     best = 0
@@ -544,14 +629,15 @@ def _sse_output(t, target, label, out, sq, d):
         # numpy's argmax: the first maximum, or the first NaN
         if out[best] == out[best] and (a != a or a > out[best]):
             best = i
-    return 1 if best == label else 0
+    return (1 if best == label else 0), _pairwise_sum(sq, 0, sq.size)
 
 
-def sse_output(t, target, label: int, out, sq, d) -> int:
+def sse_output(t, target, label: int, out, sq, d) -> tuple[int, float]:
     """The output layer of a sigmoid network with squared error, from ``t = tanh(0.5 z)``:
     ``out = 0.5 (1 + t)``, ``sq = (target - out)^2`` and the delta ``d = -2 (target - out)
-    out (1 - out)`` (the expressions of ``MLP.loss_and_delta``); returns 1 when ``argmax(out)``
-    (numpy's) is ``label``, else 0."""
+    out (1 - out)`` (the expressions of ``MLP.loss_and_delta``); returns (1 when ``argmax(out)``
+    (numpy's) is ``label``, else 0; the loss ``sq.sum()``, numpy's number: its pairwise
+    summation)."""
     return _sse_output(t, target, label, out, sq, d)
 
 

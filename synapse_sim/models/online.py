@@ -224,7 +224,6 @@ class OnlineTrainer:
         """Updates of layers ``lo .. hi - 1`` for one presentation (what :meth:`learning_rules.
         PulseRule.update` does at batch 1 for each), one kernel call for all of them; a layer
         with a non-finite input or error takes the general path (which raises as it does)."""
-        layers = self.net.layers
         for li in range(lo, hi):  # the rows the kernel reads
             for name, row, buf in (("x", xs[li], self._xin[li]), ("d", ds[li], self._din[li])):
                 if row is not buf:
@@ -233,6 +232,13 @@ class OnlineTrainer:
                             f"layer {li}: {name} has shape {row.shape}; the layer takes {buf.shape}"
                         )
                     np.copyto(buf, row)
+        return self._apply(lo, hi, step)
+
+    def _apply(self, lo: int, hi: int, step: int) -> tuple[int, int]:
+        """:meth:`_update` once the rows are in the kernel's buffers (``self._xin``,
+        ``self._din``)."""
+        layers = self.net.layers
+        xs, ds = self._xin, self._din
         pulses = refreshes = 0
         while lo < hi:
             args = self._kernel_layers()
@@ -362,7 +368,7 @@ class OnlineTrainer:
         if x0.dtype != np.float64 or not x0.flags.c_contiguous:  # the kernel's rows: float64
             x0 = np.ascontiguousarray(x0, dtype=np.float64)
         if net.activation == "sigmoid" and t.shape == self._glue[1].shape:
-            return self._sigmoid_step(x, x0, y, t, step)
+            return self._sigmoid_step(x, x0, y, t[0], step)
         acts = [x]
         zs = []
         a = x
@@ -392,7 +398,7 @@ class OnlineTrainer:
         xs = (x0,) + tuple(a[0] for a in acts[1:-1])
         ds = tuple(d[0] for d in deltas)
         pulses, refreshes = self._update(0, n, xs, ds, step)
-        return int(out[0].argmax() == y), loss, pulses, refreshes
+        return int(out[0].argmax() == y), float(loss[0]), pulses, refreshes
 
     def _sigmoid_step(self, x, x0, y, t, step):
         """:meth:`step` of a sigmoid network: the same numbers, with the element-wise parts
@@ -400,7 +406,7 @@ class OnlineTrainer:
         deltas) in small kernels that write into buffers kept from one presentation to the
         next; numpy does the products and ``tanh`` (its SIMD ``tanh`` is not libm's)."""
         n = len(self.net.layers)
-        acts, sq, d_out, hidden = self._glue
+        acts, _, d_out, hidden = self._glue
         act_r, sq_r, d_out_r, hidden_r, xs_tail, ds = self._rows
         a = x
         for i in range(n):
@@ -410,14 +416,15 @@ class OnlineTrainer:
             a = acts[i]
             if i < n - 1:
                 _kern.logistic_from_tanh(z[0], act_r[i])
-        correct = _kern.sse_output(z[0], t[0], y, act_r[n - 1], sq_r, d_out_r)
-        loss = sq.sum(axis=1)  # MLP.loss_and_delta: sum(diff * diff, axis=1)
+        # MLP.loss_and_delta's sum(diff * diff, axis=1): numpy's pairwise sum, in the kernel
+        correct, loss = _kern.sse_output(z[0], t, y, act_r[n - 1], sq_r, d_out_r)
         d = d_out
         for i in range(n - 2, -1, -1):
             back = self._back_read(i + 1, d)
             _kern.sigmoid_delta(back[0], act_r[i], hidden_r[i])
             d = hidden[i]
-        pulses, refreshes = self._update(0, n, (x0, *xs_tail), ds, step)
+        np.copyto(self._xin[0], x0)  # the other rows are the kernel's buffers already
+        pulses, refreshes = self._apply(0, n, step)
         return correct, loss, pulses, refreshes
 
     def epoch(self, x, y, eye, order, step0: int = 0, bar=None) -> tuple[int, float, int, int]:
@@ -445,13 +452,24 @@ class OnlineTrainer:
         loss_sum = 0.0
         pulses = refreshes = 0
         n_cls = eye.shape[0]
+        # a sigmoid network on float64 rows: the per-row checks of step() hold for every row
+        direct = (
+            self.net.activation == "sigmoid"
+            and x.ndim == 2
+            and x.dtype == np.float64
+            and x.flags.c_contiguous
+            and eye.ndim == 2
+            and eye.shape[1:] == self._glue[1].shape[1:]
+        )
         for k, i in enumerate(order.tolist()):
             yi = int(y[i])
-            t = eye[yi : yi + 1] if 0 <= yi < n_cls else eye[y[i : i + 1]]  # the same row
-            c, loss, p, r = self.step(x[i : i + 1], yi, t, step0 + k)
+            if direct and 0 <= yi < n_cls:
+                c, loss, p, r = self._sigmoid_step(x[i : i + 1], x[i], yi, eye[yi], step0 + k)
+            else:
+                t = eye[yi : yi + 1] if 0 <= yi < n_cls else eye[y[i : i + 1]]  # the same row
+                c, loss, p, r = self.step(x[i : i + 1], yi, t, step0 + k)
             correct += c
-            # the sum of a one-element array is that element
-            loss_sum = loss_sum + (loss[0] if loss.shape == (1,) else loss.sum())
+            loss_sum = loss_sum + loss
             pulses += p
             refreshes += r
             if bar is not None:

@@ -450,7 +450,8 @@ def test_numpy_step_matches_general(activation):
     correct, loss_sum, pulses = 0, 0.0, 0
     for k in range(40):
         c, loss, p, _ = fast.step(x[k : k + 1], int(y[k]), eye[y[k]], k)  # 1-D target row
-        correct, loss_sum, pulses = correct + c, loss_sum + loss.sum(), pulses + p
+        assert isinstance(loss, float)
+        correct, loss_sum, pulses = correct + c, loss_sum + loss, pulses + p
     assert (correct, float(loss_sum), pulses) == ref[:3]
     assert pulses > 0
     for a, b in zip(nets[0].layers, nets[1].layers, strict=True):
@@ -468,3 +469,25 @@ def test_rows_of_the_wrong_size_are_refused():
     with pytest.raises(ValueError, match=r"layer 1: d has shape \(2,\); the layer takes \(3,\)"):
         fast.update_layer(1, np.ones(4), np.ones(2))
     assert np.array_equal(nets[1].layers[0].G, before)
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 8, 9, 10, 15, 16, 17, 100, 128, 129, 200, 1000, 4097])
+def test_row_sum_is_numpys_sum(n):
+    """The loss of a sigmoid step is summed in the kernel as numpy sums (pairwise): the same
+    number as ``a.sum()`` and ``a[None].sum(axis=1)``, for values over ten decades, signed
+    zeros included; ``sse_output`` returns that sum of its squared errors."""
+    from devices.kernels import online as kern
+
+    rng = np.random.default_rng(n)
+    for _ in range(50):
+        a = rng.standard_normal(n) * 10.0 ** rng.integers(-5, 5, n)
+        assert kern.row_sum(a) == a.sum() == a[None].sum(axis=1)[0]
+    z = np.full(n, -0.0)
+    assert np.signbit(kern.row_sum(z)) == np.signbit(z.sum())
+    t = np.tanh(rng.standard_normal(n))
+    target = np.zeros(n)
+    target[0] = 1.0
+    out, sq, d = np.empty(n), np.empty(n), np.empty(n)
+    _, loss = kern.sse_output(t, target, 0, out, sq, d)
+    o = 0.5 * (1.0 + t)
+    assert loss == ((target - o) * (target - o)).sum()
