@@ -166,9 +166,10 @@ def test_interrupted_training_is_marked_incomplete(tmp_path, monkeypatch, capsys
         return call
 
     # the software twin steps through MLP.backward, batch-1 device runs through the fused
-    # OnlineTrainer.step (which does its own backward pass): count presentations on both
+    # OnlineTrainer (which does its own backward pass and applies every presentation's updates
+    # through OnlineTrainer._apply): count presentations on both
     monkeypatch.setattr(tr.MLP, "backward", dying(tr.MLP.backward))
-    monkeypatch.setattr(OnlineTrainer, "step", dying(OnlineTrainer.step))
+    monkeypatch.setattr(OnlineTrainer, "_apply", dying(OnlineTrainer._apply))
     out = tmp_path / "dead"
     rc = main(["train", *TINY, "--device", "epiram", "--out", str(out)])
     assert rc == 130
