@@ -49,8 +49,9 @@ class Programming:
             gm = mid - w / (2 * self.alpha)
         return xp.concatenate([ip, im]), xp.concatenate([gp, gm])
 
-    def _reset(self, idx):
-        """RESET devices ``idx`` to Gmin (plus reset noise); counted, ignored by frozen ones."""
+    def _reset(self, idx, touch=True):
+        """RESET devices ``idx`` to Gmin (plus reset noise); counted, ignored by frozen ones.
+        ``touch=False``: the caller updates the weight cache of their synapses afterwards."""
         if idx.size == 0:
             return
         self.cnt_reset[idx] += 1
@@ -63,9 +64,14 @@ class Programming:
         self.G[live] = self._xp.minimum(g, self.gmax_i[live])
         self.Gw[live] = self.G[live]
         self.tau[live] = 0.0
-        used = self.cnt_up[live] + self.cnt_dn[live] + self.cnt_prog[live] + self.cnt_reset[live]
-        self.frozen[live[used >= self.budget[live]]] = 1
-        self._touch(live)
+        cap = self.budget[live]
+        if not bool(self._xp.isinf(cap).all()):  # no finite budget: nothing can freeze here
+            used = (
+                self.cnt_up[live] + self.cnt_dn[live] + self.cnt_prog[live] + self.cnt_reset[live]
+            )
+            self.frozen[live[used >= cap]] = 1
+        if touch:
+            self._touch(live)
 
     def program(
         self,
@@ -120,8 +126,10 @@ class Programming:
             tol = check_real("tol", tol, lo=0.0)
         self._program(syn, W.ravel()[syn], mode, form, tol)
 
-    def _program(self, syn, w, mode, form, tol=None):
-        """Program weights ``w`` onto synapses ``syn`` (flat indices); see :meth:`program`."""
+    def _program(self, syn, w, mode, form, tol=None, touch=True):
+        """Program weights ``w`` onto synapses ``syn`` (flat indices); see :meth:`program`.
+        ``touch=False`` (``mode="verify"`` only): the caller updates the weight cache of
+        ``syn`` afterwards (one update instead of one per step)."""
         idx, target = self._targets(syn, w, form)
         if mode == "ideal":
             keep = self.frozen[idx] == 0
@@ -136,17 +144,40 @@ class Programming:
                 "unidirectional" if self.mapping == "differential" else "bidirectional"
             )[0]
             tol = 0.5 * step
-        self._reset(idx)
+        self._reset(idx, touch)
         dev = self.device
         up = target > self.gmin_i[idx] + 1e-12 * dev.dG
         need, t_need = idx[up], target[up]
         xp = self._xp
         # the nominal curve's inverse is host code (a host round trip on the GPU backend)
-        x_t = xp.minimum(to_device(dev.pulses(asnumpy(t_need), "ltp"), xp), 2.0 * dev.levels("ltp"))
+        x_t = to_device(self._nominal_pulses(asnumpy(t_need)), xp)
+        x_t = xp.minimum(x_t, 2.0 * dev.levels("ltp"))
         if mode == "open_loop":
             self._write_sparse(need, xp.round(x_t).astype(xp.int64), prog=True)
             return
-        self._verify(need, t_need, x_t, tol / self.alpha)
+        self._verify(need, t_need, x_t, tol / self.alpha, touch)
+
+    def _nominal_pulses(self, G):
+        """``device.pulses(G, "ltp")``: the nominal LTP coordinates of conductances ``G``
+        (numpy).
+
+        A step device whose nominal curve is linear (family 1 with slope 0: constant_step,
+        linear_step) takes the same float operations on the same values as
+        :func:`devices.kernels.reference.coordinate`'s linear branch, ``|u - b_min| / dw`` with
+        ``u`` the clipped device value, in a few numpy passes instead of the general routine's
+        two dozen: a refresh programs a few devices at a time (about 3 per call in MNIST
+        training), where the per-call cost is everything. Other models, and ``G`` with NaN
+        (which ``pulses`` refuses), take ``device.pulses``; both give the same numbers
+        (``tests/devices/test_refresh_nominal.py``).
+        """
+        dev = self.device
+        if dev.family == 1 and not np.isnan(G).any():
+            pn, const, _, _ = dev._nominal()
+            bmin, bmax, dw, gam = pn[0, 0], pn[1, 0], pn[2, 0], pn[4, 0]
+            if abs(1.0 + 1.0 * dw * gam - 1.0) < 1e-15:  # reference._step_affine's `lin`
+                u = const[2] + (G - const[0]) / (const[1] - const[0]) * (const[3] - const[2])
+                return np.abs(np.clip(u, bmin, bmax) - bmin) / dw
+        return dev.pulses(G, "ltp")
 
     def _read_subset(self, idx):
         s = self.variability.read_sigma
@@ -157,7 +188,7 @@ class Programming:
             return G
         return G * (1.0 + s * normal(self._xp, self._next_base(), idx))
 
-    def _verify(self, idx, target, x_t, tol_g):
+    def _verify(self, idx, target, x_t, tol_g, touch=True):
         """Program-and-verify (kernel ``verify``): pulse trains of half the remaining nominal
         distance while it is 4 pulses or more, then single pulses, while one more train
         (predicted on the nominal curve) gets closer; a read after every train; at most
@@ -173,7 +204,8 @@ class Programming:
         # every programmed device is read once per verify round (W trains, one last read)
         self.cnt_read[idx] += int(W) + 1
         self.subset_reads["verify"] += (int(W) + 1) * int(idx.size)
-        self._touch(idx)
+        if touch:
+            self._touch(idx)
 
     # ------------------------------------------------------------------ saturation / refresh
     def _coordinate(self, up: bool):
@@ -247,6 +279,15 @@ class Programming:
         w = self.alpha * (g[: syn.size] - g[syn.size :])
         if mode == "ideal":
             self._reset(xp.concatenate([syn, syn + N]))
-        self._program(syn, w, mode, "one_sided")
+        if mode != "verify":
+            self._program(syn, w, mode, "one_sided")
+        else:
+            # the weight cache of the refreshed pairs once, from their final conductances
+            # (what the RESET's and the verify's own updates would leave: ``syn`` is sorted
+            # and unique, both devices of each pair were programmed)
+            self._program(syn, w, mode, "one_sided", touch=False)
+            if self._wcache is not None:
+                Wf = self._wcache.reshape(-1)
+                Wf[syn] = self.alpha * (self.G[syn] - self.G[syn + N])
         self.refreshes[syn] += 1
         return int(syn.size)

@@ -83,10 +83,12 @@ class PulseUpdates:
             dW = self._neurosim_request(dW, method, rounding, theta, up, dn)
             theta = 0.5
         route = route_code(method, self.mapping, side)
-        need = xp.zeros(self.out_features * self.in_features, dtype=bool)
         thr = 0.0
         if refresh_threshold is not None and self.mapping == "differential":
             thr = check_real("refresh_threshold", refresh_threshold, lo=0.0, hi=1.0, lo_open=True)
+        # the kernels write ``need`` only when thr > 0: else one unused entry, not a mask of the
+        # array's size allocated and zeroed per call
+        need = xp.zeros(self.out_features * self.in_features if thr > 0 else 1, dtype=bool)
         W = self._clean_weights()  # made current here, kept current by the kernel
         base = self._next_base()
         base_r = self._next_base()
