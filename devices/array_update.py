@@ -435,11 +435,22 @@ def _pack_trains(k, shift, th, BL, used, words):
     order ``(sample, train, t < used)``: bit ``t`` of train ``(b, r)`` is set iff ``t < BL[b]``
     and ``k >> shift < th[b, r]`` (``words`` zero on entry)."""
     n = th.shape[1]
+    sh = np.uint64(shift)
     for b in range(th.shape[0]):
         lb = min(BL[b], used)
+        base = b * n * used
+        if lb <= 64:  # one word a train (the training regime): no loop over words
+            for r in range(n):
+                lim = np.uint64(th[b, r]) << sh  # k >> s < th  <=>  k < th << s
+                kb = base + r * used
+                w = np.uint64(0)
+                for t in range(lb):
+                    w |= np.uint64(np.uint64(k[kb + t]) < lim) << np.uint64(t)
+                words[b, r, 0] = w
+            continue
         for r in range(n):
-            lim = np.uint64(th[b, r]) << np.uint64(shift)  # k >> s < th  <=>  k < th << s
-            kb = (b * n + r) * used
+            lim = np.uint64(th[b, r]) << sh
+            kb = base + r * used
             for w0 in range(0, lb, 64):
                 w = np.uint64(0)
                 for t in range(w0, min(lb, w0 + 64)):
