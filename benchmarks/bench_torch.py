@@ -1,7 +1,9 @@
 """Epoch time of the torch bridge: the small CNN in software vs converted, and the bridge's
 overhead over the numpy trainer for the same MLP, in one run.
 
-Usage: python benchmarks/bench_torch.py [--epochs 3] [--dataset mnist5k] [--json OUT]
+Usage: python benchmarks/bench_torch.py [--epochs 3] [--dataset mnist5k] [--tree DIR] [--json OUT]
+
+``--tree DIR`` imports the package from another checkout (an A/B of two trees, same script).
 
 1. CNN (conv 1->8 3x3, pool, conv 8->16 3x3, pool, linear -> 10) on the dataset, batch 32,
    lr 0.1: software (``torch.optim.SGD``), converted on ``ideal`` and on ``epiram``
@@ -49,7 +51,17 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+def _root() -> Path:
+    """This checkout, or the one ``--tree DIR`` names (read before the package is imported:
+    an A/B of two trees with the same script)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--tree", type=Path, default=None)
+    tree = pre.parse_known_args()[0].tree
+    return (tree or Path(__file__).parents[1]).resolve()
+
+
+sys.path.insert(0, str(_root()))
 
 from synapse_sim.data.datasets import load_dataset  # noqa: E402
 from synapse_sim.studies.compare import compare  # noqa: E402
@@ -188,11 +200,19 @@ def _mlp_step_rows(rounds: int, steps: int, epoch: bool, lr: float = 0.05) -> li
             "converted epoch": (hw, h_opt, "hw"),
         }.items():
             pos[key] = 0
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(X.shape[0] // 10):
                 step(net, opt, key)
-            rows.append({"bench": "mlp-epoch", "label": label, "epoch_s": time.perf_counter() - t0})
+            rows.append(
+                {
+                    "bench": "mlp-epoch",
+                    "label": label,
+                    "epoch_s": time.perf_counter() - t0,
+                    "cpu_s": time.process_time() - c0,
+                }
+            )
         rows[-1]["ratio_to_software"] = rows[-1]["epoch_s"] / rows[-2]["epoch_s"]
+        rows[-1]["cpu_ratio_to_software"] = rows[-1]["cpu_s"] / rows[-2]["cpu_s"]
     return rows
 
 
@@ -296,6 +316,7 @@ def main(argv=None):
     ap.add_argument(
         "--torch-threads", type=int, default=None, help="step section: torch.set_num_threads"
     )
+    ap.add_argument("--tree", type=Path, default=None, help="import the package from DIR")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     import torch
@@ -323,9 +344,12 @@ def main(argv=None):
         for r in rows:
             t = f"{r['step_ms']:8.2f} ms/step" if "step_ms" in r else f"{r['epoch_s']:8.2f} s   "
             cpu = f"cpu {r['cpu_ms_per_step']:7.2f} ms/step" if "cpu_ms_per_step" in r else ""
+            cpu = f"cpu {r['cpu_s']:8.2f} s" if "cpu_s" in r else cpu
             ratio = (
                 f"x{r['ratio_to_software']:5.2f} vs software" if "ratio_to_software" in r else ""
             )
+            if "cpu_ratio_to_software" in r:
+                ratio += f"  cpu x{r['cpu_ratio_to_software']:5.2f}"
             if "ratio_to_bound_cpu" in r:
                 ratio += f"  cpu x{r['ratio_to_bound_cpu']:5.2f} vs software + array work"
             print(f"{r['bench']:10s} {r['label']:55s} {t} {cpu:22s} {ratio}")

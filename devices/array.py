@@ -420,12 +420,14 @@ class DeviceArray(PulseUpdates, Programming):
             )
         return xp.asarray(a, dtype=dtype)
 
-    def _check_vec(self, name, x, n):
+    def _check_vec(self, name, x, n, *, finite: bool = True):
+        """``x`` as a float64 array of shape ``(n,)`` or ``(batch, n)``; also checked for NaN
+        and infinite values unless ``finite`` is False (a caller that checks them itself)."""
         xp = self._xp
         x = self._asarray(name, x, xp.float64)
         if x.ndim not in (1, 2) or x.shape[-1] != n:
             raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
-        if not bool(xp.all(xp.isfinite(x))):
+        if finite and not bool(xp.all(xp.isfinite(x))):
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 

@@ -156,8 +156,12 @@ class PulseUpdates:
             ``coincidences`` (total pulses per device side), ``clipped`` (probabilities clipped
             at 1), ``bl`` (per-sample train lengths).
         """
-        x = self._check_vec("x", x, self.in_features)
-        d = self._check_vec("d", d, self.out_features)
+        # numba arrays with host trains: probabilities, thresholds, signs, the finite check and
+        # the call bases in one compiled pass, the trains of x and d from one block of the
+        # generator's output (:meth:`_fused_trains`; the same numbers as the numpy path below)
+        fused = _FUSED_TRAINS and self.backend == "numba" and self.trains == "host"
+        x = self._check_vec("x", x, self.in_features, finite=not fused)
+        d = self._check_vec("d", d, self.out_features, finite=not fused)
         xp = self._xp
         x2 = xp.atleast_2d(x)
         d2 = xp.atleast_2d(d)
@@ -172,6 +176,16 @@ class PulseUpdates:
         route = route_code(method, self.mapping, side)
         up, dn = self.nominal_step(method, side)
         dw = 0.5 * (up + dn)
+        if fused:
+            BL, xbits, dbits, xneg, dneg, bases, clipped = self._fused_trains(
+                x2, d2, lr, dw, bl, bl_management, update_management
+            )
+            W = self._clean_weights()  # kept current by the kernel
+            total = self._k.pulse_update(
+                self.state, self.params, bases, xbits, dbits, xneg, dneg, self.out_features,
+                self.in_features, route, W.reshape(-1), self.alpha, self._gref_code(),
+            )  # fmt: skip
+            return {"coincidences": int(total), "clipped": clipped, "bl": BL}
         B = x2.shape[0]
         ax = xp.abs(x2)
         ad = xp.abs(d2)
@@ -217,6 +231,65 @@ class PulseUpdates:
             W.reshape(-1), self.alpha, self._gref_code(),
         )  # fmt: skip
         return {"coincidences": int(total), "clipped": clipped, "bl": BL}
+
+    def _fused_trains(self, x2, d2, lr, dw, bl, bl_management, update_management):
+        """The host work of :meth:`pulse_update` on numba arrays with host trains, fused.
+
+        One compiled pass (:func:`_train_setup`) checks ``x`` and ``d`` for NaN and infinite
+        values and computes what the numpy path computes with some thirty array operations:
+        train lengths, probabilities (as the 24-bit thresholds of their float32 values), the
+        count clipped at 1, the signs and the call bases. The trains of ``x`` and then ``d`` are
+        drawn from one block of the generator's 32-bit outputs (:func:`_raw32`) and packed by
+        :func:`_pack_trains`: bit ``t`` of a train is set iff ``t < BL[b]`` and the ``t``-th
+        float32 uniform of that train is below its probability, the numbers and the generator
+        state of :meth:`_draw_bits` on the same probabilities. Returns ``(BL, xbits, dbits,
+        xneg, dneg, bases, clipped)``; the array's counter advances by the batch size.
+        """
+        x2 = np.ascontiguousarray(x2)
+        d2 = np.ascontiguousarray(d2)
+        B, nx = x2.shape
+        nd = d2.shape[1]
+        BL = np.empty(B, dtype=np.int64)
+        thx = np.empty((B, nx), dtype=np.uint32)
+        thd = np.empty((B, nd), dtype=np.uint32)
+        xneg = np.empty((B, nx), dtype=np.bool_)
+        dneg = np.empty((B, nd), dtype=np.bool_)
+        bases = np.empty(B, dtype=np.uint64)
+        clipped, bad = _train_setup(
+            x2, d2, float(lr), float(dw), int(bl), bool(bl_management), bool(update_management),
+            np.uint64(self.key & _rng.MASK64), np.uint64(self.counter & _rng.MASK64), BL, thx,
+            thd, xneg, dneg, bases,
+        )  # fmt: skip
+        if bad:  # the message of DeviceArray._check_vec; nothing was drawn or written
+            raise ValueError(f"{'x' if bad == 1 else 'd'} contains NaN or infinite values")
+        self.counter += B
+        nw = (bl + 63) // 64
+        xbits = np.zeros((B, nx, nw), dtype=np.uint64)
+        dbits = np.zeros((B, nd, nw), dtype=np.uint64)
+        used = int(BL.max()) if B else 1  # the numbers each train takes from the generator
+        if B * (nx + nd) * used <= _RAW_BLOCK:
+            raw, shift = self._uniform_words(B * (nx + nd) * used)
+            split = B * nx * used
+            _pack_trains(raw[:split], shift, thx, BL, used, xbits)
+            _pack_trains(raw[split:], shift, thd, BL, used, dbits)
+        else:  # samples in blocks of at most _RAW_BLOCK numbers (x's trains, then d's)
+            for th, bits in ((thx, xbits), (thd, dbits)):
+                n = th.shape[1]
+                step = max(1, _RAW_BLOCK // max(n * used, 1))
+                for b0 in range(0, B, step):
+                    b1 = min(B, b0 + step)
+                    raw, shift = self._uniform_words((b1 - b0) * n * used)
+                    _pack_trains(raw, shift, th[b0:b1], BL[b0:b1], used, bits[b0:b1])
+        return BL, xbits, dbits, xneg, dneg, bases, clipped
+
+    def _uniform_words(self, count):
+        """``count`` float32 uniforms of the array's generator as integers ``k`` with
+        ``u = (k >> shift) 2^-24``: numpy's 32-bit outputs (``shift`` 8, :func:`_raw32`) for
+        PCG64, else :func:`uniform24` (``shift`` 0). Returns ``(k, shift)``."""
+        raw = _raw32(self._rng, count)
+        if raw is not None:
+            return raw, 8
+        return uniform24(self._rng, (count,)), 0
 
     def _draw_bits(self, p, BL, bl):
         """Bernoulli trains, bit-packed into uint64 words: shape (batch, n, ceil(bl/64)).
@@ -285,6 +358,146 @@ def _draw_words(rng, p, BL, used, words):
                     words[b, r, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _train_setup(x, d, lr, dw, bl, blm, um, key, counter, BL, thx, thd, xneg, dneg, bases):
+    """The host arithmetic of :meth:`PulseUpdates.pulse_update` in one pass, operation for
+    operation that of its numpy path (the same float64 operations in the same order, so the
+    same values): per sample the train length ``BL[b]``, the thresholds
+    ``ceil(float32(p) 2^24)`` of the row and column probabilities (``thx``, ``thd``), the signs
+    ``x < 0``, ``d < 0`` and the call base ``mix(key ^ (counter + b) PHI)``
+    (:func:`devices._rng.call_bases`). Returns ``(clipped, bad)``: probabilities clipped at 1,
+    and 1 (2) when ``x`` (``d``) holds a NaN or infinite value (then nothing else is set).
+    """
+    B, nx = x.shape
+    nd = d.shape[1]
+    for b in range(B):
+        for i in range(nx):
+            if not np.isfinite(x[b, i]):
+                return 0, 1
+    for b in range(B):
+        for j in range(nd):
+            if not np.isfinite(d[b, j]):
+                return 0, 2
+    clipped = 0
+    for b in range(B):
+        xm = 0.0
+        for i in range(nx):
+            xm = max(xm, abs(x[b, i]))
+        dm = 0.0
+        for j in range(nd):
+            dm = max(dm, abs(d[b, j]))
+        active = xm > 0.0 and dm > 0.0
+        xs = xm if active else 1.0
+        ds = dm if active else 1.0
+        if blm:
+            L = np.int64(min(max(np.ceil(lr * xs * ds / dw), 1.0), float(bl)))
+        else:
+            L = np.int64(bl)
+        BL[b] = L
+        C = np.sqrt(lr / (dw * np.float64(L)))
+        if um:
+            fx = C * np.sqrt(ds / xs)
+            fd = C * np.sqrt(xs / ds)
+        else:
+            fx = C
+            fd = C
+        if not active:
+            fx = 0.0
+            fd = 0.0
+        clipped += _thresholds(x[b], fx, thx[b], xneg[b])
+        clipped += _thresholds(d[b], fd, thd[b], dneg[b])
+        z = key ^ ((counter + np.uint64(b)) * _PHI)
+        z = z ^ (z >> np.uint64(30))
+        z = z * _M1
+        z = z ^ (z >> np.uint64(27))
+        z = z * _M2
+        bases[b] = z ^ (z >> np.uint64(31))
+    return clipped, 0
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _thresholds(v, f, th, neg):
+    """Row ``p = min(f |v|, 1)`` as thresholds ``ceil(float32(p) 2^24)`` (the float32 uniform
+    ``k 2^-24`` is below ``float32(p)`` iff ``k < th``) and signs ``v < 0``; returns how many
+    ``p`` were clipped at 1."""
+    c = 0
+    for i in range(v.shape[0]):
+        p = f * abs(v[i])
+        if p > 1.0:
+            c += 1
+            p = 1.0
+        th[i] = np.uint32(np.ceil(np.float32(p) * np.float32(16777216.0)))
+        neg[i] = v[i] < 0.0
+    return c
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _pack_trains(k, shift, th, BL, used, words):
+    """Trains from the integers ``k`` of float32 uniforms (``u = (k >> shift) 2^-24``), in C
+    order ``(sample, train, t < used)``: bit ``t`` of train ``(b, r)`` is set iff ``t < BL[b]``
+    and ``k >> shift < th[b, r]`` (``words`` zero on entry)."""
+    n = th.shape[1]
+    sh = np.uint64(shift)
+    for b in range(th.shape[0]):
+        lb = min(BL[b], used)
+        base = b * n * used
+        if lb <= 64:  # one word a train (the training regime): no loop over words
+            for r in range(n):
+                lim = np.uint64(th[b, r]) << sh  # k >> s < th  <=>  k < th << s
+                kb = base + r * used
+                w = np.uint64(0)
+                for t in range(lb):
+                    w |= np.uint64(np.uint64(k[kb + t]) < lim) << np.uint64(t)
+                words[b, r, 0] = w
+            continue
+        for r in range(n):
+            lim = np.uint64(th[b, r]) << sh
+            kb = base + r * used
+            for w0 in range(0, lb, 64):
+                w = np.uint64(0)
+                for t in range(w0, min(lb, w0 + 64)):
+                    w |= np.uint64(np.uint64(k[kb + t]) < lim) << np.uint64(t - w0)
+                words[b, r, w0 >> 6] = w
+
+
+def _raw32(rng: np.random.Generator, count: int) -> np.ndarray | None:
+    """The next ``count`` 32-bit outputs of PCG64 as ``Generator.random(dtype=float32)`` takes
+    them (a pending half first, then the low and the high half of each 64-bit output), drawn as
+    one block, with the generator state left where ``random`` leaves it; None for other bit
+    generators and big-endian machines (they take ``rng.random``)."""
+    bg = rng.bit_generator
+    if type(bg) is not np.random.PCG64 or sys.byteorder != "little":
+        return None
+    if count <= 0:
+        return np.empty(0, dtype=np.uint32)
+    state = bg.state
+    pending = int(state["has_uint32"])
+    fresh = count - pending  # 32-bit halves to take from new 64-bit outputs
+    raw = bg.random_raw((fresh + 1) // 2).view(np.uint32)  # low half first on little-endian
+    if pending:
+        out = np.empty(count, dtype=np.uint32)
+        out[0] = state["uinteger"]
+        out[1:] = raw[:fresh]
+    else:
+        out = raw[:fresh]
+    # numpy's state afterwards: a half pending when ``fresh`` is odd, and ``uinteger`` holding
+    # the high half of the last 64-bit output drawn (also once it was used)
+    state = bg.state
+    state["has_uint32"] = fresh % 2
+    if fresh:
+        state["uinteger"] = int(raw[-1])
+    bg.state = state
+    return out
+
+
+#: The numba arrays' fused host path of pulse_update (:meth:`PulseUpdates._fused_trains`);
+#: False takes the numpy path (the same numbers; tests compare the two).
+_FUSED_TRAINS = True
+#: Numbers of the fused path drawn as one block (uint32: 512 KiB); larger batches in blocks.
+_RAW_BLOCK = 1 << 17
+_PHI = np.uint64(_rng.PHI)
+_M1 = np.uint64(_rng.M1)
+_M2 = np.uint64(_rng.M2)
 #: Multiplier that packs the 8 bytes (0 or 1) of a little-endian uint64 into its top byte.
 _PACK8 = np.uint64(0x0102040810204080)
 _ALL64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -310,27 +523,9 @@ def uniform24(rng: np.random.Generator, shape) -> np.ndarray:
     """
     shape = tuple(int(s) for s in shape)
     count = int(np.prod(shape))
-    bg = rng.bit_generator
-    if type(bg) is not np.random.PCG64 or sys.byteorder != "little" or count < _RAW_MIN:
+    out = _raw32(rng, count) if count >= _RAW_MIN else None
+    if out is None:
         u = rng.random(shape, dtype=np.float32)
         return (u * np.float32(1 << 24)).astype(np.uint32)
-    state = bg.state
-    pending = int(state["has_uint32"])
-    fresh = count - pending  # 32-bit halves to take from new 64-bit outputs
-    raw = bg.random_raw((fresh + 1) // 2).view(np.uint32)  # low half first on little-endian
-    if pending:
-        out = np.empty(count, dtype=np.uint32)
-        out[0] = state["uinteger"]
-        out[1:] = raw[:fresh]
-    else:
-        out = raw[:fresh]
-    if fresh or pending:
-        # numpy's state afterwards: a half pending when ``fresh`` is odd, and ``uinteger``
-        # holding the high half of the last 64-bit output drawn (also once it was used)
-        state = bg.state
-        state["has_uint32"] = fresh % 2
-        if fresh:
-            state["uinteger"] = int(raw[-1])
-        bg.state = state
     np.right_shift(out, 8, out=out)
     return out.reshape(shape)
