@@ -370,7 +370,7 @@ def _count(n: int) -> str:
 
 
 #: Presentations shown in the z2 table (those the runs reached).
-MARKS = (0, 100, 1000, 8000, 40000, 80000, 200000)
+MARKS = (0, 100, 1000, 8000, 40000, 80000, 200000, 400000, 1000000)
 
 
 def z2_table(results: list[dict]) -> str:
