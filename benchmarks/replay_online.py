@@ -116,6 +116,9 @@ def main(argv=None):
     ap.add_argument("--presentations", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args(argv)
+    for name in ("presentations", "repeats"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
@@ -160,7 +163,8 @@ def main(argv=None):
     written = []
     pulses = refreshes = 0
     for s in snaps:
-        before = [arr.state[5] + arr.state[6] for arr in _restored(net, fast, s)]
+        _restore(net, fast, s)
+        before = [arr.state[5] + arr.state[6] for arr in net.layers]
         _, out = _call(net, fast, s, None)
         pulses += out[1]
         refreshes += out[2]
@@ -197,11 +201,6 @@ def main(argv=None):
           f"{1e6 * whole:.1f})")  # fmt: skip
     for name, ts in rows:
         print(f"  {name:<22} {1e6 * sum(ts) / n:6.1f} us per presentation")
-
-
-def _restored(net, fast, snap):
-    _restore(net, fast, snap)
-    return net.layers
 
 
 if __name__ == "__main__":
