@@ -3,7 +3,7 @@ presentation, general path vs the fused path (:mod:`synapse_sim.models.online`) 
 batch-1 loop of the same network, in one run.
 
 Usage: python benchmarks/bench_online.py [--presentations 300] [--repeats 7] [--json OUT]
-[--only SUBSTRING]
+[--only SUBSTRING] [--schedule draws:125x8000]
 
 Setup of ``synapse_sim.studies.experiments.NEUROSIM_REFERENCE`` (MNIST-5k, NeuroSim input format,
 sigmoid, squared error, lr 0.4 / 0.2, NeuroSim initial weights, batch 1): pcmo and ideal with the
@@ -20,6 +20,16 @@ time is the better measure of the work), their ratios to the torch loop, and the
 one thread (as ``synapse-sim train`` does). The torch loop runs in a child process that has not
 loaded numba: in one process, torch ops right after numba's parallel-compiled kernels ran 10-50x
 slower here (thread pools of the two runtimes competing), which would flatter the simulator.
+
+``--schedule draws:BxN`` times what the issue's target is about instead, a whole NeuroSim
+schedule on the fused path alone: ``B`` blocks of ``N`` images drawn with replacement
+(``draws:125x8000``: NeuroSim's 1 M presentations), one network trained through all of them as
+``synapse-sim train --schedule`` trains it (the short blocks above all fall in the first few
+thousand presentations, where the errors, the writes and the refreshes are largest). The kernels
+are compiled first on a copy of the network. Reported per configuration: the process CPU time
+and the wall time per presentation over the whole schedule, the fastest and slowest block, the
+whole run's wall time, device writes and refreshes per presentation and the final training
+accuracy of the last block.
 """
 
 from __future__ import annotations
@@ -60,6 +70,20 @@ CONFIGS = (
     ("epiram", "unidirectional", {}, True),
     ("ag_a_si", "unidirectional", {}, True),
 )
+
+
+def _setup():
+    """BLAS at one thread; the study's configuration, training data, layer sizes, initial
+    weights, learning rates and one-hot targets."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    cfg = NEUROSIM_REFERENCE
+    data = load_dataset(cfg.dataset, seed=cfg.seed, neurosim=cfg.neurosim_input)
+    x, y = data.x_train, data.y_train
+    sizes = [x.shape[1], *cfg.hidden, data.n_classes]
+    W0 = initial_weights(sizes, cfg.init, np.random.default_rng([cfg.seed, 1]), cfg.w_max)
+    return cfg, x, y, sizes, W0, cfg.layer_lr(len(W0)), np.eye(data.n_classes)
 
 
 def _general(net, rule, lrs, x, y, eye, idx, step0):
@@ -127,17 +151,15 @@ def main(argv=None):
     ap.add_argument(
         "--only", default=None, help="run the configurations whose label contains this text"
     )
+    ap.add_argument(
+        "--schedule",
+        default=None,
+        help="time the fused path alone over a whole schedule 'draws:BxN' (see the docs)",
+    )
     args = ap.parse_args(argv)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-    cfg = NEUROSIM_REFERENCE
-    data = load_dataset(cfg.dataset, seed=cfg.seed, neurosim=cfg.neurosim_input)
-    x, y = data.x_train, data.y_train
-    sizes = [x.shape[1], *cfg.hidden, data.n_classes]
-    W0 = initial_weights(sizes, cfg.init, np.random.default_rng([cfg.seed, 1]), cfg.w_max)
-    lrs = cfg.layer_lr(len(W0))
-    eye = np.eye(data.n_classes)
+    if args.schedule is not None:
+        return _schedule_main(args)
+    cfg, x, y, sizes, W0, lrs, eye = _setup()
     P, R = args.presentations, args.repeats
     blocks = [np.random.default_rng(b).integers(0, x.shape[0], P) for b in range(R + 1)]
     import dataclasses
@@ -157,10 +179,7 @@ def main(argv=None):
     load0 = os.getloadavg()[0]
     print(f"load average at the start {load0:.1f} on {os.cpu_count()} cores", flush=True)
     rows = []
-    for dev, rl, opts, neurosim in CONFIGS:
-        lab = f"{dev}-{rl}" + (f" {opts}" if opts else "") + (" compat" if neurosim else "")
-        if args.only is not None and args.only not in lab:
-            continue
+    for lab, dev, rl, opts, neurosim in _configs(args.only):
         rc = dataclasses.replace(cfg, neurosim_compat=True) if neurosim else cfg
         spec = RunSpec(device=dev, rule=rl, rule_options=opts)
         rule = make_rule(spec, rc)
@@ -217,6 +236,82 @@ def main(argv=None):
         )
     parent.send(None)
     worker.join(timeout=60)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def _configs(only):
+    """``(label, device, rule, options, compat)`` of the configurations selected by ``only``."""
+    out = []
+    for dev, rl, opts, neurosim in CONFIGS:
+        lab = f"{dev}-{rl}" + (f" {opts}" if opts else "") + (" compat" if neurosim else "")
+        if only is None or only in lab:
+            out.append((lab, dev, rl, opts, neurosim))
+    return out
+
+
+def _schedule_main(args):
+    """``--schedule draws:BxN``: the fused path over a whole schedule (module docs)."""
+    import dataclasses
+    import os
+
+    from synapse_sim.studies.compat import parse_schedule
+
+    kind, B, N = parse_schedule(args.schedule)  # raises on a bad schedule, naming it
+    if kind != "draws":
+        raise SystemExit(f"--schedule must be 'draws:BxN' here, got {args.schedule!r}")
+    cfg, x, y, _, W0, lrs, eye = _setup()
+    print(f"load average at the start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    rows = []
+    for lab, dev, rl, opts, neurosim in _configs(args.only):
+        rc = dataclasses.replace(cfg, neurosim_compat=True) if neurosim else cfg
+        spec = RunSpec(device=dev, rule=rl, rule_options=opts)
+        rule = make_rule(spec, rc)
+        warm = online_trainer(MLP(build_layers(spec, rc, W0)), rule, lrs)
+        if warm is None:
+            print(f"{lab:48s} not covered by the fused path", flush=True)
+            continue
+        warm.epoch(x, y, eye, np.arange(20), 0)  # compiles the kernels (cached on disk)
+        net = MLP(build_layers(spec, rc, W0))
+        fast = online_trainer(net, rule, lrs)
+        order = np.random.default_rng(0)  # the data order of a draws schedule, block by block
+        cpu, wall, out = [], [], []  # per block; out: (correct, loss, pulses, refreshes)
+        t_run = time.perf_counter()
+        for b in range(B):
+            idx = order.integers(0, x.shape[0], size=N)
+            t = _timed(lambda i=idx, b=b, o=out, f=fast: o.append(f.epoch(x, y, eye, i, b * N)))
+            wall.append(t[0])
+            cpu.append(t[1])
+        t_run = time.perf_counter() - t_run
+        pulses = sum(o[2] for o in out)
+        refreshes = sum(o[3] for o in out)
+        per = [1e6 * c / N for c in cpu]
+        row = {
+            "device": dev,
+            "rule": rl,
+            **{f"option_{k}": v for k, v in opts.items()},
+            "neurosim_compat": neurosim,
+            "schedule": f"draws:{B}x{N}",
+            "fused_cpu_us": 1e6 * sum(cpu) / (B * N),
+            "fused_wall_us": 1e6 * sum(wall) / (B * N),
+            "block_cpu_us_min": min(per),
+            "block_cpu_us_max": max(per),
+            "run_wall_s": t_run,
+            "pulses_per_presentation": pulses / (B * N),
+            "refreshes_per_presentation": refreshes / (B * N),
+            "last_block_train_accuracy": out[-1][0] / N,
+            "load_average": os.getloadavg()[0],
+        }
+        rows.append(row)
+        print(
+            f"{lab:48s} cpu us/pres {row['fused_cpu_us']:6.1f} (blocks {min(per):.0f}-"
+            f"{max(per):.0f}; wall {row['fused_wall_us']:.0f}); run {t_run:.0f} s; pulses/pres "
+            f"{row['pulses_per_presentation']:.0f}, refreshes/pres "
+            f"{row['refreshes_per_presentation']:.1f}; last block train acc "
+            f"{row['last_block_train_accuracy']:.3f}; load {row['load_average']:.1f}",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return rows
