@@ -1,0 +1,286 @@
+"""Fused refresh of differential pairs on the numba CPU backend (issue #15).
+
+:meth:`devices.DeviceArray.refresh` reads the masked pairs' weights, RESETs both devices and
+programs each weight back on the side of its sign. Its host path (``devices/array_program.py``)
+does that in some forty small numpy operations around the verify kernel; a unidirectional MNIST
+run refreshes about three pairs per call, so those operations (about 0.2 ms per call) are the
+whole cost. :func:`refresh_pairs` does all of it in one compiled call: the masked pairs from
+the mask, the read (with its read-noise draw and read counts), the one-sided targets, the RESET
+(its noise, counters and freeze test), the nominal LTP coordinates of the targets, the
+program-and-verify (:func:`devices.kernels.numba_cpu.verify_many`, the kernel the host path
+calls), the weight cache of the refreshed pairs and their refresh counts.
+
+It computes what the host path computes, with the same float operations on the same values in
+the same order and the same call bases (``DeviceArray._next_base``: one for the read when there
+is read noise, one for the RESET when there is RESET noise, then the verify's), so the state,
+the counters and the weight cache equal the host path's bit for bit
+(``tests/devices/test_refresh_fused.py``). Before it changes anything it checks the weights it
+read: a NaN there (a corrupted state) returns ``-1`` with nothing changed, and the caller runs
+the host path, which reports it as before.
+
+Not covered (the caller, :meth:`devices.DeviceArray.refresh`, takes the host path): backends
+other than numba, ``mode="open_loop"``, and with ``mode="verify"`` devices whose nominal LTP
+inverse is not the same float operations here as in :meth:`devices.DeviceModel.pulses`: the
+exponential model with a nonlinear branch and step models with a slope (``soft_bounds``) call
+numpy's ``log1p`` / ``log`` there, which differ from the C library's in the last bit for some
+inputs on this machine (a verify target one ulp away can change a pulse train). Linear step
+devices (``constant_step``, ``linear_step``), linear exponential ones (``ideal``) and
+look-up-table devices are covered; ``mode="ideal"`` covers every device.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from .cache import drop_stale_cache
+from .numba_cpu import call_base_one, clip_one, nominal_x_one, normal_one, verify_many
+
+# the kernel inlines the per-device functions of numba_cpu.py (and the tables of _rng.py)
+_HERE = Path(__file__).parent
+drop_stale_cache(__file__, str(_HERE / "numba_cpu.py"), str(_HERE.parent / "_rng.py"))
+
+__all__ = ["refresh_pairs", "pack", "mask_words", "MODE_VERIFY", "MODE_IDEAL"]
+
+#: Programming codes of :func:`refresh_pairs`.
+MODE_VERIFY = 0
+MODE_IDEAL = 1
+
+_NO_WORDS = np.zeros(0, dtype=np.uint64)
+_NO_W = np.zeros(0)
+_BLOCK = 32  # words (256 mask entries) per block of _masked
+
+
+# fmt: off
+@njit(cache=True, error_model="numpy")
+def _masked(words, mask):
+    """Flat indices of the set entries of the boolean ``mask``, in order (``np.flatnonzero``).
+    ``words`` views the first ``8 words.size`` entries as 64-bit words: blocks of ``_BLOCK``
+    words whose OR is zero are skipped whole (a loop without branches, which the compiler
+    vectorizes; a refresh mask holds a handful of pairs among up to 200k), the others and the
+    tail are read entry by entry, once to count and once to list."""
+    nb = words.size // _BLOCK
+    span = 8 * _BLOCK
+    blocks = np.empty(nb, dtype=np.int64)
+    nz = 0
+    for b in range(nb):
+        acc = np.uint64(0)
+        for q in range(_BLOCK * b, _BLOCK * b + _BLOCK):
+            acc |= words[q]
+        if acc != 0:
+            blocks[nz] = b
+            nz += 1
+    tail = span * nb
+    n = 0
+    for k in range(nz):
+        for i in range(span * blocks[k], span * blocks[k] + span):
+            n += 1 if mask[i] else 0
+    for i in range(tail, mask.size):
+        n += 1 if mask[i] else 0
+    out = np.empty(n, dtype=np.int64)
+    n = 0
+    for k in range(nz):
+        for i in range(span * blocks[k], span * blocks[k] + span):
+            if mask[i]:
+                out[n] = i
+                n += 1
+    for i in range(tail, mask.size):
+        if mask[i]:
+            out[n] = i
+            n += 1
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _refresh(st, pa, words, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counter, mode):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin_i = pa
+    fp, cap, key, reset_on, pn, const_n, lut_n = consts
+    alpha, w_max, read_sigma, rs_dg, eps, tol_g = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
+    syn = _masked(words, mask)
+    n = syn.size
+    if n == 0:
+        return 0, counter, 0, 0
+    N = mask.size
+    c = counter
+    # the read (Programming._read_subset): one call base when there is read noise
+    s = 1 if read_sigma > 0.0 else 0
+    base_read = call_base_one(key, c) if s == 1 else np.uint64(0)
+    c += s
+    # the one-sided targets (Programming._targets), G+ devices first, then G-
+    dev = np.empty(2 * n, dtype=np.int64)
+    tgt = np.empty(2 * n)
+    for k in range(n):
+        sp = syn[k]
+        sm = N + sp
+        gp = G[sp]
+        gm = G[sm]
+        if s == 1:
+            gp = gp * (1.0 + read_sigma * normal_one(base_read, sp))
+            gm = gm * (1.0 + read_sigma * normal_one(base_read, sm))
+        w = alpha * (gp - gm)
+        if w != w:  # nothing changed yet: the host path takes over
+            return -1, counter, 0, 0
+        w = clip_one(w, -w_max, w_max)
+        a = abs(w) / alpha
+        gmin_p = gmin_i[sp]
+        gmin_m = gmin_i[sm]
+        act_p = gmin_m + a
+        act_p = gmin_p if gmin_p >= act_p else act_p
+        act_m = gmin_p + a
+        act_m = gmin_m if gmin_m >= act_m else act_m
+        dev[k] = sp
+        dev[n + k] = sm
+        tgt[k] = act_p if w >= 0 else act_m - a
+        tgt[n + k] = act_p - a if w >= 0 else act_m
+    for q in range(2 * n):
+        cnt_read[dev[q]] += 1
+    # the RESET (Programming._reset): one call base when there is RESET noise
+    base_reset = call_base_one(key, c) if reset_on else np.uint64(0)
+    c += 1 if reset_on else 0
+    live0 = np.empty(2 * n, dtype=np.bool_)  # live before the RESET (ideal: its cache)
+    for q in range(2 * n):
+        i = dev[q]
+        cnt_reset[i] += 1
+        live0[q] = frozen[i] == 0
+        if frozen[i] != 0:
+            continue
+        g = gmin_i[i]
+        if reset_on:
+            g += abs(rs_dg * normal_one(base_reset, i))
+        gx = gmax_i[i]
+        G[i] = g if g <= gx else gx
+        Gw[i] = G[i]
+        tau[i] = 0.0
+        cap_i = budget[i]
+        if cap_i != math.inf:  # else never reached: the counters are not read
+            if cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i] >= cap_i:
+                frozen[i] = 1
+    if mode == MODE_IDEAL:  # set the live devices to their targets (Programming._program)
+        for q in range(2 * n):
+            i = dev[q]
+            if frozen[i] == 0:
+                G[i] = clip_one(tgt[q], gmin_i[i], gmax_i[i])
+                Gw[i] = G[i]
+                tau[i] = 0.0
+        for k in range(n):
+            sp = syn[k]
+            # the host path's caches: of the pairs with a device live before the RESET
+            if has_w and (live0[k] or live0[n + k]):
+                W[sp] = alpha * (G[sp] - G[N + sp])
+            refreshes[sp] += 1
+        return n, c, 0, 0
+    # program-and-verify (Programming._program, _nominal_pulses, _verify) of the devices whose
+    # target lies above their Gmin, toward it, from their nominal LTP coordinate (at most cap)
+    m = 0
+    x_t = np.empty(2 * n)
+    capf = float(cap)
+    for q in range(2 * n):
+        i = dev[q]
+        if tgt[q] > gmin_i[i] + eps:
+            dev[m] = i
+            tgt[m] = tgt[q]
+            xt = nominal_x_one(fam, tgt[q], pn, const_n, lut_n)
+            x_t[m] = capf if xt > capf else xt  # numpy's minimum (a NaN stays)
+            m += 1
+    wsteps = verify_many(m, G, Gw, tau, dev, tgt, x_t, tol_g, cap, read_sigma, key, c, fam, prm,
+                         const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                         cnt_reset, np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m),
+                         np.empty(m))
+    c += wsteps * (1 + s) + s
+    for q in range(m):
+        cnt_read[dev[q]] += wsteps + 1
+    for k in range(n):
+        sp = syn[k]
+        if has_w:
+            W[sp] = alpha * (G[sp] - G[N + sp])
+        refreshes[sp] += 1
+    return n, c, wsteps, m
+# fmt: on
+
+
+def mask_words(flat):
+    """The 64-bit word view of the first ``8 (size // 8)`` entries of a flat, contiguous
+    boolean mask for :func:`refresh_pairs` (an empty view when the data is not 8-byte
+    aligned: the kernel then reads the mask entry by entry)."""
+    words = flat[: flat.size - flat.size % 8].view(np.uint64)
+    return words if words.flags.aligned else _NO_WORDS
+
+
+def pack(*, alpha, w_max, read_sigma, reset_sigma, dG, tol_g, cap, key, pn, const_n, lut_n):
+    """The constants of :func:`refresh_pairs` for one array, packed once (numba unboxes one
+    tuple per call instead of a dozen arguments).
+
+    Parameters
+    ----------
+    alpha, w_max : float
+        Weight per siemens and weight range of the array.
+    read_sigma, reset_sigma : float
+        Read and RESET noise.
+    dG : float
+        The device's nominal range.
+    tol_g : float
+        Verify tolerance in siemens.
+    cap : int
+        Verify pulse cap per device (``2 P_LTP``).
+    key : int
+        The array's random key.
+    pn, const_n, lut_n : numpy.ndarray
+        Nominal device parameters (8), constants (4) and LTP table
+        (``DeviceModel.kernel_params(1, None)``).
+
+    Returns
+    -------
+    tuple
+    """
+    # the products of the host path's expressions, formed as it forms them
+    fp = np.array([alpha, w_max, read_sigma, reset_sigma * dG, 1e-12 * dG, tol_g],
+                  dtype=np.float64)  # fmt: skip
+    return (fp, int(cap), np.uint64(key), bool(reset_sigma > 0),
+            np.ascontiguousarray(pn, dtype=np.float64),
+            np.ascontiguousarray(const_n, dtype=np.float64),
+            np.ascontiguousarray(lut_n, dtype=np.float64))  # fmt: skip
+
+
+def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, counter, mode):
+    """Refresh the pairs set in ``mask`` in one call (see the module docs).
+
+    Parameters
+    ----------
+    state, params : DeviceState, DeviceParams
+        The array's records (:mod:`.records`), changed in place.
+    mask : numpy.ndarray of bool
+        Pair mask of ``N`` entries in C order, any layout (``N`` synapses; devices ``s`` and
+        ``N + s`` form pair ``s``).
+    gmax_i : numpy.ndarray, shape (2 N,)
+        Per-device upper bounds.
+    cnt_read : numpy.ndarray of int64, shape (2 N,)
+        Per-device read counts, advanced in place.
+    refreshes : numpy.ndarray of int64, shape (N,)
+        Per-pair refresh counts, advanced in place.
+    W : numpy.ndarray, shape (N,), or None
+        The flat weight cache (kept current for the refreshed pairs), or None for none.
+    consts : tuple
+        From :func:`pack`.
+    counter : int
+        The array's call counter before the refresh.
+    mode : int
+        :data:`MODE_VERIFY` or :data:`MODE_IDEAL`.
+
+    Returns
+    -------
+    (int, int, int, int)
+        Pairs refreshed (``-1``: a weight read as NaN, nothing changed), the call counter after
+        the refresh, the verify's longest sequence of write steps and the devices it programmed
+        (the caller counts ``(steps + 1) * devices`` verify reads).
+    """
+    has_w = W is not None
+    mask = mask.reshape(-1)
+    fl = mask.flags
+    if not (fl.c_contiguous and fl.writeable):  # one numba type for every mask
+        mask = mask.copy()
+    return _refresh(tuple(state), tuple(params), mask_words(mask), mask, gmax_i, cnt_read,
+                    refreshes, W if has_w else _NO_W, has_w, consts, counter, mode)  # fmt: skip
