@@ -54,8 +54,9 @@ def hysteresis_mask(w, mask, margin: float):
     """``mask`` restricted to pairs whose smaller device is at least ``margin`` above Gmin.
 
     The levels of :func:`pair_levels` (the same float operations), computed for the pairs of
-    ``mask`` only: a refresh mask holds a few pairs, and the levels of a whole 784 x 256 array
-    cost about 0.4 ms per call."""
+    ``mask`` only: a refresh mask holds a few pairs, and the rule asks after every update, so
+    the levels of the whole array cost more than the refresh itself
+    (``benchmarks/bench_request.py --rule unidirectional --refresh hysteresis``)."""
     xp = array_module(mask)
     mask = xp.asarray(mask, dtype=bool)
     syn = xp.flatnonzero(mask)
