@@ -43,64 +43,64 @@ from .numba_cpu import call_base_one, clip_one, nominal_x_one, normal_one, verif
 _HERE = Path(__file__).parent
 drop_stale_cache(__file__, str(_HERE / "numba_cpu.py"), str(_HERE.parent / "_rng.py"))
 
-__all__ = ["refresh_pairs", "pack", "mask_words", "MODE_VERIFY", "MODE_IDEAL"]
+__all__ = ["refresh_pairs", "pack", "MODE_VERIFY", "MODE_IDEAL"]
 
 #: Programming codes of :func:`refresh_pairs`.
 MODE_VERIFY = 0
 MODE_IDEAL = 1
 
-_NO_WORDS = np.zeros(0, dtype=np.uint64)
 _NO_W = np.zeros(0)
-_BLOCK = 32  # words (256 mask entries) per block of _masked
+_SPAN = 256  # mask entries per block of _masked
 
 
 # fmt: off
 @njit(cache=True, error_model="numpy")
-def _masked(words, mask):
-    """Flat indices of the set entries of the boolean ``mask``, in order (``np.flatnonzero``).
-    ``words`` views the first ``8 words.size`` entries as 64-bit words: blocks of ``_BLOCK``
-    words whose OR is zero are skipped whole (a loop without branches, which the compiler
-    vectorizes; a refresh mask holds a handful of pairs among up to 200k), the others and the
-    tail are read entry by entry, once to count and once to list."""
-    nb = words.size // _BLOCK
-    span = 8 * _BLOCK
+def _masked(mask):
+    """Flat indices (C order) of the set entries of the contiguous boolean ``mask``, in order
+    (``np.flatnonzero``). Its bytes are read in blocks of ``_SPAN``: a block whose OR is zero
+    is skipped whole (a loop without branches, which the compiler vectorizes; a refresh mask
+    holds a handful of pairs among up to 200k), the others and the tail are read entry by
+    entry, once to count and once to list."""
+    b8 = mask.reshape(mask.size).view(np.uint8)  # a view: one byte per entry
+    size = b8.size
+    nb = size // _SPAN
     blocks = np.empty(nb, dtype=np.int64)
     nz = 0
     for b in range(nb):
-        acc = np.uint64(0)
-        for q in range(_BLOCK * b, _BLOCK * b + _BLOCK):
-            acc |= words[q]
+        acc = np.uint8(0)
+        for i in range(_SPAN * b, _SPAN * b + _SPAN):
+            acc |= b8[i]
         if acc != 0:
             blocks[nz] = b
             nz += 1
-    tail = span * nb
+    tail = _SPAN * nb
     n = 0
     for k in range(nz):
-        for i in range(span * blocks[k], span * blocks[k] + span):
-            n += 1 if mask[i] else 0
-    for i in range(tail, mask.size):
-        n += 1 if mask[i] else 0
+        for i in range(_SPAN * blocks[k], _SPAN * blocks[k] + _SPAN):
+            n += 1 if b8[i] != 0 else 0
+    for i in range(tail, size):
+        n += 1 if b8[i] != 0 else 0
     out = np.empty(n, dtype=np.int64)
     n = 0
     for k in range(nz):
-        for i in range(span * blocks[k], span * blocks[k] + span):
-            if mask[i]:
+        for i in range(_SPAN * blocks[k], _SPAN * blocks[k] + _SPAN):
+            if b8[i] != 0:
                 out[n] = i
                 n += 1
-    for i in range(tail, mask.size):
-        if mask[i]:
+    for i in range(tail, size):
+        if b8[i] != 0:
             out[n] = i
             n += 1
     return out
 
 
 @njit(cache=True, error_model="numpy")
-def _refresh(st, pa, words, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counter, mode):
+def _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counter, mode):
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin_i = pa
     fp, cap, key, reset_on, pn, const_n, lut_n = consts
     alpha, w_max, read_sigma, rs_dg, eps, tol_g = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
-    syn = _masked(words, mask)
+    syn = _masked(mask)
     n = syn.size
     if n == 0:
         return 0, counter, 0, 0
@@ -202,14 +202,6 @@ def _refresh(st, pa, words, mask, gmax_i, cnt_read, refreshes, W, has_w, consts,
 # fmt: on
 
 
-def mask_words(flat):
-    """The 64-bit word view of the first ``8 (size // 8)`` entries of a flat, contiguous
-    boolean mask for :func:`refresh_pairs` (an empty view when the data is not 8-byte
-    aligned: the kernel then reads the mask entry by entry)."""
-    words = flat[: flat.size - flat.size % 8].view(np.uint64)
-    return words if words.flags.aligned else _NO_WORDS
-
-
 def pack(*, alpha, w_max, read_sigma, reset_sigma, dG, tol_g, cap, key, pn, const_n, lut_n):
     """The constants of :func:`refresh_pairs` for one array, packed once (numba unboxes one
     tuple per call instead of a dozen arguments).
@@ -253,8 +245,8 @@ def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, c
     state, params : DeviceState, DeviceParams
         The array's records (:mod:`.records`), changed in place.
     mask : numpy.ndarray of bool
-        Pair mask of ``N`` entries in C order, any layout (``N`` synapses; devices ``s`` and
-        ``N + s`` form pair ``s``).
+        Pair mask, ``N`` entries in C order (``N`` synapses; devices ``s`` and ``N + s`` form
+        pair ``s``); any layout (copied unless C-contiguous and writable).
     gmax_i : numpy.ndarray, shape (2 N,)
         Per-device upper bounds.
     cnt_read : numpy.ndarray of int64, shape (2 N,)
@@ -278,9 +270,8 @@ def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, c
         (the caller counts ``(steps + 1) * devices`` verify reads).
     """
     has_w = W is not None
-    mask = mask.reshape(-1)
     fl = mask.flags
-    if not (fl.c_contiguous and fl.writeable):  # one numba type for every mask
-        mask = mask.copy()
-    return _refresh(tuple(state), tuple(params), mask_words(mask), mask, gmax_i, cnt_read,
-                    refreshes, W if has_w else _NO_W, has_w, consts, counter, mode)  # fmt: skip
+    if not (fl.c_contiguous and fl.writeable):  # one numba type per number of dimensions
+        mask = np.array(mask, dtype=np.bool_, order="C")
+    return _refresh(tuple(state), tuple(params), mask, gmax_i, cnt_read, refreshes,
+                    W if has_w else _NO_W, has_w, consts, counter, mode)  # fmt: skip
