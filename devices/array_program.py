@@ -322,8 +322,8 @@ class Programming:
 
         On the numba backend ``mode="verify"`` and ``"ideal"`` run as one compiled call
         (:mod:`devices.kernels.refresh`, the same numbers; a unidirectional MNIST run refreshes
-        about three pairs per call, where the forty numpy operations of the host path were the
-        whole cost); ``"open_loop"``, the other backends and, with ``"verify"``, device models
+        about three pairs per call, where the forty numpy operations of the host path were most
+        of the cost); ``"open_loop"``, the other backends and, with ``"verify"``, device models
         whose nominal inverse uses ``log`` (nonlinear exponential and sloped step models) take
         the host path below.
 

@@ -3,12 +3,13 @@
 :meth:`devices.DeviceArray.refresh` reads the masked pairs' weights, RESETs both devices and
 programs each weight back on the side of its sign. Its host path (``devices/array_program.py``)
 does that in some forty small numpy operations around the verify kernel; a unidirectional MNIST
-run refreshes about three pairs per call, so those operations (about 0.2 ms per call) are the
-whole cost. :func:`refresh_pairs` does all of it in one compiled call: the masked pairs from
-the mask, the read (with its read-noise draw and read counts), the one-sided targets, the RESET
-(its noise, counters and freeze test), the nominal LTP coordinates of the targets, the
-program-and-verify (:func:`devices.kernels.numba_cpu.verify_many`, the kernel the host path
-calls), the weight cache of the refreshed pairs and their refresh counts.
+run refreshes about three pairs per call, so those operations are most of its cost
+(``benchmarks/bench_request.py --rule unidirectional`` times a call). :func:`refresh_pairs` does
+all of it in one compiled call: the masked pairs from the mask, the read (with its read-noise
+draw and read counts), the one-sided targets, the RESET (its noise, counters and freeze test),
+the nominal LTP coordinates of the targets, the program-and-verify
+(:func:`devices.kernels.numba_cpu.verify_many`, the kernel the host path calls), the weight
+cache of the refreshed pairs and their refresh counts.
 
 It computes what the host path computes, with the same float operations on the same values in
 the same order and the same call bases (``DeviceArray._next_base``: one for the read when there
@@ -16,14 +17,15 @@ is read noise, one for the RESET when there is RESET noise, then the verify's), 
 the counters and the weight cache equal the host path's bit for bit
 (``tests/devices/test_refresh_fused.py``). Before it changes anything it checks the weights it
 read: a NaN there (a corrupted state) returns ``-1`` with nothing changed, and the caller runs
-the host path, which reports it as before.
+the host path, so such a state is handled as before.
 
 Not covered (the caller, :meth:`devices.DeviceArray.refresh`, takes the host path): backends
 other than numba, ``mode="open_loop"``, and with ``mode="verify"`` devices whose nominal LTP
 inverse is not the same float operations here as in :meth:`devices.DeviceModel.pulses`: the
 exponential model with a nonlinear branch and step models with a slope (``soft_bounds``) call
 numpy's ``log1p`` / ``log`` there, which differ from the C library's in the last bit for some
-inputs on this machine (a verify target one ulp away can change a pulse train). Linear step
+inputs (numpy's vectorized versions, on this machine's AVX-512; a verify target one ulp away
+can change a pulse train). Linear step
 devices (``constant_step``, ``linear_step``), linear exponential ones (``ideal``) and
 look-up-table devices are covered; ``mode="ideal"`` covers every device.
 """
