@@ -264,15 +264,16 @@ class Programming:
         return (hi >= threshold) & (lo > 0.5 / self.device.levels("ltp"))
 
     def _refresh_consts(self):
-        """``(verify covered, constants of devices.kernels.refresh.refresh_pairs)`` of this
-        array, cached with what they derive from (device model, weight range, variability,
-        key).
+        """``(kernel's nominal inverse, constants of devices.kernels.refresh.refresh_pairs)``
+        of this array, cached with what they derive from (device model, weight range,
+        variability, key).
 
-        ``mode="verify"`` is covered where the kernel's nominal LTP inverse
-        (``numba_cpu._nominal_x``) takes the same float operations as :meth:`_nominal_pulses`:
-        a linear step branch (its short path), a linear exponential one, a look-up table
-        (strictly increasing, so its search finds the same segment); not where numpy's
-        ``log`` / ``log1p`` would stand against the C library's."""
+        The kernel's nominal LTP inverse (``numba_cpu._nominal_x``) takes the same float
+        operations as :meth:`_nominal_pulses` for a linear step branch (its short path), a
+        linear exponential one and a look-up table (strictly increasing, so its search finds
+        the same segment): ``mode="verify"`` is then one call. Not where numpy's ``log`` /
+        ``log1p`` would stand against the C library's (nonlinear exponential and sloped step
+        models): the host computes those coordinates between two calls."""
         dev, var = self.device, self.variability
         c = self.__dict__.get("_refresh_cache")
         if c is not None and c[0] is dev and c[1] is var and c[2] == (self.w_max, self.key):
@@ -295,19 +296,23 @@ class Programming:
         self._refresh_cache = (dev, var, (self.w_max, self.key), (ok, consts))
         return ok, consts
 
+    def _verify_x(self, t):
+        """The verify's nominal LTP coordinates of targets ``t``, at most ``2 P_LTP`` (numpy),
+        as :meth:`_program` forms them."""
+        return np.minimum(self._nominal_pulses(t), 2.0 * self.device.levels("ltp"))
+
     def _refresh_fused(self, mask, mode) -> int:
-        """:meth:`refresh` in one call of :func:`devices.kernels.refresh.refresh_pairs` (numba
-        backend): the same state, counters, call counter and weight cache as the host path,
-        bit for bit. Returns ``-1`` where it does not apply (a device model it does not cover
-        with ``mode="verify"``, a NaN weight read), having changed nothing."""
+        """:meth:`refresh` through :func:`devices.kernels.refresh.refresh_pairs` (numba
+        backend): one call, or two around :meth:`_verify_x` where the kernel's nominal inverse
+        is not the host's (:meth:`_refresh_consts`); the same state, counters, call counter and
+        weight cache as the host path, bit for bit. Returns ``-1`` when a weight reads as NaN,
+        having changed nothing."""
         ok, consts = self._refresh_consts()
-        if mode == "verify" and not ok:
-            return -1
         wc = self._wcache
         n, counter, wsteps, m = _fused_refresh().refresh_pairs(
             self.state, self.params, mask, self.gmax_i, self.cnt_read,
             self.refreshes, None if wc is None else wc.reshape(-1), consts, self.counter,
-            _FUSED_MODES[mode],
+            _FUSED_MODES[mode], nominal=None if ok or mode != "verify" else self._verify_x,
         )  # fmt: skip
         if n > 0:
             self.counter = int(counter)
@@ -320,12 +325,12 @@ class Programming:
         """Refresh pairs: read ``w`` (read noise applies), RESET both devices, program ``w`` on
         the side of its sign (one-sided form).
 
-        On the numba backend ``mode="verify"`` and ``"ideal"`` run as one compiled call
+        On the numba backend ``mode="verify"`` and ``"ideal"`` run compiled
         (:mod:`devices.kernels.refresh`, the same numbers; a unidirectional MNIST run refreshes
         about three pairs per call, where the forty numpy operations of the host path were most
-        of the cost); ``"open_loop"``, the other backends and, with ``"verify"``, device models
-        whose nominal inverse uses ``log`` (nonlinear exponential and sloped step models) take
-        the host path below.
+        of the cost): one call, or for ``"verify"`` on device models whose nominal inverse uses
+        ``log`` (nonlinear exponential and sloped step models) two calls around the host's
+        nominal coordinates. ``"open_loop"`` and the other backends take the host path below.
 
         Parameters
         ----------

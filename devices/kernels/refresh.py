@@ -96,16 +96,24 @@ def _masked(mask):
     return out
 
 
-@njit(cache=True, error_model="numpy")
-def _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counter, mode):
+@njit(cache=True, inline="always", error_model="numpy")
+def _head(st, pa, mask, gmax_i, cnt_read, consts, counter, mode):
+    """The masked pairs, their read, their targets and the RESET (with the ideal programming
+    for ``MODE_IDEAL``); for ``MODE_VERIFY`` the devices to program listed first in ``dev``,
+    ``tgt`` (``m`` of them). Returns ``(n, c, syn, dev, tgt, live0, m)``: pairs (``-1``: a NaN
+    weight read, nothing changed), call counter, pair indices, devices and their targets,
+    devices live before the RESET, devices to program."""
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin_i = pa
     fp, cap, key, reset_on, pn, const_n, lut_n = consts
-    alpha, w_max, read_sigma, rs_dg, eps, tol_g = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
+    alpha, w_max, read_sigma, rs_dg, eps = fp[0], fp[1], fp[2], fp[3], fp[4]
     syn = _masked(mask)
     n = syn.size
+    dev = np.empty(2 * n, dtype=np.int64)
+    tgt = np.empty(2 * n)
+    live0 = np.empty(2 * n, dtype=np.bool_)  # live before the RESET (ideal: its cache)
     if n == 0:
-        return 0, counter, 0, 0
+        return 0, counter, syn, dev, tgt, live0, 0
     N = mask.size
     c = counter
     # the read (Programming._read_subset): one call base when there is read noise
@@ -113,8 +121,6 @@ def _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counte
     base_read = call_base_one(key, c) if s == 1 else np.uint64(0)
     c += s
     # the one-sided targets (Programming._targets), G+ devices first, then G-
-    dev = np.empty(2 * n, dtype=np.int64)
-    tgt = np.empty(2 * n)
     for k in range(n):
         sp = syn[k]
         sm = N + sp
@@ -125,7 +131,7 @@ def _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counte
             gm = gm * (1.0 + read_sigma * normal_one(base_read, sm))
         w = alpha * (gp - gm)
         if w != w:  # nothing changed yet: the host path takes over
-            return -1, counter, 0, 0
+            return -1, counter, syn, dev, tgt, live0, 0
         w = clip_one(w, -w_max, w_max)
         a = abs(w) / alpha
         gmin_p = gmin_i[sp]
@@ -143,7 +149,6 @@ def _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counte
     # the RESET (Programming._reset): one call base when there is RESET noise
     base_reset = call_base_one(key, c) if reset_on else np.uint64(0)
     c += 1 if reset_on else 0
-    live0 = np.empty(2 * n, dtype=np.bool_)  # live before the RESET (ideal: its cache)
     for q in range(2 * n):
         i = dev[q]
         cnt_reset[i] += 1
@@ -168,39 +173,78 @@ def _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counte
                 G[i] = clip_one(tgt[q], gmin_i[i], gmax_i[i])
                 Gw[i] = G[i]
                 tau[i] = 0.0
-        for k in range(n):
-            sp = syn[k]
-            # the host path's caches: of the pairs with a device live before the RESET
-            if has_w and (live0[k] or live0[n + k]):
-                W[sp] = alpha * (G[sp] - G[N + sp])
-            refreshes[sp] += 1
-        return n, c, 0, 0
-    # program-and-verify (Programming._program, _nominal_pulses, _verify) of the devices whose
-    # target lies above their Gmin, toward it, from their nominal LTP coordinate (at most cap)
+        return n, c, syn, dev, tgt, live0, 0
+    # program-and-verify (Programming._program): the devices whose target lies above their
+    # Gmin, in order
     m = 0
-    x_t = np.empty(2 * n)
-    capf = float(cap)
     for q in range(2 * n):
         i = dev[q]
         if tgt[q] > gmin_i[i] + eps:
             dev[m] = i
             tgt[m] = tgt[q]
-            xt = nominal_x_one(fam, tgt[q], pn, const_n, lut_n)
-            x_t[m] = capf if xt > capf else xt  # numpy's minimum (a NaN stays)
             m += 1
-    wsteps = verify_many(m, G, Gw, tau, dev, tgt, x_t, tol_g, cap, read_sigma, key, c, fam, prm,
-                         const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
-                         cnt_reset, np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m),
-                         np.empty(m))
-    c += wsteps * (1 + s) + s
-    for q in range(m):
-        cnt_read[dev[q]] += wsteps + 1
+    return n, c, syn, dev, tgt, live0, m
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _tail(st, pa, N, syn, dev, tgt, x_t, live0, m, cnt_read, refreshes, W, has_w, consts, c,
+          mode):
+    """After :func:`_head`: the verify of the ``m`` listed devices toward their targets from
+    their nominal coordinates ``x_t`` (Programming._verify), the weight cache and the refresh
+    counts. Returns ``(c, steps)``: the call counter after it, the verify's write steps."""
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin_i = pa
+    fp, cap, key, reset_on, pn, const_n, lut_n = consts
+    alpha, read_sigma, tol_g = fp[0], fp[2], fp[5]
+    n = syn.size
+    wsteps = 0
+    if mode == MODE_VERIFY:
+        s = 1 if read_sigma > 0.0 else 0
+        wsteps = verify_many(m, G, Gw, tau, dev, tgt, x_t, tol_g, cap, read_sigma, key, c,
+                             fam, prm, const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up,
+                             cnt_dn, cnt_prog, cnt_reset, np.empty(m, np.int64),
+                             np.empty(m, np.int64), np.empty(m), np.empty(m))
+        c += wsteps * (1 + s) + s
+        for q in range(m):
+            cnt_read[dev[q]] += wsteps + 1
     for k in range(n):
         sp = syn[k]
-        if has_w:
+        # the host path's caches: every pair after a verify; after the ideal programming, the
+        # pairs with a device live before the RESET (the others did not change)
+        if has_w and (mode == MODE_VERIFY or live0[k] or live0[n + k]):
             W[sp] = alpha * (G[sp] - G[N + sp])
         refreshes[sp] += 1
+    return c, wsteps
+
+
+@njit(cache=True, error_model="numpy")
+def _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counter, mode):
+    fam = pa[0]
+    fp, cap, key, reset_on, pn, const_n, lut_n = consts
+    n, c, syn, dev, tgt, live0, m = _head(st, pa, mask, gmax_i, cnt_read, consts, counter, mode)
+    if n <= 0:
+        return n, c, 0, 0
+    # the nominal LTP coordinates of the targets (Programming._nominal_pulses), at most cap
+    x_t = np.empty(m)
+    capf = float(cap)
+    for q in range(m):
+        xt = nominal_x_one(fam, tgt[q], pn, const_n, lut_n)
+        x_t[q] = capf if xt > capf else xt  # numpy's minimum (a NaN stays)
+    c, wsteps = _tail(st, pa, mask.size, syn, dev, tgt, x_t, live0, m, cnt_read, refreshes, W,
+                      has_w, consts, c, mode)
     return n, c, wsteps, m
+
+
+@njit(cache=True, error_model="numpy")
+def _refresh_head(st, pa, mask, gmax_i, cnt_read, consts, counter):
+    return _head(st, pa, mask, gmax_i, cnt_read, consts, counter, MODE_VERIFY)
+
+
+@njit(cache=True, error_model="numpy")
+def _refresh_tail(st, pa, N, syn, dev, tgt, x_t, live0, m, cnt_read, refreshes, W, has_w,
+                  consts, c):
+    return _tail(st, pa, N, syn, dev, tgt, x_t, live0, m, cnt_read, refreshes, W, has_w, consts,
+                 c, MODE_VERIFY)
 # fmt: on
 
 
@@ -239,8 +283,10 @@ def pack(*, alpha, w_max, read_sigma, reset_sigma, dG, tol_g, cap, key, pn, cons
             np.ascontiguousarray(lut_n, dtype=np.float64))  # fmt: skip
 
 
-def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, counter, mode):
-    """Refresh the pairs set in ``mask`` in one call (see the module docs).
+def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, counter, mode,
+                  nominal=None):  # fmt: skip
+    """Refresh the pairs set in ``mask`` in one call (see the module docs), or with ``nominal``
+    in two with a host step between.
 
     Parameters
     ----------
@@ -263,6 +309,12 @@ def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, c
         The array's call counter before the refresh.
     mode : int
         :data:`MODE_VERIFY` or :data:`MODE_IDEAL`.
+    nominal : callable, optional
+        ``MODE_VERIFY``: the nominal LTP coordinates of the verify targets, at most ``cap``,
+        computed on the host by ``nominal(targets)`` (numpy in, numpy out) between a first call
+        (read, targets, RESET) and a second (verify, weight cache, counts): for device models
+        whose coordinates the kernel does not reproduce bit for bit. ``None``: the kernel's own
+        (``numba_cpu._nominal_x``), one call.
 
     Returns
     -------
@@ -275,5 +327,17 @@ def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, c
     fl = mask.flags
     if not (fl.c_contiguous and fl.writeable):  # one numba type per number of dimensions
         mask = np.array(mask, dtype=np.bool_, order="C")
-    return _refresh(tuple(state), tuple(params), mask, gmax_i, cnt_read, refreshes,
-                    W if has_w else _NO_W, has_w, consts, counter, mode)  # fmt: skip
+    st, pa, W = tuple(state), tuple(params), W if has_w else _NO_W
+    if nominal is None:
+        return _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counter,
+                        mode)  # fmt: skip
+    if mode != MODE_VERIFY:
+        raise ValueError("nominal= applies to mode=MODE_VERIFY only")
+    n, c, syn, dev, tgt, live0, m = _refresh_head(st, pa, mask, gmax_i, cnt_read, consts,
+                                                  counter)  # fmt: skip
+    if n <= 0:
+        return n, c, 0, 0
+    x_t = np.ascontiguousarray(nominal(tgt[:m]), dtype=np.float64)
+    c, wsteps = _refresh_tail(st, pa, mask.size, syn, dev, tgt, x_t, live0, m, cnt_read,
+                              refreshes, W, has_w, consts, c)  # fmt: skip
+    return n, c, wsteps, m
