@@ -7,7 +7,11 @@ or warm as training leaves it (process CPU time, ``time.process_time``: the kern
 so on a shared machine this is its work without the waits for a core). Per layer: calls,
 synapses written per call (a pulse count of at least one), the kernel time per call and per
 device write. The unidirectional rule's refreshes (``DeviceArray.refresh``, host code around
-the verify kernel) are timed the same way: calls, pairs per call, time per call and per epoch.
+the verify kernel) are timed the same way: calls, pairs per call, time per call (mean, and the
+median without the first call, which loads the kernels) and per epoch; and the rule's side of
+every update's refresh (``PulseRule._refresh``: the mask test, the trigger's own mask under
+``--refresh hysteresis``, then ``DeviceArray.refresh``). ``--tree DIR`` imports the package from
+another checkout (an A/B of two trees with the same script).
 The ``copy`` variant below repeats ``_request_ser``'s loop on purpose (the ablations are edits
 of it).
 
@@ -20,7 +24,7 @@ drift-clock stores), ``writes`` (no device write at all: the scan, the counts an
 cache only). Every variant but ``copy`` changes the training (on its batches): timing only.
 
 Usage: python benchmarks/bench_request.py [--device constant_step] [--rule bidirectional]
-[--epochs 2] [--ablation copy] [--json OUT]
+[--epochs 2] [--ablation copy] [--refresh hysteresis] [--tree DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -35,10 +39,24 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+def _tree() -> Path:
+    """The checkout to import the package from: ``--tree DIR`` of the command line (read here,
+    before the imports below), else this script's own."""
+    argv = sys.argv[1:]
+    for k, a in enumerate(argv):
+        if a == "--tree" and k + 1 < len(argv):
+            return Path(argv[k + 1]).resolve()
+        if a.startswith("--tree="):
+            return Path(a.split("=", 1)[1]).resolve()
+    return Path(__file__).resolve().parents[1]
+
+
+sys.path.insert(0, str(_tree()))
 
 import devices.array_program as prog  # noqa: E402
 import devices.kernels.numba_cpu as nc  # noqa: E402
+from learning_rules.pulse_bp import PulseRule  # noqa: E402
 from synapse_sim.data.datasets import load_dataset  # noqa: E402
 from synapse_sim.studies.train import RunSpec, TrainConfig, train  # noqa: E402
 
@@ -111,8 +129,17 @@ def main(argv=None):
     ap.add_argument("--rule", default="bidirectional", choices=("bidirectional", "unidirectional"))
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--ablation", default="none", choices=ABLATIONS)
+    ap.add_argument(
+        "--refresh", default="threshold", choices=("threshold", "hysteresis"),
+        help="the unidirectional rule's refresh trigger",
+    )  # fmt: skip
+    ap.add_argument(
+        "--tree", type=Path, default=None,
+        help="import the package from DIR (an A/B of two checkouts with the same script)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    print(f"package from {Path(prog.__file__).resolve().parents[1]}")
     real = nc._request_ser
     acc: dict = {}
     calls = {"n": 0}
@@ -137,27 +164,43 @@ def main(argv=None):
         return r
 
     refresh = prog.Programming.refresh
-    ref = {"calls": 0, "s": 0.0, "pairs": 0}
+    ref = {"calls": 0, "s": 0.0, "pairs": 0, "each": []}
 
     def timed_refresh(self, mask, **kw):
         t0 = time.process_time()
         n = refresh(self, mask, **kw)
-        ref["s"] += time.process_time() - t0
+        dt = time.process_time() - t0
+        ref["s"] += dt
+        ref["each"].append(dt)
         ref["calls"] += 1
         ref["pairs"] += n
         return n
 
+    # the rule's side of a refresh (PulseRule._refresh: the mask test, the trigger's own mask,
+    # then DeviceArray.refresh), per call with a flagged pair or none
+    rule_refresh = PulseRule._refresh
+    rule = {"calls": 0, "s": 0.0}
+
+    def timed_rule_refresh(self, w, mask):
+        t0 = time.process_time()
+        n = rule_refresh(self, w, mask)
+        rule["s"] += time.process_time() - t0
+        rule["calls"] += 1
+        return n
+
     nc._request_ser = timed
     prog.Programming.refresh = timed_refresh
+    PulseRule._refresh = timed_rule_refresh
     try:
         cfg = TrainConfig(dataset="mnist5k", hidden=(256, 128), activation="relu", loss="ce",
                           init="uniform", batch_size=10, epochs=args.epochs, lr=(0.01,),
-                          seed=0)  # fmt: skip
+                          seed=0, refresh=args.refresh)  # fmt: skip
         train(cfg, [RunSpec(device=args.device, rule=args.rule)],
               data=load_dataset("mnist5k", seed=0), progress=False)  # fmt: skip
     finally:
         nc._request_ser = real
         prog.Programming.refresh = refresh
+        PulseRule._refresh = rule_refresh
     rows = []
     for (route, N), d in sorted(acc.items(), key=lambda kv: -kv[0][1]):
         t, c = d["real"]
@@ -184,17 +227,33 @@ def main(argv=None):
         print(line)
     if ref["calls"]:
         c = ref["calls"]
+        med = float(np.median(ref["each"][1:] or ref["each"]))  # without the first (loading)
         rows.append(
             {
                 "refresh_calls_per_epoch": c / args.epochs,
                 "refresh_pairs_per_call": ref["pairs"] / c,
                 "refresh_us_per_call": ref["s"] / c * 1e6,
+                "refresh_median_us_per_call": med * 1e6,
                 "refresh_s_per_epoch": ref["s"] / args.epochs,
             }
         )
         print(
             f"refresh: {c / args.epochs:.0f} calls/epoch, {ref['pairs'] / c:.1f} pairs/call, "
-            f"{ref['s'] / c * 1e6:.1f} us/call, {ref['s'] / args.epochs:.3f} s/epoch"
+            f"{ref['s'] / c * 1e6:.1f} us/call, {ref['s'] / args.epochs:.3f} s/epoch "
+            f"(median {med * 1e6:.1f} us/call after the first)"
+        )
+    if rule["calls"]:
+        c = rule["calls"]
+        rows.append(
+            {
+                "rule_refresh_calls_per_epoch": c / args.epochs,
+                "rule_refresh_us_per_call": rule["s"] / c * 1e6,
+                "rule_refresh_s_per_epoch": rule["s"] / args.epochs,
+            }
+        )
+        print(
+            f"rule refresh ({args.refresh}, every update): {c / args.epochs:.0f} calls/epoch, "
+            f"{rule['s'] / c * 1e6:.1f} us/call, {rule['s'] / args.epochs:.3f} s/epoch"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

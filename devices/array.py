@@ -673,6 +673,7 @@ class DeviceArray(PulseUpdates, Programming):
         pickled); it is looked up again by backend name when the array is restored."""
         st = self.__dict__.copy()
         st.pop("_k", None)
+        st.pop("_refresh_cache", None)  # derived from the device model (array_program.py)
         return st
 
     def __setstate__(self, state: dict) -> None:

@@ -20,6 +20,22 @@ __all__ = ["Programming", "PROGRAM_MODES", "FORMS"]
 PROGRAM_MODES = ("ideal", "open_loop", "verify")
 FORMS = ("one_sided", "centered")
 
+#: :meth:`Programming.refresh` on the numba backend runs the fused kernel of
+#: :mod:`devices.kernels.refresh` where it covers the case (the tests set this to False to
+#: compare it with the host path).
+_FUSED_REFRESH = True
+_FUSED_MODES = {"verify": 0, "ideal": 1}  # devices.kernels.refresh.MODE_VERIFY / MODE_IDEAL
+_KR = []
+
+
+def _fused_refresh():
+    """:mod:`devices.kernels.refresh`, imported on first use (it imports numba)."""
+    if not _KR:
+        from .kernels import refresh
+
+        _KR.append(refresh)
+    return _KR[0]
+
 
 class Programming:
     """Programming and refresh of :class:`devices.DeviceArray` (a part of it, not used alone)."""
@@ -247,9 +263,74 @@ class Programming:
         lo = self._xp.minimum(g[0], g[1])
         return (hi >= threshold) & (lo > 0.5 / self.device.levels("ltp"))
 
+    def _refresh_consts(self):
+        """``(kernel's nominal inverse, constants of devices.kernels.refresh.refresh_pairs)``
+        of this array, cached with what they derive from (device model, weight range,
+        variability, key).
+
+        The kernel's nominal LTP inverse (``numba_cpu._nominal_x``) takes the same float
+        operations as :meth:`_nominal_pulses` for a linear step branch (its short path), a
+        linear exponential one and a look-up table (strictly increasing, so its search finds
+        the same segment): ``mode="verify"`` is then one call. Not where numpy's ``log`` /
+        ``log1p`` would stand against the C library's (nonlinear exponential and sloped step
+        models): the host computes those coordinates between two calls."""
+        dev, var = self.device, self.variability
+        c = self.__dict__.get("_refresh_cache")
+        if c is not None and c[0] is dev and c[1] is var and c[2] == (self.w_max, self.key):
+            return c[3]
+        pn, const_n, lut_n, _ = dev._nominal()
+        if dev.family == 1:
+            dw, gam = pn[2, 0], pn[4, 0]
+            ok = abs(1.0 + 1.0 * dw * gam - 1.0) < 1e-15  # _nominal_pulses' short path
+        elif dev.family == 0:
+            ok = abs(pn[2, 0]) < 1e-8  # reference._exp_inv's linear branch (_LIN_K)
+        else:
+            ok = bool(np.all(np.diff(lut_n) > 0))
+        tol = 0.5 * self.nominal_step("unidirectional")[0]  # _program's default tolerance
+        alpha = self.alpha
+        consts = _fused_refresh().pack(
+            alpha=alpha, w_max=self.w_max, read_sigma=float(var.read_sigma),
+            reset_sigma=float(var.reset_sigma), dG=dev.dG, tol_g=tol / alpha,
+            cap=2 * dev.levels("ltp"), key=self.key, pn=pn[:, 0], const_n=const_n, lut_n=lut_n,
+        )  # fmt: skip
+        self._refresh_cache = (dev, var, (self.w_max, self.key), (ok, consts))
+        return ok, consts
+
+    def _verify_x(self, t):
+        """The verify's nominal LTP coordinates of targets ``t``, at most ``2 P_LTP`` (numpy),
+        as :meth:`_program` forms them."""
+        return np.minimum(self._nominal_pulses(t), 2.0 * self.device.levels("ltp"))
+
+    def _refresh_fused(self, mask, mode) -> int:
+        """:meth:`refresh` through :func:`devices.kernels.refresh.refresh_pairs` (numba
+        backend): one call, or two around :meth:`_verify_x` where the kernel's nominal inverse
+        is not the host's (:meth:`_refresh_consts`); the same state, counters, call counter and
+        weight cache as the host path, bit for bit. Returns ``-1`` when a weight reads as NaN,
+        having changed nothing."""
+        ok, consts = self._refresh_consts()
+        wc = self._wcache
+        n, counter, wsteps, m = _fused_refresh().refresh_pairs(
+            self.state, self.params, mask, self.gmax_i, self.cnt_read,
+            self.refreshes, None if wc is None else wc.reshape(-1), consts, self.counter,
+            _FUSED_MODES[mode], nominal=None if ok or mode != "verify" else self._verify_x,
+        )  # fmt: skip
+        if n > 0:
+            self.counter = int(counter)
+            self.subset_reads["refresh"] += 2 * int(n)
+            if mode == "verify":
+                self.subset_reads["verify"] += (int(wsteps) + 1) * int(m)
+        return int(n)
+
     def refresh(self, mask, *, mode: str = "verify") -> int:
         """Refresh pairs: read ``w`` (read noise applies), RESET both devices, program ``w`` on
         the side of its sign (one-sided form).
+
+        On the numba backend ``mode="verify"`` and ``"ideal"`` run compiled
+        (:mod:`devices.kernels.refresh`, the same numbers; a unidirectional MNIST run refreshes
+        about three pairs per call, where the forty numpy operations of the host path were most
+        of the cost): one call, or for ``"verify"`` on device models whose nominal inverse uses
+        ``log`` (nonlinear exponential and sloped step models) two calls around the host's
+        nominal coordinates. ``"open_loop"`` and the other backends take the host path below.
 
         Parameters
         ----------
@@ -269,6 +350,10 @@ class Programming:
             raise ValueError(
                 f"mask must be a boolean array of shape {self.shape}, got {mask.dtype} {mask.shape}"
             )
+        if _FUSED_REFRESH and self.backend == "numba" and mode in _FUSED_MODES:
+            n = self._refresh_fused(mask, mode)
+            if n >= 0:
+                return n
         syn = xp.flatnonzero(mask)
         if syn.size == 0:
             return 0

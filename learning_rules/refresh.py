@@ -51,9 +51,22 @@ def pair_levels(w) -> np.ndarray:
 
 
 def hysteresis_mask(w, mask, margin: float):
-    """``mask`` restricted to pairs whose smaller device is at least ``margin`` above Gmin."""
-    g = pair_levels(w)
-    return mask & (array_module(g).minimum(g[0], g[1]) >= margin)
+    """``mask`` restricted to pairs whose smaller device is at least ``margin`` above Gmin.
+
+    The levels of :func:`pair_levels` (the same float operations), computed for the pairs of
+    ``mask`` only: a refresh mask holds a few pairs, and the rule asks after every update, so
+    the levels of the whole array cost more than the refresh itself
+    (``benchmarks/bench_request.py --rule unidirectional --refresh hysteresis``)."""
+    xp = array_module(mask)
+    mask = xp.asarray(mask, dtype=bool)
+    syn = xp.flatnonzero(mask)
+    out = xp.zeros(mask.size, dtype=bool)
+    if syn.size:
+        G, gmin, dG = w.G, w.gmin_i, w.device.dG  # flat: G+ of pair s at s, G- at s + N
+        gp = (G[syn] - gmin[syn]) / dG
+        gm = (G[syn + mask.size] - gmin[syn + mask.size]) / dG
+        out[syn[xp.minimum(gp, gm) >= margin]] = True
+    return out.reshape(mask.shape)
 
 
 def preemptive_mask(w, dW, *, method: str, theta: float, rounding: str, n_max):

@@ -35,6 +35,11 @@ numpy arrays under the numba CUDA simulator; imported only when asked for). Rand
 numbers come from :mod:`devices._rng` (a pure function of a per-call ``base`` and the device
 index), so all backends draw the same numbers.
 
+Two modules hold fused numba CPU kernels beyond this common set, built from ``numba_cpu``'s
+per-device functions, each computing what the general path computes for the cases its docs
+list: :mod:`.online` (a batch-1 presentation of every layer) and :mod:`.refresh`
+(:meth:`devices.DeviceArray.refresh` in one call).
+
 Family codes (``fam``): 0 exponential / linear (``specs/devices.md`` section 1), 1 step models
 (section 6), 2 measured look-up table. Route codes (``route``): 0 one device (reference mapping or
 G+ only), 1 differential push-pull, 2 unidirectional.

@@ -1161,8 +1161,9 @@ def verify(state, params, idx, target, x_t, tol_g, cap, read_sigma, key, c0, prm
 # fmt: on
 
 
-# Per-element helpers shared with the fused kernels of :mod:`devices.kernels.online` (public
-# names of the same jitted functions, so that module does not import private names).
+# Per-element helpers shared with the fused kernels of :mod:`devices.kernels.online` and
+# :mod:`devices.kernels.refresh` (public names of the same jitted functions, so those modules
+# do not import private names).
 count_one = _count
 write_many = _write_many
 route_target = _route_target
@@ -1171,3 +1172,5 @@ verify_many = _verify_many
 call_base_one = _call_base
 nominal_x_one = _nominal_x
 col_one = _col
+clip_one = _clip
+normal_one = _normal

@@ -7,7 +7,7 @@ import pytest
 
 import devices
 from learning_rules import PulseRule
-from learning_rules.refresh import pair_levels, refreshes_by_weight
+from learning_rules.refresh import hysteresis_mask, pair_levels, refreshes_by_weight
 
 
 def _array(shape=(4, 5), seed=0, **over):
@@ -172,3 +172,24 @@ def test_refreshes_by_weight_bins():
     rows = refreshes_by_weight(arr, (0.0, 0.25, 0.9, 1.0))
     assert [r["synapses"] for r in rows] == [1, 1, 2]
     assert [r["refreshes"] for r in rows] == [0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_hysteresis_mask_equals_the_whole_array_levels(backend):
+    """The mask is computed on the flagged pairs only: the same mask as the levels of every
+    pair (:func:`pair_levels`) would give, with stuck devices and pairs on both sides."""
+    dev = devices.get("pcmo", c2c_sigma=0.05, p_stuck_gmax=0.05, p_stuck_random=0.05)
+    arr = devices.DeviceArray((13, 21), dev, mapping="differential", seed=3, backend=backend)
+    rng = np.random.default_rng(4)
+    arr.program(rng.uniform(-0.9, 0.9, arr.shape), mode="verify")
+    arr.pulse_request(rng.normal(0, 0.2, arr.shape), method="unidirectional")
+    g = pair_levels(arr)
+    for p in (0.0, 0.01, 0.3, 1.0):
+        mask = rng.random(arr.shape) < p
+        for margin in (0.05, 0.1, 0.3):
+            want = mask & (np.minimum(g[0], g[1]) >= margin)
+            got = hysteresis_mask(arr, mask, margin)
+            assert got.dtype == bool and got.shape == arr.shape
+            assert np.array_equal(got, want)
+            if p == 1.0 and margin == 0.05:
+                assert 0 < got.sum() < got.size
