@@ -174,21 +174,29 @@ class Programming:
         self._verify(need, t_need, x_t, tol / self.alpha, touch)
 
     def _nominal_pulses(self, G):
-        """``device.pulses(G, "ltp")``: the nominal LTP coordinates of conductances ``G``
-        (numpy).
+        """The nominal LTP coordinates of conductances ``G`` (numpy): what ``device.pulses(G,
+        "ltp")`` means, in the numbers of the array's kernels.
 
-        A step device whose nominal curve is linear (family 1 with slope 0: constant_step,
-        linear_step) takes the same float operations on the same values as
-        :func:`devices.kernels.reference.coordinate`'s linear branch, ``|u - b_min| / dw`` with
-        ``u`` the clipped device value, in a few numpy passes instead of the general routine's
-        two dozen: a refresh programs a few devices at a time (about 3 per call in MNIST
-        training), where the per-call cost is everything. Other models, and ``G`` with NaN
-        (which ``pulses`` refuses), take ``device.pulses``; both give the same numbers
-        (``tests/devices/test_refresh_nominal.py``).
+        On the numba backend they come from :func:`devices.kernels.refresh.nominal_coordinates`
+        (the kernels' own inverse, with the C library's ``log`` / ``log1p``): the fused refresh
+        and the fused batch-1 kernel compute the same coordinates inside their kernels, so the
+        host path, the fused refresh and the batch-1 path program toward the same targets bit
+        for bit. numpy's vectorized ``log1p`` / ``log`` (what ``device.pulses`` calls) differ
+        from the C library's in the last bit for some inputs, so for nonlinear exponential and
+        sloped step models the two differ by an ulp now and then
+        (``tests/devices/test_refresh_nominal.py``). Other backends take ``device.pulses``,
+        except that a step device whose nominal curve is linear (family 1 with slope 0:
+        constant_step, linear_step) takes the same float operations on the same values in a
+        few numpy passes (a refresh programs a few devices at a time, where the per-call cost
+        is everything). ``G`` with NaN goes to ``device.pulses``, which refuses it.
         """
         dev = self.device
-        if dev.family == 1 and not np.isnan(G).any():
-            pn, const, _, _ = dev._nominal()
+        if np.isnan(G).any():
+            return dev.pulses(G, "ltp")
+        pn, const, lut, _ = dev._nominal()
+        if self.backend == "numba":
+            return _fused_refresh().nominal_coordinates(dev.family, G, pn[:, 0], const, lut)
+        if dev.family == 1:
             bmin, bmax, dw, gam = pn[0, 0], pn[1, 0], pn[2, 0], pn[4, 0]
             if abs(1.0 + 1.0 * dw * gam - 1.0) < 1e-15:  # reference._step_affine's `lin`
                 u = const[2] + (G - const[0]) / (const[1] - const[0]) * (const[3] - const[2])
@@ -264,28 +272,13 @@ class Programming:
         return (hi >= threshold) & (lo > 0.5 / self.device.levels("ltp"))
 
     def _refresh_consts(self):
-        """``(kernel's nominal inverse, constants of devices.kernels.refresh.refresh_pairs)``
-        of this array, cached with what they derive from (device model, weight range,
-        variability, key).
-
-        The kernel's nominal LTP inverse (``numba_cpu._nominal_x``) takes the same float
-        operations as :meth:`_nominal_pulses` for a linear step branch (its short path), a
-        linear exponential one and a look-up table (strictly increasing, so its search finds
-        the same segment): ``mode="verify"`` is then one call. Not where numpy's ``log`` /
-        ``log1p`` would stand against the C library's (nonlinear exponential and sloped step
-        models): the host computes those coordinates between two calls."""
+        """The constants of :func:`devices.kernels.refresh.refresh_pairs` of this array, cached
+        with what they derive from (device model, weight range, variability, key)."""
         dev, var = self.device, self.variability
         c = self.__dict__.get("_refresh_cache")
         if c is not None and c[0] is dev and c[1] is var and c[2] == (self.w_max, self.key):
             return c[3]
         pn, const_n, lut_n, _ = dev._nominal()
-        if dev.family == 1:
-            dw, gam = pn[2, 0], pn[4, 0]
-            ok = abs(1.0 + 1.0 * dw * gam - 1.0) < 1e-15  # _nominal_pulses' short path
-        elif dev.family == 0:
-            ok = abs(pn[2, 0]) < 1e-8  # reference._exp_inv's linear branch (_LIN_K)
-        else:
-            ok = bool(np.all(np.diff(lut_n) > 0))
         tol = 0.5 * self.nominal_step("unidirectional")[0]  # _program's default tolerance
         alpha = self.alpha
         consts = _fused_refresh().pack(
@@ -293,26 +286,20 @@ class Programming:
             reset_sigma=float(var.reset_sigma), dG=dev.dG, tol_g=tol / alpha,
             cap=2 * dev.levels("ltp"), key=self.key, pn=pn[:, 0], const_n=const_n, lut_n=lut_n,
         )  # fmt: skip
-        self._refresh_cache = (dev, var, (self.w_max, self.key), (ok, consts))
-        return ok, consts
-
-    def _verify_x(self, t):
-        """The verify's nominal LTP coordinates of targets ``t``, at most ``2 P_LTP`` (numpy),
-        as :meth:`_program` forms them."""
-        return np.minimum(self._nominal_pulses(t), 2.0 * self.device.levels("ltp"))
+        self._refresh_cache = (dev, var, (self.w_max, self.key), consts)
+        return consts
 
     def _refresh_fused(self, mask, mode) -> int:
         """:meth:`refresh` through :func:`devices.kernels.refresh.refresh_pairs` (numba
-        backend): one call, or two around :meth:`_verify_x` where the kernel's nominal inverse
-        is not the host's (:meth:`_refresh_consts`); the same state, counters, call counter and
-        weight cache as the host path, bit for bit. Returns ``-1`` when a weight reads as NaN,
+        backend) in one call; the same state, counters, call counter and weight cache as the
+        host path, bit for bit. Returns ``-1`` when a weight reads as NaN,
         having changed nothing."""
-        ok, consts = self._refresh_consts()
+        consts = self._refresh_consts()
         wc = self._wcache
         n, counter, wsteps, m = _fused_refresh().refresh_pairs(
             self.state, self.params, mask, self.gmax_i, self.cnt_read,
             self.refreshes, None if wc is None else wc.reshape(-1), consts, self.counter,
-            _FUSED_MODES[mode], nominal=None if ok or mode != "verify" else self._verify_x,
+            _FUSED_MODES[mode],
         )  # fmt: skip
         if n > 0:
             self.counter = int(counter)
@@ -328,9 +315,8 @@ class Programming:
         On the numba backend ``mode="verify"`` and ``"ideal"`` run compiled
         (:mod:`devices.kernels.refresh`, the same numbers; a unidirectional MNIST run refreshes
         about three pairs per call, where the forty numpy operations of the host path were most
-        of the cost): one call, or for ``"verify"`` on device models whose nominal inverse uses
-        ``log`` (nonlinear exponential and sloped step models) two calls around the host's
-        nominal coordinates. ``"open_loop"`` and the other backends take the host path below.
+        of the cost), in one call. ``"open_loop"`` and the other backends take the host path
+        below.
 
         Parameters
         ----------

@@ -8,12 +8,10 @@ synapse, the refresh mask and the refresh itself (read, RESET, program-and-verif
 computes exactly what :meth:`learning_rules.PulseRule.update` (with
 :meth:`devices.DeviceArray.refresh`) computes (the same per-device functions of
 :mod:`.numba_cpu`, the same counter-based random numbers, the same order of call bases), so a
-fused run equals the general one bit for bit. One known exception, not met in any test or
-benchmark run so far: a verify refresh on a nonlinear exponential model takes the nominal
-coordinate of its target from the C library's ``log1p`` here and from numpy's on the host
-(``Programming._nominal_pulses``), which differ in the last bit for some arguments; the verify's
-trains differ only if half the remaining nominal distance falls within that bit of a whole
-number.
+fused run equals the general one bit for bit. (The verify targets' nominal coordinates are
+the kernels' own inverse on both paths: on the numba backend ``Programming._nominal_pulses``
+takes them from :func:`devices.kernels.refresh.nominal_coordinates`, not from numpy's
+``log1p``, which differs from the C library's in the last bit for some arguments.)
 
 Shortcuts that make it fast and change no result:
 

@@ -20,14 +20,11 @@ read: a NaN there (a corrupted state) returns ``-1`` with nothing changed, and t
 the host path, so such a state is handled as before.
 
 Not covered (the caller, :meth:`devices.DeviceArray.refresh`, takes the host path): backends
-other than numba, ``mode="open_loop"``, and with ``mode="verify"`` devices whose nominal LTP
-inverse is not the same float operations here as in :meth:`devices.DeviceModel.pulses`: the
-exponential model with a nonlinear branch and step models with a slope (``soft_bounds``) call
-numpy's ``log1p`` / ``log`` there, which differ from the C library's in the last bit for some
-inputs (numpy's vectorized versions, on this machine's AVX-512; a verify target one ulp away
-can change a pulse train). Linear step
-devices (``constant_step``, ``linear_step``), linear exponential ones (``ideal``) and
-look-up-table devices are covered; ``mode="ideal"`` covers every device.
+other than numba and ``mode="open_loop"``. The verify's nominal LTP coordinates are the kernels'
+own (:func:`devices.kernels.numba_cpu.nominal_x_one`) on both paths: on the numba backend the
+host path takes them from :func:`nominal_coordinates` too (numpy's vectorized ``log1p`` /
+``log`` differ from the C library's in the last bit for some inputs, so ``DeviceModel.pulses``
+would not give the same targets for nonlinear exponential and sloped step devices).
 """
 
 from __future__ import annotations
@@ -45,7 +42,7 @@ from .numba_cpu import call_base_one, clip_one, nominal_x_one, normal_one, verif
 _HERE = Path(__file__).parent
 drop_stale_cache(__file__, str(_HERE / "numba_cpu.py"), str(_HERE.parent / "_rng.py"))
 
-__all__ = ["refresh_pairs", "pack", "MODE_VERIFY", "MODE_IDEAL"]
+__all__ = ["refresh_pairs", "nominal_coordinates", "pack", "MODE_VERIFY", "MODE_IDEAL"]
 
 #: Programming codes of :func:`refresh_pairs`.
 MODE_VERIFY = 0
@@ -236,15 +233,9 @@ def _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counte
 
 
 @njit(cache=True, error_model="numpy")
-def _refresh_head(st, pa, mask, gmax_i, cnt_read, consts, counter):
-    return _head(st, pa, mask, gmax_i, cnt_read, consts, counter, MODE_VERIFY)
-
-
-@njit(cache=True, error_model="numpy")
-def _refresh_tail(st, pa, N, syn, dev, tgt, x_t, live0, m, cnt_read, refreshes, W, has_w,
-                  consts, c):
-    return _tail(st, pa, N, syn, dev, tgt, x_t, live0, m, cnt_read, refreshes, W, has_w, consts,
-                 c, MODE_VERIFY)
+def _coordinates(fam, G, pn, const_n, lut_n, out):
+    for i in range(G.size):
+        out[i] = nominal_x_one(fam, G[i], pn, const_n, lut_n)
 # fmt: on
 
 
@@ -283,10 +274,37 @@ def pack(*, alpha, w_max, read_sigma, reset_sigma, dG, tol_g, cap, key, pn, cons
             np.ascontiguousarray(lut_n, dtype=np.float64))  # fmt: skip
 
 
-def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, counter, mode,
-                  nominal=None):  # fmt: skip
-    """Refresh the pairs set in ``mask`` in one call (see the module docs), or with ``nominal``
-    in two with a host step between.
+def nominal_coordinates(fam, G, pn, const_n, lut_n):
+    """The nominal LTP coordinates of conductances ``G`` (float64, any shape) as the kernels
+    compute them (:func:`devices.kernels.numba_cpu.nominal_x_one`, the C library's ``log`` /
+    ``log1p``): what ``Programming._nominal_pulses`` programs toward on the numba backend, so
+    that the host path, this module's kernel and the fused batch-1 kernel
+    (:mod:`.online`) share one set of numbers.
+
+    Parameters
+    ----------
+    fam : int
+        Family code.
+    G : array_like
+        Conductances (no NaN: the caller refuses them).
+    pn, const_n, lut_n : numpy.ndarray
+        Nominal parameters (8), family constants (4) and LTP table (``DeviceModel._nominal``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Coordinates, the shape of ``G``.
+    """
+    G = np.ascontiguousarray(G, dtype=np.float64)
+    out = np.empty(G.shape)
+    _coordinates(int(fam), G.reshape(-1), np.ascontiguousarray(pn, dtype=np.float64),
+                 np.ascontiguousarray(const_n, dtype=np.float64),
+                 np.ascontiguousarray(lut_n, dtype=np.float64), out.reshape(-1))  # fmt: skip
+    return out
+
+
+def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, counter, mode):
+    """Refresh the pairs set in ``mask`` in one call (see the module docs).
 
     Parameters
     ----------
@@ -309,12 +327,6 @@ def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, c
         The array's call counter before the refresh.
     mode : int
         :data:`MODE_VERIFY` or :data:`MODE_IDEAL`.
-    nominal : callable, optional
-        ``MODE_VERIFY``: the nominal LTP coordinates of the verify targets, at most ``cap``,
-        computed on the host by ``nominal(targets)`` (numpy in, numpy out) between a first call
-        (read, targets, RESET) and a second (verify, weight cache, counts): for device models
-        whose coordinates the kernel does not reproduce bit for bit. ``None``: the kernel's own
-        (``numba_cpu._nominal_x``), one call.
 
     Returns
     -------
@@ -328,16 +340,5 @@ def refresh_pairs(state, params, mask, gmax_i, cnt_read, refreshes, W, consts, c
     if not (fl.c_contiguous and fl.writeable):  # one numba type per number of dimensions
         mask = np.array(mask, dtype=np.bool_, order="C")
     st, pa, W = tuple(state), tuple(params), W if has_w else _NO_W
-    if nominal is None:
-        return _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counter,
-                        mode)  # fmt: skip
-    if mode != MODE_VERIFY:
-        raise ValueError("nominal= applies to mode=MODE_VERIFY only")
-    n, c, syn, dev, tgt, live0, m = _refresh_head(st, pa, mask, gmax_i, cnt_read, consts,
-                                                  counter)  # fmt: skip
-    if n <= 0:
-        return n, c, 0, 0
-    x_t = np.ascontiguousarray(nominal(tgt[:m]), dtype=np.float64)
-    c, wsteps = _refresh_tail(st, pa, mask.size, syn, dev, tgt, x_t, live0, m, cnt_read,
-                              refreshes, W, has_w, consts, c)  # fmt: skip
-    return n, c, wsteps, m
+    return _refresh(st, pa, mask, gmax_i, cnt_read, refreshes, W, has_w, consts, counter,
+                    mode)  # fmt: skip

@@ -1,6 +1,8 @@
 """The refresh's host path (``devices/array_program.py``): the nominal LTP coordinates it
-programs toward (``Programming._nominal_pulses``: the short path of linear step devices gives
-``device.pulses`` bit for bit, other models take ``device.pulses`` itself), and a verify refresh
+programs toward (``Programming._nominal_pulses``: on the numba backend the kernels' own inverse,
+within an ulp or so of ``device.pulses`` and equal to it where both take the same operations; on
+the numpy backend the short path of linear step devices gives ``device.pulses`` bit for bit and
+other models take ``device.pulses`` itself), and a verify refresh
 that updates the weight cache once at the end and skips the freeze test where every budget is
 infinite leaves the state of the step-by-step path (stuck devices, budgets that run out)."""
 
@@ -8,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numba import njit
 
 import devices
 from devices import array_program
 from devices.array_program import Programming
+from devices.kernels import numba_cpu
 
 
 def _conductances(model, rng, n=4000):
@@ -34,6 +38,36 @@ def test_nominal_pulses_equal_device_pulses(name):
     assert np.array_equal(got.view(np.int64), want.view(np.int64))
 
 
+@njit(cache=False)
+def _kernel_inverse(fam, G, pn, const, lut, out):
+    for i in range(G.size):
+        out[i] = numba_cpu.nominal_x_one(fam, G[i], pn, const, lut)
+
+
+@pytest.mark.parametrize(
+    "name", ["constant_step", "linear_step", "soft_bounds", "epiram", "ag_a_si", "ideal"]
+)
+def test_numba_backend_takes_the_kernels_inverse(name):
+    """On the numba backend the host's coordinates are the ones the fused kernels compute
+    (``numba_cpu.nominal_x_one``, the batch-1 kernel's and the fused refresh's) bit for bit;
+    they stay within a few ulp of ``device.pulses`` (numpy's ``log1p`` / ``log``) and equal it
+    where both take the same operations (linear step devices, the linear exponential one)."""
+    model = devices.get(name)
+    arr = devices.DeviceArray((4, 5), model, mapping="differential", seed=1, backend="numba")
+    G = _conductances(model, np.random.default_rng(5))
+    got = arr._nominal_pulses(G)
+    pn, const, lut, _ = model._nominal()
+    want = np.empty_like(G)
+    _kernel_inverse(model.family, G, np.ascontiguousarray(pn[:, 0]), const, lut, want)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    ref = model.pulses(G, "ltp")
+    fin = np.isfinite(ref)
+    assert np.array_equal(np.isfinite(got), fin)
+    assert np.allclose(got[fin], ref[fin], rtol=1e-13, atol=1e-12)
+    if name in ("constant_step", "linear_step", "ideal"):
+        assert np.array_equal(got.view(np.int64), ref.view(np.int64))
+
+
 def test_nominal_pulses_short_path_taken_only_for_linear_step():
     calls = []
 
@@ -49,12 +83,15 @@ def test_nominal_pulses_short_path_taken_only_for_linear_step():
             return self.model.pulses(G, branch)
 
     G = np.linspace(1e-7, 5e-6, 7)
-    for name, short in (("constant_step", True), ("soft_bounds", False), ("epiram", False)):
-        arr = devices.DeviceArray((2, 3), devices.get(name), mapping="differential", seed=0)
-        arr.device = Spy(arr.device)
-        calls.clear()
-        arr._nominal_pulses(G)
-        assert (calls == []) == short
+    for backend in ("numpy", "numba"):
+        for name, short in (("constant_step", True), ("soft_bounds", False), ("epiram", False)):
+            arr = devices.DeviceArray((2, 3), devices.get(name), mapping="differential", seed=0,
+                                      backend=backend)  # fmt: skip
+            arr.device = Spy(arr.device)
+            calls.clear()
+            arr._nominal_pulses(G)
+            # numba: the kernels' inverse for every model, never device.pulses
+            assert (calls == []) == (short or backend == "numba")
     # NaN goes to device.pulses, which refuses it
     arr = devices.DeviceArray((2, 3), devices.get("constant_step"), mapping="differential")
     with pytest.raises(ValueError, match="NaN"):
