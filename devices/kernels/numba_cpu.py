@@ -1169,6 +1169,7 @@ write_many = _write_many
 route_target = _route_target
 flag_refresh_one = _flag_refresh
 verify_many = _verify_many
+verify_serial = _verify_ser  # the verify kernel itself, called (not inlined) by refresh.py
 call_base_one = _call_base
 nominal_x_one = _nominal_x
 col_one = _col

@@ -8,7 +8,7 @@ run refreshes about three pairs per call, so those operations are most of its co
 all of it in one compiled call: the masked pairs from the mask, the read (with its read-noise
 draw and read counts), the one-sided targets, the RESET (its noise, counters and freeze test),
 the nominal LTP coordinates of the targets, the program-and-verify
-(``numba_cpu._verify_ser``, the very kernel the host path calls), the weight
+(``numba_cpu.verify_serial``, the very kernel the host path calls), the weight
 cache of the refreshed pairs and their refresh counts.
 
 It computes what the host path computes, with the same float operations on the same values in
@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from .cache import drop_stale_cache
-from .numba_cpu import _verify_ser, call_base_one, clip_one, nominal_x_one, normal_one
+from .numba_cpu import call_base_one, clip_one, nominal_x_one, normal_one, verify_serial
 
 # the kernel inlines the per-device functions of numba_cpu.py (and the tables of _rng.py)
 _HERE = Path(__file__).parent
@@ -198,7 +198,7 @@ def _tail(st, pa, N, syn, dev, tgt, x_t, live0, m, cnt_read, refreshes, W, has_w
     if mode == MODE_VERIFY:
         s = 1 if read_sigma > 0.0 else 0
         # the host path's verify kernel itself, called (not inlined): compiled once for both
-        wsteps = _verify_ser(st, pa, dev[:m], tgt[:m], x_t, tol_g, cap, read_sigma, key, c, pn)
+        wsteps = verify_serial(st, pa, dev[:m], tgt[:m], x_t, tol_g, cap, read_sigma, key, c, pn)
         c += wsteps * (1 + s) + s
         for q in range(m):
             cnt_read[dev[q]] += wsteps + 1
