@@ -92,11 +92,22 @@ REFRESH_IDEAL = 1
 COUNT_EXACT = 0
 COUNT_NEUROSIM = 1
 
+#: Slots of the packed scalars of one layer (a row of ``fpk`` / ``ipk`` of :func:`step_layers`);
+#: a row of ``fpk`` continues with the nominal device parameters (8) and constants (4).
+FP_SLOTS = ("lr", "step_up", "step_dn", "theta", "alpha", "gref", "thr", "half_step", "margin",
+            "dg_nom", "w_max", "tol_g", "p_up", "p_dn", "w_range")  # fmt: skip
+IP_SLOTS = ("n_max", "stochastic", "route", "mode", "cap", "counter", "count", "reads_refresh",
+            "reads_verify")  # fmt: skip
+_IP_READS_REFRESH = IP_SLOTS.index("reads_refresh")
+_IP_READS_VERIFY = IP_SLOTS.index("reads_verify")
+_IP_COUNTS = ("reads_refresh", "reads_verify")  # accumulated by the kernel
+_NF = len(FP_SLOTS)
+
 
 # fmt: off
 @njit(cache=True, inline="always", error_model="numpy")
-def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refreshes, nz, flagged,
-                buf_i, buf_m, buf_a, buf_t, buf_x, buf_e, buf_r):
+def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refreshes, cnt_read, nz,
+                flagged, buf_i, buf_m, buf_a, buf_t, buf_x, buf_e, buf_r):
     """One layer's update (see :func:`step_layers`); returns (pulses, non-finite requests,
     pairs refreshed), pulses -1 when ``x`` or ``d`` is not finite (nothing changed)."""
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
@@ -225,6 +236,10 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
         buf_i[nf + k] = sm
         buf_t[k] = act_p if w >= 0 else act_m - aw
         buf_t[nf + k] = act_p - aw if w >= 0 else act_m
+        # the refresh read of both devices (Programming._read_subset)
+        cnt_read[sp] += 1
+        cnt_read[sm] += 1
+    ip[_IP_READS_REFRESH] += 2 * nf
     for k in range(2 * nf):
         i = buf_i[k]
         cnt_reset[i] += 1
@@ -265,6 +280,10 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
                            fam, prm, const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up,
                            cnt_dn, cnt_prog, cnt_reset, buf_m, buf_a, buf_e, buf_r)
         ip[5] = counter + wmax
+        # every programmed device is read once per verify round (Programming._verify)
+        for k in range(m):
+            cnt_read[buf_i[k]] += wmax + 1
+        ip[_IP_READS_VERIFY] += (wmax + 1) * m
     for k in range(nf):
         s = flagged[k]
         refreshes[s] += 1
@@ -308,7 +327,7 @@ def _step_layers(args, lo, hi):
     pulses = 0
     refreshed = 0
     for li in range(lo, hi):
-        st, pa, W, gmax_i, lut_n, refreshes = layers[li]
+        st, pa, W, gmax_i, lut_n, refreshes, cnt_read = layers[li]
         x = xs[li]
         d = ds[li]
         n_in = x.size
@@ -316,7 +335,7 @@ def _step_layers(args, lo, hi):
         fp = fpk[li]
         total, bad, nf = _layer_body(
             x, d, fp, ipk[li], keys[li], st, pa, W, gmax_i, fp[_NF:_NF + 8],
-            fp[_NF + 8:_NF + 12], lut_n, refreshes, ibuf[:n_in], ibuf[n_in:n_in + N],
+            fp[_NF + 8:_NF + 12], lut_n, refreshes, cnt_read, ibuf[:n_in], ibuf[n_in:n_in + N],
             ibuf[n_in + N:n_in + 3 * N], ibuf[n_in + 3 * N:n_in + 5 * N],
             ibuf[n_in + 5 * N:n_in + 7 * N], fbuf[:2 * N], fbuf[2 * N:4 * N],
             fbuf[4 * N:6 * N], fbuf[6 * N:8 * N])
@@ -328,14 +347,6 @@ def _step_layers(args, lo, hi):
 # fmt: on
 
 
-#: Slots of the packed scalars of one layer (a row of ``fpk`` / ``ipk`` of :func:`step_layers`);
-#: a row of ``fpk`` continues with the nominal device parameters (8) and constants (4).
-FP_SLOTS = ("lr", "step_up", "step_dn", "theta", "alpha", "gref", "thr", "half_step", "margin",
-            "dg_nom", "w_max", "tol_g", "p_up", "p_dn", "w_range")  # fmt: skip
-IP_SLOTS = ("n_max", "stochastic", "route", "mode", "cap", "counter", "count")
-_NF = len(FP_SLOTS)
-
-
 def pack(pn, const_n, **values) -> tuple[np.ndarray, np.ndarray]:
     """The packed scalars ``(fp, ip)`` of one layer (rows of ``fpk``, ``ipk`` of
     :func:`step_layers`) from keyword values named as in :data:`FP_SLOTS` and :data:`IP_SLOTS`
@@ -344,13 +355,16 @@ def pack(pn, const_n, **values) -> tuple[np.ndarray, np.ndarray]:
                   + [float(v) for v in const_n])  # fmt: skip
     if fp.size != _NF + 12:
         raise ValueError(f"pn and const_n must hold 8 and 4 values, got {len(pn)}, {len(const_n)}")
-    ip = np.array([int(values[k]) for k in IP_SLOTS], dtype=np.int64)
+    # the read counters start at zero (the kernel adds to them; the caller empties them)
+    ip = np.array([int(values.get(k, 0) if k in _IP_COUNTS else values[k]) for k in IP_SLOTS],
+                  dtype=np.int64)  # fmt: skip
     return fp, ip
 
 
 def layer_tuples(layers) -> tuple:
     """The per-layer tuples of :func:`kernel_args` from ``(state, params, W, gmax_i, lut_n,
-    refreshes)`` per layer (records as :mod:`.records` ``NamedTuple`` s), the arrays themselves.
+    refreshes, cnt_read)`` per layer (records as :mod:`.records` ``NamedTuple`` s), the arrays
+    themselves.
 
     Every array goes in as it is (C-contiguous), so the kernel has one numba type per network
     shape whatever the devices: a variant that passed uniform per-device constants as stride-0
@@ -360,8 +374,8 @@ def layer_tuples(layers) -> tuple:
     """
     # the records go in as plain tuples (see numba_cpu: cheaper to type than a NamedTuple)
     return tuple(
-        (tuple(st), tuple(pa), W, gmax_i, lut_n, refreshes)
-        for st, pa, W, gmax_i, lut_n, refreshes in layers
+        (tuple(st), tuple(pa), W, gmax_i, lut_n, refreshes, cnt_read)
+        for st, pa, W, gmax_i, lut_n, refreshes, cnt_read in layers
     )
 
 
@@ -404,12 +418,14 @@ def kernel_args(layers, fpk, ipk, keys, buffers, rows) -> KernelArgs:
     Parameters
     ----------
     layers : tuple
-        Per layer ``(state, params, W, gmax_i, lut_n, refreshes)`` (from :func:`layer_tuples`),
+        Per layer ``(state, params, W, gmax_i, lut_n, refreshes, cnt_read)`` (from
+        :func:`layer_tuples`),
         every layer's tuple of the same types: the array's state and parameter records as plain
         tuples (``tuple(DeviceArray.state)``, :mod:`.records`; updated in place), its flat cached
         weights (kept current), per-device upper bounds, the nominal LTP table
         (``DeviceModel.kernel_params(1, None)``, for the verify targets' pulse coordinates) and
-        its refresh count per synapse (updated in place).
+        its refresh count per synapse and read count per device (``DeviceArray.cnt_read``: the
+        refresh's and the verify's reads; both updated in place).
     fpk, ipk : numpy.ndarray, shape (layers, ...)
         Rows of packed scalars (:func:`pack`): learning rate, nominal steps, dead zone, mapping
         (``alpha``, ``gref < 0``: differential pair), refresh threshold (0: none), half a
@@ -418,10 +434,12 @@ def kernel_args(layers, fpk, ipk, keys, buffers, rows) -> KernelArgs:
         NeuroSim's counts), nominal device parameters and constants; cap ``n_max`` (0: none),
         stochastic rounding, route, refresh programming (:data:`REFRESH_VERIFY` /
         :data:`REFRESH_IDEAL`), verify pulse cap, the array's call counter (advanced in place as
-        ``DeviceArray._next_base`` would) and the count rule (:data:`COUNT_EXACT`;
+        ``DeviceArray._next_base`` would), the count rule (:data:`COUNT_EXACT`;
         :data:`COUNT_NEUROSIM`: the request replaced by
         :func:`devices.converters.neurosim_request_one` first, as ``DeviceArray(count=
-        "neurosim")`` does).
+        "neurosim")`` does) and two read totals the kernel adds to (``reads_refresh``,
+        ``reads_verify``: the device reads of ``DeviceArray.subset_reads``; the caller moves
+        them there and sets them back to zero).
     keys : numpy.ndarray of uint64
         The arrays' random keys.
     buffers : tuple of numpy.ndarray

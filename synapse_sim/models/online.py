@@ -30,6 +30,7 @@ from devices.kernels import online as _kern
 __all__ = ["OnlineTrainer", "online_trainer", "why_not"]
 
 _IP_COUNTER = _kern.IP_SLOTS.index("counter")
+_IP_READS = (_kern.IP_SLOTS.index("reads_refresh"), _kern.IP_SLOTS.index("reads_verify"))
 
 
 def why_not(net, rule) -> str | None:
@@ -205,15 +206,18 @@ class OnlineTrainer:
                 or pk[2] is not wc
                 or pk[3] is not arr.refreshes
                 or pk[4] is not arr.gmax_i
+                or pk[5] is not arr.cnt_read
             ):
-                self._packs[li] = (arr.state, arr.params, wc, arr.refreshes, arr.gmax_i)
+                self._packs[li] = (
+                    arr.state, arr.params, wc, arr.refreshes, arr.gmax_i, arr.cnt_read
+                )  # fmt: skip
                 changed = True
             self._keys[li] = arr.key
         if changed:
             raw = []
-            for (st, pa, wc, refr, gmax_i), lut in zip(self._packs, self._luts, strict=True):
+            for (st, pa, wc, refr, gmax_i, reads), lut in zip(self._packs, self._luts, strict=True):
                 st, pa, gmax_i = _kern.compact_uniform(st, pa, gmax_i)
-                raw.append((st, pa, wc.reshape(-1), gmax_i, lut, refr))
+                raw.append((st, pa, wc.reshape(-1), gmax_i, lut, refr, reads))
             layers = _kern.layer_tuples(raw)
             self._args = _kern.kernel_args(
                 layers, self._fpk, self._ipk, self._keys, self._bufs, (self._xin, self._din)
@@ -250,6 +254,12 @@ class OnlineTrainer:
             # requests (its other synapses were written)
             for li in range(lo, stop + 1 if stop < hi and p_stop >= 0 else stop):
                 layers[li].counter = int(ipk[li, _IP_COUNTER])
+            if r > 0:  # the refreshes' device reads, as DeviceArray.refresh counts them
+                for li in range(lo, stop):
+                    reads = layers[li].subset_reads
+                    reads["refresh"] += int(ipk[li, _IP_READS[0]])
+                    reads["verify"] += int(ipk[li, _IP_READS[1]])
+                    ipk[li, _IP_READS[0]] = ipk[li, _IP_READS[1]] = 0
             pulses += p
             refreshes += r
             if stop == hi:
@@ -298,6 +308,7 @@ class OnlineTrainer:
         layer = self.net.layers[li]
         rc = self._reads[li]
         if rc is None:
+            layer.array_reads["forward"] += 1  # one input vector, as DeviceArray.matmul counts
             return a @ layer.weight_cache().T
         dac, psum, scale = rc
         exact, vsum = 0, 0.0
@@ -311,6 +322,7 @@ class OnlineTrainer:
             exact, vsum = _kern.quantize_row(a[0], *dac, buf[1])
             if exact < 0:  # NaN: the array raises as it does on the general path
                 return layer.matmul(a)
+        layer.array_reads["forward"] += 1
         if psum is None:
             y = v @ layer.weight_cache().T
             if scale is not None:  # current read without a partial-sum ADC

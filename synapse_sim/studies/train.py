@@ -246,11 +246,11 @@ class TrainStudy:
                 noise_rng = np.random.default_rng([config.seed, 4])
                 noisy = noisy_layers(layers, config.weight_noise, noise_rng)
                 net = MLP(noisy, config.activation, config.loss)
-            # batch 1 on the CPU: fused presentations when every setting is covered (same numbers;
-            # the fused kernel does not count array reads, so metered runs take the general path)
+            # batch 1 on the CPU: fused presentations when every setting is covered (same numbers,
+            # the same pulse and read counts, so metered runs take it too)
             fast = (
                 online_trainer(net, rule, lrs)
-                if config.batch_size == 1 and xp is np and net is eval_net and self.energy is None
+                if config.batch_size == 1 and xp is np and net is eval_net
                 else None
             )
             data_rng = np.random.default_rng([config.seed, 2])

@@ -41,8 +41,9 @@ def _reference_loop(net, rule, lrs, x, y, eye, order, rng):
 
 
 def _state(layers):
-    keys = ("G", "Gw", "tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "cnt_reset", "refreshes")
-    return [({k: getattr(a, k).copy() for k in keys}, a.counter, a.weights()) for a in layers]
+    """Every array's whole state (``state_dict``: conductances, counters, the per-device read
+    counts and the read totals by kind, the call counter, ...) and its weights."""
+    return [(a.state_dict(), a.counter, a.weights()) for a in layers]
 
 
 CASES = [
@@ -272,6 +273,40 @@ def test_train_uses_the_fused_path_and_matches_general(data, monkeypatch):
             np.testing.assert_array_equal(a, b)
 
 
+def test_metered_runs_take_the_fused_path_with_the_same_energy(data, monkeypatch):
+    """An energy-metered run at batch 1 takes the fused path and records what the general
+    loop records: the fused path counts the forward reads and the refresh's and verify's
+    device reads as the arrays' own methods do, so the energy and latency per epoch are the
+    same numbers."""
+    import synapse_sim.studies.train as train_mod
+
+    cfg = dataclasses.replace(CFG, epochs=2, max_train=120)
+    runs = [RunSpec(device="ag_a_si", rule="unidirectional"), RunSpec(device="epiram")]
+    real, used = train_mod.online_trainer, []
+
+    def counted(*a):
+        t = real(*a)
+        used.append(t is not None)
+        return t
+
+    monkeypatch.setattr(train_mod, "online_trainer", counted)
+    fused = train(cfg, runs, data=data, progress=False, energy=True)
+    assert used == [True, True]
+    monkeypatch.setattr(train_mod, "online_trainer", lambda *a: None)
+    general = train(cfg, runs, data=data, progress=False, energy=True)
+    for label, h in general.history.items():
+        assert h["energy_read_J"][0] > 0 and h["energy_write_J"][0] > 0
+        for k, v in h.items():
+            if k != "epoch_time":
+                assert fused.history[label][k] == v, (label, k)
+        assert fused.final[label]["energy"] == general.final[label]["energy"]
+        for a, b in zip(general.arrays[label], fused.arrays[label], strict=True):
+            assert a.read_counts() == b.read_counts()
+            _arrays_equal(a, b)
+    rc = general.arrays["ag_a_si-unidirectional"][0].read_counts()
+    assert rc["refresh"] > 0 and rc["verify"] > 0  # the refreshes' reads are in the comparison
+
+
 @pytest.mark.parametrize(("bits", "lo", "hi"), [(1, 0.0, 1.0), (3, 0.0, 1.0), (4, -2.0, 3.0)])
 def test_quantize_row_equals_the_quantizer(bits, lo, hi):
     from devices.kernels.online import quantize_row
@@ -315,8 +350,10 @@ def _two_nets(**array_kw):
 
 
 def _arrays_equal(a, b):
-    for k in ("G", "Gw", "tau", "frozen", "cnt_up", "cnt_dn", "cnt_prog", "refreshes"):
-        np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:  # conductances, counters, read counts, call counter, ...
+        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
     assert a.counter == b.counter
 
 
@@ -396,13 +433,14 @@ def test_one_kernel_type_for_uniform_and_varied_devices():
     varied = _net(device=devices.get("pcmo", sigma_nl=0.5, sigma_gmin=0.1))
     types = []
     for net in (plain, varied):
-        raw = [(a.state, a.params, a.weights().reshape(-1), a.gmax_i, a.lut_up, a.refreshes)
-               for a in net.layers]  # fmt: skip
+        raw = [(a.state, a.params, a.weights().reshape(-1), a.gmax_i, a.lut_up, a.refreshes,
+                a.cnt_read) for a in net.layers]  # fmt: skip
         out = layer_tuples(raw)
-        for (st, pa, W, gmax_i, lut_n, refreshes), t in zip(raw, out, strict=True):
+        for (st, pa, W, gmax_i, lut_n, refreshes, reads), t in zip(raw, out, strict=True):
             assert all(x is y for x, y in zip(t[0], st, strict=True))
             assert all(x is y for x, y in zip(t[1], pa, strict=True))
             assert t[2] is W and t[3] is gmax_i and t[4] is lut_n and t[5] is refreshes
+            assert t[6] is reads
         types.append(typeof(out))
     assert types[0] == types[1]
 
