@@ -148,6 +148,21 @@ class OnlineTrainer:
         # activations and the deltas, the sigmoid step's own rows (written in place)
         self._xin = (np.empty(net.layers[0].shape[1]), *self._rows[4])
         self._din = self._rows[5]
+        # a sigmoid presentation's products go into buffers kept from one presentation to the
+        # next: per layer its pre-activation (1, out), per hidden layer the backward read of the
+        # layer above (1, out); with their rows, and the input buffer as a (1, in) row
+        zb = [np.empty((1, layer.shape[0])) for layer in net.layers]
+        bb = [np.empty((1, layer.shape[1])) for layer in net.layers[1:]]
+        self._prod = (zb, [z[0] for z in zb], bb, [b[0] for b in bb], self._xin[0][None, :])
+        # the read plan: per layer whether its forward / backward read is the plain product
+        # of the cached weights (else _read / _back_read), and those weights and their
+        # transpose (rebuilt with the kernel's arguments, see _weights)
+        self._plain = (
+            [rc is None for rc in self._reads],
+            [self._back_plain(layer) for layer in net.layers],
+        )
+        self._wts = None
+        self._general_steps = 0  # layer updates that took the general path (see _apply)
 
     def _layer_consts(self, arr, lr) -> tuple:
         rule = self.rule
@@ -219,6 +234,7 @@ class OnlineTrainer:
                 st, pa, gmax_i = _kern.compact_uniform(st, pa, gmax_i)
                 raw.append((st, pa, wc.reshape(-1), gmax_i, lut, refr, reads))
             layers = _kern.layer_tuples(raw)
+            self._wts = None
             self._args = _kern.kernel_args(
                 layers, self._fpk, self._ipk, self._keys, self._bufs, (self._xin, self._din)
             )
@@ -238,14 +254,16 @@ class OnlineTrainer:
                     np.copyto(buf, row)
         return self._apply(lo, hi, step)
 
-    def _apply(self, lo: int, hi: int, step: int) -> tuple[int, int]:
+    def _apply(self, lo: int, hi: int, step: int, args=None) -> tuple[int, int]:
         """:meth:`_update` once the rows are in the kernel's buffers (``self._xin``,
-        ``self._din``)."""
+        ``self._din``); ``args``: the kernel's arguments when the caller has just checked them
+        (:meth:`_kernel_layers`; else checked here)."""
         layers = self.net.layers
         xs, ds = self._xin, self._din
         pulses = refreshes = 0
         while lo < hi:
-            args = self._kernel_layers()
+            if args is None:
+                args = self._kernel_layers()
             ipk = self._ipk
             for li in range(lo, hi):
                 ipk[li, _IP_COUNTER] = layers[li].counter
@@ -268,9 +286,11 @@ class OnlineTrainer:
                 raise ValueError(
                     f"dW contains {bad} NaN or infinite values; those synapses were not updated"
                 )
+            self._general_steps += 1
             st = self.rule.update(
                 layers[stop], xs[stop][None, :], ds[stop][None, :], self.lrs[stop], step=step
             )
+            args = None  # the general path may have replaced the layer's state or cache
             pulses += st["pulses"]
             refreshes += st["refreshes"]
             lo = stop + 1
@@ -350,10 +370,25 @@ class OnlineTrainer:
         """Backward read of layer ``li`` (:meth:`devices.DeviceArray.rmatmul` of the row ``d``):
         the weights as read cell by cell unless converters act on it too."""
         layer = self.net.layers[li]
-        if layer.converters == "forward" or (layer.dac is None and layer.adc is None):
+        if self._back_plain(layer):
             layer.array_reads["backward"] += 1
             return d @ layer.weight_cache()
         return layer.rmatmul(d)
+
+    @staticmethod
+    def _back_plain(layer) -> bool:
+        """Whether ``layer``'s backward read is the plain product of its cached weights."""
+        return layer.converters == "forward" or (layer.dac is None and layer.adc is None)
+
+    def _weights(self):
+        """The kernel's arguments (:meth:`_kernel_layers`, checked now) with every layer's
+        cached weights and their transposes (the plain reads' operands): the same objects from
+        one presentation to the next until the arguments are rebuilt."""
+        args = self._kernel_layers()
+        if self._wts is None:
+            ws = [layer.weight_cache() for layer in self.net.layers]
+            self._wts = (ws, [w.T for w in ws])
+        return args, self._wts
 
     def step(self, x, y, t, step: int = 0) -> tuple[int, float, int, int]:
         """One presentation: forward, loss, backward and the update of every layer.
@@ -412,31 +447,50 @@ class OnlineTrainer:
         pulses, refreshes = self._update(0, n, xs, ds, step)
         return int(out[0].argmax() == y), float(loss[0]), pulses, refreshes
 
-    def _sigmoid_step(self, x, x0, y, t, step):
+    def _sigmoid_step(self, x, x0, y, t, step, plan=None):
         """:meth:`step` of a sigmoid network: the same numbers, with the element-wise parts
         (the logistic from ``tanh(z / 2)``, the error, the squared error, the output and hidden
         deltas) in small kernels that write into buffers kept from one presentation to the
-        next; numpy does the products and ``tanh`` (its SIMD ``tanh`` is not libm's)."""
-        n = len(self.net.layers)
+        next; numpy does the products (into kept buffers too) and ``tanh`` (its SIMD ``tanh``
+        is not libm's). ``x0`` is the input row; ``plan``: ``(args, (weights, transposes))``
+        of :meth:`_weights` when the caller has just made it (an epoch, once), else made here.
+        (``x`` is not read: the input row is copied into the kernel's buffer and read from
+        there.)"""
+        args, (ws, wts) = self._weights() if plan is None else plan
+        layers = self.net.layers
+        n = len(layers)
         acts, _, d_out, hidden = self._glue
-        act_r, sq_r, d_out_r, hidden_r, xs_tail, ds = self._rows
-        a = x
+        act_r, sq_r, d_out_r, hidden_r, _, _ = self._rows
+        zb, zrow, bb, brow, x2d = self._prod
+        fwd_plain, back_plain = self._plain
+        x2d[0] = x0  # the kernel's input row, read by the first product below
+        a = x2d
         for i in range(n):
-            z = self._read(i, a)  # a new array: worked on in place
+            if fwd_plain[i]:  # DeviceArray.matmul's product, into a kept buffer
+                layers[i].array_reads["forward"] += 1
+                z = np.matmul(a, wts[i], out=zb[i])
+                zr = zrow[i]
+            else:
+                z = self._read(i, a)  # a new array: worked on in place
+                zr = z[0]
             np.multiply(z, 0.5, out=z)
             np.tanh(z, out=z)
-            a = acts[i]
             if i < n - 1:
-                _kern.logistic_from_tanh(z[0], act_r[i])
+                _kern.logistic_from_tanh(zr, act_r[i])
+                a = acts[i]
         # MLP.loss_and_delta's sum(diff * diff, axis=1): numpy's pairwise sum, in the kernel
-        correct, loss = _kern.sse_output(z[0], t, y, act_r[n - 1], sq_r, d_out_r)
+        correct, loss = _kern.sse_output(zr, t, y, act_r[n - 1], sq_r, d_out_r)
         d = d_out
         for i in range(n - 2, -1, -1):
-            back = self._back_read(i + 1, d)
-            _kern.sigmoid_delta(back[0], act_r[i], hidden_r[i])
+            if back_plain[i + 1]:
+                layers[i + 1].array_reads["backward"] += 1
+                br = brow[i]
+                np.matmul(d, ws[i + 1], out=bb[i])
+            else:
+                br = self._back_read(i + 1, d)[0]
+            _kern.sigmoid_delta(br, act_r[i], hidden_r[i])
             d = hidden[i]
-        np.copyto(self._xin[0], x0)  # the other rows are the kernel's buffers already
-        pulses, refreshes = self._apply(0, n, step)
+        pulses, refreshes = self._apply(0, n, step, args)
         return correct, loss, pulses, refreshes
 
     def epoch(self, x, y, eye, order, step0: int = 0, bar=None) -> tuple[int, float, int, int]:
@@ -473,17 +527,29 @@ class OnlineTrainer:
             and eye.ndim == 2
             and eye.shape[1:] == self._glue[1].shape[1:]
         )
-        for k, i in enumerate(order.tolist()):
-            yi = int(y[i])
-            if direct and 0 <= yi < n_cls:
-                c, loss, p, r = self._sigmoid_step(x[i : i + 1], x[i], yi, eye[yi], step0 + k)
-            else:
-                t = eye[yi : yi + 1] if 0 <= yi < n_cls else eye[y[i : i + 1]]  # the same row
-                c, loss, p, r = self.step(x[i : i + 1], yi, t, step0 + k)
-            correct += c
-            loss_sum = loss_sum + loss
-            pulses += p
-            refreshes += r
-            if bar is not None:
-                bar.update(1)
+        plan, seen = None, -1
+        todo = 0  # presentations not yet shown on the bar (updated every 64: a bar's update
+        # costs about as much as a small kernel call)
+        try:
+            for k, i in enumerate(order.tolist()):
+                yi = int(y[i])
+                if direct and 0 <= yi < n_cls:
+                    if seen != self._general_steps:  # first, or the general path ran
+                        plan, seen = self._weights(), self._general_steps
+                    c, loss, p, r = self._sigmoid_step(None, x[i], yi, eye[yi], step0 + k, plan)
+                else:
+                    t = eye[yi : yi + 1] if 0 <= yi < n_cls else eye[y[i : i + 1]]  # same row
+                    c, loss, p, r = self.step(x[i : i + 1], yi, t, step0 + k)
+                    seen = -1
+                correct += c
+                loss_sum = loss_sum + loss
+                pulses += p
+                refreshes += r
+                todo += 1
+                if todo == 64 and bar is not None:
+                    bar.update(todo)
+                    todo = 0
+        finally:
+            if bar is not None and todo:
+                bar.update(todo)
         return correct, float(loss_sum), pulses, refreshes
