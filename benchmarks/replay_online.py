@@ -130,9 +130,9 @@ def main(argv=None):
     apply = fast._apply
     spent = []
 
-    def timed(lo, hi, step):
+    def timed(lo, hi, step, *args):
         t = time.perf_counter()
-        out = apply(lo, hi, step)
+        out = apply(lo, hi, step, *args)
         spent.append(time.perf_counter() - t)
         return out
 
@@ -142,9 +142,9 @@ def main(argv=None):
     whole = (time.perf_counter() - t0) / 300
     snaps = []
 
-    def saving(lo, hi, step):
+    def saving(lo, hi, step, *args):
         snaps.append(_snapshot(net, fast))
-        return apply(lo, hi, step)
+        return apply(lo, hi, step, *args)
 
     fast._apply = saving
     fast.epoch(x, y, eye, rng.integers(0, x.shape[0], args.presentations), 900)
