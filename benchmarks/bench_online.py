@@ -29,7 +29,7 @@ thousand presentations, where the errors, the writes and the refreshes are large
 are compiled first on a copy of the network. Reported per configuration: the process CPU time
 and the wall time per presentation over the whole schedule, the fastest, median and slowest
 block and the quartiles over blocks (on this shared machine a block's time moves with the other
-tenants' load by up to 1.7x; the median and lower quartile are less sensitive to that than the
+tenants' load by up to 2x; the median and lower quartile are less sensitive to that than the
 mean, which is what a run costs), the whole run's wall time, device writes and refreshes per
 presentation and the final training accuracy of the last block.
 """

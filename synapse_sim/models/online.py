@@ -415,7 +415,7 @@ class OnlineTrainer:
         if x0.dtype != np.float64 or not x0.flags.c_contiguous:  # the kernel's rows: float64
             x0 = np.ascontiguousarray(x0, dtype=np.float64)
         if net.activation == "sigmoid" and t.shape == self._glue[1].shape:
-            return self._sigmoid_step(x, x0, y, t[0], step)
+            return self._sigmoid_step(x0, y, t[0], step)
         acts = [x]
         zs = []
         a = x
@@ -447,15 +447,14 @@ class OnlineTrainer:
         pulses, refreshes = self._update(0, n, xs, ds, step)
         return int(out[0].argmax() == y), float(loss[0]), pulses, refreshes
 
-    def _sigmoid_step(self, x, x0, y, t, step, plan=None):
+    def _sigmoid_step(self, x0, y, t, step, plan=None):
         """:meth:`step` of a sigmoid network: the same numbers, with the element-wise parts
         (the logistic from ``tanh(z / 2)``, the error, the squared error, the output and hidden
         deltas) in small kernels that write into buffers kept from one presentation to the
         next; numpy does the products (into kept buffers too) and ``tanh`` (its SIMD ``tanh``
         is not libm's). ``x0`` is the input row; ``plan``: ``(args, (weights, transposes))``
         of :meth:`_weights` when the caller has just made it (an epoch, once), else made here.
-        (``x`` is not read: the input row is copied into the kernel's buffer and read from
-        there.)"""
+        The input row is copied into the kernel's buffer and read from there."""
         args, (ws, wts) = self._weights() if plan is None else plan
         layers = self.net.layers
         n = len(layers)
@@ -536,7 +535,7 @@ class OnlineTrainer:
                 if direct and 0 <= yi < n_cls:
                     if seen != self._general_steps:  # first, or the general path ran
                         plan, seen = self._weights(), self._general_steps
-                    c, loss, p, r = self._sigmoid_step(None, x[i], yi, eye[yi], step0 + k, plan)
+                    c, loss, p, r = self._sigmoid_step(x[i], yi, eye[yi], step0 + k, plan)
                 else:
                     t = eye[yi : yi + 1] if 0 <= yi < n_cls else eye[y[i : i + 1]]  # same row
                     c, loss, p, r = self.step(x[i : i + 1], yi, t, step0 + k)
