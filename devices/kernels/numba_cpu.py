@@ -12,9 +12,12 @@ from numba.core.errors import NumbaPerformanceWarning
 
 from .._rng import INV53, M1, M2, PHI, PHI2, PHI2X2, ZIG_F, ZIG_LAYERS, ZIG_R, ZIG_X
 from .cache import drop_stale_cache
+from .prefetch import prefetch, prefetch_row
 
-# the ziggurat tables of devices/_rng.py are compiled in as constants
-drop_stale_cache(__file__, str(Path(__file__).parent.parent / "_rng.py"))
+# the ziggurat tables of devices/_rng.py are compiled in as constants, and the prefetch
+# intrinsics of prefetch.py compiled in
+_HERE = Path(__file__).parent
+drop_stale_cache(__file__, str(_HERE.parent / "_rng.py"), str(_HERE / "prefetch.py"))
 
 warnings.filterwarnings(
     "ignore",
@@ -446,6 +449,43 @@ def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_d
     return c * nq
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _prefetch_write(i, up, fam, G, Gw, tau, prm, frozen, budget, cnt_up, cnt_dn):
+    """Prefetch the cache lines a write of device ``i`` (up: potentiation) reads and writes
+    (:mod:`.prefetch`: no effect on any value); per-device constants held once (:func:`_col`)
+    are not fetched."""
+    prefetch(G, i)
+    prefetch(Gw, i)
+    prefetch(tau, i)
+    prefetch(frozen, i)
+    prefetch(cnt_up if up else cnt_dn, i)
+    if budget.shape[-1] != 1:
+        prefetch(budget, i)
+    if prm.shape[-1] != 1:
+        prefetch_row(prm, 0, i)
+        prefetch_row(prm, 1, i)
+        if fam != 2:  # the branch's rows: exponential (k, P, e), step (dw, gam)
+            r = 2 if up else 3
+            prefetch_row(prm, r, i)
+            prefetch_row(prm, r + 2, i)
+            if fam == 0:
+                prefetch_row(prm, r + 4, i)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _prefetch_route(s, N, sgn, route, fam, G, Gw, tau, prm, frozen, budget, cnt_up, cnt_dn, W):
+    """:func:`_prefetch_write` of the devices a write of synapse ``s`` routed as in
+    :func:`_route_write` touches, and of its cached weight."""
+    prefetch(W, s)
+    if route == 2:
+        _prefetch_write(s if sgn > 0 else N + s, True, fam, G, Gw, tau, prm, frozen, budget,
+                        cnt_up, cnt_dn)
+        return
+    _prefetch_write(s, sgn > 0, fam, G, Gw, tau, prm, frozen, budget, cnt_up, cnt_dn)
+    if route == 1:
+        _prefetch_write(N + s, sgn < 0, fam, G, Gw, tau, prm, frozen, budget, cnt_up, cnt_dn)
+
+
 # ----------------------------------------------------------------------------- pulse trains
 @njit(cache=True, inline="always", error_model="numpy")
 def _popcount(x):
@@ -470,6 +510,9 @@ def _compact(xb, nzx):
     return m
 
 
+_AHEAD = 4                       # inputs between a synapse's prefetch and its write
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _update_row(b, j, m, nzx, xbits, dbits, xneg, dneg, n_in, N, route, G, Gw, tau, fam, prm,
                 const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog,
@@ -484,7 +527,19 @@ def _update_row(b, j, m, nzx, xbits, dbits, xneg, dneg, n_in, N, route, G, Gw, t
             row_empty = False
     if row_empty:
         return 0
+    # the synapses of a sparse row lie far apart in a state larger than the cache: their lines
+    # are fetched _AHEAD inputs before their writes (whether or not they coincide), so that
+    # the misses of successive writes overlap
+    s0 = j * n_in
+    for t in range(min(m, _AHEAD)):
+        i = nzx[b, t]
+        _prefetch_route(s0 + i, N, 1 if dneg[b, j] != xneg[b, i] else -1, route, fam, G, Gw, tau,
+                        prm, frozen, budget, cnt_up, cnt_dn, W)
     for t in range(m):
+        if t + _AHEAD < m:
+            i = nzx[b, t + _AHEAD]
+            _prefetch_route(s0 + i, N, 1 if dneg[b, j] != xneg[b, i] else -1, route, fam, G,
+                            Gw, tau, prm, frozen, budget, cnt_up, cnt_dn, W)
         i = nzx[b, t]
         c = 0
         for w in range(xbits.shape[2]):

@@ -1,0 +1,110 @@
+"""In-process A/B of the sparse pulse-train update kernel: this tree's ``devices/kernels/
+numba_cpu.py`` against the same file at another git revision, call by call on two identical
+arrays (the regime of ``bench_update.py --sparse``: 784 inputs, batch 10, BL 1, 30 active inputs
+and 10 active error rows per sample, 3,000 coincidences per call, differential constant_step).
+
+Usage: python benchmarks/ab_sparse.py --rev REV [--repeats 60] [--sizes 256 1024 4096]
+
+On a shared machine whose speed drifts by 1.5x from one minute to the next, separate runs of
+two trees cannot resolve a 20% change; here both kernels are loaded in one process and called
+alternately on the same inputs (the order swapped every call), so each ratio compares calls
+made under the same load. The kernel of ``REV`` is written to a temporary module beside this
+tree's (``devices/kernels/_ab_rev.py``, removed afterwards) so that it compiles against the
+same helpers. Printed per size: the median kernel wall time of each, the median and quartiles
+of the per-call ratio, and whether the two arrays' states ended equal (they must, when the
+change is meant to keep results bit for bit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rev", required=True, help="git revision of the base kernel")
+    ap.add_argument("--repeats", type=int, default=60)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
+    args = ap.parse_args(argv)
+    src = subprocess.run(
+        ["git", "show", f"{args.rev}:devices/kernels/numba_cpu.py"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    tmp = ROOT / "devices" / "kernels" / "_ab_rev.py"
+    tmp.write_text(src)
+    try:
+        import devices
+        from devices.kernels import numba_cpu as new
+
+        base = importlib.import_module("devices.kernels._ab_rev")
+        return [_size(devices, new, base, n, args.repeats) for n in args.sizes]
+    finally:
+        tmp.unlink()
+
+
+def _size(devices, new, base, n_out, repeats, n_in=784, batch=10, nx=30, nd=10):
+    arrs = [
+        devices.DeviceArray(
+            (n_out, n_in), devices.get("constant_step"), mapping="differential", seed=0
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    rng = np.random.default_rng(1)
+    times = ([], [])
+    for k in range(repeats + 1):  # the first call compiles / warms up
+        x = np.zeros((batch, n_in))
+        d = np.zeros((batch, n_out))
+        for b in range(batch):
+            x[b, rng.choice(n_in, nx, replace=False)] = rng.choice((-1.0, 1.0), nx)
+            d[b, rng.choice(n_out, nd, replace=False)] = rng.choice((-1.0, 1.0), nd)
+        order = [0, 1] if k % 2 == 0 else [1, 0]
+        for i in order:
+            a = arrs[i]
+            up, dn = a.nominal_step("bidirectional", "both")
+            _, xbits, dbits, xneg, dneg, bases, _ = a._fused_trains(
+                x, d, 1.0, 0.5 * (up + dn), 1, False, False
+            )
+            W = a._clean_weights().reshape(-1)
+            t0 = time.perf_counter()
+            (new if i == 0 else base).pulse_update(
+                a.state, a.params, bases, xbits, dbits, xneg, dneg, n_out, n_in, 1, W, a.alpha,
+                a._gref_code(),
+            )  # fmt: skip
+            if k:
+                times[i].append(time.perf_counter() - t0)
+    same = all(
+        np.array_equal(getattr(arrs[0].state, f), getattr(arrs[1].state, f))
+        for f in arrs[0].state._fields
+    )
+    r = [p / q for p, q in zip(*times, strict=True)]
+    row = {
+        "size": n_out,
+        "new_us": 1e6 * statistics.median(times[0]),
+        "base_us": 1e6 * statistics.median(times[1]),
+        "ratio_median": statistics.median(r),
+        "ratio_q1": float(np.percentile(r, 25)),
+        "ratio_q3": float(np.percentile(r, 75)),
+        "same_state": same,
+    }
+    print(
+        f"{n_out:5d} x {n_in}: this tree {row['new_us']:7.1f} us, base {row['base_us']:7.1f} us;"
+        f" per-call ratio median {row['ratio_median']:.3f} (quartiles {row['ratio_q1']:.3f}-"
+        f"{row['ratio_q3']:.3f}); same state {same}",
+        flush=True,
+    )
+    return row
+
+
+if __name__ == "__main__":
+    main()
