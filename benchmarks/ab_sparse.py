@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,10 @@ def main(argv=None):
         tmp.unlink()
 
 
+def _takes(mod, name):
+    return name in inspect.signature(mod.pulse_update).parameters
+
+
 def _size(devices, new, base, n_out, repeats, n_in=784, batch=10, nx=30, nd=10):
     arrs = [
         devices.DeviceArray(
@@ -76,10 +81,13 @@ def _size(devices, new, base, n_out, repeats, n_in=784, batch=10, nx=30, nd=10):
                 x, d, 1.0, 0.5 * (up + dn), 1, False, False
             )
             W = a._clean_weights().reshape(-1)
+            mod = new if i == 0 else base
+            # what DeviceArray.pulse_update passes, where the kernel takes it
+            kw = {"prm_dm": a._device_major_prm()} if _takes(mod, "prm_dm") else {}
             t0 = time.perf_counter()
-            (new if i == 0 else base).pulse_update(
+            mod.pulse_update(
                 a.state, a.params, bases, xbits, dbits, xneg, dneg, n_out, n_in, 1, W, a.alpha,
-                a._gref_code(),
+                a._gref_code(), **kw,
             )  # fmt: skip
             if k:
                 times[i].append(time.perf_counter() - t0)

@@ -674,6 +674,7 @@ class DeviceArray(PulseUpdates, Programming):
         st = self.__dict__.copy()
         st.pop("_k", None)
         st.pop("_refresh_cache", None)  # derived from the device model (array_program.py)
+        st.pop("_prm_dm", None)  # derived from params.prm (array_update.py)
         return st
 
     def __setstate__(self, state: dict) -> None:

@@ -27,6 +27,11 @@ METHODS = ("bidirectional", "unidirectional")
 SIDES = ("both", "plus")
 
 
+#: Largest parameter table (bytes) of which :meth:`PulseUpdates._device_major_prm` keeps a
+#: device-major copy (4 M devices of 8 float64 rows).
+_DEVICE_MAJOR_MAX_BYTES = 256 << 20
+
+
 class PulseUpdates:
     """The pulse updates of :class:`devices.DeviceArray` (a part of that class, not used alone)."""
 
@@ -184,6 +189,7 @@ class PulseUpdates:
             total = self._k.pulse_update(
                 self.state, self.params, bases, xbits, dbits, xneg, dneg, self.out_features,
                 self.in_features, route, W.reshape(-1), self.alpha, self._gref_code(),
+                prm_dm=self._device_major_prm(),
             )  # fmt: skip
             return {"coincidences": int(total), "clipped": clipped, "bl": BL}
         B = x2.shape[0]
@@ -231,6 +237,23 @@ class PulseUpdates:
             W.reshape(-1), self.alpha, self._gref_code(),
         )  # fmt: skip
         return {"coincidences": int(total), "clipped": clipped, "bl": BL}
+
+    def _device_major_prm(self):
+        """``params.prm`` in device-major (Fortran) order for the numba kernel's sparse rows
+        (:func:`devices.kernels.numba_cpu.pulse_update`), or None: built on first use and kept
+        while ``params.prm`` is the same array (assigning ``prm`` makes a new one), and only for
+        tables of at most ``_DEVICE_MAJOR_MAX_BYTES`` (the copy doubles the table's memory;
+        above that the kernel reads the row-major table, with the same results). The parameter
+        table is not written after construction; a change made to it in place would not reach
+        the copy."""
+        prm = self.params.prm
+        kept = self.__dict__.get("_prm_dm")
+        if kept is not None and kept[0] is prm:
+            return kept[1]
+        small = prm.ndim == 2 and prm.shape[1] > 1 and prm.nbytes <= _DEVICE_MAJOR_MAX_BYTES
+        table = np.asfortranarray(prm) if small else None
+        self._prm_dm = (prm, table)
+        return table
 
     def _fused_trains(self, x2, d2, lr, dw, bl, bl_management, update_management):
         """The host work of :meth:`pulse_update` on numba arrays with host trains, fused.

@@ -16,9 +16,11 @@ const, lut_up, lut_dn, c2c, gmin``); a :class:`devices.DeviceArray` owns one of 
 ``read_noisy(G, sigma, base, out)``
     ``out = G * (1 + sigma * xi)`` with one counter-based normal per device.
 ``pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
-gref)``
+gref, prm_dm=None)``
     Stochastic pulse-train update: coincidence counts of bit-packed trains, routed to the devices
-    and written sample after sample; returns the total number of coincidences.
+    and written sample after sample; returns the total number of coincidences. ``prm_dm``: the
+    parameter table in device-major order, read by the numba kernel's sparse rows (the other
+    backends ignore it; the results are the same).
 ``pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic, route, base,
 base_r, thr, half_step, dg_nom, need, W, alpha, gref)``
     Requested weight changes to rounded, routed pulse counts and writes in one pass (the pulse

@@ -305,8 +305,10 @@ def read_noisy(G, sigma, base, out):
 
 
 def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
-                 gref):  # fmt: skip
-    """Stochastic pulse-train update, one sample after another (see module docs)."""
+                 gref, prm_dm=None):  # fmt: skip
+    """Stochastic pulse-train update, one sample after another (see module docs); ``prm_dm``
+    (the parameter table in device-major order, a layout hint of the numba kernel) is not
+    used here."""
     G = state.G
     N = int(n_out) * int(n_in)
     tot = _like(G, np.zeros(1), np.int64)

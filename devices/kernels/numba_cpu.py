@@ -13,6 +13,7 @@ from numba.core.errors import NumbaPerformanceWarning
 from .._rng import INV53, M1, M2, PHI, PHI2, PHI2X2, ZIG_F, ZIG_LAYERS, ZIG_R, ZIG_X
 from .cache import drop_stale_cache
 from .prefetch import prefetch, prefetch_row
+from .records import PRM_ROWS
 
 # the ziggurat tables of devices/_rng.py are compiled in as constants, and the prefetch
 # intrinsics of prefetch.py compiled in
@@ -839,12 +840,14 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
 @njit(cache=True, inline="always", error_model="numpy")
 def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
                  frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, trains, n_out, n_in, route,
-                 W, alpha, gref, mode):
+                 W, alpha, gref, mode, tbl):
     """All samples of the batch, in order, on the rows of tile ``t``; returns its coincidences.
     ``trains`` is ``(xbits, dbits, xneg, dneg, nzd, md)`` (one argument: numba inlines no
     function of more than 30; ``nzd[b, :md[b]]`` are the output rows of sample ``b`` with a
     pulse); ``mode`` (:func:`_lane_mode`): 0 synapse by synapse (:func:`_update_row`, only the
-    rows with a pulse), 1 lanes (:func:`_tile_lanes`), 2 lanes with every budget infinite."""
+    rows with a pulse), 1 lanes (:func:`_tile_lanes`), 2 lanes with every budget infinite.
+    ``tbl``: the parameter table the synapse-by-synapse rows read (``prm``, or the same values
+    in device-major order: :func:`pulse_update`)."""
     xbits, dbits, xneg, dneg, nzd, md = trains
     if mode > 0:
         return _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
@@ -861,7 +864,7 @@ def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, 
         k = _first_at_least(nzd, b, md[b], j0)
         while k < md[b] and nzd[b, k] < j1:
             acc += _update_row(b, nzd[b, k], m, nzx, xbits, dbits, xneg, dneg, n_in, N, route,
-                               G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases[b],
+                               G, Gw, tau, fam, tbl, const, lut_up, lut_dn, c2c, bases[b],
                                frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
                                gref)
             k += 1
@@ -870,9 +873,10 @@ def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _update_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
-                rows):
+                rows, prm_dm):
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
+    tbl = prm_dm if prm_dm.shape[1] == prm.shape[1] else prm  # see pulse_update
     nzx, ms = _compact_all(xbits, n_in)
     nzd, md = _compact_all(dbits, n_out)
     mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
@@ -883,15 +887,16 @@ def _update_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, 
         tot[t] = _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
                               c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
                               (xbits, dbits, xneg, dneg, nzd, md), n_out, n_in, route, W, alpha,
-                              gref, mode)
+                              gref, mode, tbl)
     return tot.sum()
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
 def _update_ser(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
-                rows):
+                rows, prm_dm):
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
+    tbl = prm_dm if prm_dm.shape[1] == prm.shape[1] else prm  # see pulse_update
     nzx, ms = _compact_all(xbits, n_in)
     nzd, md = _compact_all(dbits, n_out)
     mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
@@ -900,19 +905,36 @@ def _update_ser(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, 
         total += _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
                               c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
                               (xbits, dbits, xneg, dneg, nzd, md), n_out, n_in, route, W, alpha,
-                              gref, mode)
+                              gref, mode, tbl)
     return total
 
 
+_NO_TABLE = np.empty((PRM_ROWS, 0), order="F")
+
+
 def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
-                 gref):
+                 gref, prm_dm=None):
     """Stochastic pulse-train update: the samples in order on each synapse, cache-blocked over
-    tiles of rows (see module docs)."""
+    tiles of rows (see module docs).
+
+    ``prm_dm``, optional: ``params.prm`` in device-major (Fortran) order
+    (``np.asfortranarray(params.prm)``, the same values), read by the synapse-by-synapse rows:
+    a device's parameters then lie in one or two cache lines instead of one line per parameter
+    row, which on a sparse batch over a state larger than the cache is most of a write's misses.
+    The dense lanes keep reading the row-major table (contiguous rows for SIMD loads). Results
+    are the same either way."""
     rows = _tile_rows(n_in, n_out)
     par = state.G.size * xbits.shape[0] >= _PARALLEL_MIN_UPDATE and n_out > rows
     kern = _update_par if par else _update_ser
+    if prm_dm is None:
+        prm_dm = _NO_TABLE
+    elif prm_dm.shape != params.prm.shape or not prm_dm.flags.f_contiguous:
+        raise ValueError(
+            f"prm_dm must be params.prm in Fortran order, shape {params.prm.shape}; got shape "
+            f"{prm_dm.shape}" + ("" if prm_dm.flags.f_contiguous else " not in Fortran order")
+        )
     return int(kern(tuple(state), tuple(params), np.asarray(bases, dtype=np.uint64), xbits, dbits,
-                    xneg, dneg, n_out, n_in, route, W, float(alpha), float(gref), rows))
+                    xneg, dneg, n_out, n_in, route, W, float(alpha), float(gref), rows, prm_dm))
 
 
 # ----------------------------------------------------------------------------- requests

@@ -230,8 +230,10 @@ def coincidences(xbits, dbits):
 
 
 def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha,
-                 gref):  # fmt: skip
-    """Stochastic pulse-train update, one sample after another (see module docs)."""
+                 gref, prm_dm=None):  # fmt: skip
+    """Stochastic pulse-train update, one sample after another (see module docs); ``prm_dm``
+    (the parameter table in device-major order, a layout hint of the numba kernel) is not
+    used here."""
     N = n_out * n_in
     total = 0
     for b in range(xbits.shape[0]):

@@ -60,17 +60,27 @@ def test_sparse_rows_equal_reference_bit_for_bit(route, k, name, twin):
                           a.W, a.alpha, a.gref)  # fmt: skip
     kern = nb._update_ser if twin == "serial" else nb._update_par
     tb = kern(tuple(b.records(0.2)[0]), tuple(b.records(0.2)[1]), bases, xbits, dbits, xneg,
-              dneg, n_out, n_in, route, b.W, float(b.alpha), float(b.gref), rows)  # fmt: skip
+              dneg, n_out, n_in, route, b.W, float(b.alpha), float(b.gref), rows,
+              nb._NO_TABLE)  # fmt: skip
     assert ta == tb > 0
     a.assert_equal(b)  # the reference (exact, or to an ulp where numpy's pow/log differ)
     # bit for bit the same kernel run as one tile of all rows (every sample on every row)
     c = s0.copy()
     tc = nb._update_ser(tuple(c.records(0.2)[0]), tuple(c.records(0.2)[1]), bases, xbits, dbits,
                         xneg, dneg, n_out, n_in, route, c.W, float(c.alpha), float(c.gref),
-                        n_out)  # fmt: skip
+                        n_out, nb._NO_TABLE)  # fmt: skip
     assert tc == tb
     for key in FIELDS:
         np.testing.assert_array_equal(getattr(c, key), getattr(b, key), err_msg=key)
+    # and with the parameter table in device-major order (what DeviceArray passes)
+    e = s0.copy()
+    st, pa = e.records(0.2)
+    dm = np.asfortranarray(pa.prm)
+    te = nb.pulse_update(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, e.W,
+                         float(e.alpha), float(e.gref), prm_dm=dm)  # fmt: skip
+    assert te == tb
+    for key in FIELDS:
+        np.testing.assert_array_equal(getattr(e, key), getattr(b, key), err_msg=key)
     # the first and the last row were written by sample 0
     N = n_out * n_in
     wrote = (b.cnt_up + b.cnt_dn) != (s0.cnt_up + s0.cnt_dn)
