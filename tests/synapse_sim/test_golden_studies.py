@@ -6,10 +6,14 @@ a final statistic, the statistics of a weight array, a pulse count, the recorded
 here. On the machine the goldens were recorded on (``golden/recorded_on.json``: the BLAS build
 and the kernels it picked, the CPU numba compiles for) everything is compared bit for bit:
 floats exactly and the SHA-256 of every weight array. On another machine integers, strings,
-shapes and dtypes are compared exactly and floats to a relative 1e-9 (absolute 1e-12 near zero),
+shapes and dtypes are compared exactly and floats to a relative 1e-5 (absolute 1e-12 near zero),
 without the digests: the same code rounds differently in the last bit there (OpenBLAS picks its
-kernels per CPU: goldens recorded on one machine differed by 1-3 ulp on another), while any
-change of an algorithm moves these numbers by far more.
+kernels per CPU: goldens recorded on one machine differed by 1-3 ulp on another), and the
+studies that train torch networks in float32 carry those differences through training: on a
+znver3 CPU the same code ended up to 2.4e-6 (relative) from the goldens recorded on znver5, in
+float32 losses and weights and in the float64 statistics of float32 arrays (a relative 1e-9,
+the tolerance before, is below one float32 ulp). Any change of an algorithm moves these numbers
+by far more, and changes pulse counts and other integers, which are compared exactly.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ def _diff(expected, got, where="", out=None, exact=False):
 
 
 #: Float tolerances of the comparison (module docstring).
-REL_TOL, ABS_TOL = 1e-9, 1e-12
+REL_TOL, ABS_TOL = 1e-5, 1e-12
 
 
 @pytest.mark.parametrize("name", sorted(make_golden.STUDIES))
@@ -66,7 +70,7 @@ def test_study_matches_golden(name):
     expected = json.loads(make_golden.golden_path(name).read_text())
     got = json.loads(json.dumps(make_golden.STUDIES[name]()))  # same JSON round trip
     diffs = _diff(expected, got, exact=EXACT)
-    how = "bit for bit" if EXACT else "to 1e-9 (another machine than recorded_on.json)"
+    how = "bit for bit" if EXACT else "to 1e-5 (another machine than recorded_on.json)"
     assert not diffs, f"study {name!r} differs from its golden results ({how}):\n" + "\n".join(
         diffs
     )
@@ -83,12 +87,11 @@ def test_canonical_form_is_exact():
     assert make_golden.canon(a) != make_golden.canon(b)
     assert make_golden.canon(a) == make_golden.canon(a.copy())
     assert make_golden.canon(float("nan")) == "nan"
-    # the comparison: floats to 1e-9 relative (a last-bit difference passes, 1e-8 fails);
-    # integers exactly, int never equal to float, sha256 ignored
+    # the comparison: floats to 1e-5 relative (a last-bit difference passes, 20 float32 ulps
+    # pass, 1e-4 fails); integers exactly, int never equal to float, sha256 ignored
     assert _diff({"a": [1.0, 2.0]}, {"a": [1.0, 2.0000000000000004]}) == []
-    assert _diff({"a": [1.0, 2.0]}, {"a": [1.0, 2.00000002]}) == [
-        "/a[1]: golden 2.0, now 2.00000002"
-    ]
+    assert _diff({"a": [2.0]}, {"a": [2.0 * (1 + 20 * 2.0**-24)]}) == []
+    assert _diff({"a": [1.0, 2.0]}, {"a": [1.0, 2.0002]}) == ["/a[1]: golden 2.0, now 2.0002"]
     assert _diff({"n": 3}, {"n": 4}) == ["/n: golden 3, now 4"]
     assert _diff({"n": 3}, {"n": 3.0}) == ["/n: golden 3, now 3.0"]
     assert _diff({"w": {"sha256": "ab"}}, {"w": {"sha256": "cd"}}) == []
