@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import statistics
+import subprocess
 import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def median_time(fn, repeats):
@@ -31,3 +39,38 @@ def median_times(fn, repeats):
         ts.append(time.perf_counter() - t)
         cs.append(time.process_time() - c)
     return statistics.median(ts), statistics.median(cs)
+
+
+def ab_ratios(times):
+    """Summary of an in-process A/B: ``times`` = (this tree's call times, the base's), paired
+    call by call (seconds); their medians in microseconds and the median and quartiles of the
+    per-call ratio."""
+    ratio = [p / q for p, q in zip(*times, strict=True)]
+    return {
+        "new_us": 1e6 * statistics.median(times[0]),
+        "base_us": 1e6 * statistics.median(times[1]),
+        "ratio_median": statistics.median(ratio),
+        "ratio_q1": float(np.percentile(ratio, 25)),
+        "ratio_q3": float(np.percentile(ratio, 75)),
+    }
+
+
+@contextlib.contextmanager
+def kernels_at(rev):
+    """``devices.kernels.numba_cpu`` as of git revision ``rev``, loaded beside this tree's.
+
+    The file of ``rev`` is written to a temporary module (``devices/kernels/_ab_rev.py``,
+    git-ignored, removed on exit) so that it compiles against this tree's helpers; an in-process
+    A/B then calls both kernels alternately on the same inputs, the only comparison that
+    resolves a 20% change on a machine whose speed drifts by 1.5x within minutes.
+    """
+    src = subprocess.run(
+        ["git", "show", f"{rev}:devices/kernels/numba_cpu.py"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    tmp = ROOT / "devices" / "kernels" / "_ab_rev.py"
+    tmp.write_text(src)
+    try:
+        yield importlib.import_module("devices.kernels._ab_rev")
+    finally:
+        tmp.unlink()

@@ -18,10 +18,7 @@ change is meant to keep results bit for bit).
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._timing import ab_ratios, kernels_at  # noqa: E402
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,20 +37,11 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=60)
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     args = ap.parse_args(argv)
-    src = subprocess.run(
-        ["git", "show", f"{args.rev}:devices/kernels/numba_cpu.py"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    tmp = ROOT / "devices" / "kernels" / "_ab_rev.py"
-    tmp.write_text(src)
-    try:
-        import devices
-        from devices.kernels import numba_cpu as new
+    import devices
+    from devices.kernels import numba_cpu as new
 
-        base = importlib.import_module("devices.kernels._ab_rev")
+    with kernels_at(args.rev) as base:
         return [_size(devices, new, base, n, args.repeats) for n in args.sizes]
-    finally:
-        tmp.unlink()
 
 
 def _takes(mod, name):
@@ -95,16 +85,7 @@ def _size(devices, new, base, n_out, repeats, n_in=784, batch=10, nx=30, nd=10):
         np.array_equal(getattr(arrs[0].state, f), getattr(arrs[1].state, f))
         for f in arrs[0].state._fields
     )
-    r = [p / q for p, q in zip(*times, strict=True)]
-    row = {
-        "size": n_out,
-        "new_us": 1e6 * statistics.median(times[0]),
-        "base_us": 1e6 * statistics.median(times[1]),
-        "ratio_median": statistics.median(r),
-        "ratio_q1": float(np.percentile(r, 25)),
-        "ratio_q3": float(np.percentile(r, 75)),
-        "same_state": same,
-    }
+    row = {"size": n_out, **ab_ratios(times), "same_state": same}
     print(
         f"{n_out:5d} x {n_in}: this tree {row['new_us']:7.1f} us, base {row['base_us']:7.1f} us;"
         f" per-call ratio median {row['ratio_median']:.3f} (quartiles {row['ratio_q1']:.3f}-"

@@ -12,8 +12,9 @@ median without the first call, which loads the kernels) and per epoch; and the r
 every update's refresh (``PulseRule._refresh``: the mask test, the trigger's own mask under
 ``--refresh hysteresis``, then ``DeviceArray.refresh``). ``--tree DIR`` imports the package from
 another checkout (an A/B of two trees with the same script).
-The ``copy`` variant below repeats ``_request_ser``'s loop on purpose (the ablations are edits
-of it).
+The ``copy`` variant below repeats ``_request_ser``'s writes on purpose (the ablations are edits
+of them); it keeps the kernel's earlier synapse-by-synapse scan (before the chunked, branch-free
+list and the prefetch of 2026-12-03), so ``copy`` now also measures what that change saves.
 
 ``--ablation NAME`` runs, on every other batch, a timing-only variant of the kernel and reports
 its time against the real kernel's on the same layers (both timed in the same process,
@@ -84,10 +85,11 @@ def _write_variant(i, m, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
 
 @njit(cache=False, parallel=True, error_model="numpy")  # as numba_cpu's serial twins
 def _request_variant(st, pa, dW, step_up, step_dn, theta, n_max, stochastic, route, base, base_r,
-                     thr, half_step, dg_nom, need, W, alpha, gref, v):  # fmt: skip
-    """``numba_cpu._request_ser`` with the write variant ``v`` (0: the same kernel)."""
+                     thr, half_step, dg_nom, need, W, alpha, gref, prm_dm, v):  # fmt: skip
+    """``numba_cpu._request_ser`` with the write variant ``v`` (0: the same writes)."""
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
+    prm = nc._pick_table(prm_dm, prm)  # as the kernel
     N = dW.size
     total = 0
     bad = 0

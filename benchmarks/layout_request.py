@@ -104,7 +104,8 @@ def replay(calls: list, layout: str, flush: np.ndarray | None) -> tuple[float, t
     W = calls[0][15].copy()
     times = []
     for a in calls:
-        args = (state, params, *a[2:15], W, *a[16:])
+        # the layouts' own parameter tables, not the device-major copy pulse_request passes
+        args = (state, params, *a[2:15], W, *a[16:18], nc._NO_TABLE)
         if flush is not None:
             flush.sum()
         t0 = time.perf_counter()
@@ -113,19 +114,29 @@ def replay(calls: list, layout: str, flush: np.ndarray | None) -> tuple[float, t
     return 1e6 * statistics.median(times), [np.array(f) for f in state] + [W]
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser(doc: str, rounds: int) -> argparse.ArgumentParser:
+    """The options of a replay of captured calls (this script's, and ``ab_request.py``'s)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--device", default="constant_step")
     ap.add_argument("--rule", default="bidirectional", choices=("bidirectional", "unidirectional"))
     ap.add_argument("--calls", type=int, default=40)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=rounds)
     ap.add_argument("--no-flush", action="store_true")
+    return ap
+
+
+def captured(ap: argparse.ArgumentParser, argv) -> tuple:
+    """Parsed and checked options, the captured calls and the flush buffer (or None)."""
     args = ap.parse_args(argv)
     for name, v in (("--calls", args.calls), ("--rounds", args.rounds)):
         if v < 1:
             raise SystemExit(f"{name} must be >= 1, got {v}")
     got = capture(args.device, args.rule, args.calls)
-    flush = None if args.no_flush else np.ones((4 << 20) // 8)
+    return args, got, None if args.no_flush else np.ones((4 << 20) // 8)
+
+
+def main(argv=None):
+    args, got, flush = captured(parser(__doc__, 7), argv)
     rows = []
     for n, calls in sorted(got.items(), reverse=True):
         ends = {lay: replay(calls, lay, flush)[1] for lay in LAYOUTS}  # also compiles

@@ -101,7 +101,7 @@ class PulseUpdates:
             self.state, self.params, xp.ascontiguousarray(dW).ravel(), up, dn, theta, nm,
             rounding == "stochastic", route, base, base_r, thr,
             0.5 / self.device.levels("ltp"), self.device.dG, need, W.reshape(-1), self.alpha,
-            self._gref_code(),
+            self._gref_code(), prm_dm=self._device_major_prm(),
         )  # fmt: skip
         if bad:
             raise ValueError(
@@ -239,8 +239,9 @@ class PulseUpdates:
         return {"coincidences": int(total), "clipped": clipped, "bl": BL}
 
     def _device_major_prm(self):
-        """``params.prm`` in device-major (Fortran) order for the numba kernel's sparse rows
-        (:func:`devices.kernels.numba_cpu.pulse_update`), or None: built on first use and kept
+        """``params.prm`` in device-major (Fortran) order for the numba kernels' scattered writes
+        (the sparse rows of :func:`devices.kernels.numba_cpu.pulse_update`, and
+        :func:`~devices.kernels.numba_cpu.pulse_request`), or None: built on first use and kept
         while ``params.prm`` is the same array (assigning ``prm`` makes a new one), and only for
         tables of at most ``_DEVICE_MAJOR_MAX_BYTES`` (the copy doubles the table's memory;
         above that the kernel reads the row-major table, with the same results). The parameter

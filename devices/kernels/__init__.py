@@ -22,10 +22,10 @@ gref, prm_dm=None)``
     parameter table in device-major order, read by the numba kernel's sparse rows (the other
     backends ignore it; the results are the same).
 ``pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic, route, base,
-base_r, thr, half_step, dg_nom, need, W, alpha, gref)``
+base_r, thr, half_step, dg_nom, need, W, alpha, gref, prm_dm=None)``
     Requested weight changes to rounded, routed pulse counts and writes in one pass (the pulse
     backprop hot path); flags written pairs that need a refresh; returns ``(device pulses,
-    non-finite requests skipped)``.
+    non-finite requests skipped)``. ``prm_dm``: as for ``pulse_update``.
 
 The two update kernels keep a cached weight matrix ``W`` (flat, one entry per synapse) current
 for the synapses they write: ``W = alpha (G+ - G-)`` when ``gref < 0`` (differential pair), else

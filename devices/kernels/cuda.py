@@ -322,8 +322,9 @@ def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, ro
 
 
 def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic, route, base,
-                  base_r, thr, half_step, dg_nom, need, W, alpha, gref):  # fmt: skip
-    """Requested weight changes -> rounded pulse counts -> routed writes, in one pass."""
+                  base_r, thr, half_step, dg_nom, need, W, alpha, gref, prm_dm=None):  # fmt: skip
+    """Requested weight changes -> rounded pulse counts -> routed writes, in one pass
+    (``prm_dm``, the numba kernel's device-major table, is not used here)."""
     tot = _like(state.G, np.zeros(2), np.int64)
     if dW.size:
         _launch(_k_request, dW.size, *_record_args(state, params),

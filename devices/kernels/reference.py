@@ -294,7 +294,7 @@ def curve(fam, x, up, prm, const, lut_up, lut_dn):
 
 
 def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic, route, base,
-                  base_r, thr, half_step, dg_nom, need, W, alpha, gref):  # fmt: skip
+                  base_r, thr, half_step, dg_nom, need, W, alpha, gref, prm_dm=None):  # fmt: skip
     """Requested weight changes -> rounded pulse counts -> routed writes, in one pass.
 
     ``dW`` is flat (one entry per synapse). Counts: ``r = |dW| / step`` (step of the sign's
@@ -305,7 +305,8 @@ def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic,
     ``half_step`` above its own Gmin (``params.gmin``; normalized by the nominal range
     ``dg_nom``). The cached weights ``W`` are kept current (``alpha``, ``gref`` as in
     :func:`_refresh_cache`). Non-finite requests are skipped and counted. Returns
-    ``(device pulses, non-finite requests)``.
+    ``(device pulses, non-finite requests)``. ``prm_dm`` (the numba kernel's device-major
+    parameter table) is not used here.
     """
     N = dW.size
     finite = np.isfinite(dW)
