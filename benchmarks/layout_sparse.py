@@ -1,0 +1,150 @@
+"""Would one record per device make the sparse pulse-train update cheaper? (issue #15)
+
+The companion of ``layout_request.py`` for the stochastic pulse-train update
+(``numba_cpu._update_ser``), on calls captured from real training on MNIST-5k (784-256-128-10
+relu MLP, batch 10, ``constant_step``, stochastic rule), from one of two sources:
+
+* ``trainer``: the numpy trainer (``synapse_sim.train``, lr 0.01, as ``bench_train.py``);
+* ``bridge``: the torch bridge (``convert(..., rule="stochastic")`` + ``DeviceSGD``, lr 0.05,
+  as ``bench_torch.py --only step``).
+
+The calls of the two large layers are captured (copies of the first call's state and of every
+call's trains), then replayed in order on two copies of that state: one in today's layout (one
+contiguous array per field), one laid out as ``layout_request.laid_out(..., "records")`` (the
+eight 8-byte fields a write reads or changes as strided views of one 64-byte record per device,
+``frozen`` apart). The same kernel source runs on both (compiled for strided arrays on the
+second), both with the captured device-major parameter table, called alternately call by call
+(the order swapped every call and every round; 4 MiB summed between calls, a stand-in for the
+rest of a training step). Printed per layer: each layout's median call time (wall,
+microseconds), the median and quartiles of the per-call ratio records / arrays, and whether the
+two copies ended in the same state (they must: the same kernel on the same values).
+
+Usage: python benchmarks/layout_sparse.py [--source trainer|bridge] [--calls 40] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import devices.kernels.numba_cpu as nc  # noqa: E402
+from benchmarks._timing import ab_ratios  # noqa: E402
+from benchmarks.layout_request import laid_out  # noqa: E402
+from synapse_sim.data.datasets import load_dataset  # noqa: E402
+
+
+def _train(source: str) -> None:
+    if source == "trainer":
+        from synapse_sim.studies.train import RunSpec, TrainConfig, train
+
+        cfg = TrainConfig(dataset="mnist5k", hidden=(256, 128), activation="relu", loss="ce",
+                          init="uniform", batch_size=10, epochs=1, lr=(0.01,), seed=0)  # fmt: skip
+        train(cfg, [RunSpec(device="constant_step", rule="stochastic")],
+              data=load_dataset("mnist5k", seed=0), progress=False)  # fmt: skip
+        return
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from synapse_sim.nn import DeviceSGD, convert
+
+    data = load_dataset("mnist5k", seed=0)
+    X = torch.from_numpy(data.x_train.astype(np.float32))
+    Y = torch.from_numpy(data.y_train)
+    torch.manual_seed(0)
+    soft = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
+    )
+    hw = convert(soft, device="constant_step", rule="stochastic")
+    opt = DeviceSGD(hw, lr=0.05, rule="stochastic")
+    for k in range(X.shape[0] // 10):
+        opt.zero_grad()
+        F.cross_entropy(hw(X[10 * k : 10 * k + 10]), Y[10 * k : 10 * k + 10]).backward()
+        opt.step()
+
+
+def capture(source: str, calls: int, skip: int = 300) -> dict:
+    """Per large layer (keyed by its synapse count): a copy of the state and weight cache at the
+    first captured call, and the arguments of ``calls`` calls (taken after ``skip`` calls)."""
+    real = nc._update_ser
+    got: dict = {}
+    seen = [0]
+
+    def spy(*a):
+        seen[0] += 1
+        n = a[7] * a[8]
+        if n >= 10_000 and seen[0] > skip:
+            d = got.setdefault(n, {"calls": []})
+            if not d["calls"]:
+                d["state"] = [np.array(f, copy=True) for f in a[0]]
+                d["W"] = a[10].copy()
+            if len(d["calls"]) < calls:
+                d["calls"].append(copy.deepcopy(a[:10]) + a[11:])
+        return real(*a)
+
+    nc._update_ser = spy
+    try:
+        _train(source)
+    finally:
+        nc._update_ser = real
+    if not got or any(len(v["calls"]) < calls for v in got.values()):
+        raise SystemExit(f"captured {[len(v['calls']) for v in got.values()]} calls, asked {calls}")
+    return got
+
+
+def _layer(n, d, rounds, flush):
+    params = d["calls"][0][1]
+    times = ([], [])  # records, arrays (ab_ratios: records / arrays)
+    for r in range(rounds + 1):  # round 0 compiles both and checks the end states
+        ends = []
+        copies = []
+        for lay in ("records", "arrays"):
+            st, _ = laid_out(tuple(d["state"]), params, lay)
+            copies.append((st, d["W"].copy()))
+        for k, a in enumerate(d["calls"]):
+            for i in (0, 1) if (k + r) % 2 == 0 else (1, 0):
+                st, W = copies[i]
+                if flush is not None:
+                    flush.sum()
+                t0 = time.perf_counter()
+                nc._update_ser(tuple(st), *a[1:10], W, *a[10:])
+                if r:
+                    times[i].append(time.perf_counter() - t0)
+        if r == 0:
+            ends = [[np.array(f) for f in st] + [W] for st, W in copies]
+            same = all(np.array_equal(p, q) for p, q in zip(*ends, strict=True))
+    row = {"synapses": n, **ab_ratios(times), "same_state": same}
+    print(
+        f"{n:7d} synapses: records {row['new_us']:7.1f} us, arrays {row['base_us']:7.1f} us per"
+        f" call; records / arrays per call, median {row['ratio_median']:.3f} (quartiles"
+        f" {row['ratio_q1']:.3f}-{row['ratio_q3']:.3f}); same state {same}",
+        flush=True,
+    )
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--source", default="bridge", choices=("trainer", "bridge"))
+    ap.add_argument("--calls", type=int, default=40)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--no-flush", action="store_true")
+    args = ap.parse_args(argv)
+    for name, v in (("--calls", args.calls), ("--rounds", args.rounds)):
+        if v < 1:
+            raise SystemExit(f"{name} must be >= 1, got {v}")
+    got = capture(args.source, args.calls)
+    flush = None if args.no_flush else np.ones((4 << 20) // 8)
+    return [_layer(n, d, args.rounds, flush) for n, d in sorted(got.items(), reverse=True)]
+
+
+if __name__ == "__main__":
+    main()
