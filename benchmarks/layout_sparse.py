@@ -19,7 +19,12 @@ rest of a training step). Printed per layer: each layout's median call time (wal
 microseconds), the median and quartiles of the per-call ratio records / arrays, and whether the
 two copies ended in the same state (they must: the same kernel on the same values).
 
+``--twins`` replays the same captured calls on today's layout through the kernel's parallel
+twin (``numba_cpu._update_par``, numba's threads) and its serial twin instead (ratio parallel /
+serial; the same results, tested in ``tests/devices/test_kernels.py``).
+
 Usage: python benchmarks/layout_sparse.py [--source trainer|bridge] [--calls 40] [--rounds 5]
+[--twins]
 """
 
 from __future__ import annotations
@@ -100,13 +105,15 @@ def capture(source: str, calls: int, skip: int = 300) -> dict:
     return got
 
 
-def _layer(n, d, rounds, flush):
+def _layer(n, d, rounds, flush, twins=False):
     params = d["calls"][0][1]
-    times = ([], [])  # records, arrays (ab_ratios: records / arrays)
+    # records, arrays (ab_ratios: records / arrays); --twins: parallel, serial on arrays
+    lays = ("arrays", "arrays") if twins else ("records", "arrays")
+    kerns = (nc._update_par, nc._update_ser) if twins else (nc._update_ser, nc._update_ser)
+    times = ([], [])
     for r in range(rounds + 1):  # round 0 compiles both and checks the end states
-        ends = []
         copies = []
-        for lay in ("records", "arrays"):
+        for lay in lays:
             st, _ = laid_out(tuple(d["state"]), params, lay)
             copies.append((st, d["W"].copy()))
         for k, a in enumerate(d["calls"]):
@@ -115,16 +122,17 @@ def _layer(n, d, rounds, flush):
                 if flush is not None:
                     flush.sum()
                 t0 = time.perf_counter()
-                nc._update_ser(tuple(st), *a[1:10], W, *a[10:])
+                kerns[i](tuple(st), *a[1:10], W, *a[10:])
                 if r:
                     times[i].append(time.perf_counter() - t0)
         if r == 0:
             ends = [[np.array(f) for f in st] + [W] for st, W in copies]
             same = all(np.array_equal(p, q) for p, q in zip(*ends, strict=True))
     row = {"synapses": n, **ab_ratios(times), "same_state": same}
+    a, b = ("parallel", "serial") if twins else ("records", "arrays")
     print(
-        f"{n:7d} synapses: records {row['new_us']:7.1f} us, arrays {row['base_us']:7.1f} us per"
-        f" call; records / arrays per call, median {row['ratio_median']:.3f} (quartiles"
+        f"{n:7d} synapses: {a} {row['new_us']:7.1f} us, {b} {row['base_us']:7.1f} us per"
+        f" call; {a} / {b} per call, median {row['ratio_median']:.3f} (quartiles"
         f" {row['ratio_q1']:.3f}-{row['ratio_q3']:.3f}); same state {same}",
         flush=True,
     )
@@ -137,13 +145,16 @@ def main(argv=None):
     ap.add_argument("--calls", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-flush", action="store_true")
+    ap.add_argument("--twins", action="store_true", help="parallel vs serial twin, arrays")
     args = ap.parse_args(argv)
     for name, v in (("--calls", args.calls), ("--rounds", args.rounds)):
         if v < 1:
             raise SystemExit(f"{name} must be >= 1, got {v}")
     got = capture(args.source, args.calls)
     flush = None if args.no_flush else np.ones((4 << 20) // 8)
-    return [_layer(n, d, args.rounds, flush) for n, d in sorted(got.items(), reverse=True)]
+    return [
+        _layer(n, d, args.rounds, flush, args.twins) for n, d in sorted(got.items(), reverse=True)
+    ]
 
 
 if __name__ == "__main__":
