@@ -23,8 +23,12 @@ two copies ended in the same state (they must: the same kernel on the same value
 twin (``numba_cpu._update_par``, numba's threads) and its serial twin instead (ratio parallel /
 serial; the same results, tested in ``tests/devices/test_kernels.py``).
 
+``--busy`` runs a spinning child process beside the replay for its whole length (another
+process holding a core, as on a shared machine); each layer's line then also gives the total
+time of each side, where a parallel region's stalls show up.
+
 Usage: python benchmarks/layout_sparse.py [--source trainer|bridge] [--calls 40] [--rounds 5]
-[--twins]
+[--twins] [--busy]
 """
 
 from __future__ import annotations
@@ -129,14 +133,21 @@ def _layer(n, d, rounds, flush, twins=False):
             ends = [[np.array(f) for f in st] + [W] for st, W in copies]
             same = all(np.array_equal(p, q) for p, q in zip(*ends, strict=True))
     row = {"synapses": n, **ab_ratios(times), "same_state": same}
+    row["new_total_ms"], row["base_total_ms"] = (1e3 * sum(t) for t in times)
     a, b = ("parallel", "serial") if twins else ("records", "arrays")
     print(
         f"{n:7d} synapses: {a} {row['new_us']:7.1f} us, {b} {row['base_us']:7.1f} us per"
         f" call; {a} / {b} per call, median {row['ratio_median']:.3f} (quartiles"
-        f" {row['ratio_q1']:.3f}-{row['ratio_q3']:.3f}); same state {same}",
+        f" {row['ratio_q1']:.3f}-{row['ratio_q3']:.3f}); totals {row['new_total_ms']:.1f} /"
+        f" {row['base_total_ms']:.1f} ms; same state {same}",
         flush=True,
     )
     return row
+
+
+def _spin():
+    while True:
+        pass
 
 
 def main(argv=None):
@@ -146,15 +157,27 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-flush", action="store_true")
     ap.add_argument("--twins", action="store_true", help="parallel vs serial twin, arrays")
+    ap.add_argument("--busy", action="store_true", help="a spinning process beside the replay")
     args = ap.parse_args(argv)
     for name, v in (("--calls", args.calls), ("--rounds", args.rounds)):
         if v < 1:
             raise SystemExit(f"{name} must be >= 1, got {v}")
     got = capture(args.source, args.calls)
     flush = None if args.no_flush else np.ones((4 << 20) // 8)
-    return [
-        _layer(n, d, args.rounds, flush, args.twins) for n, d in sorted(got.items(), reverse=True)
-    ]
+    spinner = None
+    if args.busy:
+        import multiprocessing
+
+        spinner = multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+        spinner.start()
+    try:
+        return [
+            _layer(n, d, args.rounds, flush, args.twins)
+            for n, d in sorted(got.items(), reverse=True)
+        ]
+    finally:
+        if spinner is not None:
+            spinner.terminate()
 
 
 if __name__ == "__main__":
