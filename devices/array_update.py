@@ -246,7 +246,9 @@ class PulseUpdates:
         tables of at most ``_DEVICE_MAJOR_MAX_BYTES`` (the copy doubles the table's memory;
         above that the kernel reads the row-major table, with the same results). The parameter
         table is not written after construction; a change made to it in place would not reach
-        the copy."""
+        the copy. None on the other backends, whose kernels do not read it."""
+        if self.backend != "numba":  # only the numba kernels read it (a cupy table stays put)
+            return None
         prm = self.params.prm
         kept = self.__dict__.get("_prm_dm")
         if kept is not None and kept[0] is prm:
