@@ -14,6 +14,7 @@ from .._rng import INV53, M1, M2, PHI, PHI2, PHI2X2, ZIG_F, ZIG_LAYERS, ZIG_R, Z
 from .cache import drop_stale_cache
 from .prefetch import prefetch, prefetch_row
 from .records import PRM_ROWS
+from .twins import timed_twin
 
 # the ziggurat tables of devices/_rng.py are compiled in as constants, and the prefetch
 # intrinsics of prefetch.py compiled in
@@ -352,8 +353,16 @@ def _write_many(ne, tgt, ms, xs, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2
 # plain ranges: numba's parallel pipeline produced 2.5x faster code for the same loop here
 # (numba 0.68; 57 vs 146 ns per device write, benchmarks/bench_update.py). numba warns that no
 # parallel transformation was possible; that warning is expected and filtered below.
+#
+# Between the _ADAPT_MIN sizes and the _PARALLEL_MIN sizes the pulse-train update and the pulse
+# requests (the training paths) run the twin that twins.TwinChoice measures to be faster for
+# that call site: the parallel one on an idle machine (about 0.55x the serial one's time on the
+# MNIST MLP's layers), the serial one while another process holds the cores.
 _PARALLEL_MIN = 1 << 21          # devices per write / read / request
 _PARALLEL_MIN_UPDATE = 1 << 22   # samples x devices per pulse-train update
+_ADAPT_MIN = 1 << 15             # devices per request
+_ADAPT_MIN_UPDATE = 1 << 18      # samples x devices per pulse-train update
+_SITES: dict = {}                # call site -> twins.TwinChoice
 
 
 # ----------------------------------------------------------------------------- write
@@ -947,11 +956,15 @@ def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, ro
     The dense lanes keep reading the row-major table (contiguous rows for SIMD loads). Results
     are the same either way."""
     rows = _tile_rows(n_in, n_out)
-    par = state.G.size * xbits.shape[0] >= _PARALLEL_MIN_UPDATE and n_out > rows
-    kern = _update_par if par else _update_ser
-    return int(kern(tuple(state), tuple(params), np.asarray(bases, dtype=np.uint64), xbits, dbits,
-                    xneg, dneg, n_out, n_in, route, W, float(alpha), float(gref), rows,
-                    _table(prm_dm, params)))
+    args = (tuple(state), tuple(params), np.asarray(bases, dtype=np.uint64), xbits, dbits, xneg,
+            dneg, n_out, n_in, route, W, float(alpha), float(gref), rows, _table(prm_dm, params))
+    work = state.G.size * xbits.shape[0]
+    if n_out <= rows or work < min(_ADAPT_MIN_UPDATE, _PARALLEL_MIN_UPDATE):
+        return int(_update_ser(*args))
+    if work >= _PARALLEL_MIN_UPDATE:
+        return int(_update_par(*args))
+    key = ("update", state.G.size, xbits.shape[0])
+    return int(timed_twin(_SITES, key, _update_ser, _update_par, *args))
 
 
 # ----------------------------------------------------------------------------- requests
@@ -1070,11 +1083,17 @@ def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic,
     """Requested weight changes -> rounded pulse counts -> routed writes, in one pass.
     ``prm_dm``: as in :func:`pulse_update` (the written synapses are scattered over the array,
     so a device-major table saves most of a write's parameter misses here too)."""
-    kern = _request_par if state.G.size >= _PARALLEL_MIN else _request_ser
-    sent, bad = kern(tuple(state), tuple(params), dW, float(step_up), float(step_dn),
-                     float(theta), int(n_max), bool(stochastic), int(route), np.uint64(base),
-                     np.uint64(base_r), float(thr), float(half_step), float(dg_nom), need, W,
-                     float(alpha), float(gref), _table(prm_dm, params))
+    args = (tuple(state), tuple(params), dW, float(step_up), float(step_dn), float(theta),
+            int(n_max), bool(stochastic), int(route), np.uint64(base), np.uint64(base_r),
+            float(thr), float(half_step), float(dg_nom), need, W, float(alpha), float(gref),
+            _table(prm_dm, params))
+    n = state.G.size
+    if n >= _PARALLEL_MIN:
+        sent, bad = _request_par(*args)
+    elif n < _ADAPT_MIN or dW.size <= _CHUNK:
+        sent, bad = _request_ser(*args)
+    else:
+        sent, bad = timed_twin(_SITES, ("request", n), _request_ser, _request_par, *args)
     return int(sent), int(bad)
 # ----------------------------------------------------------------------------- verify
 _MASK_PHI = np.uint64(PHI)
