@@ -48,6 +48,7 @@ class _Modes:
         self.nc = numba_cpu
         self.on = (numba_cpu._ADAPT_MIN_UPDATE, numba_cpu._ADAPT_MIN)
         self.kernel_s = 0.0
+        self.last_sites = None
         for name in ("pulse_update", "pulse_request"):
             setattr(numba_cpu, name, self._timed(getattr(numba_cpu, name)))
 
@@ -102,6 +103,8 @@ def _trainer(args, modes) -> list[dict]:
                 modes.kernel_s = 0.0
                 (h,) = train(cfg, [spec], data=data, progress=False).history.values()
                 ep = statistics.median(h["epoch_time"][1:])
+                if mode == "choice":  # the sites of the newest training with the choice
+                    modes.last_sites = modes.sites()
                 rows.append({"round": r, "rule": rule, "mode": mode, "epoch_s": ep,
                              "kernel_s_per_epoch": modes.kernel_s / args.epochs})  # fmt: skip
                 k = modes.kernel_s / args.epochs
@@ -195,7 +198,7 @@ def main(argv=None):
               f"software), choice {med['choice'][0]:.3f} s ({med['choice'][0] / soft:.2f}x); "
               f"choice/fixed per round {', '.join(f'{v:.2f}' for v in per_round)}; kernels "
               f"{med['fixed'][1]:.3f} -> {med['choice'][1]:.3f} s/epoch")  # fmt: skip
-    sites = modes.sites()
+    sites = modes.last_sites if modes.last_sites is not None else modes.sites()
     for x in sites:
         print("site", x["site"], "calls", x["calls_serial_parallel"], "us/call",
               [None if e is None else round(e) for e in x["us_serial_parallel"]],
