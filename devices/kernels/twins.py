@@ -49,8 +49,13 @@ def cores_available() -> int:
 
 
 def _numba_threads() -> int:
+    """numba's thread count, its pool started the package's way (``devices.threads``: the
+    first start would otherwise reset torch's OpenMP thread count)."""
     import numba
 
+    from ..threads import start_numba_threads
+
+    start_numba_threads()
     return numba.get_num_threads()
 
 
