@@ -74,3 +74,41 @@ def kernels_at(rev):
         yield importlib.import_module("devices.kernels._ab_rev")
     finally:
         tmp.unlink()
+
+
+@contextlib.contextmanager
+def serial_twins(nc):
+    """Inside: the kernels of ``nc`` (``devices.kernels.numba_cpu``) run their serial twin below
+    the fixed parallel thresholds, as before the measured twin choice (devices/kernels/twins.py),
+    so a script that times or captures the serial twin's calls in training sees every call. A
+    tree without the choice (``--tree``) is left as it is."""
+    names = [n for n in ("_ADAPT_MIN", "_ADAPT_MIN_UPDATE") if hasattr(nc, n)]
+    old = {n: getattr(nc, n) for n in names}
+    for n in names:
+        setattr(nc, n, 1 << 62)
+    try:
+        yield
+    finally:
+        for n, v in old.items():
+            setattr(nc, n, v)
+
+
+def bridge_mlp():
+    """The torch bridge's benchmark network (issue #15): MNIST-5k as float32 tensors ``X, Y``,
+    the 784-256-128-10 relu MLP ``soft`` (torch seed 0) and ``hw``, its
+    ``convert(..., device="constant_step", rule="stochastic")``; returns ``(X, Y, soft, hw)``.
+    Used by bench_torch.py, layout_sparse.py and ab_twins.py."""
+    import torch
+    from torch import nn
+
+    from synapse_sim.data.datasets import load_dataset
+    from synapse_sim.nn import convert
+
+    data = load_dataset("mnist5k", seed=0)
+    X = torch.from_numpy(data.x_train.astype(np.float32))
+    Y = torch.from_numpy(data.y_train)
+    torch.manual_seed(0)
+    soft = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
+    )
+    return X, Y, soft, convert(soft, device="constant_step", rule="stochastic")

@@ -114,23 +114,14 @@ def _trainer(args, modes) -> list[dict]:
 
 
 def _bridge(args, modes) -> list[dict]:
-    import numpy as np
     import torch
     import torch.nn.functional as F
-    from torch import nn
 
-    from synapse_sim.data.datasets import load_dataset
-    from synapse_sim.nn import DeviceSGD, convert
+    from benchmarks._timing import bridge_mlp
+    from synapse_sim.nn import DeviceSGD
 
     torch.set_num_threads(1)
-    data = load_dataset("mnist5k", seed=0)
-    X = torch.from_numpy(data.x_train.astype(np.float32))
-    Y = torch.from_numpy(data.y_train)
-    torch.manual_seed(0)
-    soft = nn.Sequential(
-        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
-    )
-    hw = convert(soft, device="constant_step", rule="stochastic")
+    X, Y, soft, hw = bridge_mlp()
     s_opt = torch.optim.SGD(soft.parameters(), lr=0.05)
     h_opt = DeviceSGD(hw, lr=0.05, rule="stochastic")
 

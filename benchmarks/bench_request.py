@@ -55,6 +55,8 @@ def _tree() -> Path:
 
 sys.path.insert(0, str(_tree()))
 
+from _timing import serial_twins  # noqa: E402  (this script's folder, whatever --tree says)
+
 import devices.array_program as prog  # noqa: E402
 import devices.kernels.numba_cpu as nc  # noqa: E402
 from learning_rules.pulse_bp import PulseRule  # noqa: E402
@@ -197,8 +199,9 @@ def main(argv=None):
         cfg = TrainConfig(dataset="mnist5k", hidden=(256, 128), activation="relu", loss="ce",
                           init="uniform", batch_size=10, epochs=args.epochs, lr=(0.01,),
                           seed=0, refresh=args.refresh)  # fmt: skip
-        train(cfg, [RunSpec(device=args.device, rule=args.rule)],
-              data=load_dataset("mnist5k", seed=0), progress=False)  # fmt: skip
+        with serial_twins(nc):  # every call through the timed serial twin
+            train(cfg, [RunSpec(device=args.device, rule=args.rule)],
+                  data=load_dataset("mnist5k", seed=0), progress=False)  # fmt: skip
     finally:
         nc._request_ser = real
         prog.Programming.refresh = refresh

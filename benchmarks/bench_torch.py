@@ -63,6 +63,8 @@ def _root() -> Path:
 
 sys.path.insert(0, str(_root()))
 
+from _timing import bridge_mlp  # noqa: E402  (this script's folder, whatever --tree says)
+
 from synapse_sim.data.datasets import load_dataset  # noqa: E402
 from synapse_sim.studies.compare import compare  # noqa: E402
 from synapse_sim.studies.train import RunSpec, TrainConfig, train  # noqa: E402
@@ -96,19 +98,11 @@ def _mlp_step_rows(rounds: int, steps: int, epoch: bool, lr: float = 0.05) -> li
     import numpy as np
     import torch
     import torch.nn.functional as F
-    from torch import nn
 
-    from synapse_sim.nn import DeviceLayer, DeviceSGD, convert
+    from synapse_sim.nn import DeviceLayer, DeviceSGD
     from synapse_sim.nn.layers import run_array_work
 
-    data = load_dataset("mnist5k", seed=0)
-    X = torch.from_numpy(data.x_train.astype(np.float32))
-    Y = torch.from_numpy(data.y_train)
-    torch.manual_seed(0)
-    soft = nn.Sequential(
-        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
-    )
-    hw = convert(soft, device="constant_step", rule="stochastic")
+    X, Y, soft, hw = bridge_mlp()
     s_opt = torch.optim.SGD(soft.parameters(), lr=lr)
     h_opt = DeviceSGD(hw, lr=lr, rule="stochastic")
     dev_layers = [m for m in hw.modules() if isinstance(m, DeviceLayer)]

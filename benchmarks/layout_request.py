@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import devices.kernels.numba_cpu as nc  # noqa: E402
+from benchmarks._timing import serial_twins  # noqa: E402
 from synapse_sim.data.datasets import load_dataset  # noqa: E402
 from synapse_sim.studies.train import RunSpec, TrainConfig, train  # noqa: E402
 
@@ -67,8 +68,9 @@ def capture(device: str, rule: str, calls: int, skip: int = 300) -> dict:
     try:
         cfg = TrainConfig(dataset="mnist5k", hidden=(256, 128), activation="relu", loss="ce",
                           init="uniform", batch_size=10, epochs=1, lr=(0.01,), seed=0)  # fmt: skip
-        train(cfg, [RunSpec(device=device, rule=rule)], data=load_dataset("mnist5k", seed=0),
-              progress=False)  # fmt: skip
+        with serial_twins(nc):  # every call through the spied serial twin
+            train(cfg, [RunSpec(device=device, rule=rule)],
+                  data=load_dataset("mnist5k", seed=0), progress=False)  # fmt: skip
     finally:
         nc._request_ser = real
     if not got or any(len(v) < calls for v in got.values()):

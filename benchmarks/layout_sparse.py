@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import devices.kernels.numba_cpu as nc  # noqa: E402
-from benchmarks._timing import ab_ratios  # noqa: E402
+from benchmarks._timing import ab_ratios, bridge_mlp, serial_twins  # noqa: E402
 from benchmarks.layout_request import laid_out  # noqa: E402
 from synapse_sim.data.datasets import load_dataset  # noqa: E402
 
@@ -59,20 +59,11 @@ def _train(source: str) -> None:
         train(cfg, [RunSpec(device="constant_step", rule="stochastic")],
               data=load_dataset("mnist5k", seed=0), progress=False)  # fmt: skip
         return
-    import torch
     import torch.nn.functional as F
-    from torch import nn
 
-    from synapse_sim.nn import DeviceSGD, convert
+    from synapse_sim.nn import DeviceSGD
 
-    data = load_dataset("mnist5k", seed=0)
-    X = torch.from_numpy(data.x_train.astype(np.float32))
-    Y = torch.from_numpy(data.y_train)
-    torch.manual_seed(0)
-    soft = nn.Sequential(
-        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
-    )
-    hw = convert(soft, device="constant_step", rule="stochastic")
+    X, Y, soft, hw = bridge_mlp()
     opt = DeviceSGD(hw, lr=0.05, rule="stochastic")
     for k in range(X.shape[0] // 10):
         opt.zero_grad()
@@ -101,7 +92,8 @@ def capture(source: str, calls: int, skip: int = 300) -> dict:
 
     nc._update_ser = spy
     try:
-        _train(source)
+        with serial_twins(nc):  # every call through the spied serial twin
+            _train(source)
     finally:
         nc._update_ser = real
     if not got or any(len(v["calls"]) < calls for v in got.values()):
