@@ -4,6 +4,12 @@ arrays (the regime of ``bench_update.py --sparse``: 784 inputs, batch 10, BL 1, 
 and 10 active error rows per sample, 3,000 coincidences per call, differential constant_step).
 
 Usage: python benchmarks/ab_sparse.py --rev REV [--repeats 60] [--sizes 256 1024 4096]
+       python benchmarks/ab_sparse.py --rev REV --dense [--repeats 8] [--sizes 512]
+
+``--dense``: issue #15's dense row instead (aihwkit's tile benchmark: a square constant_step
+array of each size, batches of 100 samples with x, d ~ U[-1, 1], no BL or update management;
+BL 31 at lr 0.01 and BL 1 at the same pulse probabilities, lr 0.01 / 31), through
+``DeviceArray.pulse_update`` with each tree's kernels; printed in ns per sample x weight.
 
 On a shared machine whose speed drifts by 1.5x from one minute to the next, separate runs of
 two trees cannot resolve a 20% change; here both kernels are loaded in one process and called
@@ -35,13 +41,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rev", required=True, help="git revision of the base kernel")
     ap.add_argument("--repeats", type=int, default=60)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
+    ap.add_argument("--sizes", type=int, nargs="+", default=None)
+    ap.add_argument("--dense", action="store_true", help="issue #15's dense row (see above)")
     args = ap.parse_args(argv)
     import devices
     from devices.kernels import numba_cpu as new
 
+    sizes = args.sizes or ([512] if args.dense else [256, 1024, 4096])
     with kernels_at(args.rev) as base:
-        return [_size(devices, new, base, n, args.repeats) for n in args.sizes]
+        if args.dense:
+            return [_dense(devices, new, base, n, bl, args.repeats) for n in sizes
+                    for bl in (31, 1)]  # fmt: skip
+        return [_size(devices, new, base, n, args.repeats) for n in sizes]
 
 
 def _takes(mod, name):
@@ -90,6 +101,36 @@ def _size(devices, new, base, n_out, repeats, n_in=784, batch=10, nx=30, nd=10):
         f"{n_out:5d} x {n_in}: this tree {row['new_us']:7.1f} us, base {row['base_us']:7.1f} us;"
         f" per-call ratio median {row['ratio_median']:.3f} (quartiles {row['ratio_q1']:.3f}-"
         f"{row['ratio_q3']:.3f}); same state {same}",
+        flush=True,
+    )
+    return row
+
+
+def _dense(devices, new, base, n, bl, repeats, batch=100):
+    arrs = [devices.DeviceArray((n, n), devices.get("constant_step"), seed=0) for _ in range(2)]
+    arrs[1]._k = base  # the array's kernel module: the base tree's for the second array
+    rng = np.random.default_rng(1)
+    lr = 0.01 if bl == 31 else 0.01 / 31
+    times = ([], [])
+    for k in range(repeats + 1):  # the first call compiles / warms up
+        x = rng.uniform(-1, 1, (batch, n))
+        d = rng.uniform(-1, 1, (batch, n))
+        for i in [0, 1] if k % 2 == 0 else [1, 0]:
+            t0 = time.perf_counter()
+            arrs[i].pulse_update(x, d, lr, bl=bl, bl_management=False, update_management=False)
+            if k:
+                times[i].append(time.perf_counter() - t0)
+    same = all(
+        np.array_equal(getattr(arrs[0].state, f), getattr(arrs[1].state, f))
+        for f in arrs[0].state._fields
+    )
+    row = {"size": n, "bl": bl, **ab_ratios(times), "same_state": same}
+    per = 1e3 / (batch * n * n)  # us per call -> ns per sample x weight
+    print(
+        f"{n} x {n} BL {bl:2d}: this tree {row['new_us'] * per:6.2f} ns, base "
+        f"{row['base_us'] * per:6.2f} ns per sample x weight; per-call ratio median "
+        f"{row['ratio_median']:.3f} (quartiles {row['ratio_q1']:.3f}-{row['ratio_q3']:.3f}); "
+        f"same state {same}",
         flush=True,
     )
     return row

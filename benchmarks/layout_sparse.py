@@ -23,17 +23,23 @@ two copies ended in the same state (they must: the same kernel on the same value
 twin (``numba_cpu._update_par``, numba's threads) and its serial twin instead (ratio parallel /
 serial; the same results, tested in ``tests/devices/test_kernels.py``).
 
+``--rev REV`` replays the same captured calls on today's layout through this tree's serial twin
+and through the serial twin of ``devices/kernels/numba_cpu.py`` at git revision ``REV``
+(``_timing.kernels_at``; ratio this tree / REV): an in-process A/B of a kernel change on the
+update calls of real training.
+
 ``--busy`` runs a spinning child process beside the replay for its whole length (another
 process holding a core, as on a shared machine); each layer's line then also gives the total
 time of each side, where a parallel region's stalls show up.
 
 Usage: python benchmarks/layout_sparse.py [--source trainer|bridge] [--calls 40] [--rounds 5]
-[--twins] [--busy]
+[--twins | --rev REV] [--busy]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import sys
 import time
@@ -45,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import devices.kernels.numba_cpu as nc  # noqa: E402
-from benchmarks._timing import ab_ratios, bridge_mlp, serial_twins  # noqa: E402
+from benchmarks._timing import ab_ratios, bridge_mlp, kernels_at, serial_twins  # noqa: E402
 from benchmarks.layout_request import laid_out  # noqa: E402
 from synapse_sim.data.datasets import load_dataset  # noqa: E402
 
@@ -101,11 +107,13 @@ def capture(source: str, calls: int, skip: int = 300) -> dict:
     return got
 
 
-def _layer(n, d, rounds, flush, twins=False):
+def _layer(n, d, rounds, flush, twins=False, base=None):
     params = d["calls"][0][1]
-    # records, arrays (ab_ratios: records / arrays); --twins: parallel, serial on arrays
-    lays = ("arrays", "arrays") if twins else ("records", "arrays")
-    kerns = (nc._update_par, nc._update_ser) if twins else (nc._update_ser, nc._update_ser)
+    # records, arrays (ab_ratios: records / arrays); --twins: parallel, serial on arrays;
+    # --rev: this tree's serial twin, the base's, on arrays
+    lays = ("arrays", "arrays") if (twins or base) else ("records", "arrays")
+    kerns = (nc._update_par if twins else nc._update_ser,
+             base._update_ser if base else nc._update_ser)  # fmt: skip
     times = ([], [])
     for r in range(rounds + 1):  # round 0 compiles both and checks the end states
         copies = []
@@ -126,7 +134,9 @@ def _layer(n, d, rounds, flush, twins=False):
             same = all(np.array_equal(p, q) for p, q in zip(*ends, strict=True))
     row = {"synapses": n, **ab_ratios(times), "same_state": same}
     row["new_total_ms"], row["base_total_ms"] = (1e3 * sum(t) for t in times)
-    a, b = ("parallel", "serial") if twins else ("records", "arrays")
+    a, b = ("records", "arrays")
+    if twins or base:
+        a, b = ("parallel", "serial") if twins else ("this tree", "base")
     print(
         f"{n:7d} synapses: {a} {row['new_us']:7.1f} us, {b} {row['base_us']:7.1f} us per"
         f" call; {a} / {b} per call, median {row['ratio_median']:.3f} (quartiles"
@@ -149,8 +159,11 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-flush", action="store_true")
     ap.add_argument("--twins", action="store_true", help="parallel vs serial twin, arrays")
+    ap.add_argument("--rev", default=None, help="git revision: this tree's kernel against its")
     ap.add_argument("--busy", action="store_true", help="a spinning process beside the replay")
     args = ap.parse_args(argv)
+    if args.rev and args.twins:
+        raise SystemExit("--rev and --twins are separate comparisons: give one")
     for name, v in (("--calls", args.calls), ("--rounds", args.rounds)):
         if v < 1:
             raise SystemExit(f"{name} must be >= 1, got {v}")
@@ -163,10 +176,11 @@ def main(argv=None):
         spinner = multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
         spinner.start()
     try:
-        return [
-            _layer(n, d, args.rounds, flush, args.twins)
-            for n, d in sorted(got.items(), reverse=True)
-        ]
+        with kernels_at(args.rev) if args.rev else contextlib.nullcontext() as base:
+            return [
+                _layer(n, d, args.rounds, flush, args.twins, base)
+                for n, d in sorted(got.items(), reverse=True)
+            ]
     finally:
         if spinner is not None:
             spinner.terminate()

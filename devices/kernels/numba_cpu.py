@@ -25,7 +25,8 @@ warnings.filterwarnings(
     "ignore",
     message=r"(?s).*parallel=True.*no transformation for parallel execution",
     category=NumbaPerformanceWarning,
-    module=r"numba\..*",
+    # numba names either its own module or, when it compiles a kernel here, this file's path
+    module=r"(numba\.|.*devices[/\\.]kernels[/\\.])",
 )
 
 _M1 = np.uint64(M1)
@@ -615,8 +616,23 @@ def _first_at_least(nz, b, m, v):
 # same pulses from the same draws in the same sample order, so results are bit for bit those of
 # the scalar path (tests/devices/test_kernel_lanes.py). Rows with few coincidences take the
 # scalar writes (fewer lanes to do than a full pass).
-_DENSE_LANES = 16                # vector passes when nonzero lanes * this >= lanes in the row
-_DENSE_SAMPLE = 4                # lanes considered when active inputs * this >= inputs
+# A row takes the lanes when at least 1/_LANE_ROW of its synapses coincide (and is considered only
+# when at least that many of its sample's inputs are active): a lane pass costs every synapse of
+# the row, a scalar write only the written ones, and on this machine the lanes came out ahead at
+# about a quarter of the row written (single thread, 128 x 256 and 512 x 512 constant_step, batch
+# 10: lanes / scalar 1.3 at 18% written, 0.8 at 30%, 0.45 at 60%; BENCHMARKS.md). 1/16, the
+# earlier cut, sent the MNIST MLP's sparse training rows (20-40% of the inputs active, 5-35% of a
+# row written) to the lanes at 1.5-2.3x the scalar rows' time.
+_LANE_ROW = 4
+_DENSE_SAMPLE = _LANE_ROW         # lanes considered when active inputs * this >= inputs
+# _row_lanes and _tile_lanes are not inlined (their work arrays would become parallel regions in
+# the parallel=True kernels), but they write the rows' scalar synapses too; they are compiled by
+# the parallel pipeline with every transformation off, which gives those writes the code of the
+# kernels' own (see _SERIAL_NOTE; 2x faster scalar writes inside a lane tile).
+_SERIAL_PIPELINE = {
+    "comprehension": False, "prange": True, "numpy": False, "reduction": False, "setitem": False,
+    "stencil": False, "fusion": False, "inplace_binop": False,
+}  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy")
@@ -758,7 +774,7 @@ def _lane_mode(fam, ms, n_out, n_in, route, prm, budget):
     return (2 if unl else 1) if flat else 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, G, Gw, tau, fam, prm, const, lut_up,
                lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
                gref, cnt, sgnv, m, z, ok, fix):
@@ -771,7 +787,7 @@ def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, G, Gw, tau, fam, pr
     if tot == 0:
         return 0
     s0 = j * n_in
-    if nnz * _DENSE_LANES < n_in:  # few coincidences: the scalar writes
+    if nnz * _LANE_ROW < n_in:  # few coincidences: the scalar writes
         for i in range(n_in):
             if cnt[i] != 0:
                 _route_write(s0 + i, N, sgnv[i], cnt[i], route, G, Gw, tau, fam, prm, const,
@@ -805,7 +821,7 @@ def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, G, Gw, tau, fam, pr
     return tot
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg,
                 n_out, n_in, route, W, alpha, gref, unlimited):
@@ -827,7 +843,7 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
         if mb == 0:
             continue
         for j in range(j0, j1):
-            if mb * _DENSE_LANES >= n_in:
+            if mb * _LANE_ROW >= n_in:
                 row_empty = True
                 for w in range(dbits.shape[2]):
                     if dbits[b, j, w] != 0:

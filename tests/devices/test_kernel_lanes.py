@@ -99,7 +99,7 @@ def test_lane_path_is_taken_and_sees_slow_draws():
         for j in range(n_out):
             tot, nnz = nb._lane_counts(xbits[b, :, 0], dbits[b, j, 0], xneg[b], dneg[b, j], cnt, sg)
             assert tot == int(ref.coincidences(xbits[b], dbits[b])[j].sum())
-            dense += nnz * nb._DENSE_LANES >= n_in
+            dense += nnz * nb._LANE_ROW >= n_in
     assert 20 <= dense < B * n_out  # both paths occur
     # slow draws among the written lanes of one row
     m = np.ones(4000, dtype=np.int64)
