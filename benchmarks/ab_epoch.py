@@ -112,6 +112,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from devices.kernels import numba_cpu as nc
 
+    if args.rounds < 1:
+        raise SystemExit(f"--rounds must be >= 1, got {args.rounds}")
     if args.epochs < 2:
         raise SystemExit(f"--epochs must be at least 2 (the first is not timed), got {args.epochs}")
     device, software = (_trainer if args.source == "trainer" else _bridge)(args.rule, args.epochs)

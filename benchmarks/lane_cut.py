@@ -79,6 +79,12 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    sizes = [_size(v) for v in args.sizes]
+    for f in args.fractions:
+        if not 0.0 < f <= 1.0:
+            raise SystemExit(f"--fractions must lie in (0, 1], got {f}")
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be >= 1, got {args.repeats}")
     import numba
 
     import devices
@@ -99,8 +105,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     real = nc.pulse_update
     try:
-        for size in args.sizes:
-            n_out, n_in = (int(v) for v in size.split("x"))
+        for n_out, n_in in sizes:
             for bl, lr in ((31, 0.01), (1, 0.01 / 31)):
                 for f in args.fractions:
                     a = devices.DeviceArray((n_out, n_in), devices.get("constant_step"), seed=1)
@@ -118,6 +123,14 @@ def main(argv=None):
     if args.json:
         Path(args.json).write_text(json.dumps(rows_out, indent=1))
     return rows_out
+
+
+def _size(text):
+    """``OUTxIN`` as two positive integers."""
+    parts = text.lower().split("x")
+    if len(parts) == 2 and all(p.isdigit() and int(p) > 0 for p in parts):
+        return int(parts[0]), int(parts[1])
+    raise SystemExit(f"--sizes takes OUTxIN with positive integers (e.g. 128x256), got {text!r}")
 
 
 def _case(nc, forced, call, repeats, n_out, n_in, bl, f):
