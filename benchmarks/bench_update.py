@@ -86,7 +86,7 @@ def bench_update(size, backend, preset, regime, repeats, batch=100, bl=31):
 AIHWKIT_NS = (19.0, 33.0)
 
 
-def bench_dense(size, preset, bl, repeats, batch=100, lr=0.01, backend="numba"):
+def bench_dense(size, preset, bl, repeats, batch=100, lr=0.01, backend="numba", trains="host"):
     """aihwkit's tile benchmark: a differential ``size`` x ``size`` array, weights U[-0.1, 0.1],
     x and d ~ U[-1, 1] of shape (batch, size), lr 0.01, no BL or update management. ``bl`` below
     31 keeps the pulse probabilities of BL 31 (lr scaled by bl / 31), so the same coincidence
@@ -97,11 +97,16 @@ def bench_dense(size, preset, bl, repeats, batch=100, lr=0.01, backend="numba"):
     (float, float, float)
         Wall ns and CPU ns (all threads) per (sample x weight), device pulses per
         (sample x weight)."""
-    arr = devices.DeviceArray((size, size), devices.get(preset), seed=0, backend=backend)
+    from devices.xp import get_xp
+
+    on = get_xp(backend).asarray  # inputs already where the state lives (the GPU for cupy)
+    arr = devices.DeviceArray(
+        (size, size), devices.get(preset), seed=0, backend=backend, trains=trains
+    )
     rng = np.random.default_rng(3)
-    arr.program(rng.uniform(-0.1, 0.1, (size, size)))
-    x = rng.uniform(-1, 1, (batch, size))
-    d = rng.uniform(-1, 1, (batch, size))
+    arr.program(on(rng.uniform(-0.1, 0.1, (size, size))))
+    x = on(rng.uniform(-1, 1, (batch, size)))
+    d = on(rng.uniform(-1, 1, (batch, size)))
     lr_bl = lr * bl / 31
     info = {}
 
@@ -122,19 +127,25 @@ def dense_rows(sizes, repeats, backend="numba"):
     print(f"# dense (aihwkit tile benchmark): {numba.get_num_threads()} numba threads, "
           f"load average {os.getloadavg()[0]:.1f}; "
           f"aihwkit 1.2.0 measured {AIHWKIT_NS[0]:.0f}-{AIHWKIT_NS[1]:.0f} ns")  # fmt: skip
-    for size in sizes:
-        for preset in ("constant_step", "soft_bounds"):
-            res = {bl: bench_dense(size, preset, bl, repeats, backend=backend) for bl in (31, 1)}
-            for bl, (ns, cpu, dens) in res.items():
-                rows.append({"op": "dense", "backend": backend, "size": size, "preset": preset,
-                             "bl": bl, "ns_per_sample_weight": ns,
-                             "cpu_ns_per_sample_weight": cpu,
-                             "pulses_per_sample_weight": dens,
-                             "x_vs_aihwkit": [AIHWKIT_NS[0] / ns, AIHWKIT_NS[1] / ns]})  # fmt: skip
-                print(f"dense {size:5d}  {preset:13s} BL {bl:2d}  wall {ns:7.2f} ns/(sample*weight)"
-                      f"  cpu {cpu:7.2f}  {AIHWKIT_NS[0] / ns:5.1f}-{AIHWKIT_NS[1] / ns:5.1f}x "
-                      f"aihwkit  (device pulses/(sample*weight) {dens:.2f})")  # fmt: skip
-            print(f"dense {size:5d}  {preset:13s} BL 31 / BL 1: {res[31][0] / res[1][0]:.2f}")
+    # on the GPU also with the trains drawn there (trains="device"); the CPU draws them on the host
+    train_modes = ("host",) if backend in ("numba", "numpy") else ("host", "device")
+    for size, preset, trains in itertools.product(sizes, ("constant_step", "soft_bounds"),
+                                                  train_modes):  # fmt: skip
+        res = {bl: bench_dense(size, preset, bl, repeats, backend=backend, trains=trains)
+               for bl in (31, 1)}  # fmt: skip
+        for bl, (ns, cpu, dens) in res.items():
+            rows.append({"op": "dense", "backend": backend, "trains": trains, "size": size,
+                         "preset": preset, "bl": bl, "ns_per_sample_weight": ns,
+                         "cpu_ns_per_sample_weight": cpu,
+                         "pulses_per_sample_weight": dens,
+                         "x_vs_aihwkit": [AIHWKIT_NS[0] / ns, AIHWKIT_NS[1] / ns]})  # fmt: skip
+            print(f"dense {size:5d}  {preset:13s} {trains:6s} BL {bl:2d}  "
+                  f"wall {ns:7.2f} ns/(sample*weight)  cpu {cpu:7.2f}  "
+                  f"{AIHWKIT_NS[0] / ns:5.1f}-{AIHWKIT_NS[1] / ns:5.1f}x "
+                  f"aihwkit  (device pulses/(sample*weight) {dens:.2f})")  # fmt: skip
+        print(
+            f"dense {size:5d}  {preset:13s} {trains:6s} BL 31 / BL 1: {res[31][0] / res[1][0]:.2f}"
+        )
     return rows
 
 
@@ -266,7 +277,10 @@ def main(argv=None):
             sys.exit(f"bench_update.py --backend {args.backend}: not available: {why}")
         sizes = args.sizes or ([4096] if args.backend == "cupy" else [16])
         print(f"# {why}, numpy {np.__version__}")
-        rows = _gpu_rows(args.backend, sizes, args.repeats)
+        if args.dense:  # aihwkit's tile benchmark on the GPU backend
+            rows = dense_rows(args.sizes or [512, 1024, 4096], args.repeats, backend=args.backend)
+        else:
+            rows = _gpu_rows(args.backend, sizes, args.repeats)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
         return rows

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 __all__ = ["cupy_status", "cuda_sim_status", "gpu_backend_status"]
 
 _SIM_ENV = "NUMBA_ENABLE_CUDASIM"
+
+#: numba's warning on a launch of few blocks (matched by message: numba-cuda raises its own
+#: NumbaPerformanceWarning class). The package's launches are sized by the array (one thread per
+#: device), so a small array gets a small grid by design and the warning is silenced for them.
+LOW_OCCUPANCY_MESSAGE = r"(?s).*Grid size \d+ will likely result in GPU under-util"
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,7 +82,62 @@ def gpu_backend_status() -> tuple[bool, str]:
             )
     except Exception as exc:
         return False, f"{why}, but numba's CUDA target failed: {type(exc).__name__}: {exc}"
+    ok, probe = _cuda_kernel_probe()
+    if not ok:
+        return False, f"{why}, but {probe}"
     return True, why
+
+
+@functools.lru_cache(maxsize=1)
+def _cuda_kernel_probe() -> tuple[bool, str]:
+    """Compile and launch one tiny numba CUDA kernel on a cupy array, once per process.
+
+    ``numba.cuda.is_available()`` says only that a driver and a GPU answer; the first compilation
+    is what loads numba's CUDA typing and lowering registries, and a numba-cuda that does not fit
+    the installed numpy fails there. Seen on a GPU machine (2026-12-04): numba-cuda 0.30.4 with
+    numpy 2.5 raised ``AttributeError: module 'numpy' has no attribute 'row_stack'`` at the first
+    kernel launch, because its array registry registers an overload of ``np.row_stack``, which
+    numpy 2.5 removed (it was an alias of ``np.vstack``). The probe loads the registries with that
+    alias present for the duration of the load only (numba keeps the function object it got; nothing
+    looks the name up later), and numpy is left as it was.
+
+    Returns
+    -------
+    (bool, str)
+        ``(True, "")`` or ``(False, reason)``; never raises.
+    """
+    import numpy as np
+
+    alias = "row_stack"  # the name numpy 2.5 removed (an alias of vstack)
+    added = not hasattr(np, alias)
+    if added:
+        setattr(np, alias, np.vstack)
+    try:
+        import cupy
+        from numba import cuda
+
+        def _double(a):  # pragma: no cover - runs on a GPU only
+            i = cuda.grid(1)
+            if i < a.size:
+                a[i] = 2.0 * a[i]
+
+        x = cupy.ones(4, dtype=cupy.float64)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=LOW_OCCUPANCY_MESSAGE)
+            cuda.jit(_double)[1, 32](x)
+        if float(x.sum()) != 8.0:
+            return False, "a numba CUDA kernel ran on a cupy array and gave a wrong result"
+    except Exception as exc:
+        import numba
+
+        return False, (
+            f"numba cannot compile and launch a CUDA kernel (numba {numba.__version__}, "
+            f"numpy {np.__version__}): {type(exc).__name__}: {exc}"
+        )
+    finally:
+        if added:
+            delattr(np, alias)
+    return True, ""
 
 
 def cuda_sim_status() -> tuple[bool, str]:

@@ -28,6 +28,7 @@ import numpy as np
 from numba import config as _nb_config
 from numba import cuda
 
+from ..gpu import LOW_OCCUPANCY_MESSAGE
 from . import numba_cpu as _cpu
 from .records import DeviceParams, DeviceState
 
@@ -235,9 +236,15 @@ def _k_trains(p, BL, base, nw, out):
 def _launching():
     """Under the simulator, the 64-bit hash runs on numpy scalars, which wrap around as CUDA
     integers do but warn about it; the wrap-around is the intended arithmetic, so exactly that
-    warning is silenced for the duration of a launch (no-op on a GPU)."""
+    warning is silenced for the duration of a launch. On a GPU, numba's "Grid size N will likely
+    result in GPU under-utilization" is silenced instead: a small array gets a small grid by
+    design (one thread per device), and the warning told users nothing they could change (seen on
+    an H200 at grids of 1 to 100 blocks of 256 threads). The message is matched, not the class:
+    numba-cuda raises its own NumbaPerformanceWarning."""
     if not SIMULATOR:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=LOW_OCCUPANCY_MESSAGE)
+            yield
         return
     with warnings.catch_warnings():
         warnings.filterwarnings(

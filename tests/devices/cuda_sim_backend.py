@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 import pytest
+from backend_cases import run_sequence, sequence_converters, sequence_device, train_cnn
 
 import devices
 
@@ -83,36 +84,9 @@ def test_cuda_sim_backend_is_selected():
 def test_training_sequence_equals_numpy(device, lut_device):
     """pulse, pulse_update (all routes), pulse_request (both roundings, refresh flags),
     refresh, reads with noise and converters, drift."""
-    if device == "lut":
-        dev = lut_device.with_variability(sigma_gmin=0.05, c2c_sigma=0.02, read_sigma=0.01)
-    else:
-        dev = devices.get(
-            device, c2c_sigma=0.02, read_sigma=0.01, endurance_n50=400, p_stuck_gmin=0.03
-        )
-    q = {"dac": devices.UniformQuantizer(bits=6, lo=-1, hi=1),
-         "adc": devices.UniformQuantizer(bits=8, lo=-4, hi=4, stochastic=True)}  # fmt: skip
-    arrs = [make(b, dev, **q) for b in BACKENDS]
-    rng = np.random.default_rng(5)
-    n_plus = rng.integers(-9, 10, (5, 7))
-    n_minus = rng.integers(-9, 10, (5, 7))
-    x = rng.uniform(-1, 1, (4, 7))
-    d = rng.uniform(-1, 1, (4, 5))
-    dW = rng.normal(0, 0.1, (5, 7))
-    out = []
-    for a in arrs:
-        res = [a.matmul(x), a.rmatmul(d)]
-        a.pulse(n_plus, n_minus)
-        for method, side in (("bidirectional", "both"), ("bidirectional", "plus"),
-                             ("unidirectional", "both")):  # fmt: skip
-            r = a.pulse_update(x, d, lr=0.3, bl=31, method=method, side=side)
-            res += [r["coincidences"], r["clipped"], r["bl"]]
-        for rounding in ("nearest", "stochastic"):
-            r = a.pulse_request(dW, rounding=rounding, n_max=4, refresh_threshold=0.5)
-            res += [r["pulses"], r["needs_refresh"]]
-        res.append(a.refresh(a.needs_refresh(0.5), mode="verify"))
-        a.age(100.0)
-        res += [a.weights(noise=True), a.saturated("high"), a.matmul(x)]
-        out.append(res)
+    dev = sequence_device(device, lut_device)
+    arrs = [make(b, dev, **sequence_converters()) for b in BACKENDS]
+    out = [run_sequence(a) for a in arrs]
     check_all(arrs)
     assert_outputs(out[0], out[2])
     for p, q in zip(out[1], out[2], strict=True):
@@ -156,35 +130,12 @@ def test_state_dict_round_trip_continues_in_lockstep():
 def test_converted_cnn_trains_identically(rule):
     """A converted CNN (conv + linear layers on device arrays) trained with DeviceSGD: the
     cuda-sim backend gives the numba backend's losses and weights bit for bit."""
-    torch = pytest.importorskip("torch")
-    from torch import nn
-
-    from synapse_sim.nn import DeviceSGD, convert
-
-    torch.manual_seed(0)
-    base = nn.Sequential(
-        nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)
-    ).double()
-    x = torch.rand(6, 1, 6, 6, dtype=torch.float64)
-    y = torch.tensor([0, 1, 2, 0, 1, 2])
-    runs = []
-    for backend in ("numba", "cuda-sim"):
-        mapping = "differential" if rule == "unidirectional" else None
-        hw = convert(base, device="ag_a_si", rule=rule, mapping=mapping, seed=2, backend=backend,
-                     c2c_sigma=0.02, read_sigma=0.01)  # fmt: skip
-        opt = DeviceSGD(hw, lr=5.0, rule=rule, seed=3)
-        losses = []
-        for _ in range(3):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(hw(x), y)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        runs.append((losses, [m.weight for m in hw if hasattr(m, "array")], opt.totals))
+    pytest.importorskip("torch")
+    runs = [train_cnn(backend, rule) for backend in ("numba", "cuda-sim")]
     (la, wa, ta), (lb, wb, tb) = runs
     assert la == lb and ta == tb and ta["pulses"] > 0
     for u, v in zip(wa, wb, strict=True):
-        np.testing.assert_array_equal(u.numpy(), v.numpy())
+        np.testing.assert_array_equal(u, v)
 
 
 def test_device_trains_equal_on_every_backend():

@@ -301,3 +301,21 @@ def test_device_trains_numpy_equals_numba_and_differs_from_host():
 def test_bad_trains_value_is_named():
     with pytest.raises(ValueError, match=r"trains must be one of 'host', 'device', got 'gpu'"):
         devices.DeviceArray((2, 3), devices.get("ideal"), trains="gpu")
+
+
+def test_gpu_launch_silences_only_numbas_low_occupancy_warning(monkeypatch):
+    """On a GPU a small array launches a small grid by design: numba's low-occupancy warning is
+    silenced for the launch (matched by its message), other warnings still reach the user."""
+    import warnings
+
+    from devices.kernels import cuda as kc
+
+    monkeypatch.setattr(kc, "SIMULATOR", False)
+    msg = "\x1b[1mGrid size 1 will likely result in GPU under-utilization due to low occupancy."
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with kc._launching():
+            warnings.warn(msg, UserWarning, stacklevel=1)
+            warnings.warn("overflow encountered in scalar multiply", RuntimeWarning, stacklevel=1)
+        warnings.warn(msg, UserWarning, stacklevel=1)  # outside a launch: not ours to silence
+    assert [str(w.message) for w in seen] == ["overflow encountered in scalar multiply", msg]
