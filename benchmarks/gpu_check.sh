@@ -2,10 +2,11 @@
 # The GPU checks, for a machine with an NVIDIA GPU: what the machine has, the GPU tests
 # (tests/devices/test_gpu_cupy.py, tests/synapse_sim/test_gpu_train.py: backend="cupy" against the
 # numpy reference), then bench_update.py on the cupy backend (pulse, pulse_update at 4096, and
-# aihwkit's dense tile benchmark at 512, 1024 and 4096). Logs and JSON go to $OUT (default
+# aihwkit's dense tile benchmark at 512, 1024 and 4096), then gpu_kernels.py (a pulse() call split
+# into its kernel and the rest; each kernel's registers). Logs and JSON go to $OUT (default
 # ./gpu_out). Runs with $PYTHON (default python3) from the repository root:
 #   bash benchmarks/gpu_check.sh          (or: make gpu-check)
-# TEST_S, BENCH_S and DENSE_S cap the three parts' seconds (default 240, 150, 120).
+# TEST_S, BENCH_S, DENSE_S and KERNELS_S cap the parts' seconds (default 240, 150, 120, 90).
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 OUT=${OUT:-gpu_out}
@@ -33,3 +34,7 @@ timeout "${DENSE_S:-120}" "$PY" benchmarks/bench_update.py --backend cupy --dens
   --sizes 512 1024 4096 --repeats 3 --json "$OUT/bench_update_dense_gpu.json" 2>&1 |
   tee "$OUT/bench_update_dense_gpu.log"
 echo "dense: rc ${PIPESTATUS[0]}, $((SECONDS - t0)) s" | tee -a "$OUT/bench_update_dense_gpu.log"
+t0=$SECONDS
+timeout "${KERNELS_S:-90}" "$PY" benchmarks/gpu_kernels.py --json "$OUT/gpu_kernels.json" 2>&1 |
+  tee "$OUT/gpu_kernels.log"
+echo "kernels: rc ${PIPESTATUS[0]}, $((SECONDS - t0)) s" | tee -a "$OUT/gpu_kernels.log"

@@ -4,6 +4,7 @@ simulator) the whole backend="cuda-sim" code path against the numpy and numba ba
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -319,3 +320,22 @@ def test_gpu_launch_silences_only_numbas_low_occupancy_warning(monkeypatch):
             warnings.warn("overflow encountered in scalar multiply", RuntimeWarning, stacklevel=1)
         warnings.warn(msg, UserWarning, stacklevel=1)  # outside a launch: not ours to silence
     assert [str(w.message) for w in seen] == ["overflow encountered in scalar multiply", msg]
+
+
+def test_gpu_kernels_script_runs_under_simulator(tmp_path):
+    """benchmarks/gpu_kernels.py (the split of a GPU pulse() call) runs its code path on the CPU
+    under the simulator: the kernel is part of the call, the fields are counted, every kernel is
+    listed (registers unknown there)."""
+    out = tmp_path / "k.json"
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_kernels.py"), "--backend",
+                        "cuda-sim", "--size", "4", "--repeats", "1", "--json", str(out)],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = json.loads(out.read_text())
+    assert row["devices"] == 32 and 0 < row["kernel_share_of_call"] < 1.5
+    # G, Gw, tau, counters, budget, frozen and the parameter rows: well over 100 bytes a device
+    assert 100 < row["bytes_per_device_fields"] < 1000
+    names = {k["kernel"] for k in row["kernels"]}
+    assert {"_k_write", "_k_update", "_k_request"} <= names
+    assert all(k["registers"] is None for k in row["kernels"])
