@@ -3,6 +3,7 @@
 Usage: python benchmarks/bench_update.py [--sizes 512 1024] [--repeats 5] [--quick] [--json OUT]
        python benchmarks/bench_update.py --dense [--sizes 512 1024] [--repeats 5] [--json OUT]
        python benchmarks/bench_update.py --backend cupy [--sizes 4096] [--json OUT]
+       python benchmarks/bench_update.py --backend cupy --dense [--sizes 512 1024 4096] [--json OUT]
 
 - pulse(): signed counts uniform in [-n, n] for n in (1, 8, 31) on every device of a differential
   array (both devices written): ns per device update. The cost should not grow with n.
@@ -16,6 +17,8 @@ Usage: python benchmarks/bench_update.py [--sizes 512 1024] [--repeats 5] [--qui
   synchronisation after each call: pulse() in G device updates per second and ns per device,
   pulse_update() (batch 100, BL 31) in ns per (sample x weight), with the pulse trains drawn
   on the host (trains="host", the CPU backends' trains) and on the GPU (trains="device").
+  With ``--dense``: aihwkit's tile benchmark (below) on the GPU, default sizes 512, 1024 and
+  4096, trains drawn on the host and on the GPU.
   Exits with the reason when no GPU is usable. ``--backend cuda-sim`` runs the same code under
   numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``; tiny sizes only: a smoke test of the GPU
   path on a CPU).

@@ -12,8 +12,8 @@ about 620 bytes per device at the card's copy bandwidth, against the ~200 bytes 
   vector, the kernel, the totals read back), a differential ag_a_si array, |n| <= 8;
 - ``kernel``: the same write kernel launched alone on the same counts
   (:func:`devices.kernels.cuda.write`);
-- ``copy``: a device-to-device copy of as many bytes as the state and parameter arrays hold,
-  for the bandwidth the kernel could reach (bytes read plus bytes written);
+- ``copy``: a device-to-device copy of up to 1 GiB (as many bytes as the state and parameter
+  arrays hold, if fewer), for the bandwidth the kernel could reach (bytes read plus written);
 - the registers per thread and local memory (spills) of each compiled kernel
   (numba's ``get_regs_per_thread`` / ``get_local_mem_per_thread``; "n/a" under the simulator).
 
@@ -102,7 +102,8 @@ def main(argv=None):
     state_bytes = sum(int(a.nbytes) for a in arr.state if hasattr(a, "nbytes") and a.size >= N)
     field_bytes = sum(int(a.nbytes) for a in per_dev)
     moved = field_bytes + state_bytes + int(n_flat.nbytes)  # state twice (read and written)
-    buf = xp.empty(max(field_bytes // 8, 1), dtype=xp.float64)
+    # the copy's bandwidth needs a buffer well past the L2 cache, not the state's full size
+    buf = xp.empty(max(min(field_bytes, 1 << 30) // 8, 1), dtype=xp.float64)
     out = xp.empty_like(buf)
     t_copy = timed(lambda: out.__setitem__(Ellipsis, buf))
     copy_bw = 2 * buf.nbytes / t_copy
