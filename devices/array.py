@@ -427,7 +427,9 @@ class DeviceArray(PulseUpdates, Programming):
         x = self._asarray(name, x, xp.float64)
         if x.ndim not in (1, 2) or x.shape[-1] != n:
             raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
-        if finite and not bool(xp.all(xp.isfinite(x))):
+        # one reduction when all is well: a NaN or infinite value makes the sum non-finite (a
+        # sum that overflows sends finite values to the element-wise check)
+        if finite and not bool(xp.isfinite(x.sum())) and not bool(xp.all(xp.isfinite(x))):
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 

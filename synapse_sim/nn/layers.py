@@ -39,7 +39,7 @@ from devices.xp import asnumpy
 
 from .tensors import (
     GPU_TENSOR_DEVICE,
-    ArrayMatmul,
+    array_matmul,
     array_to_tensor,
     gpu_message,
     layer_output,
@@ -228,7 +228,7 @@ class DeviceLayer(nn.Module, abc.ABC):
 
     # ------------------------------------------------------------------ autograd glue
     def _apply_array(self, x2d: torch.Tensor) -> torch.Tensor:
-        if x2d.device.type != "cpu" and not on_gpu(self):
+        if not x2d.is_cpu and not on_gpu(self):
             raise TypeError(gpu_message(type(self).__name__, f"a tensor on {str(x2d.device)!r}"))
         if self._pending and torch.is_grad_enabled():
             # rows of a backward pass that did not accumulate gradients (torch.autograd.grad)
@@ -239,7 +239,7 @@ class DeviceLayer(nn.Module, abc.ABC):
                 functools.partial(_on_token_grad, weakref.ref(self))
             )
             self.__dict__["_token_hooked"] = token
-        return ArrayMatmul.apply(x2d, token, self)
+        return array_matmul(x2d, token, self)
 
     def _confirm_pending(self, token) -> None:
         """The backward passes stashed since the last accumulation reached ``token.grad``.
@@ -480,10 +480,16 @@ class DeviceLinear(DeviceLayer):
                 f"DeviceLinear input must have shape (..., {self.in_features}), "
                 f"got {tuple(x.shape)}"
             )
-        lead = x.shape[:-1]
-        y = self._apply_array(x.reshape(-1, self.in_features))
-        y = y.reshape(*lead, self.out_features)
-        return y + self.bias.to(y.dtype) if self.bias is not None else y
+        if x.dim() == 2:  # (batch, in): no views to record
+            y = self._apply_array(x)
+        else:
+            lead = x.shape[:-1]
+            y = self._apply_array(x.reshape(-1, self.in_features))
+            y = y.reshape(*lead, self.out_features)
+        b = self.bias
+        if b is None:
+            return y
+        return y + (b if b.dtype == y.dtype else b.to(y.dtype))
 
     def extra_repr(self) -> str:  # noqa: D102
         return (

@@ -22,6 +22,7 @@ from devices.xp import GPU_BACKENDS
 
 __all__ = [
     "ArrayMatmul",
+    "array_matmul",
     "ArrayThreads",
     "FUNC_MESSAGE",
     "GPU_TENSOR_DEVICE",
@@ -111,6 +112,13 @@ def layer_output(a, layer, dtype: torch.dtype) -> torch.Tensor:
 
 def tensor_to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
     """A float64 numpy view (or copy) of a CPU tensor."""
+    dt = t.dtype
+    if t.is_cpu and (dt is torch.float32 or dt is torch.float64):  # the layers' usual input
+        try:
+            a = t.detach().numpy()
+        except RuntimeError as e:  # a functorch-wrapped tensor has no storage
+            raise NotImplementedError(FUNC_MESSAGE.format(where=where)) from e
+        return np.ascontiguousarray(a, dtype=np.float64)
     if t.device.type != "cpu":
         raise TypeError(gpu_message(where, f"a tensor on device {str(t.device)!r}"))
     if not (t.is_floating_point()):
@@ -232,6 +240,22 @@ class ArrayThreads:
 run_array_work = ArrayThreads()
 
 
+def _backward(ctx, grad):
+    """:class:`ArrayMatmul`'s backward: ``dx = array.rmatmul(grad)``, the rows stashed."""
+    layer = ctx.layer
+    gn = layer_input(grad, layer, type(layer).__name__)
+    gx = gt = None
+    if ctx.needs_input_grad[1]:
+        layer._pending.append((ctx.xn, gn))
+        gt = torch.ones(1, dtype=ctx.token_like[0], device=ctx.token_like[1])
+    if ctx.needs_input_grad[0]:
+        gx = layer_output(run_array_work(layer.array.rmatmul, gn), layer, ctx.dtype)
+    return gx, gt, None
+
+
+_backward_once = torch.autograd.function.once_differentiable(_backward)
+
+
 class ArrayMatmul(torch.autograd.Function):
     """``y = array.matmul(x)``; backward: ``dx = array.rmatmul(g)`` and ``(x, g)`` stashed.
 
@@ -256,17 +280,12 @@ class ArrayMatmul(torch.autograd.Function):
         ctx.token_like = (token.dtype, token.device)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):  # noqa: D102
-        layer = ctx.layer
-        gn = layer_input(grad, layer, type(layer).__name__)
-        gx = gt = None
-        if ctx.needs_input_grad[1]:
-            layer._pending.append((ctx.xn, gn))
-            gt = torch.ones(1, dtype=ctx.token_like[0], device=ctx.token_like[1])
-        if ctx.needs_input_grad[0]:
-            gx = layer_output(run_array_work(layer.array.rmatmul, gn), layer, ctx.dtype)
-        return gx, gt, None
+        if torch.is_grad_enabled():  # backward(create_graph=True): no second derivatives
+            return _backward_once(ctx, grad)
+        # a plain backward pass runs without grad mode: once_differentiable's wrapper would
+        # only add its no_grad context (several us a layer) and return the same outputs
+        return _backward(ctx, grad)
 
     @staticmethod
     def jvp(ctx, *tangents):  # noqa: D102
@@ -289,3 +308,33 @@ class ArrayMatmul(torch.autograd.Function):
 # classes with a setup_context); inspect.signature rebuilds it from the code object each time
 # (about 40 us, three times a step in a converted MLP) unless the function carries it
 ArrayMatmul.forward.__signature__ = inspect.signature(ArrayMatmul.forward)
+
+
+class _ArrayMatmulPlain(torch.autograd.Function):
+    """:class:`ArrayMatmul` in torch's older form (``forward(ctx, ...)``, no ``setup_context``),
+    for calls outside ``torch.func`` transforms (:func:`array_matmul`): torch's ``apply`` then
+    binds no arguments to a signature (about 20-25 us a call). The same forward, context and
+    backward; transforms need :class:`ArrayMatmul`'s ``setup_context`` and ``vmap``."""
+
+    @staticmethod
+    def forward(ctx, x2d, token, layer):  # noqa: D102
+        y = ArrayMatmul.forward(x2d, token, layer)
+        ArrayMatmul.setup_context(ctx, (x2d, token, layer), y)
+        return y
+
+    backward = staticmethod(ArrayMatmul.backward)
+
+    @staticmethod
+    def jvp(ctx, *tangents):  # noqa: D102
+        raise NotImplementedError(FUNC_MESSAGE.format(where=type(ctx.layer).__name__))
+
+
+_transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
+
+
+def array_matmul(x2d: torch.Tensor, token: torch.Tensor, layer) -> torch.Tensor:
+    """``ArrayMatmul.apply(x2d, token, layer)``: the plain form when no ``torch.func`` transform
+    is active (the same result and gradients, less of torch's per-call work)."""
+    if _transforms_active is None or _transforms_active():
+        return ArrayMatmul.apply(x2d, token, layer)
+    return _ArrayMatmulPlain.apply(x2d, token, layer)

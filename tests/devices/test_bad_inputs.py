@@ -227,3 +227,19 @@ def test_no_silent_nan_from_reads():
     for noise in (False, True):
         assert np.all(np.isfinite(a.weights(noise=noise)))
     assert not math.isnan(float(a.saturation()["high"]))
+
+
+@pytest.mark.parametrize("read", ["matmul", "rmatmul"])
+def test_read_inputs_whose_sum_overflows_are_finite_not_refused(read):
+    """The reads check their input with one sum first; a sum that overflows (every value
+    finite) must fall through to the element-wise check, not raise; NaN and inf raise."""
+    a = arr()
+    n = a.in_features if read == "matmul" else a.out_features
+    big = np.full((2, n), 1e308)  # the sum overflows to inf; every value is finite
+    with np.errstate(over="ignore", invalid="ignore"):
+        getattr(a, read)(big)
+    for bad in (NAN, math.inf, -math.inf):
+        v = np.zeros((2, n))
+        v[1, -1] = bad
+        with pytest.raises(ValueError, match="contains NaN or infinite values"):
+            getattr(a, read)(v)

@@ -285,6 +285,60 @@ def test_complex_and_integer_inputs_are_refused():
         layer(torch.ones(1, 2, dtype=torch.int64))
 
 
+def _node_names(fn, seen=None) -> set:
+    """Class names of the autograd graph's nodes from ``fn`` down."""
+    seen = set() if seen is None else seen
+    if fn is not None and type(fn).__name__ not in seen:
+        seen.add(type(fn).__name__)
+        for nxt, _ in fn.next_functions:
+            _node_names(nxt, seen)
+    return seen
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (2, 3, 6)])
+def test_plain_function_path_equals_the_transform_capable_one(shape, monkeypatch):
+    """Outside torch.func the layer's read goes through the plain autograd function (no
+    setup_context: torch binds no arguments per call); it must give the same outputs, input
+    gradients and stashed rows, bit for bit, as ArrayMatmul itself (which vmap needs)."""
+    from synapse_sim.nn import tensors
+
+    torch.manual_seed(3)
+    layer = DeviceLinear(6, 4, device="epiram", seed=2)
+    twin = copy.deepcopy(layer)
+    x = torch.randn(*shape, requires_grad=True)
+    xt = x.detach().clone().requires_grad_(True)
+    y = layer(x)
+    with monkeypatch.context() as m:  # as if a transform were active: ArrayMatmul itself
+        m.setattr(tensors, "_transforms_active", lambda: True)
+        yt = twin(xt)
+    assert "_ArrayMatmulPlainBackward" in _node_names(y.grad_fn)
+    assert "ArrayMatmulBackward" in _node_names(yt.grad_fn)
+    torch.testing.assert_close(y, yt, rtol=0, atol=0)
+    g = torch.randn(*shape[:-1], 4)
+    y.backward(g)
+    yt.backward(g)
+    torch.testing.assert_close(x.grad, xt.grad, rtol=0, atol=0)
+    (xs, ds), (xs_t, ds_t) = layer.take_stash(), twin.take_stash()
+    np.testing.assert_array_equal(xs, xs_t)
+    np.testing.assert_array_equal(ds, ds_t)
+    with pytest.raises(RuntimeError, match="differentiate twice"):  # the plain path too
+        (gx,) = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
+        gx.sum().backward()
+
+
+def test_noncontiguous_and_float64_inputs_read_the_same_rows():
+    layer = DeviceLinear(5, 3, device="ideal")
+    x = torch.randn(5, 4)  # x.T is a non-contiguous (4, 5) view
+    y = layer(x.T)
+    torch.testing.assert_close(y, layer(x.T.contiguous()), rtol=0, atol=0)
+    y64 = layer(x.T.double())
+    assert y64.dtype == torch.float64
+    torch.testing.assert_close(y64, layer(x.T.contiguous().double()), rtol=0, atol=0)
+    torch.testing.assert_close(y64.float(), y, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="x contains NaN or infinite values"):
+        layer(torch.full((2, 5), float("nan")))
+
+
 # ----------------------------------------------------------------------------- torch.func
 def test_vmap_is_one_batched_read():
     layer = DeviceLinear(6, 4, device="ideal")
