@@ -106,8 +106,15 @@ def layer_input(t: torch.Tensor, layer, where: str):
 def layer_output(a, layer, dtype: torch.dtype) -> torch.Tensor:
     """Output of the layer's array as a tensor of ``dtype`` (CPU, or CUDA via DLPack)."""
     if not on_gpu(layer):
+        np_dtype = _NUMPY_FLOATS.get(dtype)
+        if np_dtype is not None:  # numpy's cast: the same values as torch's, 2-3x faster here
+            return torch.from_numpy(a.astype(np_dtype, copy=False))
         return torch.from_numpy(a).to(dtype)
     return array_to_tensor(a, dtype)
+
+
+#: torch dtypes whose numpy twin casts the reads' float64 results (bfloat16 has none)
+_NUMPY_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def tensor_to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
@@ -209,7 +216,7 @@ class ArrayThreads:
     """
 
     def __init__(self):
-        self._blas: list | None = None
+        self._calls: list | None = None
 
     def _start(self) -> None:
         from threadpoolctl import ThreadpoolController
@@ -218,21 +225,34 @@ class ArrayThreads:
         # the array reads are numpy products: numpy's BLAS is the one to hold at one thread
         # (other copies, such as scipy's, stay as they are; all of them if none is numpy's)
         mine = [c for c in blas if "numpy" in str(getattr(c, "filepath", ""))]
-        self._blas = mine or blas
+        self._calls = [_thread_calls(c) for c in mine or blas]
         start_numba_threads()  # now, not inside a later layer call; keeps torch's count
 
     def __call__(self, fn, *args):
-        if self._blas is None:
+        if self._calls is None:
             self._start()
-        old = [(c, c.num_threads) for c in self._blas]
-        old = [(c, n) for c, n in old if n != 1]
-        for c, _ in old:
-            c.set_num_threads(1)
+        old = [(put, n) for get, put in self._calls if (n := get()) is not None and n != 1]
+        for put, _ in old:
+            put(1)
         try:
             return fn(*args)
         finally:
-            for c, n in old:
-                c.set_num_threads(n)
+            for put, n in old:
+                put(n)
+
+
+def _thread_calls(c):
+    """``(get, set)`` of a threadpoolctl BLAS controller's thread count: OpenBLAS's own C
+    functions, looked up once, where the controller exposes them (threadpoolctl looks the
+    symbol up on every call: several us a layer call); else the controller's methods."""
+    sym = getattr(c, "_get_symbol", None)
+    if getattr(c, "internal_api", None) == "openblas" and callable(sym):
+        omp = getattr(c, "threading_layer", None) == "openmp"  # threadpoolctl's choice too
+        get = sym("omp_get_max_threads" if omp else "openblas_get_num_threads")
+        put = sym("omp_set_num_threads" if omp else "openblas_set_num_threads")
+        if get is not None and put is not None:
+            return get, put
+    return c.get_num_threads, c.set_num_threads
 
 
 #: ``run_array_work(fn, *args)``: call ``fn(*args)`` (array reads, rule updates) with BLAS at

@@ -138,3 +138,32 @@ def test_start_numba_threads_is_idempotent_here():
     w0 = a.weights().copy()
     a.pulse_update(np.full(4, 0.5), np.full(4, -0.5), 0.1)
     assert not np.array_equal(a.weights(), w0)
+
+
+def test_array_work_runs_blas_at_one_thread_and_restores_the_count():
+    """run_array_work holds numpy's BLAS at one thread during the call (through the C
+    functions it looks up once) and puts the count back afterwards, also after an error."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from synapse_sim.nn.tensors import ArrayThreads
+
+    def blas_threads():
+        info = [i for i in threadpool_info() if i["user_api"] == "blas"]
+        mine = [i for i in info if "numpy" in i["filepath"]] or info
+        return [i["num_threads"] for i in mine]
+
+    if not blas_threads():
+        pytest.skip("no BLAS library found by threadpoolctl")
+    work = ArrayThreads()
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        seen = work(blas_threads)
+        assert set(seen) == {1}
+        assert blas_threads() == before
+
+        def boom():
+            raise RuntimeError("inside")
+
+        with pytest.raises(RuntimeError, match="inside"):
+            work(boom)
+        assert blas_threads() == before
