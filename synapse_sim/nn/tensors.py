@@ -120,18 +120,14 @@ _NUMPY_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}
 def tensor_to_numpy(t: torch.Tensor, where: str) -> np.ndarray:
     """A float64 numpy view (or copy) of a CPU tensor."""
     dt = t.dtype
-    if t.is_cpu and (dt is torch.float32 or dt is torch.float64):  # the layers' usual input
-        try:
-            a = t.detach().numpy()
-        except RuntimeError as e:  # a functorch-wrapped tensor has no storage
-            raise NotImplementedError(FUNC_MESSAGE.format(where=where)) from e
-        return np.ascontiguousarray(a, dtype=np.float64)
-    if t.device.type != "cpu":
-        raise TypeError(gpu_message(where, f"a tensor on device {str(t.device)!r}"))
-    if not (t.is_floating_point()):
-        raise TypeError(f"{where} needs a floating-point tensor, got dtype {t.dtype}")
+    usual = t.is_cpu and (dt is torch.float32 or dt is torch.float64)  # the layers' input
+    if not usual:
+        if t.device.type != "cpu":
+            raise TypeError(gpu_message(where, f"a tensor on device {str(t.device)!r}"))
+        if not (t.is_floating_point()):
+            raise TypeError(f"{where} needs a floating-point tensor, got dtype {t.dtype}")
     t = t.detach()
-    if t.dtype not in (torch.float32, torch.float64):  # bfloat16 / float16 have no numpy twin
+    if not usual:  # bfloat16 / float16 have no numpy twin
         t = t.to(torch.float64)
     try:
         a = t.numpy()
@@ -343,10 +339,7 @@ class _ArrayMatmulPlain(torch.autograd.Function):
         return y
 
     backward = staticmethod(ArrayMatmul.backward)
-
-    @staticmethod
-    def jvp(ctx, *tangents):  # noqa: D102
-        raise NotImplementedError(FUNC_MESSAGE.format(where=type(ctx.layer).__name__))
+    jvp = staticmethod(ArrayMatmul.jvp)  # forward-mode AD (dual tensors) is refused the same way
 
 
 _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)

@@ -326,6 +326,17 @@ def test_plain_function_path_equals_the_transform_capable_one(shape, monkeypatch
         gx.sum().backward()
 
 
+def test_forward_mode_ad_is_refused_clearly_on_the_plain_path():
+    """Dual tensors (torch.autograd.forward_ad) are not a torch.func transform: the layer takes
+    its plain autograd function, whose jvp must refuse with the same message."""
+    import torch.autograd.forward_ad as fwad
+
+    layer = DeviceLinear(3, 2, device="ideal")
+    x = torch.randn(4, 3)
+    with fwad.dual_level(), pytest.raises(NotImplementedError, match="other than vmap"):
+        layer(fwad.make_dual(x, torch.ones_like(x)))
+
+
 def test_noncontiguous_and_float64_inputs_read_the_same_rows():
     layer = DeviceLinear(5, 3, device="ideal")
     x = torch.randn(5, 4)  # x.T is a non-contiguous (4, 5) view
