@@ -12,6 +12,7 @@ layer's read.
 from __future__ import annotations
 
 import inspect
+import time
 
 import numpy as np
 import torch
@@ -209,10 +210,23 @@ class ArrayThreads:
     ``libgomp``). The pool is started once, on the first use, by
     :func:`devices.threads.start_numba_threads`, which puts torch's count back (as device
     arrays do when they load the numba kernels).
+
+    It also keeps the wall time its calls took (:attr:`seconds`, :attr:`calls`, from every
+    thread that calls it): how much of a converted model's step is the simulation of the
+    arrays, and how much torch and the bridge around it. ``reset()`` starts the count again.
     """
 
     def __init__(self):
         self._calls: list | None = None
+        #: wall seconds spent inside the calls (the array reads and rule updates themselves)
+        self.seconds = 0.0
+        #: calls made (each read or update of one layer is one call)
+        self.calls = 0
+
+    def reset(self) -> None:
+        """Set :attr:`seconds` and :attr:`calls` to 0."""
+        self.seconds = 0.0
+        self.calls = 0
 
     def _start(self) -> None:
         from threadpoolctl import ThreadpoolController
@@ -230,9 +244,12 @@ class ArrayThreads:
         old = [(put, n) for get, put in self._calls if (n := get()) is not None and n != 1]
         for put, _ in old:
             put(1)
+        t0 = time.perf_counter()
         try:
             return fn(*args)
         finally:
+            self.seconds += time.perf_counter() - t0
+            self.calls += 1
             for put, n in old:
                 put(n)
 

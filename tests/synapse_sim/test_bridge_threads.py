@@ -167,3 +167,50 @@ def test_array_work_runs_blas_at_one_thread_and_restores_the_count():
         with pytest.raises(RuntimeError, match="inside"):
             work(boom)
         assert blas_threads() == before
+
+
+def test_array_work_time_counts_the_calls_and_their_wall_time():
+    """run_array_work keeps the wall time spent inside its calls, failed calls included, and
+    a converted model's training step adds one call per read and per layer update."""
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    from synapse_sim.nn import DeviceSGD, convert
+    from synapse_sim.nn.tensors import ArrayThreads, run_array_work
+
+    work = ArrayThreads()
+    assert (work.seconds, work.calls) == (0.0, 0)
+    assert work(time.sleep, 0.02) is None
+    assert work.calls == 1 and 0.02 <= work.seconds < 1.0
+
+    def boom():
+        time.sleep(0.01)
+        raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError, match="inside"):
+        work(boom)
+    assert work.calls == 2 and work.seconds >= 0.03
+    work.reset()
+    assert (work.seconds, work.calls) == (0.0, 0)
+
+    torch.manual_seed(0)
+    net = convert(
+        torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3)),
+        device="ideal",
+        rule="stochastic",
+        seed=0,
+    )
+    opt = DeviceSGD(net, lr=0.1, rule="stochastic")
+    x, y = torch.randn(4, 6), torch.tensor([0, 1, 2, 0])
+    run_array_work.reset()
+    t0 = time.perf_counter()
+    opt.zero_grad()
+    F.cross_entropy(net(x), y).backward()
+    opt.step()
+    wall = time.perf_counter() - t0
+    # two forward reads, one backward read (the first layer's input needs no gradient),
+    # two updates
+    assert run_array_work.calls == 5
+    assert 0.0 < run_array_work.seconds <= wall
