@@ -19,7 +19,6 @@ by far more, and changes pulse counts and other integers, which are compared exa
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -36,33 +35,8 @@ RECORDED_ON = json.loads((make_golden.GOLDEN / "recorded_on.json").read_text())
 EXACT = make_golden.machine() == RECORDED_ON
 
 
-def _diff(expected, got, where="", out=None, exact=False):
-    """Paths where two canonical records differ (at most 10); ``exact``: floats and digests bit
-    for bit, else floats to :data:`REL_TOL` / :data:`ABS_TOL` and digests skipped."""
-    out = [] if out is None else out
-    if len(out) >= 10:
-        return out
-    if isinstance(expected, dict) and isinstance(got, dict):
-        for k in sorted(set(expected) | set(got)):
-            if k not in got or k not in expected:
-                out.append(f"{where}/{k}: only in {'golden' if k in expected else 'new run'}")
-            else:
-                _diff(expected[k], got[k], f"{where}/{k}", out, exact)
-    elif isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
-        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
-            _diff(e, g, f"{where}[{i}]", out, exact)
-    elif not exact and where.endswith("/sha256"):
-        pass  # machine-dependent in the last bits (module docstring); the stats are compared
-    elif not exact and type(expected) is float and type(got) is float:
-        if not math.isclose(expected, got, rel_tol=REL_TOL, abs_tol=ABS_TOL):
-            out.append(f"{where}: golden {expected!r}, now {got!r}")
-    elif expected != got or type(expected) is not type(got):
-        out.append(f"{where}: golden {expected!r}, now {got!r}")
-    return out
-
-
-#: Float tolerances of the comparison (module docstring).
-REL_TOL, ABS_TOL = 1e-5, 1e-12
+#: The comparison (``make_golden.diff_records``; module docstring).
+_diff = make_golden.diff_records
 
 
 @pytest.mark.parametrize("name", sorted(make_golden.STUDIES))

@@ -421,6 +421,36 @@ def machine() -> dict:
     return {"blas": blas, "cpu": llvm.get_host_cpu_name(), "numpy": np.__version__}
 
 
+#: Float tolerances of :func:`diff_records` off the recording machine (the test's docstring).
+REL_TOL, ABS_TOL = 1e-5, 1e-12
+
+
+def diff_records(expected, got, where="", out=None, exact=False):
+    """Paths where two canonical records differ (at most 10); ``exact``: floats and digests bit
+    for bit, else floats to :data:`REL_TOL` / :data:`ABS_TOL` and digests (``.../sha256``)
+    skipped. Integers, strings and types are compared exactly either way."""
+    out = [] if out is None else out
+    if len(out) >= 10:
+        return out
+    if isinstance(expected, dict) and isinstance(got, dict):
+        for k in sorted(set(expected) | set(got)):
+            if k not in got or k not in expected:
+                out.append(f"{where}/{k}: only in {'golden' if k in expected else 'new run'}")
+            else:
+                diff_records(expected[k], got[k], f"{where}/{k}", out, exact)
+    elif isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+            diff_records(e, g, f"{where}[{i}]", out, exact)
+    elif not exact and where.endswith("/sha256"):
+        pass  # machine-dependent in the last bits; the statistics beside it are compared
+    elif not exact and type(expected) is float and type(got) is float:
+        if not math.isclose(expected, got, rel_tol=REL_TOL, abs_tol=ABS_TOL):
+            out.append(f"{where}: golden {expected!r}, now {got!r}")
+    elif expected != got or type(expected) is not type(got):
+        out.append(f"{where}: golden {expected!r}, now {got!r}")
+    return out
+
+
 def golden_path(name: str) -> Path:
     """The JSON file of study ``name``."""
     return GOLDEN / f"studies_{name}.json"
