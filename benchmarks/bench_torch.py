@@ -39,7 +39,11 @@ and the median of the others is reported. torch and BLAS run one thread (as in t
    report their own array work, timed by the package (``run_array_work.seconds``: the wall
    time of the reads and updates inside each step), the rest of each step (torch and the
    bridge around the arrays, in training), the bound with that work (software step + the
-   converted steps' array work, wall) and the converted epoch's array work.
+   converted steps' array work, wall) and the converted epoch's array work. Two more converted
+   steps keep their reads and replace the rule updates, by nothing and by a pass over a 32 MB
+   array (which evicts the caches about as the update kernels' device state does); what each
+   leaves beside its array work shows how much of torch's and the bridge's cost in training
+   is the caches the updates evict.
 
 4. ``--only threads`` (issue 15, numba's pool and torch's thread count): fresh child processes,
    each a user loop that sets ``torch.set_num_threads(1)``, runs a numba device-array update
@@ -132,6 +136,39 @@ class _no_array_work:
         devices.DeviceArray._read_product, DeviceSGD._update = self.read, self.update
 
 
+class _updates_replaced:
+    """Context: the converted step with its reads kept and the optimizer's rule updates
+    replaced, by nothing (``stream_mb`` 0) or by one pass over a ``stream_mb`` MB array per
+    step (the first layer's update; it runs where the updates run, inside ``run_array_work``,
+    and evicts the caches about as the update kernels' device state does). The arrays are not
+    changed while it holds: what is left of a step beside its array work is then torch and the
+    bridge, with and without the eviction."""
+
+    def __init__(self, stream_mb: int = 0):
+        self.stream_mb = stream_mb
+
+    def __enter__(self):
+        import numpy as np
+
+        from synapse_sim.nn import DeviceSGD
+
+        self.update = DeviceSGD._update
+        big = np.ones(self.stream_mb * (1 << 20) // 8) if self.stream_mb else None
+
+        def update(opt, layer, x, delta, lr):
+            if big is not None and layer is opt.device_layers[0]:
+                big.sum()
+            return {"pulses": 0, "refreshes": 0}
+
+        DeviceSGD._update = update
+        return self
+
+    def __exit__(self, *exc):
+        from synapse_sim.nn import DeviceSGD
+
+        DeviceSGD._update = self.update
+
+
 def _mlp_step_rows(rounds: int, steps: int, epoch: bool, lr: float = 0.05) -> list[dict]:
     """The thread-fight benchmark (section 3 of the module docs)."""
     import time
@@ -198,6 +235,18 @@ def _mlp_step_rows(rounds: int, steps: int, epoch: bool, lr: float = 0.05) -> li
             h_opt,
             "hw",
             _no_array_work,
+        ),
+        "converted step, rule updates stubbed (reads kept)": (
+            hw,
+            h_opt,
+            "hw",
+            _updates_replaced,
+        ),
+        "converted step, rule updates replaced by a 32 MB stream": (
+            hw,
+            h_opt,
+            "hw",
+            functools.partial(_updates_replaced, 32),
         ),
     }
     wall = {k: [] for k in configs}
@@ -275,6 +324,22 @@ def _mlp_step_rows(rounds: int, steps: int, epoch: bool, lr: float = 0.05) -> li
             },
         ]
         conv_r["ratio_to_bound_wall"] = conv_r["step_ms"] / rows[-1]["step_ms"]
+        # why torch and the bridge cost more in training than stubbed: the same step with the
+        # updates stubbed, and with a stream in their place (the caches evicted)
+        for key in (
+            "converted step, rule updates stubbed (reads kept)",
+            "converted step, rule updates replaced by a 32 MB stream",
+        ):
+            rows.append(
+                {
+                    "bench": "mlp-step",
+                    "label": key.replace("converted step, ", "") + ": minus its array work",
+                    "step_ms": 1e3
+                    * statistics.median(
+                        [w - a for w, a in zip(wall[key], inside[key], strict=True)]
+                    ),
+                }
+            )
     base = rows[0]["step_ms"]
     for r in rows:
         r["ratio_to_software"] = r["step_ms"] / base
