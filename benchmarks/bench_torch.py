@@ -252,7 +252,7 @@ def _mlp_step_rows(rounds: int, steps: int, epoch: bool, lr: float = 0.05) -> li
     wall = {k: [] for k in configs}
     cpu = {k: [] for k in configs}
     # the array work inside each converted step (the package's own count of the time spent in
-    # its reads and updates, ``run_array_work.seconds``; None on trees without it): the work
+    # its reads and updates, ``run_array_work.seconds``; zero on trees without it): the work
     # of the steps actually trained, whose activations and errors (and so pulses) grow as the
     # model trains, unlike the one step replayed by "array work alone"
     counted = hasattr(run_array_work, "seconds")

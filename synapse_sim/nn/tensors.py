@@ -211,9 +211,10 @@ class ArrayThreads:
     :func:`devices.threads.start_numba_threads`, which puts torch's count back (as device
     arrays do when they load the numba kernels).
 
-    It also keeps the wall time its calls took (:attr:`seconds`, :attr:`calls`, from every
-    thread that calls it): how much of a converted model's step is the simulation of the
-    arrays, and how much torch and the bridge around it. ``reset()`` starts the count again.
+    It also keeps the wall time its calls took (:attr:`seconds`, :attr:`calls`): how much of a
+    converted model's step is the simulation of the arrays, and how much torch and the bridge
+    around it. ``reset()`` starts the count again. The count is meant for one training thread:
+    calls made by several threads at once may lose some of their time from it.
     """
 
     def __init__(self):
