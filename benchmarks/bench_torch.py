@@ -106,36 +106,6 @@ class _plain_array_calls:
             m.run_array_work = self.old
 
 
-class _no_array_work:
-    """Context: the converted step without its array work (the bridge's own cost). Reads
-    return a fixed array of the right shape and the optimizer's rule updates do nothing; the
-    tensors, autograd nodes, checks and stash of every layer call stay as they are. The
-    arrays are not changed while it holds."""
-
-    def __enter__(self):
-        import numpy as np
-
-        import devices
-        from synapse_sim.nn import DeviceSGD
-
-        self.read, self.update = devices.DeviceArray._read_product, DeviceSGD._update
-        zeros = {}
-
-        def read(arr, v, transpose):
-            shape = (v.shape[0], arr.in_features if transpose else arr.out_features)
-            return zeros.setdefault(shape, np.zeros(shape))
-
-        devices.DeviceArray._read_product = read
-        DeviceSGD._update = lambda opt, layer, x, delta, lr: {"pulses": 0, "refreshes": 0}
-        return self
-
-    def __exit__(self, *exc):
-        import devices
-        from synapse_sim.nn import DeviceSGD
-
-        devices.DeviceArray._read_product, DeviceSGD._update = self.read, self.update
-
-
 class _updates_replaced:
     """Context: the converted step with its reads kept and the optimizer's rule updates
     replaced, by nothing (``stream_mb`` 0) or by one pass over a ``stream_mb`` MB array per
@@ -167,6 +137,35 @@ class _updates_replaced:
         from synapse_sim.nn import DeviceSGD
 
         DeviceSGD._update = self.update
+
+
+class _no_array_work(_updates_replaced):
+    """Context: the converted step without its array work (the bridge's own cost). Reads
+    return a fixed array of the right shape and the optimizer's rule updates do nothing; the
+    tensors, autograd nodes, checks and stash of every layer call stay as they are. The
+    arrays are not changed while it holds."""
+
+    def __enter__(self):
+        import numpy as np
+
+        import devices
+
+        super().__enter__()
+        self.read = devices.DeviceArray._read_product
+        zeros = {}
+
+        def read(arr, v, transpose):
+            shape = (v.shape[0], arr.in_features if transpose else arr.out_features)
+            return zeros.setdefault(shape, np.zeros(shape))
+
+        devices.DeviceArray._read_product = read
+        return self
+
+    def __exit__(self, *exc):
+        import devices
+
+        devices.DeviceArray._read_product = self.read
+        super().__exit__(*exc)
 
 
 def _mlp_step_rows(rounds: int, steps: int, epoch: bool, lr: float = 0.05) -> list[dict]:
