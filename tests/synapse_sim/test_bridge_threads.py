@@ -183,7 +183,7 @@ def test_array_work_time_counts_the_calls_and_their_wall_time():
     work = ArrayThreads()
     assert (work.seconds, work.calls) == (0.0, 0)
     assert work(time.sleep, 0.02) is None
-    assert work.calls == 1 and 0.02 <= work.seconds < 1.0
+    assert work.calls == 1 and work.seconds >= 0.02  # at least the time slept (no upper bound)
 
     def boom():
         time.sleep(0.01)
