@@ -14,7 +14,7 @@ import sys
 import numba
 import numpy as np
 
-from . import _rng
+from . import _pcg64, _rng
 from . import converters as _conv
 from .routing import route_code
 from .validation import check_choice, check_int, check_real
@@ -162,8 +162,8 @@ class PulseUpdates:
             at 1), ``bl`` (per-sample train lengths).
         """
         # numba arrays with host trains: probabilities, thresholds, signs, the finite check and
-        # the call bases in one compiled pass, the trains of x and d from one block of the
-        # generator's output (:meth:`_fused_trains`; the same numbers as the numpy path below)
+        # the call bases in one compiled pass, the trains of x and d from the generator's next
+        # outputs (:meth:`_fused_trains`; the same numbers as the numpy path below)
         fused = _FUSED_TRAINS and self.backend == "numba" and self.trains == "host"
         x = self._check_vec("x", x, self.in_features, finite=not fused)
         d = self._check_vec("d", d, self.out_features, finite=not fused)
@@ -264,12 +264,16 @@ class PulseUpdates:
         One compiled pass (:func:`_train_setup`) checks ``x`` and ``d`` for NaN and infinite
         values and computes what the numpy path computes with some thirty array operations:
         train lengths, probabilities (as the 24-bit thresholds of their float32 values), the
-        count clipped at 1, the signs and the call bases. The trains of ``x`` and then ``d`` are
-        drawn from one block of the generator's 32-bit outputs (:func:`_raw32`) and packed by
-        :func:`_pack_trains`: bit ``t`` of a train is set iff ``t < BL[b]`` and the ``t``-th
-        float32 uniform of that train is below its probability, the numbers and the generator
-        state of :meth:`_draw_bits` on the same probabilities. Returns ``(BL, xbits, dbits,
-        xneg, dneg, bases, clipped)``; the array's counter advances by the batch size.
+        count clipped at 1, the signs and the call bases. The trains of ``x`` and then ``d``
+        take the generator's next 32-bit outputs, ``max(BL)`` per train: bit ``t`` of a train
+        is set iff ``t < BL[b]`` and the ``t``-th float32 uniform of that train is below its
+        probability, the numbers and the generator state of :meth:`_draw_bits` on the same
+        probabilities. With PCG64 (``default_rng``'s) :func:`devices._pcg64.draw_trains` draws
+        and packs them in compiled code, leaping over the numbers that decide no bit (trains
+        of probability 0 or 1, numbers past a sample's ``BL[b]``); other generators draw one
+        block (:func:`_raw32`, :func:`uniform24`) packed by :func:`_pack_trains`. Returns
+        ``(BL, xbits, dbits, xneg, dneg, bases, clipped)``; the array's counter advances by the
+        batch size.
         """
         x2 = np.ascontiguousarray(x2)
         d2 = np.ascontiguousarray(d2)
@@ -293,7 +297,10 @@ class PulseUpdates:
         xbits = np.zeros((B, nx, nw), dtype=np.uint64)
         dbits = np.zeros((B, nd, nw), dtype=np.uint64)
         used = int(BL.max()) if B else 1  # the numbers each train takes from the generator
-        if B * (nx + nd) * used <= _RAW_BLOCK:
+        if type(self._rng.bit_generator) is np.random.PCG64:
+            # in compiled code, drawing only the numbers that decide a bit (devices/_pcg64.py)
+            _pcg64.draw_trains(self._rng.bit_generator, thx, thd, BL, used, xbits, dbits)
+        elif B * (nx + nd) * used <= _RAW_BLOCK:
             raw, shift = self._uniform_words(B * (nx + nd) * used)
             split = B * nx * used
             _pack_trains(raw[:split], shift, thx, BL, used, xbits)
