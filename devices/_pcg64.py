@@ -182,10 +182,11 @@ def jump_table(inc: int) -> np.ndarray:
 _TABLES: dict[int, np.ndarray] = {}
 
 
-def read_state(bg) -> tuple:
+def read_state(bg, st=None) -> tuple:
     """``(s_hi, s_lo, table, pending, pending_value)`` of a PCG64 bit generator: its state's
-    halves, the jump table of its increment, whether a 32-bit half is pending and that half."""
-    st = bg.state
+    halves, the jump table of its increment, whether a 32-bit half is pending and that half
+    (``st``: its ``state`` dict when the caller has it)."""
+    st = bg.state if st is None else st
     s, inc = st["state"]["state"], st["state"]["inc"]
     table = _TABLES.get(inc)
     if table is None:
@@ -198,13 +199,13 @@ def read_state(bg) -> tuple:
     )  # fmt: skip
 
 
-def write_state(bg, hi, lo, has_uint32, uinteger) -> None:
+def write_state(bg, hi, lo, has_uint32, uinteger, st=None) -> None:
     """Set a PCG64 bit generator's state to ``(hi, lo)`` with its pending half (``has_uint32``
     -1: the pending flag cleared and ``uinteger`` kept, as numpy leaves them; -2: nothing
-    changes)."""
+    changes). ``st``: the generator's ``state`` dict as read before (updated and set here)."""
     if has_uint32 == -2:
         return
-    st = bg.state
+    st = bg.state if st is None else st
     st["state"]["state"] = (int(hi) << 64) | int(lo)
     if has_uint32 < 0:
         st["has_uint32"] = 0
@@ -218,8 +219,9 @@ def draw_trains(bg, thx, thd, BL, used: int, xbits, dbits) -> None:
     """Set the bits of the trains of ``x`` and ``d`` (``xbits``/``dbits`` zero on entry, shape
     ``(B, n, words)``) from a PCG64 bit generator's next ``B (n_x + n_d) used`` 32-bit numbers
     and advance it past them (module docs)."""
-    s_hi, s_lo, table, pending, pend = read_state(bg)
+    st = bg.state  # read once: numpy builds the dict on every access
+    s_hi, s_lo, table, pending, pend = read_state(bg, st)
     hi, lo, has, uint = _draw(s_hi, s_lo, table, pending, pend, thx, thd,
                               np.ascontiguousarray(BL, dtype=np.int64), int(used), xbits,
                               dbits)  # fmt: skip
-    write_state(bg, hi, lo, has, uint)
+    write_state(bg, hi, lo, has, uint, st)
