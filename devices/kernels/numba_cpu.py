@@ -14,12 +14,16 @@ from .._rng import INV53, M1, M2, PHI, PHI2, PHI2X2, ZIG_F, ZIG_LAYERS, ZIG_R, Z
 from .cache import drop_stale_cache
 from .prefetch import prefetch, prefetch_row
 from .records import PRM_ROWS
+from .reference import EXPM1_SERIES_MAX, LOG1P_SERIES_MAX
+from .reference import expm1_series as _ref_expm1_series
+from .reference import log1p_series as _ref_log1p_series
 from .twins import timed_twin
 
-# the ziggurat tables of devices/_rng.py are compiled in as constants, and the prefetch
-# intrinsics of prefetch.py compiled in
+# the ziggurat tables of devices/_rng.py and the series thresholds of reference.py are compiled
+# in as constants, and the prefetch intrinsics of prefetch.py compiled in
 _HERE = Path(__file__).parent
-drop_stale_cache(__file__, str(_HERE.parent / "_rng.py"), str(_HERE / "prefetch.py"))
+_DEPS = (_HERE.parent / "_rng.py", _HERE / "prefetch.py", _HERE / "reference.py")
+drop_stale_cache(__file__, *(str(d) for d in _DEPS))
 
 warnings.filterwarnings(
     "ignore",
@@ -154,6 +158,76 @@ def _lut_fwd(x, table):
     return table[idx] + (x - idx) * (table[idx + 1] - table[idx])
 
 
+# A write of n pulses to a step device with a slope needs r^n, log1p and expm1 (its closed form
+# and the moment-matched noise of its n pulses). They are computed here from +, -, * and sqrt
+# where that is exact to about an ulp: r^n by repeated squaring (n is a whole number), log1p and
+# expm1 by their Taylor series on the small arguments a write sees (eps^2 = (c2c dw gam / r)^2
+# is about 1e-7 for soft_bounds, and the exponent of the noise factor a few hundredths), the C
+# library beyond those. The same operations in the same order on every path (the scalar write,
+# the SIMD lanes of the pulse-train update below, the numpy reference, the CUDA kernels), so the
+# paths agree bit for bit; and LLVM vectorizes them, which it does not do with library calls.
+# log1p(z) by its series below LOG1P_SERIES_MAX (terms to z^5 / 5: the next is below 2^-54 of
+# z), expm1(y) below EXPM1_SERIES_MAX in magnitude (terms to y^9 / 9!: the next below 2^-54 of
+# y); the thresholds are the reference's.
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pow_int(r, n):
+    """``r ** n`` for a whole ``n >= 0`` by repeated squaring (``n = 1`` gives ``r`` exactly)."""
+    out = 1.0
+    b = r
+    k = n
+    while k > 0:
+        if k & 1:
+            out = out * b
+        b = b * b
+        k >>= 1
+    return out
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pow_int_bits(r, n, nbits):
+    """:func:`_pow_int` as a fixed loop over the ``nbits`` low bits of ``n`` (``n < 2**nbits``),
+    with selects instead of branches (SIMD lanes): the same products in the same order, and
+    ``out * 1.0`` is ``out`` exactly, so the same result."""
+    out = 1.0
+    b = r
+    for t in range(nbits):
+        out = out * (b if (n >> t) & 1 else 1.0)
+        b = b * b
+    return out
+
+
+# the reference's own series functions (plain arithmetic), compiled here
+_log1p_series = njit(cache=True, inline="always", error_model="numpy")(_ref_log1p_series)
+_expm1_series = njit(cache=True, inline="always", error_model="numpy")(_ref_expm1_series)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _step_log1p(z):
+    return _log1p_series(z) if z < LOG1P_SERIES_MAX else math.log1p(z)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _step_expm1(y):
+    return _expm1_series(y) if abs(y) < EXPM1_SERIES_MAX else math.expm1(y)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _step_coord(G, bmin, bmax, const):
+    """Coordinate of conductance ``G`` on a step device with bounds ``bmin``, ``bmax``
+    (``const``: the nominal Gmin, Gmax, bmin, bmax of the map between the two)."""
+    return _clip(const[2] + (G - const[0]) / (const[1] - const[0]) * (const[3] - const[2]), bmin,
+                 bmax)  # fmt: skip
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _step_conductance(un, bmin, bmax, const):
+    """Conductance of coordinate ``un``, clipped to ``bmin``, ``bmax`` first."""
+    u = _clip(un, bmin, bmax)
+    return const[0] + (u - const[2]) / (const[3] - const[2]) * (const[1] - const[0])
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
     """Noise of ``am`` pulses of a step model with slope ``gam != 0`` (``reference._step_noise``):
@@ -162,8 +236,8 @@ def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
     if am == 1.0:
         return c2c * dw * abs(v0) * xi
     eps = c2c * dw * gam / r
-    s2 = am * math.log1p(eps * eps)
-    return v0 * rm * math.expm1(math.sqrt(s2) * xi - 0.5 * s2) / gam
+    s2 = am * _step_log1p(eps * eps)
+    return v0 * rm * _step_expm1(math.sqrt(s2) * xi - 0.5 * s2) / gam
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -222,11 +296,7 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
     if fam == 1:
         bmin = prm[0, j]
         bmax = prm[1, j]
-        gmin_n = const[0]
-        gmax_n = const[1]
-        bmin_n = const[2]
-        bmax_n = const[3]
-        u0 = _clip(bmin_n + (G - gmin_n) / (gmax_n - gmin_n) * (bmax_n - bmin_n), bmin, bmax)
+        u0 = _step_coord(G, bmin, bmax, const)
         if up:
             s = 1.0
             dw = prm[2, j]
@@ -241,12 +311,11 @@ def _apply_one(fam, G, m, i, prm, const, lut_up, lut_dn, c2c, base):
             if c2c > 0.0:
                 un += c2c * dw * abs(1.0 + gam * u0) * math.sqrt(am) * _normal(base, i)
         else:
-            rm = r if am == 1.0 else r**am
+            rm = _pow_int(r, abs(m))
             un = rm * u0 + s * dw * (rm - 1.0) / (r - 1.0)
             if c2c > 0.0:
                 un += _step_noise(am, u0, r, rm, dw, gam, c2c, _normal(base, i))
-        un = _clip(un, bmin, bmax)
-        return gmin_n + (un - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
+        return _step_conductance(un, bmin, bmax, const)
     gmin = prm[0, j]
     gmax = prm[1, j]
     dG = gmax - gmin
@@ -696,19 +765,79 @@ def _lane_normals(base, off, m, z, ok):
 def _lane_step(m, G0, bmin, bmax, dw_up, dw_dn, c2c, z, const):
     """Family 1 with ``gam = 0`` (``_apply_one``'s ``r == 1`` branch, the same operations):
     the new conductance after ``m != 0`` pulses; ``abs(1 + gam u0) = 1`` drops out exactly."""
-    gmin_n = const[0]
-    gmax_n = const[1]
-    bmin_n = const[2]
-    bmax_n = const[3]
     am = float(abs(m))
     up = m > 0
-    u0 = _clip(bmin_n + (G0 - gmin_n) / (gmax_n - gmin_n) * (bmax_n - bmin_n), bmin, bmax)
+    u0 = _step_coord(G0, bmin, bmax, const)
     dw = dw_up if up else dw_dn
     un = u0 + (1.0 if up else -1.0) * am * dw
     if c2c > 0.0:
         un += c2c * dw * math.sqrt(am) * z
-    un = _clip(un, bmin, bmax)
-    return gmin_n + (un - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
+    return _step_conductance(un, bmin, bmax, const)
+
+
+#: Bits of the pulse counts the sloped lanes raise ``r`` to (a fixed loop, unrolled, so that the
+#: lane loop stays innermost and vectorizes); larger counts take the scalar write.
+_POW_BITS = 7
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lane_step_sloped(m, G0, bmin, bmax, dw_up, dw_dn, gam_up, gam_dn, c2c, z, const):
+    """Family 1 with or without a slope (``_apply_one``'s step branch, the same operations on
+    the same values, both branches computed and one selected): the new conductance after
+    ``m != 0`` pulses, and whether the lane could compute it: fewer than ``2**_POW_BITS``
+    pulses, and the series of the noise of a multi-pulse write with their arguments in range
+    (else the scalar write, which falls back to the C library there, does the lane)."""
+    am = float(abs(m))
+    up = m > 0
+    u0 = _step_coord(G0, bmin, bmax, const)
+    s = 1.0 if up else -1.0
+    dw = dw_up if up else dw_dn
+    gam = gam_up if up else gam_dn
+    r = 1.0 + s * dw * gam
+    lin = abs(r - 1.0) < 1e-15
+    un_lin = u0 + s * am * dw
+    noise_lin = c2c * dw * abs(1.0 + gam * u0) * math.sqrt(am) * z
+    rm = _pow_int_bits(r, abs(m), _POW_BITS)
+    un_sl = rm * u0 + s * dw * (rm - 1.0) / (r - 1.0)
+    v0 = 1.0 + gam * u0  # _step_noise
+    eps = c2c * dw * gam / r
+    zz = eps * eps
+    s2 = am * _log1p_series(zz)
+    y = math.sqrt(s2) * z - 0.5 * s2
+    multi = v0 * rm * _expm1_series(y) / gam
+    noise_sl = c2c * dw * abs(v0) * z if am == 1.0 else multi
+    fine = (lin | (am == 1.0) | ((zz < LOG1P_SERIES_MAX) & (abs(y) < EXPM1_SERIES_MAX))) & (
+        abs(m) < (1 << _POW_BITS))
+    if c2c > 0.0:
+        un = un_lin + noise_lin if lin else un_sl + noise_sl
+    else:
+        un = un_lin if lin else un_sl
+    return _step_conductance(un, bmin, bmax, const), fine
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lane_commit(i, mi, am, wr, G0, G1, G, Gw, tau, cnt_up, cnt_dn, fix):
+    """Store lane ``i``'s write when ``wr``, else leave it (marked in ``fix`` when it has
+    pulses, for the scalar write); returns the mark."""
+    f = (am != 0) & (not wr)
+    fix[i] = f
+    G[i] = G1 if wr else G0
+    Gw[i] = G1 if wr else Gw[i]
+    tau[i] = 0.0 if wr else tau[i]
+    cnt_up[i] += am if (wr & (mi > 0)) else 0
+    cnt_dn[i] += am if (wr & (mi < 0)) else 0
+    return f
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lane_store_sloped(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, p4, p5, const, c2c,
+                       cnt_up, cnt_dn, fix):
+    """:func:`_lane_store` for step devices with a slope (:func:`_lane_step_sloped`)."""
+    G0 = G[i]
+    G1, fine = _lane_step_sloped(mi, G0, p0[i], p1[i], p2[i], p3[i], p4[i], p5[i], c2c, z[i],
+                                 const)
+    wr = (am != 0) & simple & ok[i] & fine
+    return _lane_commit(i, mi, am, wr, G0, G1, G, Gw, tau, cnt_up, cnt_dn, fix)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -719,14 +848,14 @@ def _lane_store(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c
     G0 = G[i]
     G1 = _lane_step(mi, G0, p0[i], p1[i], p2[i], p3[i], c2c, z[i], const)
     wr = (am != 0) & simple & ok[i]
-    f = (am != 0) & (not wr)
-    fix[i] = f
-    G[i] = G1 if wr else G0
-    Gw[i] = G1 if wr else Gw[i]
-    tau[i] = 0.0 if wr else tau[i]
-    cnt_up[i] += am if (wr & (mi > 0)) else 0
-    cnt_dn[i] += am if (wr & (mi < 0)) else 0
-    return f
+    return _lane_commit(i, mi, am, wr, G0, G1, G, Gw, tau, cnt_up, cnt_dn, fix)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lane_simple(i, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+    """Lane ``i`` can be written here: live, and its budget lasts past ``am`` more pulses."""
+    used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
+    return (frozen[i] == 0) & (used + am < budget[i]) & (not (am > budget[i] - used))
 
 
 @njit(cache=True, error_model="numpy")
@@ -746,20 +875,39 @@ def _lane_write(unlimited, m, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c, fro
         for i in range(m.shape[0]):
             mi = m[i]
             am = abs(mi)
-            used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
-            simple = (frozen[i] == 0) & (used + am < budget[i]) & (not (am > budget[i] - used))
+            simple = _lane_simple(i, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
             nfix += _lane_store(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c,
                                 cnt_up, cnt_dn, fix)
     return nfix
 
 
 @njit(cache=True, error_model="numpy")
+def _lane_write_sloped(unlimited, m, z, ok, G, Gw, tau, p0, p1, p2, p3, p4, p5, const, c2c,
+                       frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, fix):
+    """:func:`_lane_write` for step devices with a slope (``p4``, ``p5``: the slope rows)."""
+    nfix = 0
+    if unlimited:
+        for i in range(m.shape[0]):
+            mi = m[i]
+            nfix += _lane_store_sloped(i, mi, abs(mi), frozen[i] == 0, z, ok, G, Gw, tau, p0,
+                                       p1, p2, p3, p4, p5, const, c2c, cnt_up, cnt_dn, fix)
+    else:
+        for i in range(m.shape[0]):
+            mi = m[i]
+            am = abs(mi)
+            simple = _lane_simple(i, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+            nfix += _lane_store_sloped(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, p4,
+                                       p5, const, c2c, cnt_up, cnt_dn, fix)
+    return nfix
+
+
+@njit(cache=True, error_model="numpy")
 def _lane_mode(fam, ms, n_out, n_in, route, prm, budget):
-    """The lane mode of one update: 1 (lanes) when the devices are step models without a slope
-    (family 1, ``prm[4] = prm[5] = 0`` on every device the route writes) and some sample has at
-    least 1/``_DENSE_SAMPLE`` of its inputs active, 2 if moreover every budget of those devices
-    is infinite, else 0. Decided once per call (a scan of the parameter rows), and only for
-    batches that can use it: a sparse batch pays nothing."""
+    """The lane mode of one update, for step models (family 1) when some sample has at least
+    1/``_DENSE_SAMPLE`` of its inputs active: 1 (lanes) when no device the route writes has a
+    slope (``prm[4] = prm[5] = 0``), 3 (the sloped lanes) otherwise; 2 and 4 when moreover every
+    budget of those devices is infinite; else 0. Decided once per call (a scan of the parameter
+    rows), and only for batches that can use it: a sparse batch pays nothing."""
     dense = False
     if fam == 1:
         for b in range(ms.shape[0]):
@@ -771,13 +919,15 @@ def _lane_mode(fam, ms, n_out, n_in, route, prm, budget):
     for k in range(n_out * n_in * (1 if route == 0 else 2)):
         flat &= (prm[4, k] == 0.0) & (prm[5, k] == 0.0)
         unl &= budget[k] == np.inf
-    return (2 if unl else 1) if flat else 0
+    if flat:
+        return 2 if unl else 1
+    return 4 if unl else 3
 
 
 @njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
-def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, G, Gw, tau, fam, prm, const, lut_up,
-               lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
-               gref, cnt, sgnv, m, z, ok, fix):
+def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, sloped, G, Gw, tau, fam, prm, const,
+               lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W,
+               alpha, gref, cnt, sgnv, m, z, ok, fix):
     """One row (output ``j``, one sample, a train with pulses) of a linear tile; returns its
     coincidences."""
     if db.shape[0] == 1:
@@ -800,10 +950,17 @@ def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, G, Gw, tau, fam, pr
         _lane_side(route, q, cnt, sgnv, m)
         if c2c > 0.0:
             _lane_normals(base, a, m, z, ok)
-        nfix = _lane_write(unlimited, m, z, ok, G[a:e], Gw[a:e], tau[a:e], prm[0, a:e],
-                           prm[1, a:e], prm[2, a:e], prm[3, a:e], const, c2c, frozen[a:e],
-                           budget[a:e], cnt_up[a:e], cnt_dn[a:e], cnt_prog[a:e], cnt_reset[a:e],
-                           fix)
+        if sloped:
+            nfix = _lane_write_sloped(unlimited, m, z, ok, G[a:e], Gw[a:e], tau[a:e],
+                                      prm[0, a:e], prm[1, a:e], prm[2, a:e], prm[3, a:e],
+                                      prm[4, a:e], prm[5, a:e], const, c2c, frozen[a:e],
+                                      budget[a:e], cnt_up[a:e], cnt_dn[a:e], cnt_prog[a:e],
+                                      cnt_reset[a:e], fix)
+        else:
+            nfix = _lane_write(unlimited, m, z, ok, G[a:e], Gw[a:e], tau[a:e], prm[0, a:e],
+                               prm[1, a:e], prm[2, a:e], prm[3, a:e], const, c2c, frozen[a:e],
+                               budget[a:e], cnt_up[a:e], cnt_dn[a:e], cnt_prog[a:e],
+                               cnt_reset[a:e], fix)
         if nfix:
             for i in range(n_in):
                 if fix[i]:
@@ -824,7 +981,7 @@ def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, G, Gw, tau, fam, pr
 @njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg,
-                n_out, n_in, route, W, alpha, gref, unlimited):
+                n_out, n_in, route, W, alpha, gref, unlimited, sloped):
     """:func:`_update_tile` for a tile of step devices without a slope: samples with many
     active inputs lane by lane (:func:`_row_lanes`), the others synapse by synapse. Not inlined:
     its work arrays, inlined into the ``parallel=True`` kernels, became parallel regions."""
@@ -851,9 +1008,9 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
                 if row_empty:  # before the call: most rows of a sparse batch are empty
                     continue
                 acc += _row_lanes(j, xbits[b], dbits[b, j], xneg[b], dneg[b, j], n_in, N, route,
-                                  unlimited, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                                  bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                                  W, alpha, gref, cnt, sgnv, m, z, ok, fix)
+                                  unlimited, sloped, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
+                                  c2c, bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                                  cnt_reset, W, alpha, gref, cnt, sgnv, m, z, ok, fix)
             else:
                 acc += _update_row(b, j, mb, nzx, xbits, dbits, xneg, dneg, n_in, N, route, G,
                                    Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases[b],
@@ -878,14 +1035,16 @@ def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, 
     ``trains`` is ``(xbits, dbits, xneg, dneg, nzd, md)`` (one argument: numba inlines no
     function of more than 30; ``nzd[b, :md[b]]`` are the output rows of sample ``b`` with a
     pulse); ``mode`` (:func:`_lane_mode`): 0 synapse by synapse (:func:`_update_row`, only the
-    rows with a pulse), 1 lanes (:func:`_tile_lanes`), 2 lanes with every budget infinite.
+    rows with a pulse), 1 lanes (:func:`_tile_lanes`), 2 lanes with every budget infinite, 3
+    and 4 the same for devices with a slope.
     ``tbl``: the parameter table the synapse-by-synapse rows read (``prm``, or the same values
     in device-major order: :func:`pulse_update`)."""
     xbits, dbits, xneg, dneg, nzd, md = trains
     if mode > 0:
         return _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
                            bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits,
-                           dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref, mode == 2)
+                           dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
+                           (mode == 2) | (mode == 4), mode >= 3)
     N = n_out * n_in
     j0 = t * rows
     j1 = min(j0 + rows, n_out)

@@ -62,7 +62,7 @@ from .numba_cpu import (
 # this module's kernels inline the per-device functions of numba_cpu.py (and its tables) and
 # NeuroSim's pulse count of converters.py
 _HERE = Path(__file__).parent
-_DEPS = ("kernels/numba_cpu.py", "_rng.py", "converters.py")
+_DEPS = ("kernels/numba_cpu.py", "kernels/reference.py", "_rng.py", "converters.py")
 drop_stale_cache(__file__, *(str(_HERE.parent / d) for d in _DEPS))
 
 __all__ = [

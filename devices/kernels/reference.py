@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._rng import normal_np
@@ -102,6 +104,85 @@ def _step_G(u, const):
     return gmin_n + (u - bmin_n) / (bmax_n - bmin_n) * (gmax_n - gmin_n)
 
 
+#: ``log1p`` / ``expm1`` of a write's noise by their Taylor series below these arguments, and
+#: ``r^n`` by repeated squaring: the same operations as the compiled kernels (see
+#: ``numba_cpu.LOG1P_SERIES_MAX``), so that every path computes the same numbers.
+LOG1P_SERIES_MAX = 2.0**-12
+EXPM1_SERIES_MAX = 2.0**-4
+
+
+def pow_int(r, n):
+    """``r ** n`` element-wise for whole ``n >= 0`` by repeated squaring (``numba_cpu._pow_int``:
+    the same products in the same order)."""
+    out = np.ones_like(r, dtype=np.float64)
+    b = np.array(r, dtype=np.float64)
+    k = np.asarray(n).astype(np.int64)
+    with np.errstate(over="ignore"):  # squares past the last bit of n are not used
+        while np.any(k > 0):
+            out = np.where((k & 1) == 1, out * b, out)
+            b = b * b
+            k = k >> 1
+    return out
+
+
+def log1p_series(z):
+    """``log1p(z)`` for ``0 <= z < LOG1P_SERIES_MAX`` (terms to ``z^5 / 5``)."""
+    p = -0.25 + z * 0.2  # Horner, from the highest term
+    p = 1.0 / 3.0 + z * p
+    p = -0.5 + z * p
+    p = 1.0 + z * p
+    return z * p
+
+
+def expm1_series(y):
+    """``expm1(y)`` for ``abs(y) < EXPM1_SERIES_MAX`` (terms to ``y^9 / 9!``)."""
+    p = 1.0 / 362880.0  # Horner, from the highest term
+    p = 1.0 / 40320.0 + y * p
+    p = 1.0 / 5040.0 + y * p
+    p = 1.0 / 720.0 + y * p
+    p = 1.0 / 120.0 + y * p
+    p = 1.0 / 24.0 + y * p
+    p = 1.0 / 6.0 + y * p
+    p = 0.5 + y * p
+    p = 1.0 + y * p
+    return y * p
+
+
+def _c_library(f, x):
+    """The C library's ``f`` (Python's ``math``, what the compiled kernels call) element-wise;
+    numpy's own ``log1p`` / ``expm1`` round differently in the last bit for some arguments."""
+    out = np.empty(x.shape)
+    for k, v in enumerate(x.tolist()):
+        try:
+            out[k] = f(v)
+        except OverflowError:
+            out[k] = math.inf
+        except ValueError:
+            out[k] = math.nan
+    return out
+
+
+def _series_or_library(x, inside, series, f):
+    out = np.empty(x.shape)
+    out[inside] = series(x[inside])
+    far = ~inside
+    if np.any(far):
+        out[far] = _c_library(f, x[far])
+    return out
+
+
+def step_log1p(z):
+    """``log1p`` of a step write's noise: the series below ``LOG1P_SERIES_MAX``, the C
+    library's beyond (``z`` a 1-D array)."""
+    return _series_or_library(z, z < LOG1P_SERIES_MAX, log1p_series, math.log1p)
+
+
+def step_expm1(y):
+    """``expm1`` of a step write's noise: the series below ``EXPM1_SERIES_MAX`` in magnitude,
+    the C library's beyond (``y`` a 1-D array)."""
+    return _series_or_library(y, np.abs(y) < EXPM1_SERIES_MAX, expm1_series, math.expm1)
+
+
 def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
     """Cycle-to-cycle noise of ``am`` pulses of a step model with slope ``gam != 0``.
 
@@ -116,8 +197,8 @@ def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
     """
     v0 = 1.0 + gam * u0
     eps = c2c * dw * gam / r
-    s2 = am * np.log1p(eps * eps)
-    multi = v0 * rm * np.expm1(np.sqrt(s2) * xi - 0.5 * s2) / gam
+    s2 = am * step_log1p(eps * eps)
+    multi = v0 * rm * step_expm1(np.sqrt(s2) * xi - 0.5 * s2) / gam
     return np.where(am == 1.0, c2c * dw * np.abs(v0) * xi, multi)
 
 
@@ -147,7 +228,7 @@ def _apply(fam, G, m, prm, const, lut_up, lut_dn, c2c, xi):
         r = 1.0 + s * dw * gam
         lin = np.abs(r - 1.0) < 1e-15
         rs = np.where(lin, 0.5, r)
-        rm = rs**am
+        rm = pow_int(rs, am)
         un = np.where(lin, u0 + s * am * dw, rm * u0 + s * dw * (rm - 1.0) / (rs - 1.0))
         if c2c > 0:
             step0 = dw * np.abs(1.0 + gam * u0)

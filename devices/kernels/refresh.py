@@ -40,7 +40,8 @@ from .numba_cpu import call_base_one, clip_one, nominal_x_one, normal_one, verif
 
 # the kernel inlines the per-device functions of numba_cpu.py (and the tables of _rng.py)
 _HERE = Path(__file__).parent
-drop_stale_cache(__file__, str(_HERE / "numba_cpu.py"), str(_HERE.parent / "_rng.py"))
+_DEPS = (_HERE / "numba_cpu.py", _HERE / "reference.py", _HERE.parent / "_rng.py")
+drop_stale_cache(__file__, *(str(d) for d in _DEPS))
 
 __all__ = ["refresh_pairs", "nominal_coordinates", "pack", "MODE_VERIFY", "MODE_IDEAL"]
 

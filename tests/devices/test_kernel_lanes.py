@@ -1,8 +1,9 @@
-"""The lane-by-lane (SIMD) path of the numba pulse-train update for step devices without a slope
-(``devices/kernels/numba_cpu.py``, "linear lanes"): bit for bit the numpy reference and the
-scalar path, on every route, with cycle-to-cycle noise (including the ziggurat's slow draws),
-frozen devices and endurance budgets that run out during the batch; and it is taken only where
-it applies."""
+"""The lane-by-lane (SIMD) path of the numba pulse-train update for step devices, without a slope
+("linear lanes") and with one ("sloped lanes", soft bounds): bit for bit the numpy reference and
+the scalar path, on every route, with cycle-to-cycle noise (including the ziggurat's slow draws
+and, for the sloped lanes, noise too large for the series of ``log1p`` / ``expm1``, which the
+scalar write finishes with the C library), frozen devices and endurance budgets that run out
+during the batch; and it is taken only where it applies."""
 
 from __future__ import annotations
 
@@ -112,25 +113,81 @@ def test_lane_path_is_taken_and_sees_slow_draws():
 
 
 @pytest.mark.parametrize("family", ["soft_bounds", "linear_step", "exp_d2d"])
-def test_lanes_only_for_step_devices_without_slope(family):
-    """A tile with any slope (soft_bounds, linear_step) or another family keeps the scalar
-    path; the mixed case (one device of the tile given a slope) too, and stays exact."""
+def test_lane_modes(family):
+    """A tile with any slope (soft_bounds, linear_step; also one device of a constant_step tile
+    given a slope, on either side of the pair) takes the sloped lanes (3, 4 with every budget
+    infinite), a tile without one the linear lanes (1, 2), another family the scalar path."""
     from kernel_cases import family_device
 
     dev = family_device(family, None) if family != "exp_d2d" else devices.get("ag_a_si")
     rng = np.random.default_rng(1)
     s0 = State(dev, (4, 40), 2, seed=5, rng=rng)
     if dev.family == 1:
-        assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s0.prm, s0.budget) == 0
+        assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s0.prm, s0.budget) == 3
+        s0.budget[:] = np.inf
+        assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s0.prm, s0.budget) == 4
+    else:
+        assert nb._lane_mode(dev.family, ALL, 4, 40, ROUTE_PUSH_PULL, s0.prm, s0.budget) == 0
     step = devices.get("constant_step")
     s1 = State(step, (4, 40), 2, seed=5, rng=rng)
     s1.prm[4, 17] = 0.3  # one device of the tile with a slope
-    assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget) == 0
+    assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget) == 3
     # the partner side is checked too
     s1.prm[4, 17] = 0.0
     s1.prm[5, 160 + 5] = -0.2
-    assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget) == 0
-    assert nb._lane_mode(1, ALL, 4, 40, ROUTE_SINGLE, s1.prm, s1.budget) > 0
+    assert nb._lane_mode(1, ALL, 4, 40, ROUTE_PUSH_PULL, s1.prm, s1.budget) == 3
+    assert nb._lane_mode(1, ALL, 4, 40, ROUTE_SINGLE, s1.prm, s1.budget) == 1
+
+
+SLOPED = ["soft_bounds", "linear_step"]
+
+
+def _sloped_device(family):
+    from kernel_cases import family_device
+
+    return family_device(family, None)
+
+
+@pytest.mark.parametrize("budgets", [True, False])
+@pytest.mark.parametrize("bl", [31, 100])
+@pytest.mark.parametrize(("route", "k"), ROUTES)
+@pytest.mark.parametrize("family", SLOPED)
+def test_sloped_lanes_equal_reference_bit_for_bit(family, route, k, bl, budgets):
+    """Step devices with a slope and device-to-device variation (soft_bounds, linear_step),
+    c2c 0.3 (mostly within the series' range): every state field equals the numpy reference
+    exactly, for one- and two-word trains (up to 100 pulses per write), with frozen devices and
+    budgets or none; the writes carry several pulses (the closed form and the log-normal noise)."""
+    dev = _sloped_device(family)
+    seed = seed_of(family, route, k, bl, budgets)
+    s0, a, b, ta, tb = _run_both(dev, route, k, bl, 0.3, seed, budgets=budgets)
+    assert ta == tb > 0
+    for key in FIELDS:
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key), err_msg=key)
+    pulses = (b.cnt_up + b.cnt_dn) - (s0.cnt_up + s0.cnt_dn)
+    written = pulses > 0
+    assert written.mean() > 0.3 and (pulses > 1).sum() > written.sum() // 2
+
+
+@pytest.mark.parametrize(("route", "k"), ROUTES)
+@pytest.mark.parametrize("family", SLOPED)
+def test_sloped_lanes_hand_large_noise_to_the_scalar_write(family, route, k, monkeypatch):
+    """Noise too large for the series (``(c2c dw gam / r)^2`` above ``LOG1P_SERIES_MAX`` on
+    most devices): those lanes are finished by the scalar write (the C library's ``log1p`` /
+    ``expm1``, as the reference computes them there), bit for bit the reference; and the same
+    as the reference run with the numba scalar write, sample after sample."""
+    dev = _sloped_device(family)
+    c2c = {"soft_bounds": 30.0, "linear_step": 3.0}[family]  # step sizes 0.001 and 0.01
+    _, a0, b0, ta0, tb0 = _run_both(dev, route, k, 31, c2c, seed_of(family, route, k, 3))
+    monkeypatch.setattr(ref, "write", nb.write)  # the reference's per-sample writes, numba's
+    s0, a, b, ta, tb = _run_both(dev, route, k, 31, c2c, seed_of(family, route, k, 3))
+    assert ta0 == tb0 > 0 and ta == tb > 0
+    for key in FIELDS:
+        np.testing.assert_array_equal(getattr(a0, key), getattr(b0, key), err_msg=key)
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key), err_msg=key)
+    # the case is out of the series' range for most devices, and has multi-pulse writes
+    eps = c2c * s0.prm[2] * s0.prm[4] / (1.0 + s0.prm[2] * s0.prm[4])
+    assert np.mean(eps * eps >= ref.LOG1P_SERIES_MAX) > 0.5
+    assert ((b.cnt_up + b.cnt_dn) - (s0.cnt_up + s0.cnt_dn) > 1).any()
 
 
 def test_array_update_unchanged_by_thread_count_and_tiling(monkeypatch):

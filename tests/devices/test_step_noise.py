@@ -181,3 +181,95 @@ def test_soft_bounds_numba_equals_reference(n):
     a = _closed_form(dev, 1.0, 0.1, n, 500, seed=9, backend="numpy")
     b = _closed_form(dev, 1.0, 0.1, n, 500, seed=9, backend="numba")
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------- write arithmetic
+# A write of n pulses to a sloped step device computes r^n, log1p and expm1 from +, -, *, sqrt
+# (repeated squaring, Taylor series on small arguments; the C library beyond), the same
+# operations on every path, so that the SIMD lanes equal the scalar write and the reference.
+def _nb_many(name, xs, ns=None):
+    from numba import njit
+
+    from devices.kernels import numba_cpu as nb
+
+    @njit
+    def run(kind, xs, ns, out):
+        for i in range(xs.size):
+            if kind == 0:
+                out[i] = nb._log1p_series(xs[i])
+            elif kind == 1:
+                out[i] = nb._expm1_series(xs[i])
+            elif kind == 2:
+                out[i] = nb._pow_int(xs[i], ns[i])
+            else:
+                out[i] = nb._pow_int_bits(xs[i], ns[i], 8)
+
+    out = np.empty_like(xs)
+    kind = ("log1p", "expm1", "pow", "pow_bits").index(name)
+    run(kind, xs, np.zeros(xs.size, np.int64) if ns is None else ns, out)
+    return out
+
+
+def _ulps(a, b):
+    return np.abs(a - b) / np.spacing(np.abs(b))
+
+
+def test_pow_int_is_repeated_squaring_on_every_path():
+    """``r ** n`` for whole ``n``: the numba loop, its fixed-bit SIMD form and the numpy
+    reference agree bit for bit; ``n = 0, 1`` are exact; against ``pow`` within ``2 n`` ulps
+    (each squaring at most doubles the relative error)."""
+    from devices.kernels import reference as ref
+
+    rng = np.random.default_rng(4)
+    r = rng.uniform(0.5, 1.5, 20000)
+    n = rng.integers(0, 256, 20000)
+    a = _nb_many("pow", r, n)
+    np.testing.assert_array_equal(a, _nb_many("pow_bits", r, n))
+    np.testing.assert_array_equal(a, ref.pow_int(r, n))
+    np.testing.assert_array_equal(a[n == 0], 1.0)
+    np.testing.assert_array_equal(a[n == 1], r[n == 1])
+    want = r**n
+    assert np.all(_ulps(a, want) <= np.maximum(2 * n, 1))
+    # huge counts (a 20,000-pulse write): under- and overflow like pow, no NaN
+    big = np.array([20000, 2**31 - 1])
+    small = ref.pow_int(np.array([0.999, 0.999]), big)
+    np.testing.assert_allclose(small, [0.999**20000, 0.0], rtol=2 * 20000 * 2.0**-52, atol=0)
+    assert np.all(np.isinf(ref.pow_int(np.array([1.001, 1.001]), big)) == [False, True])
+
+
+def test_series_are_within_an_ulp_of_the_c_library():
+    """``log1p`` below ``LOG1P_SERIES_MAX`` and ``expm1`` below ``EXPM1_SERIES_MAX`` (uniform
+    and log-uniform arguments down to 1e-20): within one ulp of the C library's, and the numpy
+    reference's series equal numba's bit for bit; the dispatching functions switch to the
+    library exactly at the thresholds."""
+    import math
+
+    from devices.kernels import reference as ref
+
+    rng = np.random.default_rng(5)
+    zmax, ymax = ref.LOG1P_SERIES_MAX, ref.EXPM1_SERIES_MAX
+    z = np.concatenate([rng.uniform(0, zmax, 50000), 10 ** rng.uniform(-20, np.log10(zmax), 50000)])
+    y = np.concatenate(
+        [
+            rng.uniform(-ymax, ymax, 50000),
+            rng.choice([-1, 1], 50000) * 10 ** rng.uniform(-20, np.log10(ymax), 50000),
+        ]
+    )
+    for name, x, lib, series in (("log1p", z, math.log1p, ref.log1p_series),
+                                 ("expm1", y, math.expm1, ref.expm1_series)):  # fmt: skip
+        a = _nb_many(name, x)
+        want = np.array([lib(v) for v in x])
+        assert _ulps(a, want).max() <= 1.0, name
+        assert np.mean(a == want) > 0.7, name  # mostly the library's own rounding
+        np.testing.assert_array_equal(series(x), a)
+    assert ref.step_log1p(np.array([zmax]))[0] == math.log1p(zmax)
+    assert ref.step_expm1(np.array([-ymax]))[0] == math.expm1(-ymax)
+    # beyond the series, the reference takes the C library's values (the kernels' calls)
+    far = np.concatenate([rng.uniform(zmax, 5.0, 2000), [np.inf, 1e300]])
+    np.testing.assert_array_equal(ref.step_log1p(far), [math.log1p(v) for v in far])
+    far = rng.uniform(-40.0, 40.0, 2000)
+    far = np.concatenate([far[np.abs(far) >= ymax], [800.0, -np.inf]])
+    want = [math.expm1(v) if v < 700 else np.inf for v in far]
+    np.testing.assert_array_equal(ref.step_expm1(far), want)
+    below = np.nextafter(zmax, 0.0)
+    assert ref.step_log1p(np.array([below]))[0] == ref.log1p_series(below)
