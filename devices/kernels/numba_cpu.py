@@ -1287,8 +1287,7 @@ def _nominal_x(fam, G, pn, const, lut_up):
         return pn[4] * _exp_inv(g, pn[2], pn[6])
     if fam == 1:
         bmin = pn[0]
-        u = _clip(const[2] + (G - const[0]) / (const[1] - const[0]) * (const[3] - const[2]),
-                  pn[0], pn[1])
+        u = _step_coord(G, pn[0], pn[1], const)
         dw = pn[2]
         r = 1.0 + dw * pn[4]
         if abs(r - 1.0) < 1e-15:
@@ -1319,8 +1318,7 @@ def _nominal_G(fam, x, pn, const, lut_up):
         else:
             ustar = dw / (1.0 - r)
             u = ustar + (bmin - ustar) * r**p
-        u = _clip(u, bmin, bmax)
-        return const[0] + (u - const[2]) / (const[3] - const[2]) * (const[1] - const[0])
+        return _step_conductance(u, bmin, bmax, const)
     return pn[0] + (pn[1] - pn[0]) * _lut_fwd(x, lut_up)
 
 

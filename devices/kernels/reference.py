@@ -105,8 +105,8 @@ def _step_G(u, const):
 
 
 #: ``log1p`` / ``expm1`` of a write's noise by their Taylor series below these arguments, and
-#: ``r^n`` by repeated squaring: the same operations as the compiled kernels (see
-#: ``numba_cpu.LOG1P_SERIES_MAX``), so that every path computes the same numbers.
+#: ``r^n`` by repeated squaring: the same operations as the compiled kernels (which read these
+#: thresholds and series from here), so that every path computes the same numbers.
 LOG1P_SERIES_MAX = 2.0**-12
 EXPM1_SERIES_MAX = 2.0**-4
 
@@ -196,10 +196,13 @@ def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
     (and the shape the product tends to). Returns ``u_n - E[u_n]``.
     """
     v0 = 1.0 + gam * u0
-    eps = c2c * dw * gam / r
-    s2 = am * step_log1p(eps * eps)
-    multi = v0 * rm * step_expm1(np.sqrt(s2) * xi - 0.5 * s2) / gam
-    return np.where(am == 1.0, c2c * dw * np.abs(v0) * xi, multi)
+    out = c2c * dw * np.abs(v0) * xi
+    k = am != 1.0  # the multi-pulse writes (only these need the log-normal factor)
+    if np.any(k):
+        eps = c2c * dw[k] * gam[k] / r[k]
+        s2 = am[k] * step_log1p(eps * eps)
+        out[k] = v0[k] * rm[k] * step_expm1(np.sqrt(s2) * xi[k] - 0.5 * s2) / gam[k]
+    return out
 
 
 def _apply(fam, G, m, prm, const, lut_up, lut_dn, c2c, xi):
@@ -232,9 +235,12 @@ def _apply(fam, G, m, prm, const, lut_up, lut_dn, c2c, xi):
         un = np.where(lin, u0 + s * am * dw, rm * u0 + s * dw * (rm - 1.0) / (rs - 1.0))
         if c2c > 0:
             step0 = dw * np.abs(1.0 + gam * u0)
-            noise_lin = c2c * step0 * np.sqrt(am) * xi
-            gs = np.where(lin, 1.0, gam)
-            un = un + np.where(lin, noise_lin, _step_noise(am, u0, rs, rm, dw, gs, c2c, xi))
+            noise = c2c * step0 * np.sqrt(am) * xi  # devices without a slope
+            sl = ~lin
+            if np.any(sl):
+                noise[sl] = _step_noise(am[sl], u0[sl], rs[sl], rm[sl], dw[sl], gam[sl], c2c,
+                                        xi[sl])  # fmt: skip
+            un = un + noise
         return _step_G(np.clip(un, bmin, bmax), const)
     gmin, gmax = prm[0], prm[1]
     dG = gmax - gmin
