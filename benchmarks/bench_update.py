@@ -26,6 +26,9 @@ Usage: python benchmarks/bench_update.py [--sizes 512 1024] [--repeats 5] [--qui
   batch 100, BL 31, x and d ~ U[-1, 1], lr 0.01, no BL or update management, weights
   U[-0.1, 0.1], constant_step and soft_bounds, ns per (sample x weight) including the drawing of
   the trains; plus the same at BL 1 with the same pulse probabilities (lr scaled by 1/31).
+  Each on two weight layouts: our default differential pair (two devices per weight, both
+  written: the call issue 15 names) and one device per weight (``mapping="reference"``), the
+  layout of aihwkit's ``SingleRPUConfig`` and so the same device work as aihwkit's figure.
 - ``--sparse``: the torch bridge's regime (the MNIST MLP's first layer at batch 10): 784 inputs,
   ``--sizes`` output rows (default 256 1024 4096), batch 10, BL 1, in every sample 30 active
   inputs and 10 active error rows (probability 1: exactly 300 coincidences per sample), on a
@@ -89,8 +92,9 @@ def bench_update(size, backend, preset, regime, repeats, batch=100, bl=31):
 AIHWKIT_NS = (19.0, 33.0)
 
 
-def bench_dense(size, preset, bl, repeats, batch=100, lr=0.01, backend="numba", trains="host"):
-    """aihwkit's tile benchmark: a differential ``size`` x ``size`` array, weights U[-0.1, 0.1],
+def bench_dense(size, preset, bl, repeats, batch=100, lr=0.01, backend="numba", trains="host",
+                mapping="differential"):  # fmt: skip
+    """aihwkit's tile benchmark: a ``size`` x ``size`` array, weights U[-0.1, 0.1],
     x and d ~ U[-1, 1] of shape (batch, size), lr 0.01, no BL or update management. ``bl`` below
     31 keeps the pulse probabilities of BL 31 (lr scaled by bl / 31), so the same coincidence
     rate per pulse slot is measured with shorter trains.
@@ -103,9 +107,8 @@ def bench_dense(size, preset, bl, repeats, batch=100, lr=0.01, backend="numba", 
     from devices.xp import get_xp
 
     on = get_xp(backend).asarray  # inputs already where the state lives (the GPU for cupy)
-    arr = devices.DeviceArray(
-        (size, size), devices.get(preset), seed=0, backend=backend, trains=trains
-    )
+    arr = devices.DeviceArray((size, size), devices.get(preset), seed=0, backend=backend,
+                              trains=trains, mapping=mapping)  # fmt: skip
     rng = np.random.default_rng(3)
     arr.program(on(rng.uniform(-0.1, 0.1, (size, size))))
     x = on(rng.uniform(-1, 1, (batch, size)))
@@ -122,35 +125,46 @@ def bench_dense(size, preset, bl, repeats, batch=100, lr=0.01, backend="numba", 
     return t / work * 1e9, c / work * 1e9, info["coincidences"] / work
 
 
-def dense_rows(sizes, repeats, backend="numba"):
-    """The dense rows of issue 15 (constant_step, soft_bounds; BL 31 and BL 1)."""
+#: The dense rows' weight layouts: our default, a differential pair (two devices per weight,
+#: both written by a push-pull update: the call issue 15 names), and one device per weight
+#: against a reference (``mapping="reference"``), the layout of aihwkit's ``SingleRPUConfig``
+#: (one device per cross-point): the same device work as the aihwkit figure.
+DENSE_MAPPINGS = ("differential", "reference")
+
+
+def dense_rows(sizes, repeats, backend="numba", mappings=DENSE_MAPPINGS):
+    """The dense rows of issue 15 (constant_step, soft_bounds; BL 31 and BL 1; each mapping)."""
     import numba
 
     rows = []
     print(f"# dense (aihwkit tile benchmark): {numba.get_num_threads()} numba threads, "
           f"load average {os.getloadavg()[0]:.1f}; "
-          f"aihwkit 1.2.0 measured {AIHWKIT_NS[0]:.0f}-{AIHWKIT_NS[1]:.0f} ns")  # fmt: skip
+          f"aihwkit 1.2.0 measured {AIHWKIT_NS[0]:.0f}-{AIHWKIT_NS[1]:.0f} ns "
+          "(SingleRPUConfig: one device per weight, like mapping 'reference')")  # fmt: skip
     # on the GPU also with the trains drawn there (trains="device"); the CPU draws them on the host
     train_modes = ("host",) if backend in ("numba", "numpy") else ("host", "device")
-    for size, preset, trains in itertools.product(sizes, ("constant_step", "soft_bounds"),
-                                                  train_modes):  # fmt: skip
-        res = {bl: bench_dense(size, preset, bl, repeats, backend=backend, trains=trains)
+    for mapping, size, preset, trains in itertools.product(
+        mappings, sizes, ("constant_step", "soft_bounds"), train_modes
+    ):
+        res = {bl: bench_dense(size, preset, bl, repeats, backend=backend, trains=trains,
+                               mapping=mapping)
                for bl in (31, 1)}  # fmt: skip
+        tag = f"{size:5d}  {mapping[:4]}  {preset:13s} {trains:6s}"
         for bl, (ns, cpu, dens) in res.items():
             rows.append({"op": "dense", "backend": backend, "trains": trains, "size": size,
-                         "preset": preset, "bl": bl, "ns_per_sample_weight": ns,
-                         "cpu_ns_per_sample_weight": cpu,
+                         "mapping": mapping, "preset": preset, "bl": bl,
+                         "ns_per_sample_weight": ns, "cpu_ns_per_sample_weight": cpu,
                          "pulses_per_sample_weight": dens,
                          "x_vs_aihwkit": [AIHWKIT_NS[0] / ns, AIHWKIT_NS[1] / ns]})  # fmt: skip
-            # aihwkit was measured with ConstantStep: a like-for-like ratio for that preset only
-            peer = "aihwkit" if preset == "constant_step" else "aihwkit's ConstantStep"
-            print(f"dense {size:5d}  {preset:13s} {trains:6s} BL {bl:2d}  "
+            # aihwkit was measured with ConstantStep on one device per weight: a like-for-like
+            # ratio for that preset with the reference mapping only
+            like = preset == "constant_step" and mapping == "reference"
+            peer = "aihwkit" if like else "aihwkit's figure (yardstick)"
+            print(f"dense {tag} BL {bl:2d}  "
                   f"wall {ns:7.2f} ns/(sample*weight)  cpu {cpu:7.2f}  "
                   f"{AIHWKIT_NS[0] / ns:5.1f}-{AIHWKIT_NS[1] / ns:5.1f}x "
-                  f"{peer}  (device pulses/(sample*weight) {dens:.2f})")  # fmt: skip
-        print(
-            f"dense {size:5d}  {preset:13s} {trains:6s} BL 31 / BL 1: {res[31][0] / res[1][0]:.2f}"
-        )
+                  f"{peer}  (device pulses/(sample*device side) {dens:.2f})")  # fmt: skip
+        print(f"dense {tag} BL 31 / BL 1: {res[31][0] / res[1][0]:.2f}")
     return rows
 
 

@@ -48,7 +48,6 @@ def _forced_kernel(nc):
             types.FunctionType(f.__code__, glb, f.__name__, f.__defaults__, f.__closure__)
         )
 
-    again("_row_lanes", parallel=nc._SERIAL_PIPELINE)
     again("_tile_lanes", parallel=nc._SERIAL_PIPELINE)
     again("_update_tile", inline="always")
     update_tile, compact_all, pick_table = glb["_update_tile"], nc._compact_all, nc._pick_table

@@ -694,17 +694,17 @@ def _first_at_least(nz, b, m, v):
 # row written) to the lanes at 1.5-2.3x the scalar rows' time.
 _LANE_ROW = 4
 _DENSE_SAMPLE = _LANE_ROW         # lanes considered when active inputs * this >= inputs
-# _row_lanes and _tile_lanes are not inlined (their work arrays would become parallel regions in
-# the parallel=True kernels), but they write the rows' scalar synapses too; they are compiled by
-# the parallel pipeline with every transformation off, which gives those writes the code of the
-# kernels' own (see _SERIAL_NOTE; scalar writes inside a lane tile 1.2-2.2x faster, scratch run).
+# _tile_lanes is not inlined (its work arrays would become parallel regions in the parallel=True
+# kernels), but it writes the rows' scalar synapses too; it is compiled by the parallel pipeline
+# with every transformation off, which gives those writes the code of the kernels' own (see
+# _SERIAL_NOTE; scalar writes inside a lane tile 1.2-2.2x faster, scratch run).
 _SERIAL_PIPELINE = {
     "comprehension": False, "prange": True, "numpy": False, "reduction": False, "setitem": False,
     "stencil": False, "fusion": False, "inplace_binop": False,
 }  # fmt: skip
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _lane_counts(xb0, d0, xn, dn, cnt, sgnv):
     """Coincidences and signs of one row (one-word trains); returns (total, nonzero lanes)."""
     tot = 0
@@ -718,7 +718,7 @@ def _lane_counts(xb0, d0, xn, dn, cnt, sgnv):
     return tot, nnz
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _lane_counts_words(xb, db, xn, dn, cnt, sgnv):
     """:func:`_lane_counts` for trains of several words."""
     tot = 0
@@ -734,7 +734,7 @@ def _lane_counts_words(xb, db, xn, dn, cnt, sgnv):
     return tot, nnz
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _lane_side(route, q, cnt, sgnv, m):
     """Signed device pulses of side ``q`` (0: the synapse's device, 1: its partner) per lane."""
     for i in range(cnt.shape[0]):
@@ -749,16 +749,40 @@ def _lane_side(route, q, cnt, sgnv, m):
         m[i] = v
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _lane_normals(base, off, m, z, ok):
     """The fast-path ziggurat draw of :func:`_normal` for devices ``off + i``; ``ok[i]`` is
-    False where a written lane needs the slow path (the scalar write redraws it exactly)."""
+    False where a written lane needs the slow path (:func:`_lane_slow_normals`). Returns the
+    number of such lanes."""
+    bad = 0
     for i in range(m.shape[0]):
         h = _mix(base + np.uint64(off + i) * _PHI2X2)
         lay = np.int64(h & _ZMASK)
         x = float(h >> _S11) * INV53 * _ZX[lay]
-        ok[i] = (x < _ZX[lay + 1]) | (m[i] == 0)
+        fast = (x < _ZX[lay + 1]) | (m[i] == 0)
+        ok[i] = fast
+        bad += not fast
         z[i] = -x if (h >> _S8) & _ONE else x
+    return bad
+
+
+#: Eight lanes of ``ok`` all True, read as one word.
+_OK8 = np.uint64(0x0101010101010101)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lane_slow_normals(base, off, z, ok, okw):
+    """The draws :func:`_lane_normals` left (about 1% of the written lanes): :func:`_normal` of
+    device ``off + i`` for each lane with ``ok[i]`` False, which is then set. ``okw`` is ``ok``
+    read as words (its length a multiple of 8, the lanes past the row True), so the scan skips
+    eight good lanes at a time: a scalar rewrite of these lanes (the earlier way) cost 2-3 ns
+    per sample x weight of the dense update, the scan over the row included (BENCHMARKS.md)."""
+    for w in range(okw.shape[0]):
+        if okw[w] != _OK8:
+            for i in range(8 * w, 8 * w + 8):
+                if not ok[i]:
+                    z[i] = _normal(base, off + i)
+                    ok[i] = True
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -816,88 +840,87 @@ def _lane_step_sloped(m, G0, bmin, bmax, dw_up, dw_dn, gam_up, gam_dn, c2c, z, c
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _lane_commit(i, mi, am, wr, G0, G1, G, Gw, tau, cnt_up, cnt_dn, fix):
-    """Store lane ``i``'s write when ``wr``, else leave it (marked in ``fix`` when it has
-    pulses, for the scalar write); returns the mark."""
+def _lane_commit(i, k, mi, am, wr, G0, G1, G, Gw, tau, cnt_up, cnt_dn, fix):
+    """Store lane ``i``'s write (device ``k``) when ``wr``, else leave it (marked in ``fix``
+    when it has pulses, for the scalar write); returns the mark."""
     f = (am != 0) & (not wr)
     fix[i] = f
-    G[i] = G1 if wr else G0
-    Gw[i] = G1 if wr else Gw[i]
-    tau[i] = 0.0 if wr else tau[i]
-    cnt_up[i] += am if (wr & (mi > 0)) else 0
-    cnt_dn[i] += am if (wr & (mi < 0)) else 0
+    G[k] = G1 if wr else G0
+    Gw[k] = G1 if wr else Gw[k]
+    tau[k] = 0.0 if wr else tau[k]
+    cnt_up[k] += am if (wr & (mi > 0)) else 0
+    cnt_dn[k] += am if (wr & (mi < 0)) else 0
     return f
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _lane_store_sloped(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, p4, p5, const, c2c,
-                       cnt_up, cnt_dn, fix):
-    """:func:`_lane_store` for step devices with a slope (:func:`_lane_step_sloped`)."""
-    G0 = G[i]
-    G1, fine = _lane_step_sloped(mi, G0, p0[i], p1[i], p2[i], p3[i], p4[i], p5[i], c2c, z[i],
-                                 const)
-    wr = (am != 0) & simple & ok[i] & fine
-    return _lane_commit(i, mi, am, wr, G0, G1, G, Gw, tau, cnt_up, cnt_dn, fix)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _lane_store(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c, cnt_up,
-                cnt_dn, fix):
-    """Lane ``i`` of :func:`_lane_write`: write it if it can be finished here (``simple``, a
-    fast draw), else leave it and mark it in ``fix``; returns the mark."""
-    G0 = G[i]
-    G1 = _lane_step(mi, G0, p0[i], p1[i], p2[i], p3[i], c2c, z[i], const)
+def _lane_store(i, k, mi, am, simple, z, ok, G, Gw, tau, prm, const, c2c, cnt_up, cnt_dn, fix):
+    """Lane ``i`` (device ``k``) of :func:`_lane_write`: write it if it can be finished here
+    (``simple``, a fast draw), else leave it and mark it in ``fix``; returns the mark."""
+    G0 = G[k]
+    G1 = _lane_step(mi, G0, prm[0, k], prm[1, k], prm[2, k], prm[3, k], c2c, z[i], const)
     wr = (am != 0) & simple & ok[i]
-    return _lane_commit(i, mi, am, wr, G0, G1, G, Gw, tau, cnt_up, cnt_dn, fix)
+    return _lane_commit(i, k, mi, am, wr, G0, G1, G, Gw, tau, cnt_up, cnt_dn, fix)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _lane_simple(i, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
-    """Lane ``i`` can be written here: live, and its budget lasts past ``am`` more pulses."""
-    used = cnt_up[i] + cnt_dn[i] + cnt_prog[i] + cnt_reset[i]
-    return (frozen[i] == 0) & (used + am < budget[i]) & (not (am > budget[i] - used))
+def _lane_store_sloped(i, k, mi, am, simple, z, ok, G, Gw, tau, prm, const, c2c, cnt_up, cnt_dn,
+                       fix):
+    """:func:`_lane_store` for step devices with a slope (:func:`_lane_step_sloped`)."""
+    G0 = G[k]
+    G1, fine = _lane_step_sloped(mi, G0, prm[0, k], prm[1, k], prm[2, k], prm[3, k], prm[4, k],
+                                 prm[5, k], c2c, z[i], const)
+    wr = (am != 0) & simple & ok[i] & fine
+    return _lane_commit(i, k, mi, am, wr, G0, G1, G, Gw, tau, cnt_up, cnt_dn, fix)
 
 
-@njit(cache=True, error_model="numpy")
-def _lane_write(unlimited, m, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c, frozen, budget,
+@njit(cache=True, inline="always", error_model="numpy")
+def _lane_simple(k, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+    """Device ``k`` can be written here: live, and its budget lasts past ``am`` more pulses."""
+    used = cnt_up[k] + cnt_dn[k] + cnt_prog[k] + cnt_reset[k]
+    return (frozen[k] == 0) & (used + am < budget[k]) & (not (am > budget[k] - used))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lane_write(unlimited, sloped, a, m, z, ok, G, Gw, tau, prm, const, c2c, frozen, budget,
                 cnt_up, cnt_dn, cnt_prog, cnt_reset, fix):
-    """:func:`_write_one` over a contiguous run of devices (views, lane ``i`` = device ``i``)
-    for the lanes it can finish; marks the others in ``fix`` and returns their number.
-    ``unlimited``: every budget of the run is infinite (the budget test is then
-    ``frozen == 0``). One loop per case, so that each is a plain loop LLVM vectorizes."""
+    """:func:`_write_one` over the contiguous run of devices ``a + i`` (lane ``i`` of the work
+    arrays ``m``, ``z``, ``ok``, ``fix``) for the lanes it can finish; marks the others in
+    ``fix`` and returns their number. Inlined, and indexing the whole state arrays (``a`` is
+    unsigned, so the indexes need no wrap-around): a view of each array per row and side cost
+    reference counting, about 0.9 us per dense row (BENCHMARKS.md). ``unlimited``: every
+    budget of the run is infinite (the budget test is then ``frozen == 0``); ``sloped``: step
+    devices with a slope (:func:`_lane_store_sloped`). One loop per case, so that each is a
+    plain loop LLVM vectorizes."""
     nfix = 0
-    if unlimited:
+    if sloped and unlimited:
         for i in range(m.shape[0]):
+            k = a + np.uint64(i)
             mi = m[i]
-            nfix += _lane_store(i, mi, abs(mi), frozen[i] == 0, z, ok, G, Gw, tau, p0, p1, p2,
-                                p3, const, c2c, cnt_up, cnt_dn, fix)
-    else:
+            nfix += _lane_store_sloped(i, k, mi, abs(mi), frozen[k] == 0, z, ok, G, Gw, tau, prm,
+                                       const, c2c, cnt_up, cnt_dn, fix)
+    elif sloped:
         for i in range(m.shape[0]):
+            k = a + np.uint64(i)
             mi = m[i]
             am = abs(mi)
-            simple = _lane_simple(i, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
-            nfix += _lane_store(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, const, c2c,
-                                cnt_up, cnt_dn, fix)
-    return nfix
-
-
-@njit(cache=True, error_model="numpy")
-def _lane_write_sloped(unlimited, m, z, ok, G, Gw, tau, p0, p1, p2, p3, p4, p5, const, c2c,
-                       frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, fix):
-    """:func:`_lane_write` for step devices with a slope (``p4``, ``p5``: the slope rows)."""
-    nfix = 0
-    if unlimited:
+            simple = _lane_simple(k, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+            nfix += _lane_store_sloped(i, k, mi, am, simple, z, ok, G, Gw, tau, prm, const, c2c,
+                                       cnt_up, cnt_dn, fix)
+    elif unlimited:
         for i in range(m.shape[0]):
+            k = a + np.uint64(i)
             mi = m[i]
-            nfix += _lane_store_sloped(i, mi, abs(mi), frozen[i] == 0, z, ok, G, Gw, tau, p0,
-                                       p1, p2, p3, p4, p5, const, c2c, cnt_up, cnt_dn, fix)
+            nfix += _lane_store(i, k, mi, abs(mi), frozen[k] == 0, z, ok, G, Gw, tau, prm, const,
+                                c2c, cnt_up, cnt_dn, fix)
     else:
         for i in range(m.shape[0]):
+            k = a + np.uint64(i)
             mi = m[i]
             am = abs(mi)
-            simple = _lane_simple(i, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
-            nfix += _lane_store_sloped(i, mi, am, simple, z, ok, G, Gw, tau, p0, p1, p2, p3, p4,
-                                       p5, const, c2c, cnt_up, cnt_dn, fix)
+            simple = _lane_simple(k, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+            nfix += _lane_store(i, k, mi, am, simple, z, ok, G, Gw, tau, prm, const, c2c, cnt_up,
+                                cnt_dn, fix)
     return nfix
 
 
@@ -925,66 +948,14 @@ def _lane_mode(fam, ms, n_out, n_in, route, prm, budget):
 
 
 @njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
-def _row_lanes(j, xb, db, xn, dn, n_in, N, route, unlimited, sloped, G, Gw, tau, fam, prm, const,
-               lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W,
-               alpha, gref, cnt, sgnv, m, z, ok, fix):
-    """One row (output ``j``, one sample, a train with pulses) of a linear tile; returns its
-    coincidences."""
-    if db.shape[0] == 1:
-        tot, nnz = _lane_counts(xb[:, 0], db[0], xn, dn, cnt, sgnv)
-    else:
-        tot, nnz = _lane_counts_words(xb, db, xn, dn, cnt, sgnv)
-    if tot == 0:
-        return 0
-    s0 = j * n_in
-    if nnz * _LANE_ROW < n_in:  # few coincidences: the scalar writes
-        for i in range(n_in):
-            if cnt[i] != 0:
-                _route_write(s0 + i, N, sgnv[i], cnt[i], route, G, Gw, tau, fam, prm, const,
-                             lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog,
-                             cnt_reset, W, alpha, gref)
-        return tot
-    for q in range(1 if route == 0 else 2):
-        a = q * N + s0
-        e = a + n_in
-        _lane_side(route, q, cnt, sgnv, m)
-        if c2c > 0.0:
-            _lane_normals(base, a, m, z, ok)
-        if sloped:
-            nfix = _lane_write_sloped(unlimited, m, z, ok, G[a:e], Gw[a:e], tau[a:e],
-                                      prm[0, a:e], prm[1, a:e], prm[2, a:e], prm[3, a:e],
-                                      prm[4, a:e], prm[5, a:e], const, c2c, frozen[a:e],
-                                      budget[a:e], cnt_up[a:e], cnt_dn[a:e], cnt_prog[a:e],
-                                      cnt_reset[a:e], fix)
-        else:
-            nfix = _lane_write(unlimited, m, z, ok, G[a:e], Gw[a:e], tau[a:e], prm[0, a:e],
-                               prm[1, a:e], prm[2, a:e], prm[3, a:e], const, c2c, frozen[a:e],
-                               budget[a:e], cnt_up[a:e], cnt_dn[a:e], cnt_prog[a:e],
-                               cnt_reset[a:e], fix)
-        if nfix:
-            for i in range(n_in):
-                if fix[i]:
-                    _write_one(a + i, m[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                               base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
-    Wr = W[s0:s0 + n_in]
-    Gp = G[s0:s0 + n_in]
-    if gref < 0.0:
-        Gm = G[N + s0:N + s0 + n_in]
-        for i in range(n_in):
-            Wr[i] = alpha * (Gp[i] - Gm[i]) if cnt[i] != 0 else Wr[i]
-    else:
-        for i in range(n_in):
-            Wr[i] = alpha * (Gp[i] - gref) if cnt[i] != 0 else Wr[i]
-    return tot
-
-
-@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg,
                 n_out, n_in, route, W, alpha, gref, unlimited, sloped):
-    """:func:`_update_tile` for a tile of step devices without a slope: samples with many
-    active inputs lane by lane (:func:`_row_lanes`), the others synapse by synapse. Not inlined:
-    its work arrays, inlined into the ``parallel=True`` kernels, became parallel regions."""
+    """:func:`_update_tile` for a tile of step devices: a row (output ``j``, one sample, a
+    train with pulses) of a sample with many active inputs lane by lane, the others synapse
+    by synapse. Not inlined: its work arrays, inlined into the ``parallel=True`` kernels,
+    became parallel regions. The lane passes are inlined into it and index the whole arrays
+    (no view per row: see :func:`_lane_write`)."""
     N = n_out * n_in
     j0 = t * rows
     j1 = min(j0 + rows, n_out)
@@ -992,30 +963,69 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
     sgnv = np.empty(n_in, dtype=np.int64)
     m = np.empty(n_in, dtype=np.int64)
     z = np.zeros(n_in, dtype=np.float64)
-    ok = np.ones(n_in, dtype=np.bool_)
+    ok = np.ones((n_in + 7) // 8 * 8, dtype=np.bool_)  # lanes past the row stay True
+    okw = ok.view(np.uint64)
     fix = np.empty(n_in, dtype=np.bool_)
+    words = dbits.shape[2]
     acc = 0
     for b in range(xbits.shape[0]):
         mb = ms[b]
         if mb == 0:
             continue
+        base = bases[b]
         for j in range(j0, j1):
-            if mb * _LANE_ROW >= n_in:
-                row_empty = True
-                for w in range(dbits.shape[2]):
-                    if dbits[b, j, w] != 0:
-                        row_empty = False
-                if row_empty:  # before the call: most rows of a sparse batch are empty
-                    continue
-                acc += _row_lanes(j, xbits[b], dbits[b, j], xneg[b], dneg[b, j], n_in, N, route,
-                                  unlimited, sloped, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
-                                  c2c, bases[b], frozen, budget, cnt_up, cnt_dn, cnt_prog,
-                                  cnt_reset, W, alpha, gref, cnt, sgnv, m, z, ok, fix)
-            else:
+            if mb * _LANE_ROW < n_in:
                 acc += _update_row(b, j, mb, nzx, xbits, dbits, xneg, dneg, n_in, N, route, G,
-                                   Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases[b],
-                                   frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha,
-                                   gref)
+                                   Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+                                   budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha, gref)
+                continue
+            row_empty = True
+            for w in range(words):
+                if dbits[b, j, w] != 0:
+                    row_empty = False
+            if row_empty:  # before the passes: most rows of a sparse batch are empty
+                continue
+            if words == 1:
+                tot, nnz = _lane_counts(xbits[b, :, 0], dbits[b, j, 0], xneg[b], dneg[b, j],
+                                        cnt, sgnv)
+            else:
+                tot, nnz = _lane_counts_words(xbits[b], dbits[b, j], xneg[b], dneg[b, j], cnt,
+                                              sgnv)
+            if tot == 0:
+                continue
+            acc += tot
+            s0 = j * n_in
+            if nnz * _LANE_ROW < n_in:  # few coincidences: the scalar writes
+                for i in range(n_in):
+                    if cnt[i] != 0:
+                        _route_write(s0 + i, N, sgnv[i], cnt[i], route, G, Gw, tau, fam, prm,
+                                     const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
+                                     cnt_dn, cnt_prog, cnt_reset, W, alpha, gref)
+                continue
+            for q in range(1 if route == 0 else 2):
+                a = q * N + s0
+                _lane_side(route, q, cnt, sgnv, m)
+                if c2c > 0.0 and _lane_normals(base, a, m, z, ok):
+                    _lane_slow_normals(base, a, z, ok, okw)
+                nfix = _lane_write(unlimited, sloped, np.uint64(a), m, z, ok, G, Gw, tau, prm,
+                                   const, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                                   cnt_reset, fix)
+                if nfix:
+                    for i in range(n_in):
+                        if fix[i]:
+                            _write_one(a + i, m[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn,
+                                       c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                                       cnt_reset, False)
+            p = np.uint64(s0)
+            if gref < 0.0:
+                n = np.uint64(N) + p
+                for i in range(n_in):
+                    k = p + np.uint64(i)
+                    W[k] = alpha * (G[k] - G[n + np.uint64(i)]) if cnt[i] != 0 else W[k]
+            else:
+                for i in range(n_in):
+                    k = p + np.uint64(i)
+                    W[k] = alpha * (G[k] - gref) if cnt[i] != 0 else W[k]
     return acc
 
 
