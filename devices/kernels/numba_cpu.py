@@ -772,11 +772,11 @@ _OK8 = np.uint64(0x0101010101010101)
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _lane_slow_normals(base, off, z, ok, okw):
-    """The draws :func:`_lane_normals` left (about 1% of the written lanes): :func:`_normal` of
-    device ``off + i`` for each lane with ``ok[i]`` False, which is then set. ``okw`` is ``ok``
-    read as words (its length a multiple of 8, the lanes past the row True), so the scan skips
-    eight good lanes at a time: a scalar rewrite of these lanes (the earlier way) cost 2-3 ns
-    per sample x weight of the dense update, the scan over the row included (BENCHMARKS.md)."""
+    """The draws :func:`_lane_normals` left (about 1.5% of the written lanes): :func:`_normal`
+    of device ``off + i`` for each lane with ``ok[i]`` False, which is then set, so the lane
+    write takes these lanes too (before, the scalar write rewrote them after a scan of the
+    whole row). ``okw`` is ``ok`` read as words (its length a multiple of 8, the lanes past the
+    row True): the scan skips eight good lanes at a time."""
     for w in range(okw.shape[0]):
         if okw[w] != _OK8:
             for i in range(8 * w, 8 * w + 8):
