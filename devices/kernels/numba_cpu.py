@@ -881,14 +881,16 @@ def _lane_simple(k, am, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
     return (frozen[k] == 0) & (used + am < budget[k]) & (not (am > budget[k] - used))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _lane_write(unlimited, sloped, a, m, z, ok, G, Gw, tau, prm, const, c2c, frozen, budget,
                 cnt_up, cnt_dn, cnt_prog, cnt_reset, fix):
     """:func:`_write_one` over the contiguous run of devices ``a + i`` (lane ``i`` of the work
     arrays ``m``, ``z``, ``ok``, ``fix``) for the lanes it can finish; marks the others in
-    ``fix`` and returns their number. Inlined, and indexing the whole state arrays (``a`` is
-    unsigned, so the indexes need no wrap-around): a view of each array per row and side cost
-    reference counting, about 0.9 us per dense row (BENCHMARKS.md). ``unlimited``: every
+    ``fix`` and returns their number. It indexes the whole state arrays (``a`` is unsigned, so
+    the indexes need no wrap-around): a view of each array per row and side cost reference
+    counting, about 0.9 us per dense row with the other passes' views (BENCHMARKS.md). Not
+    inlined: inlined with its four loops, the tile kernel took about a minute longer to
+    compile, for no measured gain. ``unlimited``: every
     budget of the run is infinite (the budget test is then ``frozen == 0``); ``sloped``: step
     devices with a slope (:func:`_lane_store_sloped`). One loop per case, so that each is a
     plain loop LLVM vectorizes."""
@@ -948,14 +950,35 @@ def _lane_mode(fam, ms, n_out, n_in, route, prm, budget):
 
 
 @njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
+def _lanes_scalar(fixes, s, N, n_in, route, cnt, sgnv, m, fix, G, Gw, tau, fam, prm, const,
+                  lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                  W, alpha, gref):
+    """The scalar writes of a lane row: its coincidences synapse by synapse (``fixes`` False;
+    synapses ``s + i``, a row with few), or the lanes the lane write left (``fixes`` True;
+    devices ``s + i`` with ``fix[i]``). Not inlined into :func:`_tile_lanes`: with the scalar
+    write inlined there twice more, that kernel took about a minute longer to compile."""
+    if fixes:
+        for i in range(n_in):
+            if fix[i]:
+                _write_one(s + i, m[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
+                           frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
+        return
+    for i in range(n_in):
+        if cnt[i] != 0:
+            _route_write(s + i, N, sgnv[i], cnt[i], route, G, Gw, tau, fam, prm, const, lut_up,
+                         lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W,
+                         alpha, gref)
+
+
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits, dbits, xneg, dneg,
                 n_out, n_in, route, W, alpha, gref, unlimited, sloped):
     """:func:`_update_tile` for a tile of step devices: a row (output ``j``, one sample, a
     train with pulses) of a sample with many active inputs lane by lane, the others synapse
     by synapse. Not inlined: its work arrays, inlined into the ``parallel=True`` kernels,
-    became parallel regions. The lane passes are inlined into it and index the whole arrays
-    (no view per row: see :func:`_lane_write`)."""
+    became parallel regions. The small lane passes are inlined into it, and they and
+    :func:`_lane_write` index the whole arrays (no view per row and side)."""
     N = n_out * n_in
     j0 = t * rows
     j1 = min(j0 + rows, n_out)
@@ -996,11 +1019,9 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
             acc += tot
             s0 = j * n_in
             if nnz * _LANE_ROW < n_in:  # few coincidences: the scalar writes
-                for i in range(n_in):
-                    if cnt[i] != 0:
-                        _route_write(s0 + i, N, sgnv[i], cnt[i], route, G, Gw, tau, fam, prm,
-                                     const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
-                                     cnt_dn, cnt_prog, cnt_reset, W, alpha, gref)
+                _lanes_scalar(False, s0, N, n_in, route, cnt, sgnv, m, fix, G, Gw, tau, fam, prm,
+                              const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn,
+                              cnt_prog, cnt_reset, W, alpha, gref)
                 continue
             for q in range(1 if route == 0 else 2):
                 a = q * N + s0
@@ -1011,11 +1032,9 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
                                    const, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
                                    cnt_reset, fix)
                 if nfix:
-                    for i in range(n_in):
-                        if fix[i]:
-                            _write_one(a + i, m[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn,
-                                       c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog,
-                                       cnt_reset, False)
+                    _lanes_scalar(True, a, N, n_in, route, cnt, sgnv, m, fix, G, Gw, tau, fam,
+                                  prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
+                                  cnt_dn, cnt_prog, cnt_reset, W, alpha, gref)
             p = np.uint64(s0)
             if gref < 0.0:
                 n = np.uint64(N) + p
