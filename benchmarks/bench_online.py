@@ -164,6 +164,13 @@ def main(argv=None):
         default=None,
         help="time the fused path alone over a whole schedule 'draws:BxN' (see the docs)",
     )
+    ap.add_argument(
+        "--per-presentation",
+        action="store_true",
+        help="--schedule: also train a twin network with the fused path one presentation per "
+        "kernel call (the path before whole-presentation kernels), alternated block by block, "
+        "and check that both end in the same state",
+    )
     args = ap.parse_args(argv)
     if args.schedule is not None:
         return _schedule_main(args)
@@ -305,8 +312,17 @@ def _schedule_main(args):
         warm.epoch(x, y, eye, np.arange(20), 0)  # compiles the kernels (cached on disk)
         net = MLP(build_layers(spec, rc, W0))
         fast = online_trainer(net, rule, lrs)
+        twin = None
+        if args.per_presentation:  # the same network, one presentation per kernel call
+            for k_twin in range(2):  # a throwaway one first: its kernels (cached on disk)
+                twin_net = MLP(build_layers(spec, rc, W0))
+                twin = online_trainer(twin_net, rule, lrs)
+                twin._hk = None
+                if k_twin == 0:
+                    twin.epoch(x, y, eye, np.arange(20), 0)
         order = np.random.default_rng(0)  # the data order of a draws schedule, block by block
         cpu, wall, out = [], [], []  # per block; out: (correct, loss, pulses, refreshes)
+        twin_cpu, twin_out = [], []
         t_run = time.perf_counter()
         torch_us = []  # the torch yardstick: CPU us per presentation, every _TORCH_EVERY blocks
         t_torch = 0.0
@@ -315,6 +331,11 @@ def _schedule_main(args):
             t = _timed(lambda i=idx, b=b, o=out, f=fast: o.append(f.epoch(x, y, eye, i, b * N)))
             wall.append(t[0])
             cpu.append(t[1])
+            if twin is not None:
+                tt = _timed(
+                    lambda i=idx, b=b, o=twin_out, f=twin: o.append(f.epoch(x, y, eye, i, b * N))
+                )
+                twin_cpu.append(tt[1])
             if b % _TORCH_EVERY == 0:
                 k = min(N, _TORCH_IMAGES)
                 t0 = time.perf_counter()
@@ -347,6 +368,28 @@ def _schedule_main(args):
         }
         row["block_median_over_torch"] = row["block_cpu_us_median"] / row["torch_cpu_us_median"]
         row["block_median_at_issue_torch_us"] = row["block_median_over_torch"] * ISSUE_TORCH_US
+        if twin is not None:
+            tper = [1e6 * c / N for c in twin_cpu]
+            row["per_presentation_cpu_us"] = 1e6 * sum(twin_cpu) / (B * N)
+            row["per_presentation_block_cpu_us_median"] = float(np.median(tper))
+            row["whole_over_per_presentation_median"] = float(
+                np.median([a / b for a, b in zip(per, tper, strict=True)])
+            )
+            row["same_results"] = bool(
+                twin_out == out
+                and all(
+                    np.array_equal(a.G, b.G) and a.counter == b.counter
+                    for a, b in zip(net.layers, twin_net.layers, strict=True)
+                )
+            )
+            print(
+                f"{lab:48s} one presentation per call: cpu us/pres "
+                f"{row['per_presentation_cpu_us']:6.1f} (median block "
+                f"{row['per_presentation_block_cpu_us_median']:.0f}); whole / per presentation, "
+                f"median of block ratios {row['whole_over_per_presentation_median']:.3f}; same "
+                f"results: {row['same_results']}",
+                flush=True,
+            )
         rows.append(row)
         print(
             f"{lab:48s} cpu us/pres {row['fused_cpu_us']:6.1f} (blocks {min(per):.0f}-"

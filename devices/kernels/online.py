@@ -58,15 +58,29 @@ from .numba_cpu import (
     verify_many,
     write_many,
 )
+from .numpy_calls import gemv, tanh_loop
 
 # this module's kernels inline the per-device functions of numba_cpu.py (and its tables) and
 # NeuroSim's pulse count of converters.py
 _HERE = Path(__file__).parent
-_DEPS = ("kernels/numba_cpu.py", "kernels/reference.py", "_rng.py", "converters.py")
+_DEPS = (
+    "kernels/numba_cpu.py",
+    "kernels/reference.py",
+    "kernels/numpy_calls.py",
+    "_rng.py",
+    "converters.py",
+)
 drop_stale_cache(__file__, *(str(_HERE.parent / d) for d in _DEPS))
 
 __all__ = [
     "step_layers",
+    "present_block",
+    "BLOCK_DONE",
+    "BLOCK_STEP",
+    "BLOCK_LAYER",
+    "BlockArgs",
+    "block_args",
+    "RC_SLOTS",
     "kernel_args",
     "layer_tuples",
     "compact_uniform",
@@ -476,7 +490,9 @@ def step_layers(args: KernelArgs, lo: int, hi: int) -> tuple:
         ``d`` is not finite, nothing changed) and its non-finite requests skipped (its other
         synapses were updated).
     """
-    return _step_layers(args, lo, hi)
+    # through the whole-presentation kernel (one compiled copy of the update: a kernel that
+    # calls another compiles the callee into itself, about a minute on 2 cores)
+    return _present_block(args, _no_block(), lo, hi, True)[:5]
 
 
 @njit(cache=True, error_model="numpy")
@@ -671,6 +687,234 @@ def _sigmoid_delta(back, a, out):
 def sigmoid_delta(back, a, out) -> None:
     """``out = back * (a * (1 - a))``: a sigmoid layer's delta (``MLP.backward``)."""
     _sigmoid_delta(back, a, out)
+
+
+#: Status of :func:`present_block`: every presentation done; stopped before presentation ``k``
+#: (its label is not a row of the targets, or its input holds a NaN where a DAC reads it: the
+#: caller presents it its own way); stopped inside presentation ``k``, whose update left a
+#: layer to the general path.
+BLOCK_DONE = 0
+BLOCK_STEP = 1
+BLOCK_LAYER = 2
+#: Columns of a row of ``rc`` (:func:`block_args`): what a layer's forward read does.
+RC_SLOTS = ("dac", "lo", "hi", "step", "qmax", "psum", "p_step", "ratio", "gain", "scale",
+            "g_ref", "differential")  # fmt: skip
+
+
+@structref.register
+class _BlockType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class BlockArgs(structref.StructRefProxy):
+    """The data and scratch of :func:`present_block` (built by :func:`block_args`)."""
+
+
+_BLOCK_FIELDS = ["hk", "rc", "X", "Y", "eye", "order", "zbuf", "bbuf", "vbuf", "cbuf", "rbuf",
+                 "out", "sq", "iscr", "acc", "facc"]  # fmt: skip
+structref.define_proxy(BlockArgs, _BlockType, _BLOCK_FIELDS)
+
+
+@njit(cache=True)
+def _make_block(hk, rc, X, Y, eye, order, zbuf, bbuf, vbuf, cbuf, rbuf, out, sq, iscr, acc, facc):
+    return BlockArgs(hk, rc, X, Y, eye, order, zbuf, bbuf, vbuf, cbuf, rbuf, out, sq, iscr, acc,
+                     facc)  # fmt: skip
+
+
+def block_args(hk, rc, X, Y, eye, order, shapes, acc=None, facc=None) -> BlockArgs:
+    """The arguments of :func:`present_block` beyond the :class:`KernelArgs`.
+
+    Parameters
+    ----------
+    hk : numpy.ndarray of int64
+        ``(gemv, tanh loop, tanh data)``: the addresses of
+        :func:`devices.kernels.numpy_calls.hooks` (zeros where only :func:`step_layers` runs).
+    rc : numpy.ndarray, shape (layers, len(RC_SLOTS))
+        Per layer its forward read (:data:`RC_SLOTS`): a DAC (``dac`` 1, with ``lo``, ``hi``,
+        ``step`` and ``qmax = 2**bits - 1`` of its uniform quantizer), the partial-sum ADC of
+        a current read (``psum`` 1, with its step, ``step / i_range`` and the read gain), or a
+        scale of the plain product (``scale``, 0: none), the reference conductance and whether
+        the layer is a differential pair (the ADC's reference column).
+    X, Y, eye : numpy.ndarray
+        Inputs (float64, C order, writable), labels (int64) and target rows (float64, C order).
+    order : numpy.ndarray of int64
+        The presentation order (indexes of ``X``: the caller checks them).
+    shapes : sequence of (int, int)
+        The layers' ``(out, in)`` (sizes the scratch).
+    acc, facc : numpy.ndarray, optional
+        The running totals of :func:`present_block` (int64 of 3, float64 of 1; zeros if not
+        given): the caller keeps them to read the totals.
+    """
+    outs = [o for o, _ in shapes]
+    ins = [i for _, i in shapes]
+    return _make_block(
+        np.ascontiguousarray(hk, dtype=np.int64), np.ascontiguousarray(rc, dtype=np.float64), X,
+        np.ascontiguousarray(Y, dtype=np.int64), eye, np.ascontiguousarray(order, dtype=np.int64),
+        np.empty(max(sum(outs), 1)), np.empty(max(ins[1:], default=1)), np.empty(max(ins)),
+        np.empty(max(outs)), np.empty(max(outs)), np.empty(outs[-1]), np.empty(outs[-1]),
+        np.empty(5, dtype=np.int64), np.zeros(3, dtype=np.int64) if acc is None else acc,
+        np.zeros(1) if facc is None else facc,
+    )  # fmt: skip
+
+
+# fmt: off
+@njit(cache=True, inline="always", error_model="numpy")
+def _forward_read(rc, G, W, a, z, vbuf, cbuf, rbuf, fn_gemv):
+    """The forward read ``z`` of one layer for the row ``a`` (``OnlineTrainer._read`` /
+    ``DeviceArray.matmul``: DAC, product or column currents, partial-sum ADC or scale);
+    False when the DAC finds a NaN (nothing usable: the caller's path raises)."""
+    v = a
+    exact = 0
+    vsum = 0.0
+    if rc[0] != 0.0:  # the DAC
+        exact, vsum = _quantize_row(a, rc[1], rc[2], rc[3], rc[4], vbuf)
+        if exact < 0:
+            return False
+        v = vbuf[:a.size]
+    if rc[5] == 0.0:  # the product of the cached weights, scaled for a current read
+        gemv(fn_gemv, W, v, z, False)
+        if rc[9] != 0.0:
+            for i in range(z.size):
+                z[i] = z[i] * rc[9]
+        return True
+    # partial-sum ADC of the current read: the cell columns and the reference, digitized
+    no = z.size
+    N = no * v.size
+    i_col = cbuf[:no]
+    gemv(fn_gemv, G[:N], v, i_col, False)
+    if rc[11] != 0.0:  # differential pair: the second devices' column
+        i_ref = rbuf[:no]
+        gemv(fn_gemv, G[N:2 * N], v, i_ref, False)
+    else:
+        i_ref = rbuf[:1]
+        if exact == 1:  # a sum of whole numbers: exact in any order
+            i_ref[0] = vsum * rc[10]
+        else:
+            i_ref[0] = _pairwise_sum(v, 0, v.size) * rc[10]
+    _partial_sums(i_col, i_ref, rc[6], rc[7], rc[8], z)
+    return True
+
+
+@njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see numba_cpu._SERIAL_NOTE
+def _present_block(args, blk, k0, k1, update_only):
+    if update_only:  # step_layers: layers k0 .. k1 - 1 of the current rows
+        stop, p, r, p_stop, bad = _step_layers(args, k0, k1)
+        return stop, p, r, p_stop, bad, 0, 0, 0, 0.0
+    xs = args.xs
+    ds = args.ds
+    layers = args.layers
+    n = len(ds)
+    hk = blk.hk
+    fn_gemv, fn_tanh, tanh_data = hk[0], hk[1], hk[2]
+    X, Y, eye, order, rc = blk.X, blk.Y, blk.eye, blk.order, blk.rc
+    zbuf, bbuf, out, sq = blk.zbuf, blk.bbuf, blk.out, blk.sq
+    acc, facc = blk.acc, blk.facc
+    xin = xs[0]
+    n_cls = eye.shape[0]
+    correct, pulses, refreshed = acc[0], acc[1], acc[2]
+    loss_sum = facc[0]
+    status = BLOCK_DONE
+    k_end = k1
+    for k in range(k0, k1):
+        idx = order[k]
+        yi = Y[idx]
+        if yi < 0 or yi >= n_cls:
+            status = BLOCK_STEP
+            k_end = k
+            break
+        for i in range(xin.size):
+            xin[i] = X[idx, i]
+        # forward: MLP.forward of one row (the read, x 0.5, numpy's tanh, the logistic)
+        a = xin
+        off = 0
+        z = zbuf[:1]
+        ok = True
+        for li in range(n):
+            no = ds[li].size
+            z = zbuf[off:off + no]
+            off += no
+            if not _forward_read(rc[li], layers[li][0][0], layers[li][2], a, z, blk.vbuf,
+                                 blk.cbuf, blk.rbuf, fn_gemv):
+                ok = False
+                break
+            for i in range(no):
+                z[i] = z[i] * 0.5
+            tanh_loop(fn_tanh, tanh_data, z, blk.iscr)
+            if li < n - 1:
+                _logistic_from_tanh(z, xs[li + 1])
+                a = xs[li + 1]
+        if not ok:
+            status = BLOCK_STEP
+            k_end = k
+            break
+        c, loss = _sse_output(z, eye[yi], yi, out, sq, ds[n - 1])
+        # backward: MLP.backward's plain reads of the layers above and the sigmoid deltas
+        for li in range(n - 2, -1, -1):
+            br = bbuf[:xs[li + 1].size]
+            gemv(fn_gemv, layers[li + 1][2], ds[li + 1], br, True)
+            _sigmoid_delta(br, xs[li + 1], ds[li])
+        stop, p, r, p_stop, bad = _step_layers(args, 0, n)
+        if stop < n:  # a layer for the general path
+            acc[0], acc[1], acc[2] = correct, pulses, refreshed
+            facc[0] = loss_sum
+            return BLOCK_LAYER, k, stop, p, r, p_stop, bad, c, loss
+        correct += c
+        loss_sum = loss_sum + loss
+        pulses += p
+        refreshed += r
+    acc[0], acc[1], acc[2] = correct, pulses, refreshed
+    facc[0] = loss_sum
+    return status, k_end, 0, 0, 0, 0, 0, 0, 0.0
+# fmt: on
+
+
+_NO_BLOCK: list = []
+
+
+def _no_block() -> BlockArgs:
+    """The :class:`BlockArgs` of :func:`step_layers` (never read), made once, of the types
+    :func:`block_args` gives (so both calls run one compiled kernel)."""
+    if not _NO_BLOCK:
+        z2 = np.zeros((1, 1))
+        _NO_BLOCK.append(block_args(np.zeros(3), np.zeros((1, len(RC_SLOTS))), z2,
+                                    np.zeros(1), z2.copy(), np.zeros(0), [(1, 1)]))  # fmt: skip
+    return _NO_BLOCK[0]
+
+
+def present_block(args: KernelArgs, blk: BlockArgs, k0: int, k1: int) -> tuple:
+    """Presentations ``blk.order[k0:k1]`` of a sigmoid network with squared error, each one as
+    ``OnlineTrainer`` presents it (forward read, loss, backward, :func:`step_layers`), in one
+    call.
+
+    The forward reads are those ``blk.rc`` describes (:func:`block_args`); the backward reads
+    must be the plain products of the cached weights. Products and ``tanh`` are numpy's own
+    (:mod:`.numpy_calls`), the element-wise parts the kernels below, in the order of the numpy
+    path: the same numbers.
+
+    Parameters
+    ----------
+    args : KernelArgs
+        From :func:`kernel_args`; its rows are the network's input row, hidden activations and
+        deltas (the sigmoid step's buffers).
+    blk : BlockArgs
+        From :func:`block_args`. Its ``acc`` (int64: correct, pulses, refreshes) and ``facc``
+        (float64: the loss, summed presentation after presentation as the epoch loop sums it)
+        are running totals the call adds to.
+    k0, k1 : int
+        The presentations of this call.
+
+    Returns
+    -------
+    tuple
+        ``(status, k, stop, pulses, refreshes, p_stop, bad, correct, loss)``:
+        :data:`BLOCK_DONE` with ``k = k1``; :data:`BLOCK_STEP` before presentation ``k`` (not
+        started: its label is not a row of ``eye``, or a DAC found a NaN); :data:`BLOCK_LAYER`
+        inside presentation ``k``, whose forward and backward are done and whose update stopped
+        at layer ``stop`` (for the general path): :func:`step_layers`'s result for it, and its
+        correct count and loss (not added to the totals, nor are its pulses).
+    """
+    return _present_block(args, blk, k0, k1, False)
 
 
 def make_buffers(shapes) -> tuple:

@@ -24,13 +24,16 @@ import numpy as np
 
 import devices
 from devices.converters import PartialSumADC
-from devices.kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL
+from devices.kernels import ROUTE_PUSH_PULL, ROUTE_SINGLE, ROUTE_UNIDIRECTIONAL, numpy_calls
 from devices.kernels import online as _kern
 
 __all__ = ["OnlineTrainer", "online_trainer", "why_not"]
 
 _IP_COUNTER = _kern.IP_SLOTS.index("counter")
 _IP_READS = (_kern.IP_SLOTS.index("reads_refresh"), _kern.IP_SLOTS.index("reads_verify"))
+#: Presentations per call of the whole-presentation kernel (the progress bar moves between
+#: calls)
+_BLOCK = 128
 
 
 def why_not(net, rule) -> str | None:
@@ -163,6 +166,15 @@ class OnlineTrainer:
         )
         self._wts = None
         self._general_steps = 0  # layer updates that took the general path (see _apply)
+        # whole presentations in one kernel call (_epoch_blocks): numpy's BLAS product and tanh
+        # loop called from the kernel, checked against numpy on this installation (None: not
+        # available, or a read the kernel does not cover)
+        self._hk = self._rc = None
+        rc = self._block_reads()
+        if rc is not None:
+            hk = numpy_calls.hooks(tuple(layer.shape for layer in net.layers))
+            if hk is not None:
+                self._hk, self._rc = np.array(hk, dtype=np.int64), rc
 
     def _layer_consts(self, arr, lr) -> tuple:
         rule = self.rule
@@ -254,20 +266,25 @@ class OnlineTrainer:
                     np.copyto(buf, row)
         return self._apply(lo, hi, step)
 
-    def _apply(self, lo: int, hi: int, step: int, args=None) -> tuple[int, int]:
+    def _apply(self, lo: int, hi: int, step: int, args=None, first=None) -> tuple[int, int]:
         """:meth:`_update` once the rows are in the kernel's buffers (``self._xin``,
         ``self._din``); ``args``: the kernel's arguments when the caller has just checked them
-        (:meth:`_kernel_layers`; else checked here)."""
+        (:meth:`_kernel_layers`; else checked here). ``first``: the result of
+        :func:`devices.kernels.online.step_layers` for layers ``lo .. hi - 1`` when the caller
+        has called it (a whole-presentation kernel), taken instead of the first call."""
         layers = self.net.layers
         xs, ds = self._xin, self._din
         pulses = refreshes = 0
         while lo < hi:
-            if args is None:
-                args = self._kernel_layers()
             ipk = self._ipk
-            for li in range(lo, hi):
-                ipk[li, _IP_COUNTER] = layers[li].counter
-            stop, p, r, p_stop, bad = _kern.step_layers(args, lo, hi)
+            if first is None:
+                if args is None:
+                    args = self._kernel_layers()
+                for li in range(lo, hi):
+                    ipk[li, _IP_COUNTER] = layers[li].counter
+                stop, p, r, p_stop, bad = _kern.step_layers(args, lo, hi)
+            else:
+                (stop, p, r, p_stop, bad), first = first, None
             # the counters of the layers completed, and of a layer stopped by non-finite
             # requests (its other synapses were written)
             for li in range(lo, stop + 1 if stop < hi and p_stop >= 0 else stop):
@@ -526,6 +543,10 @@ class OnlineTrainer:
             and eye.ndim == 2
             and eye.shape[1:] == self._glue[1].shape[1:]
         )
+        if direct and self._hk is not None:
+            plan = self._block_plan(x, y, eye, order)
+            if plan is not None:
+                return self._epoch_blocks(x, y, eye, order, plan, step0, bar)
         plan, seen = None, -1
         todo = 0  # presentations not yet shown on the bar (updated every 64: a bar's update
         # costs about as much as a small kernel call)
@@ -552,3 +573,117 @@ class OnlineTrainer:
             if bar is not None and todo:
                 bar.update(todo)
         return correct, float(loss_sum), pulses, refreshes
+
+    def _block_reads(self):
+        """Per layer the forward read for the whole-presentation kernel (a row of
+        :data:`devices.kernels.online.RC_SLOTS`), or ``None`` when a presentation of this
+        network cannot run in it (not sigmoid, a backward read with converters, a forward read
+        with an ADC other than the partial-sum one)."""
+        net = self.net
+        if net.activation != "sigmoid" or not all(self._plain[1][1:]):
+            return None
+        rc = np.zeros((len(net.layers), len(_kern.RC_SLOTS)))
+        for li, (layer, consts) in enumerate(zip(net.layers, self._reads, strict=True)):
+            row = rc[li]
+            row[10] = layer.g_ref
+            row[11] = layer.mapping == "differential"
+            if consts is None:
+                continue
+            dac, psum, scale = consts
+            if psum is None and layer.adc is not None:
+                return None
+            if dac is not None:
+                row[0] = 1.0
+                row[1:5] = dac
+            if psum is not None:
+                row[5] = 1.0
+                row[6:9] = psum
+            elif scale is not None:
+                row[9] = scale
+        return rc
+
+    def _block_plan(self, x, y, eye, order):
+        """The whole-presentation kernel's data for this epoch (``(BlockArgs, acc, facc)``),
+        or ``None`` when the per-presentation loop must present it (target rows not float64 in
+        C order, labels not integers, an index outside ``x``, a read-only ``x``): that loop
+        handles such input as it always has (it raises where indexing raises)."""
+        n = x.shape[0]
+        ys = np.asarray(y)
+        idx = np.asarray(order)
+        if (
+            eye.dtype != np.float64
+            or not eye.flags.c_contiguous
+            or ys.ndim != 1
+            or ys.shape[0] != n
+            or ys.dtype.kind not in "iu"
+            or idx.ndim != 1
+            or idx.dtype.kind not in "iu"
+        ):
+            return None
+        idx = idx.astype(np.int64, copy=False)
+        if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+            return None
+        if ys.dtype.kind == "u" and ys.size and int(ys.max()) > np.iinfo(np.int64).max:
+            return None
+        if not x.flags.writeable:  # a read-only array is another numba type (a new compile)
+            return None
+        acc = np.zeros(3, dtype=np.int64)
+        facc = np.zeros(1)
+        shapes = [layer.shape for layer in self.net.layers]
+        blk = _kern.block_args(self._hk, self._rc, x, ys, eye, idx, shapes, acc, facc)
+        return blk, acc, facc
+
+    def _block_sync(self, shown: int) -> None:
+        """After a whole-presentation kernel call: the arrays' call counters and refresh reads
+        from the packed scalars, and the plain reads of the ``shown`` presentations (what
+        :meth:`_apply` and :meth:`_sigmoid_step` record per presentation)."""
+        ipk = self._ipk
+        for li, layer in enumerate(self.net.layers):
+            layer.counter = int(ipk[li, _IP_COUNTER])
+            reads = layer.subset_reads
+            reads["refresh"] += int(ipk[li, _IP_READS[0]])
+            reads["verify"] += int(ipk[li, _IP_READS[1]])
+            ipk[li, _IP_READS[0]] = ipk[li, _IP_READS[1]] = 0
+            layer.array_reads["forward"] += shown
+            if li > 0:
+                layer.array_reads["backward"] += shown
+
+    def _epoch_blocks(self, x, y, eye, order, plan, step0, bar):
+        """:meth:`epoch` of a sigmoid network with plain reads, whole presentations at a time
+        (:func:`devices.kernels.online.present_block`, up to ``_BLOCK`` per call): the same
+        numbers as presentation after presentation. A presentation the kernel leaves (a label
+        outside ``eye``, a layer update for the general path) is finished here as
+        :meth:`step` / :meth:`_apply` finish it."""
+        blk, acc, facc = plan  # totals: correct, pulses, refreshes; the loss in order
+        layers = self.net.layers
+        n = len(layers)
+        k, total = 0, len(order)
+        while k < total:
+            args = self._kernel_layers()
+            ipk = self._ipk
+            for li in range(n):
+                ipk[li, _IP_COUNTER] = layers[li].counter
+            k1 = min(total, k + _BLOCK)
+            res = _kern.present_block(args, blk, k, k1)
+            status, kk = int(res[0]), int(res[1])
+            self._block_sync(kk - k + (status == _kern.BLOCK_LAYER))
+            if status == _kern.BLOCK_STEP:  # the per-presentation path, as epoch() takes it
+                i = int(order[kk])
+                yi = int(y[i])
+                t = eye[yi : yi + 1] if 0 <= yi < eye.shape[0] else eye[y[i : i + 1]]
+                c, loss, p, r = self.step(x[i : i + 1], yi, t, step0 + kk)
+            elif status == _kern.BLOCK_LAYER:
+                c, loss = int(res[7]), res[8]
+                p, r = self._apply(0, n, step0 + kk, args, first=tuple(res[2:7]))
+            else:
+                c = p = r = 0
+            if status != _kern.BLOCK_DONE:
+                acc[0] += c
+                acc[1] += p
+                acc[2] += r
+                facc[0] = facc[0] + loss
+                kk += 1
+            if bar is not None:
+                bar.update(kk - k)
+            k = kk
+        return int(acc[0]), float(facc[0]), int(acc[1]), int(acc[2])

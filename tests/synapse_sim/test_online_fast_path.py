@@ -6,6 +6,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from online_cases import arrays_equal as _arrays_equal
+from online_cases import small_net as _net
 
 import devices
 from learning_rules import PulseRule
@@ -214,18 +216,6 @@ def test_unidirectional_cases_refresh(data):
     assert sum(int(a.cnt_prog.sum()) for a in net.layers) > 0
 
 
-def _net(**array_kw):
-    W0 = initial_weights([6, 4, 3], "neurosim", np.random.default_rng(0))
-    dev = array_kw.pop("device", devices.get("pcmo"))
-    mapping = array_kw.pop("mapping", "differential")
-    layers = []
-    for W in W0:
-        a = devices.DeviceArray(W.shape, dev, mapping=mapping, seed=1, **array_kw)
-        a.program(W)
-        layers.append(a)
-    return MLP(layers)
-
-
 @pytest.mark.parametrize(
     ("net_kw", "rule", "reason"),
     [
@@ -347,14 +337,6 @@ def test_partial_sums_equal_the_adc():
 def _two_nets(**array_kw):
     nets = [_net(**array_kw), _net(**array_kw)]
     return nets, PulseRule.named("unidirectional")
-
-
-def _arrays_equal(a, b):
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    for k in sa:  # conductances, counters, read counts, call counter, ...
-        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
-    assert a.counter == b.counter
 
 
 @pytest.mark.parametrize("bad_layer", [0, 1])
