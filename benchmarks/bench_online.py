@@ -325,7 +325,7 @@ def _schedule_main(args):
         twin_cpu, twin_out = [], []
         t_run = time.perf_counter()
         torch_us = []  # the torch yardstick: CPU us per presentation, every _TORCH_EVERY blocks
-        t_torch = 0.0
+        t_torch = 0.0  # wall time of the torch blocks and the twin's (not the run's)
         for b in range(B):
             idx = order.integers(0, x.shape[0], size=N)
             t = _timed(lambda i=idx, b=b, o=out, f=fast: o.append(f.epoch(x, y, eye, i, b * N)))
@@ -336,6 +336,7 @@ def _schedule_main(args):
                     lambda i=idx, b=b, o=twin_out, f=twin: o.append(f.epoch(x, y, eye, i, b * N))
                 )
                 twin_cpu.append(tt[1])
+                t_torch += tt[0]  # not the run's time either
             if b % _TORCH_EVERY == 0:
                 k = min(N, _TORCH_IMAGES)
                 t0 = time.perf_counter()
