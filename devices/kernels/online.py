@@ -328,7 +328,8 @@ def _make_args(layers, fpk, ipk, keys, ibuf, fbuf, xs, ds):
     return KernelArgs(layers, fpk, ipk, keys, ibuf, fbuf, xs, ds)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see numba_cpu._SERIAL_NOTE
+# inlined into its one caller, the whole-presentation kernel (compiled once with it)
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_layers(args, lo, hi):
     layers = args.layers
     xs = args.xs
@@ -743,7 +744,7 @@ def block_args(hk, rc, X, Y, eye, order, shapes, acc=None, facc=None) -> BlockAr
     shapes : sequence of (int, int)
         The layers' ``(out, in)`` (sizes the scratch).
     acc, facc : numpy.ndarray, optional
-        The running totals of :func:`present_block` (int64 of 3, float64 of 1; zeros if not
+        The running totals of :func:`present_block` (int64 of 4, float64 of 1; zeros if not
         given): the caller keeps them to read the totals.
     """
     outs = [o for o, _ in shapes]
@@ -753,7 +754,7 @@ def block_args(hk, rc, X, Y, eye, order, shapes, acc=None, facc=None) -> BlockAr
         np.ascontiguousarray(Y, dtype=np.int64), eye, np.ascontiguousarray(order, dtype=np.int64),
         np.empty(max(sum(outs), 1)), np.empty(max(ins[1:], default=1)), np.empty(max(ins)),
         np.empty(max(outs)), np.empty(max(outs)), np.empty(outs[-1]), np.empty(outs[-1]),
-        np.empty(5, dtype=np.int64), np.zeros(3, dtype=np.int64) if acc is None else acc,
+        np.empty(5, dtype=np.int64), np.zeros(4, dtype=np.int64) if acc is None else acc,
         np.zeros(1) if facc is None else facc,
     )  # fmt: skip
 
@@ -796,74 +797,85 @@ def _forward_read(rc, G, W, a, z, vbuf, cbuf, rbuf, fn_gemv):
     return True
 
 
-@njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see numba_cpu._SERIAL_NOTE
-def _present_block(args, blk, k0, k1, update_only):
-    if update_only:  # step_layers: layers k0 .. k1 - 1 of the current rows
-        stop, p, r, p_stop, bad = _step_layers(args, k0, k1)
-        return stop, p, r, p_stop, bad, 0, 0, 0, 0.0
+@njit(cache=True, inline="always", error_model="numpy")
+def _present_one(args, blk, k):
+    """The forward read, loss and backward of presentation ``k`` of a block (its update
+    follows): returns (done, correct, loss); not done when its label is not a row of the
+    targets or a DAC found a NaN (nothing was changed but the rows)."""
     xs = args.xs
     ds = args.ds
     layers = args.layers
     n = len(ds)
     hk = blk.hk
     fn_gemv, fn_tanh, tanh_data = hk[0], hk[1], hk[2]
-    X, Y, eye, order, rc = blk.X, blk.Y, blk.eye, blk.order, blk.rc
-    zbuf, bbuf, out, sq = blk.zbuf, blk.bbuf, blk.out, blk.sq
-    acc, facc = blk.acc, blk.facc
+    X, eye, rc, zbuf, bbuf = blk.X, blk.eye, blk.rc, blk.zbuf, blk.bbuf
+    idx = blk.order[k]
+    yi = blk.Y[idx]
+    if yi < 0 or yi >= eye.shape[0]:
+        return False, 0, 0.0
     xin = xs[0]
-    n_cls = eye.shape[0]
+    for i in range(xin.size):
+        xin[i] = X[idx, i]
+    # forward: MLP.forward of one row (the read, x 0.5, numpy's tanh, the logistic)
+    a = xin
+    off = 0
+    z = zbuf[:1]
+    for li in range(n):
+        no = ds[li].size
+        z = zbuf[off:off + no]
+        off += no
+        if not _forward_read(rc[li], layers[li][0][0], layers[li][2], a, z, blk.vbuf, blk.cbuf,
+                             blk.rbuf, fn_gemv):
+            return False, 0, 0.0
+        for i in range(no):
+            z[i] = z[i] * 0.5
+        tanh_loop(fn_tanh, tanh_data, z, blk.iscr)
+        if li < n - 1:
+            _logistic_from_tanh(z, xs[li + 1])
+            a = xs[li + 1]
+    c, loss = _sse_output(z, eye[yi], yi, blk.out, blk.sq, ds[n - 1])
+    # backward: MLP.backward's plain reads of the layers above and the sigmoid deltas
+    for li in range(n - 2, -1, -1):
+        br = bbuf[:xs[li + 1].size]
+        gemv(fn_gemv, layers[li + 1][2], ds[li + 1], br, True)
+        _sigmoid_delta(br, xs[li + 1], ds[li])
+    return True, c, loss
+
+
+@njit(cache=True, parallel=True, error_model="numpy")  # serial loop; see numba_cpu._SERIAL_NOTE
+def _present_block(args, blk, k0, k1, update_only):
+    # update_only (step_layers): the update of layers k0 .. k1 - 1 from the current rows, once;
+    # else presentations k0 .. k1 - 1, each with the update of every layer. One call site of
+    # the (inlined) update for both.
+    n = len(args.ds)
+    lo, hi = (k0, k1) if update_only else (0, n)
+    kb, ke = (0, 1) if update_only else (k0, k1)
+    acc, facc = blk.acc, blk.facc
     correct, pulses, refreshed = acc[0], acc[1], acc[2]
     loss_sum = facc[0]
     status = BLOCK_DONE
-    k_end = k1
-    for k in range(k0, k1):
-        idx = order[k]
-        yi = Y[idx]
-        if yi < 0 or yi >= n_cls:
-            status = BLOCK_STEP
-            k_end = k
-            break
-        for i in range(xin.size):
-            xin[i] = X[idx, i]
-        # forward: MLP.forward of one row (the read, x 0.5, numpy's tanh, the logistic)
-        a = xin
-        off = 0
-        z = zbuf[:1]
-        ok = True
-        for li in range(n):
-            no = ds[li].size
-            z = zbuf[off:off + no]
-            off += no
-            if not _forward_read(rc[li], layers[li][0][0], layers[li][2], a, z, blk.vbuf,
-                                 blk.cbuf, blk.rbuf, fn_gemv):
-                ok = False
+    k_end = ke
+    for k in range(kb, ke):
+        c = 0
+        loss = 0.0
+        if not update_only:
+            done, c, loss = _present_one(args, blk, k)
+            if not done:
+                status = BLOCK_STEP
+                k_end = k
                 break
-            for i in range(no):
-                z[i] = z[i] * 0.5
-            tanh_loop(fn_tanh, tanh_data, z, blk.iscr)
-            if li < n - 1:
-                _logistic_from_tanh(z, xs[li + 1])
-                a = xs[li + 1]
-        if not ok:
-            status = BLOCK_STEP
-            k_end = k
-            break
-        c, loss = _sse_output(z, eye[yi], yi, out, sq, ds[n - 1])
-        # backward: MLP.backward's plain reads of the layers above and the sigmoid deltas
-        for li in range(n - 2, -1, -1):
-            br = bbuf[:xs[li + 1].size]
-            gemv(fn_gemv, layers[li + 1][2], ds[li + 1], br, True)
-            _sigmoid_delta(br, xs[li + 1], ds[li])
-        stop, p, r, p_stop, bad = _step_layers(args, 0, n)
+        stop, p, r, p_stop, bad = _step_layers(args, lo, hi)
+        if update_only:
+            return stop, p, r, p_stop, bad, 0, 0, 0, 0.0
         if stop < n:  # a layer for the general path
-            acc[0], acc[1], acc[2] = correct, pulses, refreshed
+            acc[0], acc[1], acc[2], acc[3] = correct, pulses, refreshed, k + 1 - k0
             facc[0] = loss_sum
             return BLOCK_LAYER, k, stop, p, r, p_stop, bad, c, loss
         correct += c
         loss_sum = loss_sum + loss
         pulses += p
         refreshed += r
-    acc[0], acc[1], acc[2] = correct, pulses, refreshed
+    acc[0], acc[1], acc[2], acc[3] = correct, pulses, refreshed, k_end - k0
     facc[0] = loss_sum
     return status, k_end, 0, 0, 0, 0, 0, 0, 0.0
 # fmt: on
@@ -900,7 +912,8 @@ def present_block(args: KernelArgs, blk: BlockArgs, k0: int, k1: int) -> tuple:
     blk : BlockArgs
         From :func:`block_args`. Its ``acc`` (int64: correct, pulses, refreshes) and ``facc``
         (float64: the loss, summed presentation after presentation as the epoch loop sums it)
-        are running totals the call adds to.
+        are running totals the call adds to; ``acc[3]`` is set to the presentations of this
+        call whose reads were made (read it even when the call is interrupted).
     k0, k1 : int
         The presentations of this call.
 

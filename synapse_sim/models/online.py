@@ -627,7 +627,7 @@ class OnlineTrainer:
             return None
         if not x.flags.writeable:  # a read-only array is another numba type (a new compile)
             return None
-        acc = np.zeros(3, dtype=np.int64)
+        acc = np.zeros(4, dtype=np.int64)
         facc = np.zeros(1)
         shapes = [layer.shape for layer in self.net.layers]
         blk = _kern.block_args(self._hk, self._rc, x, ys, eye, idx, shapes, acc, facc)
@@ -654,7 +654,7 @@ class OnlineTrainer:
         numbers as presentation after presentation. A presentation the kernel leaves (a label
         outside ``eye``, a layer update for the general path) is finished here as
         :meth:`step` / :meth:`_apply` finish it."""
-        blk, acc, facc = plan  # totals: correct, pulses, refreshes; the loss in order
+        blk, acc, facc = plan  # totals: correct, pulses, refreshes (and the call's reads); loss
         layers = self.net.layers
         n = len(layers)
         k, total = 0, len(order)
@@ -664,9 +664,12 @@ class OnlineTrainer:
             for li in range(n):
                 ipk[li, _IP_COUNTER] = layers[li].counter
             k1 = min(total, k + _BLOCK)
-            res = _kern.present_block(args, blk, k, k1)
+            acc[3] = 0
+            try:
+                res = _kern.present_block(args, blk, k, k1)
+            finally:  # counters and reads kept current even when interrupted (Ctrl-C)
+                self._block_sync(int(acc[3]))
             status, kk = int(res[0]), int(res[1])
-            self._block_sync(kk - k + (status == _kern.BLOCK_LAYER))
             if status == _kern.BLOCK_STEP:  # the per-presentation path, as epoch() takes it
                 i = int(order[kk])
                 yi = int(y[i])

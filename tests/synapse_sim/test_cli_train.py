@@ -151,25 +151,28 @@ def test_show_missing_file(tmp_path, capsys):
 
 def test_interrupted_training_is_marked_incomplete(tmp_path, monkeypatch, capsys):
     """A run that dies mid-way leaves a readable file that says it is not complete."""
+    import synapse_sim.models.online as online
     import synapse_sim.studies.train as tr
     from synapse_sim.models.online import OnlineTrainer
 
     calls = {"n": 0}
 
-    def dying(orig):
-        def call(self, *a, **k):
-            calls["n"] += 1
-            if calls["n"] > 450:  # software: 2 epochs x 200 samples, then epiram dies
+    def dying(orig, count=lambda *a: 1):
+        def call(*a, **k):
+            calls["n"] += count(*a)
+            if calls["n"] > 600:  # software: 2 epochs x 200 samples, then epiram dies in its 2nd
                 raise KeyboardInterrupt
-            return orig(self, *a, **k)
+            return orig(*a, **k)
 
         return call
 
-    # the software twin steps through MLP.backward, batch-1 device runs through the fused
-    # OnlineTrainer (which does its own backward pass and applies every presentation's updates
-    # through OnlineTrainer._apply): count presentations on both
+    # the software twin steps through MLP.backward; batch-1 device runs go through the fused
+    # OnlineTrainer: whole presentations per kernel call (present_block, k0 .. k1), or one
+    # presentation at a time through OnlineTrainer._apply: count presentations on all three
     monkeypatch.setattr(tr.MLP, "backward", dying(tr.MLP.backward))
     monkeypatch.setattr(OnlineTrainer, "_apply", dying(OnlineTrainer._apply))
+    block = online._kern.present_block
+    monkeypatch.setattr(online._kern, "present_block", dying(block, lambda *a: a[3] - a[2]))
     out = tmp_path / "dead"
     rc = main(["train", *TINY, "--device", "epiram", "--out", str(out)])
     assert rc == 130
