@@ -22,6 +22,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import struct
+import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +152,12 @@ def _tanh_loop_address():
     its loop list: the ufunc's type resolution takes the first match), read from the public
     ``PyUFuncObject`` layout (``numpy/ufuncobject.h``: after the object header, four ints, then
     the ``functions`` and ``data`` arrays and ``ntypes``)."""
+    if (
+        sys.implementation.name != "cpython"
+        or sysconfig.get_config_var("Py_GIL_DISABLED")  # another object header
+        or struct.calcsize("P") != 8
+    ):
+        return None
     uf = np.tanh
     head = ctypes.string_at(id(uf), 16 + 16 + 8 + 8 + 4)
     _, _, nin, nout, _, _, functions, data, ntypes = struct.unpack("qqiiiiqqi", head)
