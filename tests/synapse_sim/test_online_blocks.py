@@ -198,6 +198,9 @@ def test_read_only_inputs_and_other_label_types(monkeypatch):
     order = np.arange(20, 40)[::-1].astype(np.int32)
     assert fast.epoch(x, y8, eye, order, 20) == slow.epoch(x, y8, eye, order, 20)
     assert counted.calls == 1
+    order = -np.arange(1, 31)  # negative indexes count from the end, as numpy's
+    assert fast.epoch(x, y, eye, order, 40) == slow.epoch(x, y, eye, order, 40)
+    assert counted.calls == 2
     _assert_same(nets)
 
 
