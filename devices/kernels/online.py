@@ -1,5 +1,7 @@
 """Fused batch-1 update of every layer of one presentation: request, rounding, routing, writes
-and refresh in one call.
+and refresh in one call; and whole presentations of a sigmoid network (reads, loss, backward,
+update), many per call (:func:`present_block`, with numpy's own product and ``tanh`` from
+:mod:`.numpy_calls`).
 
 The online (batch-1) pulse-backprop loop spends most of its time in Python between small numpy
 operations: the ``(out, in)`` request ``dW = -lr d^T x``, the pulse-request kernel over every
