@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _pcg64, _rng
 from . import converters as _conv
+from .kernels.bits import PACK8 as _PACK8
 from .routing import route_code
 from .validation import check_choice, check_int, check_real
 from .xp import asnumpy, pulse_trains, to_device
@@ -531,8 +532,6 @@ _RAW_BLOCK = 1 << 17
 _PHI = np.uint64(_rng.PHI)
 _M1 = np.uint64(_rng.M1)
 _M2 = np.uint64(_rng.M2)
-#: Multiplier that packs the 8 bytes (0 or 1) of a little-endian uint64 into its top byte.
-_PACK8 = np.uint64(0x0102040810204080)
 _ALL64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 #: Up to this many numbers ``_draw_bits`` draws and packs them in one compiled pass
 #: (:func:`_draw_words`, about 2.5 ns a number); above it the block path (raw 64-bit outputs,

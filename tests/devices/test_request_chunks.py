@@ -96,3 +96,46 @@ def test_a_wrong_table_is_refused_by_name():
             nb.pulse_request(a.state, a.params, np.full(24, 0.01), 0.001, 0.001, 0.5, 0, False, 0,
                              1, 2, 0.0, 0.0, 1.0, need, W, a.alpha, a._gref_code(),
                              prm_dm=bad)  # fmt: skip
+
+
+def _listing_by_definition(dW, c0, c1, skip):
+    """The synapses the write pass must see: outside the dead zone and nonzero, NaN included."""
+    v = dW[c0:c1]
+    return c0 + np.flatnonzero(~((np.abs(v) < skip) | (v == 0.0)))
+
+
+@pytest.mark.parametrize("listed", [0.0, 0.05, 0.5, 1.0])
+def test_listing_equals_its_definition(listed):
+    """``_list_writes`` (64 synapses per bit mask, then a tail) lists exactly the synapses of the
+    plain definition, in increasing order, over whole words, tails, empty and full ranges,
+    non-finite requests and the stochastic rounding's zero dead zone."""
+    rng = np.random.default_rng(int(listed * 100))
+    lst = np.full(nb._CHUNK, -1, dtype=np.int64)
+    flags = np.empty(nb._WORD, dtype=np.uint8)
+    for trial in range(40):
+        n = int(rng.integers(1, 3 * nb._CHUNK))
+        dW = rng.normal(0.0, 1.0, n) * (rng.random(n) < 0.7)
+        dW[rng.random(n) < 0.01] = rng.choice([np.nan, np.inf, -np.inf, -0.0])
+        skip = float(np.quantile(np.abs(dW[np.isfinite(dW)]), 1.0 - listed)) if listed else 1e300
+        if trial % 5 == 0:
+            skip = 0.0  # stochastic rounding: only exact zeros stay off the list
+        c0 = int(rng.integers(0, n))
+        c1 = min(n, c0 + int(rng.integers(0, nb._CHUNK + 1)))
+        want = _listing_by_definition(dW, c0, c1, skip)
+        m = nb._list_writes(c0, c1, dW, skip, lst, flags)
+        assert m == want.size
+        np.testing.assert_array_equal(lst[:m], want)
+
+
+def test_listing_of_a_whole_word_of_each_pattern():
+    """Every flag position of a 64-synapse word is listed (a mask bit per position, the byte
+    gather of each group of eight), and a single listed synapse at each position alone."""
+    lst = np.empty(nb._CHUNK, dtype=np.int64)
+    flags = np.empty(nb._WORD, dtype=np.uint8)
+    for k in range(nb._WORD):
+        dW = np.zeros(nb._WORD)
+        dW[k] = 1.0
+        assert nb._list_writes(0, nb._WORD, dW, 0.5, lst, flags) == 1 and lst[0] == k
+    dW = np.ones(nb._WORD)
+    assert nb._list_writes(0, nb._WORD, dW, 0.5, lst, flags) == nb._WORD
+    np.testing.assert_array_equal(lst[: nb._WORD], np.arange(nb._WORD))
