@@ -3,7 +3,7 @@ presentation, general path vs the fused path (:mod:`synapse_sim.models.online`) 
 batch-1 loop of the same network, in one run.
 
 Usage: python benchmarks/bench_online.py [--presentations 300] [--repeats 7] [--json OUT]
-[--only SUBSTRING] [--schedule draws:125x8000]
+[--only SUBSTRING] [--schedule draws:125x8000] [--per-presentation]
 
 Setup of ``synapse_sim.studies.experiments.NEUROSIM_REFERENCE`` (MNIST-5k, NeuroSim input format,
 sigmoid, squared error, lr 0.4 / 0.2, NeuroSim initial weights, batch 1): pcmo and ideal with the

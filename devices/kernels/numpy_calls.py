@@ -202,13 +202,14 @@ def hooks(shapes: tuple = ()) -> Hooks | None:
     ----------
     shapes : tuple of (int, int)
         Layer shapes ``(out, in)`` the caller will multiply (checked with the fixed test
-        shapes; a shape with one output is refused: numpy takes a dot product there).
+        shapes; a shape with one output or one input is refused: numpy takes a dot product
+        for one output, and one input is not a case the hooks are checked for).
 
     Returns
     -------
     Hooks or None
-        ``None`` when a symbol is missing, a shape has one output, or any bit of a test row
-        differs from ``np.matmul`` / ``np.tanh``.
+        ``None`` when a symbol is missing, a shape has one output or one input, or any bit of
+        a test row differs from ``np.matmul`` / ``np.tanh``.
     """
     try:
         fn = _gemv_address()

@@ -678,9 +678,7 @@ class OnlineTrainer:
             elif status == _kern.BLOCK_LAYER:
                 c, loss = int(res[7]), res[8]
                 p, r = self._apply(0, n, step0 + kk, args, first=tuple(res[2:7]))
-            else:
-                c = p = r = 0
-            if status != _kern.BLOCK_DONE:
+            if status != _kern.BLOCK_DONE:  # the presentation finished here is added
                 acc[0] += c
                 acc[1] += p
                 acc[2] += r
