@@ -1228,8 +1228,8 @@ def _list_writes(c0, c1, dW, skip, lst, flags):
     (unsigned indexes: no wrap-around test), gathered into one 64-bit mask eight bytes per
     multiply (:data:`~.bits.PACK8`), and the mask's set bits listed one ``tzcnt`` each. Storing
     every index and advancing the count by the flag (the tail, and big-endian machines) costs a
-    dependent store per synapse: about 0.75-0.9 ns a synapse against 0.2 ns this way when 5% are
-    listed (the first layer of the MNIST MLP at lr 0.01), the same when 90% are."""
+    dependent store per synapse, about 0.9 ns a synapse; this way about 0.2 ns when 5% are listed
+    (the first layer of the MNIST MLP at lr 0.01) and 0.75 ns when 90% are."""
     m = 0
     s = np.uint64(c0)
     end = np.uint64(c1)
