@@ -54,6 +54,30 @@ _ZF = ZIG_F
 _LIN_K = 1e-8
 
 
+# Inlining and compile time. numba's inline="always" inlines at the level of its own IR: at every
+# call site it runs the callee's untyped pipeline again (which inlines the callee's own callees)
+# and deep-copies the result twice, so the cost grows with the number of call sites in the whole
+# expanded tree, not with the number of functions (numba/numba#9204, NVIDIA/numba-cuda#688). The
+# fused batch-1 kernel (online.py), which inlined every layer's update with its writes, refresh
+# and program-and-verify, took about 2 minutes to compile; the pulse-train update's twins about
+# 1.5 (benchmarks/bench_compile.py, BENCHMARKS.md). So only what the SIMD lanes and the per-synapse
+# loops need inlined at numba's level stays inline="always" (the lane passes and their leaves
+# _mix, _clip, _popcount, _pow_int_bits, _listed; the write and its array-taking helpers, whose
+# array arguments would otherwise be reference-counted per call); the per-call and per-layer
+# functions (_write_many, _verify_many, and online.py's layer body, step and presentation) and
+# the leaves that take no array (_normal, _uniform, _exp_fwd, _exp_inv, _step_noise, _count, ...)
+# are separate functions, which LLVM still inlines where it pays (the request kernel's code
+# calls none of them). They are compiled by the parallel pipeline with every transformation off
+# (_SERIAL_PIPELINE), like the serial twins (_SERIAL_NOTE): compiled by the plain pipeline, the
+# fused batch-1 kernel ran 1.5-2.4x slower. Not so for _update_tile and _request_chunk, which the
+# parallel twins call inside their prange: a callee compiled that way there made the dense
+# update 3.7x slower, and compiled plainly the sparse rows 1.7-1.9x slower; they stay inlined.
+_SERIAL_PIPELINE = {
+    "comprehension": False, "prange": True, "numpy": False, "reduction": False, "setitem": False,
+    "stencil": False, "fusion": False, "inplace_binop": False,
+}  # fmt: skip
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _mix(z):
     z = z ^ (z >> _S30)
@@ -63,13 +87,13 @@ def _mix(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _uniform(base, j):
     h = _mix(base + j * _PHI2)
     return (float(h >> _S11) + 0.5) * INV53
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _open_unit(h):
     return (float(h >> _S11) + 0.5) * INV53
 
@@ -101,7 +125,7 @@ def _normal_slow(s, h, x, lay):
     return -x if (h >> _S8) & _ONE else x
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _normal(base, i):
     """Standard normal of device ``i`` (ziggurat, :func:`devices._rng.normal_xp`)."""
     s = base + np.uint64(i) * _PHI2X2
@@ -118,14 +142,14 @@ def _clip(v, lo, hi):
     return lo if v < lo else (hi if v > hi else v)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _exp_fwd(u, k, e):
     if abs(k) < _LIN_K:
         return u
     return math.expm1(-k * u) / e
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _exp_inv(g, k, e):
     if abs(k) < _LIN_K:
         return g
@@ -174,7 +198,7 @@ def _lut_fwd(x, table):
 # y); the thresholds are the reference's.
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _pow_int(r, n):
     """``r ** n`` for a whole ``n >= 0`` by repeated squaring (``n = 1`` gives ``r`` exactly)."""
     out = 1.0
@@ -206,12 +230,12 @@ _log1p_series = njit(cache=True, inline="always", error_model="numpy")(_ref_log1
 _expm1_series = njit(cache=True, inline="always", error_model="numpy")(_ref_expm1_series)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _step_log1p(z):
     return _log1p_series(z) if z < LOG1P_SERIES_MAX else math.log1p(z)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _step_expm1(y):
     return _expm1_series(y) if abs(y) < EXPM1_SERIES_MAX else math.expm1(y)
 
@@ -231,7 +255,7 @@ def _step_conductance(un, bmin, bmax, const):
     return const[0] + (u - const[2]) / (const[3] - const[2]) * (const[1] - const[0])
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _step_noise(am, u0, r, rm, dw, gam, c2c, xi):
     """Noise of ``am`` pulses of a step model with slope ``gam != 0`` (``reference._step_noise``):
     one pulse exactly, several as a moment-matched log-normal factor on ``v = 1 + gam u``."""
@@ -375,7 +399,7 @@ def _write_one(i, m, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, fro
     tau[i] = 0.0
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _write_many(ne, tgt, ms, xs, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
                 budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):  # fmt: skip
     """:func:`_write_one` of ``ms[e]`` pulses to device ``tgt[e]`` for ``e < ne``, every device
@@ -506,7 +530,7 @@ def read_noisy(G, sigma, base, out):
 
 
 # ----------------------------------------------------------------------------- routing
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _route_target(s, N, sgn, c, route, q):
     """Device and signed pulses of the ``q``-th write (``q < 2`` for push-pull, else 0) of
     ``sgn * c`` pulses of synapse ``s`` routed as in :func:`_route_write`."""
@@ -699,12 +723,8 @@ _LANE_ROW = 4
 _DENSE_SAMPLE = _LANE_ROW         # lanes considered when active inputs * this >= inputs
 # _tile_lanes is not inlined (its work arrays would become parallel regions in the parallel=True
 # kernels), but it writes the rows' scalar synapses too; it is compiled by the parallel pipeline
-# with every transformation off, which gives those writes the code of the kernels' own (see
-# _SERIAL_NOTE; scalar writes inside a lane tile 1.2-2.2x faster, scratch run).
-_SERIAL_PIPELINE = {
-    "comprehension": False, "prange": True, "numpy": False, "reduction": False, "setitem": False,
-    "stencil": False, "fusion": False, "inplace_binop": False,
-}  # fmt: skip
+# with every transformation off (_SERIAL_PIPELINE), which gives those writes the code of the
+# kernels' own (see _SERIAL_NOTE; scalar writes inside a lane tile 1.2-2.2x faster, scratch run).
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -1175,7 +1195,7 @@ def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, ro
 
 
 # ----------------------------------------------------------------------------- requests
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _count(v, s, step_up, step_dn, theta, n_max, stochastic, base_r):
     """Whole pulses for request ``v`` (dead zone ``theta`` or stochastic rounding), capped."""
     r = v / step_up if v > 0.0 else -v / step_dn
@@ -1345,7 +1365,7 @@ def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic,
 _MASK_PHI = np.uint64(PHI)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _call_base(key, counter):
     return _mix(key ^ (np.uint64(counter) * _MASK_PHI))
 
@@ -1483,7 +1503,7 @@ def _verify_one(k, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0
     return w
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
 def _verify_many(m, G, Gw, tau, idx, target, x_t, tol_g, cap, read_sigma, key, c0, fam, prm,
                  const, lut_up, lut_dn, pn, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
                  cnt_reset, used, act, errs, xrs):
@@ -1555,6 +1575,7 @@ write_many = _write_many
 route_target = _route_target
 flag_refresh_one = _flag_refresh
 verify_many = _verify_many
+SERIAL_PIPELINE = _SERIAL_PIPELINE  # the compile options of the non-inlined helpers
 verify_serial = _verify_ser  # the verify kernel itself, called (not inlined) by refresh.py
 call_base_one = _call_base
 nominal_x_one = _nominal_x

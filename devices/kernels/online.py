@@ -51,6 +51,7 @@ from numba.experimental import structref
 from ..converters import neurosim_request_one
 from .cache import drop_stale_cache
 from .numba_cpu import (
+    SERIAL_PIPELINE,
     call_base_one,
     col_one,
     count_one,
@@ -62,8 +63,8 @@ from .numba_cpu import (
 )
 from .numpy_calls import gemv, tanh_loop
 
-# this module's kernels inline the per-device functions of numba_cpu.py (and its tables) and
-# NeuroSim's pulse count of converters.py
+# this module's kernels call or inline the per-device functions of numba_cpu.py (and its tables)
+# and NeuroSim's pulse count of converters.py
 _HERE = Path(__file__).parent
 _DEPS = (
     "kernels/numba_cpu.py",
@@ -121,7 +122,7 @@ _NF = len(FP_SLOTS)
 
 
 # fmt: off
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=SERIAL_PIPELINE, error_model="numpy")
 def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refreshes, cnt_read, nz,
                 flagged, buf_i, buf_m, buf_a, buf_t, buf_x, buf_e, buf_r):
     """One layer's update (see :func:`step_layers`); returns (pulses, non-finite requests,
@@ -330,8 +331,9 @@ def _make_args(layers, fpk, ipk, keys, ibuf, fbuf, xs, ds):
     return KernelArgs(layers, fpk, ipk, keys, ibuf, fbuf, xs, ds)
 
 
-# inlined into its one caller, the whole-presentation kernel (compiled once with it)
-@njit(cache=True, inline="always", error_model="numpy")
+# called by the whole-presentation kernel, not inlined into it (compile time: numba_cpu.py's note
+# on inlining)
+@njit(cache=True, parallel=SERIAL_PIPELINE, error_model="numpy")
 def _step_layers(args, lo, hi):
     layers = args.layers
     xs = args.xs
@@ -762,7 +764,7 @@ def block_args(hk, rc, X, Y, eye, order, shapes, acc=None, facc=None) -> BlockAr
 
 
 # fmt: off
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=SERIAL_PIPELINE, error_model="numpy")
 def _forward_read(rc, G, W, a, z, vbuf, cbuf, rbuf, fn_gemv):
     """The forward read ``z`` of one layer for the row ``a`` (``OnlineTrainer._read`` /
     ``DeviceArray.matmul``: DAC, product or column currents, partial-sum ADC or scale);
@@ -799,7 +801,7 @@ def _forward_read(rc, G, W, a, z, vbuf, cbuf, rbuf, fn_gemv):
     return True
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, parallel=SERIAL_PIPELINE, error_model="numpy")
 def _present_one(args, blk, k):
     """The forward read, loss and backward of presentation ``k`` of a block (its update
     follows): returns (done, correct, loss); not done when its label is not a row of the
@@ -848,7 +850,7 @@ def _present_one(args, blk, k):
 def _present_block(args, blk, k0, k1, update_only):
     # update_only (step_layers): the update of layers k0 .. k1 - 1 from the current rows, once;
     # else presentations k0 .. k1 - 1, each with the update of every layer. One call site of
-    # the (inlined) update for both.
+    # the update for both.
     n = len(args.ds)
     lo, hi = (k0, k1) if update_only else (0, n)
     kb, ke = (0, 1) if update_only else (k0, k1)
