@@ -38,18 +38,16 @@ import json, sys, time
 t0 = time.perf_counter()
 from numba.core import event
 
-spans, depth, open_ = {}, [0], {}
+spans, stack = {}, []
 
 
-class Listener(event.Listener):
+class Listener(event.Listener):  # compile events nest: a kernel's callees compile inside it
     def on_start(self, ev):
-        depth[0] += 1
-        open_[id(ev)] = (time.perf_counter(), depth[0])
+        stack.append(time.perf_counter())
 
     def on_end(self, ev):
-        t, d = open_.pop(id(ev), (time.perf_counter(), 0))
-        depth[0] -= 1
-        if d == 1:  # a top-level compile (its callees' compiles are inside it)
+        t = stack.pop()
+        if not stack:  # a top-level compile
             name = ev.data["dispatcher"].py_func.__qualname__
             spans[name] = spans.get(name, 0.0) + time.perf_counter() - t
 

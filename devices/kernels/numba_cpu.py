@@ -63,15 +63,17 @@ _LIN_K = 1e-8
 # 1.5 (benchmarks/bench_compile.py, BENCHMARKS.md). So only what the SIMD lanes and the per-synapse
 # loops need inlined at numba's level stays inline="always" (the lane passes and their leaves
 # _mix, _clip, _popcount, _pow_int_bits, _listed; the write and its array-taking helpers, whose
-# array arguments would otherwise be reference-counted per call); the per-call and per-layer
-# functions (_write_many, _verify_many, and online.py's layer body, step and presentation) and
-# the leaves that take no array (_normal, _uniform, _exp_fwd, _exp_inv, _step_noise, _count, ...)
-# are separate functions, which LLVM still inlines where it pays (the request kernel's code
-# calls none of them). They are compiled by the parallel pipeline with every transformation off
+# array arguments would otherwise be reference-counted per call). The program-and-verify of a
+# list of devices (_verify_many), online.py's per-layer update (_layer_body) and the leaves that
+# take no array (_normal, _uniform, _exp_fwd, _exp_inv, _step_noise, _count, ...) are separate
+# functions, which LLVM still inlines where it pays (the request kernel's code calls none of
+# them). They are compiled by the parallel pipeline with every transformation off
 # (_SERIAL_PIPELINE), like the serial twins (_SERIAL_NOTE): compiled by the plain pipeline, the
-# fused batch-1 kernel ran 1.5-2.4x slower. Not so for _update_tile and _request_chunk, which the
-# parallel twins call inside their prange: a callee compiled that way there made the dense
-# update 3.7x slower, and compiled plainly the sparse rows 1.7-1.9x slower; they stay inlined.
+# fused batch-1 kernel ran 1.5-2.4x slower. A call of _layer_body or _verify_many passes some
+# twenty arrays (reference-counted): about 1 us per presentation of the fused kernel (pcmo 7.1-7.7
+# -> 8.0-8.2 us). Not so for _update_tile and _request_chunk, which the parallel twins call inside
+# their prange: a callee compiled that way there made the dense update 3.7x slower, and compiled
+# plainly the sparse rows 1.7-1.9x slower; they stay inlined.
 _SERIAL_PIPELINE = {
     "comprehension": False, "prange": True, "numpy": False, "reduction": False, "setitem": False,
     "stencil": False, "fusion": False, "inplace_binop": False,
@@ -399,7 +401,7 @@ def _write_one(i, m, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, fro
     tau[i] = 0.0
 
 
-@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _write_many(ne, tgt, ms, xs, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
                 budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):  # fmt: skip
     """:func:`_write_one` of ``ms[e]`` pulses to device ``tgt[e]`` for ``e < ne``, every device

@@ -331,9 +331,9 @@ def _make_args(layers, fpk, ipk, keys, ibuf, fbuf, xs, ds):
     return KernelArgs(layers, fpk, ipk, keys, ibuf, fbuf, xs, ds)
 
 
-# called by the whole-presentation kernel, not inlined into it (compile time: numba_cpu.py's note
-# on inlining)
-@njit(cache=True, parallel=SERIAL_PIPELINE, error_model="numpy")
+# inlined into its one caller, the whole-presentation kernel (compiled once with it); the layer
+# body it calls is not (compile time: numba_cpu.py's note on inlining)
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_layers(args, lo, hi):
     layers = args.layers
     xs = args.xs
@@ -764,7 +764,7 @@ def block_args(hk, rc, X, Y, eye, order, shapes, acc=None, facc=None) -> BlockAr
 
 
 # fmt: off
-@njit(cache=True, parallel=SERIAL_PIPELINE, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _forward_read(rc, G, W, a, z, vbuf, cbuf, rbuf, fn_gemv):
     """The forward read ``z`` of one layer for the row ``a`` (``OnlineTrainer._read`` /
     ``DeviceArray.matmul``: DAC, product or column currents, partial-sum ADC or scale);
@@ -801,7 +801,7 @@ def _forward_read(rc, G, W, a, z, vbuf, cbuf, rbuf, fn_gemv):
     return True
 
 
-@njit(cache=True, parallel=SERIAL_PIPELINE, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _present_one(args, blk, k):
     """The forward read, loss and backward of presentation ``k`` of a block (its update
     follows): returns (done, correct, loss); not done when its label is not a row of the
