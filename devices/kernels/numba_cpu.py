@@ -59,8 +59,8 @@ _LIN_K = 1e-8
 # and deep-copies the result twice, so the cost grows with the number of call sites in the whole
 # expanded tree, not with the number of functions (numba/numba#9204, NVIDIA/numba-cuda#688). The
 # fused batch-1 kernel (online.py), which inlined every layer's update with its writes, refresh
-# and program-and-verify, took about 2 minutes to compile; the pulse-train update's twins about
-# 1.5 (benchmarks/bench_compile.py, BENCHMARKS.md). So only what the SIMD lanes and the per-synapse
+# and program-and-verify, took about 2 minutes to compile; the pulse-train update (_update_ser)
+# 1.7 (benchmarks/bench_compile.py, BENCHMARKS.md). So only what the SIMD lanes and the per-synapse
 # loops need inlined at numba's level stays inline="always" (the lane passes and their leaves
 # _mix, _clip, _popcount, _pow_int_bits, _listed; the write and its array-taking helpers, whose
 # array arguments would otherwise be reference-counted per call). The program-and-verify of a
@@ -69,7 +69,7 @@ _LIN_K = 1e-8
 # functions, which LLVM still inlines where it pays (the request kernel's code calls none of
 # them). They are compiled by the parallel pipeline with every transformation off
 # (_SERIAL_PIPELINE), like the serial twins (_SERIAL_NOTE): compiled by the plain pipeline, the
-# fused batch-1 kernel ran 1.5-2.4x slower. A call of _layer_body or _verify_many passes some
+# fused batch-1 kernel ran 1.4-1.6x slower (wall). A call of _layer_body or _verify_many passes some
 # twenty arrays (reference-counted): about 1 us per presentation of the fused kernel (pcmo 7.1-7.7
 # -> 8.0-8.2 us). Not so for _update_tile and _request_chunk, which the parallel twins call inside
 # their prange: a callee compiled that way there made the dense update 3.7x slower, and compiled
