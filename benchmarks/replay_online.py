@@ -6,7 +6,9 @@ Usage: python benchmarks/replay_online.py [--device ag_a_si] [--rule unidirectio
 Trains the NeuroSim study's 400-100-10 network (``NEUROSIM_REFERENCE``, as
 ``benchmarks/bench_online.py``) on the fused path for 600 presentations, times the update of
 each of the next 300 inside the run (``OnlineTrainer._apply``: the kernel call with its bit of
-Python; median) and the whole presentation (mean), then saves, for each of
+Python; median; the trainer runs its per-presentation loop, whose update is the same
+``step_layers`` kernel as the whole-presentation blocks', because a block calls ``_apply`` only
+for a presentation it hands back) and the whole presentation (mean), then saves, for each of
 the next ``--presentations`` presentations, the array states and the rows the update kernel
 reads. Each saved presentation's ``step_layers`` call is then timed from its own state
 (restored before every call; the fastest of ``--repeats`` calls) in four ways:
@@ -123,6 +125,7 @@ def main(argv=None):
 
     threadpool_limits(1)
     data, net, fast = _setup(args.device, args.rule, args.compat, args.refresh)
+    fast._hk = None  # the per-presentation loop: every update goes through _apply (timed, saved)
     x, y = data.x_train, data.y_train
     eye = np.eye(data.n_classes)
     rng = np.random.default_rng(0)
