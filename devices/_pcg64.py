@@ -150,8 +150,9 @@ def _draw(s_hi, s_lo, jt, pending, pend_val, thx, thd, BL, used, xbits, dbits):
     was the only number, -2: there were none; see :func:`write_state`)."""
     B, nx = thx.shape
     total = B * (nx + thd.shape[1]) * used
-    hi, lo, taken, out = _trains(s_hi, s_lo, 0, np.uint64(0), jt, pending, pend_val, thx, BL,
-                                 used, 0, xbits)  # fmt: skip
+    zero = np.int64(0)  # not a literal 0, for which numba would compile _trains a second time
+    hi, lo, taken, out = _trains(s_hi, s_lo, zero, np.uint64(0), jt, pending, pend_val, thx, BL,
+                                 used, zero, xbits)  # fmt: skip
     hi, lo, taken, out = _trains(hi, lo, taken, out, jt, pending, pend_val, thd, BL, used,
                                  B * nx * used, dbits)  # fmt: skip
     if total == 0:

@@ -975,19 +975,27 @@ def _lane_mode(fam, ms, n_out, n_in, route, prm, budget):
 
 
 @njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
-def _lanes_scalar(fixes, s, N, n_in, route, cnt, sgnv, m, fix, G, Gw, tau, fam, prm, const,
-                  lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                  W, alpha, gref):
-    """The scalar writes of a lane row: its coincidences synapse by synapse (``fixes`` False;
-    synapses ``s + i``, a row with few), or the lanes the lane write left (``fixes`` True;
-    devices ``s + i`` with ``fix[i]``). Not inlined into :func:`_tile_lanes`: with the scalar
-    write inlined there twice more, that kernel took about a minute longer to compile."""
-    if fixes:
-        for i in range(n_in):
-            if fix[i]:
-                _write_one(s + i, m[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
-                           frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
-        return
+def _lanes_fix(a, n_in, m, fix, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+               budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
+    """The scalar writes of the lanes of one side of a lane row that the lane write left
+    (devices ``a + i`` with ``fix[i]``, ``m[i]`` pulses). Not inlined into :func:`_tile_lanes`
+    (nor is :func:`_lanes_few`): with the scalar write inlined there twice more, that kernel
+    took about a minute longer to compile. Two functions rather than one with a flag: a
+    constant ``True`` or ``False`` argument is typed as a literal, numba compiles a copy of the
+    function for each, and each copy inlined the writes of both branches (33 s of the update
+    kernel's compile time, against about 4 s for each of these)."""
+    for i in range(n_in):
+        if fix[i]:
+            _write_one(a + i, m[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
+                       frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
+
+
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
+def _lanes_few(s, N, n_in, route, cnt, sgnv, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+               base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha, gref):
+    """The coincidences of a lane row with few of them, synapse by synapse (synapses ``s + i``
+    with ``cnt[i]`` pulses of sign ``sgnv[i]``; :func:`_route_write`, which also refreshes the
+    cached weights). See :func:`_lanes_fix`."""
     for i in range(n_in):
         if cnt[i] != 0:
             _route_write(s + i, N, sgnv[i], cnt[i], route, G, Gw, tau, fam, prm, const, lut_up,
@@ -1044,9 +1052,9 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
             acc += tot
             s0 = j * n_in
             if nnz * _LANE_ROW < n_in:  # few coincidences: the scalar writes
-                _lanes_scalar(False, s0, N, n_in, route, cnt, sgnv, m, fix, G, Gw, tau, fam, prm,
-                              const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn,
-                              cnt_prog, cnt_reset, W, alpha, gref)
+                _lanes_few(s0, N, n_in, route, cnt, sgnv, G, Gw, tau, fam, prm, const, lut_up,
+                           lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+                           W, alpha, gref)
                 continue
             for q in range(1 if route == 0 else 2):
                 a = q * N + s0
@@ -1057,9 +1065,8 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
                                    const, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
                                    cnt_reset, fix)
                 if nfix:
-                    _lanes_scalar(True, a, N, n_in, route, cnt, sgnv, m, fix, G, Gw, tau, fam,
-                                  prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
-                                  cnt_dn, cnt_prog, cnt_reset, W, alpha, gref)
+                    _lanes_fix(a, n_in, m, fix, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
+                               c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
             p = np.uint64(s0)
             if gref < 0.0:
                 n = np.uint64(N) + p
