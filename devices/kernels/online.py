@@ -282,7 +282,8 @@ def _layer_body(x, d, fp, ip, key, st, pa, W, gmax_i, pn, const_n, lut_n, refres
                 Gw[i] = G[i]
                 tau[i] = 0.0
     else:  # verify: devices whose target lies above Gmin, toward it
-        m = 0
+        # m not the literal 0: numba typed the call below with it, compiling verify_many twice
+        m = np.int64(0)
         capf = float(cap)
         for k in range(2 * nf):
             i = buf_i[k]
