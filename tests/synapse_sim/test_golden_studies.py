@@ -14,6 +14,14 @@ znver3 CPU the same code ended up to 2.4e-6 (relative) from the goldens recorded
 float32 losses and weights and in the float64 statistics of float32 arrays (a relative 1e-9,
 the tolerance before, is below one float32 ulp). Any change of an algorithm moves these numbers
 by far more, and changes pulse counts and other integers, which are compared exactly.
+
+One run is compared more loosely off the recording machine (``LOOSE``): the QAT study's CLI
+run quantizes activations to 4 bits, so a float32 difference in the last bit moves an
+activation that lies on a rounding boundary to the next level. On an Intel Xeon (Sapphire
+Rapids class, torch's MKL on AVX-512) one of its 1,257 training images was classified
+differently after the second epoch (train accuracy 0.28401 against the golden 0.28321) and its
+losses moved by 5e-5 (relative), the same code on the base and the changed tree. Its floats are
+compared to 1e-3 (relative and absolute: one image in a thousand), its integers exactly.
 """
 
 from __future__ import annotations
@@ -37,13 +45,16 @@ EXACT = make_golden.machine() == RECORDED_ON
 
 #: The comparison (``make_golden.diff_records``; module docstring).
 _diff = make_golden.diff_records
+#: Paths of a study compared to ``make_golden.LOOSE_TOL`` off the recording machine (module
+#: docstring).
+LOOSE = {"qat": ("/cli/",)}
 
 
 @pytest.mark.parametrize("name", sorted(make_golden.STUDIES))
 def test_study_matches_golden(name):
     expected = json.loads(make_golden.golden_path(name).read_text())
     got = json.loads(json.dumps(make_golden.STUDIES[name]()))  # same JSON round trip
-    diffs = _diff(expected, got, exact=EXACT)
+    diffs = _diff(expected, got, exact=EXACT, loose=LOOSE.get(name, ()))
     how = "bit for bit" if EXACT else "to 1e-5 (another machine than recorded_on.json)"
     assert not diffs, f"study {name!r} differs from its golden results ({how}):\n" + "\n".join(
         diffs
@@ -74,5 +85,14 @@ def test_canonical_form_is_exact():
         "/a[0]: golden 2.0, now 2.0000000000000004"
     ]
     assert _diff({"w": {"sha256": "ab"}}, {"w": {"sha256": "cd"}}, exact=True) != []
+    # a loose path (off the recording machine only): 1e-3 relative and absolute
+    one_image = {"cli": {"acc": [0.2832140015910899]}}
+    moved = {"cli": {"acc": [0.2840095465393795]}}
+    assert _diff(one_image, moved) != []
+    assert _diff(one_image, moved, loose=("/cli/",)) == []
+    assert _diff(one_image, moved, loose=("/lib/",)) != []
+    assert _diff(one_image, {"cli": {"acc": [0.2932]}}, loose=("/cli/",)) != []
+    assert _diff(one_image, moved, exact=True, loose=("/cli/",)) != []
+    assert _diff({"cli": {"n": 3}}, {"cli": {"n": 4}}, loose=("/cli/",)) != []
     rec = make_golden.canon(np.arange(20.0))
     assert rec["sum"] == 190.0 and rec["sumsq"] == 2470.0 and rec["max"] == 19.0

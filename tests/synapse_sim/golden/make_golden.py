@@ -423,12 +423,17 @@ def machine() -> dict:
 
 #: Float tolerances of :func:`diff_records` off the recording machine (the test's docstring).
 REL_TOL, ABS_TOL = 1e-5, 1e-12
+#: Float tolerance (relative and absolute) of :func:`diff_records` off the recording machine
+#: under the paths a caller names ``loose``: runs whose quantizers turn a last-bit difference
+#: into another rounding decision (the test's docstring).
+LOOSE_TOL = 1e-3
 
 
-def diff_records(expected, got, where="", out=None, exact=False):
+def diff_records(expected, got, where="", out=None, exact=False, loose=()):
     """Paths where two canonical records differ (at most 10); ``exact``: floats and digests bit
-    for bit, else floats to :data:`REL_TOL` / :data:`ABS_TOL` and digests (``.../sha256``)
-    skipped. Integers, strings and types are compared exactly either way."""
+    for bit, else floats to :data:`REL_TOL` / :data:`ABS_TOL` (:data:`LOOSE_TOL` under a path
+    that starts with one of ``loose``) and digests (``.../sha256``) skipped. Integers, strings
+    and types are compared exactly either way."""
     out = [] if out is None else out
     if len(out) >= 10:
         return out
@@ -437,14 +442,16 @@ def diff_records(expected, got, where="", out=None, exact=False):
             if k not in got or k not in expected:
                 out.append(f"{where}/{k}: only in {'golden' if k in expected else 'new run'}")
             else:
-                diff_records(expected[k], got[k], f"{where}/{k}", out, exact)
+                diff_records(expected[k], got[k], f"{where}/{k}", out, exact, loose)
     elif isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
         for i, (e, g) in enumerate(zip(expected, got, strict=True)):
-            diff_records(e, g, f"{where}[{i}]", out, exact)
+            diff_records(e, g, f"{where}[{i}]", out, exact, loose)
     elif not exact and where.endswith("/sha256"):
         pass  # machine-dependent in the last bits; the statistics beside it are compared
     elif not exact and type(expected) is float and type(got) is float:
-        if not math.isclose(expected, got, rel_tol=REL_TOL, abs_tol=ABS_TOL):
+        lo = any(where.startswith(p) for p in loose)
+        rel, ab = (LOOSE_TOL, LOOSE_TOL) if lo else (REL_TOL, ABS_TOL)
+        if not math.isclose(expected, got, rel_tol=rel, abs_tol=ab):
             out.append(f"{where}: golden {expected!r}, now {got!r}")
     elif expected != got or type(expected) is not type(got):
         out.append(f"{where}: golden {expected!r}, now {got!r}")
