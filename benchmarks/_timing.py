@@ -99,7 +99,6 @@ def bridge_mlp():
     ``convert(..., device="constant_step", rule="stochastic")``; returns ``(X, Y, soft, hw)``.
     Used by bench_torch.py, layout_sparse.py and ab_twins.py."""
     import torch
-    from torch import nn
 
     from synapse_sim.data.datasets import load_dataset
     from synapse_sim.nn import convert
@@ -107,8 +106,17 @@ def bridge_mlp():
     data = load_dataset("mnist5k", seed=0)
     X = torch.from_numpy(data.x_train.astype(np.float32))
     Y = torch.from_numpy(data.y_train)
+    soft = bridge_soft_mlp()
+    return X, Y, soft, convert(soft, device="constant_step", rule="stochastic")
+
+
+def bridge_soft_mlp():
+    """The software 784-256-128-10 relu MLP of :func:`bridge_mlp`, initialised with torch seed 0
+    (needs only torch: also used by ``_peer_child.py`` in aihwkit's interpreter)."""
+    import torch
+    from torch import nn
+
     torch.manual_seed(0)
-    soft = nn.Sequential(
+    return nn.Sequential(
         nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
     )
-    return X, Y, soft, convert(soft, device="constant_step", rule="stochastic")

@@ -48,6 +48,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = Path(__file__).resolve().parent / "_peer_child.py"
 SIDES = ("aihwkit", "synapse_sim")
+#: Presets with an aihwkit counterpart (ConstantStepDevice, SoftBoundsDevice).
+PRESETS = ("constant_step", "soft_bounds")
 
 
 def _run(py, side, task, tmp):
@@ -101,6 +103,11 @@ def main(argv=None):
             ap.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.torch_threads < 0:
         ap.error(f"--torch-threads must be >= 0, got {args.torch_threads}")
+    if min(args.sizes) < 1:
+        ap.error(f"--sizes must be at least 1, got {args.sizes}")
+    bad = sorted(set(args.presets) - set(PRESETS))
+    if bad:
+        ap.error(f"--presets must be among {PRESETS} (aihwkit's counterparts), got {bad}")
     versions = _check_aihwkit(args.aihwkit_python)
     print(f"aihwkit {versions[0]} (torch {versions[1]}, {args.aihwkit_python}); synapse_sim from "
           f"{ROOT} (python {sys.version.split()[0]})")  # fmt: skip

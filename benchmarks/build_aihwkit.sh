@@ -6,7 +6,7 @@
 # then:  python benchmarks/bench_aihwkit.py --aihwkit-python VENV_DIR/bin/python
 #
 # Needs OpenBLAS's headers (Debian: `apt-get install libopenblas-dev`), a C++ compiler and about
-# 10 minutes on 2 cores. torch is pinned to the CPU build this project uses, so both simulators
+# 4-5 minutes on 2 cores. torch is pinned to the CPU build this project uses, so both simulators
 # run on the same torch. The build runs without isolation (aihwkit's CMake build finds torch in
 # the environment) and needs mypy's `stubgen` on PATH.
 set -euo pipefail

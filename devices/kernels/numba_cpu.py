@@ -983,7 +983,8 @@ def _lanes_fix(a, n_in, m, fix, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c
     took about a minute longer to compile. Two functions rather than one with a flag: a
     constant ``True`` or ``False`` argument is typed as a literal, numba compiles a copy of the
     function for each, and each copy inlined the writes of both branches (33 s of the update
-    kernel's compile time, against about 4 s for each of these)."""
+    kernel's compile time in one profiled run, against 4-6 s for each of these; the stochastic
+    workload of ``benchmarks/bench_compile.py`` compiles 6-7 s faster)."""
     for i in range(n_in):
         if fix[i]:
             _write_one(a + i, m[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
