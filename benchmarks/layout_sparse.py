@@ -28,12 +28,14 @@ and through the serial twin of ``devices/kernels/numba_cpu.py`` at git revision 
 (``_timing.kernels_at``; ratio this tree / REV): an in-process A/B of a kernel change on the
 update calls of real training.
 
+``--rev REV --parallel`` does the same through the two trees' parallel twins.
+
 ``--busy`` runs a spinning child process beside the replay for its whole length (another
 process holding a core, as on a shared machine); each layer's line then also gives the total
 time of each side, where a parallel region's stalls show up.
 
 Usage: python benchmarks/layout_sparse.py [--source trainer|bridge] [--calls 40] [--rounds 5]
-[--twins | --rev REV] [--busy]
+[--twins | --rev REV [--parallel]] [--busy]
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -107,13 +110,18 @@ def capture(source: str, calls: int, skip: int = 300) -> dict:
     return got
 
 
-def _layer(n, d, rounds, flush, twins=False, base=None):
+def _layer(n, d, rounds, flush, twins=False, base=None, parallel=False):
     params = d["calls"][0][1]
     # records, arrays (ab_ratios: records / arrays); --twins: parallel, serial on arrays;
     # --rev: this tree's serial twin, the base's, on arrays
     lays = ("arrays", "arrays") if (twins or base) else ("records", "arrays")
-    kerns = (nc._update_par if twins else nc._update_ser,
-             base._update_ser if base else nc._update_ser)  # fmt: skip
+    kerns = (
+        nc._update_par if twins or parallel else nc._update_ser,
+        (base._update_par if parallel else base._update_ser) if base else nc._update_ser,
+    )
+    # a kernel of another revision may take fewer trailing arguments (tile_bytes, new in
+    # 2026-12-06's tree): each gets as many as it takes
+    arity = [len(inspect.signature(k.py_func).parameters) for k in kerns]
     times = ([], [])
     for r in range(rounds + 1):  # round 0 compiles both and checks the end states
         copies = []
@@ -126,7 +134,7 @@ def _layer(n, d, rounds, flush, twins=False, base=None):
                 if flush is not None:
                     flush.sum()
                 t0 = time.perf_counter()
-                kerns[i](tuple(st), *a[1:10], W, *a[10:])
+                kerns[i](*(tuple(st), *a[1:10], W, *a[10:])[: arity[i]])
                 if r:
                     times[i].append(time.perf_counter() - t0)
         if r == 0:
@@ -161,7 +169,10 @@ def main(argv=None):
     ap.add_argument("--twins", action="store_true", help="parallel vs serial twin, arrays")
     ap.add_argument("--rev", default=None, help="git revision: this tree's kernel against its")
     ap.add_argument("--busy", action="store_true", help="a spinning process beside the replay")
+    ap.add_argument("--parallel", action="store_true", help="with --rev: the parallel twins")
     args = ap.parse_args(argv)
+    if args.parallel and not args.rev:
+        raise SystemExit("--parallel compares two trees' parallel twins: give --rev too")
     if args.rev and args.twins:
         raise SystemExit("--rev and --twins are separate comparisons: give one")
     for name, v in (("--calls", args.calls), ("--rounds", args.rounds)):
@@ -178,7 +189,7 @@ def main(argv=None):
     try:
         with kernels_at(args.rev) if args.rev else contextlib.nullcontext() as base:
             return [
-                _layer(n, d, args.rounds, flush, args.twins, base)
+                _layer(n, d, args.rounds, flush, args.twins, base, args.parallel)
                 for n, d in sorted(got.items(), reverse=True)
             ]
     finally:

@@ -402,24 +402,28 @@ def _train_setup(x, d, lr, dw, bl, blm, um, key, counter, BL, thx, thd, xneg, dn
     (:func:`devices._rng.call_bases`). Returns ``(clipped, bad)``: probabilities clipped at 1,
     and 1 (2) when ``x`` (``d``) holds a NaN or infinite value (then nothing else is set).
     """
-    B, nx = x.shape
-    nd = d.shape[1]
+    B = x.shape[0]
+    # per sample, the largest |x| and |d| and the finite check in one integer pass each
+    # (:func:`_abs_max_bits`: loops LLVM vectorizes, where a float max or an early return
+    # per element are not); x is checked before d, as before
+    top = np.empty((2, B), dtype=np.uint64)
+    xb = x.view(np.uint64)
+    db = d.view(np.uint64)
     for b in range(B):
-        for i in range(nx):
-            if not np.isfinite(x[b, i]):
-                return 0, 1
+        top[0, b] = _abs_max_bits(xb[b])
     for b in range(B):
-        for j in range(nd):
-            if not np.isfinite(d[b, j]):
-                return 0, 2
+        if top[0, b] >= _INF_BITS:
+            return 0, 1
+    for b in range(B):
+        top[1, b] = _abs_max_bits(db[b])
+    for b in range(B):
+        if top[1, b] >= _INF_BITS:
+            return 0, 2
+    amax = top.view(np.float64)  # the bits back as the (non-negative, finite) maxima
     clipped = 0
     for b in range(B):
-        xm = 0.0
-        for i in range(nx):
-            xm = max(xm, abs(x[b, i]))
-        dm = 0.0
-        for j in range(nd):
-            dm = max(dm, abs(d[b, j]))
+        xm = amax[0, b]
+        dm = amax[1, b]
         active = xm > 0.0 and dm > 0.0
         xs = xm if active else 1.0
         ds = dm if active else 1.0
@@ -447,6 +451,19 @@ def _train_setup(x, d, lr, dw, bl, blm, um, key, counter, BL, thx, thd, xneg, dn
         z = z * _M2
         bases[b] = z ^ (z >> np.uint64(31))
     return clipped, 0
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _abs_max_bits(bits):
+    """The largest of ``bits[i] & 0x7FF...F`` (float64 bit patterns with the sign cleared):
+    for finite values the bits of ``max |v|`` (the patterns of non-negative floats order as the
+    floats do; 0 when every value is 0 or -0), at or above ``_INF_BITS`` when some value is
+    infinite or NaN."""
+    m = np.uint64(0)
+    for i in range(bits.shape[0]):
+        a = bits[i] & _ABS_BITS
+        m = a if a > m else m
+    return m
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
@@ -533,6 +550,8 @@ _PHI = np.uint64(_rng.PHI)
 _M1 = np.uint64(_rng.M1)
 _M2 = np.uint64(_rng.M2)
 _ALL64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ABS_BITS = np.uint64(0x7FFFFFFFFFFFFFFF)  # a float64's bits without the sign
+_INF_BITS = np.uint64(0x7FF0000000000000)  # +inf's bits: at or above it, inf or NaN
 #: Up to this many numbers ``_draw_bits`` draws and packs them in one compiled pass
 #: (:func:`_draw_words`, about 2.5 ns a number); above it the block path (raw 64-bit outputs,
 #: about 1 ns a number, with a fixed cost of some ten numpy calls).

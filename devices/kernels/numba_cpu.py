@@ -18,7 +18,7 @@ from .records import PRM_ROWS
 from .reference import EXPM1_SERIES_MAX, LOG1P_SERIES_MAX
 from .reference import expm1_series as _ref_expm1_series
 from .reference import log1p_series as _ref_log1p_series
-from .twins import timed_twin
+from .twins import numba_threads, timed_twin
 
 # the ziggurat tables of devices/_rng.py, the series thresholds of reference.py and the
 # constants of bits.py are compiled in as constants, and the intrinsics of prefetch.py and
@@ -670,11 +670,37 @@ def _update_row(b, j, m, nzx, xbits, dbits, xneg, dneg, n_in, N, route, G, Gw, t
 # for bit; the tiles are independent, so the parallel twin runs them on all cores.
 _TILE_BYTES = 1 << 18            # target state per tile (256 KiB; L2 is 512 KiB per core here)
 _BYTES_PER_SYNAPSE = 272
+_TILES_PER_THREAD = 4            # the parallel twin's sparse tiles: at least this many a thread
 
 
 def _tile_rows(n_in, n_out):
     """Rows per tile: about ``_TILE_BYTES`` of device state, at least one row."""
     return int(min(n_out, max(1, _TILE_BYTES // (_BYTES_PER_SYNAPSE * max(n_in, 1)))))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _sparse_rows(rows, nzx, ms, n_in, n_out, tile_bytes, min_tiles):
+    """Rows per tile of a batch written synapse by synapse (no lanes): a tile holds about
+    ``tile_bytes`` of the state its writes can touch (its rows at the batch's active inputs,
+    ``nzx[b, :ms[b]]`` over all samples), at least ``rows`` rows and, where ``rows`` allows,
+    at least ``min_tiles`` tiles (the parallel twin's share per thread). Each tile of rows costs
+    a fixed time whether or not it has a pulse (the serial twin's call of the inlined tile:
+    about 0.09 us, BENCHMARKS.md), so rows of one input's worth of state (784-input layers: one
+    row a tile) spent 23 us per call of the 784-256 layer on tiles alone. ``tile_bytes`` 0:
+    ``rows``."""
+    if tile_bytes <= 0:
+        return rows
+    seen = np.zeros(n_in, dtype=np.bool_)
+    union = 0
+    for b in range(ms.shape[0]):
+        for k in range(ms[b]):
+            i = nzx[b, k]
+            union += not seen[i]
+            seen[i] = True
+    r = max(rows, tile_bytes // (_BYTES_PER_SYNAPSE * max(union, 1)))
+    if min_tiles > 1:
+        r = min(r, max(rows, (n_out + min_tiles - 1) // min_tiles))
+    return min(r, max(n_out, 1))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -1127,13 +1153,15 @@ def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _update_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
-                rows, prm_dm):
+                rows, prm_dm, sparse):
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     tbl = _pick_table(prm_dm, prm)
     nzx, ms = _compact_all(xbits, n_in)
     nzd, md = _compact_all(dbits, n_out)
     mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
+    if mode == 0:
+        rows = _sparse_rows(rows, nzx, ms, n_in, n_out, sparse[0], sparse[1])
     n_tiles = (n_out + rows - 1) // rows
     tot = np.zeros(n_tiles, dtype=np.int64)
     for tp in prange(n_tiles):
@@ -1147,13 +1175,15 @@ def _update_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
 def _update_ser(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
-                rows, prm_dm):
+                rows, prm_dm, sparse):
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     tbl = _pick_table(prm_dm, prm)
     nzx, ms = _compact_all(xbits, n_in)
     nzd, md = _compact_all(dbits, n_out)
     mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
+    if mode == 0:  # one thread: no least number of tiles
+        rows = _sparse_rows(rows, nzx, ms, n_in, n_out, sparse[0], 1)
     total = 0
     for t in range((n_out + rows - 1) // rows):
         total += _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
@@ -1193,10 +1223,16 @@ def pulse_update(state, params, bases, xbits, dbits, xneg, dneg, n_out, n_in, ro
     The dense lanes keep reading the row-major table (contiguous rows for SIMD loads). Results
     are the same either way."""
     rows = _tile_rows(n_in, n_out)
-    args = (tuple(state), tuple(params), np.asarray(bases, dtype=np.uint64), xbits, dbits, xneg,
-            dneg, n_out, n_in, route, W, float(alpha), float(gref), rows, _table(prm_dm, params))
     work = state.G.size * xbits.shape[0]
-    if n_out <= rows or work < min(_ADAPT_MIN_UPDATE, _PARALLEL_MIN_UPDATE):
+    serial = n_out <= rows or work < min(_ADAPT_MIN_UPDATE, _PARALLEL_MIN_UPDATE)
+    # sparse batches: tiles of about _TILE_BYTES of the state their writes touch, at least
+    # _TILES_PER_THREAD a thread for the parallel twin (the count is an argument, not read in
+    # the kernel: numba's get_num_threads there would keep the kernel out of the cache)
+    sparse = (_TILE_BYTES, 1 if serial else _TILES_PER_THREAD * numba_threads())
+    args = (tuple(state), tuple(params), np.asarray(bases, dtype=np.uint64), xbits, dbits, xneg,
+            dneg, n_out, n_in, route, W, float(alpha), float(gref), rows, _table(prm_dm, params),
+            sparse)
+    if serial:
         return int(_update_ser(*args))
     if work >= _PARALLEL_MIN_UPDATE:
         return int(_update_par(*args))

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TwinChoice", "cores_available", "timed_twin"]
+__all__ = ["TwinChoice", "cores_available", "numba_threads", "timed_twin"]
 
 #: a twin's estimate: weight of the newest call (exponentially weighted mean of the call times)
 EWMA = 0.5
@@ -48,7 +48,7 @@ def cores_available() -> int:
         return os.cpu_count() or 1
 
 
-def _numba_threads() -> int:
+def numba_threads() -> int:
     """numba's thread count, its pool started the package's way (``devices.threads``: the
     first start would otherwise reset torch's OpenMP thread count)."""
     import numba
@@ -130,7 +130,7 @@ def timed_twin(sites: dict, key: Any, serial: Callable, parallel: Callable, *arg
     ``sites`` picks (made on first use; ``sites`` is cleared when it holds over 256 sites), and
     record the call's time. On a single core, or with numba at one thread (the sweep's worker
     processes), always the serial twin."""
-    if cores_available() < 2 or _numba_threads() < 2:
+    if cores_available() < 2 or numba_threads() < 2:
         return serial(*args)
     choice = sites.get(key)
     if choice is None:

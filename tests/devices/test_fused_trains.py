@@ -171,3 +171,31 @@ def test_seeded_stochastic_training_is_unchanged(monkeypatch):
         a.weights["constant_step-stochastic"], b.weights["constant_step-stochastic"], strict=True
     ):
         np.testing.assert_array_equal(wa, wb)
+
+
+def test_abs_max_bits_is_the_largest_magnitude_and_flags_non_finite():
+    """The integer maximum behind :func:`_train_setup`'s maxima and finite check: the bits of
+    ``max |v|`` for finite rows (signed zeros, subnormals, the largest double, mixed signs),
+    and at or above +inf's bits for any inf or NaN of either sign."""
+    tiny = np.nextafter(0.0, 1.0)
+    big = np.finfo(np.float64).max
+    rows = [
+        [0.0, -0.0],
+        [-0.0],
+        [tiny, -tiny, 0.0],
+        [-3.5, 2.0, 3.25, -1e-300],
+        [big, -big, 1.0],
+        [-5e-324, 1e-310, -2e-310],
+    ]
+    r = np.random.default_rng(4)
+    rows.append(list(r.normal(size=1001) * np.exp(r.uniform(-700, 700, 1001))))
+    for row in rows:
+        v = np.array(row, dtype=np.float64)
+        m = array_update._abs_max_bits(v.view(np.uint64))
+        assert m < array_update._INF_BITS
+        got = np.array([m], dtype=np.uint64).view(np.float64)[0]
+        assert got == np.abs(v).max() and not np.signbit(got)
+    nan_neg = np.array([-np.nan]).view(np.uint64) | np.uint64(1 << 63)
+    for bad in (np.inf, -np.inf, np.nan, nan_neg.view(np.float64)[0]):
+        v = np.array([1.0, bad, -2.0])
+        assert array_update._abs_max_bits(v.view(np.uint64)) >= array_update._INF_BITS

@@ -55,3 +55,28 @@ def test_kernel_modules_are_guarded():
     for m in (nb, online):
         src = open(m.__file__).read()
         assert "drop_stale_cache(__file__" in src
+
+
+def test_update_twins_can_be_cached(monkeypatch):
+    """Both twins of the pulse-train update, on a sparse batch and a dense one, compile to code
+    numba can keep in its on-disk cache: no dynamic globals (a ctypes pointer such as numba's
+    ``get_num_threads`` read inside a kernel makes numba warn "Cannot cache" and compile the
+    kernel again in every process, tens of seconds for these)."""
+    import numpy as np
+
+    import devices
+    import devices.kernels.numba_cpu as nb
+
+    r = np.random.default_rng(0)
+    for par in (0, 1 << 62):
+        monkeypatch.setattr(nb, "_PARALLEL_MIN_UPDATE", par)
+        monkeypatch.setattr(nb, "_ADAPT_MIN_UPDATE", 1 << 62)
+        a = devices.DeviceArray((64, 300), devices.get("constant_step"), seed=1)
+        a.pulse_update(r.uniform(-1, 1, (4, 300)), r.uniform(-1, 1, (4, 64)), 0.01)  # dense
+        x = np.zeros((4, 300))
+        x[:, :5] = 1.0
+        a.pulse_update(x, r.uniform(-1, 1, (4, 64)), 0.01)  # sparse: few active inputs
+    for kern in (nb._update_par, nb._update_ser):
+        assert kern.overloads, kern.__name__
+        for cres in kern.overloads.values():
+            assert not cres.library.has_dynamic_globals, kern.__name__

@@ -137,7 +137,7 @@ def _untiled_update(s, c2c, bases, xbits, dbits, xneg, dneg, n_out, n_in, route)
     (one tile of all rows, serial)."""
     return nb._update_ser(
         *s.records(c2c), bases, xbits, dbits, xneg, dneg, n_out, n_in, route, s.W, s.alpha,
-        s.gref, n_out, nb._NO_TABLE,
+        s.gref, n_out, nb._NO_TABLE, (0, 1),
     )  # fmt: skip
 
 

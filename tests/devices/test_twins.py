@@ -87,7 +87,7 @@ def test_bad_parameters_refused():
         TwinChoice(warmup=0)
 
 
-@pytest.mark.parametrize("where", ["cores_available", "_numba_threads"])
+@pytest.mark.parametrize("where", ["cores_available", "numba_threads"])
 def test_single_core_or_thread_runs_serial(monkeypatch, where):
     monkeypatch.setattr(twins, where, lambda: 1)
     sites = {}
