@@ -670,7 +670,7 @@ def _update_row(b, j, m, nzx, xbits, dbits, xneg, dneg, n_in, N, route, G, Gw, t
 # for bit; the tiles are independent, so the parallel twin runs them on all cores.
 _TILE_BYTES = 1 << 18            # target state per tile (256 KiB; L2 is 512 KiB per core here)
 _BYTES_PER_SYNAPSE = 272
-_TILES_PER_THREAD = 4            # the parallel twin's sparse tiles: at least this many a thread
+_TILES_PER_THREAD = 8            # the parallel twin's sparse tiles: at least this many a thread
 
 
 def _tile_rows(n_in, n_out):
