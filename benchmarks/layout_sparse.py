@@ -119,8 +119,8 @@ def _layer(n, d, rounds, flush, twins=False, base=None, parallel=False):
         nc._update_par if twins or parallel else nc._update_ser,
         (base._update_par if parallel else base._update_ser) if base else nc._update_ser,
     )
-    # a kernel of another revision may take fewer trailing arguments (tile_bytes, new in
-    # 2026-12-06's tree): each gets as many as it takes
+    # a kernel of another revision may take fewer trailing arguments (``sparse``, the sparse
+    # tiles' size and least count, is new in 2026-12-06's tree): each gets as many as it takes
     arity = [len(inspect.signature(k.py_func).parameters) for k in kerns]
     times = ([], [])
     for r in range(rounds + 1):  # round 0 compiles both and checks the end states

@@ -28,6 +28,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numba
+
+from ..threads import start_numba_threads
+
 __all__ = ["TwinChoice", "cores_available", "numba_threads", "timed_twin"]
 
 #: a twin's estimate: weight of the newest call (exponentially weighted mean of the call times)
@@ -51,10 +55,6 @@ def cores_available() -> int:
 def numba_threads() -> int:
     """numba's thread count, its pool started the package's way (``devices.threads``: the
     first start would otherwise reset torch's OpenMP thread count)."""
-    import numba
-
-    from ..threads import start_numba_threads
-
     start_numba_threads()
     return numba.get_num_threads()
 

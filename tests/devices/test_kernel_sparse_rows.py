@@ -129,25 +129,10 @@ def test_sparse_tiles_do_not_change_results(tile_bytes):
                      (nb._update_par, tile_bytes)):  # fmt: skip
         s = s0.copy()
         st, pa = s.records(0.2)
-        tot = kern(
-            tuple(st),
-            tuple(pa),
-            bases,
-            xbits,
-            dbits,
-            xneg,
-            dneg,
-            n_out,
-            n_in,
-            ROUTE_PUSH_PULL,
-            s.W,
-            float(s.alpha),
-            float(s.gref),
-            1,
-            nb._NO_TABLE,
-            (tb, 4),
-        )
-        ends.append((tot, s))  # fmt: skip
+        tot = kern(tuple(st), tuple(pa), bases, xbits, dbits, xneg, dneg, n_out, n_in,
+                   ROUTE_PUSH_PULL, s.W, float(s.alpha), float(s.gref), 1, nb._NO_TABLE,
+                   (tb, 4))  # fmt: skip
+        ends.append((tot, s))
     assert ends[0][0] > 0
     for tot, s in ends[1:]:
         assert tot == ends[0][0]
