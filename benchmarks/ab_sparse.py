@@ -5,11 +5,13 @@ and 10 active error rows per sample, 3,000 coincidences per call, differential c
 
 Usage: python benchmarks/ab_sparse.py --rev REV [--repeats 60] [--sizes 256 1024 4096]
        python benchmarks/ab_sparse.py --rev REV --dense [--repeats 8] [--sizes 512]
+           [--preset soft_bounds]
 
 ``--dense``: issue #15's dense row instead (aihwkit's tile benchmark: a square constant_step
 array of each size, batches of 100 samples with x, d ~ U[-1, 1], no BL or update management;
 BL 31 at lr 0.01 and BL 1 at the same pulse probabilities, lr 0.01 / 31), through
 ``DeviceArray.pulse_update`` with each tree's kernels; printed in ns per sample x weight.
+``--preset``: the dense row on another device preset (default constant_step).
 
 On a shared machine whose speed drifts by 1.5x from one minute to the next, separate runs of
 two trees cannot resolve a 20% change; here both kernels are loaded in one process and called
@@ -43,6 +45,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=60)
     ap.add_argument("--sizes", type=int, nargs="+", default=None)
     ap.add_argument("--dense", action="store_true", help="issue #15's dense row (see above)")
+    ap.add_argument("--preset", default="constant_step", help="the dense row's device preset")
     args = ap.parse_args(argv)
     import devices
     from devices.kernels import numba_cpu as new
@@ -50,7 +53,7 @@ def main(argv=None):
     sizes = args.sizes or ([512] if args.dense else [256, 1024, 4096])
     with kernels_at(args.rev) as base:
         if args.dense:
-            return [_dense(devices, new, base, n, bl, args.repeats) for n in sizes
+            return [_dense(devices, new, base, n, bl, args.repeats, args.preset) for n in sizes
                     for bl in (31, 1)]  # fmt: skip
         return [_size(devices, new, base, n, args.repeats) for n in sizes]
 
@@ -106,8 +109,8 @@ def _size(devices, new, base, n_out, repeats, n_in=784, batch=10, nx=30, nd=10):
     return row
 
 
-def _dense(devices, new, base, n, bl, repeats, batch=100):
-    arrs = [devices.DeviceArray((n, n), devices.get("constant_step"), seed=0) for _ in range(2)]
+def _dense(devices, new, base, n, bl, repeats, preset="constant_step", batch=100):
+    arrs = [devices.DeviceArray((n, n), devices.get(preset), seed=0) for _ in range(2)]
     arrs[1]._k = base  # the array's kernel module: the base tree's for the second array
     rng = np.random.default_rng(1)
     lr = 0.01 if bl == 31 else 0.01 / 31
@@ -127,7 +130,7 @@ def _dense(devices, new, base, n, bl, repeats, batch=100):
     row = {"size": n, "bl": bl, **ab_ratios(times), "same_state": same}
     per = 1e3 / (batch * n * n)  # us per call -> ns per sample x weight
     print(
-        f"{n} x {n} BL {bl:2d}: this tree {row['new_us'] * per:6.2f} ns, base "
+        f"{preset} {n} x {n} BL {bl:2d}: this tree {row['new_us'] * per:6.2f} ns, base "
         f"{row['base_us'] * per:6.2f} ns per sample x weight; per-call ratio median "
         f"{row['ratio_median']:.3f} (quartiles {row['ratio_q1']:.3f}-{row['ratio_q3']:.3f}); "
         f"same state {same}",

@@ -9,7 +9,11 @@ set to a new temporary folder, so nothing compiled before is reused), as on a fr
   bidirectional: the fused batch-1 kernel (:mod:`devices.kernels.online`);
 * ``backprop``: the same at batch 10 on constant_step with the bidirectional and the
   unidirectional rule: the request kernel and its refresh;
-* ``stochastic``: the same at batch 10 with the stochastic pulse-train rule: the update kernel.
+* ``stochastic``: the same at batch 10 with the stochastic pulse-train rule: the update kernel
+  (the digits MLP's small layers take the dense lanes);
+* ``bridge``: the first 40 steps of issue #15's torch-bridge MLP (784-256-128-10 on MNIST-5k,
+  ``convert(..., device="constant_step", rule="stochastic")``, ``DeviceSGD`` lr 0.05, batch
+  10; needs torch): the update kernel's sparse rows, which are all this training takes.
 
 Printed per workload: the child's wall time, the time spent compiling (numba's compile events,
 top-level kernels only: a kernel's own callees are part of its time) and the five kernels that
@@ -31,6 +35,7 @@ WORKLOADS = {
     "online": ("epiram", "bidirectional", 1),
     "backprop": ("constant_step", ("bidirectional", "unidirectional"), 10),
     "stochastic": ("constant_step", "stochastic", 10),
+    "bridge": ("constant_step", "stochastic", 10),
 }
 
 _CHILD = r"""
@@ -56,10 +61,23 @@ event.register("numba:compile", Listener())
 sys.path.insert(0, sys.argv[1])
 from synapse_sim.studies.train import RunSpec, TrainConfig, train
 
-device, rules, batch = json.loads(sys.argv[2])
-rules = [rules] if isinstance(rules, str) else rules
-cfg = TrainConfig(dataset="digits", hidden=(12,), epochs=1, max_train=100, batch_size=batch)
-train(cfg, [RunSpec(device=device, rule=r) for r in rules], progress=False)
+name, (device, rules, batch) = sys.argv[3], json.loads(sys.argv[2])
+if name == "bridge":
+    sys.path.insert(0, sys.argv[1] + "/benchmarks")
+    import torch
+    from _timing import bridge_mlp
+    from synapse_sim.nn import DeviceSGD
+
+    X, Y, soft, hw = bridge_mlp()
+    opt = DeviceSGD(hw, lr=0.05, rule=rules)
+    for s in range(0, 40 * batch, batch):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(hw(X[s : s + batch]), Y[s : s + batch]).backward()
+        opt.step()
+else:
+    rules = [rules] if isinstance(rules, str) else rules
+    cfg = TrainConfig(dataset="digits", hidden=(12,), epochs=1, max_train=100, batch_size=batch)
+    train(cfg, [RunSpec(device=device, rule=r) for r in rules], progress=False)
 print(json.dumps({"wall_s": time.perf_counter() - t0, "kernels": spans}))
 """
 
@@ -69,7 +87,7 @@ def run_workload(name: str, tree: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="synapse_sim_compile_") as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache, MPLBACKEND="Agg")
         out = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(tree), json.dumps(WORKLOADS[name])],
+            [sys.executable, "-c", _CHILD, str(tree), json.dumps(WORKLOADS[name]), name],
             env=env,
             capture_output=True,
             text=True,

@@ -147,7 +147,7 @@ def _case(nc, forced, call, repeats, n_out, n_in, bl, f):
             args = (st,) + call[1:10] + (W,) + call[11:]
             t = time.perf_counter()
             if name == "package":
-                nc._update_ser(*args)
+                nc._update_ser(*args, (nc._TILE_BYTES, 1))  # the serial twin's sparse tiles
             else:
                 forced(*args, 0 if name == "scalar" else 2)
             times[name].append(time.perf_counter() - t)

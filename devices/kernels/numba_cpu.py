@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
+from numba.core.cpu import ParallelOptions
 from numba.core.errors import NumbaPerformanceWarning
 
 from .._rng import INV53, M1, M2, PHI, PHI2, PHI2X2, ZIG_F, ZIG_LAYERS, ZIG_R, ZIG_X
@@ -72,12 +73,23 @@ _LIN_K = 1e-8
 # fused batch-1 kernel ran 1.4-1.6x slower (wall). A call of _layer_body or _verify_many passes some
 # twenty arrays (reference-counted): about 1 us per presentation of the fused kernel (pcmo 7.1-7.7
 # -> 8.0-8.2 us). Not so for _update_tile and _request_chunk, which the parallel twins call inside
-# their prange: a callee compiled that way there made the dense update 3.7x slower, and compiled
-# plainly the sparse rows 1.7-1.9x slower; they stay inlined.
-_SERIAL_PIPELINE = {
+# their prange: a callee compiled that way there made the dense update 3.7x slower (measured
+# before the options below were a ParallelOptions: probably the nested parallel regions described
+# there), and compiled plainly the sparse rows 1.7-1.9x slower; they stay inlined. Most figures
+# above for the serial pipeline were measured on functions that, being compiled after the first,
+# actually got numba's full parallel pipeline; for functions without array calls the two give the
+# same loops (the dense update and the torch bridge epoch: no difference, BENCHMARKS.md).
+#
+# The options are a ParallelOptions, not the dict numba documents: numba reads a dict by popping
+# its keys (numba 0.68, cpu_options.ParallelOptions), so a dict shared by several functions set
+# the options of the first one compiled in a process, and every later one got numba's defaults,
+# every transformation on (np.zeros and np.ones became parallel regions: _tile_lanes, called in
+# the parallel update's prange, then launched a nested region a row, 4-5x slower; which function
+# came first depended on the compile order). tests/devices/test_kernel_cache.py checks it.
+_SERIAL_PIPELINE = ParallelOptions({
     "comprehension": False, "prange": True, "numpy": False, "reduction": False, "setitem": False,
     "stencil": False, "fusion": False, "inplace_binop": False,
-}  # fmt: skip
+})  # fmt: skip
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -690,7 +702,9 @@ def _sparse_rows(rows, nzx, ms, n_in, n_out, tile_bytes, min_tiles):
     ``rows``."""
     if tile_bytes <= 0:
         return rows
-    seen = np.zeros(n_in, dtype=np.bool_)
+    seen = np.empty(n_in, dtype=np.bool_)
+    for i in range(n_in):  # not np.zeros: a parallel region in the parallel=True serial twin
+        seen[i] = False
     union = 0
     for b in range(ms.shape[0]):
         for k in range(ms[b]):

@@ -80,3 +80,72 @@ def test_update_twins_can_be_cached(monkeypatch):
         assert kern.overloads, kern.__name__
         for cres in kern.overloads.values():
             assert not cres.library.has_dynamic_globals, kern.__name__
+
+
+def _parfors(fn):
+    """The parallel loops numba made of a function it has just compiled (not from the cache)."""
+    (cres,) = fn.overloads.values()
+    return len(cres.metadata["parfor_diagnostics"].initial_parfors)
+
+
+def test_serial_pipeline_options_survive_every_compile():
+    """numba reads a dict of parallel options by popping its keys: a dict shared by several
+    kernels set the options of the first one compiled and left numba's defaults (every
+    transformation on) for the others, so np.zeros became a parallel region in a function the
+    parallel update calls inside its prange (a nested region a row, the dense update 4-5x
+    slower). The kernels' options are a ParallelOptions, which numba copies."""
+    import numpy as np
+    from numba import njit
+    from numba.core.cpu import ParallelOptions
+
+    import devices.kernels.numba_cpu as nb
+    import devices.kernels.online as online
+
+    opts = nb._SERIAL_PIPELINE
+    assert isinstance(opts, ParallelOptions) and online.SERIAL_PIPELINE is opts
+
+    def zeros_sum(n):
+        return np.zeros(n).sum()
+
+    first, second = njit(parallel=opts)(zeros_sum), njit(parallel=opts)(zeros_sum)
+    assert first(5) == second(5) == 0.0
+    assert _parfors(first) == _parfors(second) == 0  # the second one too
+    # the options the kernels hold are still the serial pipeline's after all that compiling
+    held = [
+        d.targetoptions["parallel"]
+        for m in (nb, online)
+        for d in vars(m).values()
+        if not isinstance(getattr(d, "targetoptions", {}).get("parallel", False), bool)
+    ]
+    assert len(held) >= 15
+    for o in held:
+        assert o is opts
+        assert o.prange and not (o.numpy or o.comprehension or o.reduction or o.setitem
+                                 or o.stencil or o.fusion or o.inplace_binop)  # fmt: skip
+    # a dict, as numba documents it, is what went wrong: its second function gets parallel loops
+    names = "comprehension prange numpy reduction setitem stencil fusion inplace_binop".split()
+    shared = {k: getattr(opts, k) for k in names}
+    a, b = njit(parallel=shared)(zeros_sum), njit(parallel=shared)(zeros_sum)
+    a(5), b(5)
+    assert (_parfors(a), _parfors(b)) == (0, 2)
+
+
+def test_serial_twin_helpers_make_no_parallel_region():
+    """The serial twins are compiled with parallel=True (numba's parallel pipeline gives their
+    loops faster code, numba_cpu._SERIAL_NOTE), so an array call in a helper they inline
+    becomes a parallel region, launched on every call of the serial twin (which exists to keep
+    off numba's threads): _sparse_rows clears its scratch with a loop, not np.zeros."""
+    import numpy as np
+    from numba import njit
+
+    import devices.kernels.numba_cpu as nb
+
+    @njit(parallel=True)
+    def rows(nzx, ms, n_in, n_out):
+        return nb._sparse_rows(1, nzx, ms, n_in, n_out, 1 << 18, 1)
+
+    nzx = np.array([[0, 3, 0, 0], [3, 1, 2, 0]], dtype=np.int64)
+    ms = np.array([2, 3], dtype=np.int64)
+    # union of the active inputs {0, 1, 2, 3}: 2**18 // (272 * 4) = 240 rows, at most n_out
+    assert rows(nzx, ms, 4, 1000) == 240
+    assert _parfors(rows) == 0
