@@ -49,8 +49,8 @@ def _forced_kernel(nc):
         )
 
     again("_tile_lanes", parallel=nc._SERIAL_PIPELINE)
-    again("_update_tile", inline="always")
-    update_tile, compact_all, pick_table = glb["_update_tile"], nc._compact_all, nc._pick_table
+    tile_lanes, update_tile = glb["_tile_lanes"], nc._update_tile
+    compact_all, pick_table = nc._compact_all, nc._pick_table
 
     @njit(parallel=nc._SERIAL_PIPELINE, error_model="numpy")
     def forced(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref, rows,
@@ -62,10 +62,16 @@ def _forced_kernel(nc):
         nzd, md = compact_all(dbits, n_out)
         total = 0
         for t in range((n_out + rows - 1) // rows):
-            total += update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
-                                 c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                                 (xbits, dbits, xneg, dneg, nzd, md), n_out, n_in, route, W,
-                                 alpha, gref, mode, tbl)  # fmt: skip
+            if mode == 0:
+                total += update_tile(t, rows, nzx, ms, G, Gw, tau, fam, const, lut_up, lut_dn,
+                                     c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                                     cnt_reset, (xbits, dbits, xneg, dneg, nzd, md), n_out, n_in,
+                                     route, W, alpha, gref, tbl)  # fmt: skip
+            else:
+                total += tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up,
+                                    lut_dn, c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog,
+                                    cnt_reset, xbits, dbits, xneg, dneg, n_out, n_in, route, W,
+                                    alpha, gref, (mode == 2) | (mode == 4), mode >= 3)  # fmt: skip
         return total
 
     return forced

@@ -1130,23 +1130,16 @@ def _pick_table(prm_dm, prm):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, bases,
-                 frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, trains, n_out, n_in, route,
-                 W, alpha, gref, mode, tbl):
-    """All samples of the batch, in order, on the rows of tile ``t``; returns its coincidences.
-    ``trains`` is ``(xbits, dbits, xneg, dneg, nzd, md)`` (one argument: numba inlines no
-    function of more than 30; ``nzd[b, :md[b]]`` are the output rows of sample ``b`` with a
-    pulse); ``mode`` (:func:`_lane_mode`): 0 synapse by synapse (:func:`_update_row`, only the
-    rows with a pulse), 1 lanes (:func:`_tile_lanes`), 2 lanes with every budget infinite, 3
-    and 4 the same for devices with a slope.
-    ``tbl``: the parameter table the synapse-by-synapse rows read (``prm``, or the same values
-    in device-major order: :func:`pulse_update`)."""
+def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, const, lut_up, lut_dn, c2c, bases, frozen,
+                 budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, trains, n_out, n_in, route, W,
+                 alpha, gref, tbl):
+    """All samples of the batch, in order, on the rows of tile ``t``, synapse by synapse
+    (:func:`_update_row`, only the rows with a pulse); returns its coincidences. ``trains`` is
+    ``(xbits, dbits, xneg, dneg, nzd, md)`` (one argument: numba inlines no function of more
+    than 30; ``nzd[b, :md[b]]`` are the output rows of sample ``b`` with a pulse). ``tbl``: the
+    parameter table the rows read (``prm``, or the same values in device-major order:
+    :func:`pulse_update`)."""
     xbits, dbits, xneg, dneg, nzd, md = trains
-    if mode > 0:
-        return _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-                           bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits,
-                           dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
-                           (mode == 2) | (mode == 4), mode >= 3)
     N = n_out * n_in
     j0 = t * rows
     j1 = min(j0 + rows, n_out)
@@ -1165,46 +1158,106 @@ def _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, 
     return acc
 
 
+# The pulse-train update is two pairs of kernels. The rows kernels (_rows_ser, _rows_par) first
+# decide the lane mode (_lane_mode); a batch without lanes (mode 0: every batch of sparse
+# training, every model but the step models) is written there, synapse by synapse; a batch with
+# lanes makes them return -mode, and the host calls the lane kernels (_lanes_ser, _lanes_par),
+# which recompute the compact lists (a pass over the trains, nothing beside a dense update).
+# Kept apart so that numba compiles the lanes (_tile_lanes and what it inlines, about 28 s of
+# the first 40 bridge steps' 83 s from an empty cache) only for a process that takes them.
 @njit(cache=True, parallel=True, error_model="numpy")
-def _update_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
-                rows, prm_dm, sparse):
+def _rows_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref, rows,
+              prm_dm, sparse):
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     tbl = _pick_table(prm_dm, prm)
     nzx, ms = _compact_all(xbits, n_in)
-    nzd, md = _compact_all(dbits, n_out)
     mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
-    if mode == 0:
-        rows = _sparse_rows(rows, nzx, ms, n_in, n_out, sparse[0], sparse[1])
+    if mode > 0:
+        return -mode
+    nzd, md = _compact_all(dbits, n_out)
+    rows = _sparse_rows(rows, nzx, ms, n_in, n_out, sparse[0], sparse[1])
     n_tiles = (n_out + rows - 1) // rows
     tot = np.zeros(n_tiles, dtype=np.int64)
     for tp in prange(n_tiles):
         t = np.int64(tp)  # parfor indices may be unsigned; keep index arithmetic signed
-        tot[t] = _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
-                              c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+        tot[t] = _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, const, lut_up, lut_dn, c2c,
+                              bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
                               (xbits, dbits, xneg, dneg, nzd, md), n_out, n_in, route, W, alpha,
-                              gref, mode, tbl)
+                              gref, tbl)
     return tot.sum()
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
-def _update_ser(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
-                rows, prm_dm, sparse):
+def _rows_ser(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref, rows,
+              prm_dm, sparse):
     G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
     fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
     tbl = _pick_table(prm_dm, prm)
     nzx, ms = _compact_all(xbits, n_in)
-    nzd, md = _compact_all(dbits, n_out)
     mode = _lane_mode(fam, ms, n_out, n_in, route, prm, budget)
-    if mode == 0:  # one thread: no least number of tiles
-        rows = _sparse_rows(rows, nzx, ms, n_in, n_out, sparse[0], 1)
+    if mode > 0:
+        return -mode
+    nzd, md = _compact_all(dbits, n_out)
+    rows = _sparse_rows(rows, nzx, ms, n_in, n_out, sparse[0], 1)  # one thread: no least count
     total = 0
     for t in range((n_out + rows - 1) // rows):
-        total += _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
-                              c2c, bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
+        total += _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, const, lut_up, lut_dn, c2c,
+                              bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
                               (xbits, dbits, xneg, dneg, nzd, md), n_out, n_in, route, W, alpha,
-                              gref, mode, tbl)
+                              gref, tbl)
     return total
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _lanes_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref, rows,
+               mode):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
+    nzx, ms = _compact_all(xbits, n_in)
+    n_tiles = (n_out + rows - 1) // rows
+    tot = np.zeros(n_tiles, dtype=np.int64)
+    for tp in prange(n_tiles):
+        t = np.int64(tp)
+        tot[t] = _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                             bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits,
+                             dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
+                             (mode == 2) | (mode == 4), mode >= 3)
+    return tot.sum()
+
+
+@njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
+def _lanes_ser(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref, rows,
+               mode):
+    G, Gw, tau, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset = st
+    fam, prm, const, lut_up, lut_dn, c2c, gmin = pa
+    nzx, ms = _compact_all(xbits, n_in)
+    total = 0
+    for t in range((n_out + rows - 1) // rows):
+        total += _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
+                             bases, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, xbits,
+                             dbits, xneg, dneg, n_out, n_in, route, W, alpha, gref,
+                             (mode == 2) | (mode == 4), mode >= 3)
+    return total
+
+
+def _rows_then_lanes(rows_kernel, lanes_kernel, args):
+    """``rows_kernel(*args)``, then, when the batch takes the lanes (a negative return: minus
+    the lane mode), ``lanes_kernel`` on the same arguments but ``prm_dm`` and ``sparse`` (which
+    only the rows read), with the mode. Returns the coincidences."""
+    total = rows_kernel(*args)
+    return total if total >= 0 else lanes_kernel(*args[:-2], -total)
+
+
+def _update_ser(*args):
+    """The serial pulse-train update of one batch (the arguments of :func:`_rows_ser`):
+    :func:`_rows_ser`, then :func:`_lanes_ser` when the batch takes the lanes."""
+    return _rows_then_lanes(_rows_ser, _lanes_ser, args)
+
+
+def _update_par(*args):
+    """:func:`_update_ser` on numba's threads (:func:`_rows_par`, :func:`_lanes_par`)."""
+    return _rows_then_lanes(_rows_par, _lanes_par, args)
 
 
 # the kernels' prm_dm when there is no device-major table: Fortran-ordered and not contiguous
