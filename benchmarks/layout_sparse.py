@@ -110,6 +110,13 @@ def capture(source: str, calls: int, skip: int = 300) -> dict:
     return got
 
 
+def _arity(kernel):
+    """How many arguments ``kernel`` takes (a jitted kernel, or since 2026-12-06's twenty-fifth
+    session the Python function calling the rows and lane kernels: ``*args``, None: all)."""
+    ps = inspect.signature(getattr(kernel, "py_func", kernel)).parameters.values()
+    return None if any(p.kind is p.VAR_POSITIONAL for p in ps) else len(ps)
+
+
 def _layer(n, d, rounds, flush, twins=False, base=None, parallel=False):
     params = d["calls"][0][1]
     # records, arrays (ab_ratios: records / arrays); --twins: parallel, serial on arrays;
@@ -121,7 +128,7 @@ def _layer(n, d, rounds, flush, twins=False, base=None, parallel=False):
     )
     # a kernel of another revision may take fewer trailing arguments (``sparse``, the sparse
     # tiles' size and least count, is new in 2026-12-06's tree): each gets as many as it takes
-    arity = [len(inspect.signature(k.py_func).parameters) for k in kerns]
+    arity = [_arity(k) for k in kerns]
     times = ([], [])
     for r in range(rounds + 1):  # round 0 compiles both and checks the end states
         copies = []
