@@ -75,7 +75,8 @@ _LIN_K = 1e-8
 # -> 8.0-8.2 us). Not so for _update_tile and _request_chunk, which the parallel twins call inside
 # their prange: a callee compiled that way there made the dense update 3.7x slower (measured
 # before the options below were a ParallelOptions: probably the nested parallel regions described
-# there), and compiled plainly the sparse rows 1.7-1.9x slower; they stay inlined. Most figures
+# there), and compiled plainly the sparse rows 1.7-1.9x slower; they stay inlined (the tiles
+# inlined into _update_tiles, which is not: called once per group of tiles). Most figures
 # above for the serial pipeline were measured on functions that, being compiled after the first,
 # actually got numba's full parallel pipeline; for functions without array calls the two give the
 # same loops (the dense update and the torch bridge epoch: no difference, BENCHMARKS.md).

@@ -76,7 +76,8 @@ def test_update_twins_can_be_cached(monkeypatch):
         x = np.zeros((4, 300))
         x[:, :5] = 1.0
         a.pulse_update(x, r.uniform(-1, 1, (4, 64)), 0.01)  # sparse: few active inputs
-    for kern in (nb._rows_par, nb._rows_ser, nb._lanes_par, nb._lanes_ser):
+    for kern in (nb._rows_par, nb._rows_ser, nb._lanes_par, nb._lanes_ser, nb._update_tiles,
+                 nb._tile_lanes):  # fmt: skip
         assert kern.overloads, kern.__name__
         for cres in kern.overloads.values():
             assert not cres.library.has_dynamic_globals, kern.__name__
