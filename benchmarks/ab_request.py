@@ -2,7 +2,7 @@
 against the same kernel at another git revision, on calls captured from training.
 
 Usage: python benchmarks/ab_request.py --rev REV [--device constant_step]
-[--rule bidirectional|unidirectional] [--calls 40] [--rounds 5] [--no-flush]
+[--rule bidirectional|unidirectional] [--calls 40] [--rounds 5] [--no-flush] [--parallel]
 
 The kernel's calls on the two large layers of ``bench_train.py``'s MLP (784-256-128-10, batch
 10, MNIST-5k) are captured during a short training run (``layout_request.capture``), then
@@ -12,7 +12,8 @@ calls made under the same load. Between two calls a 4 MiB buffer is summed (``--
 not), a stand-in for the rest of a training step. Printed per layer: each kernel's median call
 time (wall, microseconds), the median and quartiles of the per-call ratio over all rounds, and
 whether the two copies ended in the same state (they must, when the change keeps results bit
-for bit).
+for bit). ``--parallel``: each tree's parallel twin (``_request_par``) instead, given this
+process's numba thread count where it takes a group count (trees since 2026-12-06).
 """
 
 from __future__ import annotations
@@ -34,21 +35,31 @@ from benchmarks.layout_request import captured, parser  # noqa: E402
 def main(argv=None):
     ap = parser(__doc__, 5)
     ap.add_argument("--rev", required=True, help="git revision of the base kernel")
+    ap.add_argument("--parallel", action="store_true", help="the parallel twins instead")
     args, got, flush = captured(ap, argv)
     from devices.kernels import numba_cpu as new
 
     rows = []
     with kernels_at(args.rev) as base:
         kerns = (new._request_ser, _compatible(base._request_ser))
+        if args.parallel:
+            kerns = (_compatible(new._request_par), _compatible(base._request_par))
         for n, calls in sorted(got.items(), reverse=True):
             rows.append(_layer(n, calls, kerns, args.rounds, flush))
     return rows
 
 
 def _compatible(kern):
-    """``kern`` called with this tree's arguments: a revision before the device-major table
-    (``prm_dm``, the last argument) takes one argument fewer."""
-    if "prm_dm" in inspect.signature(kern.py_func).parameters:
+    """``kern`` called with the serial twin's arguments of this tree: a revision before the
+    device-major table (``prm_dm``, the last argument) takes one argument fewer; a parallel twin
+    with a group count (``groups``) gets numba's thread count, as ``pulse_request`` gives it."""
+    params = inspect.signature(kern.py_func).parameters
+    if "groups" in params:
+        from devices.kernels.twins import numba_threads
+
+        groups = numba_threads()
+        return lambda *a: kern(*a, groups)
+    if "prm_dm" in params:
         return kern
     return lambda *a: kern(*a[:-1])
 

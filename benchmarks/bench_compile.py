@@ -13,7 +13,10 @@ set to a new temporary folder, so nothing compiled before is reused), as on a fr
   (the digits MLP's small layers take the dense lanes);
 * ``bridge``: the first 40 steps of issue #15's torch-bridge MLP (784-256-128-10 on MNIST-5k,
   ``convert(..., device="constant_step", rule="stochastic")``, ``DeviceSGD`` lr 0.05, batch
-  10; needs torch): the update kernel's sparse rows, which are all this training takes.
+  10; needs torch): the update kernel's sparse rows, which are all this training takes;
+* ``mnist_backprop``: 40 steps of the numpy trainer on issue #15's MLP (784-256-128-10,
+  MNIST-5k, batch 10, lr 0.01) on constant_step with the bidirectional rule: both twins of the
+  request kernel (the 784-256 layer is large enough for the parallel one).
 
 Printed per workload: the child's wall time, the time spent compiling (numba's compile events,
 top-level kernels only: a kernel's own callees are part of its time) and the five kernels that
@@ -36,6 +39,7 @@ WORKLOADS = {
     "backprop": ("constant_step", ("bidirectional", "unidirectional"), 10),
     "stochastic": ("constant_step", "stochastic", 10),
     "bridge": ("constant_step", "stochastic", 10),
+    "mnist_backprop": ("constant_step", "bidirectional", 10),
 }
 
 _CHILD = r"""
@@ -77,6 +81,9 @@ if name == "bridge":
 else:
     rules = [rules] if isinstance(rules, str) else rules
     cfg = TrainConfig(dataset="digits", hidden=(12,), epochs=1, max_train=100, batch_size=batch)
+    if name == "mnist_backprop":
+        cfg = TrainConfig(dataset="mnist5k", hidden=(256, 128), epochs=1, max_train=40 * batch,
+                          batch_size=batch, lr=0.01)  # fmt: skip
     train(cfg, [RunSpec(device=device, rule=r) for r in rules], progress=False)
 print(json.dumps({"wall_s": time.perf_counter() - t0, "kernels": spans}))
 """

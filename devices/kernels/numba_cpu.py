@@ -76,10 +76,11 @@ _LIN_K = 1e-8
 # their prange: a callee compiled that way there made the dense update 3.7x slower (measured
 # before the options below were a ParallelOptions: probably the nested parallel regions described
 # there), and compiled plainly the sparse rows 1.7-1.9x slower; they stay inlined (the tiles
-# inlined into _update_tiles, which is not: called once per group of tiles). Most figures
-# above for the serial pipeline were measured on functions that, being compiled after the first,
-# actually got numba's full parallel pipeline; for functions without array calls the two give the
-# same loops (the dense update and the torch bridge epoch: no difference, BENCHMARKS.md).
+# inlined into _update_tiles, the chunks into _request_chunks, which are not: called once a
+# kernel or a thread). Most figures above for the serial pipeline were measured on functions
+# that, being compiled after the first, actually got numba's full parallel pipeline; for
+# functions without array calls the two give the same loops (the dense update and the torch
+# bridge epoch: no difference, BENCHMARKS.md).
 #
 # The options are a ParallelOptions, not the dict numba documents: numba reads a dict by popping
 # its keys (numba 0.68, cpu_options.ParallelOptions), so a dict shared by several functions set
@@ -1166,9 +1167,8 @@ def _update_tiles(t0, t1, rows, nzx, ms, G, Gw, tau, fam, const, lut_up, lut_dn,
     """:func:`_update_tile` on tiles ``t0 <= t < t1`` in order; returns their coincidences.
     Compiled once for both rows kernels (inlined into each, and into the parallel one's loop
     body too, numba compiled the synapse-by-synapse writes three times: 25 + 14 s of a first
-    run), and called once a kernel (serial) or once per group of tiles (parallel): called once
-    a tile of one row, its arguments' reference counts cost 6-8% of the 784-256 layer's
-    sparse update."""
+    run), and called once a kernel (serial) or once a thread (parallel): called once a tile of
+    one row, its arguments' reference counts cost 6-8% of the 784-256 layer's sparse update."""
     acc = 0
     for t in range(t0, t1):
         acc += _update_tile(t, rows, nzx, ms, G, Gw, tau, fam, const, lut_up, lut_dn, c2c,
@@ -1197,9 +1197,10 @@ def _rows_par(st, pa, bases, xbits, dbits, xneg, dneg, n_out, n_in, route, W, al
     nzd, md = _compact_all(dbits, n_out)
     rows = _sparse_rows(rows, nzx, ms, n_in, n_out, sparse[0], sparse[1])
     n_tiles = (n_out + rows - 1) // rows
-    # groups of consecutive tiles, sparse[1] of them (8 a thread; at least 2), split between
-    # the threads as the tiles themselves were
-    n_groups = min(n_tiles, max(sparse[1], 2))
+    # one group of consecutive tiles a thread (sparse[1] is _TILES_PER_THREAD a thread; at
+    # least 2 groups): numba splits a prange evenly between its threads, so each thread runs the
+    # tiles it ran before, with one call (more calls, 8 a thread, cost 1-3% of a sparse update)
+    n_groups = min(n_tiles, max(sparse[1] // _TILES_PER_THREAD, 2))
     tot = np.zeros(n_groups, dtype=np.int64)
     for gp in prange(n_groups):
         g = np.int64(gp)  # parfor indices may be unsigned; keep index arithmetic signed
@@ -1446,37 +1447,53 @@ def _request_chunk(c0, c1, lst, flags, st, pa, prm_dm, dW, step_up, step_dn, the
     return total, bad
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def _request_par(st, pa, dW, step_up, step_dn, theta, n_max, stochastic, route, base, base_r,
-                 thr, half_step, dg_nom, need, W, alpha, gref, prm_dm):
+@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
+def _request_chunks(k0, k1, st, pa, prm_dm, dW, step_up, step_dn, theta, n_max, stochastic,
+                    route, base, base_r, thr, half_step, dg_nom, need, W, alpha, gref):
+    """:func:`_request_chunk` on chunks ``k0 <= k < k1`` in order (synapses ``k _CHUNK`` to
+    ``(k + 1) _CHUNK``); returns (device pulses sent, non-finite requests). Compiled once for
+    both request twins and called once a kernel (serial) or once per group of chunks (parallel),
+    as :func:`_update_tiles`."""
     N = dW.size
-    n_chunks = (N + _CHUNK - 1) // _CHUNK
-    tot = np.zeros((n_chunks, 2), dtype=np.int64)
-    for kp in prange(n_chunks):
-        c0 = np.int64(kp) * _CHUNK  # parfor indices may be unsigned; keep arithmetic signed
-        lst = np.empty(_CHUNK, dtype=np.int64)
-        flags = np.empty(_WORD, dtype=np.uint8)
-        tot[kp, 0], tot[kp, 1] = _request_chunk(
-            c0, min(N, c0 + _CHUNK), lst, flags, st, pa, prm_dm, dW, step_up, step_dn, theta, n_max,
-            stochastic, route, base, base_r, thr, half_step, dg_nom, need, W, alpha, gref)
-    return tot[:, 0].sum(), tot[:, 1].sum()
-
-
-@njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
-def _request_ser(st, pa, dW, step_up, step_dn, theta, n_max, stochastic, route, base, base_r,
-                 thr, half_step, dg_nom, need, W, alpha, gref, prm_dm):
-    N = dW.size
-    total = 0
-    bad = 0
     lst = np.empty(_CHUNK, dtype=np.int64)
     flags = np.empty(_WORD, dtype=np.uint8)
-    for c0 in range(0, N, _CHUNK):
+    total = 0
+    bad = 0
+    for k in range(k0, k1):
+        c0 = k * _CHUNK
         sent, nbad = _request_chunk(
             c0, min(N, c0 + _CHUNK), lst, flags, st, pa, prm_dm, dW, step_up, step_dn, theta, n_max,
             stochastic, route, base, base_r, thr, half_step, dg_nom, need, W, alpha, gref)
         total += sent
         bad += nbad
     return total, bad
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _request_par(st, pa, dW, step_up, step_dn, theta, n_max, stochastic, route, base, base_r,
+                 thr, half_step, dg_nom, need, W, alpha, gref, prm_dm, groups):
+    """The request kernel on numba's threads: ``groups`` groups of consecutive chunks (at least
+    2; one a thread), split between the threads as the chunks themselves were."""
+    n_chunks = (dW.size + _CHUNK - 1) // _CHUNK
+    n_groups = min(n_chunks, max(groups, 2))
+    tot = np.zeros((n_groups, 2), dtype=np.int64)
+    for gp in prange(n_groups):
+        g = np.int64(gp)  # parfor indices may be unsigned; keep arithmetic signed
+        tot[g, 0], tot[g, 1] = _request_chunks(
+            g * n_chunks // n_groups, (g + 1) * n_chunks // n_groups, st, pa, prm_dm, dW, step_up,
+            step_dn, theta, n_max, stochastic, route, base, base_r, thr, half_step, dg_nom, need,
+            W, alpha, gref)
+    return tot[:, 0].sum(), tot[:, 1].sum()
+
+
+@njit(cache=True, parallel=True, error_model="numpy")  # see _SERIAL_NOTE
+def _request_ser(st, pa, dW, step_up, step_dn, theta, n_max, stochastic, route, base, base_r,
+                 thr, half_step, dg_nom, need, W, alpha, gref, prm_dm):
+    # np.int64(0): a literal 0 would compile a second _request_chunks (see _rows_ser)
+    return _request_chunks(
+        np.int64(0), (dW.size + _CHUNK - 1) // _CHUNK, st, pa, prm_dm, dW, step_up, step_dn,
+        theta, n_max, stochastic, route, base, base_r, thr, half_step, dg_nom, need, W, alpha,
+        gref)
 
 
 def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic, route, base,
@@ -1489,12 +1506,15 @@ def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic,
             float(thr), float(half_step), float(dg_nom), need, W, float(alpha), float(gref),
             _table(prm_dm, params))
     n = state.G.size
+    # the parallel twin's groups of chunks: one a thread (see _rows_par)
+    par = (*args, numba_threads())
     if n >= _PARALLEL_MIN:
-        sent, bad = _request_par(*args)
+        sent, bad = _request_par(*par)
     elif n < _ADAPT_MIN or dW.size <= _CHUNK:
         sent, bad = _request_ser(*args)
     else:
-        sent, bad = timed_twin(_SITES, ("request", n), _request_ser, _request_par, *args)
+        key = ("request", n)
+        sent, bad = timed_twin(_SITES, key, _request_ser, lambda *a: _request_par(*par), *args)
     return int(sent), int(bad)
 # ----------------------------------------------------------------------------- verify
 _MASK_PHI = np.uint64(PHI)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from devices.kernels.cache import drop_stale_cache
 
 
@@ -150,3 +152,36 @@ def test_serial_twin_helpers_make_no_parallel_region():
     # union of the active inputs {0, 1, 2, 3}: 2**18 // (272 * 4) = 240 rows, at most n_out
     assert rows(nzx, ms, 4, 1000) == 240
     assert _parfors(rows) == 0
+
+
+def test_parallel_kernels_launch_no_nested_region(tmp_path):
+    """The parallel twins' loop bodies (the rows' tiles, the lanes, the request chunks) must not
+    start parallel regions of their own: numba's workqueue threading layer, which refuses a
+    nested launch, aborts the process at the first one (what found the serial pipeline's
+    options bug: _tile_lanes' scratch arrays were parallel regions). Every update and request
+    below runs the parallel twin, in a child process on the workqueue layer."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    child = """
+import numba, numpy as np, devices
+import devices.kernels.numba_cpu as nb
+nb._PARALLEL_MIN_UPDATE = 0
+nb._PARALLEL_MIN = 0
+r = np.random.default_rng(0)
+for preset in ("constant_step", "soft_bounds", "ag_a_si"):
+    a = devices.DeviceArray((48, 300), devices.get(preset), seed=1)
+    a.pulse_update(r.uniform(-1, 1, (4, 300)), r.uniform(-1, 1, (4, 48)), 0.01)  # dense
+    x = np.zeros((4, 300))
+    x[:, :5] = 1.0
+    a.pulse_update(x, r.uniform(-1, 1, (4, 48)), 0.01)  # sparse
+    a.pulse_request(r.normal(0, 0.05, (48, 300)), refresh_threshold=0.5)
+print("layer", numba.threading_layer())
+"""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", child], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=900, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "layer workqueue" in out.stdout
