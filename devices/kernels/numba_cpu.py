@@ -1506,16 +1506,19 @@ def pulse_request(state, params, dW, step_up, step_dn, theta, n_max, stochastic,
             float(thr), float(half_step), float(dg_nom), need, W, float(alpha), float(gref),
             _table(prm_dm, params))
     n = state.G.size
-    # the parallel twin's groups of chunks: one a thread (see _rows_par)
-    par = (*args, numba_threads())
     if n >= _PARALLEL_MIN:
-        sent, bad = _request_par(*par)
+        sent, bad = _request_threads(*args)
     elif n < _ADAPT_MIN or dW.size <= _CHUNK:
         sent, bad = _request_ser(*args)
     else:
-        key = ("request", n)
-        sent, bad = timed_twin(_SITES, key, _request_ser, lambda *a: _request_par(*par), *args)
+        sent, bad = timed_twin(_SITES, ("request", n), _request_ser, _request_threads, *args)
     return int(sent), int(bad)
+
+
+def _request_threads(*args):
+    """:func:`_request_par` on the serial twin's arguments, with one group of chunks a thread
+    (see :func:`_rows_par`)."""
+    return _request_par(*args, numba_threads())
 # ----------------------------------------------------------------------------- verify
 _MASK_PHI = np.uint64(PHI)
 
