@@ -153,7 +153,9 @@ def convert(
         model. An unknown name raises ``ValueError`` with close matches.
     rule : str or learning_rules.PulseRule
         The rule the model will be trained with (``bidirectional``, ``unidirectional``,
-        ``stochastic`` or ``adaptive``): it picks the default mapping and the programming form.
+        ``stochastic`` or ``adaptive``): it picks the default mapping and the programming form,
+        and is kept as each converted layer's ``converted_rule``, the rule
+        :class:`DeviceSGD` trains them with unless told otherwise.
     layers : list of str, optional
         Names (as in ``model.named_modules()``) of the layers to convert; default: every
         ``nn.Linear`` and ``nn.Conv2d``. Other layers stay as they were.
@@ -277,6 +279,7 @@ def convert(
                 old.bias.detach().clone(), requires_grad=old.bias.requires_grad
             )
         layer.train(old.training)
+        layer.converted_rule = rule  # DeviceSGD's default rule for this layer
         if name == "":
             return layer
         for place in paths[id(modules[name])]:

@@ -100,6 +100,10 @@ class DeviceLayer(nn.Module, abc.ABC):
         A one-element marker (not saved in state dicts, not trained): its gradient counts the
         backward passes whose ``(x, delta)`` rows wait in the stash, so that zeroing the
         model's gradients (``model.zero_grad()``) drops those rows too.
+    converted_rule : str, learning_rules.PulseRule or None
+        The rule :func:`synapse_sim.convert` converted the layer for (its ``rule``), which
+        :class:`DeviceSGD` trains it with unless given another; None for a layer built
+        directly.
 
     Notes
     -----
@@ -109,6 +113,8 @@ class DeviceLayer(nn.Module, abc.ABC):
     mapped rows are read as one batch); other ``torch.func`` transforms raise
     ``NotImplementedError``.
     """
+
+    converted_rule = None  # set on the layers convert() makes
 
     def _setup(
         self,

@@ -66,6 +66,26 @@ def _make_rule(rule, options) -> PulseRule:
     return rule
 
 
+def _converted_rule(layers):
+    """The rule device ``layers`` were converted for (their ``converted_rule``, set by
+    :func:`synapse_sim.convert`): ``"bidirectional"`` when none was (layers built directly),
+    ``ValueError`` when they name different rules."""
+    found = {}  # the rules as PulseRules (a name and its named rule are one), first given form
+    for layer in layers:
+        r = getattr(layer, "converted_rule", None)
+        if r is not None:
+            found.setdefault(_make_rule(r, {}), r)
+    if not found:
+        return "bidirectional"
+    if len(found) > 1:
+        names = ", ".join(repr(r) for r in found.values())
+        raise ValueError(
+            f"DeviceSGD: the device layers were converted for different rules ({names}); pass "
+            "the rule to train them with: DeviceSGD(model, lr=..., rule=...)"
+        )
+    return next(iter(found.values()))
+
+
 def _split(items, where):
     """Tensors and device layers from a mix of tensors and modules."""
     params, layers = [], []
@@ -118,8 +138,13 @@ class DeviceSGD(torch.optim.Optimizer):
         in the defaults so that schedulers which look for them work.
     nesterov : bool
         Nesterov momentum (digital parameters; needs ``momentum > 0`` and ``dampening = 0``).
-    rule : str or learning_rules.PulseRule
+    rule : str, learning_rules.PulseRule or None
         ``bidirectional``, ``unidirectional``, ``stochastic`` or ``adaptive``, or a rule.
+        Default (None): the rule the model's device layers were converted for
+        (``convert(model, rule=...)``, kept as each layer's ``converted_rule``), so a model
+        converted for the stochastic rule trains with it without naming it twice;
+        ``"bidirectional"`` for layers built directly. Layers converted for different rules
+        need an explicit ``rule`` (``ValueError`` otherwise).
     seed : int
         Seed of the optimizer's own random numbers (stochastic rounding in the non-fused paths;
         device arrays draw theirs from their own counters).
@@ -151,7 +176,7 @@ class DeviceSGD(torch.optim.Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
         *,
-        rule="bidirectional",
+        rule=None,
         seed: int = 0,
         **rule_options,
     ):
@@ -167,7 +192,8 @@ class DeviceSGD(torch.optim.Optimizer):
         )
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        self.rule = _make_rule(rule, rule_options)
+        # with rule=None the rule comes from the layers, known once the groups are added
+        self.rule = None if rule is None else _make_rule(rule, rule_options)
         self._layers: list[list[DeviceLayer]] = []
         self._rng = np.random.default_rng(seed)
         self._step_count = 0
@@ -186,6 +212,10 @@ class DeviceSGD(torch.optim.Optimizer):
                 "(DeviceSGD(model, lr=...)) or put its layers in the parameter groups "
                 "(use torch.optim.SGD for a model without device layers)"
             )
+        if self.rule is None:
+            self.rule = _make_rule(_converted_rule(self.device_layers), rule_options)
+            for layer in self.device_layers:
+                self._check_layer(layer)
 
     def add_param_group(self, param_group: dict) -> None:
         """Add a group: ``"params"`` may hold tensors and modules (see the class docs)."""
@@ -219,6 +249,8 @@ class DeviceSGD(torch.optim.Optimizer):
         self._layers.append(uniq)
 
     def _check_layer(self, layer) -> None:
+        if self.rule is None:  # DeviceSGD(rule=None) while its groups are added: checked after
+            return
         m = self.rule.method
         uses_uni = m == "unidirectional" or (
             m == "stochastic" and self.rule.stochastic_method == "unidirectional"
