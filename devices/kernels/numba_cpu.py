@@ -1017,33 +1017,37 @@ def _lane_mode(fam, ms, n_out, n_in, route, prm, budget):
 
 
 @njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
-def _lanes_fix(a, n_in, m, fix, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
-               budget, cnt_up, cnt_dn, cnt_prog, cnt_reset):
-    """The scalar writes of the lanes of one side of a lane row that the lane write left
-    (devices ``a + i`` with ``fix[i]``, ``m[i]`` pulses). Not inlined into :func:`_tile_lanes`
-    (nor is :func:`_lanes_few`): with the scalar write inlined there twice more, that kernel
-    took about a minute longer to compile. Two functions rather than one with a flag: a
-    constant ``True`` or ``False`` argument is typed as a literal, numba compiles a copy of the
-    function for each, and each copy inlined the writes of both branches (33 s of the update
-    kernel's compile time in one profiled run, against 4-6 s for each of these; the stochastic
-    workload of ``benchmarks/bench_compile.py`` compiles 6-7 s faster)."""
-    for i in range(n_in):
-        if fix[i]:
-            _write_one(a + i, m[i], G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
-                       frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
+def _lanes_scalar(routed, s, N, n_in, route, c, sgnv, fix, G, Gw, tau, fam, prm, const, lut_up,
+                  lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W,
+                  alpha, gref):
+    """The scalar writes of a lane row, one of two jobs (``routed`` an int, never a literal):
 
+    * ``routed`` 1: a row with few coincidences, synapse by synapse: synapses ``s + i`` with
+      ``c[i]`` pulses of sign ``sgnv[i]``, routed and their cached weights refreshed as
+      :func:`_route_write` does;
+    * ``routed`` 0: the lanes of one side that the lane write left: devices ``s + i`` with
+      ``fix[i]``, ``c[i]`` signed pulses (:func:`_write_one`).
 
-@njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
-def _lanes_few(s, N, n_in, route, cnt, sgnv, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c,
-               base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha, gref):
-    """The coincidences of a lane row with few of them, synapse by synapse (synapses ``s + i``
-    with ``cnt[i]`` pulses of sign ``sgnv[i]``; :func:`_route_write`, which also refreshes the
-    cached weights). See :func:`_lanes_fix`."""
+    One function with one call of :func:`_write_one`, so that numba compiles the scalar write
+    once for both jobs (two functions, or two calls, each compiled their own copy: about 5 s
+    each of a first run). Not inlined into :func:`_tile_lanes`, which took about a minute
+    longer to compile with the scalar write inlined there twice more. ``routed`` is passed as
+    ``np.int64``: a constant argument is typed as a literal, and numba compiles (and inlines
+    the writes into) a copy of the function for each value."""
+    nq = 1 if routed == 0 or route != 1 else 2
     for i in range(n_in):
-        if cnt[i] != 0:
-            _route_write(s + i, N, sgnv[i], cnt[i], route, G, Gw, tau, fam, prm, const, lut_up,
-                         lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W,
-                         alpha, gref)
+        if (c[i] == 0) if routed != 0 else (not fix[i]):
+            continue
+        for q in range(nq):
+            if routed != 0:
+                tgt, mq = _route_target(s + i, N, sgnv[i], c[i], route, q)
+            else:
+                tgt, mq = s + i, c[i]
+            _write_one(tgt, mq, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
+                       budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
+        if routed != 0:
+            k = s + i
+            W[k] = alpha * (G[k] - (G[N + k] if gref < 0.0 else gref))
 
 
 @njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
@@ -1095,9 +1099,9 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
             acc += tot
             s0 = j * n_in
             if nnz * _LANE_ROW < n_in:  # few coincidences: the scalar writes
-                _lanes_few(s0, N, n_in, route, cnt, sgnv, G, Gw, tau, fam, prm, const, lut_up,
-                           lut_dn, c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset,
-                           W, alpha, gref)
+                _lanes_scalar(np.int64(1), s0, N, n_in, route, cnt, sgnv, fix, G, Gw, tau, fam,
+                              prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
+                              cnt_dn, cnt_prog, cnt_reset, W, alpha, gref)
                 continue
             for q in range(1 if route == 0 else 2):
                 a = q * N + s0
@@ -1108,8 +1112,9 @@ def _tile_lanes(t, rows, nzx, ms, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c
                                    const, c2c, frozen, budget, cnt_up, cnt_dn, cnt_prog,
                                    cnt_reset, fix)
                 if nfix:
-                    _lanes_fix(a, n_in, m, fix, G, Gw, tau, fam, prm, const, lut_up, lut_dn,
-                               c2c, base, frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset)
+                    _lanes_scalar(np.int64(0), a, N, n_in, route, m, sgnv, fix, G, Gw, tau, fam,
+                                  prm, const, lut_up, lut_dn, c2c, base, frozen, budget, cnt_up,
+                                  cnt_dn, cnt_prog, cnt_reset, W, alpha, gref)
             p = np.uint64(s0)
             if gref < 0.0:
                 n = np.uint64(N) + p
