@@ -357,7 +357,12 @@ class DeviceLayer(nn.Module, abc.ABC):
     def _extra_repr_device(self) -> str:
         a = self.array
         name = a.device.name or type(a.device).__name__
-        return f"device={name!r}, mapping={a.mapping!r}, w_max={a.w_max:g}"
+        r = self.converted_rule  # a name, or a PulseRule (its method; the repr is long)
+        rule = (
+            "" if r is None else f", rule={r!r}" if isinstance(r, str)
+            else f", rule=PulseRule(method={r.method!r}, ...)"
+        )  # fmt: skip
+        return f"device={name!r}, mapping={a.mapping!r}, w_max={a.w_max:g}{rule}"
 
 
 def _nice_wmax(big: float) -> str:

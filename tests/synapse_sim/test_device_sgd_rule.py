@@ -133,3 +133,11 @@ def test_the_converted_rule_survives_pickling_and_the_state_dict_resumes():
     again.load_state_dict(opt.state_dict())  # the same rule: accepted
     with pytest.raises(ValueError, match="saved with rule"):
         DeviceSGD(back, lr=0.2, rule="bidirectional").load_state_dict(opt.state_dict())
+
+
+def test_the_layers_repr_names_the_converted_rule():
+    hw = convert(_model(), device="constant_step", rule="stochastic")
+    assert "rule='stochastic'" in repr(hw[0])
+    hw = convert(_model(), device="constant_step", rule=PulseRule.named("adaptive"))
+    assert "rule=PulseRule(method='unidirectional', ...)" in repr(hw[2])
+    assert "rule=" not in repr(DeviceLinear(4, 2))
