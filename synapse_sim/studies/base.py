@@ -22,12 +22,32 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Study", "RunContext", "run_study", "field_errors", "blas_threads", "torch_threads"]
+__all__ = [
+    "Study",
+    "RunContext",
+    "run_study",
+    "field_errors",
+    "blas_threads",
+    "torch_threads",
+    "progress_bar",
+]
+
+
+def progress_bar(iterable=None, **kwargs):
+    """``tqdm.auto.tqdm(iterable, **kwargs)``: a widget in Jupyter, a text bar elsewhere. In a
+    Jupyter kernel without ipywidgets tqdm falls back to the text bar and warns about it
+    ("IProgress not found") when it is first imported, in every notebook that runs a study,
+    even with the bar disabled; that warning is not shown (the text bar works)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
 
 
 @runtime_checkable
@@ -78,10 +98,8 @@ class RunContext:
     progress: bool
 
     def bar(self, total: int | None = None, desc: str = "", unit: str = "batch", iterable=None):
-        """A tqdm progress bar (disabled unless :attr:`progress`)."""
-        from tqdm.auto import tqdm
-
-        return tqdm(
+        """A tqdm progress bar (disabled unless :attr:`progress`; :func:`progress_bar`)."""
+        return progress_bar(
             iterable, total=total, desc=desc, disable=not self.progress, leave=False, unit=unit
         )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from devices import backends
 
 from ..results.store import ResultsWriter, ResumeMismatchError, check_writable
+from ..studies.base import progress_bar
 from .executors import run_dask, run_processes, run_serial
 from .spec import as_spec, check_gpus, gpu_worker_env
 
@@ -189,9 +190,7 @@ def run_sweep(
     for t in todo:
         left[key[t.label]] = left.get(key[t.label], 0) + 1
     n_keys = len(set(key.values()))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
+    bar = progress_bar(
         total=n_keys,
         initial=n_keys - len(left),
         desc=f"sweep {spec.name}",
