@@ -558,6 +558,13 @@ def _route_target(s, N, sgn, c, route, q):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _cache_weight(s, N, G, W, alpha, gref):
+    """Refresh the cached weight ``W[s]`` of synapse ``s`` from its conductances (``gref < 0``:
+    a differential pair, device ``N + s`` the other; else the reference ``gref``)."""
+    W[s] = alpha * (G[s] - (G[N + s] if gref < 0.0 else gref))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base,
                  frozen, budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, W, alpha, gref):
     """Route ``sgn * c`` pulses of synapse ``s``: one device (0), push-pull (1) or the
@@ -568,7 +575,7 @@ def _route_write(s, N, sgn, c, route, G, Gw, tau, fam, prm, const, lut_up, lut_d
         tgt, mq = _route_target(s, N, sgn, c, route, q)
         _write_one(tgt, mq, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
                    budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
-    W[s] = alpha * (G[s] - (G[N + s] if gref < 0.0 else gref))
+    _cache_weight(s, N, G, W, alpha, gref)
     return c * nq
 
 
@@ -1046,8 +1053,7 @@ def _lanes_scalar(routed, s, N, n_in, route, c, sgnv, fix, G, Gw, tau, fam, prm,
             _write_one(tgt, mq, G, Gw, tau, fam, prm, const, lut_up, lut_dn, c2c, base, frozen,
                        budget, cnt_up, cnt_dn, cnt_prog, cnt_reset, False)
         if routed != 0:
-            k = s + i
-            W[k] = alpha * (G[k] - (G[N + k] if gref < 0.0 else gref))
+            _cache_weight(s + i, N, G, W, alpha, gref)
 
 
 @njit(cache=True, parallel=_SERIAL_PIPELINE, error_model="numpy")
