@@ -36,6 +36,11 @@ _DEVICE_MAJOR_MAX_BYTES = 256 << 20
 class PulseUpdates:
     """The pulse updates of :class:`devices.DeviceArray` (a part of that class, not used alone)."""
 
+    #: :meth:`pulse_update` refuses NaN or infinite ``x`` and ``d`` with a ``ValueError`` before
+    #: it changes anything (in the numba path, in the compiled pass of the update's setup), so
+    #: :meth:`learning_rules.PulseRule.update` does not check them a second time.
+    pulse_update_checks_finite = True
+
     def pulse_request(
         self,
         dW,

@@ -310,16 +310,27 @@ class PulseRule:
             ``pulses`` (pulse events sent: sum of |counts| over devices), ``refreshes``.
         """
         check_real("lr", lr, lo=0.0, lo_open=True)
-        _check_finite("x", x)
-        _check_finite("delta", delta)
+        # an array whose pulse_update refuses non-finite x and d before any change (a device
+        # array: one pass fused with the update's setup) is not checked twice; the rule's
+        # checks then run only on a refusal, for their message
+        checked = self.method == "stochastic" and getattr(w, "pulse_update_checks_finite", False)
+        if not checked:
+            _check_finite("x", x)
+            _check_finite("delta", delta)
         w = as_weight_array(w)
         if self.method == "software":
             w.add(self.request(x, delta, lr))
             return {"pulses": 0, "refreshes": 0}
         if self.method == "stochastic":
-            st = w.pulse_update(
-                x, delta, lr, self.bl, method=self.stochastic_method, side=self.side
-            )
+            try:
+                st = w.pulse_update(
+                    x, delta, lr, self.bl, method=self.stochastic_method, side=self.side
+                )
+            except ValueError:
+                if checked:  # the rule's message for non-finite inputs; else the array's error
+                    _check_finite("x", x)
+                    _check_finite("delta", delta)
+                raise
             how = route(self.stochastic_method, w.mapping, self.side)
             mult = 2 if how == "push_pull" else 1
             refreshed = self._maybe_refresh(w, step, self.stochastic_method)

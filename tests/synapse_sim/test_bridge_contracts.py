@@ -219,6 +219,12 @@ def test_sgd_options_are_validated():
         DeviceSGD([{"params": [hw]}, {"params": [nn.Parameter(torch.ones(1))]}], nesterov=True)
     with pytest.raises(ValueError, match="lr must be a positive finite number, got inf"):
         DeviceSGD(hw, lr=float("inf"))
+    for bad in (10**400, np.float32("inf"), 0, -0.5):  # an int too large for a float, too
+        with pytest.raises(ValueError, match="lr must be a positive finite number"):
+            DeviceSGD(hw, lr=bad)
+    with pytest.raises(ValueError, match="dampening must be a finite number >= 0"):
+        DeviceSGD(hw, lr=0.1, dampening=10**400)
+    assert DeviceSGD(hw, lr=3).param_groups[0]["lr"] == 3.0  # an int lr is a number
     opt = DeviceSGD(hw, lr=np.float32(0.1))  # numpy scalars are numbers too
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
     opt.param_groups[0]["lr"] = float("nan")
